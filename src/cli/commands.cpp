@@ -1,0 +1,206 @@
+#include "cli/commands.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cli/progress.hpp"
+#include "repo/astro_units.hpp"
+#include "repo/repository.hpp"
+#include "sim/simulator.hpp"
+
+namespace pixserve::cli {
+namespace {
+
+// "RA,DEC,RADIUS" in degrees -> a circle, with the checks a user deserves.
+sky::Circle parse_cone(const std::string& text) {
+  double ra = 0, dec = 0, radius = 0;
+  char tail = 0;
+  if (std::sscanf(text.c_str(), "%lf,%lf,%lf%c", &ra, &dec, &radius, &tail) != 3) {
+    throw CLI::ValidationError("--pos", "expected RA,DEC,RADIUS in degrees, e.g. 53.1,-28.1,0.05");
+  }
+  if (!std::isfinite(ra) || !std::isfinite(dec) || !std::isfinite(radius)) {
+    throw CLI::ValidationError("--pos", "values must be finite numbers");
+  }
+  if (dec < -90 || dec > 90) throw CLI::ValidationError("--pos", "declination must be within [-90, 90]");
+  if (radius <= 0 || radius > 180) throw CLI::ValidationError("--pos", "radius must be within (0, 180] degrees");
+  return sky::Circle{{sky::normalize_ra(ra), dec}, radius};
+}
+
+std::string opt(const std::optional<double>& v, const char* fmtstr = "{:.6f}") {
+  return v ? fmt::format(fmt::runtime(fmtstr), *v) : std::string("-");
+}
+
+}  // namespace
+
+void Commands::add_to(CLI::App& app) {
+  simulate_ = app.add_subcommand("simulate", "Write the FITS files of a simulated LSST-like survey");
+  simulate_->add_option("--out", sim_.out, "Output directory")->required();
+  sim::SurveyConfig defaults;
+  sim_.visits = defaults.visits;
+  sim_.detectors = defaults.detectors;
+  sim_.seed = defaults.seed;
+  sim_.bands = defaults.bands;
+  sim_.detector_size = defaults.detector_width;
+  simulate_->add_option("--visits", sim_.visits, "Number of visits")->capture_default_str()->check(CLI::Range(1, 100000));
+  simulate_->add_option("--detectors", sim_.detectors, "Detectors per visit (1-9)")->capture_default_str()->check(CLI::Range(1, 9));
+  simulate_->add_option("--seed", sim_.seed, "Random seed (the survey is deterministic for a seed)")->capture_default_str();
+  simulate_->add_option("--bands", sim_.bands, "Bands observed, cycled over visits (letters of ugrizy)")->capture_default_str();
+  simulate_->add_option("--detector-size", sim_.detector_size, "Detector width and height in pixels")
+      ->capture_default_str()
+      ->check(CLI::Range(64L, 8192L));
+  simulate_->add_flag("--headers-only", sim_.headers_only, "Write full headers with tiny pixel payloads (for scale benchmarks)");
+  simulate_->add_flag("--no-coadds", sim_.no_coadds, "Do not build deepCoadd patches");
+  simulate_->add_flag("--no-comp", sim_.no_comp, "Do not write calexp_comp files");
+  simulate_->add_option("--threads", sim_.threads, "Worker threads (0: one per core)");
+
+  ingest_ = app.add_subcommand("ingest", "Register FITS files (files or folders) into a repository, creating it if new");
+  ingest_->add_option("--repo", ingest_args_.repo, "Repository directory")->required();
+  ingest_->add_option("paths", ingest_args_.paths, "FITS files or folders to ingest")->required();
+  ingest_->add_option("--collection", ingest_args_.collection, "Collection (data release), e.g. DR1 or prompt")->capture_default_str();
+  ingest_->add_option("--transfer", ingest_args_.transfer, "How files enter the repository")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"copy", "hardlink", "symlink"}));
+  ingest_->add_flag("--skip-bad", ingest_args_.skip_bad, "Report and skip bad files instead of failing the whole run");
+  ingest_->add_option("--owner", ingest_args_.owner, "Owner of the datasets (required for user images)");
+  ingest_->add_option("--policy", ingest_args_.policy, "Read policy")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"public", "data-rights", "groups", "owner"}));
+  ingest_->add_option("--groups", ingest_args_.groups, "Groups allowed to read (with --policy groups)")->delimiter(',');
+  ingest_->add_option("--embargo-hours", ingest_args_.embargo_hours, "Embargo after acquisition (default: the repository's)");
+  ingest_->add_option("--threads", ingest_args_.threads, "Worker threads (0: one per core)");
+  ingest_->add_option("--name", ingest_args_.name, "Repository name in publisher DIDs (new repositories only)");
+  ingest_->add_option("--authority", ingest_args_.authority, "IVOA authority of publisher DIDs (new repositories only)");
+  ingest_->add_option("--index-order", ingest_args_.index_order, "HEALPix order of the spatial index (new repositories only)")
+      ->check(CLI::Range(0, 16));
+
+  query_ = app.add_subcommand("query", "Print the datasets matching a position and filters");
+  query_->add_option("--repo", query_args_.repo, "Repository directory")->required();
+  query_->add_option("--pos", query_args_.pos, "Cone RA,DEC,RADIUS in degrees");
+  query_->add_option("--band", query_args_.bands, "Band (repeatable or comma-separated)")->delimiter(',');
+  query_->add_option("--type", query_args_.types, "Dataset type (repeatable or comma-separated)")->delimiter(',');
+  query_->add_option("--collection", query_args_.collections, "Collection (repeatable)")->delimiter(',');
+  query_->add_option("--visit", query_args_.visits, "Visit (repeatable)")->delimiter(',');
+  query_->add_option("--detector", query_args_.detectors, "Detector (repeatable)")->delimiter(',');
+  query_->add_option("--format", query_args_.format, "Output format")->capture_default_str()->check(CLI::IsMember({"table", "csv", "json"}));
+  query_->add_option("--limit", query_args_.limit, "At most this many rows (0: all)");
+}
+
+int Commands::run() {
+  if (simulate_->parsed()) return run_simulate();
+  if (ingest_->parsed()) return run_ingest();
+  if (query_->parsed()) return run_query();
+  return 2;
+}
+
+int Commands::run_simulate() {
+  sim::SurveyConfig config;
+  config.seed = sim_.seed;
+  config.visits = sim_.visits;
+  config.detectors = sim_.detectors;
+  config.bands = sim_.bands;
+  config.detector_width = sim_.detector_size;
+  config.detector_height = sim_.detector_size;
+  config.headers_only = sim_.headers_only;
+  config.write_coadds = !sim_.no_coadds;
+  config.write_calexp_comp = !sim_.no_comp;
+  config.threads = static_cast<int>(sim_.threads);
+  for (const char b : config.bands) {
+    if (!repo::band_limits(std::string_view(&b, 1))) {
+      throw CLI::ValidationError("--bands", fmt::format("'{}' is not one of u g r i z y", b));
+    }
+  }
+  ProgressPrinter printer;
+  const auto summary = sim::simulate(config, sim_.out, printer.callback());
+  printer.finish();
+  std::cout << fmt::format("simulated survey in {}: {} files in {:.1f} s\n", sim_.out, summary.files_written,
+                           summary.seconds);
+  return 0;
+}
+
+int Commands::run_ingest() {
+  repo::RepositoryConfig new_config;
+  if (!ingest_args_.name.empty()) {
+    new_config.name = ingest_args_.name;
+  } else {
+    new_config.name = std::filesystem::path(ingest_args_.repo).filename().string();
+    if (!repo::is_safe_identifier(new_config.name)) new_config.name = "repo";
+  }
+  if (!ingest_args_.authority.empty()) new_config.authority = ingest_args_.authority;
+  if (ingest_args_.index_order >= 0) new_config.index_order = ingest_args_.index_order;
+  auto repository = repo::Repository::open_or_create(ingest_args_.repo, new_config);
+
+  repo::IngestOptions options;
+  options.collection = ingest_args_.collection;
+  options.transfer = *repo::transfer_from_string(ingest_args_.transfer);
+  options.skip_bad = ingest_args_.skip_bad;
+  options.owner = ingest_args_.owner;
+  options.policy = *repo::read_policy_from_string(ingest_args_.policy);
+  options.groups = ingest_args_.groups;
+  if (ingest_args_.embargo_hours >= 0) options.embargo_hours = ingest_args_.embargo_hours;
+  options.threads = ingest_args_.threads;
+  if (options.policy == repo::ReadPolicy::groups && options.groups.empty()) {
+    throw CLI::ValidationError("--groups", "--policy groups needs at least one group");
+  }
+  std::vector<std::filesystem::path> paths(ingest_args_.paths.begin(), ingest_args_.paths.end());
+
+  ProgressPrinter printer;
+  const auto report = repo::ingest(repository, paths, options, printer.callback());
+  printer.finish();
+  for (const auto& s : report.skipped) spdlog::warn("skipped {}", s);
+  std::cout << fmt::format("ingest: {} files, {} registered, {} unchanged, {} skipped in {:.2f} s ({:.0f} files/s)\n",
+                           report.files_seen, report.registered, report.unchanged, report.skipped.size(),
+                           report.seconds, report.seconds > 0 ? report.files_seen / report.seconds : 0.0);
+  return 0;
+}
+
+int Commands::run_query() {
+  auto repository = repo::Repository::open(query_args_.repo);
+  repo::DatasetQuery q;
+  if (!query_args_.pos.empty()) q.regions.push_back(parse_cone(query_args_.pos));
+  q.bands = query_args_.bands;
+  q.dataset_types = query_args_.types;
+  q.collections = query_args_.collections;
+  q.visits.assign(query_args_.visits.begin(), query_args_.visits.end());
+  q.detectors.assign(query_args_.detectors.begin(), query_args_.detectors.end());
+  if (query_args_.limit > 0) q.limit = query_args_.limit;
+  const auto rows = repository.registry().find(q);
+
+  if (query_args_.format == "json") {
+    auto out = nlohmann::json::array();
+    for (const auto& r : rows) {
+      out.push_back({{"dataset_id", r.dataset_id},
+                     {"type", std::string(repo::to_string(r.type))},
+                     {"collection", r.collection},
+                     {"band", r.data_id.band},
+                     {"visit", r.data_id.visit ? nlohmann::json(*r.data_id.visit) : nlohmann::json()},
+                     {"detector", r.data_id.detector ? nlohmann::json(*r.data_id.detector) : nlohmann::json()},
+                     {"s_ra", r.s_ra ? nlohmann::json(*r.s_ra) : nlohmann::json()},
+                     {"s_dec", r.s_dec ? nlohmann::json(*r.s_dec) : nlohmann::json()},
+                     {"t_min", r.t_min ? nlohmann::json(*r.t_min) : nlohmann::json()},
+                     {"s_region", r.footprint ? nlohmann::json(sky::to_stcs(*r.footprint)) : nlohmann::json()},
+                     {"file", repository.file_of(r).string()}});
+    }
+    std::cout << out.dump(1) << '\n';
+    return 0;
+  }
+  const bool csv = query_args_.format == "csv";
+  const char* row_format = csv ? "{},{},{},{},{},{},{},{},{}\n" : "{:<34} {:<11} {:<6} {:<4} {:>8} {:>4} {:>11} {:>11} {}\n";
+  std::cout << fmt::format(fmt::runtime(row_format), "dataset_id", "type", "coll", "band", "visit", "det", "s_ra",
+                           "s_dec", "t_min");
+  for (const auto& r : rows) {
+    std::cout << fmt::format(fmt::runtime(row_format), r.dataset_id, repo::to_string(r.type), r.collection,
+                             r.data_id.band.empty() ? "-" : r.data_id.band,
+                             r.data_id.visit ? std::to_string(*r.data_id.visit) : "-",
+                             r.data_id.detector ? std::to_string(*r.data_id.detector) : "-", opt(r.s_ra),
+                             opt(r.s_dec), r.t_min ? repo::iso_from_mjd(*r.t_min) : "-");
+  }
+  if (!csv) std::cout << fmt::format("{} dataset{}\n", rows.size(), rows.size() == 1 ? "" : "s");
+  return 0;
+}
+
+}  // namespace pixserve::cli

@@ -1,0 +1,43 @@
+// Backend-independent parts of the database interface.
+#include "db/database.hpp"
+
+namespace pixserve::db {
+
+std::optional<std::int64_t> Statement::get_optional_int(int index) {
+  if (is_null(index)) return std::nullopt;
+  return get_int(index);
+}
+
+std::optional<double> Statement::get_optional_double(int index) {
+  if (is_null(index)) return std::nullopt;
+  return get_double(index);
+}
+
+std::optional<std::string> Statement::get_optional_text(int index) {
+  if (is_null(index)) return std::nullopt;
+  return get_text(index);
+}
+
+Transaction::Transaction(Connection& conn) : conn_(conn) {
+  // SQLite: take the write lock now, so a concurrent writer waits at BEGIN
+  // instead of failing half-way through with SQLITE_BUSY.
+  conn_.exec(conn_.dialect() == Dialect::sqlite ? "BEGIN IMMEDIATE" : "BEGIN");
+}
+
+Transaction::~Transaction() {
+  if (!done_) {
+    try {
+      conn_.exec("ROLLBACK");
+    } catch (...) {
+      // A destructor must not throw; a failed rollback leaves the database
+      // to its own recovery (SQLite rolls back on close).
+    }
+  }
+}
+
+void Transaction::commit() {
+  conn_.exec("COMMIT");
+  done_ = true;
+}
+
+}  // namespace pixserve::db

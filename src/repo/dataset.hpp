@@ -1,0 +1,108 @@
+// What the registry knows of one dataset: its identity (type, data ID,
+// collection), its file, its place on the sky, in time and in wavelength, its
+// provenance and its rights. One struct feeds both the registry tables and
+// the ivoa.obscore view.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sky/geometry.hpp"
+
+namespace pixserve::repo {
+
+// The dataset types pixserve knows. Anything else is a user (Level-3) image.
+enum class DatasetType { raw, bias, flat, calexp, calexp_comp, diffim, deepCoadd, goodSeeingCoadd, user };
+
+std::string_view to_string(DatasetType t);
+std::optional<DatasetType> dataset_type_from_string(std::string_view s);
+bool is_visit_based(DatasetType t);    // raw, calexp, calexp_comp, diffim
+bool is_coadd(DatasetType t);          // deepCoadd, goodSeeingCoadd
+bool is_calibration(DatasetType t);    // bias, flat
+int calib_level(DatasetType t);        // ObsCore calib_level
+
+// The data ID: which of these are set depends on the type.
+struct DataId {
+  std::string instrument;
+  std::optional<std::int64_t> visit;
+  std::optional<std::int64_t> exposure;
+  std::optional<std::int64_t> detector;
+  std::string detector_name;  // e.g. S11
+  std::string raft;           // e.g. R22
+  std::string band;
+  std::string physical_filter;
+  std::string skymap;
+  std::optional<std::int64_t> tract;
+  std::string patch;  // "x,y"
+};
+
+// Who may read a dataset: public, the survey's data-rights holders, listed
+// groups, or the owner alone; plus an embargo until release_mjd.
+enum class ReadPolicy { public_, data_rights, groups, owner };
+std::string_view to_string(ReadPolicy p);
+std::optional<ReadPolicy> read_policy_from_string(std::string_view s);
+
+struct Rights {
+  std::string owner = "survey";
+  ReadPolicy policy = ReadPolicy::public_;
+  std::vector<std::string> groups;      // for ReadPolicy::groups
+  std::optional<double> release_mjd;    // embargoed before this time
+};
+
+struct ProvenanceLink {
+  std::string input_id;  // dataset ID of the input (need not be registered yet)
+  std::string role;      // raw, bias, flat, input (coadd input)
+};
+
+struct DatasetRecord {
+  // identity
+  std::string dataset_id;  // stable, [A-Za-z0-9._-]
+  DatasetType type = DatasetType::user;
+  std::string collection;
+  DataId data_id;
+
+  // file
+  std::string file_path;  // relative to the repository root
+  std::int64_t file_size = 0;
+  std::string checksum;   // sha256 hex of the file bytes
+  std::string content_type = "application/fits";
+
+  // sky (absent for calibrations)
+  std::optional<sky::Polygon> footprint;
+  std::optional<double> s_ra, s_dec, s_fov, s_resolution;  // deg, deg, deg, arcsec
+  std::optional<double> pixel_scale_arcsec;
+  std::int64_t width = 0, height = 0;  // s_xel1, s_xel2
+
+  // time (MJD) and wavelength (m)
+  std::optional<double> t_min, t_max, t_exptime;
+  std::optional<double> em_min, em_max, em_res_power;
+
+  // observation
+  std::string facility_name, instrument_name, target_name;
+  std::optional<double> seeing, airmass, sky_background, zero_point, psf_fwhm;
+  std::optional<double> telescope_ra, telescope_dec;
+
+  // provenance and processing
+  std::vector<ProvenanceLink> inputs;
+  std::string software_version;
+
+  Rights rights;
+};
+
+// Builds the stable dataset ID from collection, type and data ID:
+//   visit-based: <coll>.<type>.v<visit>.d<detector:03>
+//   bias: <coll>.bias.d<det>   flat: <coll>.flat.<band>.d<det>
+//   coadd: <coll>.<type>.<band>.t<tract>.p<x>_<y>
+//   user: <coll>.user.<owner>.<name>
+// Throws std::invalid_argument when the data ID lacks a needed key.
+std::string make_dataset_id(const std::string& collection, DatasetType type, const DataId& id,
+                            const std::string& owner = {}, const std::string& user_name = {});
+
+// True if s is a safe identifier: non-empty, at most 200 characters of
+// [A-Za-z0-9._-], not starting with '.' or '-'.
+bool is_safe_identifier(std::string_view s);
+
+}  // namespace pixserve::repo

@@ -1,0 +1,34 @@
+// Reading a survey FITS file's headers and WCS into a DatasetRecord, following
+// docs/fits-conventions.md.
+#pragma once
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+#include "repo/dataset.hpp"
+
+namespace pixserve::repo {
+
+// A file that cannot be registered; the message names the file and the reason.
+class IngestError : public std::runtime_error {
+ public:
+  IngestError(const std::filesystem::path& file, const std::string& reason);
+  const std::filesystem::path& file() const noexcept { return file_; }
+
+ private:
+  std::filesystem::path file_;
+};
+
+struct MetadataOptions {
+  std::string collection = "DR1";
+  std::string owner;  // for user images (required for them)
+};
+
+// Reads everything the registry needs from the file except its place in the
+// repository (file_path, file_size, checksum) and its rights. Throws
+// IngestError for unreadable or corrupt files, science images without a
+// usable WCS, and missing data-ID keywords.
+DatasetRecord read_dataset_metadata(const std::filesystem::path& file, const MetadataOptions& options);
+
+}  // namespace pixserve::repo

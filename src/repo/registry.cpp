@@ -1,0 +1,497 @@
+#include "repo/registry.hpp"
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "sky/healpix.hpp"
+
+namespace pixserve::repo {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+// The registry schema. `dataset` holds everything; `ivoa_obscore` presents
+// it with ObsCore 1.1 names and units plus the survey columns; TAP exposes
+// the view as ivoa.obscore. access_url is stored relative to the service
+// root: the services prefix their base URL, which the registry cannot know.
+constexpr const char* kSchema = R"SQL(
+CREATE TABLE IF NOT EXISTS registry_meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dataset (
+  dataset_key      INTEGER PRIMARY KEY,
+  dataset_id       TEXT NOT NULL UNIQUE,
+  dataset_type     TEXT NOT NULL,
+  collection       TEXT NOT NULL,
+  instrument       TEXT,
+  visit            INTEGER,
+  exposure         INTEGER,
+  detector         INTEGER,
+  detector_name    TEXT,
+  raft             TEXT,
+  band             TEXT,
+  physical_filter  TEXT,
+  skymap           TEXT,
+  tract            INTEGER,
+  patch            TEXT,
+  file_path        TEXT NOT NULL,
+  file_size        INTEGER NOT NULL,
+  checksum         TEXT NOT NULL,
+  content_type     TEXT NOT NULL,
+  s_ra             REAL,
+  s_dec            REAL,
+  s_fov            REAL,
+  s_region         TEXT,
+  s_resolution     REAL,
+  pixel_scale      REAL,
+  s_xel1           INTEGER,
+  s_xel2           INTEGER,
+  t_min            REAL,
+  t_max            REAL,
+  t_exptime        REAL,
+  em_min           REAL,
+  em_max           REAL,
+  em_res_power     REAL,
+  facility_name    TEXT,
+  instrument_name  TEXT,
+  target_name      TEXT,
+  seeing           REAL,
+  airmass          REAL,
+  sky_background   REAL,
+  zero_point       REAL,
+  psf_fwhm         REAL,
+  telescope_ra     REAL,
+  telescope_dec    REAL,
+  calib_level      INTEGER NOT NULL,
+  software_version TEXT,
+  owner            TEXT NOT NULL,
+  read_policy      TEXT NOT NULL,
+  read_groups      TEXT NOT NULL DEFAULT '',
+  release_mjd      REAL,
+  ingest_mjd       REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dataset_type_idx ON dataset (dataset_type, collection);
+CREATE INDEX IF NOT EXISTS dataset_visit_idx ON dataset (visit, detector);
+CREATE INDEX IF NOT EXISTS dataset_time_idx ON dataset (t_min);
+CREATE INDEX IF NOT EXISTS dataset_coadd_idx ON dataset (tract, patch, band);
+
+-- HEALPix NESTED cells (at the order in registry_meta.index_order) touched
+-- by each footprint: the spatial index, a plain B-tree on an integer.
+CREATE TABLE IF NOT EXISTS footprint_cell (
+  cell        INTEGER NOT NULL,
+  dataset_key INTEGER NOT NULL REFERENCES dataset (dataset_key) ON DELETE CASCADE,
+  PRIMARY KEY (cell, dataset_key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS footprint_cell_dataset_idx ON footprint_cell (dataset_key);
+
+-- Inputs of each dataset, by dataset ID; an input need not be registered
+-- (yet), so this is not a foreign key on input_id.
+CREATE TABLE IF NOT EXISTS provenance (
+  dataset_id TEXT NOT NULL REFERENCES dataset (dataset_id) ON DELETE CASCADE,
+  input_id   TEXT NOT NULL,
+  role       TEXT NOT NULL,
+  PRIMARY KEY (dataset_id, input_id)
+);
+CREATE INDEX IF NOT EXISTS provenance_input_idx ON provenance (input_id);
+
+CREATE VIEW IF NOT EXISTS ivoa_obscore AS
+SELECT
+  'image'                                   AS dataproduct_type,
+  d.dataset_type                            AS dataproduct_subtype,
+  d.calib_level                             AS calib_level,
+  d.collection                              AS obs_collection,
+  d.dataset_id                              AS obs_id,
+  'ivo://' || (SELECT value FROM registry_meta WHERE key = 'authority') || '/' ||
+    (SELECT value FROM registry_meta WHERE key = 'name') || '?' || d.dataset_id
+                                            AS obs_publisher_did,
+  '/api/datalink/links?ID=' || 'ivo%3A%2F%2F' || (SELECT value FROM registry_meta WHERE key = 'authority') ||
+    '%2F' || (SELECT value FROM registry_meta WHERE key = 'name') || '%3F' || d.dataset_id
+                                            AS access_url,
+  'application/x-votable+xml;content=datalink' AS access_format,
+  (d.file_size + 1023) / 1024               AS access_estsize,
+  d.target_name                             AS target_name,
+  d.s_ra                                    AS s_ra,
+  d.s_dec                                   AS s_dec,
+  d.s_fov                                   AS s_fov,
+  d.s_region                                AS s_region,
+  d.s_resolution                            AS s_resolution,
+  d.s_xel1                                  AS s_xel1,
+  d.s_xel2                                  AS s_xel2,
+  d.t_min                                   AS t_min,
+  d.t_max                                   AS t_max,
+  d.t_exptime                               AS t_exptime,
+  d.t_exptime                               AS t_resolution,
+  1                                         AS t_xel,
+  d.em_min                                  AS em_min,
+  d.em_max                                  AS em_max,
+  d.em_res_power                            AS em_res_power,
+  1                                         AS em_xel,
+  'phot.count'                              AS o_ucd,
+  NULL                                      AS pol_states,
+  NULL                                      AS pol_xel,
+  d.facility_name                           AS facility_name,
+  d.instrument_name                         AS instrument_name,
+  d.visit                                   AS visit,
+  d.exposure                                AS exposure,
+  d.detector                                AS detector,
+  d.detector_name                           AS detector_name,
+  d.raft                                    AS raft,
+  d.band                                    AS band,
+  d.physical_filter                         AS physical_filter,
+  d.skymap                                  AS skymap,
+  d.tract                                   AS tract,
+  d.patch                                   AS patch,
+  d.seeing                                  AS seeing,
+  d.airmass                                 AS airmass,
+  d.sky_background                          AS sky_background,
+  d.zero_point                              AS zero_point,
+  d.psf_fwhm                                AS psf_fwhm,
+  d.pixel_scale                             AS pixel_scale,
+  d.dataset_id                              AS dataset_id,
+  d.release_mjd                             AS release_mjd
+FROM dataset d;
+)SQL";
+
+std::string join(const std::vector<std::string>& items, char sep) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += sep;
+    out += item;
+  }
+  return out;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string item;
+  std::istringstream in(s);
+  while (std::getline(in, item, sep)) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// Column order of kSelectColumns, read back by read_record().
+constexpr const char* kSelectColumns =
+    "dataset_key, dataset_id, dataset_type, collection, instrument, visit, exposure, detector, detector_name, raft, "
+    "band, physical_filter, skymap, tract, patch, file_path, file_size, checksum, content_type, s_ra, s_dec, s_fov, "
+    "s_region, s_resolution, pixel_scale, s_xel1, s_xel2, t_min, t_max, t_exptime, em_min, em_max, em_res_power, "
+    "facility_name, instrument_name, target_name, seeing, airmass, sky_background, zero_point, psf_fwhm, "
+    "telescope_ra, telescope_dec, software_version, owner, read_policy, read_groups, release_mjd";
+
+DatasetRecord read_record(db::Statement& s) {
+  DatasetRecord r;
+  int c = 1;  // column 0 is dataset_key
+  r.dataset_id = s.get_text(c++);
+  r.type = dataset_type_from_string(s.get_text(c++)).value_or(DatasetType::user);
+  r.collection = s.get_text(c++);
+  r.data_id.instrument = s.get_optional_text(c++).value_or("");
+  r.data_id.visit = s.get_optional_int(c++);
+  r.data_id.exposure = s.get_optional_int(c++);
+  r.data_id.detector = s.get_optional_int(c++);
+  r.data_id.detector_name = s.get_optional_text(c++).value_or("");
+  r.data_id.raft = s.get_optional_text(c++).value_or("");
+  r.data_id.band = s.get_optional_text(c++).value_or("");
+  r.data_id.physical_filter = s.get_optional_text(c++).value_or("");
+  r.data_id.skymap = s.get_optional_text(c++).value_or("");
+  r.data_id.tract = s.get_optional_int(c++);
+  r.data_id.patch = s.get_optional_text(c++).value_or("");
+  r.file_path = s.get_text(c++);
+  r.file_size = s.get_int(c++);
+  r.checksum = s.get_text(c++);
+  r.content_type = s.get_text(c++);
+  r.s_ra = s.get_optional_double(c++);
+  r.s_dec = s.get_optional_double(c++);
+  r.s_fov = s.get_optional_double(c++);
+  if (auto region = s.get_optional_text(c++)) r.footprint = polygon_from_stcs(*region);
+  r.s_resolution = s.get_optional_double(c++);
+  r.pixel_scale_arcsec = s.get_optional_double(c++);
+  r.width = s.get_optional_int(c++).value_or(0);
+  r.height = s.get_optional_int(c++).value_or(0);
+  r.t_min = s.get_optional_double(c++);
+  r.t_max = s.get_optional_double(c++);
+  r.t_exptime = s.get_optional_double(c++);
+  r.em_min = s.get_optional_double(c++);
+  r.em_max = s.get_optional_double(c++);
+  r.em_res_power = s.get_optional_double(c++);
+  r.facility_name = s.get_optional_text(c++).value_or("");
+  r.instrument_name = s.get_optional_text(c++).value_or("");
+  r.target_name = s.get_optional_text(c++).value_or("");
+  r.seeing = s.get_optional_double(c++);
+  r.airmass = s.get_optional_double(c++);
+  r.sky_background = s.get_optional_double(c++);
+  r.zero_point = s.get_optional_double(c++);
+  r.psf_fwhm = s.get_optional_double(c++);
+  r.telescope_ra = s.get_optional_double(c++);
+  r.telescope_dec = s.get_optional_double(c++);
+  r.software_version = s.get_optional_text(c++).value_or("");
+  r.rights.owner = s.get_text(c++);
+  r.rights.policy = read_policy_from_string(s.get_text(c++)).value_or(ReadPolicy::owner);
+  r.rights.groups = split(s.get_text(c++), ',');
+  r.rights.release_mjd = s.get_optional_double(c++);
+  return r;
+}
+
+}  // namespace
+
+sky::Polygon polygon_from_stcs(const std::string& stcs) {
+  std::istringstream in(stcs);
+  std::string word, frame;
+  in >> word;
+  if (word != "POLYGON") throw std::invalid_argument("s_region is not an STC-S POLYGON: " + stcs.substr(0, 80));
+  std::vector<sky::SkyPoint> vertices;
+  std::string token;
+  std::vector<double> numbers;
+  while (in >> token) {
+    try {
+      size_t used = 0;
+      numbers.push_back(std::stod(token, &used));
+      if (used != token.size()) throw std::invalid_argument(token);
+    } catch (const std::exception&) {
+      if (numbers.empty()) continue;  // the frame name (ICRS) after POLYGON
+      throw std::invalid_argument("s_region has a non-numeric coordinate: " + token);
+    }
+  }
+  if (numbers.size() % 2 != 0) throw std::invalid_argument("s_region has an odd number of coordinates");
+  for (size_t i = 0; i + 1 < numbers.size(); i += 2) vertices.push_back({numbers[i], numbers[i + 1]});
+  return sky::Polygon(std::move(vertices));
+}
+
+Registry::Registry(std::unique_ptr<db::Connection> conn, int index_order_if_new) : conn_(std::move(conn)) {
+  conn_->exec(kSchema);
+  auto get = conn_->prepare("SELECT value FROM registry_meta WHERE key = ?");
+  get->bind(1, "index_order");
+  if (get->step()) {
+    index_order_ = std::stoi(get->get_text(0));
+    get->reset();
+    get->bind(1, "schema_version");
+    if (get->step() && std::stoi(get->get_text(0)) != kSchemaVersion) {
+      throw db::DbError(fmt::format("registry schema version {} is not the supported version {}", get->get_text(0),
+                                    kSchemaVersion));
+    }
+  } else {
+    if (index_order_if_new < 0 || index_order_if_new > 16) {
+      throw std::invalid_argument("index order must be between 0 and 16");
+    }
+    index_order_ = index_order_if_new;
+    auto put = conn_->prepare("INSERT INTO registry_meta (key, value) VALUES (?, ?)");
+    put->bind(1, "index_order").bind(2, std::to_string(index_order_)).run();
+    put->reset();
+    put->bind(1, "schema_version").bind(2, std::to_string(kSchemaVersion)).run();
+  }
+}
+
+void Registry::insert(const DatasetRecord& r) {
+  auto s = conn_->prepare(
+      "INSERT INTO dataset (dataset_id, dataset_type, collection, instrument, visit, exposure, detector, "
+      "detector_name, raft, band, physical_filter, skymap, tract, patch, file_path, file_size, checksum, "
+      "content_type, s_ra, s_dec, s_fov, s_region, s_resolution, pixel_scale, s_xel1, s_xel2, t_min, t_max, "
+      "t_exptime, em_min, em_max, em_res_power, facility_name, instrument_name, target_name, seeing, airmass, "
+      "sky_background, zero_point, psf_fwhm, telescope_ra, telescope_dec, calib_level, software_version, owner, "
+      "read_policy, read_groups, release_mjd, ingest_mjd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+      "julianday('now') - 2400000.5)");
+  int c = 1;
+  auto text_or_null = [&](const std::string& v) {
+    if (v.empty()) {
+      s->bind_null(c++);
+    } else {
+      s->bind(c++, v);
+    }
+  };
+  s->bind(c++, r.dataset_id);
+  s->bind(c++, std::string(to_string(r.type)));
+  s->bind(c++, r.collection);
+  text_or_null(r.data_id.instrument);
+  s->bind(c++, r.data_id.visit);
+  s->bind(c++, r.data_id.exposure);
+  s->bind(c++, r.data_id.detector);
+  text_or_null(r.data_id.detector_name);
+  text_or_null(r.data_id.raft);
+  text_or_null(r.data_id.band);
+  text_or_null(r.data_id.physical_filter);
+  text_or_null(r.data_id.skymap);
+  s->bind(c++, r.data_id.tract);
+  text_or_null(r.data_id.patch);
+  s->bind(c++, r.file_path);
+  s->bind(c++, r.file_size);
+  s->bind(c++, r.checksum);
+  s->bind(c++, r.content_type);
+  s->bind(c++, r.s_ra);
+  s->bind(c++, r.s_dec);
+  s->bind(c++, r.s_fov);
+  if (r.footprint) {
+    s->bind(c++, sky::to_stcs(*r.footprint));
+  } else {
+    s->bind_null(c++);
+  }
+  s->bind(c++, r.s_resolution);
+  s->bind(c++, r.pixel_scale_arcsec);
+  if (r.footprint) {
+    s->bind(c++, r.width);
+    s->bind(c++, r.height);
+  } else {
+    s->bind(c++, r.width > 0 ? std::optional<std::int64_t>(r.width) : std::nullopt);
+    s->bind(c++, r.height > 0 ? std::optional<std::int64_t>(r.height) : std::nullopt);
+  }
+  s->bind(c++, r.t_min);
+  s->bind(c++, r.t_max);
+  s->bind(c++, r.t_exptime);
+  s->bind(c++, r.em_min);
+  s->bind(c++, r.em_max);
+  s->bind(c++, r.em_res_power);
+  text_or_null(r.facility_name);
+  text_or_null(r.instrument_name);
+  text_or_null(r.target_name);
+  s->bind(c++, r.seeing);
+  s->bind(c++, r.airmass);
+  s->bind(c++, r.sky_background);
+  s->bind(c++, r.zero_point);
+  s->bind(c++, r.psf_fwhm);
+  s->bind(c++, r.telescope_ra);
+  s->bind(c++, r.telescope_dec);
+  s->bind(c++, calib_level(r.type));
+  text_or_null(r.software_version);
+  s->bind(c++, r.rights.owner);
+  s->bind(c++, std::string(to_string(r.rights.policy)));
+  s->bind(c++, join(r.rights.groups, ','));
+  s->bind(c++, r.rights.release_mjd);
+  s->run();
+  const std::int64_t key = conn_->last_insert_id();
+
+  if (r.footprint) {
+    auto cell_insert = conn_->prepare("INSERT INTO footprint_cell (cell, dataset_key) VALUES (?, ?)");
+    for (const auto cell : sky::expand(sky::cover(*r.footprint, index_order_))) {
+      cell_insert->bind(1, static_cast<std::int64_t>(cell)).bind(2, key).run();
+      cell_insert->reset();
+    }
+  }
+  auto prov = conn_->prepare("INSERT INTO provenance (dataset_id, input_id, role) VALUES (?, ?, ?)");
+  for (const auto& link : r.inputs) {
+    prov->bind(1, r.dataset_id).bind(2, link.input_id).bind(3, link.role).run();
+    prov->reset();
+  }
+}
+
+std::optional<std::string> Registry::checksum_of(const std::string& dataset_id) {
+  auto s = conn_->prepare("SELECT checksum FROM dataset WHERE dataset_id = ?");
+  s->bind(1, dataset_id);
+  if (!s->step()) return std::nullopt;
+  return s->get_text(0);
+}
+
+std::optional<DatasetRecord> Registry::find_by_id(const std::string& dataset_id) {
+  DatasetQuery q;
+  q.dataset_ids = {dataset_id};
+  auto found = find(q);
+  if (found.empty()) return std::nullopt;
+  auto rec = std::move(found.front());
+  rec.inputs = inputs_of(dataset_id);
+  return rec;
+}
+
+std::vector<std::int64_t> Registry::candidate_keys(const std::vector<sky::Shape>& regions) {
+  std::set<std::int64_t> keys;
+  auto s = conn_->prepare("SELECT dataset_key FROM footprint_cell WHERE cell BETWEEN ? AND ?");
+  for (const auto& region : regions) {
+    for (const auto& range : sky::cover(region, index_order_)) {
+      s->bind(1, static_cast<std::int64_t>(range.first)).bind(2, static_cast<std::int64_t>(range.last));
+      while (s->step()) keys.insert(s->get_int(0));
+      s->reset();
+    }
+  }
+  return {keys.begin(), keys.end()};
+}
+
+std::vector<DatasetRecord> Registry::find(const DatasetQuery& q) {
+  std::string sql = fmt::format("SELECT {} FROM dataset WHERE 1 = 1", kSelectColumns);
+  std::vector<db::Value> params;
+  auto add_in = [&](const char* column, const auto& values) {
+    if (values.empty()) return;
+    sql += fmt::format(" AND {} IN (", column);
+    for (size_t i = 0; i < values.size(); ++i) {
+      sql += i ? ", ?" : "?";
+      params.emplace_back(values[i]);
+    }
+    sql += ")";
+  };
+  add_in("dataset_type", q.dataset_types);
+  add_in("collection", q.collections);
+  add_in("band", q.bands);
+  add_in("visit", q.visits);
+  add_in("detector", q.detectors);
+  add_in("dataset_id", q.dataset_ids);
+  if (q.t_start) {
+    sql += " AND t_max >= ?";
+    params.emplace_back(*q.t_start);
+  }
+  if (q.t_end) {
+    sql += " AND t_min <= ?";
+    params.emplace_back(*q.t_end);
+  }
+
+  std::vector<std::int64_t> candidates;
+  if (!q.regions.empty()) {
+    candidates = candidate_keys(q.regions);
+    if (candidates.empty()) return {};
+    // Candidates join through a temporary table so the statement stays one
+    // index lookup per key, however many there are.
+    conn_->exec("CREATE TEMP TABLE IF NOT EXISTS query_keys (k INTEGER PRIMARY KEY); DELETE FROM query_keys;");
+    auto ins = conn_->prepare("INSERT INTO query_keys (k) VALUES (?)");
+    for (const auto k : candidates) {
+      ins->bind(1, k).run();
+      ins->reset();
+    }
+    sql += " AND dataset_key IN (SELECT k FROM query_keys)";
+  }
+  sql += " ORDER BY dataset_id";
+
+  auto s = conn_->prepare(sql);
+  for (size_t i = 0; i < params.size(); ++i) s->bind(static_cast<int>(i + 1), params[i]);
+  std::vector<DatasetRecord> out;
+  while (s->step()) {
+    DatasetRecord rec = read_record(*s);
+    if (!q.regions.empty()) {
+      if (!rec.footprint) continue;
+      const bool hit = std::any_of(q.regions.begin(), q.regions.end(),
+                                   [&](const sky::Shape& shape) { return sky::intersects(*rec.footprint, shape); });
+      if (!hit) continue;
+    }
+    out.push_back(std::move(rec));
+    if (q.limit && out.size() >= *q.limit) break;
+  }
+  return out;
+}
+
+std::vector<ProvenanceLink> Registry::inputs_of(const std::string& dataset_id) {
+  auto s = conn_->prepare("SELECT input_id, role FROM provenance WHERE dataset_id = ? ORDER BY input_id");
+  s->bind(1, dataset_id);
+  std::vector<ProvenanceLink> out;
+  while (s->step()) out.push_back({s->get_text(0), s->get_text(1)});
+  return out;
+}
+
+std::vector<std::string> Registry::outputs_of(const std::string& dataset_id) {
+  auto s = conn_->prepare("SELECT dataset_id FROM provenance WHERE input_id = ? ORDER BY dataset_id");
+  s->bind(1, dataset_id);
+  std::vector<std::string> out;
+  while (s->step()) out.push_back(s->get_text(0));
+  return out;
+}
+
+RegistryStats Registry::stats() {
+  RegistryStats st;
+  auto s = conn_->prepare("SELECT (SELECT count(*) FROM dataset), (SELECT count(*) FROM footprint_cell)");
+  if (s->step()) {
+    st.datasets = s->get_int(0);
+    st.index_cells = s->get_int(1);
+  }
+  return st;
+}
+
+}  // namespace pixserve::repo

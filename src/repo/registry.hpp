@@ -1,0 +1,75 @@
+// The registry database: datasets with their ObsCore metadata, the HEALPix
+// footprint index, provenance, and the ivoa_obscore view that TAP and SIA
+// read. All SQL of the registry lives here.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/database.hpp"
+#include "repo/dataset.hpp"
+#include "sky/geometry.hpp"
+
+namespace pixserve::repo {
+
+// Which datasets a search wants. Each vector is OR'ed within itself (empty:
+// no constraint); different members are AND'ed.
+struct DatasetQuery {
+  std::vector<sky::Shape> regions;  // footprint intersects any of them
+  std::vector<std::string> dataset_types;
+  std::vector<std::string> collections;
+  std::vector<std::string> bands;
+  std::vector<std::int64_t> visits;
+  std::vector<std::int64_t> detectors;
+  std::vector<std::string> dataset_ids;
+  std::optional<double> t_start, t_end;  // observation overlaps [t_start, t_end] (MJD)
+  std::optional<std::size_t> limit;
+};
+
+struct RegistryStats {
+  std::int64_t datasets = 0;
+  std::int64_t index_cells = 0;
+};
+
+class Registry {
+ public:
+  // Opens the registry on conn, creating the schema if the database is new.
+  // The index order is fixed at creation and read back afterwards.
+  Registry(std::unique_ptr<db::Connection> conn, int index_order_if_new);
+
+  db::Connection& connection() { return *conn_; }
+  int index_order() const noexcept { return index_order_; }
+
+  // Inserts one dataset with its footprint cells and provenance. The caller
+  // owns the transaction. Throws db::ConstraintError on a duplicate ID.
+  void insert(const DatasetRecord& rec);
+
+  // The registered checksum of a dataset, if it exists.
+  std::optional<std::string> checksum_of(const std::string& dataset_id);
+
+  std::optional<DatasetRecord> find_by_id(const std::string& dataset_id);
+
+  // Datasets matching the query: candidates from the HEALPix index (never a
+  // full scan when a region is given), then the exact spherical test.
+  // Ordered by dataset_id for deterministic output.
+  std::vector<DatasetRecord> find(const DatasetQuery& query);
+
+  // Provenance: the inputs of a dataset and the datasets made from it.
+  std::vector<ProvenanceLink> inputs_of(const std::string& dataset_id);
+  std::vector<std::string> outputs_of(const std::string& dataset_id);
+
+  RegistryStats stats();
+
+ private:
+  std::vector<std::int64_t> candidate_keys(const std::vector<sky::Shape>& regions);
+  std::unique_ptr<db::Connection> conn_;
+  int index_order_ = 9;
+};
+
+// s_region text <-> polygon (ObsCore STC-S "POLYGON ICRS ra dec ...").
+sky::Polygon polygon_from_stcs(const std::string& stcs);
+
+}  // namespace pixserve::repo

@@ -1,0 +1,381 @@
+#include "repo/repository.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+
+#include "parallel/parallel_for.hpp"
+#include "repo/astro_units.hpp"
+#include "repo/metadata.hpp"
+
+namespace fs = std::filesystem;
+
+namespace pixserve::repo {
+namespace {
+
+constexpr const char* kConfigFile = "pixserve-repo.json";
+
+void validate(const RepositoryConfig& c) {
+  if (!is_safe_identifier(c.name)) throw std::invalid_argument(fmt::format("repository name '{}' is not a safe identifier", c.name));
+  if (!is_safe_identifier(c.authority)) {
+    throw std::invalid_argument(fmt::format("authority '{}' must be letters, digits, '.', '_', '-'", c.authority));
+  }
+  if (c.registry.empty()) throw std::invalid_argument("registry location is empty");
+  if (c.index_order < 0 || c.index_order > 16) throw std::invalid_argument("index_order must be in 0..16");
+  if (!(c.embargo_hours >= 0.0)) throw std::invalid_argument("embargo_hours must be >= 0");
+}
+
+RepositoryConfig read_config(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) throw std::runtime_error(fmt::format("cannot read {}", file.string()));
+  RepositoryConfig c;
+  try {
+    const auto j = nlohmann::json::parse(in);
+    c.name = j.at("name").get<std::string>();
+    c.authority = j.at("authority").get<std::string>();
+    c.registry = j.at("registry").get<std::string>();
+    c.index_order = j.at("index_order").get<int>();
+    c.embargo_hours = j.at("embargo_hours").get<double>();
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(fmt::format("{}: invalid repository configuration: {}", file.string(), e.what()));
+  }
+  validate(c);
+  return c;
+}
+
+void write_config(const fs::path& file, const RepositoryConfig& c) {
+  const nlohmann::json j = {{"name", c.name},
+                            {"authority", c.authority},
+                            {"registry", c.registry},
+                            {"index_order", c.index_order},
+                            {"embargo_hours", c.embargo_hours}};
+  const fs::path tmp = file.string() + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << j.dump(2) << '\n';
+    if (!out) throw std::runtime_error(fmt::format("cannot write {}", tmp.string()));
+  }
+  fs::rename(tmp, file);
+}
+
+std::unique_ptr<Registry> open_registry(const fs::path& root, const RepositoryConfig& c, bool create) {
+  if (c.registry.starts_with("postgresql://") || c.registry.starts_with("postgres://")) {
+    throw std::runtime_error("a PostgreSQL registry is not supported by this build yet");
+  }
+  const fs::path db_file = fs::path(c.registry).is_absolute() ? fs::path(c.registry) : root / c.registry;
+  auto registry = std::make_unique<Registry>(db::open_sqlite(db_file, create), c.index_order);
+  if (create) {
+    auto put = registry->connection().prepare("INSERT OR REPLACE INTO registry_meta (key, value) VALUES (?, ?)");
+    put->bind(1, "authority").bind(2, c.authority).run();
+    put->reset();
+    put->bind(1, "name").bind(2, c.name).run();
+  }
+  return registry;
+}
+
+bool is_fits_name(const fs::path& p) {
+  const std::string name = p.filename().string();
+  auto ends = [&](std::string_view suffix) { return name.size() > suffix.size() && name.ends_with(suffix); };
+  return ends(".fits") || ends(".fit") || ends(".fits.fz") || ends(".fz");
+}
+
+std::string fits_extension(const fs::path& p) {
+  const std::string name = p.filename().string();
+  return name.ends_with(".fz") ? ".fits.fz" : ".fits";
+}
+
+// Files under the inputs, sorted; unreadable paths are reported through bad.
+std::vector<fs::path> collect_files(const std::vector<fs::path>& inputs, std::vector<std::string>& bad) {
+  std::vector<fs::path> files;
+  for (const auto& input : inputs) {
+    std::error_code ec;
+    const auto status = fs::status(input, ec);
+    if (ec || !fs::exists(status)) {
+      bad.push_back(fmt::format("{}: no such file or directory", input.string()));
+      continue;
+    }
+    if (fs::is_directory(status)) {
+      fs::recursive_directory_iterator it(input, fs::directory_options::skip_permission_denied, ec);
+      if (ec) {
+        bad.push_back(fmt::format("{}: cannot read directory: {}", input.string(), ec.message()));
+        continue;
+      }
+      for (const auto& entry : it) {
+        if (entry.is_regular_file() && is_fits_name(entry.path())) files.push_back(entry.path());
+      }
+    } else if (fs::is_regular_file(status)) {
+      files.push_back(input);
+    } else {
+      bad.push_back(fmt::format("{}: not a regular file or directory", input.string()));
+    }
+  }
+  std::sort(files.begin(), files.end());
+  files.erase(std::unique(files.begin(), files.end()), files.end());
+  return files;
+}
+
+void place_file(const fs::path& source, const fs::path& target, Transfer transfer) {
+  fs::create_directories(target.parent_path());
+  std::error_code ec;
+  switch (transfer) {
+    case Transfer::hardlink:
+      fs::create_hard_link(source, target, ec);
+      if (!ec) return;
+      [[fallthrough]];  // other filesystem: copy instead
+    case Transfer::copy:
+      fs::copy_file(source, target, fs::copy_options::overwrite_existing);
+      return;
+    case Transfer::symlink:
+      fs::create_symlink(fs::absolute(source), target);
+      return;
+  }
+}
+
+struct Prepared {
+  fs::path source;
+  DatasetRecord record;
+  std::string extension;
+};
+
+// Removes a staging folder and anything moved out of it on failure.
+class StagingArea {
+ public:
+  explicit StagingArea(fs::path dir) : dir_(std::move(dir)) { fs::create_directories(dir_); }
+  StagingArea(const StagingArea&) = delete;
+  StagingArea& operator=(const StagingArea&) = delete;
+  ~StagingArea() {
+    std::error_code ec;
+    if (!committed_) {
+      for (const auto& f : placed_) fs::remove(f, ec);
+    }
+    fs::remove_all(dir_, ec);
+  }
+  const fs::path& dir() const { return dir_; }
+  void placed(fs::path final_file) { placed_.push_back(std::move(final_file)); }
+  void commit() { committed_ = true; }
+
+ private:
+  fs::path dir_;
+  std::vector<fs::path> placed_;
+  bool committed_ = false;
+};
+
+}  // namespace
+
+std::optional<Transfer> transfer_from_string(std::string_view s) {
+  if (s == "copy") return Transfer::copy;
+  if (s == "hardlink") return Transfer::hardlink;
+  if (s == "symlink") return Transfer::symlink;
+  return std::nullopt;
+}
+
+std::string sha256_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw std::runtime_error(fmt::format("{}: cannot open for reading", file.string()));
+  const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) throw std::runtime_error("sha256: init failed");
+  std::vector<char> buffer(1 << 20);
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    const auto n = in.gcount();
+    if (n > 0) EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<size_t>(n));
+  }
+  if (in.bad()) throw std::runtime_error(fmt::format("{}: read error", file.string()));
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  EVP_DigestFinal_ex(ctx.get(), digest.data(), &length);
+  std::string hex;
+  for (unsigned i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
+  return hex;
+}
+
+Repository::Repository(fs::path root, RepositoryConfig config, std::unique_ptr<Registry> registry)
+    : root_(std::move(root)), config_(std::move(config)), registry_(std::move(registry)) {}
+
+bool Repository::exists(const fs::path& root) { return fs::is_regular_file(root / kConfigFile); }
+
+Repository Repository::open(const fs::path& root) {
+  if (!exists(root)) throw std::runtime_error(fmt::format("{} is not a pixserve repository (no {})", root.string(), kConfigFile));
+  const fs::path canonical = fs::canonical(root);
+  auto config = read_config(canonical / kConfigFile);
+  auto registry = open_registry(canonical, config, false);
+  return Repository(canonical, std::move(config), std::move(registry));
+}
+
+Repository Repository::open_or_create(const fs::path& root, const RepositoryConfig& if_new) {
+  if (exists(root)) return open(root);
+  validate(if_new);
+  fs::create_directories(root);
+  const fs::path canonical = fs::canonical(root);
+  auto registry = open_registry(canonical, if_new, true);
+  // The configuration file is written last: its presence marks a complete repository.
+  write_config(canonical / kConfigFile, if_new);
+  return Repository(canonical, if_new, std::move(registry));
+}
+
+std::string Repository::publisher_did(std::string_view dataset_id) const {
+  return fmt::format("ivo://{}/{}?{}", config_.authority, config_.name, dataset_id);
+}
+
+std::optional<std::string> Repository::dataset_id_from(std::string_view did_or_id) const {
+  const std::string prefix = fmt::format("ivo://{}/{}?", config_.authority, config_.name);
+  std::string_view id = did_or_id;
+  if (did_or_id.starts_with("ivo://")) {
+    // IVOA identifiers compare case-insensitively up to the query part.
+    if (did_or_id.size() <= prefix.size()) return std::nullopt;
+    for (size_t i = 0; i < prefix.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(did_or_id[i])) != std::tolower(static_cast<unsigned char>(prefix[i]))) {
+        return std::nullopt;
+      }
+    }
+    id = did_or_id.substr(prefix.size());
+  }
+  if (!is_safe_identifier(id)) return std::nullopt;
+  return std::string(id);
+}
+
+std::string Repository::layout_path(const DatasetRecord& rec, std::string_view extension) const {
+  std::string group;
+  const auto& id = rec.data_id;
+  if (is_visit_based(rec.type) && id.visit) {
+    group = fmt::format("v{}", *id.visit);
+  } else if (is_coadd(rec.type) && id.tract) {
+    group = fmt::format("{}/t{}", id.band, *id.tract);
+  } else if (is_calibration(rec.type)) {
+    group = id.band.empty() ? "all" : id.band;
+  } else {
+    group = rec.rights.owner.empty() ? "user" : rec.rights.owner;
+  }
+  return fmt::format("data/{}/{}/{}/{}{}", rec.collection, to_string(rec.type), group, rec.dataset_id, extension);
+}
+
+fs::path Repository::file_of(const DatasetRecord& rec) const {
+  const fs::path relative(rec.file_path);
+  if (relative.is_absolute() || rec.file_path.find("..") != std::string::npos) {
+    throw std::runtime_error(fmt::format("dataset {} has an unsafe file path", rec.dataset_id));
+  }
+  return root_ / relative;
+}
+
+IngestReport ingest(Repository& repo, const std::vector<fs::path>& inputs, const IngestOptions& options,
+                    const ProgressCallback& progress) {
+  const auto started = std::chrono::steady_clock::now();
+  IngestReport report;
+  if (!is_safe_identifier(options.collection)) {
+    throw std::invalid_argument(fmt::format("collection name '{}' must be letters, digits, '.', '_', '-'", options.collection));
+  }
+  std::vector<std::string> problems;
+  const auto files = collect_files(inputs, problems);
+  report.files_seen = files.size();
+
+  // 1. Read headers and checksums in parallel.
+  std::vector<std::optional<Prepared>> prepared(files.size());
+  std::vector<std::string> file_problems(files.size());
+  std::atomic<std::size_t> done{0};
+  std::mutex progress_mutex;
+  MetadataOptions meta_options{options.collection, options.owner};
+  parallel::parallel_for(files.size(), options.threads, [&](std::size_t i) {
+    try {
+      Prepared p{files[i], read_dataset_metadata(files[i], meta_options), fits_extension(files[i])};
+      p.record.checksum = sha256_file(files[i]);
+      p.record.file_size = static_cast<std::int64_t>(fs::file_size(files[i]));
+      prepared[i] = std::move(p);
+    } catch (const std::exception& e) {
+      file_problems[i] = e.what();
+    }
+    const auto n = ++done;
+    if (progress) {
+      const std::lock_guard lock(progress_mutex);
+      progress("read", n, files.size());
+    }
+  });
+  for (const auto& p : file_problems) {
+    if (!p.empty()) problems.push_back(p);
+  }
+
+  // 2. Decide what is new, what is unchanged and what conflicts.
+  Registry& registry = repo.registry();
+  std::map<std::string, const Prepared*> new_by_id;
+  std::vector<Prepared*> to_register;
+  for (auto& p : prepared) {
+    if (!p) continue;
+    DatasetRecord& rec = p->record;
+    if (const auto it = new_by_id.find(rec.dataset_id); it != new_by_id.end()) {
+      if (it->second->record.checksum == rec.checksum) continue;  // the same file twice
+      problems.push_back(fmt::format("{}: duplicate dataset {} (also in {}, with different content)",
+                                     p->source.string(), rec.dataset_id, it->second->source.string()));
+      continue;
+    }
+    if (const auto existing = registry.checksum_of(rec.dataset_id)) {
+      if (*existing == rec.checksum) {
+        ++report.unchanged;
+        continue;
+      }
+      problems.push_back(fmt::format("{}: dataset {} is already registered with different content",
+                                     p->source.string(), rec.dataset_id));
+      continue;
+    }
+    // Rights.
+    if (!options.owner.empty()) rec.rights.owner = options.owner;
+    rec.rights.policy = options.policy;
+    rec.rights.groups = options.groups;
+    const double embargo = options.embargo_hours.value_or(repo.config().embargo_hours);
+    if (rec.t_max && (is_visit_based(rec.type))) rec.rights.release_mjd = *rec.t_max + embargo / 24.0;
+    rec.file_path = repo.layout_path(rec, p->extension);
+    new_by_id.emplace(rec.dataset_id, &*p);
+    to_register.push_back(&*p);
+  }
+  if (!problems.empty()) {
+    if (!options.skip_bad) {
+      std::string message = fmt::format("ingest failed, nothing was registered ({} problem{}):", problems.size(),
+                                        problems.size() == 1 ? "" : "s");
+      for (const auto& p : problems) message += "\n  " + p;
+      throw std::runtime_error(message);
+    }
+    report.skipped = problems;
+  }
+
+  // 3. Stage files, register in one transaction, move files into place, commit.
+  if (!to_register.empty()) {
+    StagingArea staging(repo.root() / fmt::format(".staging-{}-{}", ::getpid(),
+                                                  std::chrono::steady_clock::now().time_since_epoch().count()));
+    done = 0;
+    parallel::parallel_for(to_register.size(), options.threads, [&](std::size_t i) {
+      const Prepared& p = *to_register[i];
+      place_file(p.source, staging.dir() / p.record.file_path, options.transfer);
+      const auto n = ++done;
+      if (progress) {
+        const std::lock_guard lock(progress_mutex);
+        progress("transfer", n, to_register.size());
+      }
+    });
+    db::Transaction tx(registry.connection());
+    std::size_t inserted = 0;
+    for (const Prepared* p : to_register) {
+      registry.insert(p->record);
+      if (progress && (++inserted % 100 == 0 || inserted == to_register.size())) {
+        progress("register", inserted, to_register.size());
+      }
+    }
+    for (const Prepared* p : to_register) {
+      const fs::path final_file = repo.root() / p->record.file_path;
+      fs::create_directories(final_file.parent_path());
+      fs::rename(staging.dir() / p->record.file_path, final_file);
+      staging.placed(final_file);
+    }
+    tx.commit();
+    staging.commit();
+    report.registered = to_register.size();
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return report;
+}
+
+}  // namespace pixserve::repo

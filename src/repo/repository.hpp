@@ -1,0 +1,99 @@
+// A pixserve repository: a directory holding the survey's FITS files in a
+// layout by collection, dataset type and data ID, plus the registry database
+// that describes them. Created on first ingest.
+//
+//   REPO/pixserve-repo.json   configuration (name, authority, registry, index order, embargo)
+//   REPO/registry.sqlite3     the registry (embedded default)
+//   REPO/data/<collection>/<type>/<group>/<dataset_id>.fits
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "repo/dataset.hpp"
+#include "repo/registry.hpp"
+
+namespace pixserve::repo {
+
+struct RepositoryConfig {
+  std::string name = "repo";                   // appears in publisher DIDs
+  std::string authority = "pixserve.example";  // ivo://<authority>/<name>?<id>
+  std::string registry = "registry.sqlite3";   // file relative to the repository
+  int index_order = 9;                         // HEALPix order of the footprint index
+  double embargo_hours = 6.0;                  // visit data released this long after acquisition
+};
+
+class Repository {
+ public:
+  // Opens an existing repository; throws std::runtime_error if root is not one.
+  static Repository open(const std::filesystem::path& root);
+  // Opens root, creating an empty repository with `if_new` when it is none yet.
+  static Repository open_or_create(const std::filesystem::path& root, const RepositoryConfig& if_new);
+  static bool exists(const std::filesystem::path& root);
+
+  Repository(Repository&&) noexcept = default;
+  Repository& operator=(Repository&&) noexcept = default;
+
+  const std::filesystem::path& root() const noexcept { return root_; }
+  const RepositoryConfig& config() const noexcept { return config_; }
+  Registry& registry() { return *registry_; }
+
+  // The publisher DID of a dataset: ivo://<authority>/<name>?<dataset_id>.
+  std::string publisher_did(std::string_view dataset_id) const;
+  // The dataset ID inside a publisher DID of this repository (or a bare
+  // dataset ID); nullopt if it names another repository or is malformed.
+  std::optional<std::string> dataset_id_from(std::string_view did_or_id) const;
+
+  // Where a dataset's file lives, resolved and checked to stay inside the
+  // repository (a forged file_path cannot escape it).
+  std::filesystem::path file_of(const DatasetRecord& rec) const;
+  // The relative path a new dataset's file gets.
+  std::string layout_path(const DatasetRecord& rec, std::string_view extension) const;
+
+ private:
+  Repository(std::filesystem::path root, RepositoryConfig config, std::unique_ptr<Registry> registry);
+  std::filesystem::path root_;
+  RepositoryConfig config_;
+  std::unique_ptr<Registry> registry_;
+};
+
+enum class Transfer { copy, hardlink, symlink };
+std::optional<Transfer> transfer_from_string(std::string_view s);
+
+struct IngestOptions {
+  std::string collection = "DR1";
+  Transfer transfer = Transfer::copy;
+  bool skip_bad = false;     // report and skip bad files instead of failing the run
+  std::string owner;         // owner of user images (and of everything, when set)
+  ReadPolicy policy = ReadPolicy::public_;
+  std::vector<std::string> groups;
+  std::optional<double> embargo_hours;  // overrides the repository default
+  unsigned threads = 0;                 // 0: one per core
+};
+
+struct IngestReport {
+  std::size_t files_seen = 0;
+  std::size_t registered = 0;
+  std::size_t unchanged = 0;  // already registered with the same checksum
+  std::vector<std::string> skipped;  // "file: reason", with skip_bad
+  double seconds = 0.0;
+};
+
+using ProgressCallback = std::function<void(std::string_view stage, std::size_t done, std::size_t total)>;
+
+// Registers the FITS files found under `inputs` (files or folders, searched
+// recursively for *.fits, *.fit, *.fits.fz). Atomic: either every new
+// dataset is registered with its file in place, or (on any error without
+// skip_bad) the repository is left exactly as it was and IngestError or
+// std::runtime_error names the culprit(s).
+IngestReport ingest(Repository& repo, const std::vector<std::filesystem::path>& inputs, const IngestOptions& options,
+                    const ProgressCallback& progress = {});
+
+// SHA-256 of a file's bytes, lowercase hex.
+std::string sha256_file(const std::filesystem::path& file);
+
+}  // namespace pixserve::repo
