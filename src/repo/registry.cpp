@@ -133,9 +133,15 @@ SELECT
   1                                         AS em_xel,
   'phot.count'                              AS o_ucd,
   NULL                                      AS pol_states,
-  NULL                                      AS pol_xel,
+  0                                         AS pol_xel,
   d.facility_name                           AS facility_name,
   d.instrument_name                         AS instrument_name,
+  d.pixel_scale                             AS s_pixel_scale,
+  CASE WHEN d.release_mjd IS NULL THEN NULL
+       ELSE strftime('%Y-%m-%dT%H:%M:%fZ', d.release_mjd + 2400000.5) END
+                                            AS obs_release_date,
+  CASE d.read_policy WHEN 'public' THEN 'public' ELSE 'proprietary' END
+                                            AS data_rights,
   d.visit                                   AS visit,
   d.exposure                                AS exposure,
   d.detector                                AS detector,
@@ -150,10 +156,7 @@ SELECT
   d.airmass                                 AS airmass,
   d.sky_background                          AS sky_background,
   d.zero_point                              AS zero_point,
-  d.psf_fwhm                                AS psf_fwhm,
-  d.pixel_scale                             AS pixel_scale,
-  d.dataset_id                              AS dataset_id,
-  d.release_mjd                             AS release_mjd
+  d.psf_fwhm                                AS psf_fwhm
 FROM dataset d;
 )SQL";
 
