@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "parallel/progress.hpp"
 #include "repo/dataset.hpp"
 #include "repo/registry.hpp"
 
@@ -83,7 +84,6 @@ struct IngestReport {
   double seconds = 0.0;
 };
 
-using ProgressCallback = std::function<void(std::string_view stage, std::size_t done, std::size_t total)>;
 
 // Registers the FITS files found under `inputs` (files or folders, searched
 // recursively for *.fits, *.fit, *.fits.fz). Atomic: either every new
