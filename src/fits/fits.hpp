@@ -50,12 +50,14 @@ struct PixelBox {
 
 enum class Compression { none, rice, gzip, hcompress };
 
+// Every member has a default initialiser so that designated initialisers
+// naming only some of them compile under -Wmissing-field-initializers.
 struct ImageWriteOptions {
-  std::string extname;                         // EXTNAME of the new HDU (empty: none)
+  std::string extname{};                       // EXTNAME of the new HDU (empty: none)
   Compression compression = Compression::none;  // tile compression of the new HDU
   // Lossy quantization for float planes when compressed (cfitsio's q); 0 = lossless.
   float quantize_level = 0.0F;
-  std::vector<long> tile_shape;  // empty: cfitsio default (row by row)
+  std::vector<long> tile_shape{};  // empty: cfitsio default (row by row)
 };
 
 // One header card as read (keyword, value text without quotes for strings,
