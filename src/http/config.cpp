@@ -1,0 +1,178 @@
+#include "http/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <sstream>
+
+namespace pixserve::http {
+
+namespace {
+
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& key, const std::string& why) const {
+    std::string where = source_;
+    if (node.Mark().line >= 0) where += ":" + std::to_string(node.Mark().line + 1);
+    throw ConfigError(where + ": " + key + ": " + why);
+  }
+
+  std::string scalar(const YAML::Node& node, const std::string& key) const {
+    if (!node.IsScalar()) fail(node, key, "expected a single value");
+    return node.Scalar();
+  }
+
+  std::string string(const YAML::Node& node, const std::string& key) const { return scalar(node, key); }
+
+  std::uint64_t integer(const YAML::Node& node, const std::string& key, std::uint64_t max) const {
+    std::string text = scalar(node, key);
+    std::uint64_t value = 0;
+    bool ok = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+              text.size() <= 19;
+    if (ok) value = std::stoull(text);
+    if (!ok || value > max)
+      fail(node, key, "expected an integer from 0 to " + std::to_string(max) + ", got '" + text + "'");
+    return value;
+  }
+
+  std::chrono::milliseconds seconds(const YAML::Node& node, const std::string& key) const {
+    std::string text = scalar(node, key);
+    double s = 0;
+    std::istringstream in(text);
+    in.imbue(std::locale::classic());
+    in >> s;
+    if (in.fail() || !in.eof() || !std::isfinite(s) || s <= 0 || s > 1e7)
+      fail(node, key, "expected a positive number of seconds, got '" + text + "'");
+    return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(s * 1000)));
+  }
+
+ private:
+  std::string source_;
+};
+
+using Setter = std::function<void(const Reader&, const YAML::Node&, const std::string&, ServerConfig&)>;
+
+const std::map<std::string, std::map<std::string, Setter>>& schema() {
+  using C = ServerConfig;
+  using R = Reader;
+  using N = YAML::Node;
+  using S = std::string;
+  static const std::map<std::string, std::map<std::string, Setter>> table = {
+      {"server",
+       {
+           {"host", [](const R& r, const N& n, const S& k, C& c) { c.host = r.string(n, k); }},
+           {"port", [](const R& r, const N& n, const S& k,
+                       C& c) { c.port = static_cast<std::uint16_t>(r.integer(n, k, 65535)); }},
+           {"threads",
+            [](const R& r, const N& n, const S& k, C& c) { c.threads = static_cast<unsigned>(r.integer(n, k, 1024)); }},
+           {"io_threads", [](const R& r, const N& n, const S& k,
+                             C& c) { c.io_threads = static_cast<unsigned>(r.integer(n, k, 64)); }},
+           {"base_url", [](const R& r, const N& n, const S& k, C& c) { c.base_url = r.string(n, k); }},
+           {"spool_dir", [](const R& r, const N& n, const S& k, C& c) { c.spool_dir = r.string(n, k); }},
+       }},
+      {"service",
+       {
+           {"authority", [](const R& r, const N& n, const S& k, C& c) { c.authority = r.string(n, k); }},
+       }},
+      {"limits",
+       {
+           {"max_body_bytes", [](const R& r, const N& n, const S& k,
+                                 C& c) { c.limits.max_body_bytes = r.integer(n, k, std::uint64_t{1} << 42); }},
+           {"max_header_bytes",
+            [](const R& r, const N& n, const S& k, C& c) {
+              c.limits.max_header_bytes = static_cast<std::uint32_t>(r.integer(n, k, 16u << 20));
+            }},
+           {"max_connections",
+            [](const R& r, const N& n, const S& k, C& c) { c.limits.max_connections = r.integer(n, k, 1'000'000); }},
+           {"header_timeout_s",
+            [](const R& r, const N& n, const S& k, C& c) { c.limits.header_timeout = r.seconds(n, k); }},
+           {"request_timeout_s",
+            [](const R& r, const N& n, const S& k, C& c) { c.limits.request_timeout = r.seconds(n, k); }},
+           {"keepalive_timeout_s",
+            [](const R& r, const N& n, const S& k, C& c) { c.limits.keepalive_timeout = r.seconds(n, k); }},
+           {"write_timeout_s",
+            [](const R& r, const N& n, const S& k, C& c) { c.limits.write_timeout = r.seconds(n, k); }},
+           {"drain_timeout_s",
+            [](const R& r, const N& n, const S& k, C& c) { c.limits.drain_timeout = r.seconds(n, k); }},
+           {"spool_threshold_bytes", [](const R& r, const N& n, const S& k,
+                                        C& c) { c.limits.spool_threshold = r.integer(n, k, std::uint64_t{1} << 40); }},
+           {"max_form_parts",
+            [](const R& r, const N& n, const S& k, C& c) { c.limits.max_form_parts = r.integer(n, k, 1'000'000); }},
+       }},
+  };
+  return table;
+}
+
+}  // namespace
+
+ServerConfig config_from_yaml(std::string_view text, std::string_view source) {
+  Reader reader{std::string(source)};
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(std::string(source) + ": " + e.what());
+  }
+  ServerConfig config;
+  if (root.IsNull()) return config;  // an empty file keeps the defaults
+  if (!root.IsMap()) reader.fail(root, "(top level)", "expected a mapping of sections");
+  const auto& table = schema();
+  for (const auto& section : root) {
+    std::string name = reader.scalar(section.first, "(section name)");
+    auto s = table.find(name);
+    if (s == table.end()) reader.fail(section.first, name, "unknown section (known: server, service, limits)");
+    if (section.second.IsNull()) continue;
+    if (!section.second.IsMap()) reader.fail(section.second, name, "expected a mapping");
+    for (const auto& entry : section.second) {
+      std::string key = reader.scalar(entry.first, name + ".(key)");
+      std::string full = name + "." + key;
+      auto setter = s->second.find(key);
+      if (setter == s->second.end()) reader.fail(entry.first, full, "unknown key");
+      setter->second(reader, entry.second, full, config);
+    }
+  }
+  validate(config);
+  return config;
+}
+
+ServerConfig load_config(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(path.string() + ": cannot open the configuration file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return config_from_yaml(text.str(), path.string());
+}
+
+void validate(ServerConfig& config) {
+  if (config.host.empty()) throw ConfigError("server.host: must not be empty");
+  if (!config.base_url.empty()) {
+    const std::string& u = config.base_url;
+    bool scheme = u.rfind("http://", 0) == 0 || u.rfind("https://", 0) == 0;
+    bool clean = std::none_of(u.begin(), u.end(), [](char c) {
+      auto b = static_cast<unsigned char>(c);
+      return b <= 0x20 || b == 0x7f || c == '"' || c == '<' || c == '>' || c == '\\';
+    });
+    if (!scheme || !clean || u.find('?') != std::string::npos || u.find('#') != std::string::npos)
+      throw ConfigError("server.base_url: expected an http:// or https:// URL without query, got '" + u + "'");
+    while (config.base_url.size() > 8 && config.base_url.back() == '/') config.base_url.pop_back();
+  }
+  const Limits& l = config.limits;
+  if (l.max_connections == 0) throw ConfigError("limits.max_connections: must be at least 1");
+  if (l.max_header_bytes < 1024) throw ConfigError("limits.max_header_bytes: must be at least 1024");
+  if (l.max_form_parts == 0) throw ConfigError("limits.max_form_parts: must be at least 1");
+  for (auto [name, t] : {std::pair{"header_timeout_s", l.header_timeout},
+                         {"request_timeout_s", l.request_timeout},
+                         {"keepalive_timeout_s", l.keepalive_timeout},
+                         {"write_timeout_s", l.write_timeout},
+                         {"drain_timeout_s", l.drain_timeout}})
+    if (t.count() <= 0) throw ConfigError(std::string("limits.") + name + ": must be positive");
+}
+
+}  // namespace pixserve::http

@@ -1,0 +1,76 @@
+// Server configuration and its YAML file:
+//
+//   server:
+//     host: 127.0.0.1            # listen address
+//     port: 8080                 # 0 picks a free port
+//     threads: 16                # handler threads (0: 4 x cores)
+//     io_threads: 2              # network threads (0: min(cores, 4))
+//     base_url: https://data.example.org/pixserve   # public URL; default from Host
+//     spool_dir: /var/tmp        # large uploads go here (default: system temp dir)
+//   service:
+//     authority: example.org     # IVOA authority of publisher DIDs
+//   limits:
+//     max_body_bytes: 67108864   # larger request bodies get 413
+//     max_header_bytes: 65536    # larger request heads get 431
+//     max_connections: 1024      # further connections get 503
+//     header_timeout_s: 10       # to receive a request head (408)
+//     request_timeout_s: 60      # to receive a whole request (408)
+//     keepalive_timeout_s: 15    # idle connection between requests
+//     write_timeout_s: 60        # one write to a client that does not read
+//     drain_timeout_s: 30        # graceful stop: in-flight requests get this long
+//     spool_threshold_bytes: 1048576   # uploads larger than this are spooled to disk
+//     max_form_parts: 1000
+//
+// Unknown keys and values of the wrong type are errors naming the key.
+// Command-line flags override the file: load it, then assign the fields.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace pixserve::http {
+
+struct Limits {
+  std::uint64_t max_body_bytes = 64ull << 20;
+  std::uint32_t max_header_bytes = 64u << 10;
+  std::size_t max_connections = 1024;
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds request_timeout{60'000};
+  std::chrono::milliseconds keepalive_timeout{15'000};
+  std::chrono::milliseconds write_timeout{60'000};
+  std::chrono::milliseconds drain_timeout{30'000};
+  std::uint64_t spool_threshold = 1u << 20;
+  std::size_t max_form_parts = 1000;
+};
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  unsigned threads = 0;     // 0: 4 x hardware threads
+  unsigned io_threads = 0;  // 0: min(hardware threads, 4)
+  std::string base_url;     // no trailing '/'; empty: from the Host header
+  std::filesystem::path spool_dir;
+  std::string authority;       // empty: the repository's own
+  bool handle_signals = true;  // SIGINT/SIGTERM stop run() gracefully (not from the file)
+  Limits limits;
+};
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Reads a YAML configuration file over the defaults. Throws ConfigError
+// naming the file, the key and the line.
+ServerConfig load_config(const std::filesystem::path& path);
+// Same from text; `source` names it in messages.
+ServerConfig config_from_yaml(std::string_view text, std::string_view source = "<config>");
+// Checks values (port range, positive limits, base_url form) and normalizes
+// base_url (trailing '/' removed). Throws ConfigError.
+void validate(ServerConfig& config);
+
+}  // namespace pixserve::http
