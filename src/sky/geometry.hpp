@@ -33,8 +33,10 @@ struct Circle {
 };
 
 // A spherical polygon with great-circle edges, vertices in order (either
-// winding accepted on input; stored counter-clockwise as seen from inside the
-// sphere looking out, i.e. the interior is the smaller region).
+// winding accepted on input). Stored in the DALI/STC order: the interior (the
+// smaller of the two regions) lies to the left when walking the edges on a
+// chart with RA increasing to the right, i.e. counter-clockwise as drawn on
+// such a chart (clockwise as literally seen from inside the sphere).
 class Polygon {
  public:
   Polygon() = default;
