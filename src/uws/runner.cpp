@@ -1,0 +1,371 @@
+#include "uws/runner.hpp"
+
+#include <algorithm>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace pixserve::uws {
+
+namespace fs = std::filesystem;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::string_view kRestartMessage = "server restarted during execution";
+constexpr std::string_view kStoppedRunning = "server stopped during execution";
+constexpr std::string_view kStoppedQueued = "server stopped before the job could execute";
+constexpr std::string_view kInternalError = "internal error while executing the job";
+
+}  // namespace
+
+// ---------------------------------------------------------------- CancelToken
+
+std::string CancelToken::reason() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->reason;
+}
+
+void CancelToken::cancel(std::string reason) const {
+  std::lock_guard lock(state_->mutex);
+  if (state_->cancelled.load(std::memory_order_relaxed)) return;  // the first reason stays
+  state_->reason = std::move(reason);
+  state_->cancelled.store(true, std::memory_order_release);
+}
+
+// ---------------------------------------------------------------- ResultWriter
+
+ResultWriter::ResultWriter(JobStore& store, std::string job_id, CancelToken cancel)
+    : store_(store), job_id_(std::move(job_id)), cancel_(std::move(cancel)) {}
+
+fs::path ResultWriter::path(std::string_view file_name) {
+  // A cancelled job may already be destroyed: creating its directory again
+  // would leave files no job owns.
+  cancel_.throw_if_cancelled();
+  if (!valid_file_name(file_name)) throw std::invalid_argument(fmt::format("invalid result file name '{}'", file_name));
+  const fs::path dir = store_.job_directory(job_id_);
+  fs::create_directories(dir);
+  return dir / std::string(file_name);
+}
+
+void ResultWriter::add_file(std::string result_id, std::string file_name, std::string mime_type) {
+  const fs::path file = path(file_name);
+  Result r;
+  r.id = std::move(result_id);
+  r.file_name = std::move(file_name);
+  r.mime_type = std::move(mime_type);
+  r.size = fs::file_size(file);  // throws when the function did not write it
+  store_.add_result(job_id_, r);
+}
+
+void ResultWriter::write(std::string result_id, std::string file_name, std::string mime_type,
+                         std::string_view bytes) {
+  const fs::path file = path(file_name);
+  {
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    if (!out) throw std::runtime_error(fmt::format("cannot write {}", file.string()));
+  }
+  add_file(std::move(result_id), std::move(file_name), std::move(mime_type));
+}
+
+void ResultWriter::add_url(std::string result_id, std::string url, std::string mime_type,
+                           std::optional<std::uint64_t> size) {
+  Result r;
+  r.id = std::move(result_id);
+  r.url = std::move(url);
+  r.mime_type = std::move(mime_type);
+  r.size = size;
+  store_.add_result(job_id_, r);
+}
+
+// ---------------------------------------------------------------- Progress
+
+Progress::Progress(JobStore& store, std::string job_id) : store_(store), job_id_(std::move(job_id)) {}
+
+void Progress::report(double fraction, std::string_view message) {
+  const auto t = steady::now();
+  // Job functions may report per row or per tile; the database needs far
+  // fewer writes than that for a client polling every second.
+  if (fraction < 1.0 && last_write_ != steady::time_point{} && t - last_write_ < std::chrono::milliseconds{200})
+    return;
+  last_write_ = t;
+  store_.set_progress(job_id_, fraction, message);
+}
+
+// ---------------------------------------------------------------- Runner
+
+Runner::Runner(JobStore& store, RunnerOptions options) : store_(store), options_(std::move(options)) {
+  if (options_.recover_on_start) {
+    const auto ids = store_.recover(kRestartMessage);
+    if (!ids.empty()) spdlog::warn("uws: {} job(s) left queued or executing by a previous run marked ERROR", ids.size());
+  }
+  const unsigned n = std::max(1u, options_.threads);
+  workers_.reserve(n);
+  for (unsigned i = 0; i < n; ++i) workers_.emplace_back([this] { worker(); });
+  supervisor_ = std::jthread([this] { supervise(); });
+  if (options_.sweep_interval.count() > 0) sweeper_ = std::jthread([this] { sweeper(); });
+}
+
+Runner::~Runner() { stop(); }
+
+void Runner::register_kind(std::string kind, JobFunction function) {
+  if (!function) throw std::invalid_argument("uws::Runner::register_kind: empty function");
+  std::lock_guard lock(kinds_mutex_);
+  kinds_[std::move(kind)] = std::move(function);
+}
+
+bool Runner::has_kind(std::string_view kind) const {
+  std::lock_guard lock(kinds_mutex_);
+  return kinds_.find(kind) != kinds_.end();
+}
+
+std::size_t Runner::executing() const {
+  std::lock_guard lock(mutex_);
+  return running_.size();
+}
+
+void Runner::run(std::string_view id, std::string_view owner, std::string_view kind) {
+  const auto job = store_.find(id, owner, kind);
+  if (!job) throw NotFound("no such job");
+  auto check = [](Phase phase) {
+    if (phase == Phase::queued || phase == Phase::executing) return false;  // already running: RUN is idempotent
+    if (phase != Phase::pending && phase != Phase::held)
+      throw InvalidRequest(fmt::format("a job in phase {} cannot be run", to_string(phase)));
+    return true;
+  };
+  if (!check(job->phase)) return;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) throw Busy("the server is stopping");
+    if (queue_.size() >= options_.max_queued) throw Busy("too many jobs are queued; try again later");
+    if (!store_.transition(id, {Phase::pending, Phase::held}, Phase::queued)) {
+      // Changed since we looked (another RUN, an ABORT, a DELETE).
+      const auto phase = store_.phase_of(id);
+      if (!phase) throw NotFound("no such job");
+      check(*phase);
+      return;
+    }
+    queue_.emplace_back(id);
+  }
+  queue_cv_.notify_one();
+}
+
+void Runner::abort(std::string_view id, std::string_view owner, std::string_view kind) {
+  const auto job = store_.find(id, owner, kind);
+  if (!job) throw NotFound("no such job");
+  if (is_final(job->phase)) return;
+  // A queued job stays in the queue; the worker skips it because it is no
+  // longer QUEUED when its turn comes.
+  if (store_.transition(id, {Phase::pending, Phase::queued, Phase::held, Phase::suspended}, Phase::aborted)) return;
+  // Phase first, then the token: by the time the function sees the token,
+  // the job is already ABORTED and its own ending changes nothing.
+  if (store_.transition(id, {Phase::executing}, Phase::aborted)) cancel_running(std::string(id), "aborted");
+}
+
+void Runner::remove(std::string_view id, std::string_view owner, std::string_view kind) {
+  if (!store_.find(id, owner, kind)) throw NotFound("no such job");
+  cancel_running(std::string(id), "job destroyed");
+  store_.remove(id);
+}
+
+std::size_t Runner::sweep() {
+  std::size_t count = 0;
+  for (const auto& id : store_.expired(now())) {
+    cancel_running(id, "job destroyed");
+    if (store_.remove(id)) ++count;
+  }
+  if (count) spdlog::info("uws: destroyed {} expired job(s)", count);
+  return count;
+}
+
+void Runner::cancel_running(const std::string& id, const std::string& reason) {
+  std::optional<CancelToken> token;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = running_.find(id); it != running_.end()) token = it->second.cancel;
+  }
+  if (token) token->cancel(reason);
+}
+
+void Runner::stop() {
+  std::deque<std::string> queued;
+  std::vector<std::pair<std::string, CancelToken>> running;
+  bool first = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopping_) {
+      first = true;
+      stopping_ = true;
+      queued.swap(queue_);
+      for (const auto& [id, r] : running_) running.emplace_back(id, r.cancel);
+    }
+  }
+  if (first) {
+    // Without this a restart would find them QUEUED/EXECUTING and say
+    // "restarted"; the outcome is the same, the message more accurate.
+    try {
+      for (const auto& id : queued)
+        store_.transition(id, {Phase::queued}, Phase::error, ErrorSummary{ErrorType::transient, std::string(kStoppedQueued), {}});
+      for (const auto& [id, token] : running) {
+        store_.transition(id, {Phase::executing}, Phase::error,
+                          ErrorSummary{ErrorType::transient, std::string(kStoppedRunning), {}});
+        token.cancel("server stopping");
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("uws: while stopping: {}", e.what());
+      for (const auto& [id, token] : running) token.cancel("server stopping");
+    }
+  }
+  queue_cv_.notify_all();
+  supervisor_cv_.notify_all();
+  sweeper_cv_.notify_all();
+  for (auto& t : workers_)
+    if (t.joinable()) t.join();
+  if (supervisor_.joinable()) supervisor_.join();
+  if (sweeper_.joinable()) sweeper_.join();
+}
+
+void Runner::worker() {
+  for (;;) {
+    std::string id;
+    {
+      std::unique_lock lock(mutex_);
+      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      id = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    try {
+      execute(id);
+    } catch (const std::exception& e) {
+      // A database failure while starting or ending a job: the job keeps
+      // whatever phase it had; the worker must survive to serve others.
+      spdlog::error("uws: job {}: {}", id, e.what());
+    }
+  }
+}
+
+void Runner::execute(const std::string& id) {
+  auto job = store_.load(id);
+  if (!job || job->phase != Phase::queued) return;  // aborted or destroyed while queued
+
+  JobFunction function;
+  {
+    std::lock_guard lock(kinds_mutex_);
+    if (auto it = kinds_.find(job->kind); it != kinds_.end()) function = it->second;
+  }
+  if (!function) {
+    store_.transition(id, {Phase::queued}, Phase::error,
+                      ErrorSummary{ErrorType::fatal, fmt::format("this service cannot execute '{}' jobs", job->kind), {}});
+    return;
+  }
+
+  Running running;
+  running.duration = job->execution_duration;
+  running.deadline = job->execution_duration > 0 ? steady::now() + std::chrono::seconds{job->execution_duration}
+                                                 : steady::time_point::max();
+  const CancelToken cancel = running.cancel;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      store_.transition(id, {Phase::queued}, Phase::error,
+                        ErrorSummary{ErrorType::transient, std::string(kStoppedQueued), {}});
+      return;
+    }
+    // Registered before EXECUTING so that an abort() that sees EXECUTING
+    // always finds the token.
+    running_.emplace(id, running);
+  }
+  struct Unregister {
+    Runner& self;
+    const std::string& id;
+    ~Unregister() {
+      std::lock_guard lock(self.mutex_);
+      self.running_.erase(id);
+    }
+  } unregister{*this, id};
+
+  if (!store_.transition(id, {Phase::queued}, Phase::executing)) return;
+  supervisor_cv_.notify_one();
+  job = store_.load(id);
+  if (!job) return;
+
+  ResultWriter results(store_, id, cancel);
+  Progress progress(store_, id);
+  try {
+    function(*job, results, progress, cancel);
+    store_.transition(id, {Phase::executing}, Phase::completed);
+  } catch (const Cancelled&) {
+    // Whoever cancelled has set the phase; this only matters for a function
+    // that throws Cancelled on its own.
+    store_.transition(id, {Phase::executing}, Phase::aborted);
+  } catch (const JobError& e) {
+    store_.transition(id, {Phase::executing}, Phase::error, ErrorSummary{e.type(), e.what(), e.detail()});
+  } catch (const std::exception& e) {
+    if (!cancel.cancelled()) spdlog::error("uws: job {} ({}) failed: {}", id, job->kind, e.what());
+    store_.transition(id, {Phase::executing}, Phase::error,
+                      ErrorSummary{ErrorType::fatal, std::string(kInternalError), {}});
+  } catch (...) {
+    spdlog::error("uws: job {} ({}) failed with a non-standard exception", id, job->kind);
+    store_.transition(id, {Phase::executing}, Phase::error,
+                      ErrorSummary{ErrorType::fatal, std::string(kInternalError), {}});
+  }
+  // Destroyed while it ran: files written after the destruction go too.
+  if (!store_.phase_of(id)) store_.remove_files(id);
+}
+
+void Runner::supervise() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    const auto t = steady::now();
+    auto next = steady::time_point::max();
+    std::vector<std::pair<std::string, Running>> overdue;
+    for (const auto& [id, r] : running_) {
+      if (r.cancel.cancelled()) continue;
+      if (r.deadline <= t)
+        overdue.emplace_back(id, r);
+      else
+        next = std::min(next, r.deadline);
+    }
+    if (!overdue.empty()) {
+      lock.unlock();
+      for (const auto& [id, r] : overdue) {
+        try {
+          store_.transition(
+              id, {Phase::executing}, Phase::error,
+              ErrorSummary{ErrorType::fatal, fmt::format("execution duration of {} s exceeded", r.duration), {}});
+        } catch (const std::exception& e) {
+          spdlog::error("uws: job {}: {}", id, e.what());
+        }
+        // Cancelled even if the transition lost a race (the job just ended):
+        // otherwise this loop would find it overdue again and again.
+        r.cancel.cancel("execution duration exceeded");
+      }
+      lock.lock();
+      continue;
+    }
+    if (next == steady::time_point::max())
+      supervisor_cv_.wait(lock);
+    else
+      supervisor_cv_.wait_until(lock, next);
+  }
+}
+
+void Runner::sweeper() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    if (sweeper_cv_.wait_for(lock, options_.sweep_interval, [&] { return stopping_; })) break;
+    lock.unlock();
+    try {
+      sweep();
+    } catch (const std::exception& e) {
+      spdlog::error("uws: sweeping expired jobs: {}", e.what());
+    }
+    lock.lock();
+  }
+}
+
+}  // namespace pixserve::uws

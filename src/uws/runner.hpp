@@ -1,0 +1,231 @@
+// Runs UWS jobs on a bounded pool of worker threads, so that asynchronous
+// work never takes more than `threads` cores away from synchronous requests.
+//
+//   uws::Runner runner(store, {.threads = 2});
+//   runner.register_kind("soda", [](const uws::Job& job, uws::ResultWriter& out,
+//                                   uws::Progress& progress, const uws::CancelToken& cancel) {
+//     auto params = job.http_parameters();             // parse as for /sync
+//     for (...) { cancel.throw_if_cancelled(); progress.report(done / total); ... }
+//     write_fits(out.path("cutout.fits"));              // a file in the job directory
+//     out.add_file("cutout", "cutout.fits", "application/fits");
+//   });
+//   runner.run(job_id, caller, "soda");                 // PENDING -> QUEUED -> EXECUTING -> ...
+//
+// Phases: run() moves PENDING (or HELD) to QUEUED and queues the job; a
+// worker moves it to EXECUTING and calls the kind's function. Returning
+// normally gives COMPLETED; throwing JobError gives ERROR with that message;
+// any other exception gives ERROR with a generic message (the exception text
+// goes to the log only, since it may describe server internals).
+//
+// Cancellation is cooperative: abort() marks the job ABORTED at once and
+// sets its CancelToken, which the function polls (cancelled() or
+// throw_if_cancelled()). The runner enforces executionDuration the same
+// way: when it is exceeded the job becomes ERROR ("execution duration of N s
+// exceeded") and its token is set. A function that never polls keeps its
+// worker thread until it returns (threads cannot be killed safely), but its
+// job's phase is final from that moment and whatever the function does
+// afterwards is ignored.
+//
+// Restart recovery (at construction): jobs found QUEUED or EXECUTING were
+// left by a server that stopped without finishing them; they become ERROR
+// (transient) "server restarted during execution". Re-queueing them is the
+// alternative, rejected because a job that crashed the server would crash it
+// again on every start, and because a client may have given up and resubmitted.
+// A graceful stop() does the same to what is still queued or running. Note
+// that with several server replicas on one database each replica would do
+// this to the others' jobs: run the async runner on one replica only.
+//
+// Destruction: a sweeper thread destroys jobs whose destruction time has
+// passed (rows and files), every `sweep_interval`; remove() does it on
+// request (DELETE).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "uws/job.hpp"
+#include "uws/store.hpp"
+
+namespace pixserve::uws {
+
+// Thrown by CancelToken::throw_if_cancelled(): the job function lets it
+// propagate; the runner has already set the job's phase.
+class Cancelled : public std::exception {
+ public:
+  const char* what() const noexcept override { return "job cancelled"; }
+};
+
+// A failure the job function reports to the client, in <uws:errorSummary>
+// and at /{job}/error. The message must be safe to show (no internals).
+class JobError : public std::runtime_error {
+ public:
+  explicit JobError(const std::string& message, ErrorType type = ErrorType::fatal, std::string detail = {})
+      : std::runtime_error(message), type_(type), detail_(std::move(detail)) {}
+  ErrorType type() const noexcept { return type_; }
+  const std::string& detail() const noexcept { return detail_; }
+
+ private:
+  ErrorType type_;
+  std::string detail_;
+};
+
+class CancelToken {
+ public:
+  CancelToken() : state_(std::make_shared<State>()) {}
+  bool cancelled() const noexcept { return state_->cancelled.load(std::memory_order_acquire); }
+  void throw_if_cancelled() const {
+    if (cancelled()) throw Cancelled();
+  }
+  // Why: "aborted", "execution duration exceeded", "job destroyed", "server stopping".
+  std::string reason() const;
+  // Used by the runner; a job function has no reason to call it.
+  void cancel(std::string reason) const;
+
+ private:
+  struct State {
+    std::atomic<bool> cancelled{false};
+    mutable std::mutex mutex;
+    std::string reason;
+  };
+  std::shared_ptr<State> state_;
+};
+
+// Where a job function puts its results: files in the job's directory
+// (<jobs_dir>/<job id>/), registered under a result id.
+class ResultWriter {
+ public:
+  ResultWriter(JobStore& store, std::string job_id, CancelToken cancel);
+  // The path of `file_name` (one component: [A-Za-z0-9._-], not starting
+  // with '.') in the job directory, which is created. Throws
+  // std::invalid_argument for a bad name, Cancelled once the job is cancelled
+  // (so nothing is written into the directory of a destroyed job).
+  std::filesystem::path path(std::string_view file_name);
+  // Registers a file written at path(file_name) as result `result_id`; the
+  // size is taken from the file.
+  void add_file(std::string result_id, std::string file_name, std::string mime_type);
+  // Writes `bytes` to path(file_name) and registers it.
+  void write(std::string result_id, std::string file_name, std::string mime_type, std::string_view bytes);
+  // An external result (an absolute http(s) URL), e.g. a file in a shared store.
+  void add_url(std::string result_id, std::string url, std::string mime_type,
+               std::optional<std::uint64_t> size = std::nullopt);
+  const std::string& job_id() const noexcept { return job_id_; }
+
+ private:
+  JobStore& store_;
+  std::string job_id_;
+  CancelToken cancel_;
+};
+
+// Progress of an executing job, shown in <uws:jobInfo>. Writes are
+// throttled (at most one database write per 200 ms, and the last one).
+class Progress {
+ public:
+  Progress(JobStore& store, std::string job_id);
+  // fraction in [0, 1]
+  void report(double fraction, std::string_view message = {});
+
+ private:
+  JobStore& store_;
+  std::string job_id_;
+  std::chrono::steady_clock::time_point last_write_{};
+};
+
+using JobFunction =
+    std::function<void(const Job& job, ResultWriter& results, Progress& progress, const CancelToken& cancel)>;
+
+struct RunnerOptions {
+  unsigned threads = 2;         // jobs executing at once
+  std::size_t max_queued = 1000;  // run() beyond this throws Busy
+  std::chrono::milliseconds sweep_interval{60'000};  // 0: no sweeper thread (call sweep())
+  bool recover_on_start = true;
+};
+
+class Runner {
+ public:
+  // Recovers jobs left by a previous run (see above) and starts the threads.
+  // The store must outlive the runner.
+  explicit Runner(JobStore& store, RunnerOptions options = {});
+  ~Runner();
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+
+  // The function that executes jobs of `kind` (a job's kind is the service
+  // that created it). Register before running jobs of that kind.
+  void register_kind(std::string kind, JobFunction function);
+  bool has_kind(std::string_view kind) const;
+
+  JobStore& store() noexcept { return store_; }
+  const RunnerOptions& options() const noexcept { return options_; }
+
+  // Owner-checked operations: each throws NotFound for a job that does not
+  // exist for this owner and kind.
+  //
+  // PHASE=RUN: PENDING or HELD -> QUEUED; nothing for QUEUED or EXECUTING;
+  // InvalidRequest for a job that ended (COMPLETED, ERROR, ABORTED, ...).
+  // Busy when the queue is full. A kind without a function makes the job
+  // ERROR.
+  void run(std::string_view id, std::string_view owner, std::string_view kind);
+  // PHASE=ABORT: a job not yet ended becomes ABORTED (an executing one is
+  // cancelled); nothing for an ended job.
+  void abort(std::string_view id, std::string_view owner, std::string_view kind);
+  // DELETE: cancels the job if it runs and destroys it with its files.
+  void remove(std::string_view id, std::string_view owner, std::string_view kind);
+
+  // Destroys every job whose destruction time has passed; returns how many.
+  std::size_t sweep();
+
+  // Marks queued and running jobs ERROR ("server stopped ..."), cancels the
+  // running ones and joins the threads. Idempotent; the destructor calls it.
+  void stop();
+
+  // Jobs executing now (in this process).
+  std::size_t executing() const;
+
+ private:
+  struct Running {
+    CancelToken cancel;
+    std::chrono::steady_clock::time_point deadline;
+    std::int64_t duration = 0;
+  };
+
+  void worker();
+  void execute(const std::string& id);
+  void supervise();
+  void sweeper();
+  void cancel_running(const std::string& id, const std::string& reason);
+
+  JobStore& store_;
+  RunnerOptions options_;
+
+  mutable std::mutex kinds_mutex_;
+  std::map<std::string, JobFunction, std::less<>> kinds_;
+
+  // Queue, running jobs and the stop flag share one mutex: a job moves from
+  // one to the other atomically with respect to stop() and abort().
+  mutable std::mutex mutex_;
+  std::condition_variable queue_cv_;       // workers: a job was queued, or stop
+  std::condition_variable supervisor_cv_;  // supervisor: a job started, or stop
+  std::condition_variable sweeper_cv_;     // sweeper: stop
+  std::deque<std::string> queue_;
+  std::map<std::string, Running, std::less<>> running_;
+  bool stopping_ = false;
+
+  std::vector<std::jthread> workers_;
+  std::jthread supervisor_;
+  std::jthread sweeper_;
+};
+
+}  // namespace pixserve::uws
