@@ -1,0 +1,65 @@
+#include "image/exposure.hpp"
+
+#include "image/fits_extra.hpp"
+#include "image/mask.hpp"
+
+namespace pixserve::image {
+namespace {
+
+fits::ImageWriteOptions plane(const char* extname) {
+  fits::ImageWriteOptions o;
+  o.extname = extname;
+  return o;
+}
+
+template <typename T>
+fits::Image<T> read_plane(fits::File& file, const char* extname, const std::optional<fits::PixelBox>& box) {
+  if (!file.move_to_named_hdu(extname)) throw fits::FitsError(file.path(), std::string("no HDU named ") + extname);
+  return box ? file.read_subset<T>(*box) : file.read_image<T>();
+}
+
+}  // namespace
+
+void write_exposure(const std::filesystem::path& path, const Exposure& exposure, const ExposureHeaders& headers,
+                    const wcs::Wcs* wcs) {
+  auto file = fits::File::create(path);
+  headers.primary.write_to(file);
+  file.append_image(exposure.image, plane("IMAGE"));
+  if (wcs != nullptr) wcs->write_to(file);
+  headers.image.write_to(file);
+  file.append_image(exposure.mask, plane("MASK"));
+  if (wcs != nullptr) wcs->write_to(file);
+  write_mask_keywords(file);
+  file.append_image(exposure.variance, plane("VARIANCE"));
+  if (wcs != nullptr) wcs->write_to(file);
+  headers.variance.write_to(file);
+  file.close();
+}
+
+void write_exposure_headers(const std::filesystem::path& path, const ExposureHeaders& headers, const wcs::Wcs* wcs) {
+  create_with_empty_extensions(path, {"IMAGE", "MASK", "VARIANCE"});
+  auto file = fits::File::open(path, fits::OpenMode::read_write);
+  file.move_to_hdu(1);
+  headers.primary.write_to(file);
+  file.move_to_hdu(2);
+  if (wcs != nullptr) wcs->write_to(file);
+  headers.image.write_to(file);
+  file.move_to_hdu(3);
+  if (wcs != nullptr) wcs->write_to(file);
+  write_mask_keywords(file);
+  file.move_to_hdu(4);
+  if (wcs != nullptr) wcs->write_to(file);
+  headers.variance.write_to(file);
+  file.close();
+}
+
+Exposure read_exposure(const std::filesystem::path& path, const std::optional<fits::PixelBox>& box) {
+  auto file = fits::File::open(path);
+  Exposure e;
+  e.image = read_plane<float>(file, "IMAGE", box);
+  e.mask = read_plane<std::int32_t>(file, "MASK", box);
+  e.variance = read_plane<float>(file, "VARIANCE", box);
+  return e;
+}
+
+}  // namespace pixserve::image

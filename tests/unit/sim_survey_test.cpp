@@ -1,0 +1,411 @@
+// Unit tests of pixserve::sim on a tiny survey: every product is written
+// with the documented keywords and is accepted by ingest's metadata reader;
+// the bytes are deterministic for a seed whatever the thread count; the ISR
+// recovers the simulated sky; stars land where the WCS puts them; coadd
+// INPUTS list the overlapping calexps; headers-only mode is fast and sized
+// right.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <unistd.h>
+
+#include "fits/fits.hpp"
+#include "image/exposure.hpp"
+#include "image/mask.hpp"
+#include "image/statistics.hpp"
+#include "repo/metadata.hpp"
+#include "sim/camera.hpp"
+#include "sim/observing.hpp"
+#include "sim/simulator.hpp"
+#include "wcs/wcs.hpp"
+
+namespace fs = std::filesystem;
+using namespace pixserve;
+
+namespace {
+
+// A fresh directory per process: ctest runs each test in its own process,
+// several at once, and each builds the tiny survey for itself.
+fs::path tmp_dir(const std::string& name) {
+  const fs::path dir = fs::path(PIXSERVE_TEST_TMP) / "sim_survey" / (name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// Removes a test's directory when it goes out of scope (the surveys are
+// tens of megabytes).
+struct Cleanup {
+  fs::path dir;
+  ~Cleanup() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
+// Small but dense: 2 visits x 2 detectors of 128 px, a crowded little field
+// so every detector holds stars, and small patches so the coadds stay small.
+sim::SurveyConfig tiny_config() {
+  sim::SurveyConfig c;
+  c.seed = 11;
+  c.visits = 2;
+  c.detectors = 2;
+  c.bands = "r";
+  c.detector_width = c.detector_height = 128;
+  c.field_radius_deg = 0.05;
+  c.star_density_per_deg2 = 300000.0;
+  c.galaxy_density_per_deg2 = 5000.0;
+  c.patch_size = 600;
+  c.patch_border = 50;
+  c.tract_size_deg = 0.2;
+  c.threads = 2;
+  return c;
+}
+
+std::vector<fs::path> files_under(const fs::path& dir) {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) out.push_back(fs::relative(e.path(), dir));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string bytes_of(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::vector<fs::path> with_suffix(const fs::path& dir, const std::string& folder, const std::string& suffix) {
+  std::vector<fs::path> out;
+  for (const auto& rel : files_under(dir / folder)) {
+    if (rel.string().ends_with(suffix)) out.push_back(dir / folder / rel);
+  }
+  return out;
+}
+
+struct TruthStar {
+  long long id;
+  std::string type;
+  double ra, dec, r;
+};
+
+std::vector<TruthStar> read_truth(const fs::path& csv) {
+  std::ifstream in(csv);
+  std::string line;
+  std::getline(in, line);  // header
+  std::vector<TruthStar> out;
+  while (std::getline(in, line)) {
+    std::stringstream ss(line);
+    std::string cell;
+    std::vector<std::string> cells;
+    while (std::getline(ss, cell, ',')) cells.push_back(cell);
+    out.push_back({std::stoll(cells[0]), cells[1], std::stod(cells[2]), std::stod(cells[3]), std::stod(cells[6])});
+  }
+  return out;
+}
+
+class TinySurvey : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(tmp_dir("tiny"));
+    summary_ = sim::simulate(tiny_config(), *dir_);
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    fs::remove_all(*dir_, ec);
+    delete dir_;
+    dir_ = nullptr;
+  }
+  static const fs::path& dir() { return *dir_; }
+  static inline fs::path* dir_ = nullptr;
+  static inline sim::SurveySummary summary_;
+};
+
+TEST_F(TinySurvey, WritesEveryProductWithItsKeywords) {
+  EXPECT_TRUE(fs::exists(dir() / "truth.csv"));
+  const auto raws = with_suffix(dir(), "raw", ".fits");
+  const auto calexps = with_suffix(dir(), "calexp", ".fits");
+  const auto comps = with_suffix(dir(), "calexp_comp", ".fits.fz");
+  const auto biases = with_suffix(dir(), "calib/bias", ".fits");
+  const auto flats = with_suffix(dir(), "calib/flat", ".fits");
+  const auto coadds = with_suffix(dir(), "deepCoadd", ".fits");
+  EXPECT_EQ(raws.size(), 4U);
+  EXPECT_EQ(calexps.size(), 4U);
+  EXPECT_EQ(comps.size(), 4U);
+  EXPECT_EQ(biases.size(), 2U);
+  EXPECT_EQ(flats.size(), 2U);
+  EXPECT_GE(coadds.size(), 1U);
+  EXPECT_EQ(summary_.files_written,
+            raws.size() + calexps.size() + comps.size() + biases.size() + flats.size() + coadds.size());
+
+  // The raw: primary metadata, WCS and DETSIZE; amplifier HDUs with sections.
+  auto raw = fits::File::open(raws.front());
+  for (const char* key : {"DSTYPE", "INSTRUME", "TELESCOP", "VISIT",   "EXPOSURE", "DETECTOR", "DETNAME",  "RAFT",
+                          "BAND",   "FILTER",   "DATE-OBS", "MJD-OBS", "TIMESYS",  "EXPTIME",  "DARKTIME", "AIRMASS",
+                          "RATEL",  "DECTEL",   "ROTPA",    "SEEING",  "HUMIDITY", "PRESSURE", "AIRTEMP",  "WINDSPD",
+                          "OBJECT", "DETSIZE",  "CTYPE1",   "A_ORDER", "A_3_0",    "B_0_3"}) {
+    EXPECT_TRUE(raw.has_key(key)) << key;
+  }
+  EXPECT_EQ(raw.read_string("TIMESYS"), "TAI");
+  EXPECT_EQ(raw.read_string("DETSIZE"), "[1:128,1:128]");
+  EXPECT_EQ(raw.read_string("CTYPE1"), "RA---TAN-SIP");
+  EXPECT_EQ(raw.hdu_count(), 3);  // 2 amplifiers on a 128-pixel detector
+  raw.move_to_hdu(2);
+  EXPECT_EQ(raw.image_bitpix(), 32);
+  for (const char* key : {"EXTNAME", "DATASEC", "BIASSEC", "PRESCAN", "DETSEC", "GAIN", "RDNOISE", "SATURATE"}) {
+    EXPECT_TRUE(raw.has_key(key)) << key;
+  }
+
+  auto calexp = fits::File::open(calexps.front());
+  for (const char* key : {"PSFFWHM", "BGMEAN", "MAGZERO", "SWVER", "ISRVER", "BGSUB"})
+    EXPECT_TRUE(calexp.has_key(key)) << key;
+  EXPECT_EQ(calexp.read_string("DSTYPE"), "calexp");
+  for (const char* hdu : {"IMAGE", "MASK", "VARIANCE"}) {
+    ASSERT_TRUE(calexp.move_to_named_hdu(hdu)) << hdu;
+    EXPECT_EQ(calexp.read_string("CTYPE1"), "RA---TAN-SIP");
+    EXPECT_EQ(calexp.image_shape(), (std::vector<long>{128, 128}));
+  }
+  ASSERT_TRUE(calexp.move_to_named_hdu("MASK"));
+  EXPECT_EQ(calexp.image_bitpix(), 32);
+  EXPECT_EQ(calexp.read_int("MP_SAT"), 1);
+
+  auto comp = fits::File::open(comps.front());
+  EXPECT_EQ(comp.read_string("DSTYPE"), "calexp_comp");
+
+  auto coadd = fits::File::open(coadds.front());
+  for (const char* key : {"DSTYPE", "BAND", "FILTER", "SKYMAP", "TRACT", "PATCH", "MJD-BEG", "MJD-END", "NINPUTS",
+                          "PSFFWHM", "MAGZERO", "SWVER"}) {
+    EXPECT_TRUE(coadd.has_key(key)) << key;
+  }
+
+  // Ingest's reader accepts every file and reads the data IDs and sizes.
+  std::map<std::string, int> types;
+  for (const auto& rel : files_under(dir())) {
+    if (rel.extension() == ".csv") continue;
+    const auto rec = repo::read_dataset_metadata(dir() / rel, {});
+    ++types[std::string(repo::to_string(rec.type))];
+    if (rec.type == repo::DatasetType::raw || rec.type == repo::DatasetType::calexp) {
+      EXPECT_EQ(rec.width, 128);
+      EXPECT_EQ(rec.height, 128);
+      EXPECT_TRUE(rec.data_id.visit && rec.data_id.detector);
+      EXPECT_EQ(rec.data_id.band, "r");
+      ASSERT_TRUE(rec.pixel_scale_arcsec);
+      EXPECT_NEAR(*rec.pixel_scale_arcsec, 0.2, 1e-3);
+    }
+  }
+  EXPECT_EQ(types["raw"], 4);
+  EXPECT_EQ(types["calexp"], 4);
+  EXPECT_EQ(types["calexp_comp"], 4);
+  EXPECT_EQ(types["bias"], 2);
+  EXPECT_EQ(types["flat"], 2);
+  EXPECT_GE(types["deepCoadd"], 1);
+}
+
+TEST_F(TinySurvey, IsDeterministicWhateverTheThreadCount) {
+  const fs::path again = tmp_dir("tiny_one_thread");
+  const Cleanup clean_again{again};
+  auto config = tiny_config();
+  config.threads = 1;
+  sim::simulate(config, again);
+  const auto a = files_under(dir()), b = files_under(again);
+  ASSERT_EQ(a, b);
+  for (const auto& rel : a) EXPECT_TRUE(bytes_of(dir() / rel) == bytes_of(again / rel)) << rel;
+
+  // Another seed is another sky.
+  config.seed = 12;
+  const fs::path other = tmp_dir("tiny_other_seed");
+  const Cleanup clean_other{other};
+  sim::simulate(config, other);
+  EXPECT_NE(bytes_of(dir() / "truth.csv"), bytes_of(other / "truth.csv"));
+}
+
+TEST_F(TinySurvey, IsrRecoversTheSkyWithinTheNoise) {
+  const auto config = tiny_config();
+  const sim::Camera camera(config);
+  const auto visits = sim::plan_visits(config, camera.raft_width_deg());
+  for (const auto& path : with_suffix(dir(), "calexp", ".fits")) {
+    auto f = fits::File::open(path);
+    const auto visit_id = *f.read_int("VISIT");
+    const auto& visit = *std::find_if(visits.begin(), visits.end(), [&](const auto& v) { return v.id == visit_id; });
+    const double bg = *f.read_double("BGMEAN");
+    // Faint sources lift the sigma-clipped median a little above the sky.
+    EXPECT_NEAR(bg, visit.sky_electrons, 0.01 * visit.sky_electrons + 2.0) << path;
+    EXPECT_NEAR(*f.read_double("MAGZERO"), visit.zero_point, 1e-9);
+    EXPECT_NEAR(*f.read_double("PSFFWHM"), visit.seeing_arcsec, 0.15 * visit.seeing_arcsec) << path;
+
+    // The pixel scatter matches the variance plane where there are no sources.
+    const auto e = image::read_exposure(path);
+    const std::int32_t skip = image::mask_bit(image::MaskPlane::detected) | image::mask_bit(image::MaskPlane::bad) |
+                              image::mask_bit(image::MaskPlane::saturated) | image::mask_bit(image::MaskPlane::edge);
+    const auto stats = image::estimate_background(e.image, &e.mask, skip);
+    EXPECT_NEAR(stats.level, 0.0, 3.0 * stats.rms / std::sqrt(static_cast<double>(stats.samples)) + 1.0);
+    const double predicted = std::sqrt(image::estimate_background(e.variance).level);
+    EXPECT_NEAR(stats.rms / predicted, 1.0, 0.1) << path;
+  }
+}
+
+TEST_F(TinySurvey, StarsLandWhereTheWcsPutsThem) {
+  const auto truth = read_truth(dir() / "truth.csv");
+  int checked = 0;
+  for (const auto& path : with_suffix(dir(), "calexp", ".fits")) {
+    auto f = fits::File::open(path);
+    ASSERT_TRUE(f.move_to_named_hdu("IMAGE"));
+    const auto w = wcs::Wcs::from_fits(f);
+    const auto e = image::read_exposure(path);
+    const double sigma = *fits::File::open(path).read_double("PSFFWHM") / 0.2 / 2.3548;
+    for (const auto& s : truth) {
+      if (s.type != "star" || s.r < 17.0 || s.r > 22.5) continue;
+      wcs::PixelPoint p;
+      try {
+        p = w.sky_to_pixel({s.ra, s.dec});
+      } catch (const wcs::WcsError&) {
+        continue;
+      }
+      if (p.x < 10 || p.y < 10 || p.x > 117 || p.y > 117) continue;
+      // Isolated: nothing within 3" that is less than 3 mag fainter.
+      const bool crowded = std::any_of(truth.begin(), truth.end(), [&](const TruthStar& o) {
+        if (o.id == s.id || o.r > s.r + 3.0) return false;
+        const double dra = (o.ra - s.ra) * std::cos(s.dec * M_PI / 180.0), ddec = o.dec - s.dec;
+        return std::hypot(dra, ddec) * 3600.0 < 3.0;
+      });
+      if (crowded) continue;
+      const auto m = image::adaptive_moments(e.image, p.x, p.y, sigma);
+      ASSERT_TRUE(m) << "star " << s.id << " in " << path;
+      EXPECT_LT(std::hypot(m->x - p.x, m->y - p.y), 0.3) << "star " << s.id << " (r=" << s.r << ") in " << path;
+      ++checked;
+    }
+  }
+  std::cout << checked << " stars checked\n";
+  EXPECT_GE(checked, 3);
+}
+
+TEST_F(TinySurvey, CoaddInputsListTheOverlappingCalexps) {
+  struct Calexp {
+    long long visit, detector;
+    std::string band;
+    wcs::Wcs w;
+  };
+  std::vector<Calexp> calexps;
+  for (const auto& path : with_suffix(dir(), "calexp", ".fits")) {
+    auto f = fits::File::open(path);
+    Calexp c{*f.read_int("VISIT"), *f.read_int("DETECTOR"), *f.read_string("BAND"),
+             (f.move_to_named_hdu("IMAGE"), wcs::Wcs::from_fits(f))};
+    calexps.push_back(std::move(c));
+  }
+  const auto coadds = with_suffix(dir(), "deepCoadd", ".fits");
+  ASSERT_FALSE(coadds.empty());
+  std::set<std::pair<long long, long long>> covered;
+  for (const auto& path : coadds) {
+    auto f = fits::File::open(path);
+    const auto band = *f.read_string("BAND");
+    const auto ninputs = *f.read_int("NINPUTS");
+    ASSERT_TRUE(f.move_to_named_hdu("IMAGE"));
+    const auto patch_wcs = wcs::Wcs::from_fits(f);
+    const auto shape = f.image_shape();
+    ASSERT_TRUE(f.move_to_named_hdu("INPUTS"));
+    const auto visits = f.read_int_column("VISIT");
+    const auto detectors = f.read_int_column("DETECTOR");
+    ASSERT_EQ(visits.size(), detectors.size());
+    EXPECT_EQ(static_cast<long long>(visits.size()), ninputs);
+    std::set<std::pair<long long, long long>> listed;
+    for (size_t i = 0; i < visits.size(); ++i) listed.insert({visits[i], detectors[i]});
+    for (const auto& c : calexps) {
+      // A calexp whose centre falls well inside the patch must be an input;
+      // a listed input must be a calexp of the band.
+      const auto centre = c.w.pixel_to_sky({63.5, 63.5});
+      const auto p = patch_wcs.sky_to_pixel(centre);
+      const bool inside = p.x > 2 && p.y > 2 && p.x < shape[0] - 3 && p.y < shape[1] - 3;
+      if (c.band == band && inside) {
+        EXPECT_TRUE(listed.count({c.visit, c.detector})) << path;
+      }
+      if (listed.count({c.visit, c.detector})) {
+        EXPECT_EQ(c.band, band);
+        covered.insert({c.visit, c.detector});
+      }
+    }
+    for (const auto& l : listed) {
+      EXPECT_TRUE(std::any_of(calexps.begin(), calexps.end(),
+                              [&](const Calexp& c) { return c.visit == l.first && c.detector == l.second; }));
+    }
+    // Pixels are finite where covered, NaN with NO_DATA elsewhere.
+    const auto e = image::read_exposure(path);
+    long finite = 0;
+    for (size_t k = 0; k < e.image.pixels.size(); ++k) {
+      if (std::isfinite(e.image.pixels[k])) {
+        ++finite;
+      } else {
+        EXPECT_NE(e.mask.pixels[k] & image::mask_bit(image::MaskPlane::no_data), 0);
+      }
+    }
+    EXPECT_GT(finite, 0);
+  }
+  EXPECT_EQ(covered.size(), calexps.size()) << "every calexp feeds some coadd";
+}
+
+TEST(SurveyHeadersOnly, IsFastAndSizedRight) {
+  sim::SurveyConfig config;
+  config.visits = 20;
+  config.detectors = 9;
+  config.detector_width = config.detector_height = 4096;
+  config.headers_only = true;
+  config.seed = 3;
+  const fs::path dir = tmp_dir("headers_only");
+  const Cleanup clean{dir};
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto summary = sim::simulate(config, dir);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // 180 raws + 180 calexps + 9 biases + 27 flats, no pixels, no coadds.
+  EXPECT_EQ(summary.files_written, 396U);
+  EXPECT_EQ(summary.coadds, 0U);
+  EXPECT_FALSE(fs::exists(dir / "deepCoadd"));
+  EXPECT_LT(seconds, 20.0);
+  EXPECT_LT(summary.bytes_written, 396U * 60'000U);  // headers only: a few FITS blocks each
+  std::cout << "headers-only survey: " << summary.files_written << " files in " << seconds << " s\n";
+  for (const char* folder : {"raw", "calexp"}) {
+    const auto files = with_suffix(dir, folder, ".fits");
+    ASSERT_EQ(files.size(), 180U);
+    const auto rec = repo::read_dataset_metadata(files.front(), {});
+    EXPECT_EQ(rec.width, 4096);
+    EXPECT_EQ(rec.height, 4096);
+    ASSERT_TRUE(rec.footprint);
+    EXPECT_TRUE(rec.psf_fwhm || rec.type == repo::DatasetType::raw);
+  }
+  const auto flats = with_suffix(dir, "calib/flat", ".fits");
+  EXPECT_EQ(flats.size(), 27U);
+  EXPECT_EQ(repo::read_dataset_metadata(flats.front(), {}).type, repo::DatasetType::flat);
+}
+
+TEST(SurveyConfig, RejectsUnusableConfigurations) {
+  const fs::path dir = tmp_dir("bad");
+  const Cleanup clean{dir};
+  sim::SurveyConfig c;
+  c.headers_only = true;
+  c.bands = "gx";
+  EXPECT_THROW(sim::simulate(c, dir), std::invalid_argument);
+  c.bands = "g";
+  c.detectors = 10;
+  EXPECT_THROW(sim::simulate(c, dir), std::invalid_argument);
+  c.detectors = 1;
+  c.visits = 0;
+  EXPECT_THROW(sim::simulate(c, dir), std::invalid_argument);
+  c.visits = 1;
+  c.patch_size = 150;
+  EXPECT_THROW(sim::simulate(c, dir), std::invalid_argument);
+}
+
+}  // namespace
