@@ -9,8 +9,11 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/progress.hpp"
+#include "http/config.hpp"
+#include "http/server.hpp"
 #include "repo/astro_units.hpp"
 #include "repo/repository.hpp"
+#include "services/app.hpp"
 #include "sim/simulator.hpp"
 
 namespace pixserve::cli {
@@ -88,12 +91,27 @@ void Commands::add_to(CLI::App& app) {
   query_->add_option("--detector", query_args_.detectors, "Detector (repeatable)")->delimiter(',');
   query_->add_option("--format", query_args_.format, "Output format")->capture_default_str()->check(CLI::IsMember({"table", "csv", "json"}));
   query_->add_option("--limit", query_args_.limit, "At most this many rows (0: all)");
+
+  serve_ = app.add_subcommand("serve", "Serve the repository over HTTP: IVOA services under /api, docs at /docs/");
+  serve_->add_option("--repo", serve_args_.repo, "Repository directory")->required();
+  serve_->add_option("--host", serve_args_.host, "Listen address (default 127.0.0.1, or server.host of the config)");
+  serve_->add_option("--port", serve_args_.port, "Listen port, 0 for any free one (default 8080, or server.port)")
+      ->check(CLI::Range(0u, 65535u));
+  serve_->add_option("--config", serve_args_.config, "YAML configuration file (see docs/pixserve.example.yaml)")
+      ->check(CLI::ExistingFile);
+  serve_->add_option("--threads", serve_args_.threads, "Handler threads (0: 4 x cores; default server.threads)");
+  serve_->add_option("--base-url", serve_args_.base_url,
+                     "Public URL of the server, e.g. https://data.example.org/pixserve (default: from the Host header)");
+  serve_->add_option("--web-root", serve_args_.web_root,
+                     "Folder with index.html and docs/ (default: service.web_root, else web/ near the binary)")
+      ->check(CLI::ExistingDirectory);
 }
 
 int Commands::run() {
   if (simulate_->parsed()) return run_simulate();
   if (ingest_->parsed()) return run_ingest();
   if (query_->parsed()) return run_query();
+  if (serve_->parsed()) return run_serve();
   return 2;
 }
 
@@ -200,6 +218,45 @@ int Commands::run_query() {
                              opt(r.s_dec), r.t_min ? repo::iso_from_mjd(*r.t_min) : "-");
   }
   if (!csv) std::cout << fmt::format("{} dataset{}\n", rows.size(), rows.size() == 1 ? "" : "s");
+  return 0;
+}
+
+int Commands::run_serve() {
+  // The file first, then the flags given on the command line.
+  http::ServerConfig config = serve_args_.config.empty() ? http::ServerConfig{} : http::load_config(serve_args_.config);
+  if (serve_->count("--host")) config.host = serve_args_.host;
+  if (serve_->count("--port")) config.port = static_cast<std::uint16_t>(serve_args_.port);
+  if (serve_->count("--threads")) config.threads = serve_args_.threads;
+  if (serve_->count("--base-url")) config.base_url = serve_args_.base_url;
+  if (serve_->count("--web-root")) config.web_root = serve_args_.web_root;
+  http::validate(config);
+
+  services::WebOptions web;
+  if (!config.web_root.empty()) {
+    web.web_root = config.web_root;
+  } else if (auto found = services::find_web_root(std::filesystem::read_symlink("/proc/self/exe"))) {
+    web.web_root = *found;
+  }
+  if (!config.swagger_ui_dir.empty()) {
+    web.swagger_ui_dir = config.swagger_ui_dir;
+  } else if (!web.web_root.empty()) {
+    if (auto found = services::find_swagger_ui(web.web_root)) web.swagger_ui_dir = *found;
+  }
+  if (web.web_root.empty()) {
+    spdlog::warn("no web/ folder found near the binary: / and /docs/ are not served (use --web-root)");
+  } else if (web.swagger_ui_dir.empty()) {
+    spdlog::warn("swagger-ui-dist not found beside {}: /docs/ answers 503 (run npm ci, or set service.swagger_ui_dir)",
+                 web.web_root.string());
+  }
+
+  auto repository = std::make_shared<services::SharedRepository>(repo::Repository::open(serve_args_.repo));
+  auto options = services::app_options(config, web);
+  options.version = std::string(kVersion);
+  auto app = services::make_app(repository, options);
+  spdlog::info("serving repository {} ({} service(s); web root {})", repository->root().string(),
+               app.catalog->services().size(), web.web_root.empty() ? "none" : web.web_root.string());
+  http::Server server(config, std::move(app.router));
+  server.run();  // until SIGTERM/SIGINT; in-flight requests finish
   return 0;
 }
 

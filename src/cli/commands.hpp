@@ -21,10 +21,12 @@ class Commands {
   int run_simulate();
   int run_ingest();
   int run_query();
+  int run_serve();
 
   CLI::App* simulate_ = nullptr;
   CLI::App* ingest_ = nullptr;
   CLI::App* query_ = nullptr;
+  CLI::App* serve_ = nullptr;
 
   struct SimulateArgs {
     std::string out;
@@ -66,6 +68,16 @@ class Commands {
     std::string format = "table";
     std::size_t limit = 0;
   } query_args_;
+
+  struct ServeArgs {
+    std::string repo;
+    std::string host;
+    unsigned port = 0;
+    std::string config;
+    unsigned threads = 0;
+    std::string base_url;
+    std::string web_root;
+  } serve_args_;
 };
 
 }  // namespace pixserve::cli

@@ -1,5 +1,6 @@
 // pixserve: one binary, one subcommand per operation.
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.hpp"
@@ -20,6 +21,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  // Logs (progress, warnings, errors, the server's access log) go to stderr:
+  // stdout is for results (`query --format json | ...`).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("pixserve"));
   spdlog::set_level(spdlog::level::from_str(log_level));
   try {
     return commands.run();

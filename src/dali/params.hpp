@@ -2,7 +2,8 @@
 // or allowed values, multiplicity, default and description. From one
 // declaration come the parsing and validation of requests (with DALI errors
 // naming the parameter), the DataLink service descriptor, the VOSI
-// capability and the OpenAPI document (see descriptor.hpp).
+// capability and the OpenAPI document (see service.hpp, vosi.hpp,
+// descriptor.hpp and openapi.hpp).
 #pragma once
 
 #include <cstdint>
@@ -64,21 +65,24 @@ struct Interval {
 using Value = std::variant<bool, std::int64_t, double, std::string, Interval, sky::SkyPoint, sky::Circle,
                            sky::Polygon, sky::RaDecRange>;
 
+// Every member has a default initialiser so that designated initialisers
+// naming only some members compile cleanly (GCC 12 -Wmissing-field-initializers).
 struct ParamSpec {
-  std::string name;          // canonical upper-case name, e.g. "POS"
+  std::string name{};        // canonical upper-case name, e.g. "POS"
   ParamType type = ParamType::text;
-  std::string description;
-  std::string unit;          // e.g. "deg", "m", "d" (MJD)
-  std::string ucd;
-  std::string xtype;         // DALI xtype for the descriptor (derived from type when empty)
-  std::optional<double> min; // numeric bounds (inclusive) for integer/real/interval ends
-  std::optional<double> max;
-  std::vector<std::string> options;  // enumerated values (also advertised as OPTIONs)
+  std::string description{};
+  std::string unit{};        // e.g. "deg", "m", "d" (MJD)
+  std::string ucd{};
+  std::string xtype{};       // DALI xtype for the descriptor (derived from type when empty)
+  std::optional<double> min{}; // numeric bounds (inclusive) for integer/real/interval ends
+  std::optional<double> max{};
+  std::vector<std::string> options{};  // enumerated values (also advertised as OPTIONs)
   bool multiple = false;     // repeated values allowed (OR'ed by the service)
   bool required = false;
-  std::optional<std::string> default_value;  // applied when absent
-  std::string ref;           // FIELD ID the descriptor links the parameter to (e.g. "obs_publisher_did")
-  std::string example;       // a valid example value for the docs
+  std::optional<std::string> default_value{};  // applied when absent
+  std::string ref{};         // FIELD ID the descriptor links the parameter to (e.g. "obs_publisher_did")
+  std::string example{};     // a valid example value for the docs
+  bool standard = false;     // defined by the standard the endpoint implements (VOSI param std="true")
 };
 
 // A request's raw parameters: names as sent (matched case-insensitively),

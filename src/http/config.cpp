@@ -80,6 +80,11 @@ const std::map<std::string, std::map<std::string, Setter>>& schema() {
       {"service",
        {
            {"authority", [](const R& r, const N& n, const S& k, C& c) { c.authority = r.string(n, k); }},
+           {"web_root", [](const R& r, const N& n, const S& k, C& c) { c.web_root = r.string(n, k); }},
+           {"swagger_ui_dir", [](const R& r, const N& n, const S& k, C& c) { c.swagger_ui_dir = r.string(n, k); }},
+           {"min_free_disk_mb", [](const R& r, const N& n, const S& k, C& c) { c.min_free_disk_bytes = r.integer(n, k, std::uint64_t{1} << 30) << 20; }},
+           {"maxrec_default", [](const R& r, const N& n, const S& k, C& c) { c.maxrec_default = static_cast<std::int64_t>(r.integer(n, k, std::uint64_t{1} << 40)); }},
+           {"maxrec_limit", [](const R& r, const N& n, const S& k, C& c) { c.maxrec_limit = static_cast<std::int64_t>(r.integer(n, k, std::uint64_t{1} << 40)); }},
        }},
       {"limits",
        {
@@ -163,6 +168,10 @@ void validate(ServerConfig& config) {
       throw ConfigError("server.base_url: expected an http:// or https:// URL without query, got '" + u + "'");
     while (config.base_url.size() > 8 && config.base_url.back() == '/') config.base_url.pop_back();
   }
+  if (config.maxrec_limit < 1) throw ConfigError("service.maxrec_limit: must be at least 1");
+  if (config.maxrec_default < 0 || config.maxrec_default > config.maxrec_limit)
+    throw ConfigError("service.maxrec_default: must be from 0 to service.maxrec_limit (" +
+                      std::to_string(config.maxrec_limit) + ")");
   const Limits& l = config.limits;
   if (l.max_connections == 0) throw ConfigError("limits.max_connections: must be at least 1");
   if (l.max_header_bytes < 1024) throw ConfigError("limits.max_header_bytes: must be at least 1024");

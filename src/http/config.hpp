@@ -9,6 +9,11 @@
 //     spool_dir: /var/tmp        # large uploads go here (default: system temp dir)
 //   service:
 //     authority: example.org     # IVOA authority of publisher DIDs
+//     web_root: /usr/share/pixserve/web   # landing and docs pages (default: web/ found near the binary)
+//     swagger_ui_dir: /usr/share/pixserve/swagger-ui   # swagger-ui-dist files (default: node_modules/ beside web/)
+//     min_free_disk_mb: 1024     # availability fails below this much free space in the repository
+//     maxrec_default: 10000      # DALI MAXREC when a query gives none
+//     maxrec_limit: 100000       # hard limit: larger MAXREC values are lowered to it
 //   limits:
 //     max_body_bytes: 67108864   # larger request bodies get 413
 //     max_header_bytes: 65536    # larger request heads get 431
@@ -55,6 +60,12 @@ struct ServerConfig {
   std::string base_url;     // no trailing '/'; empty: from the Host header
   std::filesystem::path spool_dir;
   std::string authority;       // empty: the repository's own
+  // The rest of the `service` section is read by src/services, not by the HTTP layer.
+  std::filesystem::path web_root;        // empty: looked up near the binary
+  std::filesystem::path swagger_ui_dir;  // empty: node_modules/swagger-ui-dist beside web_root
+  std::uint64_t min_free_disk_bytes = std::uint64_t{1} << 30;
+  std::int64_t maxrec_default = 10'000;
+  std::int64_t maxrec_limit = 100'000;
   bool handle_signals = true;  // SIGINT/SIGTERM stop run() gracefully (not from the file)
   Limits limits;
 };

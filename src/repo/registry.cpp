@@ -437,6 +437,10 @@ std::vector<DatasetRecord> Registry::find(const DatasetQuery& q) {
     sql += " AND t_min <= ?";
     params.emplace_back(*q.t_end);
   }
+  if (q.public_at) {
+    sql += " AND read_policy = 'public' AND (release_mjd IS NULL OR release_mjd <= ?)";
+    params.emplace_back(*q.public_at);
+  }
 
   std::vector<std::int64_t> candidates;
   if (!q.regions.empty()) {

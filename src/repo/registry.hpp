@@ -26,6 +26,9 @@ struct DatasetQuery {
   std::vector<std::int64_t> detectors;
   std::vector<std::string> dataset_ids;
   std::optional<double> t_start, t_end;  // observation overlaps [t_start, t_end] (MJD)
+  // Anonymous access: only datasets with the public read policy whose
+  // embargo has ended at this time (MJD).
+  std::optional<double> public_at;
   std::optional<std::size_t> limit;
 };
 

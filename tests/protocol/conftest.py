@@ -6,7 +6,11 @@ Run with Debian's interpreter: /usr/bin/python3 -m pytest tests/protocol
 import json
 import os
 import pathlib
+import re
+import signal
 import subprocess
+import threading
+import time
 
 import pytest
 
@@ -57,3 +61,67 @@ def query(repo, *args):
     """Datasets as dicts from `pixserve query --format json`."""
     result = run("query", "--repo", repo, "--format", "json", *args)
     return json.loads(result.stdout)
+
+
+class Server:
+    """A running `pixserve serve`: its base URL and its log so far."""
+
+    def __init__(self, process, url, log_lines):
+        self.process = process
+        self.url = url
+        self.log_lines = log_lines
+
+    def log(self):
+        return "".join(self.log_lines)
+
+
+def start_server(repo, *extra_args, timeout=60):
+    """Starts `pixserve serve` on a free loopback port and waits for its
+    "listening on http://127.0.0.1:PORT" line."""
+    cmd = [pixserve_binary(), "serve", "--repo", str(repo), "--host", "127.0.0.1", "--port", "0", *map(str, extra_args)]
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    lines = []
+    found = threading.Event()
+    url = {}
+
+    def reader():
+        for line in process.stdout:
+            lines.append(line)
+            m = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+            if m and not found.is_set():
+                url["url"] = m.group(1)
+                found.set()
+        found.set()
+
+    threading.Thread(target=reader, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while not found.wait(0.1):
+        if time.monotonic() > deadline:
+            break
+    if "url" not in url:
+        process.kill()
+        process.wait()
+        raise AssertionError(f"pixserve serve did not start:\n{''.join(lines)}")
+    return Server(process, url["url"], lines)
+
+
+def stop_server(server, timeout=30):
+    """SIGTERM, as an init system would; returns the exit status."""
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+            raise AssertionError("pixserve serve did not stop within 30 s of SIGTERM")
+    return server.process.returncode
+
+
+@pytest.fixture(scope="session")
+def server(repo_dir):
+    """`pixserve serve` on the test repository for the whole session."""
+    srv = start_server(repo_dir)
+    yield srv
+    status = stop_server(srv)
+    assert status == 0, f"pixserve serve exited with {status} after SIGTERM:\n{srv.log()[-3000:]}"

@@ -1,0 +1,105 @@
+// Table results of DALI query endpoints: RESPONSEFORMAT and MAXREC handled in
+// one place. A query endpoint declares result_params(limits) among its
+// parameters, describes its columns once (votable::Field) and hands over a
+// row source; table_response() picks the serialisation, applies MAXREC and
+// streams the rows to the client as they are produced.
+//
+//   return dali::table_response(params, limits, {
+//       .fields = fields,
+//       .rows = [records](const dali::RowSink& emit) {
+//         for (const auto& r : *records)
+//           if (!emit(row_of(r))) return;   // MAXREC reached or client gone
+//       }});
+//
+// RESPONSEFORMAT (DALI 1.1 section 3.2.7; names as in TAP 1.1):
+//   votable, votable/td, application/x-votable+xml, text/xml  -> VOTable TABLEDATA (the default)
+//   votable/b2, application/x-votable+xml;serialization=BINARY2 -> VOTable BINARY2
+//   csv, text/csv                                             -> CSV (RFC 4180, header line)
+//   tsv, text/tab-separated-values                            -> TSV
+// Matching ignores case and blanks around ';' and '='; anything else is a
+// 400 naming RESPONSEFORMAT and the values allowed.
+//
+// MAXREC: default limits.default_maxrec, values above limits.max_maxrec are
+// lowered to it (DALI: the service's hard limit wins). MAXREC=0 gives the
+// metadata only, QUERY_STATUS OK, without running the row source. When the
+// source has more rows than MAXREC, the VOTable carries
+// <INFO name="QUERY_STATUS" value="OVERFLOW"/> after the TABLE (after
+// QUERY_STATUS OK at the start of the RESOURCE).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "dali/params.hpp"
+#include "http/response.hpp"
+#include "votable/model.hpp"
+#include "votable/output_buffer.hpp"
+#include "votable/writer.hpp"
+
+namespace pixserve::dali {
+
+struct ResultLimits {
+  std::int64_t default_maxrec = 10'000;
+  std::int64_t max_maxrec = 1'000'000;  // the hard limit
+};
+
+// The standard MAXREC and RESPONSEFORMAT declarations.
+ParamSpec maxrec_param(const ResultLimits& limits);
+ParamSpec responseformat_param();
+std::vector<ParamSpec> result_params(const ResultLimits& limits);
+
+enum class TableFormat { votable_tabledata, votable_binary2, csv, tsv };
+
+struct ResponseFormat {
+  TableFormat format = TableFormat::votable_tabledata;
+  std::string content_type = "application/x-votable+xml";
+};
+
+// One RESPONSEFORMAT value; throws DaliError(400) naming the allowed values.
+ResponseFormat parse_response_format(std::string_view value);
+// The request's RESPONSEFORMAT (the default when absent).
+ResponseFormat response_format(const ParsedParams& params);
+// The request's effective MAXREC: default when absent, at most the hard limit.
+std::int64_t effective_maxrec(const ParsedParams& params, const ResultLimits& limits);
+
+// Receives one row (a value per field, in field order); returns false when
+// the source must stop (MAXREC reached or the client went away).
+using RowSink = std::function<bool(std::span<const votable::Value>)>;
+// Produces rows by calling the sink until it returns false or the rows run
+// out. Runs on a server worker thread while the response streams, after the
+// handler returned: whatever it uses must be owned by it (capture shared_ptrs
+// or values, never references to the handler's locals).
+using RowSource = std::function<void(const RowSink&)>;
+
+struct TableResult {
+  std::string name = "results";
+  std::string description{};
+  std::vector<votable::Field> fields{};
+  // INFO elements written after QUERY_STATUS at the start of the results
+  // RESOURCE (VOTable only), e.g. {"request", "..."}.
+  std::vector<std::pair<std::string, std::string>> infos{};
+  RowSource rows{};
+  // Writes further RESOURCEs after the results one (VOTable only), e.g.
+  // DataLink service descriptors.
+  std::function<void(votable::VotableWriter&)> more_resources{};
+};
+
+struct TableStats {
+  std::uint64_t rows = 0;
+  bool overflow = false;
+};
+
+// Writes the whole result to `sink` in `format`, with at most `maxrec` rows.
+TableStats write_table(votable::Sink sink, const ResponseFormat& format, std::int64_t maxrec, const TableResult& result);
+
+// Resolves RESPONSEFORMAT and MAXREC now (a bad value is a DaliError here,
+// before any byte is sent) and returns a streaming response that writes the
+// result as the client reads it.
+http::Response table_response(const ParsedParams& params, const ResultLimits& limits, TableResult result);
+
+}  // namespace pixserve::dali

@@ -1,0 +1,145 @@
+// A DALI service declared once. A service (name, title, description) has
+// endpoints; an endpoint declares its path, its parameters (ParamSpec), its
+// HTTP methods, result MIME types and the capability standardID it
+// implements, plus one handler function. From that one declaration come:
+//
+//   - the routes: /api/<service>/<endpoint>, with parameters parsed and
+//     validated before the handler runs and every error answered with a DALI
+//     error document (install(), call_endpoint());
+//   - the VOSI capabilities and availability documents (vosi.hpp);
+//   - DataLink service descriptors (descriptor.hpp);
+//   - the OpenAPI document at /openapi.json (openapi.hpp);
+//   - RESPONSEFORMAT and MAXREC handling for table results (results.hpp).
+//
+// A new service is a declaration plus one function per endpoint:
+//
+//   dali::Service sia{.name = "sia", .title = "SIA 2.0 image search", .description = "..."};
+//   sia.endpoints.push_back({
+//       .path = "query",
+//       .summary = "Find images by position, time, band, ...",
+//       .params = {pos_spec, band_spec, dali::maxrec_param(limits), dali::responseformat_param()},
+//       .standard_id = "ivo://ivoa.net/std/SIA#query-2.0",
+//       .interface_version = "2.0",
+//       .handler = [](const http::Request& req, const dali::ParsedParams& p) {
+//         return dali::table_response(p, limits, {.fields = ..., .rows = ...});
+//       }});
+//   sia.checks = repository_checks(...);
+//   catalog->add(std::move(sia));
+//   dali::install(router, catalog);     // after every add()
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dali/params.hpp"
+#include "http/request.hpp"
+#include "http/response.hpp"
+#include "http/router.hpp"
+
+namespace pixserve::dali {
+
+// The parameters have been parsed and validated against the endpoint's
+// declaration when the handler runs. A handler reports refusals by throwing
+// DaliError (400 bad input, 401/403 rights, 404 unknown ID); anything else it
+// throws becomes a 500 whose message only names the request id.
+using EndpointHandler = std::function<http::Response(const http::Request&, const ParsedParams&)>;
+
+inline constexpr std::string_view votable_mime = "application/x-votable+xml";
+
+struct Endpoint {
+  std::string path{};         // relative to the service ("query"); may contain '/' but no {pattern}
+  std::string summary{};      // one line: OpenAPI summary, descriptor and capability description
+  std::string description{};  // longer text (OpenAPI description)
+  std::vector<ParamSpec> params{};
+  std::vector<std::string> methods{"GET", "POST"};
+  std::vector<std::string> result_types{std::string(votable_mime)};
+  // The capability this endpoint implements, e.g. "ivo://ivoa.net/std/SIA#query-2.0";
+  // empty for a pixserve-specific endpoint (its capability then has no
+  // standardID and its interface no role="std").
+  std::string standard_id{};
+  std::string interface_version{};  // the interface's version attribute, e.g. "2.0"
+  ParseOptions parse_options{};
+  EndpointHandler handler{};
+};
+
+// One availability check: a real probe of something the service needs
+// (database reachable, repository readable, disk space). `note` says what was
+// found, for operators; it is published, so it must not leak secrets.
+struct CheckResult {
+  bool ok = true;
+  std::string note{};
+};
+
+struct AvailabilityCheck {
+  std::string name{};  // e.g. "registry database"
+  std::function<CheckResult()> run{};
+};
+
+struct Service {
+  std::string name{};  // lower-case identifier; the service lives under /api/<name>
+  std::string title{};
+  std::string description{};
+  std::vector<Endpoint> endpoints{};
+  std::vector<AvailabilityCheck> checks{};
+  // VOSI tables (TAP): when set, /api/<name>/tables is routed to it and the
+  // capabilities list VOSI#tables.
+  http::Handler tables{};
+};
+
+struct CatalogOptions {
+  std::string api_prefix = "/api";  // services live under <api_prefix>/<name>
+  std::string title = "pixserve";
+  std::string version = "0.1.0";
+  std::string description = "IVOA image services of a survey";
+  std::chrono::system_clock::time_point up_since = std::chrono::system_clock::now();  // VOSI upSince
+};
+
+// Every service of a server. Built at start-up, then shared read-only by the
+// request handlers (install() keeps a shared_ptr to it).
+class ServiceCatalog {
+ public:
+  explicit ServiceCatalog(CatalogOptions options = {});
+
+  // Checks the declaration: a valid, unique service name (not one of the
+  // catalogue's own paths), unique endpoint paths, a handler on each
+  // endpoint, unique parameter names, and defaults and examples that parse.
+  // Throws std::invalid_argument naming the problem.
+  void add(Service service);
+
+  const std::vector<Service>& services() const noexcept { return services_; }
+  const Service* find(std::string_view name) const noexcept;
+  const CatalogOptions& options() const noexcept { return options_; }
+
+  // Paths relative to the server root: "/api/sia", "/api/sia/query".
+  std::string path_of(const Service& service) const;
+  std::string path_of(const Service& service, const Endpoint& endpoint) const;
+
+ private:
+  CatalogOptions options_;
+  std::vector<Service> services_;
+};
+
+// Registers on `router`, for each service: its endpoints (with their
+// methods), GET capabilities and availability (and tables when declared);
+// then GET <api>/availability (XML, all services), <api>/availability.json,
+// /openapi.json, and a DALI 404 for any other path under <api>.
+void install(http::Router& router, std::shared_ptr<const ServiceCatalog> catalog);
+
+// Runs one endpoint as the installed route does: parses the request's
+// parameters against the declaration, calls the handler, and turns DaliError
+// (and http::HttpError) into a DALI error document with the error's status,
+// and any other exception into a 500 naming only the request id.
+http::Response call_endpoint(const Endpoint& endpoint, const http::Request& request);
+
+// A DALI error document (VOTable, QUERY_STATUS=ERROR) as a response with
+// Content-Type application/x-votable+xml.
+http::Response error_response(int status, std::string_view message);
+
+// The request's parameters as parse_params takes them.
+RawParams raw_params(const http::Request& request);
+
+}  // namespace pixserve::dali

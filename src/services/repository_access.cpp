@@ -1,0 +1,67 @@
+#include "services/repository_access.hpp"
+
+#include <unistd.h>
+
+#include <system_error>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace pixserve::services {
+namespace {
+
+std::string human_bytes(std::uint64_t bytes) {
+  if (bytes >= (std::uint64_t{1} << 30)) return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / (1 << 30));
+  return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20));
+}
+
+}  // namespace
+
+SharedRepository::SharedRepository(repo::Repository repository) : repository_(std::move(repository)) {}
+
+dali::CheckResult check_registry(SharedRepository& repository) {
+  try {
+    repository.with([](repo::Repository& r) {
+      auto statement = r.registry().connection().prepare("SELECT 1 FROM dataset LIMIT 1");
+      statement->step();
+    });
+    return {true, "answers queries"};
+  } catch (const std::exception& e) {
+    // The database's message may name files or hosts: log it, publish less.
+    spdlog::warn("availability: registry query failed: {}", e.what());
+    return {false, "the registry database does not answer queries"};
+  }
+}
+
+dali::CheckResult check_readable(const std::filesystem::path& root) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(root, ec)) return {false, "the repository directory is missing"};
+  if (::access(root.c_str(), R_OK | X_OK) != 0) return {false, "the repository directory is not readable"};
+  const auto data = root / "data";
+  if (std::filesystem::exists(data, ec) && ::access(data.c_str(), R_OK | X_OK) != 0) {
+    return {false, "the repository's data directory is not readable"};
+  }
+  return {true, "readable"};
+}
+
+dali::CheckResult check_free_space(const std::filesystem::path& root, std::uint64_t min_free_bytes) {
+  std::error_code ec;
+  const auto space = std::filesystem::space(root, ec);
+  if (ec) return {false, "cannot read the free space of the repository's file system"};
+  const std::string free = human_bytes(space.available);
+  if (space.available < min_free_bytes) {
+    return {false, fmt::format("{} free, below the {} threshold", free, human_bytes(min_free_bytes))};
+  }
+  return {true, fmt::format("{} free (threshold {})", free, human_bytes(min_free_bytes))};
+}
+
+std::vector<dali::AvailabilityCheck> repository_checks(std::shared_ptr<SharedRepository> repository,
+                                                       std::uint64_t min_free_bytes) {
+  return {
+      {"registry database", [repository] { return check_registry(*repository); }},
+      {"repository files", [repository] { return check_readable(repository->root()); }},
+      {"disk space", [repository, min_free_bytes] { return check_free_space(repository->root(), min_free_bytes); }},
+  };
+}
+
+}  // namespace pixserve::services

@@ -1,0 +1,65 @@
+// The repository as the request handlers share it.
+//
+// repo::Registry wraps one database connection and is not thread-safe, while
+// handlers run on many worker threads at once. SharedRepository keeps one
+// Repository and serialises registry access with a mutex, held only for the
+// duration of a registry call (a query returns its records, and the response
+// is then written without the lock). One repository per worker thread was
+// the alternative: it would multiply SQLite connections and their page
+// caches by the worker count (64 by default on 16 cores) for registry calls
+// that take milliseconds; the mutex keeps one connection and one cache and
+// costs nothing measurable at these query times. A connection pool is the
+// path when PostgreSQL arrives.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "dali/service.hpp"
+#include "repo/repository.hpp"
+
+namespace pixserve::services {
+
+class SharedRepository {
+ public:
+  explicit SharedRepository(repo::Repository repository);
+  SharedRepository(const SharedRepository&) = delete;
+  SharedRepository& operator=(const SharedRepository&) = delete;
+
+  // Runs fn(repo::Repository&) with the registry lock held and returns its
+  // result. Keep fn short: every other request waits for it.
+  template <typename F>
+  decltype(auto) with(F&& fn) {
+    std::lock_guard lock(mutex_);
+    return std::forward<F>(fn)(repository_);
+  }
+
+  // Immutable after opening: no lock needed.
+  const std::filesystem::path& root() const noexcept { return repository_.root(); }
+  const repo::RepositoryConfig& config() const noexcept { return repository_.config(); }
+  std::string publisher_did(std::string_view dataset_id) const { return repository_.publisher_did(dataset_id); }
+
+ private:
+  std::mutex mutex_;
+  repo::Repository repository_;
+};
+
+// The real checks behind VOSI availability of services that read the
+// repository: the registry database answers a trivial query, the repository
+// directory is readable, and the file system holding it has at least
+// min_free_bytes available.
+std::vector<dali::AvailabilityCheck> repository_checks(std::shared_ptr<SharedRepository> repository,
+                                                       std::uint64_t min_free_bytes);
+
+// The individual checks (exposed for tests).
+dali::CheckResult check_registry(SharedRepository& repository);
+dali::CheckResult check_readable(const std::filesystem::path& root);
+dali::CheckResult check_free_space(const std::filesystem::path& root, std::uint64_t min_free_bytes);
+
+}  // namespace pixserve::services

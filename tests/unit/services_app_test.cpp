@@ -1,0 +1,241 @@
+// The application router of `pixserve serve` on a small repository whose
+// records are registered directly: the datasets query (filters, OR'ed
+// repeats, rights, MAXREC), VOSI availability from real checks, concurrent
+// registry access, and the web pages.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <pugixml.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "repo/astro_units.hpp"
+#include "services/app.hpp"
+#include "services/datasets.hpp"
+#include "service_test_support.hpp"
+
+namespace fs = std::filesystem;
+
+namespace pixserve::services {
+namespace {
+
+using testing::call;
+using testing::count;
+
+struct Scratch {
+  fs::path dir;
+  explicit Scratch(const std::string& name) : dir(fs::path(PIXSERVE_TEST_TMP) / name) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  ~Scratch() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
+sky::Polygon square(double ra, double dec, double half) {
+  return sky::Polygon({{ra - half, dec - half}, {ra + half, dec - half}, {ra + half, dec + half}, {ra - half, dec + half}});
+}
+
+repo::DatasetRecord calexp(std::int64_t visit, std::int64_t detector, double ra, double dec, std::string band) {
+  repo::DatasetRecord r;
+  r.type = repo::DatasetType::calexp;
+  r.collection = "DR1";
+  r.data_id.instrument = "LSSTSim";
+  r.data_id.visit = visit;
+  r.data_id.detector = detector;
+  r.data_id.band = std::move(band);
+  r.dataset_id = repo::make_dataset_id(r.collection, r.type, r.data_id);
+  r.file_path = "data/" + r.dataset_id + ".fits";
+  r.file_size = 5000;
+  r.checksum = "00";
+  r.footprint = square(ra, dec, 0.05);
+  r.s_ra = ra;
+  r.s_dec = dec;
+  r.s_fov = 0.14;
+  r.t_min = 60000.0 + static_cast<double>(visit);
+  r.t_max = *r.t_min + 30.0 / 86400.0;
+  r.em_min = 552e-9;
+  r.em_max = 691e-9;
+  return r;
+}
+
+struct RepoFixture {
+  Scratch scratch;
+  std::shared_ptr<SharedRepository> repository;
+  explicit RepoFixture(const std::string& name) : scratch(name) {
+    auto repo = repo::Repository::open_or_create(scratch.dir / "repo", {.name = "testrepo", .authority = "example.org"});
+    auto& reg = repo.registry();
+    reg.insert(calexp(1, 1, 53.0, -28.0, "r"));
+    reg.insert(calexp(2, 1, 53.0, -28.0, "g"));
+    reg.insert(calexp(3, 2, 60.0, -30.0, "r"));
+    auto secret = calexp(4, 1, 53.0, -28.0, "r");
+    secret.rights.policy = repo::ReadPolicy::owner;
+    secret.rights.owner = "alice";
+    reg.insert(secret);
+    auto embargoed = calexp(5, 1, 53.0, -28.0, "r");
+    embargoed.rights.release_mjd = repo::mjd_now() + 1.0;
+    reg.insert(embargoed);
+    repo::DatasetRecord bias;
+    bias.type = repo::DatasetType::bias;
+    bias.collection = "DR1";
+    bias.data_id.instrument = "LSSTSim";
+    bias.data_id.detector = 1;
+    bias.dataset_id = repo::make_dataset_id(bias.collection, bias.type, bias.data_id);
+    bias.file_path = "data/bias.fits";
+    bias.checksum = "00";
+    reg.insert(bias);
+    repository = std::make_shared<SharedRepository>(std::move(repo));
+  }
+};
+
+AppOptions options(std::uint64_t min_free = 0) {
+  AppOptions o;
+  o.limits = {.default_maxrec = 100, .max_maxrec = 1000};
+  o.min_free_disk_bytes = min_free;
+  return o;
+}
+
+std::vector<std::string> obs_ids(const std::string& votable) {
+  pugi::xml_document doc;
+  EXPECT_TRUE(doc.load_string(votable.c_str())) << votable;
+  std::vector<std::string> out;
+  for (const auto& tr : doc.select_nodes("//TABLEDATA/TR")) out.push_back(tr.node().child("TD").text().get());
+  return out;
+}
+
+TEST(ServicesApp, DatasetsQueryFilters) {
+  RepoFixture f("app_filters");
+  const auto app = make_app(f.repository, options());
+  auto r = call(app.router, "GET", "/api/datasets/query");
+  ASSERT_EQ(r.status, 200) << r.body;
+  // Private and embargoed datasets stay hidden from anonymous requests.
+  EXPECT_EQ(obs_ids(r.body), (std::vector<std::string>{"DR1.bias.d001", "DR1.calexp.v1.d001", "DR1.calexp.v2.d001",
+                                                      "DR1.calexp.v3.d002"}));
+  r = call(app.router, "GET", "/api/datasets/query?POS=CIRCLE+53+-28+0.2");
+  EXPECT_EQ(obs_ids(r.body), (std::vector<std::string>{"DR1.calexp.v1.d001", "DR1.calexp.v2.d001"}));
+  r = call(app.router, "GET", "/api/datasets/query?pos=CIRCLE+53+-28+0.2&pos=RANGE+59+61+-31+-29");
+  EXPECT_EQ(obs_ids(r.body).size(), 3U) << "repeated POS values are OR'ed";
+  r = call(app.router, "GET", "/api/datasets/query?VISIT=1&visit=3");
+  EXPECT_EQ(obs_ids(r.body), (std::vector<std::string>{"DR1.calexp.v1.d001", "DR1.calexp.v3.d002"}));
+  r = call(app.router, "GET", "/api/datasets/query?BAND=r&DETECTOR=1");
+  EXPECT_EQ(obs_ids(r.body), (std::vector<std::string>{"DR1.calexp.v1.d001"}));
+  r = call(app.router, "GET", "/api/datasets/query?DPSUBTYPE=bias&COLLECTION=DR1");
+  EXPECT_EQ(obs_ids(r.body), (std::vector<std::string>{"DR1.bias.d001"}));
+  r = call(app.router, "GET", "/api/datasets/query?COLLECTION=DR2");
+  EXPECT_TRUE(obs_ids(r.body).empty());
+
+  // Columns: ObsCore names and metadata, s_region a DALI polygon.
+  EXPECT_NE(r.body.find(R"(<FIELD name="s_region" ID="s_region" datatype="double" arraysize="*" unit="deg" ucd="pos.outline;obs.field")"),
+            std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find(R"(xtype="polygon")"), std::string::npos);
+  EXPECT_NE(r.body.find(R"(utype="obscore:DataID.observationID")"), std::string::npos);
+  r = call(app.router, "GET", "/api/datasets/query?VISIT=1&RESPONSEFORMAT=csv");
+  EXPECT_EQ(r.body.rfind("obs_id,obs_publisher_did,dataproduct_type,dataproduct_subtype,", 0), 0U) << r.body;
+  EXPECT_NE(r.body.find("ivo://example.org/testrepo?DR1.calexp.v1.d001"), std::string::npos) << r.body;
+}
+
+TEST(ServicesApp, DatasetsQueryErrorsAndMaxrec) {
+  RepoFixture f("app_errors");
+  const auto app = make_app(f.repository, options());
+  auto r = call(app.router, "GET", "/api/datasets/query?MAXREC=2");
+  EXPECT_EQ(obs_ids(r.body).size(), 2U);
+  EXPECT_NE(r.body.find(R"(value="OVERFLOW")"), std::string::npos);
+  r = call(app.router, "GET", "/api/datasets/query?MAXREC=0");
+  EXPECT_TRUE(obs_ids(r.body).empty());
+  EXPECT_EQ(r.body.find("OVERFLOW"), std::string::npos);
+  for (const char* bad : {"POS=CIRCLE+53+-28", "POS=POLYGON+0+0+1+1", "BAND=q", "VISIT=x", "DETECTOR=-1", "DPSUBTYPE=CALEXP",
+                          "RESPONSEFORMAT=fits", "MAXREC=many", "POS=CIRCLE+53+95+1"}) {
+    r = call(app.router, "GET", std::string("/api/datasets/query?") + bad);
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(r.content_type, "application/x-votable+xml") << bad;
+    const std::string name(bad, std::string_view(bad).find('='));
+    EXPECT_NE(r.body.find(name), std::string::npos) << bad << ": " << r.body;
+  }
+}
+
+TEST(ServicesApp, ConcurrentQueriesShareTheRegistrySafely) {
+  RepoFixture f("app_concurrent");
+  const auto app = make_app(f.repository, options());
+  std::atomic<int> failures{0};
+  std::vector<std::jthread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        const auto r = call(app.router, "GET", t % 2 ? "/api/datasets/query?POS=CIRCLE+53+-28+0.2" : "/api/datasets/availability");
+        if (r.status != 200 || (t % 2 && obs_ids(r.body).size() != 2)) ++failures;
+      }
+    });
+  }
+  threads.clear();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+TEST(ServicesApp, AvailabilityFromRealChecks) {
+  RepoFixture f("app_availability");
+  auto app = make_app(f.repository, options(0));
+  auto r = call(app.router, "GET", "/api/datasets/availability");
+  EXPECT_NE(r.body.find("<avail:available>true</avail:available>"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("registry database: ok"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("repository files: ok"), std::string::npos);
+  EXPECT_NE(r.body.find("disk space: ok"), std::string::npos);
+
+  // Not enough free space for the threshold.
+  app = make_app(f.repository, options(std::uint64_t{1} << 62));
+  r = call(app.router, "GET", "/api/datasets/availability");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("<avail:available>false</avail:available>"), std::string::npos);
+  EXPECT_NE(r.body.find("disk space: FAILED"), std::string::npos) << r.body;
+  r = call(app.router, "GET", "/api/availability");
+  EXPECT_NE(r.body.find("<avail:available>false</avail:available>"), std::string::npos);
+
+  EXPECT_FALSE(check_readable(f.scratch.dir / "missing").ok);
+  EXPECT_TRUE(check_readable(f.repository->root()).ok);
+  EXPECT_TRUE(check_registry(*f.repository).ok);
+  // A registry that no longer answers.
+  f.repository->with([](repo::Repository& repo) { repo.registry().connection().exec("ALTER TABLE dataset RENAME TO gone"); });
+  EXPECT_FALSE(check_registry(*f.repository).ok);
+}
+
+TEST(ServicesApp, WebPagesAndDocs) {
+  RepoFixture f("app_web");
+  const auto web = f.scratch.dir / "web";
+  const auto swagger = f.scratch.dir / "node_modules" / "swagger-ui-dist";
+  fs::create_directories(web / "docs");
+  fs::create_directories(swagger);
+  std::ofstream(web / "index.html") << "<html>landing</html>";
+  std::ofstream(web / "docs" / "index.html") << "<html>docs</html>";
+  std::ofstream(web / "docs" / "pixserve-docs.js") << "// init";
+  std::ofstream(swagger / "swagger-ui-bundle.js") << "// bundle";
+  std::ofstream(f.scratch.dir / "secret.txt") << "secret";
+  EXPECT_EQ(find_swagger_ui(web), fs::weakly_canonical(swagger));
+
+  auto o = options();
+  o.web = {.web_root = web, .swagger_ui_dir = swagger};
+  const auto app = make_app(f.repository, o);
+  auto r = call(app.router, "GET", "/");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "<html>landing</html>");
+  EXPECT_EQ(r.content_type.rfind("text/html", 0), 0U);
+  r = call(app.router, "GET", "/docs");
+  EXPECT_EQ(r.status, 301);
+  EXPECT_EQ(r.headers.get("Location").value_or(""), "docs/");
+  EXPECT_EQ(call(app.router, "GET", "/docs/").body, "<html>docs</html>");
+  EXPECT_EQ(call(app.router, "GET", "/docs/pixserve-docs.js").body, "// init");
+  r = call(app.router, "GET", "/docs/swagger-ui-bundle.js");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "// bundle");
+  EXPECT_EQ(call(app.router, "GET", "/docs/missing.js").status, 404);
+  EXPECT_EQ(call(app.router, "GET", "/docs/%2e%2e/secret.txt").status, 404);  // resolves to /secret.txt
+  EXPECT_THROW(call(app.router, "GET", "/docs/%2e%2e/%2e%2e/secret.txt"), http::HttpError);  // the server's 400
+  const auto openapi = nlohmann::json::parse(call(app.router, "GET", "/openapi.json").body);
+  EXPECT_TRUE(openapi["paths"].contains("/api/datasets/query"));
+}
+
+}  // namespace
+}  // namespace pixserve::services
