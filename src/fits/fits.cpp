@@ -564,6 +564,60 @@ Image<T> File::read_subset(const PixelBox& box) {
   return img;
 }
 
+namespace {
+constexpr int kMaxDitherSeed = 10000;  // cfitsio's dither seeds are 1..10000
+
+void require_dither_seed(const std::filesystem::path& path, int seed) {
+  if (seed < 0 || seed > kMaxDitherSeed) {
+    throw FitsError(path, fmt::format("dither seed {} is outside 0..{}", seed, kMaxDitherSeed));
+  }
+}
+
+// Compression settings live in the fitsfile and apply to every image created
+// afterwards; this resets them on every exit so later HDUs are plain images.
+struct ResetCompression {
+  fitsfile* f;
+  explicit ResetCompression(fitsfile* file) : f(file) {}
+  ResetCompression(const ResetCompression&) = delete;
+  ResetCompression& operator=(const ResetCompression&) = delete;
+  ~ResetCompression() {
+    // 0, not NOCOMPRESS: cfitsio treats any non-zero request (even
+    // NOCOMPRESS = -1) as "create a compressed image".
+    int s = 0;
+    fits_set_compression_type(f, 0, &s);
+    fits_set_dither_seed(f, 0, &s);
+    if (s != 0) pop_error_stack();
+  }
+};
+
+// Asks cfitsio to tile-compress the next image created in (or compressed
+// into) f, a width x height plane of floats or integers.
+void request_compression(fitsfile* f, Compression compression, float quantize_level, const std::vector<long>& tile_shape,
+                         int dither_seed, bool is_float, long width, long height, int* status) {
+  int type = RICE_1;
+  switch (compression) {
+    case Compression::rice: type = RICE_1; break;
+    case Compression::gzip: type = GZIP_1; break;
+    case Compression::hcompress: type = HCOMPRESS_1; break;
+    case Compression::none: break;
+  }
+  // Unquantized floats can only be compressed losslessly by GZIP; RICE and
+  // HCOMPRESS work on integers. Shuffled GZIP (GZIP_2) suits float bytes.
+  if (is_float && quantize_level == 0.0F && type != GZIP_1) type = GZIP_2;
+  fits_set_compression_type(f, type, status);
+  std::vector<long> tile = tile_shape;
+  if (tile.empty()) {
+    // cfitsio's default: row by row; HCOMPRESS needs 2-D tiles of >= 4 rows.
+    tile = {width, type == HCOMPRESS_1 ? std::min<long>(height, 16) : 1};
+  }
+  fits_set_tile_dim(f, static_cast<int>(tile.size()), tile.data(), status);
+  // q = 0 tells cfitsio not to quantize (lossless); it is ignored for integers.
+  fits_set_quantize_level(f, is_float ? quantize_level : 0.0F, status);
+  // Without a seed of its own cfitsio seeds the dither from the clock.
+  if (is_float && quantize_level != 0.0F && dither_seed != 0) fits_set_dither_seed(f, dither_seed, status);
+}
+}  // namespace
+
 template <typename T>
 void File::append_image(const Image<T>& img, const ImageWriteOptions& options) {
   fitsfile* f = Handle::writable(handle_, path_, "append_image");
@@ -571,42 +625,13 @@ void File::append_image(const Image<T>& img, const ImageWriteOptions& options) {
     throw FitsError(path_, fmt::format("appending image: inconsistent {}x{} image with {} pixels", img.width,
                                        img.height, img.pixels.size()));
   }
+  require_dither_seed(path_, options.dither_seed);
   int status = 0;
-  // Compression settings live in the fitsfile and apply to every image created
-  // afterwards; reset them on every exit so later HDUs are plain images.
-  struct ResetCompression {
-    fitsfile* f;
-    ~ResetCompression() {
-      // 0, not NOCOMPRESS: cfitsio treats any non-zero request (even
-      // NOCOMPRESS = -1) as "create a compressed image".
-      int s = 0;
-      fits_set_compression_type(f, 0, &s);
-      if (s != 0) pop_error_stack();
-    }
-  };
   std::optional<ResetCompression> reset;
   if (options.compression != Compression::none) {
-    reset.emplace(ResetCompression{f});
-    constexpr bool is_float = std::is_floating_point_v<T>;
-    int type = RICE_1;
-    switch (options.compression) {
-      case Compression::rice: type = RICE_1; break;
-      case Compression::gzip: type = GZIP_1; break;
-      case Compression::hcompress: type = HCOMPRESS_1; break;
-      case Compression::none: break;
-    }
-    // Unquantized floats can only be compressed losslessly by GZIP; RICE and
-    // HCOMPRESS work on integers. Shuffled GZIP (GZIP_2) suits float bytes.
-    if (is_float && options.quantize_level == 0.0F && type != GZIP_1) type = GZIP_2;
-    fits_set_compression_type(f, type, &status);
-    std::vector<long> tile = options.tile_shape;
-    if (tile.empty()) {
-      // cfitsio's default: row by row; HCOMPRESS needs 2-D tiles of >= 4 rows.
-      tile = {img.width, type == HCOMPRESS_1 ? std::min<long>(img.height, 16) : 1};
-    }
-    fits_set_tile_dim(f, static_cast<int>(tile.size()), tile.data(), &status);
-    // q = 0 tells cfitsio not to quantize (lossless); it is ignored for integers.
-    fits_set_quantize_level(f, is_float ? options.quantize_level : 0.0F, &status);
+    reset.emplace(f);
+    request_compression(f, options.compression, options.quantize_level, options.tile_shape, options.dither_seed,
+                        std::is_floating_point_v<T>, img.width, img.height, &status);
     check(status, "setting compression parameters");
   }
   long naxes[2] = {img.width, img.height};
@@ -659,6 +684,83 @@ void File::write_primary_image(const Image<T>& img) {
   fits_write_img(f, PixelType<T>::datatype, 1, static_cast<LONGLONG>(img.pixels.size()),
                  const_cast<T*>(img.pixels.data()), &status);
   check(status, "writing primary image pixels");
+}
+
+void File::append_header_hdu(std::string_view extname) {
+  fitsfile* f = Handle::writable(handle_, path_, "append_header_hdu");
+  int status = 0;
+  // BITPIX is irrelevant without pixels; 8 is what cfitsio writes for NAXIS = 0.
+  fits_create_img(f, BYTE_IMG, 0, nullptr, &status);
+  check(status, "creating header-only HDU");
+  if (!extname.empty()) {
+    fits_update_key_str(f, "EXTNAME", z(extname).c_str(), nullptr, &status);
+    check(status, "writing EXTNAME");
+  }
+}
+
+// --- whole-file compression ---
+
+namespace {
+void check_file(int status, const std::filesystem::path& path, std::string_view doing) {
+  if (status != 0) throw FitsError(path, fmt::format("{}: {}", doing, status_text(status)));
+}
+
+struct CloseFitsfile {
+  void operator()(fitsfile* f) const {
+    int status = 0;
+    fits_close_file(f, &status);
+    if (status != 0) pop_error_stack();  // nothing to report to from here
+  }
+};
+using OwnedFitsfile = std::unique_ptr<fitsfile, CloseFitsfile>;
+}  // namespace
+
+void compress_copy(const std::filesystem::path& in, const std::filesystem::path& out,
+                   const CompressCopyOptions& options) {
+  require_dither_seed(out, options.dither_seed);
+  int status = 0;
+  fitsfile* raw = nullptr;
+  fits_open_diskfile(&raw, in.c_str(), READONLY, &status);
+  check_file(status, in, "opening");
+  OwnedFitsfile src(raw);
+  std::error_code ec;
+  std::filesystem::remove(out, ec);  // truncate semantics; a missing file is fine
+  raw = nullptr;
+  fits_create_diskfile(&raw, out.c_str(), &status);
+  check_file(status, out, "creating");
+  OwnedFitsfile dst(raw);
+  int count = 0;
+  fits_get_num_hdus(src.get(), &count, &status);
+  check_file(status, in, "counting HDUs");
+  for (int hdu = 1; hdu <= count; ++hdu) {
+    int type = 0, naxis = 0;
+    fits_movabs_hdu(src.get(), hdu, &type, &status);
+    check_file(status, in, fmt::format("moving to HDU {}", hdu));
+    // FITS forbids compressing the primary HDU.
+    const bool compressible = options.compression != Compression::none && hdu > 1 && type == IMAGE_HDU &&
+                              fits_is_compressed_image(src.get(), &status) == 0 &&
+                              fits_get_img_dim(src.get(), &naxis, &status) == 0 && naxis >= 1;
+    check_file(status, in, fmt::format("inspecting HDU {}", hdu));
+    if (!compressible) {
+      fits_copy_hdu(src.get(), dst.get(), 0, &status);
+      check_file(status, out, fmt::format("copying HDU {}", hdu));
+      continue;
+    }
+    std::vector<long> shape(static_cast<size_t>(naxis), 1);
+    int bitpix = 0;
+    fits_get_img_size(src.get(), naxis, shape.data(), &status);
+    fits_get_img_type(src.get(), &bitpix, &status);
+    check_file(status, in, fmt::format("reading the image size of HDU {}", hdu));
+    const int seed = options.dither_seed == 0 ? 0 : 1 + (options.dither_seed - 1 + hdu) % kMaxDitherSeed;
+    ResetCompression reset{dst.get()};
+    request_compression(dst.get(), options.compression, options.quantize_level, options.tile_shape, seed, bitpix < 0,
+                        shape[0], naxis > 1 ? shape[1] : 1, &status);
+    check_file(status, out, "setting compression parameters");
+    fits_img_compress(src.get(), dst.get(), &status);
+    check_file(status, out, fmt::format("compressing HDU {}", hdu));
+  }
+  fits_close_file(dst.release(), &status);
+  check_file(status, out, "closing");
 }
 
 // --- tables ---

@@ -58,6 +58,21 @@ struct ImageWriteOptions {
   // Lossy quantization for float planes when compressed (cfitsio's q); 0 = lossless.
   float quantize_level = 0.0F;
   std::vector<long> tile_shape{};  // empty: cfitsio default (row by row)
+  // Seed (1..10000) of the subtractive dither applied when quantizing floats
+  // (quantize_level != 0): the same seed gives the same bytes. 0: cfitsio's
+  // default, a seed taken from the clock, so every write differs.
+  int dither_seed = 0;
+};
+
+// Options of compress_copy(); every member has a default initialiser.
+struct CompressCopyOptions {
+  Compression compression = Compression::rice;  // none: a plain copy
+  float quantize_level = 0.0F;                  // as in ImageWriteOptions
+  std::vector<long> tile_shape{};               // empty: row by row
+  // 0: cfitsio's clock-based dither seeds. 1..10000: HDU n of the file is
+  // dithered with seed 1 + (dither_seed - 1 + n) % 10000, so the output is
+  // reproducible and the planes of one file do not share a dither pattern.
+  int dither_seed = 0;
 };
 
 // One header card as read (keyword, value text without quotes for strings,
@@ -126,6 +141,10 @@ class File {
   // Appends a new image HDU holding img and makes it current.
   template <typename T>
   void append_image(const Image<T>& img, const ImageWriteOptions& options = {});
+  // Appends an image extension without data (NAXIS = 0), with EXTNAME unless
+  // extname is empty, and makes it current: a header-only HDU, which
+  // append_image (needing pixels) cannot make.
+  void append_header_hdu(std::string_view extname);
   // Writes img into the primary HDU (which must still be empty).
   template <typename T>
   void write_primary_image(const Image<T>& img);
@@ -147,5 +166,12 @@ class File {
   std::filesystem::path path_;
   std::unique_ptr<Handle> handle_;
 };
+
+// Writes `out` (truncating it): a copy of `in` whose image extensions with
+// pixels are tile-compressed as `options` says (the fpack layout, headers
+// kept). The primary HDU, header-only, already compressed and table HDUs are
+// copied unchanged.
+void compress_copy(const std::filesystem::path& in, const std::filesystem::path& out,
+                   const CompressCopyOptions& options = {});
 
 }  // namespace pixserve::fits

@@ -1,6 +1,5 @@
 #include "image/exposure.hpp"
 
-#include "image/fits_extra.hpp"
 #include "image/mask.hpp"
 
 namespace pixserve::image {
@@ -37,17 +36,15 @@ void write_exposure(const std::filesystem::path& path, const Exposure& exposure,
 }
 
 void write_exposure_headers(const std::filesystem::path& path, const ExposureHeaders& headers, const wcs::Wcs* wcs) {
-  create_with_empty_extensions(path, {"IMAGE", "MASK", "VARIANCE"});
-  auto file = fits::File::open(path, fits::OpenMode::read_write);
-  file.move_to_hdu(1);
+  auto file = fits::File::create(path);
   headers.primary.write_to(file);
-  file.move_to_hdu(2);
+  file.append_header_hdu("IMAGE");
   if (wcs != nullptr) wcs->write_to(file);
   headers.image.write_to(file);
-  file.move_to_hdu(3);
+  file.append_header_hdu("MASK");
   if (wcs != nullptr) wcs->write_to(file);
   write_mask_keywords(file);
-  file.move_to_hdu(4);
+  file.append_header_hdu("VARIANCE");
   if (wcs != nullptr) wcs->write_to(file);
   headers.variance.write_to(file);
   file.close();

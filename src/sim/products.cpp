@@ -4,7 +4,6 @@
 
 #include <cmath>
 
-#include "image/fits_extra.hpp"
 #include "repo/astro_units.hpp"
 
 #ifndef PIXSERVE_VERSION
@@ -110,17 +109,7 @@ void write_raw(const std::filesystem::path& path, const image::HeaderCards& prim
                const std::vector<AmplifierSpec>& amps, const std::vector<fits::Image<std::int32_t>>& pixels) {
   const bool with_pixels = !pixels.empty();
   if (with_pixels && pixels.size() != amps.size()) throw std::invalid_argument("write_raw: one image per amplifier");
-  std::optional<fits::File> opened;
-  if (with_pixels) {
-    opened.emplace(fits::File::create(path));
-  } else {
-    std::vector<std::string> names;
-    for (const auto& a : amps) names.push_back(a.header.name);
-    image::create_with_empty_extensions(path, names);
-    opened.emplace(fits::File::open(path, fits::OpenMode::read_write));
-  }
-  fits::File& file = *opened;
-  file.move_to_hdu(1);
+  auto file = fits::File::create(path);
   primary.write_to(file);
   wcs.write_to(file);
   for (size_t i = 0; i < amps.size(); ++i) {
@@ -130,7 +119,7 @@ void write_raw(const std::filesystem::path& path, const image::HeaderCards& prim
       o.extname = h.name;
       file.append_image(pixels[i], o);
     } else {
-      file.move_to_hdu(static_cast<int>(i) + 2);
+      file.append_header_hdu(h.name);
     }
     file.write_string("DATASEC", h.datasec.str(), "image pixels");
     file.write_string("BIASSEC", h.biassec.str(), "serial overscan");
@@ -146,21 +135,15 @@ void write_raw(const std::filesystem::path& path, const image::HeaderCards& prim
 
 void write_calibration(const std::filesystem::path& path, const image::HeaderCards& primary,
                        const fits::Image<float>* plane, const image::HeaderCards& plane_cards) {
-  if (plane == nullptr) {
-    image::create_with_empty_extensions(path, {"IMAGE"});
-    auto file = fits::File::open(path, fits::OpenMode::read_write);
-    file.move_to_hdu(1);
-    primary.write_to(file);
-    file.move_to_hdu(2);
-    plane_cards.write_to(file);
-    file.close();
-    return;
-  }
   auto file = fits::File::create(path);
   primary.write_to(file);
-  fits::ImageWriteOptions o;
-  o.extname = "IMAGE";
-  file.append_image(*plane, o);
+  if (plane == nullptr) {
+    file.append_header_hdu("IMAGE");
+  } else {
+    fits::ImageWriteOptions o;
+    o.extname = "IMAGE";
+    file.append_image(*plane, o);
+  }
   plane_cards.write_to(file);
   file.close();
 }

@@ -13,7 +13,6 @@
 #include <stdexcept>
 
 #include "image/exposure.hpp"
-#include "image/fits_extra.hpp"
 #include "image/isr.hpp"
 #include "image/statistics.hpp"
 #include "parallel/parallel_for.hpp"
@@ -225,10 +224,12 @@ class Survey {
 
     if (compress()) {
       const fs::path comp_path = out_ / paths::calexp_comp(visit, det);
-      image::CompressionSettings settings;
-      settings.quantize_level = config_.compression_q;
-      settings.dither_seed = 1 + static_cast<int>(seed % 10000);
-      image::compress_file(calexp_path, comp_path, settings);
+      // RICE, row by row; a dither seed from the survey seed keeps it reproducible.
+      fits::CompressCopyOptions comp_options;
+      comp_options.compression = fits::Compression::rice;
+      comp_options.quantize_level = config_.compression_q;
+      comp_options.dither_seed = 1 + static_cast<int>(seed % 10000);
+      fits::compress_copy(calexp_path, comp_path, comp_options);
       auto comp = fits::File::open(comp_path, fits::OpenMode::read_write);
       comp.write_string("DSTYPE", "calexp_comp", "dataset type");
       comp.close();

@@ -450,3 +450,156 @@ TEST(FitsIo, ReadWriteModeAppends) {
   ASSERT_TRUE(f.move_to_named_hdu("IMAGE"));
   EXPECT_EQ(f.read_string("BUNIT"), "count");
 }
+
+namespace {
+
+std::string file_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A float plane with pixel-to-pixel noise (from a fixed LCG), so that lossy
+// quantization and its dithering show in the compressed bytes.
+Image<float> noisy(long w, long h) {
+  Image<float> img = pattern<float>(w, h);
+  std::uint64_t state = 12345;
+  for (float& v : img.pixels) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    v += static_cast<float>(static_cast<double>(state >> 40) / static_cast<double>(1ULL << 24) * 20.0 - 10.0);
+  }
+  return img;
+}
+
+ImageWriteOptions seeded(std::string extname, int seed) {
+  ImageWriteOptions o = opts(std::move(extname), Compression::rice, 4.0F, {});
+  o.dither_seed = seed;
+  return o;
+}
+
+}  // namespace
+
+TEST(FitsIo, DitherSeedMakesCompressionReproducible) {
+  const auto img = noisy(64, 40);
+  const auto write = [&](const fs::path& path, int seed) {
+    auto f = File::create(path);
+    f.write_string("OBJECT", "noise");
+    f.append_image(img, seeded("IMAGE", seed));
+    f.append_image(pattern<std::int32_t>(64, 40), seeded("MASK", seed));  // integers: no dither
+    f.close();
+  };
+  const auto a = tmp_path("seed_a.fits"), b = tmp_path("seed_b.fits"), c = tmp_path("seed_c.fits");
+  write(a, 17);
+  write(b, 17);
+  write(c, 18);
+  EXPECT_EQ(file_bytes(a), file_bytes(b)) << "the same seed must give the same bytes";
+  EXPECT_NE(file_bytes(a), file_bytes(c)) << "the seed should change the dither";
+  auto f = File::open(a);
+  ASSERT_TRUE(f.move_to_named_hdu("IMAGE"));
+  EXPECT_EQ(f.read_int("ZDITHER0"), 17);
+  const auto back = f.read_image<float>();
+  double max_err = 0.0;
+  for (size_t i = 0; i < back.pixels.size(); ++i)
+    max_err = std::max(max_err, std::abs(double(back.pixels[i]) - img.pixels[i]));
+  EXPECT_GT(max_err, 0.0);
+  EXPECT_LT(max_err, 10.0);  // within a couple of steps of noise / q
+  ASSERT_TRUE(f.move_to_named_hdu("MASK"));
+  expect_equal(f.read_image<std::int32_t>(), pattern<std::int32_t>(64, 40));
+
+  {
+    auto bad = File::create(tmp_path("seed_bad.fits"));
+    EXPECT_THROW(bad.append_image(img, seeded("IMAGE", 10001)), FitsError);
+    EXPECT_THROW(bad.append_image(img, seeded("IMAGE", -1)), FitsError);
+    bad.close();
+  }
+  EXPECT_EQ(File::open(tmp_path("seed_bad.fits")).hdu_count(), 1);  // nothing appended
+}
+
+TEST(FitsIo, HeaderOnlyHduRoundTrip) {
+  const auto path = tmp_path("header_only.fits");
+  {
+    auto f = File::create(path);
+    f.write_string("DSTYPE", "raw");
+    f.append_header_hdu("AMP1");
+    f.write_double("GAIN", 1.25, "[electron/adu]");
+    f.write_string("DATASEC", "[1:10,1:20]");
+    f.append_image(pattern<float>(4, 3), opts("IMAGE"));
+    f.append_header_hdu("");  // no EXTNAME
+    f.write_int("N", 3);
+    f.close();
+  }
+  auto f = File::open(path);
+  EXPECT_EQ(f.hdu_count(), 4);
+  EXPECT_EQ(f.read_string("DSTYPE"), "raw");
+  ASSERT_TRUE(f.move_to_named_hdu("AMP1"));
+  EXPECT_EQ(f.current_hdu(), 2);
+  EXPECT_TRUE(f.current_is_image());
+  EXPECT_TRUE(f.image_shape().empty());
+  EXPECT_EQ(f.read_double("GAIN"), 1.25);
+  EXPECT_EQ(f.read_string("DATASEC"), "[1:10,1:20]");
+  EXPECT_THROW(f.read_image<float>(), FitsError);
+  ASSERT_TRUE(f.move_to_named_hdu("IMAGE"));
+  expect_equal(f.read_image<float>(), pattern<float>(4, 3));
+  f.move_to_hdu(4);
+  EXPECT_TRUE(f.current_is_image());
+  EXPECT_TRUE(f.image_shape().empty());
+  EXPECT_FALSE(f.has_key("EXTNAME"));
+  EXPECT_EQ(f.read_int("N"), 3);
+  EXPECT_THROW(f.append_header_hdu("MORE"), FitsError);  // read-only
+}
+
+TEST(FitsIo, CompressCopyIsReproducibleAndKeepsHeaders) {
+  const auto in = tmp_path("to_compress.fits");
+  const auto img = noisy(50, 30);
+  {
+    auto f = File::create(in);
+    f.write_string("DSTYPE", "calexp");
+    f.append_image(img, opts("IMAGE"));
+    f.write_string("BUNIT", "electron");
+    f.append_image(pattern<std::int32_t>(50, 30), opts("MASK"));
+    f.append_header_hdu("EMPTY");
+    f.write_int("KEPT", 1);
+    f.append_image(img, opts("VARIANCE"));
+    f.append_int_table("LIST", {"ID"}, {{1, 2, 3}});
+    f.close();
+  }
+  CompressCopyOptions o;
+  o.compression = Compression::rice;
+  o.quantize_level = 4.0F;
+  o.dither_seed = 9999;
+  const auto a = tmp_path("compressed_a.fits.fz"), b = tmp_path("compressed_b.fits.fz");
+  compress_copy(in, a, o);
+  compress_copy(in, b, o);
+  EXPECT_EQ(file_bytes(a), file_bytes(b)) << "the same seed must give the same bytes";
+  compress_copy(in, b, o);  // truncates
+  EXPECT_EQ(file_bytes(a), file_bytes(b));
+
+  auto f = File::open(a);
+  EXPECT_EQ(f.hdu_count(), 6);
+  EXPECT_EQ(f.read_string("DSTYPE"), "calexp");
+  EXPECT_TRUE(f.image_shape().empty());
+  ASSERT_TRUE(f.move_to_named_hdu("IMAGE"));
+  EXPECT_EQ(f.read_string("ZCMPTYPE"), "RICE_1");
+  EXPECT_EQ(f.read_int("ZDITHER0"), 1 + (9999 - 1 + 2) % 10000);  // the seed, offset by the HDU number
+  EXPECT_EQ(f.read_string("BUNIT"), "electron");
+  EXPECT_EQ(f.image_shape(), (std::vector<long>{50, 30}));
+  const auto back = f.read_image<float>();
+  double max_err = 0.0;
+  for (size_t i = 0; i < back.pixels.size(); ++i)
+    max_err = std::max(max_err, std::abs(double(back.pixels[i]) - img.pixels[i]));
+  EXPECT_GT(max_err, 0.0);
+  EXPECT_LT(max_err, 10.0);
+  ASSERT_TRUE(f.move_to_named_hdu("MASK"));
+  expect_equal(f.read_image<std::int32_t>(), pattern<std::int32_t>(50, 30));  // lossless
+  ASSERT_TRUE(f.move_to_named_hdu("EMPTY"));
+  EXPECT_TRUE(f.current_is_image());
+  EXPECT_TRUE(f.image_shape().empty());
+  EXPECT_EQ(f.read_int("KEPT"), 1);
+  ASSERT_TRUE(f.move_to_named_hdu("VARIANCE"));
+  EXPECT_EQ(f.read_int("ZDITHER0"), 1 + (9999 - 1 + 5) % 10000);
+  ASSERT_TRUE(f.move_to_named_hdu("LIST"));
+  EXPECT_EQ(f.read_int_column("ID"), (std::vector<long long>{1, 2, 3}));
+
+  o.dither_seed = 10001;
+  EXPECT_THROW(compress_copy(in, b, o), FitsError);
+  EXPECT_THROW(compress_copy(tmp_path("missing.fits"), b, CompressCopyOptions{}), FitsError);
+}

@@ -16,7 +16,6 @@
 
 #include "fits/fits.hpp"
 #include "image/exposure.hpp"
-#include "image/fits_extra.hpp"
 #include "image/isr.hpp"
 #include "image/mask.hpp"
 #include "image/resample.hpp"
@@ -428,11 +427,11 @@ TEST(ExposureFiles, RoundTripWithMaskKeywordsAndDeterministicCompression) {
   }
 
   const fs::path a = tmp_path("exposure_a.fits.fz"), b = tmp_path("exposure_b.fits.fz");
-  CompressionSettings settings;
+  fits::CompressCopyOptions settings;
   settings.quantize_level = 16.0F;
   settings.dither_seed = 42;
-  compress_file(path, a, settings);
-  compress_file(path, b, settings);
+  fits::compress_copy(path, a, settings);
+  fits::compress_copy(path, b, settings);
   EXPECT_EQ(file_bytes(a), file_bytes(b)) << "compression must not depend on the clock";
   const Exposure c = read_exposure(a);
   EXPECT_EQ(c.mask.pixels, e.mask.pixels);  // lossless
