@@ -1,0 +1,144 @@
+// Pixel cutouts of survey images: the engine behind SODA. Given sky shapes
+// (circle, polygon, RA/Dec range) and/or pixel ranges, finds the pixel box of
+// each shape on an image and writes every image plane of the source (IMAGE,
+// MASK, VARIANCE, ...) cut identically to a multi-extension FITS file, each
+// with its WCS shifted to the box (SIP kept) and provenance keywords.
+//
+// Box convention: whole pixels, 0-based, half-open (fits::PixelBox). A pixel
+// belongs to the box of a shape when its square area (centre +- 0.5) overlaps
+// the part of the shape inside the image. The box is exactly the array that
+// astropy's Cutout2D(data, position=((x0+x1)/2, (y0+y1)/2), size=(h, w),
+// mode='trim') returns, with x1 = x0 + w - 1 and y1 = y0 + h - 1 the last
+// pixels: Cutout2D's edges are ceil(pos -+ size/2), i.e. [x0, x1+1) exactly,
+// for odd and even sizes alike (box_center() gives that position).
+//
+// Only what is needed is read: the header, and each plane's pixel subset
+// (cfitsio decompresses only the touched tiles of tile-compressed planes).
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fits/fits.hpp"
+#include "sky/geometry.hpp"
+#include "wcs/wcs.hpp"
+
+namespace pixserve::image {
+
+// Base of the cutout failures that are the request's or the data's fault
+// rather than I/O errors (those stay fits::FitsError / wcs::WcsError).
+class CutoutError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The requested region does not overlap the image (SODA: "NoOverlap").
+class NoOverlap : public CutoutError {
+ public:
+  using CutoutError::CutoutError;
+};
+
+// The dataset cannot be cut (e.g. raw amplifier files, header-only files).
+class UnsupportedDataset : public CutoutError {
+ public:
+  using CutoutError::CutoutError;
+};
+
+// One inclusive, 1-based pixel range along an axis, as in DaCHS's PIXEL_n
+// parameters and FITS sections ("[first:last]").
+struct PixelRange {
+  long first = 1;
+  long last = 1;
+};
+
+// SODA-style pixel ranges; an absent axis means the whole axis.
+struct PixelRanges {
+  std::optional<PixelRange> x{};  // NAXIS1
+  std::optional<PixelRange> y{};  // NAXIS2
+};
+
+// What to cut. Each shape gives one cutout; pixel ranges, when given,
+// restrict every shape's box (all constraints apply together, as in DaCHS),
+// or on their own (no shapes) give one cutout. Neither: the whole image.
+struct CutoutRequest {
+  std::vector<sky::Shape> shapes{};
+  std::optional<PixelRanges> pixels{};
+};
+
+// The pixel box of `shape` on a width x height image with this WCS, clipped
+// to the image; nullopt when they do not overlap. Throws
+// std::invalid_argument for a malformed shape.
+std::optional<fits::PixelBox> pixel_bounds(const wcs::Wcs& wcs, long width, long height, const sky::Shape& shape);
+
+// The box of pixel ranges clipped to the image; nullopt when outside it.
+// Throws std::invalid_argument for first < 1 or first > last.
+std::optional<fits::PixelBox> pixel_bounds(long width, long height, const PixelRanges& ranges);
+
+// Intersection of two boxes (nullopt when empty).
+std::optional<fits::PixelBox> intersect(const fits::PixelBox& a, const fits::PixelBox& b);
+
+// Cutout2D's position (x, y) for a box: the centre of its first and last pixels.
+wcs::PixelPoint box_center(const fits::PixelBox& box);
+
+// The DALI/SODA text of a shape: "CIRCLE ra dec r", "POLYGON ra1 dec1 ...",
+// "RANGE ra_min ra_max dec_min dec_max" (shortest round-trip numbers).
+std::string region_text(const sky::Shape& shape);
+
+// Checks a shape (finite values, radius in (0, 180], declinations in range,
+// polygon with vertices); throws std::invalid_argument naming the problem.
+void validate_shape(const sky::Shape& shape);
+
+// One cut image plane written to the output.
+struct CutoutPlane {
+  std::string extname;  // the source plane's EXTNAME (may be empty)
+  int hdu = 0;          // its HDU number in the output file (1-based)
+};
+
+// One cutout (one shape, or the pixel ranges alone) with all its planes.
+struct CutoutPiece {
+  fits::PixelBox box;      // in the source's pixel grid (a coadd: the patches' union grid)
+  std::string region;      // region_text of the shape; empty for pixel ranges only
+  size_t shape_index = 0;  // which of the request's shapes
+  int extver = 1;         // EXTVER of its planes in the output
+  std::vector<CutoutPlane> planes;
+};
+
+// Appends the cutouts of `source` to `out` (an open, writable file): for each
+// shape, one HDU per image plane of the source, EXTNAME kept and EXTVER =
+// extver_start, extver_start + 1, ... per cutout. Each HDU carries the source
+// primary's metadata, the plane's own keywords (e.g. BUNIT, MP_* mask bits),
+// the shifted WCS and provenance keywords:
+//   PSDSID  source dataset ID        PSREGION region (DALI text)
+//   PSPIXEL pixel ranges asked       PSBOX    "[x1:x2,y1:y2]" box in the source (1-based)
+//   LTV1/2, LTM1_1/LTM2_2            IRAF/LSST physical offset: source = cutout - LTV
+// Shapes that miss the image give no cutout (several IDs x several shapes is
+// the normal SODA case); NoOverlap is thrown, with nothing appended, when no
+// shape (or the pixel ranges) overlaps. UnsupportedDataset for raw files.
+std::vector<CutoutPiece> append_cutouts(const std::filesystem::path& source, const CutoutRequest& request,
+                                        fits::File& out, std::string_view dataset_id, int extver_start = 1);
+
+// Writes a complete cutout file at out_path (truncating it): primary header =
+// the source's metadata plus PSDSID, then append_cutouts' extensions.
+std::vector<CutoutPiece> write_cutout(const std::filesystem::path& source, const CutoutRequest& request,
+                                      const std::filesystem::path& out_path, std::string_view dataset_id);
+
+// Coadd cutouts across patches of one tract. The patches must share one pixel
+// grid (WCSs equal but for integer CRPIX offsets; checked, std::invalid_argument
+// otherwise) and the same planes. Boxes are found on the union of the patches
+// (in the first patch's pixel grid); each output pixel comes from the patch in
+// which it lies farthest from the edge (ties: the earlier path in sorted
+// order), i.e. from the patch's inner region, never from overlapping borders
+// twice. Pixels no patch covers are NaN (float planes) or the NO_DATA bit
+// (MASK planes with MP_NO_DATA; else 0).
+std::vector<CutoutPiece> append_coadd_cutouts(const std::vector<std::filesystem::path>& patch_files,
+                                              const CutoutRequest& request, fits::File& out,
+                                              std::string_view dataset_id, int extver_start = 1);
+std::vector<CutoutPiece> write_coadd_cutout(const std::vector<std::filesystem::path>& patch_files,
+                                            const CutoutRequest& request, const std::filesystem::path& out_path,
+                                            std::string_view dataset_id);
+
+}  // namespace pixserve::image
