@@ -6,7 +6,7 @@ BUILD_ASAN := build-asan
 DEMO_DIR ?= demo
 PORT ?= 8080
 
-.PHONY: all deps build build-asan demo test unit-test asan-test protocol-test browser-test bench-http clean fuzz fuzz-adql
+.PHONY: all deps build build-asan demo test unit-test asan-test protocol-test browser-test bench-http clean fuzz fuzz-build fuzz-adql fuzz-dali fuzz-http
 
 all: build
 
@@ -42,23 +42,58 @@ browser-test: build
 bench-http: build
 	bash bench/http.sh $(BUILD)/pixserve
 
-test: unit-test asan-test protocol-test browser-test
+test: unit-test asan-test protocol-test browser-test fuzz
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
 
-# libFuzzer targets (clang): `make fuzz` builds each in build-fuzz and runs it
-# for FUZZ_TIME seconds; new inputs go to build-fuzz/corpus-*, the seeds are
-# in fuzz/corpus-*.
+# libFuzzer targets (clang): ADQL, DALI parameters, HTTP request parsing.
+# `make fuzz` builds all three in build-fuzz (objects in build-fuzz/obj, each
+# source compiled once and shared, e.g. src/sky by adql and dali; -j $(JOBS))
+# and runs each for FUZZ_TIME seconds, printing "fuzz-NAME: N runs, C
+# crashes"; `make fuzz-dali` etc. build and run one. New inputs go to
+# build-fuzz/corpus-*, the seeds are in fuzz/corpus-*, crashing inputs to
+# build-fuzz/artifacts-*.
 FUZZ_DIR := build-fuzz
 FUZZ_TIME ?= 60
-FUZZ_FLAGS := -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc
+FUZZ_OBJ := $(FUZZ_DIR)/obj
+FUZZ_CXX ?= clang++
+FUZZ_CXXFLAGS = -std=c++20 -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+  -Wall -Wextra -Werror -Isrc $(shell pkg-config --cflags healpix_cxx fmt sqlite3)
+FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
+FUZZ_LIBS = $(shell pkg-config --libs healpix_cxx fmt sqlite3)
+FUZZERS := adql dali http
+fuzz_objs = $(patsubst %.cpp,$(FUZZ_OBJ)/%.o,$(1))
 
-fuzz: fuzz-adql
+ADQL_FUZZ_SRC := fuzz/adql_fuzz.cpp $(wildcard src/adql/*.cpp) $(wildcard src/sky/*.cpp)
+DALI_FUZZ_SRC := fuzz/dali_fuzz.cpp src/dali/params.cpp src/repo/astro_units.cpp $(wildcard src/sky/*.cpp)
+HTTP_FUZZ_SRC := fuzz/http_fuzz.cpp $(addprefix src/http/,params.cpp headers.cpp request.cpp router.cpp response.cpp)
 
-fuzz-adql:
-	mkdir -p $(FUZZ_DIR)/corpus-adql
-	clang++ $(FUZZ_FLAGS) $$(pkg-config --cflags healpix_cxx fmt sqlite3) fuzz/adql_fuzz.cpp src/adql/*.cpp \
-	  src/sky/*.cpp $$(pkg-config --libs healpix_cxx fmt sqlite3) -o $(FUZZ_DIR)/adql_fuzz
-	cd $(FUZZ_DIR) && ./adql_fuzz -max_total_time=$(FUZZ_TIME) -max_len=4096 -timeout=10 \
-	  corpus-adql ../fuzz/corpus-adql
+$(FUZZ_OBJ)/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -MMD -MP -c $< -o $@
+-include $(wildcard $(FUZZ_OBJ)/*/*.d $(FUZZ_OBJ)/*/*/*.d)
+
+$(FUZZ_DIR)/adql_fuzz: $(call fuzz_objs,$(ADQL_FUZZ_SRC))
+	$(FUZZ_CXX) $(FUZZ_LDFLAGS) $^ $(FUZZ_LIBS) -o $@
+$(FUZZ_DIR)/dali_fuzz: $(call fuzz_objs,$(DALI_FUZZ_SRC))
+	$(FUZZ_CXX) $(FUZZ_LDFLAGS) $^ $(FUZZ_LIBS) -o $@
+$(FUZZ_DIR)/http_fuzz: $(call fuzz_objs,$(HTTP_FUZZ_SRC))
+	$(FUZZ_CXX) $(FUZZ_LDFLAGS) $^ -o $@
+
+fuzz-build: $(foreach f,$(FUZZERS),$(FUZZ_DIR)/$(f)_fuzz)
+
+fuzz_run = bash scripts/run-fuzz.sh $(1) $(FUZZ_DIR)/$(1)_fuzz $(FUZZ_TIME) $(FUZZ_DIR)/corpus-$(1) fuzz/corpus-$(1)
+
+# Builds in parallel, then runs the fuzzers one after the other (each gets the
+# whole machine); every fuzzer runs even when an earlier one crashed.
+fuzz:
+	$(MAKE) --no-print-directory -j $(JOBS) fuzz-build
+	@status=0; for f in $(FUZZERS); do $(call fuzz_run,$$f) || status=1; done; exit $$status
+
+fuzz-adql: $(FUZZ_DIR)/adql_fuzz
+	@$(call fuzz_run,adql)
+fuzz-dali: $(FUZZ_DIR)/dali_fuzz
+	@$(call fuzz_run,dali)
+fuzz-http: $(FUZZ_DIR)/http_fuzz
+	@$(call fuzz_run,http)

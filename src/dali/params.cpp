@@ -265,7 +265,10 @@ void ParsedParams::add(const std::string& name, Value v) {
 
 ParsedParams parse_params(std::span<const ParamSpec> specs, const RawParams& raw, const ParseOptions& options) {
   ParsedParams out;
-  for (const auto& [name, value] : raw) {
+  for (const auto& entry : raw) {
+    // Not a structured binding: clang (the fuzz build) cannot capture one in a lambda.
+    const std::string& name = entry.first;
+    const std::string& value = entry.second;
     const auto spec = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return iequals(s.name, name); });
     if (spec == specs.end()) {
       if (options.reject_unknown) throw usage_error(fmt::format("unknown parameter {}", quoted(name)));

@@ -31,6 +31,15 @@ class Reader {
 
   std::string string(const YAML::Node& node, const std::string& key) const { return scalar(node, key); }
 
+  // A list of strings; a single value is taken as a list of one.
+  std::vector<std::string> strings(const YAML::Node& node, const std::string& key) const {
+    if (node.IsScalar()) return {node.Scalar()};
+    if (!node.IsSequence()) fail(node, key, "expected a list of values");
+    std::vector<std::string> out;
+    for (const auto& item : node) out.push_back(scalar(item, key));
+    return out;
+  }
+
   std::uint64_t integer(const YAML::Node& node, const std::string& key, std::uint64_t max) const {
     std::string text = scalar(node, key);
     std::uint64_t value = 0;
@@ -85,6 +94,7 @@ const std::map<std::string, std::map<std::string, Setter>>& schema() {
            {"min_free_disk_mb", [](const R& r, const N& n, const S& k, C& c) { c.min_free_disk_bytes = r.integer(n, k, std::uint64_t{1} << 30) << 20; }},
            {"maxrec_default", [](const R& r, const N& n, const S& k, C& c) { c.maxrec_default = static_cast<std::int64_t>(r.integer(n, k, std::uint64_t{1} << 40)); }},
            {"maxrec_limit", [](const R& r, const N& n, const S& k, C& c) { c.maxrec_limit = static_cast<std::int64_t>(r.integer(n, k, std::uint64_t{1} << 40)); }},
+           {"cors_origins", [](const R& r, const N& n, const S& k, C& c) { c.cors_origins = r.strings(n, k); }},
        }},
       {"limits",
        {
@@ -172,6 +182,17 @@ void validate(ServerConfig& config) {
   if (config.maxrec_default < 0 || config.maxrec_default > config.maxrec_limit)
     throw ConfigError("service.maxrec_default: must be from 0 to service.maxrec_limit (" +
                       std::to_string(config.maxrec_limit) + ")");
+  for (const auto& o : config.cors_origins) {
+    // "*" or an origin as browsers send it: scheme://host[:port], no path.
+    const bool scheme = o.rfind("http://", 0) == 0 || o.rfind("https://", 0) == 0;
+    const std::size_t host_at = o.find("://") + 3;
+    const bool clean = std::none_of(o.begin(), o.end(), [](char c) {
+      auto b = static_cast<unsigned char>(c);
+      return b <= 0x20 || b >= 0x7f || c == '"' || c == ',' || c == '\\';
+    });
+    if (o != "*" && (!scheme || !clean || o.size() <= host_at || o.find_first_of("/?#", host_at) != std::string::npos))
+      throw ConfigError("service.cors_origins: expected \"*\" or origins like https://example.org[:port], got '" + o + "'");
+  }
   const Limits& l = config.limits;
   if (l.max_connections == 0) throw ConfigError("limits.max_connections: must be at least 1");
   if (l.max_header_bytes < 1024) throw ConfigError("limits.max_header_bytes: must be at least 1024");

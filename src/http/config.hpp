@@ -36,6 +36,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pixserve::http {
 
@@ -66,6 +67,10 @@ struct ServerConfig {
   std::uint64_t min_free_disk_bytes = std::uint64_t{1} << 30;
   std::int64_t maxrec_default = 10'000;
   std::int64_t maxrec_limit = 100'000;
+  // CORS (service.cors_origins): origins whose browser pages may call the
+  // services (Aladin Lite, Firefly elsewhere); "*" allows any, an empty list
+  // sends no CORS headers. Applied by the HTTP server to every response.
+  std::vector<std::string> cors_origins{"*"};
   bool handle_signals = true;  // SIGINT/SIGTERM stop run() gracefully (not from the file)
   Limits limits;
 };

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <functional>
 #include <stdexcept>
@@ -37,9 +38,11 @@ std::optional<std::string> Parameters::first(std::string_view name) const {
 
 std::vector<std::string> Parameters::names() const {
   std::vector<std::string> out;
-  for (const auto& [n, v] : entries_)
+  for (const auto& entry : entries_) {
+    const std::string& n = entry.first;  // not a structured binding: clang 14 cannot capture one
     if (std::none_of(out.begin(), out.end(), [&](const std::string& seen) { return iequals(seen, n); }))
       out.push_back(n);
+  }
   return out;
 }
 
@@ -202,6 +205,23 @@ std::string_view trim(std::string_view s) noexcept {
 }
 
 }  // namespace
+
+std::string percent_encode(std::string_view s) {
+  constexpr std::string_view hex = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += hex[u >> 4];
+      out += hex[u & 0xF];
+    }
+  }
+  return out;
+}
 
 std::string percent_decode(std::string_view s, bool plus_is_space) {
   std::string out;

@@ -107,6 +107,9 @@ struct UploadedFile {
 // application/x-www-form-urlencoded rule, used for query strings too).
 // Throws HttpError(400) for a malformed %-escape.
 std::string percent_decode(std::string_view s, bool plus_is_space);
+// Percent-encodes everything but the RFC 3986 unreserved characters
+// (A-Z a-z 0-9 - . _ ~): safe as a query-string value or a path segment.
+std::string percent_encode(std::string_view s);
 
 // Adds the pairs of an application/x-www-form-urlencoded string (a query
 // string or a POST body) to `out`. "a" without '=' gives an empty value;

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "http/headers.hpp"
 
@@ -56,5 +57,19 @@ struct Response {
 
   bool is_stream() const noexcept { return std::holds_alternative<StreamBody>(body); }
 };
+
+// CORS, so that browser clients on other origins (Aladin Lite, Firefly) can
+// call the services. Given the request's method and headers and the allowed
+// origins ("*" for any; empty: CORS off), adds to `res`:
+// - Access-Control-Allow-Origin ("*", or the request's Origin when it is
+//   listed, with Vary: Origin) and Access-Control-Expose-Headers;
+// - for a preflight (OPTIONS with Access-Control-Request-Method) answered
+//   with a 2xx: Access-Control-Allow-Methods (the route's Allow header),
+//   Access-Control-Allow-Headers (Authorization, Content-Type) and
+//   Access-Control-Max-Age.
+// Headers the handler set itself are kept. The server calls this for every
+// response, errors included, so that the browser can read DALI error documents.
+void apply_cors(Response& res, std::string_view method, const Headers& request_headers,
+                const std::vector<std::string>& allowed_origins);
 
 }  // namespace pixserve::http

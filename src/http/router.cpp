@@ -96,7 +96,11 @@ bool Router::more_specific(const Route& a, const Route& b) {
   std::size_t n = std::min(a.segments.size(), b.segments.size());
   for (std::size_t i = 0; i < n; ++i)
     if (a.segments[i].kind != b.segments[i].kind) return a.segments[i].kind > b.segments[i].kind;
-  return a.segments.size() > b.segments.size();
+  // Equal up to the shorter pattern: since both match the same path, the
+  // longer one can only extend it by a trailing {name...} matching an empty
+  // remainder ("/docs/{file...}" on "/docs"), and the exact match of the
+  // whole path ("/docs") is the more specific.
+  return a.segments.size() < b.segments.size();
 }
 
 Response Router::dispatch(Request& request) const {

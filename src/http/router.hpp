@@ -10,7 +10,8 @@
 //   router.get("/api/hips/{rest...}", hips_file);            // req.path_param("rest")
 //
 // When several patterns match, the most specific wins (segment by segment:
-// literal before {name} before {name...}). A path that matches no pattern is
+// literal before {name} before {name...}; a pattern matching the whole path
+// beats one that matches it only with an empty {name...}). A path that matches no pattern is
 // 404; one that matches only with other methods is 405 with an Allow header.
 // A GET route also answers HEAD (the server drops the body); OPTIONS is
 // answered with 204 and Allow unless routed explicitly.

@@ -388,6 +388,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // The Request outlives the response so that producers may refer to it.
     std::optional<Request> request;
     Response res;
+    // Kept for CORS: the request's headers move into the Request below and
+    // parsing may fail before one exists.
+    const std::string method = raw.method;
+    Headers cors_headers;
+    for (const char* name : {"Origin", "Access-Control-Request-Method"})
+      if (auto v = raw.headers.get(name)) cors_headers.add(name, std::string(*v));
     try {
       request.emplace(Request::parse(std::move(raw), core_.request_options()));
       res = core_.router().dispatch(*request);
@@ -401,6 +407,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       core_.log().error("request id={} failed with a non-standard exception", ex_.id);
       res = internal_error();
     }
+    apply_cors(res, method, cors_headers, core_.config().cors_origins);
     respond(std::move(res));
   }
 

@@ -40,11 +40,10 @@ void add_web_routes(http::Router& router, const WebOptions& options) {
   router.get("/web/{file...}", [web](const http::Request& request) {
     return http::serve_static(request, web, request.path_param("file"));
   });
+  // "/docs" goes to "/docs/" so that the page's relative URLs resolve (a
+  // relative Location works behind a proxy that adds a path prefix).
+  router.get("/docs", [](const http::Request&) { return http::Response::redirect(301, "docs/"); });
   router.get("/docs/{file...}", [web, swagger](const http::Request& request) {
-    // The pattern also matches "/docs": send it to "/docs/" so that the
-    // page's relative URLs resolve (a relative Location works behind a proxy
-    // that adds a path prefix).
-    if (request.path() == "/docs") return http::Response::redirect(301, "docs/");
     const std::string_view file = request.path_param("file");
     if (file.empty() || file == "index.html") {
       return http::serve_file(request, web / "docs" / "index.html", "text/html; charset=utf-8");

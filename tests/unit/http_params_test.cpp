@@ -313,6 +313,87 @@ TEST(HttpRouter, MatchesExactParamsAndRest) {
   EXPECT_EQ(options.headers.get("allow").value(), "GET, HEAD, OPTIONS");
 }
 
+TEST(HttpRouter, WholePathLiteralBeatsEmptyRest) {
+  // "/docs/{file...}" also matches "/docs" with an empty remainder; a literal
+  // route for the whole path must still win, whatever the registration order.
+  for (const bool literal_first : {false, true}) {
+    Router router;
+    auto literal = [&] { router.get("/docs", [](const Request&) { return Response::text(200, "literal"); }); };
+    auto rest = [&] {
+      router.get("/docs/{file...}",
+                 [](const Request& r) { return Response::text(200, "rest [" + std::string(r.path_param("file")) + "]"); });
+    };
+    if (literal_first) {
+      literal();
+      rest();
+    } else {
+      rest();
+      literal();
+    }
+    router.get("/{page}", [](const Request&) { return Response::text(200, "page"); });
+    auto call = [&](const std::string& target) {
+      auto r = make("GET", target);
+      return body_of(router.dispatch(r));
+    };
+    EXPECT_EQ(call("/docs"), "literal") << literal_first;
+    EXPECT_EQ(call("/docs/"), "rest []") << literal_first;
+    EXPECT_EQ(call("/docs/a/b.js"), "rest [a/b.js]") << literal_first;
+    EXPECT_EQ(call("/other"), "page") << literal_first;
+  }
+  // A {name} segment still beats an empty rest of a shorter literal prefix.
+  Router router;
+  router.get("/x/{rest...}", [](const Request&) { return Response::text(200, "rest"); });
+  router.get("/x/{id}", [](const Request&) { return Response::text(200, "id"); });
+  auto r = make("GET", "/x/1");
+  EXPECT_EQ(body_of(router.dispatch(r)), "id");
+}
+
+TEST(HttpCors, AllowOriginAndPreflight) {
+  Headers cross;
+  cross.add("Origin", "https://aladin.cds.unistra.fr");
+  // Any origin by default: a plain GET gets the header, errors too.
+  Response ok = Response::text(200, "x");
+  apply_cors(ok, "GET", cross, {"*"});
+  EXPECT_EQ(ok.headers.get("Access-Control-Allow-Origin").value_or(""), "*");
+  EXPECT_NE(ok.headers.get("Access-Control-Expose-Headers").value_or("").find("X-Request-Id"), std::string::npos);
+  EXPECT_FALSE(ok.headers.has("Access-Control-Allow-Methods"));  // not a preflight
+  Response bad = Response::text(400, "error");
+  apply_cors(bad, "GET", {}, {"*"});
+  EXPECT_EQ(bad.headers.get("Access-Control-Allow-Origin").value_or(""), "*");
+
+  // Preflight: OPTIONS with Access-Control-Request-Method, answered 204 by the router.
+  Headers pre = cross;
+  pre.add("Access-Control-Request-Method", "POST");
+  pre.add("Access-Control-Request-Headers", "authorization");
+  Response p = Response::empty(204);
+  p.headers.set("Allow", "GET, POST, HEAD, OPTIONS");
+  apply_cors(p, "OPTIONS", pre, {"*"});
+  EXPECT_EQ(p.headers.get("Access-Control-Allow-Origin").value_or(""), "*");
+  EXPECT_EQ(p.headers.get("Access-Control-Allow-Methods").value_or(""), "GET, POST, HEAD, OPTIONS");
+  EXPECT_EQ(p.headers.get("Access-Control-Allow-Headers").value_or(""), "Authorization, Content-Type");
+  EXPECT_EQ(p.headers.get("Access-Control-Max-Age").value_or(""), "86400");
+  Response missing = Response::text(404, "not found\n");
+  apply_cors(missing, "OPTIONS", pre, {"*"});
+  EXPECT_FALSE(missing.headers.has("Access-Control-Allow-Methods"));
+
+  // A list of origins: the listed one is echoed with Vary: Origin, others get nothing.
+  const std::vector<std::string> listed{"https://irsa.ipac.caltech.edu", "https://aladin.cds.unistra.fr"};
+  Response echo = Response::text(200, "x");
+  apply_cors(echo, "GET", cross, listed);
+  EXPECT_EQ(echo.headers.get("Access-Control-Allow-Origin").value_or(""), "https://aladin.cds.unistra.fr");
+  EXPECT_EQ(echo.headers.get("Vary").value_or(""), "Origin");
+  Headers evil;
+  evil.add("Origin", "https://evil.example");
+  Response no = Response::text(200, "x");
+  apply_cors(no, "GET", evil, listed);
+  EXPECT_FALSE(no.headers.has("Access-Control-Allow-Origin"));
+  // An empty list turns CORS off.
+  Response off = Response::text(200, "x");
+  apply_cors(off, "GET", cross, {});
+  EXPECT_FALSE(off.headers.has("Access-Control-Allow-Origin"));
+  EXPECT_FALSE(off.headers.has("Vary"));
+}
+
 TEST(HttpRouter, RejectsBadRoutes) {
   Router router;
   auto h = [](const Request&) { return Response::text(200, ""); };
@@ -372,6 +453,12 @@ limits:
   auto defaults = config_from_yaml("");
   EXPECT_EQ(defaults.port, 8080);
   EXPECT_EQ(defaults.host, "127.0.0.1");
+  EXPECT_EQ(defaults.cors_origins, std::vector<std::string>{"*"});
+
+  auto cors = config_from_yaml("service:\n  cors_origins: [https://a.example.org, 'http://localhost:8000']\n");
+  EXPECT_EQ(cors.cors_origins, (std::vector<std::string>{"https://a.example.org", "http://localhost:8000"}));
+  EXPECT_TRUE(config_from_yaml("service:\n  cors_origins: []\n").cors_origins.empty());
+  EXPECT_EQ(config_from_yaml("service:\n  cors_origins: '*'\n").cors_origins, std::vector<std::string>{"*"});
 }
 
 TEST(HttpConfig, ErrorsNameTheKey) {
@@ -396,6 +483,9 @@ TEST(HttpConfig, ErrorsNameTheKey) {
   EXPECT_NE(message("server: [\n").find("test.yaml"), std::string::npos);
   EXPECT_NE(message("- a\n- b\n").find("expected a mapping"), std::string::npos);
   EXPECT_NE(message("server: 3\n").find("server: expected a mapping"), std::string::npos);
+  EXPECT_NE(message("service:\n  cors_origins: [https://a.org/path]\n").find("service.cors_origins"), std::string::npos);
+  EXPECT_NE(message("service:\n  cors_origins: {a: b}\n").find("service.cors_origins: expected a list"),
+            std::string::npos);
 
   auto dir = test_dir("config");
   std::ofstream(dir / "c.yaml") << "server:\n  port: 0\nlimits:\n  max_connections: 7\n";

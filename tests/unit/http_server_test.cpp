@@ -491,6 +491,39 @@ TEST(HttpServer, NotFoundMethodNotAllowedAndErrors) {
   EXPECT_EQ(c.request("GET", "/hello").status, 200);
 }
 
+TEST(HttpServer, CorsHeadersAndPreflight) {
+  Router r = basic_router();
+  r.get("/bad", [](const Request&) -> Response { throw HttpError(400, "POS: bad"); });
+  Running server(std::move(r));
+  Client c(server.port());
+  const std::string origin = "Origin: https://aladin.example.org\r\n";
+  auto get = c.request("GET", "/hello", origin);
+  EXPECT_EQ(get.status, 200);
+  EXPECT_EQ(get.header("access-control-allow-origin"), "*");
+  EXPECT_NE(get.header("access-control-expose-headers").find("X-Request-Id"), std::string::npos);
+  EXPECT_EQ(c.request("GET", "/bad", origin).header("access-control-allow-origin"), "*");  // errors readable too
+
+  auto pre = c.request("OPTIONS", "/echo",
+                       origin + "Access-Control-Request-Method: POST\r\n"
+                                "Access-Control-Request-Headers: authorization, content-type\r\n");
+  EXPECT_EQ(pre.status, 204);
+  EXPECT_EQ(pre.header("access-control-allow-origin"), "*");
+  EXPECT_EQ(pre.header("access-control-allow-methods"), "GET, POST, HEAD, OPTIONS");
+  EXPECT_EQ(pre.header("access-control-allow-headers"), "Authorization, Content-Type");
+  EXPECT_EQ(pre.header("access-control-max-age"), "86400");
+  EXPECT_EQ(c.request("GET", "/hello").status, 200);  // the connection is still in sync after the 204
+
+  // A configured list echoes a listed origin only.
+  auto config = test_config();
+  config.cors_origins = {"https://firefly.example.org"};
+  Running listed(basic_router(), config);
+  Client l(listed.port());
+  auto yes = l.request("GET", "/hello", "Origin: https://firefly.example.org\r\n");
+  EXPECT_EQ(yes.header("access-control-allow-origin"), "https://firefly.example.org");
+  EXPECT_EQ(yes.header("vary"), "Origin");
+  EXPECT_EQ(l.request("GET", "/hello", origin).header("access-control-allow-origin"), "");
+}
+
 TEST(HttpServer, PostFormsAndMultipart) {
   Running server(basic_router());
   Client c(server.port());
