@@ -98,7 +98,7 @@ constexpr std::array kColumns{
                       false, false, false},
     ColumnDescription{"raft", "char", "*", "", "", "meta.id;instr.det", "", "Raft name", true, false, false},
     ColumnDescription{"band", "char", "*", "", "", "instr.bandpass", "", "Band: u, g, r, i, z or y", true, true, false},
-    ColumnDescription{"physical_filter", "char", "*", "", "", "instr.filter", "", "Physical filter", false, false, false},
+    ColumnDescription{"physical_filter", "char", "*", "", "", "meta.id;instr.filter", "", "Physical filter", false, false, false},
     ColumnDescription{"skymap", "char", "*", "", "", "meta.id", "", "Sky map of coadds", false, false, false},
     ColumnDescription{"tract", "int", "", "", "", "meta.id", "", "Sky map tract of coadds", true, true, false},
     ColumnDescription{"patch", "char", "*", "", "", "meta.id", "", "Patch within the tract, as x,y", true, true, false},

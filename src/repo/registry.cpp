@@ -1,6 +1,7 @@
 #include "repo/registry.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <sstream>
 #include <unordered_set>
@@ -428,15 +429,42 @@ std::vector<DatasetRecord> Registry::find(const DatasetQuery& q) {
   add_in("band", q.bands);
   add_in("visit", q.visits);
   add_in("detector", q.detectors);
+  add_in("raft", q.rafts);
+  add_in("tract", q.tracts);
+  add_in("patch", q.patches);
   add_in("dataset_id", q.dataset_ids);
-  if (q.t_start) {
-    sql += " AND t_max >= ?";
-    params.emplace_back(*q.t_start);
-  }
-  if (q.t_end) {
-    sql += " AND t_min <= ?";
-    params.emplace_back(*q.t_end);
-  }
+  add_in("facility_name", q.facilities);
+  add_in("instrument_name", q.instruments);
+  add_in("target_name", q.targets);
+  add_in("content_type", q.content_types);
+  add_in("calib_level", q.calib_levels);
+  // (lo_column >= ... ) conditions for a list of ranges, OR'ed; an infinite
+  // end is no condition (a NULL column then still fails the other end, or
+  // matches when both ends are open: an unconstrained range).
+  auto add_ranges = [&](const char* lo_column, const char* hi_column, const std::vector<Range>& ranges) {
+    if (ranges.empty()) return;
+    std::string any;
+    for (const auto& r : ranges) {
+      std::string one = fmt::format("{} IS NOT NULL AND {} IS NOT NULL", lo_column, hi_column);
+      if (std::isfinite(r.lo)) {
+        one += fmt::format(" AND {} >= ?", hi_column);
+        params.emplace_back(r.lo);
+      }
+      if (std::isfinite(r.hi)) {
+        one += fmt::format(" AND {} <= ?", lo_column);
+        params.emplace_back(r.hi);
+      }
+      any += fmt::format("{}({})", any.empty() ? "" : " OR ", one);
+    }
+    sql += " AND (" + any + ")";
+  };
+  add_ranges("t_min", "t_max", q.times);
+  add_ranges("em_min", "em_max", q.wavelengths);
+  add_ranges("t_exptime", "t_exptime", q.exptimes);
+  add_ranges("s_fov", "s_fov", q.fovs);
+  add_ranges("s_resolution", "s_resolution", q.spatial_resolutions);
+  add_ranges("t_exptime", "t_exptime", q.time_resolutions);
+  add_ranges("em_res_power", "em_res_power", q.resolving_powers);
   if (q.public_at) {
     sql += " AND read_policy = 'public' AND (release_mjd IS NULL OR release_mjd <= ?)";
     params.emplace_back(*q.public_at);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,17 +16,42 @@
 
 namespace pixserve::repo {
 
+// A closed interval; infinite ends leave that side open.
+struct Range {
+  double lo = -std::numeric_limits<double>::infinity();
+  double hi = std::numeric_limits<double>::infinity();
+};
+
 // Which datasets a search wants. Each vector is OR'ed within itself (empty:
-// no constraint); different members are AND'ed.
+// no constraint); different members are AND'ed. Everything but the exact
+// footprint test is done in SQL.
 struct DatasetQuery {
   std::vector<sky::Shape> regions;  // footprint intersects any of them
   std::vector<std::string> dataset_types;
   std::vector<std::string> collections;
-  std::vector<std::string> bands;
+  std::vector<std::string> bands;  // band letters
   std::vector<std::int64_t> visits;
   std::vector<std::int64_t> detectors;
+  std::vector<std::string> rafts;
+  std::vector<std::int64_t> tracts;
+  std::vector<std::string> patches;
   std::vector<std::string> dataset_ids;
-  std::optional<double> t_start, t_end;  // observation overlaps [t_start, t_end] (MJD)
+  std::vector<std::string> facilities;
+  std::vector<std::string> instruments;
+  std::vector<std::string> targets;
+  std::vector<std::string> content_types;
+  std::vector<std::int64_t> calib_levels;
+  // Intervals the dataset's own interval overlaps: [t_min, t_max] (MJD) and
+  // [em_min, em_max] (m).
+  std::vector<Range> times;
+  std::vector<Range> wavelengths;
+  // Intervals containing a value of the dataset: t_exptime (s), s_fov (deg),
+  // s_resolution (arcsec), time resolution (s, = t_exptime), em_res_power.
+  std::vector<Range> exptimes;
+  std::vector<Range> fovs;
+  std::vector<Range> spatial_resolutions;
+  std::vector<Range> time_resolutions;
+  std::vector<Range> resolving_powers;
   // Anonymous access: only datasets with the public read policy whose
   // embargo has ended at this time (MJD).
   std::optional<double> public_at;

@@ -2,7 +2,9 @@
 
 #include <utility>
 
+#include "services/datalink.hpp"
 #include "services/datasets.hpp"
+#include "services/sia.hpp"
 
 namespace pixserve::services {
 
@@ -24,9 +26,12 @@ App make_app(std::shared_ptr<SharedRepository> repository, const AppOptions& opt
   });
   const auto checks = repository_checks(repository, options.min_free_disk_bytes);
   catalog->add(datasets_service(repository, options.limits, checks));
+  catalog->add(sia_service(repository, options.limits, checks));
+  catalog->add(datalink_service(repository, options.limits, checks));
 
   App app{.catalog = catalog, .router = {}};
   dali::install(app.router, catalog);
+  add_file_routes(app.router, repository);
   if (!options.web.web_root.empty()) add_web_routes(app.router, options.web);
   return app;
 }

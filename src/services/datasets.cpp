@@ -12,65 +12,23 @@ namespace {
 constexpr std::array kDatasetTypes{"raw",      "bias",      "flat",           "calexp", "calexp_comp",
                                    "diffim",   "deepCoadd", "goodSeeingCoadd", "user"};
 
-template <typename T>
-votable::Value optional_value(const std::optional<T>& v) {
-  return v ? votable::Value(*v) : votable::Value();
-}
-
-votable::Value text_or_null(const std::string& s) { return s.empty() ? votable::Value() : votable::Value(s); }
-
 }  // namespace
 
-const std::vector<votable::Field>& dataset_fields() {
-  static const std::vector<votable::Field> kFields = [] {
-    std::vector<votable::Field> f;
-    for (const char* name : {"obs_id", "obs_publisher_did", "dataproduct_type", "dataproduct_subtype", "calib_level",
-                             "obs_collection", "band", "visit", "detector", "tract", "patch", "s_ra", "s_dec", "s_fov"}) {
-      f.push_back(obscore_field(name));
-    }
-    f.push_back(obscore_polygon_field("s_region"));
-    for (const char* name : {"t_min", "t_max", "t_exptime", "em_min", "em_max", "access_estsize"}) {
-      f.push_back(obscore_field(name));
-    }
-    return f;
-  }();
-  return kFields;
+const ObscoreColumns& dataset_columns() {
+  static const ObscoreColumns kColumns({"obs_id", "obs_publisher_did", "dataproduct_type", "dataproduct_subtype",
+                                        "calib_level", "obs_collection", "band", "visit", "detector", "tract", "patch",
+                                        "s_ra", "s_dec", "s_fov", "s_region", "t_min", "t_max", "t_exptime", "em_min",
+                                        "em_max", "access_estsize"});
+  return kColumns;
 }
 
-std::vector<votable::Value> dataset_row(const repo::DatasetRecord& r, const SharedRepository& repository) {
-  const auto& id = r.data_id;
-  std::vector<votable::Value> row;
-  row.reserve(dataset_fields().size());
-  row.emplace_back(r.dataset_id);
-  row.emplace_back(repository.publisher_did(r.dataset_id));
-  row.emplace_back("image");
-  row.emplace_back(repo::to_string(r.type));
-  row.emplace_back(repo::calib_level(r.type));
-  row.emplace_back(r.collection);
-  row.push_back(text_or_null(id.band));
-  row.push_back(optional_value(id.visit));
-  row.push_back(optional_value(id.detector));
-  row.push_back(optional_value(id.tract));
-  row.push_back(text_or_null(id.patch));
-  row.push_back(optional_value(r.s_ra));
-  row.push_back(optional_value(r.s_dec));
-  row.push_back(optional_value(r.s_fov));
-  row.push_back(r.footprint ? votable::Value(sky::to_dali_array(*r.footprint)) : votable::Value());
-  row.push_back(optional_value(r.t_min));
-  row.push_back(optional_value(r.t_max));
-  row.push_back(optional_value(r.t_exptime));
-  row.push_back(optional_value(r.em_min));
-  row.push_back(optional_value(r.em_max));
-  row.emplace_back((r.file_size + 1023) / 1024);
-  return row;
-}
-
-std::vector<dali::ParamSpec> dataset_query_params(const dali::ResultLimits& limits) {
-  std::vector<dali::ParamSpec> p{
+std::vector<dali::ParamSpec> survey_params() {
+  return {
       {.name = "POS",
        .type = dali::ParamType::shape,
-       .description = "Region the dataset footprint must intersect (datasets without a footprint, i.e. "
-                      "calibrations, never match).",
+       .description = "Region the dataset footprint must intersect: CIRCLE ra dec radius, RANGE ra1 ra2 dec1 dec2 "
+                      "or POLYGON ra1 dec1 ... (degrees, ICRS). Datasets without a footprint, i.e. calibrations, "
+                      "never match.",
        .unit = "deg",
        .ucd = "pos.outline;obs",
        .multiple = true,
@@ -82,13 +40,6 @@ std::vector<dali::ParamSpec> dataset_query_params(const dali::ResultLimits& limi
        .options = {kDatasetTypes.begin(), kDatasetTypes.end()},
        .multiple = true,
        .example = "calexp"},
-      {.name = "BAND",
-       .type = dali::ParamType::enumerated,
-       .description = "Band letter (the survey's filter band, not a wavelength interval).",
-       .ucd = "instr.bandpass",
-       .options = {"u", "g", "r", "i", "z", "y"},
-       .multiple = true,
-       .example = "r"},
       {.name = "COLLECTION",
        .type = dali::ParamType::text,
        .description = "Collection: a data release such as DR1, or prompt.",
@@ -110,7 +61,78 @@ std::vector<dali::ParamSpec> dataset_query_params(const dali::ResultLimits& limi
        .max = 999.0,
        .multiple = true,
        .example = "4"},
+      {.name = "RAFT",
+       .type = dali::ParamType::text,
+       .description = "Raft of the detector, e.g. R22 (with VISIT: all PVIs of one raft of a visit).",
+       .ucd = "meta.id;instr.det",
+       .multiple = true,
+       .example = "R22"},
+      {.name = "TRACT",
+       .type = dali::ParamType::integer,
+       .description = "Sky-map tract of a coadd.",
+       .ucd = "meta.id;pos",
+       .min = 0.0,
+       .multiple = true,
+       .example = "0"},
+      {.name = "PATCH",
+       .type = dali::ParamType::text,
+       .description = "Sky-map patch of a coadd within its tract, as x,y.",
+       .ucd = "meta.id;pos",
+       .multiple = true,
+       .example = "1,1"},
   };
+}
+
+void apply_survey_params(const dali::ParsedParams& params, repo::DatasetQuery& q) {
+  for (const auto& v : params.all("POS")) {
+    std::visit(
+        [&](const auto& shape) {
+          using T = std::decay_t<decltype(shape)>;
+          if constexpr (std::is_same_v<T, sky::Circle> || std::is_same_v<T, sky::Polygon> ||
+                        std::is_same_v<T, sky::RaDecRange>) {
+            q.regions.emplace_back(shape);
+          }
+        },
+        v);
+  }
+  q.dataset_types = params.all_as<std::string>("DPSUBTYPE");
+  q.collections = params.all_as<std::string>("COLLECTION");
+  q.visits = params.all_as<std::int64_t>("VISIT");
+  q.detectors = params.all_as<std::int64_t>("DETECTOR");
+  q.rafts = params.all_as<std::string>("RAFT");
+  q.tracts = params.all_as<std::int64_t>("TRACT");
+  q.patches = params.all_as<std::string>("PATCH");
+}
+
+http::Response dataset_query_response(std::shared_ptr<SharedRepository> repository, const dali::ParsedParams& params,
+                                      const dali::ResultLimits& limits, std::optional<repo::DatasetQuery> query,
+                                      dali::TableResult table, DatasetRowMaker make_row) {
+  dali::response_format(params);  // a bad RESPONSEFORMAT fails before the query runs
+  const std::int64_t maxrec = dali::effective_maxrec(params, limits);
+  std::vector<repo::DatasetRecord> found;
+  if (query && maxrec > 0) {
+    // One more than MAXREC tells whether the result overflows.
+    query->limit = static_cast<std::size_t>(maxrec) + 1;
+    found = repository->find_visible(std::move(*query));
+  }
+  auto records = std::make_shared<const std::vector<repo::DatasetRecord>>(std::move(found));
+  table.rows = [records, make_row = std::move(make_row)](const dali::RowSink& emit) {
+    for (const auto& r : *records) {
+      if (!emit(make_row(r))) return;
+    }
+  };
+  return dali::table_response(params, limits, std::move(table));
+}
+
+std::vector<dali::ParamSpec> dataset_query_params(const dali::ResultLimits& limits) {
+  std::vector<dali::ParamSpec> p = survey_params();
+  p.push_back({.name = "BAND",
+               .type = dali::ParamType::enumerated,
+               .description = "Band letter (the survey's filter band, not a wavelength interval).",
+               .ucd = "instr.bandpass",
+               .options = {"u", "g", "r", "i", "z", "y"},
+               .multiple = true,
+               .example = "r"});
   for (auto& r : dali::result_params(limits)) p.push_back(std::move(r));
   return p;
 }
@@ -129,41 +151,16 @@ dali::Service datasets_service(std::shared_ptr<SharedRepository> repository, con
                        "text/tab-separated-values"},
   };
   query.handler = [repository, limits](const http::Request&, const dali::ParsedParams& params) {
-    dali::response_format(params);  // a bad RESPONSEFORMAT fails before the query runs
-    const std::int64_t maxrec = dali::effective_maxrec(params, limits);
     repo::DatasetQuery q;
-    for (const auto& v : params.all("POS")) {
-      std::visit(
-          [&](const auto& shape) {
-            using T = std::decay_t<decltype(shape)>;
-            if constexpr (std::is_same_v<T, sky::Circle> || std::is_same_v<T, sky::Polygon> ||
-                          std::is_same_v<T, sky::RaDecRange>) {
-              q.regions.emplace_back(shape);
-            }
-          },
-          v);
-    }
-    q.dataset_types = params.all_as<std::string>("DPSUBTYPE");
+    apply_survey_params(params, q);
     q.bands = params.all_as<std::string>("BAND");
-    q.collections = params.all_as<std::string>("COLLECTION");
-    q.visits = params.all_as<std::int64_t>("VISIT");
-    q.detectors = params.all_as<std::int64_t>("DETECTOR");
-    q.public_at = repo::mjd_now();
-    // One more than MAXREC tells whether the result overflows.
-    q.limit = static_cast<std::size_t>(maxrec) + 1;
-    auto records = std::make_shared<const std::vector<repo::DatasetRecord>>(
-        maxrec == 0 ? std::vector<repo::DatasetRecord>{}
-                    : repository->with([&q](repo::Repository& r) { return r.registry().find(q); }));
-    return dali::table_response(
-        params, limits,
-        {.name = "datasets",
-         .description = "Datasets matching the query",
-         .fields = dataset_fields(),
-         .rows = [records, repository](const dali::RowSink& emit) {
-           for (const auto& r : *records) {
-             if (!emit(dataset_row(r, *repository))) return;
-           }
-         }});
+    return dataset_query_response(
+        repository, params, limits, std::move(q),
+        {.name = "datasets", .description = "Datasets matching the query", .fields = dataset_columns().fields()},
+        [repository](const repo::DatasetRecord& r) {
+          // No access_url among these columns: no base URL needed.
+          return dataset_columns().row({r, repository->publisher_did(r.dataset_id), {}});
+        });
   };
   return dali::Service{
       .name = "datasets",

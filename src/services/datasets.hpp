@@ -4,22 +4,37 @@
 // reuses its columns and row conversion.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "dali/results.hpp"
 #include "dali/service.hpp"
 #include "repo/dataset.hpp"
+#include "services/obscore_fields.hpp"
 #include "services/repository_access.hpp"
 #include "votable/model.hpp"
 
 namespace pixserve::services {
 
-// The result columns, in row order.
-const std::vector<votable::Field>& dataset_fields();
-// One result row for a record, in dataset_fields() order.
-std::vector<votable::Value> dataset_row(const repo::DatasetRecord& record, const SharedRepository& repository);
+// The result columns.
+const ObscoreColumns& dataset_columns();
+
+// The search parameters the datasets query and SIA share: POS, DPSUBTYPE,
+// COLLECTION, VISIT, DETECTOR, RAFT, TRACT, PATCH.
+std::vector<dali::ParamSpec> survey_params();
+// Sets the members of q those parameters constrain.
+void apply_survey_params(const dali::ParsedParams& params, repo::DatasetQuery& q);
+
+using DatasetRowMaker = std::function<std::vector<votable::Value>(const repo::DatasetRecord&)>;
+// Runs q through SharedRepository::find_visible (nullopt: a query known to
+// match nothing) with MAXREC + 1 as the limit, and streams one row per record
+// as `table` (whose rows member is set here) in the requested RESPONSEFORMAT.
+http::Response dataset_query_response(std::shared_ptr<SharedRepository> repository, const dali::ParsedParams& params,
+                                      const dali::ResultLimits& limits, std::optional<repo::DatasetQuery> q,
+                                      dali::TableResult table, DatasetRowMaker make_row);
 
 // The parameters of /api/datasets/query (POS, DPSUBTYPE, BAND, COLLECTION,
 // VISIT, DETECTOR, MAXREC, RESPONSEFORMAT).

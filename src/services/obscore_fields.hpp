@@ -3,7 +3,12 @@
 // so that every service's columns agree with the ivoa.obscore table.
 #pragma once
 
+#include <cstddef>
+#include <string>
 #include <string_view>
+#include <vector>
+
+#include "repo/dataset.hpp"
 
 #include "repo/obscore_schema.hpp"
 #include "votable/model.hpp"
@@ -17,5 +22,35 @@ votable::Field obscore_field(std::string_view name);
 // The same with s_region as a DALI polygon (double array, xtype="polygon")
 // instead of the STC-S string: what SIA and the datasets query return.
 votable::Field obscore_polygon_field(std::string_view name = "s_region");
+
+inline constexpr std::string_view kDatalinkFormat = "application/x-votable+xml;content=datalink";
+
+// The absolute URL of the DataLink links of one dataset (its access_url).
+std::string datalink_url(const std::string& base_url, const std::string& publisher_did);
+
+// What an ObsCore row is made of.
+struct ObscoreRecord {
+  const repo::DatasetRecord& record;
+  const std::string& publisher_did;
+  const std::string& base_url;  // makes access_url absolute
+};
+
+// Result columns with ObsCore names: their FIELDs and the row of a record,
+// from one mapping of each column to the record (the C++ twin of the
+// registry's ivoa_obscore view, which TAP reads). s_region is a DALI polygon.
+class ObscoreColumns {
+ public:
+  // Throws std::invalid_argument for an unknown column name.
+  explicit ObscoreColumns(const std::vector<std::string_view>& names);
+  // Every column, in ivoa.obscore order.
+  static ObscoreColumns all();
+
+  const std::vector<votable::Field>& fields() const noexcept { return fields_; }
+  std::vector<votable::Value> row(const ObscoreRecord& record) const;
+
+ private:
+  std::vector<votable::Field> fields_;
+  std::vector<std::size_t> getters_;
+};
 
 }  // namespace pixserve::services

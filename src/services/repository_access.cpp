@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "repo/astro_units.hpp"
+
 namespace pixserve::services {
 namespace {
 
@@ -18,6 +20,25 @@ std::string human_bytes(std::uint64_t bytes) {
 }  // namespace
 
 SharedRepository::SharedRepository(repo::Repository repository) : repository_(std::move(repository)) {}
+
+std::vector<repo::DatasetRecord> SharedRepository::find_visible(repo::DatasetQuery query) {
+  query.public_at = repo::mjd_now();
+  return with([&query](repo::Repository& r) { return r.registry().find(query); });
+}
+
+std::optional<repo::DatasetRecord> SharedRepository::find_visible_by_id(const std::string& dataset_id) {
+  if (!repo::is_safe_identifier(dataset_id)) return std::nullopt;
+  repo::DatasetQuery query;
+  query.dataset_ids = {dataset_id};
+  query.public_at = repo::mjd_now();
+  return with([&](repo::Repository& r) -> std::optional<repo::DatasetRecord> {
+    auto found = r.registry().find(query);
+    if (found.empty()) return std::nullopt;
+    auto record = std::move(found.front());
+    record.inputs = r.registry().inputs_of(dataset_id);
+    return record;
+  });
+}
 
 dali::CheckResult check_registry(SharedRepository& repository) {
   try {

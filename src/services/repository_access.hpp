@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -44,6 +45,19 @@ class SharedRepository {
   const std::filesystem::path& root() const noexcept { return repository_.root(); }
   const repo::RepositoryConfig& config() const noexcept { return repository_.config(); }
   std::string publisher_did(std::string_view dataset_id) const { return repository_.publisher_did(dataset_id); }
+  std::optional<std::string> dataset_id_from(std::string_view did_or_id) const {
+    return repository_.dataset_id_from(did_or_id);
+  }
+
+  // The one place where what a caller may see is decided: every service
+  // finds datasets through these. Anonymous callers see public datasets
+  // whose embargo has ended (the rights of authenticated users come here).
+  std::vector<repo::DatasetRecord> find_visible(repo::DatasetQuery query);
+  // One visible dataset with its provenance inputs; nullopt when unknown or
+  // invisible (the two must look the same to the caller).
+  std::optional<repo::DatasetRecord> find_visible_by_id(const std::string& dataset_id);
+  // Its file on disk (checked to stay inside the repository).
+  std::filesystem::path file_of(const repo::DatasetRecord& record) const { return repository_.file_of(record); }
 
  private:
   std::mutex mutex_;

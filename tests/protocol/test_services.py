@@ -144,7 +144,8 @@ def test_capabilities_parse_with_pyvo(server):
     iface = [c for c in root.findall("capability") if "standardID" not in c.attrib][0].find("interface")
     assert iface.get(f"{{{NS_XSI}}}type") == "vs:ParamHTTP"
     params = {p.findtext("name"): p for p in iface.findall("param")}
-    assert set(params) == {"POS", "DPSUBTYPE", "BAND", "COLLECTION", "VISIT", "DETECTOR", "MAXREC", "RESPONSEFORMAT"}
+    assert set(params) == {"POS", "DPSUBTYPE", "BAND", "COLLECTION", "VISIT", "DETECTOR", "RAFT", "TRACT", "PATCH",
+                           "MAXREC", "RESPONSEFORMAT"}
     assert params["POS"].findtext("unit") == "deg"
     assert params["POS"].findtext("dataType") == "string"
     assert params["VISIT"].findtext("dataType") == "integer"
@@ -179,7 +180,7 @@ def test_availability_summary_xml_and_json(server):
     assert parse_availability(io.BytesIO(response.content)).available is True
     report = get(server, "/api/availability.json").json()
     assert report["available"] is True
-    assert [s["name"] for s in report["services"]] == ["datasets"]
+    assert [s["name"] for s in report["services"]] == ["datasets", "sia", "datalink"]
     assert {c["name"] for c in report["services"][0]["checks"]} == {"registry database", "repository files",
                                                                      "disk space"}
 
@@ -380,7 +381,8 @@ def test_openapi_document_validates_with_the_npm_validator(server, tmp_path):
     assert spec["servers"][0]["url"] == server.url
     op = spec["paths"][QUERY]
     names = [p["name"] for p in op["get"]["parameters"]]
-    assert names == ["POS", "DPSUBTYPE", "BAND", "COLLECTION", "VISIT", "DETECTOR", "MAXREC", "RESPONSEFORMAT"]
+    assert names == ["POS", "DPSUBTYPE", "COLLECTION", "VISIT", "DETECTOR", "RAFT", "TRACT", "PATCH", "BAND", "MAXREC",
+                     "RESPONSEFORMAT"]
     assert set(op["post"]["requestBody"]["content"]) == {"application/x-www-form-urlencoded", "multipart/form-data"}
     node = shutil.which("node")
     validator = ROOT / "tests" / "tools" / "validate-openapi.mjs"

@@ -100,11 +100,16 @@ AppOptions options(std::uint64_t min_free = 0) {
   return o;
 }
 
-std::vector<std::string> obs_ids(const std::string& votable) {
+// The cells of one column (the first: obs_id of the datasets query).
+std::vector<std::string> obs_ids(const std::string& votable, int column = 0) {
   pugi::xml_document doc;
   EXPECT_TRUE(doc.load_string(votable.c_str())) << votable;
   std::vector<std::string> out;
-  for (const auto& tr : doc.select_nodes("//TABLEDATA/TR")) out.push_back(tr.node().child("TD").text().get());
+  for (const auto& tr : doc.select_nodes("//TABLEDATA/TR")) {
+    auto td = tr.node().child("TD");
+    for (int i = 0; i < column; ++i) td = td.next_sibling("TD");
+    out.push_back(td.text().get());
+  }
   return out;
 }
 
@@ -235,6 +240,64 @@ TEST(ServicesApp, WebPagesAndDocs) {
   EXPECT_THROW(call(app.router, "GET", "/docs/%2e%2e/%2e%2e/secret.txt"), http::HttpError);  // the server's 400
   const auto openapi = nlohmann::json::parse(call(app.router, "GET", "/openapi.json").body);
   EXPECT_TRUE(openapi["paths"].contains("/api/datasets/query"));
+}
+
+}  // namespace
+}  // namespace pixserve::services
+
+namespace pixserve::services {
+namespace {
+
+// The obs_id cells (fifth column of the SIA response).
+std::vector<std::string> sia_ids(const std::string& votable) { return obs_ids(votable, 4); }
+
+TEST(ServicesSia, ConstraintsRightsAndCalibrations) {
+  RepoFixture f("sia_query");
+  const auto app = make_app(f.repository, options());
+  auto r = call(app.router, "GET", "/api/sia/query");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(sia_ids(r.body), (std::vector<std::string>{"DR1.bias.d001", "DR1.calexp.v1.d001", "DR1.calexp.v2.d001",
+                                                       "DR1.calexp.v3.d002"}));
+  EXPECT_NE(r.body.find("http://example.org:8080/api/datalink/links?ID=ivo%3A%2F%2Fexample.org%2Ftestrepo%3FDR1.calexp.v1.d001"),
+            std::string::npos);
+  // A spatial constraint drops calibrations; the embargoed and private
+  // calexps at the same place stay hidden.
+  r = call(app.router, "GET", "/api/sia/query?POS=CIRCLE+53+-28+0.2");
+  EXPECT_EQ(sia_ids(r.body), (std::vector<std::string>{"DR1.calexp.v1.d001", "DR1.calexp.v2.d001"}));
+  r = call(app.router, "GET", "/api/sia/query?TIME=60001.5+%2BInf");
+  EXPECT_EQ(sia_ids(r.body), (std::vector<std::string>{"DR1.calexp.v2.d001", "DR1.calexp.v3.d002"}));
+  r = call(app.router, "GET", "/api/sia/query?TIME=-Inf+60001.1&TIME=60002.9+60003.1");
+  EXPECT_EQ(sia_ids(r.body), (std::vector<std::string>{"DR1.calexp.v1.d001", "DR1.calexp.v3.d002"}));
+  r = call(app.router, "GET", "/api/sia/query?BAND=4e-7+5e-7");
+  EXPECT_TRUE(sia_ids(r.body).empty());
+  r = call(app.router, "GET", "/api/sia/query?BAND=6e-7+6.1e-7&DETECTOR=2");
+  EXPECT_EQ(sia_ids(r.body), (std::vector<std::string>{"DR1.calexp.v3.d002"}));
+  r = call(app.router, "GET", "/api/sia/query?FOV=0.1+0.2&CALIB=2&DPTYPE=image");
+  EXPECT_EQ(sia_ids(r.body).size(), 3U);
+  r = call(app.router, "GET", "/api/sia/query?ID=ivo://example.org/testrepo?DR1.calexp.v4.d001");
+  EXPECT_TRUE(sia_ids(r.body).empty()) << "private datasets are not found by ID either";
+  r = call(app.router, "GET", "/api/sia/query?FOV=x");
+  EXPECT_EQ(r.status, 400);
+}
+
+TEST(ServicesDatalink, InvisibleLooksUnknownAndFilesAreGuarded) {
+  RepoFixture f("datalink_links");
+  const auto app = make_app(f.repository, options());
+  auto r = call(app.router, "GET",
+                "/api/datalink/links?ID=ivo://example.org/testrepo?DR1.calexp.v1.d001&ID=DR1.calexp.v4.d001&ID=nope");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("<TD>#this</TD>"), std::string::npos);
+  EXPECT_NE(r.body.find("http://example.org:8080/api/files/DR1.calexp.v1.d001</TD>"), std::string::npos);
+  EXPECT_NE(r.body.find("NotFoundFault: DR1.calexp.v4.d001 is not a known dataset"), std::string::npos);
+  EXPECT_NE(r.body.find("NotFoundFault: nope is not a known dataset"), std::string::npos);
+  EXPECT_NE(r.body.find(R"(<PARAM name="standardID" datatype="char" arraysize="*" value="ivo://ivoa.net/std/SODA#sync-1.0")"),
+            std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find(R"(ref="ID")"), std::string::npos);
+  for (const char* path : {"/api/files/DR1.calexp.v4.d001", "/api/files/DR1.calexp.v5.d001", "/api/files/nope",
+                           "/api/files/..", "/api/files/DR1.calexp.v4.d001/preview.png"}) {
+    EXPECT_EQ(call(app.router, "GET", path).status, 404) << path;
+  }
 }
 
 }  // namespace

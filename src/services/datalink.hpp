@@ -1,0 +1,58 @@
+// DataLink 1.1 links (/api/datalink/links, standardID
+// ivo://ivoa.net/std/DataLink#links-1.1) and the file endpoints they point
+// to: /api/files/<dataset id> (the FITS file, with ranges and ETags) and
+// /api/files/<dataset id>/preview.png (a PNG rendering, cached in the
+// repository).
+//
+// Per ID: #this, #preview, #cutout (service descriptor of SODA sync, ID
+// taken from the ID column), #progenitor (coadd inputs), #derivation
+// (the raw of a calexp), #calibration (its bias and flat); unknown or
+// invisible IDs get one NotFoundFault error_message row, the same for both.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dali/results.hpp"
+#include "dali/service.hpp"
+#include "http/router.hpp"
+#include "services/repository_access.hpp"
+#include "votable/model.hpp"
+
+namespace pixserve::services {
+
+// The DataLink 1.1 columns: ID, access_url, service_def, error_message,
+// semantics, description, content_type, content_length, content_qualifier,
+// local_semantics, link_auth, link_authorized.
+const std::vector<votable::Field>& datalink_fields();
+
+// One link (a row of the links table).
+struct Link {
+  std::string id;  // the ID as asked for
+  std::string access_url{};
+  std::string service_def{};
+  std::string error_message{};
+  std::string semantics{};
+  std::string description{};
+  std::string content_type{};
+  std::optional<std::int64_t> content_length{};
+  std::string content_qualifier{};
+  std::string local_semantics{};
+};
+
+std::vector<votable::Value> link_row(const Link& link);
+
+// The links of one ID (a publisher DID or a bare dataset ID).
+std::vector<Link> links_of(SharedRepository& repository, const std::string& id, const std::string& base_url);
+
+// The absolute URL of a dataset's file.
+std::string file_url(const std::string& base_url, const std::string& dataset_id);
+
+dali::Service datalink_service(std::shared_ptr<SharedRepository> repository, const dali::ResultLimits& limits,
+                               std::vector<dali::AvailabilityCheck> checks);
+
+// GET /api/files/{id} and /api/files/{id}/preview.png.
+void add_file_routes(http::Router& router, std::shared_ptr<SharedRepository> repository);
+
+}  // namespace pixserve::services

@@ -1,0 +1,103 @@
+// The parameters of the SODA sync endpoint (/api/soda/sync), declared once:
+// the SODA service parses requests with them and DataLink writes its #cutout
+// service descriptor from them, so the two cannot disagree.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+#include "dali/params.hpp"
+#include "dali/service.hpp"
+
+namespace pixserve::services {
+
+inline constexpr std::string_view kSodaSyncStandardId = "ivo://ivoa.net/std/SODA#sync-1.0";
+// Where the SODA sync endpoint lives, relative to the server root.
+inline constexpr std::string_view kSodaSyncPath = "/api/soda/sync";
+
+// ID, POS, CIRCLE, POLYGON, BAND, TIME, POL, PIXEL (SODA 1.0 section 3.3
+// plus PIXEL, a pixel section of the image).
+inline std::vector<dali::ParamSpec> soda_sync_params() {
+  return {
+      {.name = "ID",
+       .type = dali::ParamType::text,
+       .description = "Publisher DID of the dataset to cut out (as in obs_publisher_did).",
+       .ucd = "meta.id;meta.main",
+       .multiple = true,
+       .required = true,
+       .ref = "ID",
+       .example = "ivo://pixserve.example/repo?DR1.calexp.v1000000.d004",
+       .standard = true},
+      {.name = "POS",
+       .type = dali::ParamType::shape,
+       .description = "Region to cut out: CIRCLE ra dec radius, RANGE ra1 ra2 dec1 dec2 or POLYGON ra1 dec1 ...",
+       .unit = "deg",
+       .ucd = "pos.outline;obs",
+       .multiple = true,
+       .example = "CIRCLE 53.0 -28.0 0.05",
+       .standard = true},
+      {.name = "CIRCLE",
+       .type = dali::ParamType::circle,
+       .description = "Circle to cut out: ra dec radius.",
+       .unit = "deg",
+       .ucd = "pos.outline;obs",
+       .multiple = true,
+       .example = "53.0 -28.0 0.05",
+       .standard = true},
+      {.name = "POLYGON",
+       .type = dali::ParamType::polygon,
+       .description = "Polygon to cut out: ra1 dec1 ra2 dec2 ra3 dec3 ...",
+       .unit = "deg",
+       .ucd = "pos.outline;obs",
+       .multiple = true,
+       .example = "53.0 -28.0 53.1 -28.0 53.1 -27.9",
+       .standard = true},
+      {.name = "BAND",
+       .type = dali::ParamType::interval,
+       .description = "Wavelength interval (vacuum, metres) the image must overlap; images have one band, so "
+                      "this selects or rejects the whole image.",
+       .unit = "m",
+       .ucd = "em.wl",
+       .min = 0.0,
+       .multiple = true,
+       .example = "5e-7 7e-7",
+       .standard = true},
+      {.name = "TIME",
+       .type = dali::ParamType::interval,
+       .description = "Time interval (MJD) the observation must overlap; selects or rejects the whole image.",
+       .unit = "d",
+       .ucd = "time.interval",
+       .multiple = true,
+       .example = "60000 60001",
+       .standard = true},
+      {.name = "POL",
+       .type = dali::ParamType::enumerated,
+       .description = "Polarization states; the survey's images are unpolarized (Stokes I).",
+       .ucd = "meta.code;phys.polarization",
+       .options = {"I", "Q", "U", "V", "RR", "LL", "RL", "LR", "XX", "YY", "XY", "YX", "POLI", "POLA"},
+       .multiple = true,
+       .example = "I",
+       .standard = true},
+      {.name = "PIXEL",
+       .type = dali::ParamType::text,
+       .description = "Pixel section of the image, FITS style [x1:x2,y1:y2] (1-based, inclusive).",
+       .example = "[1:100,1:100]"},
+  };
+}
+
+// The SODA sync endpoint as declared (without a handler): what service
+// descriptors are written from. The SODA service adds its handler.
+inline dali::Endpoint soda_sync_declaration() {
+  return dali::Endpoint{
+      .path = "sync",
+      .summary = "Cutouts of images (SODA 1.0 sync)",
+      .description = "Cuts the region out of each image given by ID and returns it as FITS with its WCS.",
+      .params = soda_sync_params(),
+      .result_types = {"application/fits"},
+      .standard_id = std::string(kSodaSyncStandardId),
+      .interface_version = "1.0",
+      .parse_options = {.reject_unknown = true},
+  };
+}
+
+}  // namespace pixserve::services
