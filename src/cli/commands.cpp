@@ -56,7 +56,7 @@ void Commands::add_to(CLI::App& app) {
   simulate_->add_option("--detector-size", sim_.detector_size, "Detector width and height in pixels")
       ->capture_default_str()
       ->check(CLI::Range(64L, 8192L));
-  simulate_->add_flag("--headers-only", sim_.headers_only, "Write full headers with tiny pixel payloads (for scale benchmarks)");
+  simulate_->add_flag("--headers-only", sim_.headers_only, "Write full headers and WCS with header-only image HDUs, no pixels and no coadds (for ingest benchmarks at scale)");
   simulate_->add_flag("--no-coadds", sim_.no_coadds, "Do not build deepCoadd patches");
   simulate_->add_flag("--no-comp", sim_.no_comp, "Do not write calexp_comp files");
   simulate_->add_option("--threads", sim_.threads, "Worker threads (0: one per core)");
