@@ -30,8 +30,6 @@ votable::Field text_field(std::string name, std::string ucd, std::string descrip
   return f;
 }
 
-votable::Value text_or_null(const std::string& s) { return s.empty() ? votable::Value() : votable::Value(s); }
-
 std::string not_found(const std::string& id) { return "NotFoundFault: " + id + " is not a known dataset"; }
 
 // Links to the datasets a record was made from, of the given roles: those
@@ -95,16 +93,16 @@ std::vector<votable::Value> link_row(const Link& link) {
   const bool error = !link.error_message.empty();
   return {
       votable::Value(link.id),
-      text_or_null(link.access_url),
-      text_or_null(link.service_def),
-      text_or_null(link.error_message),
+      votable::text_or_null(link.access_url),
+      votable::text_or_null(link.service_def),
+      votable::text_or_null(link.error_message),
       // DataLink: an error row still has the #this semantics.
       votable::Value(error ? std::string("#this") : link.semantics),
-      text_or_null(link.description),
-      text_or_null(link.content_type),
+      votable::text_or_null(link.description),
+      votable::text_or_null(link.content_type),
       link.content_length ? votable::Value(*link.content_length) : votable::Value(),
-      text_or_null(link.content_qualifier),
-      text_or_null(link.local_semantics),
+      votable::text_or_null(link.content_qualifier),
+      votable::text_or_null(link.local_semantics),
       error ? votable::Value() : votable::Value("false"),
       error ? votable::Value() : votable::Value(true),
   };

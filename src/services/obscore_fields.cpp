@@ -19,8 +19,6 @@ votable::Value optional_value(const std::optional<T>& v) {
   return v ? votable::Value(*v) : votable::Value();
 }
 
-votable::Value text_or_null(const std::string& s) { return s.empty() ? votable::Value() : votable::Value(s); }
-
 // The value of each ObsCore column for one record: the C++ twin of the
 // registry's ivoa_obscore view (registry.cpp), which TAP reads.
 const std::vector<std::pair<std::string_view, ColumnValue>>& column_values() {
@@ -34,7 +32,7 @@ const std::vector<std::pair<std::string_view, ColumnValue>>& column_values() {
       {"access_url", [](const ObscoreRecord& c) { return votable::Value(datalink_url(c.base_url, c.publisher_did)); }},
       {"access_format", [](const ObscoreRecord&) { return votable::Value(kDatalinkFormat); }},
       {"access_estsize", [](const ObscoreRecord& c) { return votable::Value((c.record.file_size + 1023) / 1024); }},
-      {"target_name", [](const ObscoreRecord& c) { return text_or_null(c.record.target_name); }},
+      {"target_name", [](const ObscoreRecord& c) { return votable::text_or_null(c.record.target_name); }},
       {"s_ra", [](const ObscoreRecord& c) { return optional_value(c.record.s_ra); }},
       {"s_dec", [](const ObscoreRecord& c) { return optional_value(c.record.s_dec); }},
       {"s_fov", [](const ObscoreRecord& c) { return optional_value(c.record.s_fov); }},
@@ -57,8 +55,8 @@ const std::vector<std::pair<std::string_view, ColumnValue>>& column_values() {
       {"o_ucd", [](const ObscoreRecord&) { return votable::Value("phot.count"); }},
       {"pol_states", [](const ObscoreRecord&) { return votable::Value(); }},
       {"pol_xel", [](const ObscoreRecord&) { return votable::Value(0); }},
-      {"facility_name", [](const ObscoreRecord& c) { return text_or_null(c.record.facility_name); }},
-      {"instrument_name", [](const ObscoreRecord& c) { return text_or_null(c.record.instrument_name); }},
+      {"facility_name", [](const ObscoreRecord& c) { return votable::text_or_null(c.record.facility_name); }},
+      {"instrument_name", [](const ObscoreRecord& c) { return votable::text_or_null(c.record.instrument_name); }},
       {"s_pixel_scale", [](const ObscoreRecord& c) { return optional_value(c.record.pixel_scale_arcsec); }},
       {"obs_release_date",
        [](const ObscoreRecord& c) {
@@ -72,13 +70,13 @@ const std::vector<std::pair<std::string_view, ColumnValue>>& column_values() {
       {"visit", [](const ObscoreRecord& c) { return optional_value(c.record.data_id.visit); }},
       {"exposure", [](const ObscoreRecord& c) { return optional_value(c.record.data_id.exposure); }},
       {"detector", [](const ObscoreRecord& c) { return optional_value(c.record.data_id.detector); }},
-      {"detector_name", [](const ObscoreRecord& c) { return text_or_null(c.record.data_id.detector_name); }},
-      {"raft", [](const ObscoreRecord& c) { return text_or_null(c.record.data_id.raft); }},
-      {"band", [](const ObscoreRecord& c) { return text_or_null(c.record.data_id.band); }},
-      {"physical_filter", [](const ObscoreRecord& c) { return text_or_null(c.record.data_id.physical_filter); }},
-      {"skymap", [](const ObscoreRecord& c) { return text_or_null(c.record.data_id.skymap); }},
+      {"detector_name", [](const ObscoreRecord& c) { return votable::text_or_null(c.record.data_id.detector_name); }},
+      {"raft", [](const ObscoreRecord& c) { return votable::text_or_null(c.record.data_id.raft); }},
+      {"band", [](const ObscoreRecord& c) { return votable::text_or_null(c.record.data_id.band); }},
+      {"physical_filter", [](const ObscoreRecord& c) { return votable::text_or_null(c.record.data_id.physical_filter); }},
+      {"skymap", [](const ObscoreRecord& c) { return votable::text_or_null(c.record.data_id.skymap); }},
       {"tract", [](const ObscoreRecord& c) { return optional_value(c.record.data_id.tract); }},
-      {"patch", [](const ObscoreRecord& c) { return text_or_null(c.record.data_id.patch); }},
+      {"patch", [](const ObscoreRecord& c) { return votable::text_or_null(c.record.data_id.patch); }},
       {"seeing", [](const ObscoreRecord& c) { return optional_value(c.record.seeing); }},
       {"airmass", [](const ObscoreRecord& c) { return optional_value(c.record.airmass); }},
       {"sky_background", [](const ObscoreRecord& c) { return optional_value(c.record.sky_background); }},

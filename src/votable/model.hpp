@@ -71,6 +71,10 @@ class Value {
   Storage v_;
 };
 
+// An empty string as a null cell: the registry stores absent text as empty,
+// and VOTable readers should see "no value" rather than "".
+inline Value text_or_null(std::string_view s) { return s.empty() ? Value() : Value(s); }
+
 // The metadata structs below give every member a default initialiser ({})
 // so that designated initialisers naming only some members compile cleanly:
 // GCC 12 warns (-Wmissing-field-initializers, an error here) otherwise.
