@@ -89,7 +89,7 @@ fuzz_run = bash scripts/run-fuzz.sh $(1) $(FUZZ_DIR)/$(1)_fuzz $(FUZZ_TIME) $(FU
 # whole machine); every fuzzer runs even when an earlier one crashed.
 fuzz:
 	$(MAKE) --no-print-directory -j $(JOBS) fuzz-build
-	@status=0; for f in $(FUZZERS); do $(call fuzz_run,$$f) || status=1; done; exit $$status
+	@status=0; for f in $(FUZZERS); do $(call fuzz_run,$${f}) || status=1; done; exit $$status
 
 fuzz-adql: $(FUZZ_DIR)/adql_fuzz
 	@$(call fuzz_run,adql)
