@@ -21,24 +21,9 @@ namespace {
 
 namespace geo = geometry;
 
-constexpr UserFunction kGeometryFunctions[] = {
-    {"adql_point", 2, "adql_point(ra, dec) -> text"},
-    {"adql_circle", 3, "adql_circle(ra, dec, radius) -> text"},
-    {"adql_box", 4, "adql_box(ra, dec, width, height) -> text"},
-    {"adql_polygon", -1, "adql_polygon(ra1, dec1, ra2, dec2, ra3, dec3, ...) -> text"},
-    {"adql_contains", 2, "adql_contains(inner text, outer text) -> 0/1"},
-    {"adql_intersects", 2, "adql_intersects(a text, b text) -> 0/1"},
-    {"adql_contains_point", 3, "adql_contains_point(ra, dec, region text) -> 0/1"},
-    {"adql_contains_point_circle", 5, "adql_contains_point_circle(ra, dec, ra0, dec0, radius) -> 0/1"},
-    {"adql_distance", 4, "adql_distance(ra1, dec1, ra2, dec2) -> degrees"},
-    {"adql_point_distance", 2, "adql_point_distance(point text, point text) -> degrees"},
-    {"adql_area", 1, "adql_area(region text) -> square degrees"},
-    {"adql_coord1", 1, "adql_coord1(point text) -> ra"},
-    {"adql_coord2", 1, "adql_coord2(point text) -> dec"},
-    {"adql_coordsys", 1, "adql_coordsys(region text) -> 'ICRS'"},
-    {"adql_centroid", 1, "adql_centroid(region text) -> point text"},
-};
-
+// Every function a backend provides for translated SQL. The geometry ones
+// come first: PostgreSQL has the others built in and needs only that prefix.
+constexpr std::size_t kGeometryFunctionCount = 15;
 constexpr UserFunction kAllFunctions[] = {
     {"adql_point", 2, "adql_point(ra, dec) -> text"},
     {"adql_circle", 3, "adql_circle(ra, dec, radius) -> text"},
@@ -380,11 +365,14 @@ constexpr Registration kRegistrations[] = {
 };
 
 static_assert(std::size(kRegistrations) == std::size(kAllFunctions), "every listed function is registered");
+static_assert(std::string_view(kAllFunctions[kGeometryFunctionCount - 1].name) == "adql_centroid" &&
+                  std::string_view(kAllFunctions[kGeometryFunctionCount].name) == "adql_like",
+              "the geometry functions are the first kGeometryFunctionCount entries");
 
 }  // namespace
 
 std::span<const UserFunction> user_functions(Dialect dialect) {
-  if (dialect == Dialect::postgresql) return kGeometryFunctions;
+  if (dialect == Dialect::postgresql) return std::span(kAllFunctions).first(kGeometryFunctionCount);
   return kAllFunctions;
 }
 
