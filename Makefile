@@ -24,10 +24,13 @@ build-asan: deps
 demo: build
 	bash scripts/demo.sh $(BUILD)/pixserve $(DEMO_DIR) $(PORT)
 
+# Each test case writes under <build>/test-tmp/<Suite>.<Test>.<pid>; cleared per run.
 unit-test: build
+	rm -rf $(BUILD)/test-tmp
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 asan-test: build-asan
+	rm -rf $(BUILD_ASAN)/test-tmp
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
 
 protocol-test: build

@@ -96,6 +96,20 @@ const std::map<std::string, std::map<std::string, Setter>>& schema() {
            {"maxrec_limit", [](const R& r, const N& n, const S& k, C& c) { c.maxrec_limit = static_cast<std::int64_t>(r.integer(n, k, std::uint64_t{1} << 40)); }},
            {"cors_origins", [](const R& r, const N& n, const S& k, C& c) { c.cors_origins = r.strings(n, k); }},
        }},
+      {"jobs",
+       {
+           {"threads", [](const R& r, const N& n, const S& k,
+                          C& c) { c.jobs.threads = static_cast<unsigned>(r.integer(n, k, 256)); }},
+           {"max_queued", [](const R& r, const N& n, const S& k, C& c) { c.jobs.max_queued = r.integer(n, k, 1'000'000); }},
+           {"execution_duration_s",
+            [](const R& r, const N& n, const S& k, C& c) { c.jobs.execution_duration = r.seconds(n, k); }},
+           {"max_execution_duration_s",
+            [](const R& r, const N& n, const S& k, C& c) { c.jobs.max_execution_duration = r.seconds(n, k); }},
+           {"retention_s", [](const R& r, const N& n, const S& k, C& c) { c.jobs.retention = r.seconds(n, k); }},
+           {"max_retention_s",
+            [](const R& r, const N& n, const S& k, C& c) { c.jobs.max_retention = r.seconds(n, k); }},
+           {"dir", [](const R& r, const N& n, const S& k, C& c) { c.jobs.dir = r.string(n, k); }},
+       }},
       {"limits",
        {
            {"max_body_bytes", [](const R& r, const N& n, const S& k,
@@ -142,7 +156,7 @@ ServerConfig config_from_yaml(std::string_view text, std::string_view source) {
   for (const auto& section : root) {
     std::string name = reader.scalar(section.first, "(section name)");
     auto s = table.find(name);
-    if (s == table.end()) reader.fail(section.first, name, "unknown section (known: server, service, limits)");
+    if (s == table.end()) reader.fail(section.first, name, "unknown section (known: server, service, jobs, limits)");
     if (section.second.IsNull()) continue;
     if (!section.second.IsMap()) reader.fail(section.second, name, "expected a mapping");
     for (const auto& entry : section.second) {
@@ -203,6 +217,12 @@ void validate(ServerConfig& config) {
                          {"write_timeout_s", l.write_timeout},
                          {"drain_timeout_s", l.drain_timeout}})
     if (t.count() <= 0) throw ConfigError(std::string("limits.") + name + ": must be positive");
+  const auto& j = config.jobs;
+  if (j.threads == 0) throw ConfigError("jobs.threads: must be at least 1");
+  if (j.max_queued == 0) throw ConfigError("jobs.max_queued: must be at least 1");
+  if (j.execution_duration > j.max_execution_duration)
+    throw ConfigError("jobs.execution_duration_s: must not exceed jobs.max_execution_duration_s");
+  if (j.retention > j.max_retention) throw ConfigError("jobs.retention_s: must not exceed jobs.max_retention_s");
 }
 
 }  // namespace pixserve::http

@@ -73,6 +73,16 @@ struct ServerConfig {
   std::vector<std::string> cors_origins{"*"};
   bool handle_signals = true;  // SIGINT/SIGTERM stop run() gracefully (not from the file)
   Limits limits;
+  // Asynchronous (UWS) jobs of every service, read by src/services.
+  struct Jobs {
+    unsigned threads = 2;  // jobs executing at once, over all async services
+    std::uint64_t max_queued = 1000;
+    std::chrono::milliseconds execution_duration{600'000};      // default EXECUTIONDURATION
+    std::chrono::milliseconds max_execution_duration{3'600'000};
+    std::chrono::milliseconds retention{7LL * 24 * 3'600'000};  // default DESTRUCTION - creation
+    std::chrono::milliseconds max_retention{30LL * 24 * 3'600'000};
+    std::filesystem::path dir{};  // result files; empty: <repository>/jobs
+  } jobs;
 };
 
 class ConfigError : public std::runtime_error {

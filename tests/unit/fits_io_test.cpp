@@ -11,17 +11,14 @@
 #include <string>
 
 #include "fits/fits.hpp"
+#include "test_scratch.hpp"
 
 namespace fs = std::filesystem;
 using namespace pixserve::fits;
 
 namespace {
 
-fs::path tmp_path(const std::string& name) {
-  fs::path dir = fs::path(PIXSERVE_TEST_TMP) / "fits_io";
-  fs::create_directories(dir);
-  return dir / name;
-}
+fs::path tmp_path(const std::string& name) { return pixserve::testing::test_scratch_file(name); }
 
 // A deterministic, non-trivial pattern covering a range of values of T.
 template <typename T>

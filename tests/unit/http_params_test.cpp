@@ -12,6 +12,7 @@
 #include "http/params.hpp"
 #include "http/request.hpp"
 #include "http/router.hpp"
+#include "test_scratch.hpp"
 
 using namespace pixserve::http;
 
@@ -56,7 +57,7 @@ std::string body_of(const Response& r) {
 }
 
 std::filesystem::path test_dir(const std::string& name) {
-  auto dir = std::filesystem::path(PIXSERVE_TEST_TMP) / ("http_params_" + name);
+  auto dir = pixserve::testing::test_scratch_dir(name);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
@@ -459,6 +460,19 @@ limits:
   EXPECT_EQ(cors.cors_origins, (std::vector<std::string>{"https://a.example.org", "http://localhost:8000"}));
   EXPECT_TRUE(config_from_yaml("service:\n  cors_origins: []\n").cors_origins.empty());
   EXPECT_EQ(config_from_yaml("service:\n  cors_origins: '*'\n").cors_origins, std::vector<std::string>{"*"});
+
+  auto jobs = config_from_yaml(
+      "jobs:\n  threads: 3\n  max_queued: 10\n  execution_duration_s: 30\n  max_execution_duration_s: 60\n"
+      "  retention_s: 3600\n  max_retention_s: 7200\n  dir: /var/lib/pixserve/jobs\n");
+  EXPECT_EQ(jobs.jobs.threads, 3u);
+  EXPECT_EQ(jobs.jobs.max_queued, 10u);
+  EXPECT_EQ(jobs.jobs.execution_duration, std::chrono::seconds(30));
+  EXPECT_EQ(jobs.jobs.max_execution_duration, std::chrono::seconds(60));
+  EXPECT_EQ(jobs.jobs.retention, std::chrono::hours(1));
+  EXPECT_EQ(jobs.jobs.max_retention, std::chrono::hours(2));
+  EXPECT_EQ(jobs.jobs.dir, "/var/lib/pixserve/jobs");
+  EXPECT_EQ(defaults.jobs.threads, 2u);
+  EXPECT_TRUE(defaults.jobs.dir.empty());
 }
 
 TEST(HttpConfig, ErrorsNameTheKey) {
@@ -481,6 +495,11 @@ TEST(HttpConfig, ErrorsNameTheKey) {
   EXPECT_NE(message("limits:\n  max_body_bytes: 1.5\n").find("limits.max_body_bytes"), std::string::npos);
   EXPECT_NE(message("server:\n  base_url: ftp://x\n").find("server.base_url"), std::string::npos);
   EXPECT_NE(message("server: [\n").find("test.yaml"), std::string::npos);
+  EXPECT_NE(message("jobs:\n  threads: 0\n").find("jobs.threads: must be at least 1"), std::string::npos);
+  EXPECT_NE(message("jobs:\n  execution_duration_s: 100\n  max_execution_duration_s: 10\n")
+                .find("jobs.execution_duration_s"),
+            std::string::npos);
+  EXPECT_NE(message("jobs:\n  retention_s: 0\n").find("jobs.retention_s"), std::string::npos);
   EXPECT_NE(message("- a\n- b\n").find("expected a mapping"), std::string::npos);
   EXPECT_NE(message("server: 3\n").find("server: expected a mapping"), std::string::npos);
   EXPECT_NE(message("service:\n  cors_origins: [https://a.org/path]\n").find("service.cors_origins"), std::string::npos);

@@ -25,6 +25,7 @@
 
 #include "http/files.hpp"
 #include "http/server.hpp"
+#include "test_scratch.hpp"
 
 using namespace pixserve::http;
 using namespace std::chrono_literals;
@@ -246,7 +247,7 @@ Router basic_router() {
 }
 
 std::filesystem::path test_dir(const std::string& name) {
-  auto dir = std::filesystem::path(PIXSERVE_TEST_TMP) / ("http_server_" + name);
+  auto dir = pixserve::testing::test_scratch_dir(name);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;

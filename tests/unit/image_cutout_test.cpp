@@ -21,6 +21,7 @@
 #include "image/cutout.hpp"
 #include "sky/geometry.hpp"
 #include "wcs/wcs.hpp"
+#include "test_scratch.hpp"
 
 namespace fs = std::filesystem;
 using namespace pixserve;
@@ -28,11 +29,7 @@ using namespace pixserve::image;
 
 namespace {
 
-fs::path tmp_path(const std::string& name) {
-  fs::path dir = fs::path(PIXSERVE_TEST_TMP) / "image_cutout";
-  fs::create_directories(dir);
-  return dir / name;
-}
+fs::path tmp_path(const std::string& name) { return pixserve::testing::test_scratch_file(name); }
 
 constexpr double kScale = 0.2 / 3600.0;  // deg/pixel
 

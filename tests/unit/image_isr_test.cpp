@@ -21,6 +21,7 @@
 #include "image/resample.hpp"
 #include "image/section.hpp"
 #include "image/statistics.hpp"
+#include "test_scratch.hpp"
 
 namespace fs = std::filesystem;
 using namespace pixserve;
@@ -28,11 +29,7 @@ using namespace pixserve::image;
 
 namespace {
 
-fs::path tmp_path(const std::string& name) {
-  fs::path dir = fs::path(PIXSERVE_TEST_TMP) / "image_isr";
-  fs::create_directories(dir);
-  return dir / name;
-}
+fs::path tmp_path(const std::string& name) { return pixserve::testing::test_scratch_file(name); }
 
 std::string file_bytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -12,23 +12,14 @@
 #include "repo/repository.hpp"
 #include "sky/healpix.hpp"
 #include "wcs/wcs.hpp"
+#include "test_scratch.hpp"
 
 namespace fs = std::filesystem;
 
 namespace pixserve::repo {
 namespace {
 
-struct Scratch {
-  fs::path dir;
-  explicit Scratch(const std::string& name) : dir(fs::path(PIXSERVE_TEST_TMP) / name) {
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~Scratch() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-};
+using Scratch = pixserve::testing::ScratchDir;
 
 // A small calexp-like file: metadata in the primary HDU, an IMAGE HDU with a TAN WCS.
 void write_calexp(const fs::path& file, std::int64_t visit, std::int64_t detector, double ra, double dec,

@@ -16,6 +16,7 @@
 #include "services/app.hpp"
 #include "services/datasets.hpp"
 #include "service_test_support.hpp"
+#include "test_scratch.hpp"
 
 namespace fs = std::filesystem;
 
@@ -25,17 +26,7 @@ namespace {
 using testing::call;
 using testing::count;
 
-struct Scratch {
-  fs::path dir;
-  explicit Scratch(const std::string& name) : dir(fs::path(PIXSERVE_TEST_TMP) / name) {
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~Scratch() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-};
+using Scratch = pixserve::testing::ScratchDir;
 
 sky::Polygon square(double ra, double dec, double half) {
   return sky::Polygon({{ra - half, dec - half}, {ra + half, dec - half}, {ra + half, dec + half}, {ra - half, dec + half}});

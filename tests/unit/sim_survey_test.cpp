@@ -32,16 +32,16 @@
 #include "sim/observing.hpp"
 #include "sim/simulator.hpp"
 #include "wcs/wcs.hpp"
+#include "test_scratch.hpp"
 
 namespace fs = std::filesystem;
 using namespace pixserve;
 
 namespace {
 
-// A fresh directory per process: ctest runs each test in its own process,
-// several at once, and each builds the tiny survey for itself.
+// A fresh directory per test: each builds the tiny survey for itself.
 fs::path tmp_dir(const std::string& name) {
-  const fs::path dir = fs::path(PIXSERVE_TEST_TMP) / "sim_survey" / (name + "_" + std::to_string(::getpid()));
+  const fs::path dir = pixserve::testing::test_scratch_dir(name);
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;

@@ -22,6 +22,7 @@
 
 #include "http/server.hpp"
 #include "uws/routes.hpp"
+#include "test_scratch.hpp"
 
 using namespace pixserve;
 using namespace pixserve::uws;
@@ -148,7 +149,7 @@ struct Service {
   std::unique_ptr<http::Server> server;
   std::thread thread;
 
-  explicit Service(const std::string& name) : root(fs::path(PIXSERVE_TEST_TMP) / ("uws_http_" + name)) {
+  explicit Service(const std::string& name) : root(pixserve::testing::test_scratch_dir(name)) {
     fs::remove_all(root);
     fs::create_directories(root);
     StoreOptions so;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "uws/runner.hpp"
+#include "test_scratch.hpp"
 
 using namespace pixserve::uws;
 using namespace std::chrono_literals;
@@ -23,7 +24,7 @@ struct Fixture {
   std::unique_ptr<JobStore> store;
 
   explicit Fixture(const std::string& name, bool fresh = true)
-      : root(fs::path(PIXSERVE_TEST_TMP) / ("uws_runner_" + name)) {
+      : root(pixserve::testing::test_scratch_dir(name)) {
     if (fresh) fs::remove_all(root);
     fs::create_directories(root);
     store = JobStore::open(root / "registry.sqlite", options());

@@ -10,6 +10,7 @@
 
 #include "db/database.hpp"
 #include "uws/store.hpp"
+#include "test_scratch.hpp"
 
 using namespace pixserve;
 using namespace pixserve::uws;
@@ -20,7 +21,7 @@ namespace {
 
 struct Dir {
   fs::path root;
-  explicit Dir(const std::string& name) : root(fs::path(PIXSERVE_TEST_TMP) / ("uws_store_" + name)) {
+  explicit Dir(const std::string& name) : root(pixserve::testing::test_scratch_dir(name)) {
     fs::remove_all(root);
     fs::create_directories(root);
   }

@@ -12,6 +12,7 @@
 
 #include "fits/fits.hpp"
 #include "wcs/wcs.hpp"
+#include "test_scratch.hpp"
 
 namespace fs = std::filesystem;
 using pixserve::fits::File;
@@ -23,11 +24,7 @@ namespace {
 constexpr double kDeg = std::numbers::pi / 180.0;
 constexpr double kArcsec = 1.0 / 3600.0;
 
-fs::path tmp_path(const std::string& name) {
-  fs::path dir = fs::path(PIXSERVE_TEST_TMP) / "wcs_transform";
-  fs::create_directories(dir);
-  return dir / name;
-}
+fs::path tmp_path(const std::string& name) { return pixserve::testing::test_scratch_file(name); }
 
 // Angular distance in degrees (haversine: accurate for tiny separations).
 double separation_deg(const SkyPoint& a, const SkyPoint& b) {
