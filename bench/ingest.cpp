@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "parallel/parallel_for.hpp"
+#include "synthetic_registry.hpp"
 #include "repo/repository.hpp"
 #include "sim/simulator.hpp"
 
@@ -25,21 +26,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  const auto i = static_cast<size_t>(p * static_cast<double>(v.size() - 1));
-  return v[i];
-}
-
-// A detector-sized square footprint (13.6' like an LSST CCD) at (ra, dec).
-sky::Polygon square(double ra, double dec, double half_deg) {
-  const double c = std::cos(dec * M_PI / 180.0);
-  return sky::Polygon({{sky::normalize_ra(ra - half_deg / c), dec - half_deg},
-                       {sky::normalize_ra(ra + half_deg / c), dec - half_deg},
-                       {sky::normalize_ra(ra + half_deg / c), dec + half_deg},
-                       {sky::normalize_ra(ra - half_deg / c), dec + half_deg}});
-}
 
 }  // namespace
 
@@ -72,32 +58,12 @@ int main(int argc, char** argv) {
              static_cast<double>(report.files_seen) / report.seconds, parallel::default_threads());
   (void)simulated;
 
-  // 2. A registry of `rows` datasets spread over ~40 deg^2 around (53, -28).
-  auto big = repo::Repository::open_or_create(dir / "big", {});
-  std::mt19937_64 rng(1);
-  std::uniform_real_distribution<double> ra(50.0, 56.0), dec(-31.0, -25.0);
+  // 2. A registry of `rows` datasets spread over ~36 deg^2 around (53, -28).
+  auto big = bench::make_synthetic_repository(dir / "big", rows);
+  const bench::SyntheticField field;
+  std::mt19937_64 rng(2);
+  std::uniform_real_distribution<double> ra(field.ra_min, field.ra_max), dec(field.dec_min, field.dec_max);
   auto t0 = Clock::now();
-  {
-    db::Transaction tx(big.registry().connection());
-    for (int i = 0; i < rows; ++i) {
-      repo::DatasetRecord r;
-      r.type = repo::DatasetType::calexp;
-      r.collection = "DR1";
-      r.data_id.visit = i / 189;
-      r.data_id.detector = i % 189;
-      r.dataset_id = repo::make_dataset_id("DR1", r.type, r.data_id);
-      const double a = ra(rng), d = dec(rng);
-      r.footprint = square(a, d, 0.113);
-      r.s_ra = a;
-      r.s_dec = d;
-      r.file_path = "data/none";
-      r.checksum = "0";
-      big.registry().insert(r);
-    }
-    tx.commit();
-  }
-  fmt::print("registry: {} datasets inserted in {:.1f} s ({} index cells)\n", rows, seconds_since(t0),
-             big.registry().stats().index_cells);
 
   // 3. Cone searches: index vs full scan, same cones, same exact test.
   std::vector<double> indexed, scanned;
@@ -120,8 +86,8 @@ int main(int argc, char** argv) {
   }
   fmt::print("cone r=0.05 deg at {} datasets: indexed p50 {:.2f} ms p95 {:.2f} ms ({:.1f} rows/query); "
              "full scan p50 {:.1f} ms; ratio scan/index {:.0f}x\n",
-             rows, percentile(indexed, 0.5), percentile(indexed, 0.95), static_cast<double>(hits) / queries,
-             percentile(scanned, 0.5), percentile(scanned, 0.5) / percentile(indexed, 0.5));
+             rows, bench::percentile(indexed, 0.5), bench::percentile(indexed, 0.95), static_cast<double>(hits) / queries,
+             bench::percentile(scanned, 0.5), bench::percentile(scanned, 0.5) / bench::percentile(indexed, 0.5));
   fs::remove_all(dir);
   return 0;
 }

@@ -426,23 +426,45 @@ void File::delete_key(std::string_view key) {
   check(status, fmt::format("deleting keyword {}", key));
 }
 
-std::string File::header_records(int& nkeys) {
-  fitsfile* f = Handle::get(handle_, path_);
+namespace {
+
+// cfitsio's header string as nkeys 80-character records; `convert` presents
+// a tile-compressed HDU as the image it holds (ZNAXISn -> NAXISn, ...).
+// The caller checks status.
+std::string records_of(fitsfile* f, bool convert, int& nkeys, int& status) {
   char* header = nullptr;
-  int status = 0;
   nkeys = 0;
-  // The "convert" variant presents a tile-compressed HDU as the image it
-  // holds (ZNAXISn -> NAXISn, ...), which is what WCS parsing needs.
-  fits_convert_hdr2str(f, 0, nullptr, 0, &header, &nkeys, &status);
+  if (convert) {
+    fits_convert_hdr2str(f, 0, nullptr, 0, &header, &nkeys, &status);
+  } else {
+    fits_hdr2str(f, 0, nullptr, 0, &header, &nkeys, &status);
+  }
   std::unique_ptr<char, void (*)(char*)> owned(header, [](char* p) {
     int s = 0;
     if (p != nullptr) fits_free_memory(p, &s);
   });
-  check(status, "reading the header");
+  if (status != 0) return {};
   std::string out = header != nullptr ? header : "";
   // Keep exactly nkeys records (cfitsio's count excludes a trailing END).
   out.resize(static_cast<size_t>(nkeys) * 80, ' ');
   return out;
+}
+
+}  // namespace
+
+// The converted form is what WCS parsing needs.
+std::string File::header_records(int& nkeys) {
+  int status = 0;
+  std::string records = records_of(Handle::get(handle_, path_), true, nkeys, status);
+  check(status, "reading the header");
+  return records;
+}
+
+std::string File::stored_header_records(int& nkeys) {
+  int status = 0;
+  std::string records = records_of(Handle::get(handle_, path_), false, nkeys, status);
+  check(status, "reading the header");
+  return records;
 }
 
 std::vector<HeaderCard> File::header_cards() {

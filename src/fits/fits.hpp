@@ -125,6 +125,10 @@ class File {
   // All cards of the current HDU as 80-character records concatenated, in the
   // form wcslib's wcspih() expects; nkeys receives the record count.
   std::string header_records(int& nkeys);
+  // The same records exactly as stored in the file: a tile-compressed image
+  // shows its BINTABLE header (ZIMAGE, ZNAXISn, ...). Nothing is decompressed,
+  // so this is cheap for any HDU.
+  std::string stored_header_records(int& nkeys);
   std::vector<HeaderCard> header_cards();
 
   // --- image data of the current HDU ---
