@@ -659,6 +659,10 @@ void File::append_image(const Image<T>& img, const ImageWriteOptions& options) {
   long naxes[2] = {img.width, img.height};
   fits_create_img(f, PixelType<T>::bitpix, 2, naxes, &status);
   check(status, "creating image HDU");
+  if (options.header_reserve > 0 && options.compression == Compression::none) {
+    fits_set_hdrsize(f, options.header_reserve, &status);
+    check(status, "reserving header space");
+  }
   if (!options.extname.empty()) {
     fits_update_key_str(f, "EXTNAME", options.extname.c_str(), nullptr, &status);
     check(status, "writing EXTNAME");

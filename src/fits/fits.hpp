@@ -62,6 +62,10 @@ struct ImageWriteOptions {
   // (quantize_level != 0): the same seed gives the same bytes. 0: cfitsio's
   // default, a seed taken from the clock, so every write differs.
   int dither_seed = 0;
+  // Header cards to make room for before the pixels are written (uncompressed
+  // HDUs): keywords written after the pixels then fill this room instead of
+  // making cfitsio shift the whole data unit for every 36 cards added.
+  int header_reserve = 0;
 };
 
 // Options of compress_copy(); every member has a default initialiser.

@@ -760,6 +760,18 @@ void write_plane_header(fits::File& out, const std::vector<TypedCard>& primary, 
   out.write_double("LTM2_2", 1.0, "pixel scale relative to the source");
 }
 
+// Room for the cards write_plane_header writes after the pixels (the copied
+// metadata and plane cards, EXTVER, a WCS with SIP, provenance), so that
+// cfitsio need not shift the pixels for each header block they add: that
+// made a 200 MB cutout ~15x slower than reading it. Stamps (< 1 MB) skip
+// it, where shifting costs nothing and unused room would grow the file.
+int header_reserve(size_t pixel_bytes, const std::vector<TypedCard>& primary, const Plane& plane, int extra = 0) {
+  if (pixel_bytes < (std::size_t{1} << 20)) return 0;
+  constexpr int wcs_cards = 160;  // wcslib's TAN-SIP output with high-order polynomials, generously
+  constexpr int provenance_cards = 10;
+  return static_cast<int>(primary.size() + plane.cards.size()) + 1 + wcs_cards + provenance_cards + extra;
+}
+
 std::vector<TypedCard> primary_for_output(const std::vector<TypedCard>& metadata, std::string_view dataset_id) {
   std::vector<TypedCard> cards = metadata;
   cards.push_back({"PSDSID", std::string(dataset_id), "source dataset ID"});
@@ -892,6 +904,7 @@ std::vector<CutoutPiece> cut_planes(fits::File& in, const Source& src, const std
         const auto pixels = in.read_subset<T>(p.box);
         fits::ImageWriteOptions o;
         o.extname = plane.extname;
+        o.header_reserve = header_reserve(pixels.pixels.size() * sizeof(T), src.primary, plane);
         out.append_image(pixels, o);
       });
       write_plane_header(out, src.primary, plane, plane.wcs, {dataset_id, &request, &p}, extver);
@@ -1128,6 +1141,7 @@ std::vector<CutoutPiece> cut_mosaic(Mosaic& m, const std::vector<Planned>& plann
         }
         fits::ImageWriteOptions o;
         o.extname = plane.extname;
+        o.header_reserve = header_reserve(img.pixels.size() * sizeof(T), metadata, plane, 1);  // + PSPATCHS
         out.append_image(img, o);
       });
       // Each plane's own WCS, moved to the union grid, then to the box.
