@@ -469,6 +469,10 @@ std::vector<DatasetRecord> Registry::find(const DatasetQuery& q) {
     sql += " AND read_policy = 'public' AND (release_mjd IS NULL OR release_mjd <= ?)";
     params.emplace_back(*q.public_at);
   }
+  if (q.access) {
+    sql += " AND (" + q.access->sql + ")";
+    for (const auto& v : q.access->params) params.push_back(v);
+  }
 
   std::vector<std::int64_t> candidates;
   if (!q.regions.empty()) {
@@ -517,6 +521,27 @@ std::vector<std::string> Registry::outputs_of(const std::string& dataset_id) {
   std::vector<std::string> out;
   while (s->step()) out.push_back(s->get_text(0));
   return out;
+}
+
+bool Registry::set_rights(const std::string& dataset_id, const Rights& rights) {
+  auto s = conn_->prepare("UPDATE dataset SET owner = ?, read_policy = ?, read_groups = ?, release_mjd = ? WHERE dataset_id = ?");
+  s->bind(1, rights.owner).bind(2, std::string(to_string(rights.policy))).bind(3, join(rights.groups, ','));
+  s->bind(4, rights.release_mjd).bind(5, dataset_id);
+  s->run();
+  return conn_->changes() > 0;
+}
+
+bool Registry::remove(const std::string& dataset_id) {
+  auto s = conn_->prepare("DELETE FROM dataset WHERE dataset_id = ?");
+  s->bind(1, dataset_id).run();
+  return conn_->changes() > 0;
+}
+
+std::pair<std::int64_t, std::int64_t> Registry::owned_bytes(const std::string& owner, DatasetType type) {
+  auto s = conn_->prepare("SELECT coalesce(sum(file_size), 0), count(*) FROM dataset WHERE owner = ? AND dataset_type = ?");
+  s->bind(1, owner).bind(2, std::string(to_string(type)));
+  if (!s->step()) return {0, 0};
+  return {s->get_int(0), s->get_int(1)};
 }
 
 RegistryStats Registry::stats() {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "db/database.hpp"
@@ -20,6 +21,15 @@ namespace pixserve::repo {
 struct Range {
   double lo = -std::numeric_limits<double>::infinity();
   double hi = std::numeric_limits<double>::infinity();
+};
+
+// An extra SQL condition on the dataset table (unqualified column names),
+// its '?' placeholders bound to params in order. The access policy
+// (auth::visibility_sql) arrives this way, so that what a caller may not see
+// is filtered inside the SQL, before any LIMIT.
+struct SqlFilter {
+  std::string sql{};
+  std::vector<db::Value> params{};
 };
 
 // Which datasets a search wants. Each vector is OR'ed within itself (empty:
@@ -55,6 +65,8 @@ struct DatasetQuery {
   // Anonymous access: only datasets with the public read policy whose
   // embargo has ended at this time (MJD).
   std::optional<double> public_at;
+  // Identity-based access (auth::visibility_sql): AND'ed to the query.
+  std::optional<SqlFilter> access;
   std::optional<std::size_t> limit;
 };
 
@@ -91,6 +103,14 @@ class Registry {
   std::vector<std::string> outputs_of(const std::string& dataset_id);
 
   RegistryStats stats();
+
+  // Level-3 images: change a dataset's read policy and groups; remove a
+  // dataset (its index cells and provenance go with it; the caller owns the
+  // transaction and the file). Both return false when the ID is unknown.
+  bool set_rights(const std::string& dataset_id, const Rights& rights);
+  bool remove(const std::string& dataset_id);
+  // Total file size and count of the datasets of one owner and type.
+  std::pair<std::int64_t, std::int64_t> owned_bytes(const std::string& owner, DatasetType type);
 
  private:
   std::vector<std::int64_t> candidate_keys(const std::vector<sky::Shape>& regions);

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "auth/policy.hpp"
 #include "repo/astro_units.hpp"
 
 namespace pixserve::services {
@@ -22,16 +23,29 @@ std::string human_bytes(std::uint64_t bytes) {
 SharedRepository::SharedRepository(repo::Repository repository) : repository_(std::move(repository)) {}
 
 std::vector<repo::DatasetRecord> SharedRepository::find_visible(repo::DatasetQuery query) {
-  query.public_at = repo::mjd_now();
-  return with([&query](repo::Repository& r) { return r.registry().find(query); });
+  return find_visible(std::move(query), auth::Identity{});
+}
+
+std::vector<repo::DatasetRecord> SharedRepository::find_visible(repo::DatasetQuery query, const auth::Identity& caller) {
+  const double now = repo::mjd_now();
+  return with([&](repo::Repository& r) {
+    query.access = auth::visibility_sql(caller, now, r.registry().connection().dialect());
+    return r.registry().find(query);
+  });
 }
 
 std::optional<repo::DatasetRecord> SharedRepository::find_visible_by_id(const std::string& dataset_id) {
+  return find_visible_by_id(dataset_id, auth::Identity{});
+}
+
+std::optional<repo::DatasetRecord> SharedRepository::find_visible_by_id(const std::string& dataset_id,
+                                                                        const auth::Identity& caller) {
   if (!repo::is_safe_identifier(dataset_id)) return std::nullopt;
   repo::DatasetQuery query;
   query.dataset_ids = {dataset_id};
-  query.public_at = repo::mjd_now();
+  const double now = repo::mjd_now();
   return with([&](repo::Repository& r) -> std::optional<repo::DatasetRecord> {
+    query.access = auth::visibility_sql(caller, now, r.registry().connection().dialect());
     auto found = r.registry().find(query);
     if (found.empty()) return std::nullopt;
     auto record = std::move(found.front());

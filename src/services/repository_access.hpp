@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "auth/identity.hpp"
 #include "dali/service.hpp"
 #include "repo/repository.hpp"
 
@@ -50,12 +51,16 @@ class SharedRepository {
   }
 
   // The one place where what a caller may see is decided: every service
-  // finds datasets through these. Anonymous callers see public datasets
-  // whose embargo has ended (the rights of authenticated users come here).
+  // finds datasets through these, which apply auth::may_read's SQL twin
+  // inside the registry query (before its limit). The overloads without an
+  // identity are the anonymous caller: public datasets whose embargo has
+  // ended.
   std::vector<repo::DatasetRecord> find_visible(repo::DatasetQuery query);
+  std::vector<repo::DatasetRecord> find_visible(repo::DatasetQuery query, const auth::Identity& caller);
   // One visible dataset with its provenance inputs; nullopt when unknown or
   // invisible (the two must look the same to the caller).
   std::optional<repo::DatasetRecord> find_visible_by_id(const std::string& dataset_id);
+  std::optional<repo::DatasetRecord> find_visible_by_id(const std::string& dataset_id, const auth::Identity& caller);
   // Its file on disk (checked to stay inside the repository).
   std::filesystem::path file_of(const repo::DatasetRecord& record) const { return repository_.file_of(record); }
 

@@ -1,0 +1,68 @@
+// JSON Web Tokens (RFC 7519) signed with RS256 by an external identity
+// provider, verified against its configured public key (PEM). Only RS256 is
+// accepted (never "none", never an HMAC algorithm with the public key as the
+// secret). Checked: the signature, "iss" equal to the configured issuer,
+// "aud" (a string or a list) containing the configured audience, "exp"
+// (required) and "nbf" (if present) with a small leeway.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pixserve::auth {
+
+struct JwtOptions {
+  std::string public_key_pem{};  // the provider's RSA public key (PEM "PUBLIC KEY")
+  std::string issuer{};
+  std::string audience{};
+  std::string user_claim = "sub";
+  std::string groups_claim = "groups";  // a list of strings, or one space-separated string
+  std::int64_t leeway_s = 60;
+};
+
+// Why a JWT was refused; what() is safe to show the client.
+class JwtError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct JwtClaims {
+  std::string user{};
+  std::vector<std::string> groups{};
+  std::vector<std::string> scopes{};  // "scope" (space-separated) or "scp" (list); none: read:image
+  std::int64_t expires = 0;
+};
+
+// True for three dot-separated base64url parts (says nothing of validity).
+bool looks_like_jwt(std::string_view token) noexcept;
+
+class JwtVerifier {
+ public:
+  // Throws std::invalid_argument when the key does not load or issuer or
+  // audience is empty.
+  explicit JwtVerifier(JwtOptions options);
+  ~JwtVerifier();
+  JwtVerifier(JwtVerifier&&) noexcept;
+  JwtVerifier& operator=(JwtVerifier&&) noexcept;
+
+  // The claims of a valid token; throws JwtError otherwise.
+  JwtClaims verify(std::string_view token, std::int64_t now) const;
+
+  const JwtOptions& options() const noexcept { return options_; }
+
+ private:
+  struct Key;
+  JwtOptions options_;
+  std::unique_ptr<Key> key_;
+};
+
+// base64url without padding (exposed for tests).
+std::string base64url_encode(std::string_view bytes);
+std::string base64url_decode(std::string_view text);  // throws JwtError
+
+}  // namespace pixserve::auth
