@@ -1,12 +1,23 @@
-// bench/cutout: the cutout engine alone (no HTTP): 51x51 postage-stamp
-// latency (p50/p95) from a 4k x 4k calexp, plain and tile-compressed, side by
-// side with astropy's Cutout2D doing the same job (open + cut + write, run by
-// /usr/bin/python3 in one process so interpreter start-up is not counted);
-// and a CCD-sized cutout's bytes/s against a plain read of the file's bytes
-// from the page cache. The concurrent-client figures of the SODA service
-// belong to the HTTP benchmark.
+// bench/cutout: cutouts, engine and SODA service, in one run.
 //
-//   build/bench_cutout [--stamps N] [--size N] [--dir DIR] [--no-astropy]
+// Engine (no HTTP): 51x51 postage-stamp latency (p50/p95) from a 4k x 4k
+// calexp, plain and tile-compressed, side by side with astropy's Cutout2D
+// doing the same job (open + cut + write, run by /usr/bin/python3 in one
+// process so interpreter start-up is not counted); and a CCD-sized cutout's
+// bytes/s against a plain read of the file's bytes from the page cache.
+//
+// SODA over HTTP (an in-process `pixserve serve` on loopback, on a survey
+// simulated here with 4400-pixel coadd patches so that a 4k x 4k coadd
+// cutout exists and crosses patch boundaries):
+//   - "all epochs of one object": 10 concurrent clients, each asking
+//     /api/soda/sync for 51x51 stamps of every calexp holding one position
+//     (one request, a multi-extension FITS), several rounds each;
+//   - a CCD-sized (4k x 4k) coadd cutout assembled across patches, one client
+//     and then 20 concurrent clients; bytes/s against a plain read of as many
+//     bytes of the patch files from the page cache.
+//
+//   build/bench_cutout [--stamps N] [--size N] [--dir DIR] [--no-astropy] [--no-http]
+//                      [--visits N] [--rounds N]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -21,8 +32,26 @@
 
 #include <fmt/format.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
 #include "fits/fits.hpp"
+#include "http/params.hpp"
+#include "http/server.hpp"
 #include "image/cutout.hpp"
+#include "repo/repository.hpp"
+#include "services/app.hpp"
+#include "services/soda_params.hpp"
+#include "sim/simulator.hpp"
 #include "wcs/wcs.hpp"
 
 namespace fs = std::filesystem;
@@ -150,12 +179,218 @@ void row(const char* what, const std::vector<double>& ms) {
   fmt::print("  {:<44} p50 {:8.3f} ms   p95 {:8.3f} ms\n", what, percentile(ms, 0.5), percentile(ms, 0.95));
 }
 
+// ---------------------------------------------------------------- HTTP
+
+// A bare HTTP/1.1 client: one request per connection (Connection: close),
+// the body counted and dropped as it arrives, so that 20 clients receiving
+// 200 MB each hold no more than their read buffers.
+struct HttpResult {
+  int status = 0;
+  std::uint64_t body_bytes = 0;
+  double ms = 0.0;
+};
+
+class Socket {
+ public:
+  Socket() : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {}
+  ~Socket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+HttpResult http_post(std::uint16_t port, const std::string& path, const std::string& form) {
+  const auto start = Clock::now();
+  HttpResult result;
+  Socket s;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(s.fd(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) return result;
+  const std::string request = fmt::format(
+      "POST {} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+      "Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+      path, form.size(), form);
+  for (std::size_t sent = 0; sent < request.size();) {
+    const auto n = ::send(s.fd(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) return result;
+    sent += static_cast<std::size_t>(n);
+  }
+  std::vector<char> buffer(1 << 20);
+  std::string head;
+  bool in_body = false;
+  for (;;) {
+    const auto n = ::recv(s.fd(), buffer.data(), buffer.size(), 0);
+    if (n <= 0) break;
+    if (in_body) {
+      result.body_bytes += static_cast<std::uint64_t>(n);
+      continue;
+    }
+    head.append(buffer.data(), static_cast<std::size_t>(n));
+    const auto end = head.find("\r\n\r\n");
+    if (end == std::string::npos) continue;
+    in_body = true;
+    result.body_bytes = head.size() - end - 4;
+    if (head.size() > 12) result.status = std::atoi(head.c_str() + 9);
+  }
+  result.ms = ms_since(start);
+  return result;
+}
+
+std::string circle_form(const std::vector<std::string>& ids, double ra, double dec, double radius) {
+  std::string form;
+  for (const auto& id : ids) form += "ID=" + http::percent_encode(id) + "&";
+  form += "CIRCLE=" + http::percent_encode(fmt::format("{:.10f} {:.10f} {:.10f}", ra, dec, radius));
+  return form;
+}
+
+// Runs `clients` threads, each doing `rounds` requests; returns every result.
+std::vector<HttpResult> concurrent(int clients, int rounds, const std::function<HttpResult()>& one) {
+  std::mutex mutex;
+  std::vector<HttpResult> all;
+  {
+    std::vector<std::jthread> threads;
+    for (int c = 0; c < clients; ++c) {
+      threads.emplace_back([&] {
+        for (int r = 0; r < rounds; ++r) {
+          auto res = one();
+          std::lock_guard lock(mutex);
+          all.push_back(res);
+        }
+      });
+    }
+  }
+  return all;
+}
+
+std::vector<double> latencies(const std::vector<HttpResult>& results) {
+  std::vector<double> ms;
+  for (const auto& r : results) ms.push_back(r.ms);
+  return ms;
+}
+
+bool all_ok(const std::vector<HttpResult>& results) {
+  return std::all_of(results.begin(), results.end(), [](const HttpResult& r) { return r.status == 200; });
+}
+
+double read_bytes_ms(const std::vector<fs::path>& files, std::uint64_t bytes) {
+  const auto t = Clock::now();
+  std::vector<char> buf(1 << 20);
+  std::uint64_t left = bytes;
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    while (left > 0 && in.read(buf.data(), static_cast<std::streamsize>(std::min<std::uint64_t>(left, buf.size())))) {
+      left -= static_cast<std::uint64_t>(in.gcount());
+    }
+    if (left == 0) break;
+  }
+  return ms_since(t);
+}
+
+int http_benchmark(const fs::path& dir, int visits, int rounds) {
+  const fs::path survey = dir / "survey", repo_dir = dir / "repo";
+  auto t = Clock::now();
+  if (!fs::exists(repo_dir / "pixserve-repo.json")) {
+    sim::SurveyConfig config;
+    config.visits = visits;
+    config.bands = "r";
+    config.detectors = 9;
+    config.patch_size = 4400;  // a 4k x 4k coadd cutout within two patches of a 2x2 block
+    config.write_calexp_comp = false;
+    sim::simulate(config, survey);
+    auto repo = repo::Repository::open_or_create(repo_dir, {.name = "bench", .authority = "bench.example"});
+    repo::IngestOptions ingest_options;
+    ingest_options.transfer = repo::Transfer::hardlink;
+    repo::ingest(repo, {survey / "calexp", survey / "deepCoadd"}, ingest_options);
+    fmt::print("\nsimulated and ingested {} visits x 9 detectors + 4400-pixel coadd patches in {:.1f} s\n", visits,
+               ms_since(t) / 1000.0);
+  }
+  auto repository = std::make_shared<services::SharedRepository>(repo::Repository::open(repo_dir));
+  services::AppOptions options;
+  auto app = services::make_app(repository, options);
+  http::ServerConfig config;
+  config.host = "127.0.0.1";
+  config.port = 0;
+  config.handle_signals = false;
+  spdlog::set_level(spdlog::level::warn);
+  http::Server server(config, std::move(app.router));
+  const auto port = server.port();
+  std::jthread serving([&server] { server.run(); });
+
+  // All epochs of one object: every calexp holding the field centre.
+  const sky::SkyPoint object{53.0, -28.0};
+  repo::DatasetQuery q;
+  q.regions = {sky::Circle{object, 1.0 / 3600.0}};
+  q.dataset_types = {"calexp"};
+  std::vector<std::string> ids;
+  for (const auto& r : repository->find_visible(q)) ids.push_back(r.dataset_id);
+  const double stamp_radius = 25.4 * kScale;
+  const std::string path(services::kSodaSyncPath);
+  const std::string form = circle_form(ids, object.ra, object.dec, stamp_radius);
+  http_post(port, path, form);  // warm the page cache
+  t = Clock::now();
+  const auto epochs = concurrent(10, rounds, [&] { return http_post(port, path, form); });
+  const double wall = ms_since(t) / 1000.0;
+  fmt::print("\nSODA over HTTP, all {} epochs of one object (51x51 stamps, 3 planes, one multi-extension FITS):\n",
+             ids.size());
+  fmt::print("  10 concurrent clients x {} requests: p50 {:.1f} ms  p95 {:.1f} ms per object   {:.1f} objects/s  "
+             "{:.0f} stamps/s  {}\n",
+             rounds, percentile(latencies(epochs), 0.5), percentile(latencies(epochs), 0.95),
+             static_cast<double>(epochs.size()) / wall,
+             static_cast<double>(epochs.size() * ids.size()) / wall, all_ok(epochs) ? "(all 200)" : "(ERRORS)");
+
+  // CCD-sized coadd cutout around the corner shared by the 2x2 patches.
+  repo::DatasetQuery cq;
+  cq.dataset_types = {"deepCoadd"};
+  const auto patches = repository->find_visible(cq);
+  if (patches.empty()) {
+    fmt::print("  no coadd patches\n");
+    server.stop();
+    return 1;
+  }
+  double ra = 0, dec = 0;
+  std::vector<fs::path> patch_files;
+  for (const auto& p : patches) {
+    ra += *p.s_ra / static_cast<double>(patches.size());
+    dec += *p.s_dec / static_cast<double>(patches.size());
+    patch_files.push_back(repository->file_of(p));
+  }
+  const std::string coadd_form = circle_form({patches.front().dataset_id}, ra, dec, 2047.9 * kScale);
+  const auto single = http_post(port, path, coadd_form);  // also warms the cache
+  const auto single2 = http_post(port, path, coadd_form);
+  t = Clock::now();
+  const auto many = concurrent(20, 1, [&] { return http_post(port, path, coadd_form); });
+  const double many_wall = ms_since(t) / 1000.0;
+  const double mb = static_cast<double>(single2.body_bytes) / 1e6;
+  read_bytes_ms(patch_files, single2.body_bytes);  // warm
+  const double plain_ms = read_bytes_ms(patch_files, single2.body_bytes);
+  fmt::print("\nSODA over HTTP, CCD-sized coadd cutout (4096x4096 x 3 planes = {:.0f} MB, {} patches of 4400 px):\n",
+             mb, patches.size());
+  fmt::print("  1 client:                  {:8.0f} ms  {:7.1f} MB/s   {}\n", single2.ms, mb / (single2.ms / 1000.0),
+             single.status == 200 && single2.status == 200 ? "(200)" : "(ERROR)");
+  fmt::print("  20 concurrent clients:     p50 {:.0f} ms  max {:.0f} ms  wall {:.1f} s  {:7.1f} MB/s aggregate  {}\n",
+             percentile(latencies(many), 0.5), percentile(latencies(many), 1.0), many_wall,
+             mb * static_cast<double>(many.size()) / many_wall, all_ok(many) ? "(all 200)" : "(ERRORS)");
+  fmt::print("  plain read, page cache:    {:8.0f} ms  {:7.1f} MB/s   (1 client is x{:.1f} the plain read time)\n",
+             plain_ms, mb / (plain_ms / 1000.0), single2.ms / plain_ms);
+  server.stop();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int n_stamps = 200;
   long size = 4096;
   bool astropy = true;
+  bool http_bench = true;
+  int visits = 12, rounds = 10;
   fs::path dir = fs::temp_directory_path() / "pixserve-bench-cutout";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -163,8 +398,11 @@ int main(int argc, char** argv) {
     else if (a == "--size" && i + 1 < argc) size = std::atol(argv[++i]);
     else if (a == "--dir" && i + 1 < argc) dir = argv[++i];
     else if (a == "--no-astropy") astropy = false;
+    else if (a == "--no-http") http_bench = false;
+    else if (a == "--visits" && i + 1 < argc) visits = std::atoi(argv[++i]);
+    else if (a == "--rounds" && i + 1 < argc) rounds = std::atoi(argv[++i]);
     else {
-      fmt::print(stderr, "usage: bench_cutout [--stamps N] [--size N] [--dir DIR] [--no-astropy]\n");
+      fmt::print(stderr, "usage: bench_cutout [--stamps N] [--size N] [--dir DIR] [--no-astropy] [--no-http] [--visits N] [--rounds N]\n");
       return 2;
     }
   }
@@ -223,5 +461,5 @@ int main(int argc, char** argv) {
   const double b = percentile(big, 0.5), r = percentile(raw, 0.5);
   fmt::print("  pixserve cutout   {:8.1f} ms  {:7.1f} MB/s\n", b, bytes / 1e6 / (b / 1000.0));
   fmt::print("  plain read        {:8.1f} ms  {:7.1f} MB/s   (ratio x{:.2f})\n", r, bytes / 1e6 / (r / 1000.0), b / r);
-  return 0;
+  return http_bench ? http_benchmark(dir, visits, rounds) : 0;
 }

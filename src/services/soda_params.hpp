@@ -3,6 +3,8 @@
 // service descriptor from them, so the two cannot disagree.
 #pragma once
 
+#include <cstddef>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -14,9 +16,20 @@ namespace pixserve::services {
 inline constexpr std::string_view kSodaSyncStandardId = "ivo://ivoa.net/std/SODA#sync-1.0";
 // Where the SODA sync endpoint lives, relative to the server root.
 inline constexpr std::string_view kSodaSyncPath = "/api/soda/sync";
+inline constexpr std::string_view kSodaAsyncStandardId = "ivo://ivoa.net/std/SODA#async-1.0";
+inline constexpr std::string_view kSodaAsyncPath = "/api/soda/async";
+
+// The response formats (RESPONSEFORMAT values).
+inline constexpr std::string_view kSodaFits = "application/fits";
+inline constexpr std::string_view kSodaTar = "application/x-tar";
+inline constexpr std::string_view kSodaZip = "application/zip";
+
+// Most vertices of a POS or POLYGON polygon.
+inline constexpr std::size_t kSodaMaxPolygonVertices = 1000;
 
 // ID, POS, CIRCLE, POLYGON, BAND, TIME, POL, PIXEL (SODA 1.0 section 3.3
-// plus PIXEL, a pixel section of the image).
+// plus PIXEL, a pixel section of the image), RESPONSEFORMAT (DALI). The
+// /async endpoint takes the same parameters (SODA 1.0 section 3.3).
 inline std::vector<dali::ParamSpec> soda_sync_params() {
   return {
       {.name = "ID",
@@ -35,7 +48,8 @@ inline std::vector<dali::ParamSpec> soda_sync_params() {
        .ucd = "pos.outline;obs",
        .multiple = true,
        .example = "CIRCLE 53.0 -28.0 0.05",
-       .standard = true},
+       .standard = true,
+       .max_vertices = kSodaMaxPolygonVertices},
       {.name = "CIRCLE",
        .type = dali::ParamType::circle,
        .description = "Circle to cut out: ra dec radius.",
@@ -51,7 +65,8 @@ inline std::vector<dali::ParamSpec> soda_sync_params() {
        .ucd = "pos.outline;obs",
        .multiple = true,
        .example = "53.0 -28.0 53.1 -28.0 53.1 -27.9",
-       .standard = true},
+       .standard = true,
+       .max_vertices = kSodaMaxPolygonVertices},
       {.name = "BAND",
        .type = dali::ParamType::interval,
        .description = "Wavelength interval (vacuum, metres) the image must overlap; images have one band, so "
@@ -80,8 +95,17 @@ inline std::vector<dali::ParamSpec> soda_sync_params() {
        .standard = true},
       {.name = "PIXEL",
        .type = dali::ParamType::text,
-       .description = "Pixel section of the image, FITS style [x1:x2,y1:y2] (1-based, inclusive).",
+       .description = "Pixel section of the image, FITS style [x1:x2,y1:y2] (1-based, inclusive; * for a whole "
+                      "axis), in the pixel grid of the dataset given by ID.",
        .example = "[1:100,1:100]"},
+      {.name = "RESPONSEFORMAT",
+       .type = dali::ParamType::enumerated,
+       .description = "application/fits (default): all cutouts in one multi-extension FITS file; application/x-tar "
+                      "or application/zip: one FITS file per cutout (ID x shape). The short forms fits, tar and zip "
+                      "are accepted.",
+       .options = {std::string(kSodaFits), "fits", std::string(kSodaTar), "tar", std::string(kSodaZip), "zip"},
+       .example = "application/fits",
+       .standard = true},
   };
 }
 
@@ -93,10 +117,29 @@ inline dali::Endpoint soda_sync_declaration() {
       .summary = "Cutouts of images (SODA 1.0 sync)",
       .description = "Cuts the region out of each image given by ID and returns it as FITS with its WCS.",
       .params = soda_sync_params(),
-      .result_types = {"application/fits"},
+      .result_types = {std::string(kSodaFits), std::string(kSodaTar), std::string(kSodaZip)},
       .standard_id = std::string(kSodaSyncStandardId),
       .interface_version = "1.0",
       .parse_options = {.reject_unknown = true},
+      .error_label = "UsageError: ",  // SODA 1.0 section 5.2
+  };
+}
+
+// The SODA async endpoint (a UWS job list): the same parameters; its routes
+// are the UWS binding's (uws::install_routes), so it has no handler.
+inline dali::Endpoint soda_async_declaration() {
+  return dali::Endpoint{
+      .path = "async",
+      .summary = "Cutouts of images as asynchronous jobs (SODA 1.0 async, UWS 1.1)",
+      .description = "The parameters of /sync create a UWS job; each ID x shape gives one result (a FITS file, or a "
+                     "text/plain message starting with UsageError when it has no pixels), or one tar/zip result.",
+      .params = soda_sync_params(),
+      .methods = {"POST"},
+      .result_types = {std::string(kSodaFits), std::string(kSodaTar), std::string(kSodaZip)},
+      .standard_id = std::string(kSodaAsyncStandardId),
+      .interface_version = "1.0",
+      .parse_options = {.reject_unknown = true},
+      .binding = dali::Binding::uws,
   };
 }
 

@@ -1,0 +1,529 @@
+#include "services/soda.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <set>
+#include <system_error>
+#include <utility>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "fits/fits.hpp"
+#include "http/headers.hpp"
+#include "http/response.hpp"
+#include "services/soda_archive.hpp"
+#include "services/soda_params.hpp"
+#include "uws/routes.hpp"
+#include "uws/runner.hpp"
+
+namespace pixserve::services {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kJobKind = "soda";
+
+dali::DaliError bad(std::string message) { return dali::DaliError(400, std::move(message)); }
+
+// An identifier as it may be echoed in a message: printable ASCII only, short.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (char c : text.substr(0, 120)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  if (text.size() > 120) out += "...";
+  return out;
+}
+
+dali::DaliError unknown_id(std::string_view id) {
+  return dali::DaliError(404, fmt::format("ID '{}' is not a known dataset", printable(id)));
+}
+
+std::optional<sky::Shape> as_shape(const dali::Value& v) {
+  if (const auto* c = std::get_if<sky::Circle>(&v)) return sky::Shape(*c);
+  if (const auto* p = std::get_if<sky::Polygon>(&v)) return sky::Shape(*p);
+  if (const auto* r = std::get_if<sky::RaDecRange>(&v)) return sky::Shape(*r);
+  return std::nullopt;
+}
+
+std::string format_of(SodaFormat f) {
+  switch (f) {
+    case SodaFormat::fits: return std::string(kSodaFits);
+    case SodaFormat::tar: return std::string(kSodaTar);
+    case SodaFormat::zip: return std::string(kSodaZip);
+  }
+  return std::string(kSodaFits);
+}
+
+// UWS parameters that are job control, not SODA parameters.
+bool is_uws_control(std::string_view name) {
+  for (std::string_view c : {"PHASE", "RUNID", "EXECUTIONDURATION", "DESTRUCTION", "QUOTE", "ACTION"}) {
+    if (http::iequals(name, c)) return true;
+  }
+  return false;
+}
+
+long parse_pixel(std::string_view text, std::string_view whole) {
+  long v = 0;
+  const auto* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (ec != std::errc() || ptr != end) {
+    throw bad(fmt::format("PIXEL: '{}' in '{}' is not a whole pixel number", printable(text), printable(whole)));
+  }
+  return v;
+}
+
+std::optional<image::PixelRange> parse_axis(std::string_view axis, std::string_view whole) {
+  while (!axis.empty() && axis.front() == ' ') axis.remove_prefix(1);
+  while (!axis.empty() && axis.back() == ' ') axis.remove_suffix(1);
+  if (axis == "*") return std::nullopt;
+  const auto colon = axis.find(':');
+  if (colon == std::string_view::npos) {
+    throw bad(fmt::format("PIXEL: '{}' is not [x1:x2,y1:y2] (1-based, inclusive; * for a whole axis)",
+                          printable(whole)));
+  }
+  image::PixelRange r{.first = parse_pixel(axis.substr(0, colon), whole),
+                      .last = parse_pixel(axis.substr(colon + 1), whole)};
+  if (r.first < 1) throw bad(fmt::format("PIXEL: pixel numbers start at 1, not {}", r.first));
+  if (r.first > r.last) throw bad(fmt::format("PIXEL: range {}:{} has its first pixel after its last", r.first, r.last));
+  return r;
+}
+
+// Where no two requests' files meet: removed with everything in it when the
+// last owner (the response body) lets go.
+class SpoolDir {
+ public:
+  explicit SpoolDir(const fs::path& root) : dir_(root / uws::new_job_id()) { fs::create_directories(dir_); }
+  SpoolDir(const SpoolDir&) = delete;
+  SpoolDir& operator=(const SpoolDir&) = delete;
+  ~SpoolDir() {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  const fs::path& path() const noexcept { return dir_; }
+
+ private:
+  fs::path dir_;
+};
+
+// Leftovers of a process that died while streaming: anything a day old.
+void remove_stale_spool(const fs::path& root) {
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return;
+  const auto limit = fs::file_time_type::clock::now() - std::chrono::hours(24);
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    std::error_code e2;
+    if (entry.last_write_time(e2) < limit && !e2) fs::remove_all(entry.path(), e2);
+  }
+}
+
+fs::path spool_root(const SharedRepository& repository, const SodaOptions& options) {
+  return options.spool_dir.empty() ? repository.root() / "cache" / "soda-spool" : options.spool_dir;
+}
+
+std::string entry_name(std::size_t n, const std::string& dataset_id, std::optional<std::size_t> shape) {
+  return fmt::format("{:04}-{}{}.fits", n, dataset_id.substr(0, 80), shape ? fmt::format("_s{}", *shape + 1) : "");
+}
+
+void progress(const SodaMonitor& m, double f) {
+  if (m.progress) m.progress(f);
+}
+void check(const SodaMonitor& m) {
+  if (m.check_cancelled) m.check_cancelled();
+}
+
+http::Response no_content(std::string why) {
+  auto res = http::Response::empty(204);
+  res.headers.set("X-SODA-Status", "NoOverlap: " + std::move(why));
+  return res;
+}
+
+http::Response stream_file(std::shared_ptr<SpoolDir> spool, fs::path file, std::string type, std::string name) {
+  const auto size = fs::file_size(file);
+  auto res = http::Response::stream(
+      std::move(type),
+      [spool = std::move(spool), file = std::move(file), size](http::BodyWriter& w) {
+        copy_file_to(file, size, [&w](std::string_view bytes) { return w.write(bytes); });
+      },
+      size);
+  res.headers.set("Content-Disposition", fmt::format("attachment; filename=\"{}\"", name));
+  return res;
+}
+
+http::Response stream_archive(std::shared_ptr<SpoolDir> spool, std::vector<ArchiveEntry> entries, SodaFormat format) {
+  const bool tar = format == SodaFormat::tar;
+  const auto size = tar ? tar_size(entries) : zip_size(entries);
+  if (!tar && size > 0xffffffffULL) throw bad("the zip archive would exceed 4 GiB; ask for RESPONSEFORMAT=application/x-tar");
+  auto res = http::Response::stream(
+      format_of(format),
+      [spool = std::move(spool), entries = std::move(entries), tar](http::BodyWriter& w) {
+        const ByteSink sink = [&w](std::string_view bytes) { return w.write(bytes); };
+        if (tar) {
+          write_tar(entries, sink);
+        } else {
+          write_zip(entries, sink);
+        }
+      },
+      size);
+  res.headers.set("Content-Disposition", fmt::format("attachment; filename=\"cutouts.{}\"", tar ? "tar" : "zip"));
+  return res;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- requests
+
+image::PixelRanges parse_pixel_section(std::string_view text) {
+  std::string_view t = text;
+  while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+  while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+  if (!t.empty() && t.front() == '[') {
+    if (t.back() != ']') throw bad(fmt::format("PIXEL: '{}' lacks its closing ]", printable(text)));
+    t = t.substr(1, t.size() - 2);
+  }
+  const auto comma = t.find(',');
+  if (comma == std::string_view::npos || t.find(',', comma + 1) != std::string_view::npos) {
+    throw bad(fmt::format("PIXEL: '{}' is not [x1:x2,y1:y2] (two axes)", printable(text)));
+  }
+  return {.x = parse_axis(t.substr(0, comma), text), .y = parse_axis(t.substr(comma + 1), text)};
+}
+
+SodaRequest soda_request(const dali::ParsedParams& params, const SodaLimits& limits) {
+  SodaRequest r;
+  r.ids = params.all_as<std::string>("ID");
+  if (r.ids.empty()) throw bad("ID is required");
+  if (r.ids.size() > limits.max_ids) {
+    throw bad(fmt::format("{} IDs in one request; at most {} are accepted: split the request", r.ids.size(),
+                          limits.max_ids));
+  }
+  for (const char* name : {"POS", "CIRCLE", "POLYGON"}) {
+    for (const auto& v : params.all(name)) {
+      auto shape = as_shape(v);
+      if (!shape) throw bad(fmt::format("{}: not a shape", name));
+      try {
+        image::validate_shape(*shape);
+      } catch (const std::invalid_argument& e) {
+        throw bad(fmt::format("{}: {}", name, e.what()));
+      }
+      r.shapes.push_back(std::move(*shape));
+    }
+  }
+  if (r.shapes.size() > limits.max_shapes) {
+    throw bad(fmt::format("{} shapes in one request; at most {} are accepted", r.shapes.size(), limits.max_shapes));
+  }
+  if (r.cutouts() > limits.max_cutouts) {
+    throw bad(fmt::format("{} IDs x {} shapes = {} cutouts in one request; at most {} are accepted", r.ids.size(),
+                          r.shapes.size(), r.cutouts(), limits.max_cutouts));
+  }
+  if (auto pixel = params.first<std::string>("PIXEL")) r.pixels = parse_pixel_section(*pixel);
+  r.bands = params.all_as<dali::Interval>("BAND");
+  r.times = params.all_as<dali::Interval>("TIME");
+  r.pols = params.all_as<std::string>("POL");
+  if (auto format = params.first<std::string>("RESPONSEFORMAT")) {
+    if (*format == "tar" || *format == kSodaTar) {
+      r.format = SodaFormat::tar;
+    } else if (*format == "zip" || *format == kSodaZip) {
+      r.format = SodaFormat::zip;
+    }
+  }
+  return r;
+}
+
+SodaRequest soda_request(const std::vector<uws::Parameter>& parameters, const SodaLimits& limits) {
+  dali::RawParams raw;
+  for (const auto& p : parameters) {
+    if (is_uws_control(p.name)) continue;
+    if (p.by_reference) throw bad(fmt::format("{}: values by reference are not supported", printable(p.name)));
+    raw.emplace_back(p.name, p.value);
+  }
+  const auto declaration = soda_sync_declaration();
+  return soda_request(dali::parse_params(declaration.params, raw, declaration.parse_options), limits);
+}
+
+// ---------------------------------------------------------------- engine
+
+SodaEngine::SodaEngine(std::shared_ptr<SharedRepository> repository, SodaLimits limits)
+    : repository_(std::move(repository)), limits_(limits) {}
+
+fs::path SodaEngine::file_of(const repo::DatasetRecord& record) const { return repository_->file_of(record); }
+
+std::vector<SodaSource> SodaEngine::resolve(const SodaRequest& request) {
+  std::vector<std::string> wanted;
+  wanted.reserve(request.ids.size());
+  for (const auto& id : request.ids) {
+    auto dataset_id = repository_->dataset_id_from(id);
+    if (!dataset_id || !repo::is_safe_identifier(*dataset_id)) throw unknown_id(id);
+    wanted.push_back(std::move(*dataset_id));
+  }
+  std::vector<std::string> unique = wanted;
+  std::sort(unique.begin(), unique.end());
+  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+  std::map<std::string, repo::DatasetRecord, std::less<>> found;
+  constexpr std::size_t kChunk = 500;
+  for (std::size_t i = 0; i < unique.size(); i += kChunk) {
+    repo::DatasetQuery q;
+    q.dataset_ids.assign(unique.begin() + static_cast<std::ptrdiff_t>(i),
+                         unique.begin() + static_cast<std::ptrdiff_t>(std::min(unique.size(), i + kChunk)));
+    for (auto& r : repository_->find_visible(std::move(q))) found.emplace(r.dataset_id, std::move(r));
+  }
+  std::vector<SodaSource> out;
+  out.reserve(wanted.size());
+  for (std::size_t i = 0; i < wanted.size(); ++i) {
+    const auto it = found.find(wanted[i]);
+    if (it == found.end()) throw unknown_id(request.ids[i]);
+    SodaSource s{.id = request.ids[i], .record = it->second, .rejected = {}};
+    const auto& r = s.record;
+    if (!request.bands.empty()) {
+      const bool ok = r.em_min && r.em_max && std::any_of(request.bands.begin(), request.bands.end(), [&](const auto& b) {
+                        return b.overlaps(*r.em_min, *r.em_max);
+                      });
+      if (!ok) s.rejected = fmt::format("{} is outside BAND", r.dataset_id);
+    }
+    if (s.rejected.empty() && !request.times.empty()) {
+      const bool ok = r.t_min && r.t_max && std::any_of(request.times.begin(), request.times.end(), [&](const auto& t) {
+                        return t.overlaps(*r.t_min, *r.t_max);
+                      });
+      if (!ok) s.rejected = fmt::format("{} is outside TIME", r.dataset_id);
+    }
+    if (s.rejected.empty() && !request.pols.empty() &&
+        std::find(request.pols.begin(), request.pols.end(), "I") == request.pols.end()) {
+      s.rejected = fmt::format("{} is unpolarized (POL I only)", r.dataset_id);
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::vector<fs::path> SodaEngine::coadd_patches(const repo::DatasetRecord& record, const sky::Shape& shape) {
+  repo::DatasetQuery q;
+  q.regions = {shape};
+  q.dataset_types = {std::string(repo::to_string(record.type))};
+  q.collections = {record.collection};
+  if (!record.data_id.band.empty()) q.bands = {record.data_id.band};
+  if (record.data_id.tract) q.tracts = {*record.data_id.tract};
+  const auto patches = repository_->find_visible(std::move(q));
+  std::vector<fs::path> files;
+  bool own = false;
+  for (const auto& p : patches) {
+    if (p.data_id.skymap != record.data_id.skymap || p.data_id.tract != record.data_id.tract) continue;
+    own = own || p.dataset_id == record.dataset_id;
+    files.push_back(file_of(p));
+  }
+  if (!own) return {};
+  return files;
+}
+
+namespace {
+
+dali::DaliError cannot_cut(const repo::DatasetRecord& r) {
+  return bad(fmt::format("{} ({}) cannot be cut out: it has no image planes with a celestial WCS to cut",
+                         r.dataset_id, repo::to_string(r.type)));
+}
+
+bool coadd_assembly(const SodaRequest& request, const repo::DatasetRecord& r) {
+  return repo::is_coadd(r.type) && !request.pixels;
+}
+
+}  // namespace
+
+std::size_t SodaEngine::write_fits(const SodaRequest& request, const std::vector<SodaSource>& sources,
+                                   const fs::path& path, const SodaMonitor& monitor) {
+  auto out = fits::File::create(path);
+  out.write_string("ORIGIN", "pixserve SODA", "cutout service");
+  int extver = 1;
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    check(monitor);
+    const auto& src = sources[i];
+    if (!src.rejected.empty()) continue;
+    const auto& r = src.record;
+    try {
+      if (coadd_assembly(request, r) && !request.shapes.empty()) {
+        for (const auto& shape : request.shapes) {
+          const auto patches = coadd_patches(r, shape);
+          if (patches.empty()) continue;
+          try {
+            const auto pieces = image::append_coadd_cutouts(patches, {.shapes = {shape}, .pixels = std::nullopt}, out,
+                                                            r.dataset_id, extver);
+            extver += static_cast<int>(pieces.size());
+            count += pieces.size();
+          } catch (const image::NoOverlap&) {
+          }
+        }
+      } else {
+        const auto pieces = image::append_cutouts(file_of(r), {.shapes = request.shapes, .pixels = request.pixels}, out,
+                                                  r.dataset_id, extver);
+        extver += static_cast<int>(pieces.size());
+        count += pieces.size();
+      }
+    } catch (const image::NoOverlap&) {
+    } catch (const image::UnsupportedDataset&) {
+      throw cannot_cut(r);
+    }
+    progress(monitor, static_cast<double>(i + 1) / static_cast<double>(sources.size()));
+  }
+  if (count == 0) {
+    out.close();
+    std::error_code ec;
+    fs::remove(path, ec);
+    return 0;
+  }
+  out.move_to_hdu(1);
+  out.write_int("PSNCUT", static_cast<long long>(count), "number of cutouts in this file");
+  out.close();
+  return count;
+}
+
+std::vector<SodaPiece> SodaEngine::write_each(const SodaRequest& request, const std::vector<SodaSource>& sources,
+                                              const std::function<fs::path(const std::string&)>& place,
+                                              const SodaMonitor& monitor) {
+  std::vector<SodaPiece> out;
+  std::vector<std::optional<std::size_t>> shapes;
+  for (std::size_t k = 0; k < request.shapes.size(); ++k) shapes.emplace_back(k);
+  if (shapes.empty()) shapes.emplace_back(std::nullopt);
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    const auto& src = sources[i];
+    const auto& r = src.record;
+    for (const auto& shape : shapes) {
+      check(monitor);
+      SodaPiece piece{.id = src.id, .dataset_id = r.dataset_id, .shape = shape};
+      piece.name = entry_name(out.size() + 1, r.dataset_id, shape);
+      const std::string what = shape ? image::region_text(request.shapes[*shape]) : std::string("the request");
+      if (!src.rejected.empty()) {
+        piece.message = "UsageError: NoOverlap: " + src.rejected;
+        out.push_back(std::move(piece));
+        continue;
+      }
+      const fs::path file = place(piece.name);
+      try {
+        if (shape && coadd_assembly(request, r)) {
+          const auto patches = coadd_patches(r, request.shapes[*shape]);
+          if (patches.empty()) throw image::NoOverlap("no patch");
+          image::write_coadd_cutout(patches, {.shapes = {request.shapes[*shape]}, .pixels = std::nullopt}, file,
+                                    r.dataset_id);
+        } else {
+          image::CutoutRequest cut{.shapes = {}, .pixels = request.pixels};
+          if (shape) cut.shapes.push_back(request.shapes[*shape]);
+          image::write_cutout(file_of(r), cut, file, r.dataset_id);
+        }
+        piece.file = file;
+      } catch (const image::NoOverlap&) {
+        std::error_code ec;
+        fs::remove(file, ec);
+        piece.message = fmt::format("UsageError: NoOverlap: {} has no pixels in {}", r.dataset_id, printable(what));
+      } catch (const image::UnsupportedDataset&) {
+        throw cannot_cut(r);
+      }
+      out.push_back(std::move(piece));
+    }
+    progress(monitor, static_cast<double>(i + 1) / static_cast<double>(sources.size()));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- service
+
+dali::Service soda_service(std::shared_ptr<SharedRepository> repository, std::vector<dali::AvailabilityCheck> checks,
+                           const SodaOptions& options) {
+  const fs::path spool = spool_root(*repository, options);
+  remove_stale_spool(spool);
+  auto engine = std::make_shared<SodaEngine>(repository, options.limits);
+
+  dali::Endpoint sync = soda_sync_declaration();
+  sync.handler = [engine, spool](const http::Request&, const dali::ParsedParams& params) -> http::Response {
+    const SodaRequest request = soda_request(params, engine->limits());
+    const auto sources = engine->resolve(request);
+    auto dir = std::make_shared<SpoolDir>(spool);
+    if (request.format == SodaFormat::fits) {
+      const fs::path file = dir->path() / "cutouts.fits";
+      if (engine->write_fits(request, sources, file) == 0) return no_content("no cutout has pixels");
+      return stream_file(std::move(dir), file, std::string(kSodaFits), "cutouts.fits");
+    }
+    const auto pieces = engine->write_each(request, sources, [&dir](const std::string& name) { return dir->path() / name; });
+    std::vector<ArchiveEntry> entries;
+    for (const auto& p : pieces) {
+      if (!p.file.empty()) entries.push_back(archive_entry(p.name, p.file));
+    }
+    if (entries.empty()) return no_content("no cutout has pixels");
+    return stream_archive(std::move(dir), std::move(entries), request.format);
+  };
+
+  return dali::Service{
+      .name = "soda",
+      .title = "Image cutouts (SODA 1.0)",
+      .description = "Cutouts of survey images by sky region or pixel section, every plane cut alike with its WCS, "
+                     "synchronously or as UWS jobs.",
+      .endpoints = {std::move(sync), soda_async_declaration()},
+      .checks = std::move(checks),
+  };
+}
+
+void install_soda_async(http::Router& router, std::shared_ptr<SharedRepository> repository,
+                        std::shared_ptr<AsyncJobs> jobs, const SodaOptions& options) {
+  auto engine = std::make_shared<SodaEngine>(std::move(repository), options.limits);
+  // The job function holds the engine, never `jobs` (which holds the function).
+  jobs->runner().register_kind(
+      std::string(kJobKind),
+      [engine](const uws::Job& job, uws::ResultWriter& out, uws::Progress& progress, const uws::CancelToken& cancel) {
+        try {
+          const SodaRequest request = soda_request(job.parameters, engine->limits());
+          const auto sources = engine->resolve(request);
+          const SodaMonitor monitor{.progress = [&progress](double f) { progress.report(f); },
+                                    .check_cancelled = [&cancel] { cancel.throw_if_cancelled(); }};
+          const auto pieces =
+              engine->write_each(request, sources, [&out](const std::string& name) { return out.path(name); }, monitor);
+          const auto with_pixels =
+              std::count_if(pieces.begin(), pieces.end(), [](const SodaPiece& p) { return !p.file.empty(); });
+          if (request.format == SodaFormat::fits) {
+            for (std::size_t i = 0; i < pieces.size(); ++i) {
+              const auto& p = pieces[i];
+              const std::string id = fmt::format("cutout-{}", i + 1);
+              if (!p.file.empty()) {
+                out.add_file(id, p.name, std::string(kSodaFits));
+              } else {
+                out.write(id, fmt::format("cutout-{}.txt", i + 1), "text/plain; charset=utf-8", p.message + "\n");
+              }
+            }
+          } else if (with_pixels > 0) {
+            std::vector<ArchiveEntry> entries;
+            for (const auto& p : pieces) {
+              if (!p.file.empty()) entries.push_back(archive_entry(p.name, p.file));
+            }
+            const bool tar = request.format == SodaFormat::tar;
+            const std::string name = tar ? "cutouts.tar" : "cutouts.zip";
+            {
+              std::ofstream file(out.path(name), std::ios::binary);
+              const ByteSink sink = [&file](std::string_view bytes) {
+                file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+                return static_cast<bool>(file);
+              };
+              const bool ok = tar ? write_tar(entries, sink) : write_zip(entries, sink);
+              if (!ok) throw std::runtime_error("writing " + name + " failed");
+            }
+            for (const auto& e : entries) fs::remove(e.file);
+            out.add_file("cutouts", name, format_of(request.format));
+          }
+          if (with_pixels == 0) throw uws::JobError("UsageError: NoOverlap: no cutout has pixels");
+          progress.report(1.0);
+        } catch (const dali::DaliError& e) {
+          throw uws::JobError(std::string("UsageError: ") + e.what());
+        } catch (const ArchiveTooLarge& e) {
+          throw uws::JobError(std::string("UsageError: ") + e.what());
+        }
+      });
+  uws::RouteOptions routes{.kind = std::string(kJobKind)};
+  routes.validate = [limits = options.limits, keep_alive = jobs](const std::vector<uws::Parameter>& parameters) {
+    static_cast<void>(keep_alive);  // the routes use jobs' runner: it lives as long as they do
+    try {
+      static_cast<void>(soda_request(parameters, limits));
+    } catch (const dali::DaliError& e) {
+      throw http::HttpError(400, std::string("UsageError: ") + e.what());
+    }
+  };
+  uws::install_routes(router, kSodaAsyncPath, jobs->runner(), std::move(routes));
+}
+
+}  // namespace pixserve::services

@@ -1,0 +1,172 @@
+// SODA 1.0 cutouts (/api/soda/sync, /api/soda/async, VOSI capabilities and
+// availability under /api/soda). The parameters are declared once in
+// soda_params.hpp; this is the logic between them and the cutout engine
+// (image/cutout.hpp).
+//
+// Requests: ID (one or many) x shapes (POS, CIRCLE, POLYGON; none: the whole
+// image) -> one cutout each, with PIXEL ranges restricting every shape (or,
+// alone, giving the cutout). BAND, TIME and POL select or reject whole
+// images (a rejected image gives no cutout). A coadd patch's cutout of a
+// shape is assembled from every patch of the same tract, band, dataset type
+// and collection the shape touches (the registry's footprints say which), so
+// a shape over a patch boundary is cut seamlessly; with PIXEL, the ranges are
+// in the pixel grid of the patch named by ID and only that patch is read.
+//
+// Responses (RESPONSEFORMAT):
+//   application/fits   one multi-extension FITS: a primary HDU with ORIGIN and
+//                      PSNCUT (number of cutouts), then for each cutout every
+//                      plane of its source (EXTNAME kept, EXTVER 1, 2, ... per
+//                      cutout over the whole file, PSDSID naming the source);
+//   application/x-tar, application/zip: one FITS per cutout named
+//                      <n>-<dataset id>[_s<shape>].fits.
+//
+// Streaming: a sync response is written to a file in a per-request spool
+// directory (<repository>/cache/soda-spool/<random>/ by default) and then
+// streamed from it with Content-Length; the directory is removed when the
+// response is finished or abandoned (leftovers of a crashed process are
+// removed at the next start once a day old). Writing first keeps cfitsio's
+// seek-heavy output on a real file, gives an exact Content-Length, and lets a
+// failing cut become a proper error status instead of a truncated body.
+//
+// Errors (SODA 1.0 section 5.2 and DALI): a DALI error document (VOTable,
+// QUERY_STATUS=ERROR) whose message starts with a SODA error label:
+//   400 UsageError       bad parameter, bad shape or PIXEL, too many IDs or
+//                        cutouts, a dataset that cannot be cut (raw)
+//   404 UsageError       an ID that is unknown or not visible to the caller
+//                        (embargoed, restricted): the same message for both
+//   204 (no body)        no cutout has any pixel (SODA: "NoOverlap"); the
+//                        X-SODA-Status header says why
+//
+// Async (UWS 1.1 at /api/soda/async, job kind "soda"): the parameters are
+// checked when the job is created (400, text/plain); each ID x shape gives one
+// result (cutout-<n>: a FITS file, or a text/plain "UsageError: NoOverlap..."
+// entry when the combination has no pixels, as SODA 1.0 section 6 asks), or a
+// single "cutouts" result for tar/zip. Unknown IDs and requests without any
+// pixel make the job ERROR. Progress is the fraction of IDs done.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dali/params.hpp"
+#include "dali/service.hpp"
+#include "http/router.hpp"
+#include "image/cutout.hpp"
+#include "repo/dataset.hpp"
+#include "services/async_jobs.hpp"
+#include "services/repository_access.hpp"
+#include "uws/job.hpp"
+
+namespace pixserve::services {
+
+struct SodaLimits {
+  std::size_t max_ids = 1000;       // IDs in one request
+  std::size_t max_shapes = 100;     // POS + CIRCLE + POLYGON values in one request
+  std::size_t max_cutouts = 5000;   // IDs x shapes
+};
+
+struct SodaOptions {
+  SodaLimits limits{};
+  std::filesystem::path spool_dir{};  // empty: <repository>/cache/soda-spool
+};
+
+enum class SodaFormat { fits, tar, zip };
+
+// A request's parameters, checked without the registry.
+struct SodaRequest {
+  std::vector<std::string> ids{};          // as given (publisher DIDs or dataset IDs)
+  std::vector<sky::Shape> shapes{};        // POS, CIRCLE, POLYGON in that order
+  std::optional<image::PixelRanges> pixels{};
+  std::vector<dali::Interval> bands{};     // m
+  std::vector<dali::Interval> times{};     // MJD
+  std::vector<std::string> pols{};
+  SodaFormat format = SodaFormat::fits;
+
+  std::size_t cutouts() const noexcept { return ids.size() * std::max<std::size_t>(shapes.size(), 1); }
+};
+
+// From parameters parsed against soda_sync_params(). Throws
+// dali::DaliError(400) with a "UsageError: ..." message.
+SodaRequest soda_request(const dali::ParsedParams& params, const SodaLimits& limits);
+// From a job's parameters (parsed with the same declaration; UWS control
+// parameters such as EXECUTIONDURATION are ignored). Throws DaliError(400).
+SodaRequest soda_request(const std::vector<uws::Parameter>& parameters, const SodaLimits& limits);
+
+// "[x1:x2,y1:y2]" (1-based, inclusive; "*" for a whole axis; the brackets
+// are optional). Throws DaliError(400).
+image::PixelRanges parse_pixel_section(std::string_view text);
+
+// One dataset of a request, resolved through the visibility rules.
+struct SodaSource {
+  std::string id{};               // as given
+  repo::DatasetRecord record{};
+  std::string rejected{};         // why BAND/TIME/POL reject it; empty: selected
+};
+
+// One (ID, shape) combination written to its own file.
+struct SodaPiece {
+  std::string id{};                     // as given
+  std::string dataset_id{};
+  std::optional<std::size_t> shape{};   // index into SodaRequest::shapes
+  std::string name{};                   // file name (archive entry / result file)
+  std::filesystem::path file{};         // empty: no pixels
+  std::string message{};                // why there is no file ("UsageError: NoOverlap ...")
+};
+
+// Progress (fraction of sources done) and cancellation (throws to stop).
+struct SodaMonitor {
+  std::function<void(double)> progress{};
+  std::function<void()> check_cancelled{};
+};
+
+// The cutting logic shared by /sync and /async.
+class SodaEngine {
+ public:
+  SodaEngine(std::shared_ptr<SharedRepository> repository, SodaLimits limits);
+
+  const SodaLimits& limits() const noexcept { return limits_; }
+
+  // Looks every ID up (caller's visibility); DaliError(404) naming the first
+  // unknown or invisible ID. Applies BAND, TIME and POL.
+  std::vector<SodaSource> resolve(const SodaRequest& request);
+
+  // All cutouts in one multi-extension FITS at `out`; the number of cutouts
+  // (0: none had pixels, and `out` is removed).
+  std::size_t write_fits(const SodaRequest& request, const std::vector<SodaSource>& sources,
+                         const std::filesystem::path& out, const SodaMonitor& monitor = {});
+
+  // One file per (ID, shape); `place(name)` gives where a file named `name`
+  // goes. Combinations without pixels come back with a message and no file.
+  std::vector<SodaPiece> write_each(const SodaRequest& request, const std::vector<SodaSource>& sources,
+                                    const std::function<std::filesystem::path(const std::string&)>& place,
+                                    const SodaMonitor& monitor = {});
+
+ private:
+  // The patch files a coadd cutout of `shape` reads: every visible patch of
+  // the same tract, band, type and collection whose footprint the shape
+  // touches; empty when the source's own patch is not among them.
+  std::vector<std::filesystem::path> coadd_patches(const repo::DatasetRecord& record, const sky::Shape& shape);
+  std::filesystem::path file_of(const repo::DatasetRecord& record) const;
+
+  std::shared_ptr<SharedRepository> repository_;
+  SodaLimits limits_;
+};
+
+// The SODA service (sync endpoint routed by dali::install, async endpoint
+// declared for capabilities and OpenAPI). Removes stale spool files.
+dali::Service soda_service(std::shared_ptr<SharedRepository> repository, std::vector<dali::AvailabilityCheck> checks,
+                           const SodaOptions& options = {});
+
+// Registers the "soda" job kind on jobs' runner and routes the UWS binding
+// at /api/soda/async (the routes keep `jobs` alive).
+void install_soda_async(http::Router& router, std::shared_ptr<SharedRepository> repository,
+                        std::shared_ptr<AsyncJobs> jobs, const SodaOptions& options = {});
+
+}  // namespace pixserve::services
