@@ -1451,7 +1451,7 @@ constexpr LanguageFeature kFeatures[] = {
     {"ivo://ivoa.net/std/TAPRegExt#features-adql-common-table", "WITH"},
     {"ivo://ivoa.net/std/TAPRegExt#features-adql-type", "CAST"},
     {"ivo://ivoa.net/std/TAPRegExt#features-adql-offset", "OFFSET"},
-    {"ivo://ivoa.net/std/TAPRegExt#features-adql-function", "COALESCE"},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adql-conditional", "COALESCE"},
 };
 
 }  // namespace

@@ -1,0 +1,595 @@
+#include "services/tap.hpp"
+
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include <fmt/format.h>
+#include <pugixml.hpp>
+#include <spdlog/spdlog.h>
+
+#include "adql/translator.hpp"
+#include "dali/vosi.hpp"
+#include "http/headers.hpp"
+#include "http/params.hpp"
+#include "services/tap_fetch.hpp"
+#include "uws/routes.hpp"
+
+namespace pixserve::services {
+namespace {
+
+constexpr std::string_view kTapStandardId = "ivo://ivoa.net/std/TAP";
+constexpr std::string_view kExamplesStandardId = "ivo://ivoa.net/std/DALI#examples";
+
+// ------------------------------------------------------------ parameters
+
+std::vector<dali::ParamSpec> tap_params(const dali::ResultLimits& limits) {
+  std::vector<dali::ParamSpec> p = {
+      {.name = "LANG",
+       .type = dali::ParamType::text,
+       .description = "Query language: ADQL (ADQL-2.0 and ADQL-2.1 name the versions; both are served by the ADQL 2.1 "
+                      "parser).",
+       .required = true,
+       .example = "ADQL",
+       .standard = true},
+      {.name = "QUERY",
+       .type = dali::ParamType::text,
+       .description = "The ADQL query. Tables: ivoa.obscore, survey.datasets, survey.visits, survey.provenance, "
+                      "TAP_SCHEMA.*, and TAP_UPLOAD.<name> for uploaded tables.",
+       .required = true,
+       .example = "SELECT TOP 10 obs_id, s_ra, s_dec FROM ivoa.obscore",
+       .standard = true},
+      {.name = "REQUEST",
+       .type = dali::ParamType::text,
+       .description = "doQuery (optional in TAP 1.1).",
+       .example = "doQuery",
+       .standard = true},
+      {.name = "VERSION",
+       .type = dali::ParamType::text,
+       .description = "TAP version requested: 1.0 or 1.1 (optional).",
+       .example = "1.1",
+       .standard = true},
+      {.name = "FORMAT",
+       .type = dali::ParamType::text,
+       .description = "Synonym of RESPONSEFORMAT (TAP 1.0).",
+       .example = "votable",
+       .standard = true},
+      {.name = "UPLOAD",
+       .type = dali::ParamType::text,
+       .description = "Tables to upload as TAP_UPLOAD.<name>: 'name,param:part' pairs separated by ';', the VOTable "
+                      "sent as the multipart part 'part' of the same request, or name,http://... fetched from a "
+                      "public host.",
+       .multiple = true,
+       .example = "mine,param:mine",
+       .standard = true},
+      {.name = "RUNID",
+       .type = dali::ParamType::text,
+       .description = "Identifier of the request, echoed for the client's bookkeeping.",
+       .standard = true},
+  };
+  for (auto& r : dali::result_params(limits)) p.push_back(std::move(r));
+  return p;
+}
+
+bool iequals(std::string_view a, std::string_view b) { return http::ascii_lower(a) == http::ascii_lower(b); }
+
+std::string trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
+  return std::string(s);
+}
+
+// What a request or job asks, checked.
+struct TapCall {
+  std::string adql;
+  dali::ResponseFormat format;
+  std::int64_t maxrec = 0;
+  std::vector<tap::Upload> uploads;
+};
+
+using UploadSource = std::function<std::optional<std::string>(std::string_view part)>;
+
+TapCall prepare_call(const dali::ParsedParams& p, const dali::ResultLimits& limits, const TapOptions& options,
+                     const UploadSource& upload_source) {
+  if (auto request = p.first<std::string>("REQUEST"); request && !iequals(trim(*request), "doQuery")) {
+    throw dali::usage_error(fmt::format("REQUEST: '{}' is not supported; use doQuery", request->substr(0, 40)));
+  }
+  if (auto version = p.first<std::string>("VERSION"); version && *version != "1.0" && *version != "1.1") {
+    throw dali::usage_error(fmt::format("VERSION: '{}' is not supported; this service speaks TAP 1.1 (and 1.0)",
+                                        version->substr(0, 20)));
+  }
+  const std::string lang = trim(p.first<std::string>("LANG").value_or(""));
+  if (!iequals(lang, "ADQL") && !iequals(lang, "ADQL-2.0") && !iequals(lang, "ADQL-2.1")) {
+    std::string shown = lang.substr(0, 40);
+    for (auto& c : shown) {
+      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+    }
+    throw dali::usage_error(fmt::format("LANG: '{}' is not supported; use ADQL, ADQL-2.0 or ADQL-2.1", shown));
+  }
+  TapCall call;
+  call.adql = p.first<std::string>("QUERY").value_or("");
+  if (trim(call.adql).empty()) throw dali::usage_error("QUERY: empty query");
+  if (call.adql.size() > options.max_query_length) {
+    throw dali::usage_error(fmt::format("QUERY is longer than the limit of {} characters", options.max_query_length));
+  }
+  if (auto rf = p.first<std::string>("RESPONSEFORMAT")) {
+    call.format = dali::parse_response_format(*rf);
+  } else if (auto f = p.first<std::string>("FORMAT")) {
+    call.format = dali::parse_response_format(*f);
+  }
+  call.maxrec = dali::effective_maxrec(p, limits);
+
+  votable::ReadLimits read_limits;
+  read_limits.max_bytes = options.max_upload_bytes;
+  read_limits.max_rows = options.max_upload_rows;
+  for (const auto& value : p.all_as<std::string>("UPLOAD")) {
+    std::size_t start = 0;
+    while (start <= value.size()) {
+      auto end = value.find(';', start);
+      if (end == std::string::npos) end = value.size();
+      const std::string item = trim(std::string_view(value).substr(start, end - start));
+      start = end + 1;
+      if (item.empty()) {
+        if (end == value.size()) break;
+        continue;
+      }
+      const auto comma = item.find(',');
+      if (comma == std::string::npos) {
+        throw dali::usage_error(fmt::format("UPLOAD: '{}' is not 'name,URI'", item.substr(0, 80)));
+      }
+      tap::Upload upload;
+      upload.name = trim(std::string_view(item).substr(0, comma));
+      const std::string uri = trim(std::string_view(item).substr(comma + 1));
+      std::optional<std::string> content;
+      if (uri.rfind("param:", 0) == 0) {
+        content = upload_source(uri.substr(6));
+      } else if (uri.rfind("http://", 0) == 0 || uri.rfind("https://", 0) == 0) {
+        content = tap::fetch_upload(uri, {.max_bytes = options.max_upload_bytes,
+                                          .timeout = options.upload_fetch_timeout,
+                                          .allow_private_addresses = options.upload_allow_private_hosts});
+      } else {
+        throw dali::usage_error(fmt::format("UPLOAD {}: '{}' is neither param:<part> nor an http:// URL",
+                                            upload.name.substr(0, 64), uri.substr(0, 80)));
+      }
+      const std::string part = uri.substr(0, 80);
+      if (!content) {
+        throw dali::usage_error(
+            fmt::format("UPLOAD {}: no part '{}' in the request", upload.name.substr(0, 64), part));
+      }
+      if (content->size() > options.max_upload_bytes) {
+        throw dali::usage_error(fmt::format("UPLOAD {}: the table is larger than the limit of {} bytes",
+                                            upload.name.substr(0, 64), options.max_upload_bytes));
+      }
+      try {
+        upload.table = votable::read_votable(*content, read_limits);
+      } catch (const votable::ReadError& e) {
+        throw dali::usage_error(fmt::format("UPLOAD {}: {}", upload.name.substr(0, 64), e.what()));
+      }
+      call.uploads.push_back(std::move(upload));
+      if (end == value.size()) break;
+    }
+  }
+  return call;
+}
+
+tap::QueryRequest query_request(TapCall& call) {
+  tap::QueryRequest q;
+  q.adql = call.adql;
+  q.maxrec = call.maxrec;
+  q.uploads = std::move(call.uploads);
+  q.viewer = {};  // anonymous until the auth issue identifies callers
+  return q;
+}
+
+// Writes a query result in the requested format.
+dali::TableStats write_result(votable::Sink sink, const dali::ResponseFormat& format, const tap::QueryResult& result,
+                              const std::string& adql) {
+  dali::TableResult table;
+  table.name = "result";
+  table.description = "Result of the ADQL query";
+  table.fields = result.fields;
+  table.infos = {{"QUERY", adql.substr(0, 10'000)}};
+  const auto& rows = result.rows;
+  const bool overflow = result.overflow;
+  table.rows = [&rows, overflow](const dali::RowSink& emit) {
+    for (const auto& row : rows) {
+      if (!emit(row)) return;
+    }
+    // One more row than the limit passed to write_table: it reports the
+    // overflow and writes nothing.
+    if (overflow && !rows.empty()) emit(rows.back());
+  };
+  return dali::write_table(std::move(sink), format, static_cast<std::int64_t>(rows.size()), table);
+}
+
+std::string file_extension(const dali::ResponseFormat& f) {
+  switch (f.format) {
+    case dali::TableFormat::csv: return "csv";
+    case dali::TableFormat::tsv: return "tsv";
+    default: return "xml";
+  }
+}
+
+// ------------------------------------------------------------ capabilities
+
+std::string to_xml(const pugi::xml_document& doc) {
+  std::ostringstream out;
+  doc.save(out, " ", pugi::format_indent, pugi::encoding_utf8);
+  return out.str();
+}
+
+void text_element(pugi::xml_node parent, const char* name, std::string_view text) {
+  parent.append_child(name).text().set(std::string(text).c_str());
+}
+
+void simple_capability(pugi::xml_node root, std::string_view standard_id, const std::string& url,
+                       const char* interface_type = "vs:ParamHTTP") {
+  auto cap = root.append_child("capability");
+  cap.append_attribute("standardID") = std::string(standard_id).c_str();
+  auto i = cap.append_child("interface");
+  i.append_attribute("xsi:type") = interface_type;
+  if (std::string_view(interface_type) == "vs:ParamHTTP") i.append_attribute("role") = "std";
+  auto a = i.append_child("accessURL");
+  a.append_attribute("use") = "full";
+  a.text().set(url.c_str());
+}
+
+std::string capabilities_document(const std::string& base, const dali::ResultLimits& limits, const TapOptions& options,
+                                  const http::ServerConfig::Jobs& jobs) {
+  pugi::xml_document doc;
+  auto decl = doc.append_child(pugi::node_declaration);
+  decl.append_attribute("version") = "1.0";
+  decl.append_attribute("encoding") = "UTF-8";
+  auto root = doc.append_child("vosi:capabilities");
+  root.append_attribute("xmlns:vosi") = std::string(dali::vosi_capabilities_ns).c_str();
+  root.append_attribute("xmlns:vs") = std::string(dali::vodataservice_ns).c_str();
+  root.append_attribute("xmlns:xsi") = std::string(dali::xsi_ns).c_str();
+  root.append_attribute("xmlns:tr") = "http://www.ivoa.net/xml/TAPRegExt/v1.0";
+  root.append_attribute("xmlns:vr") = "http://www.ivoa.net/xml/VOResource/v1.0";
+
+  auto tap = root.append_child("capability");
+  tap.append_attribute("standardID") = std::string(kTapStandardId).c_str();
+  tap.append_attribute("xsi:type") = "tr:TableAccess";
+  text_element(tap, "description",
+               "ObsTAP: ADQL queries over the ObsCore table of the survey's images and the survey tables "
+               "(synchronous at /sync, asynchronous UWS jobs at /async).");
+  auto iface = tap.append_child("interface");
+  iface.append_attribute("xsi:type") = "vs:ParamHTTP";
+  iface.append_attribute("role") = "std";
+  iface.append_attribute("version") = "1.1";
+  auto url = iface.append_child("accessURL");
+  url.append_attribute("use") = "base";
+  url.text().set(base.c_str());
+
+  auto dm = tap.append_child("dataModel");
+  dm.append_attribute("ivo-id") = "ivo://ivoa.net/std/ObsCore#core-1.1";
+  dm.text().set("ObsCore-1.1");
+
+  auto lang = tap.append_child("language");
+  text_element(lang, "name", "ADQL");
+  auto v20 = lang.append_child("version");
+  v20.append_attribute("ivo-id") = "ivo://ivoa.net/std/ADQL#v2.0";
+  v20.text().set("2.0");
+  auto v21 = lang.append_child("version");
+  v21.append_attribute("ivo-id") = "ivo://ivoa.net/std/ADQL#v2.1";
+  v21.text().set("2.1");
+  text_element(lang, "description",
+               "ADQL 2.1 (2.0 queries are accepted too). Geometry is ICRS only and evaluated exactly on the sphere; "
+               "CONTAINS and INTERSECTS on ivoa.obscore positions and footprints use the HEALPix index.");
+  std::string current_type;
+  pugi::xml_node features;
+  for (const auto& f : adql::supported_features()) {
+    // ADQL 2.1 puts COALESCE under features-adql-conditional, a key newer
+    // than TAPRegExt 1.0: STILTS 3.4 (Debian 12) taplint reports it as an
+    // unknown standard key, an error. COALESCE works; it is just not declared.
+    if (f.type == "ivo://ivoa.net/std/TAPRegExt#features-adql-conditional") continue;
+    if (f.type != current_type) {
+      features = lang.append_child("languageFeatures");
+      features.append_attribute("type") = std::string(f.type).c_str();
+      current_type = std::string(f.type);
+    }
+    auto feature = features.append_child("feature");
+    text_element(feature, "form", f.name);
+  }
+
+  struct Format {
+    const char* ivo_id;
+    const char* mime;
+    std::vector<const char*> aliases;
+  };
+  const std::vector<Format> formats = {
+      {"ivo://ivoa.net/std/TAPRegExt#output-votable-td", "application/x-votable+xml", {"votable"}},
+      {"ivo://ivoa.net/std/TAPRegExt#output-votable-binary2", "application/x-votable+xml;serialization=BINARY2",
+       {"votable/b2"}},
+      {nullptr, "text/csv", {"csv"}},
+      {nullptr, "text/tab-separated-values", {"tsv"}},
+  };
+  for (const auto& f : formats) {
+    auto of = tap.append_child("outputFormat");
+    if (f.ivo_id) of.append_attribute("ivo-id") = f.ivo_id;
+    text_element(of, "mime", f.mime);
+    for (const auto* a : f.aliases) text_element(of, "alias", a);
+  }
+  for (const char* method : {"ivo://ivoa.net/std/TAPRegExt#upload-inline", "ivo://ivoa.net/std/TAPRegExt#upload-http"}) {
+    tap.append_child("uploadMethod").append_attribute("ivo-id") = method;
+  }
+
+  const auto seconds = [](std::chrono::milliseconds ms) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(ms).count());
+  };
+  auto retention = tap.append_child("retentionPeriod");
+  text_element(retention, "default", seconds(jobs.retention));
+  text_element(retention, "hard", seconds(jobs.max_retention));
+  auto duration = tap.append_child("executionDuration");
+  text_element(duration, "default", seconds(jobs.execution_duration));
+  text_element(duration, "hard", seconds(jobs.max_execution_duration));
+  auto output = tap.append_child("outputLimit");
+  auto od = output.append_child("default");
+  od.append_attribute("unit") = "row";
+  od.text().set(std::to_string(limits.default_maxrec).c_str());
+  auto oh = output.append_child("hard");
+  oh.append_attribute("unit") = "row";
+  oh.text().set(std::to_string(limits.max_maxrec).c_str());
+  auto ul = tap.append_child("uploadLimit");
+  auto uh = ul.append_child("hard");
+  uh.append_attribute("unit") = "byte";
+  uh.text().set(std::to_string(options.max_upload_bytes).c_str());
+
+  simple_capability(root, "ivo://ivoa.net/std/VOSI#capabilities", base + "/capabilities");
+  simple_capability(root, "ivo://ivoa.net/std/VOSI#availability", base + "/availability");
+  simple_capability(root, "ivo://ivoa.net/std/VOSI#tables-1.1", base + "/tables");
+  simple_capability(root, kExamplesStandardId, base + "/examples", "vr:WebBrowser");
+  return to_xml(doc);
+}
+
+// ------------------------------------------------------------ examples
+
+struct Example {
+  const char* id;
+  const char* name;
+  const char* description;
+  const char* query;
+};
+
+constexpr Example kExamples[] = {
+    {"cone", "Images around a position",
+     "Processed visit images whose centre lies within 0.5 degrees of a position (a cone search on the HEALPix "
+     "index).",
+     "SELECT TOP 100 obs_id, dataproduct_subtype, band, s_ra, s_dec, t_min, access_url\n"
+     "FROM ivoa.obscore\n"
+     "WHERE CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', 53.0, -28.0, 0.5)) = 1\n"
+     "  AND dataproduct_subtype = 'calexp'"},
+    {"footprint", "Every image covering a point",
+     "All images whose footprint contains a position: the epochs of one object (a light curve in pixels), oldest "
+     "first.",
+     "SELECT obs_id, dataproduct_subtype, band, t_min, s_region, access_url\n"
+     "FROM ivoa.obscore\n"
+     "WHERE CONTAINS(POINT('ICRS', 53.0, -28.0), s_region) = 1\n"
+     "ORDER BY t_min"},
+    {"counts", "Images per band and type", "How many images of each type the survey holds in each band.",
+     "SELECT band, dataproduct_subtype, COUNT(*) AS n_images\n"
+     "FROM ivoa.obscore\n"
+     "GROUP BY band, dataproduct_subtype\n"
+     "ORDER BY band, dataproduct_subtype"},
+    {"seeing", "Images taken in good seeing",
+     "Processed visit images joined with the observing conditions of their visit, best seeing first.",
+     "SELECT TOP 50 o.obs_id, o.band, v.seeing, v.airmass, v.t_min\n"
+     "FROM ivoa.obscore AS o JOIN survey.visits AS v ON o.visit = v.visit\n"
+     "WHERE o.dataproduct_subtype = 'calexp'\n"
+     "ORDER BY 3"},
+    {"coadd-inputs", "Inputs of the coadds", "The number of input images of each coadd, from the provenance table.",
+     "SELECT p.dataset_id, COUNT(*) AS n_inputs\n"
+     "FROM survey.provenance AS p JOIN ivoa.obscore AS o ON o.obs_id = p.dataset_id\n"
+     "WHERE o.dataproduct_subtype = 'deepCoadd'\n"
+     "GROUP BY p.dataset_id"},
+    {"region", "Footprints meeting a polygon",
+     "Coadd patches whose footprint intersects a polygon on the sky, with the area of each footprint.",
+     "SELECT obs_id, band, tract, patch, AREA(s_region) AS area_deg2\n"
+     "FROM ivoa.obscore\n"
+     "WHERE INTERSECTS(s_region, POLYGON('ICRS', 52.8, -28.2, 53.2, -28.2, 53.2, -27.8, 52.8, -27.8)) = 1\n"
+     "  AND dataproduct_subtype = 'deepCoadd'"},
+};
+
+std::string xml_escape(std::string_view s) {
+  std::string out;
+  for (const char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------ async
+
+// A multipart job creation: parts with a file name become parameters of
+// the same name (their content), so that the job keeps its inline uploads.
+http::Response forward_with_uploads(const http::Router& inner, const http::Request& req, const TapOptions& options) {
+  http::RawRequest raw;
+  raw.method = req.method();
+  raw.target = req.path();  // parameters travel in the body
+  for (const auto& [name, value] : req.headers()) {
+    if (iequals(name, "Content-Type") || iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding")) continue;
+    raw.headers.add(name, value);
+  }
+  raw.headers.set("Content-Type", "application/x-www-form-urlencoded");
+  std::string body;
+  const auto add = [&body](std::string_view name, std::string_view value) {
+    if (!body.empty()) body += '&';
+    body += http::percent_encode(name) + "=" + http::percent_encode(value);
+  };
+  for (const auto& [name, value] : req.params()) add(name, value);
+  for (const auto& file : req.files()) {
+    if (file.content.size() > options.max_upload_bytes) {
+      return dali::error_response(400, fmt::format("UPLOAD: part '{}' is larger than the limit of {} bytes",
+                                                   file.name.substr(0, 64), options.max_upload_bytes));
+    }
+    add(file.name, file.content.read_all());
+  }
+  raw.body = http::Blob(std::move(body));
+  raw.remote_address = req.remote_address();
+  raw.request_id = req.request_id();
+  http::RequestOptions ro;
+  ro.base_url = req.base_url();
+  http::Request rebuilt = http::Request::parse(std::move(raw), ro);
+  return inner.dispatch(rebuilt);
+}
+
+}  // namespace
+
+std::shared_ptr<tap::TapEngine> make_tap_engine(SharedRepository& repository, const TapOptions& options) {
+  tap::EngineOptions eo;
+  eo.registry_file = repository.root() / repository.config().registry;
+  eo.index_order = repository.with([](repo::Repository& r) { return r.registry().index_order(); });
+  eo.max_query_length = options.max_query_length;
+  eo.max_result_bytes = options.max_result_bytes;
+  eo.upload_limits.max_bytes = options.max_upload_bytes;
+  eo.upload_limits.max_rows = options.max_upload_rows;
+  return std::make_shared<tap::TapEngine>(std::make_shared<const tap::TapMetadata>(), eo);
+}
+
+std::string tap_examples_xhtml() {
+  std::string out =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      "<html xmlns=\"http://www.w3.org/1999/xhtml\" xml:lang=\"en\">\n"
+      "<head><title>pixserve ObsTAP examples</title></head>\n"
+      "<body vocab=\"ivo://ivoa.net/std/DALI-examples#\">\n"
+      "<h1>Example queries for the ObsTAP service</h1>\n"
+      "<p>ADQL queries over ivoa.obscore and the survey tables. Run them with any TAP client, e.g. "
+      "pyvo.dal.TAPService(url).search(query).</p>\n";
+  for (const auto& e : kExamples) {
+    out += fmt::format(
+        "<div typeof=\"example\" id=\"{0}\" resource=\"#{0}\">\n"
+        "<h2 property=\"name\">{1}</h2>\n"
+        "<p>{2}</p>\n"
+        "<pre class=\"dali-example-query\" property=\"query\">{3}</pre>\n"
+        "</div>\n",
+        e.id, xml_escape(e.name), xml_escape(e.description), xml_escape(e.query));
+  }
+  out += "</body>\n</html>\n";
+  return out;
+}
+
+dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, const dali::ResultLimits& limits,
+                          const TapOptions& options, const http::ServerConfig::Jobs& jobs,
+                          std::vector<dali::AvailabilityCheck> checks) {
+  dali::Endpoint sync{
+      .path = "sync",
+      .summary = "Synchronous ADQL query (TAP 1.1)",
+      .description =
+          "Runs an ADQL query and returns its result at once. Anonymous callers see public datasets whose embargo "
+          "has ended. Queries are interrupted after the synchronous time limit; use /async for longer ones.",
+      .params = tap_params(limits),
+      .result_types = {"application/x-votable+xml", "application/x-votable+xml;serialization=BINARY2", "text/csv",
+                       "text/tab-separated-values"},
+      .standard_id = std::string(kTapStandardId),
+      .interface_version = "1.1",
+  };
+  sync.handler = [engine, limits, options](const http::Request& req, const dali::ParsedParams& p) {
+    TapCall call = prepare_call(p, limits, options, [&req](std::string_view part) -> std::optional<std::string> {
+      if (const auto* f = req.file(part)) return f->content.read_all();
+      return req.params().first(part);
+    });
+    tap::QueryRequest q = query_request(call);
+    q.deadline = std::chrono::steady_clock::now() + options.sync_time_limit;
+    std::shared_ptr<const tap::QueryResult> result;
+    try {
+      result = std::make_shared<const tap::QueryResult>(engine->run(q));
+    } catch (const tap::QueryInterrupted& e) {
+      throw dali::usage_error(fmt::format(
+          "QUERY: {} ({} s for /sync); run it as an asynchronous job at /async, which may run longer", e.what(),
+          std::chrono::duration_cast<std::chrono::seconds>(options.sync_time_limit).count()));
+    }
+    const dali::ResponseFormat format = call.format;
+    const std::string adql = call.adql;
+    return http::Response::stream(format.content_type, [format, result, adql](http::BodyWriter& body) {
+      struct Gone {};
+      try {
+        write_result([&body](std::string_view chunk) {
+          if (!body.write(chunk)) throw Gone{};
+        }, format, *result, adql);
+      } catch (const Gone&) {
+      }
+    });
+  };
+
+  dali::Endpoint examples{
+      .path = "examples",
+      .summary = "DALI examples: useful ObsCore queries",
+      .methods = {"GET"},
+      .result_types = {"application/xhtml+xml"},
+  };
+  examples.handler = [](const http::Request&, const dali::ParsedParams&) {
+    return http::Response::text(200, tap_examples_xhtml(), "application/xhtml+xml; charset=utf-8");
+  };
+
+  dali::Service service{
+      .name = "tap",
+      .title = "ObsTAP (TAP 1.1)",
+      .description = "ADQL queries over the ObsCore table of the survey's images and the survey tables.",
+      .endpoints = {std::move(sync), std::move(examples)},
+      .checks = std::move(checks),
+  };
+  service.tables = [engine](const http::Request& req) {
+    const bool min = iequals(req.params().first("detail").value_or(""), "min");
+    return http::Response::text(200, engine->metadata().vosi_tables_xml(min), "text/xml; charset=utf-8");
+  };
+  service.capabilities = [limits, options, jobs](const http::Request& req) {
+    return http::Response::text(200, capabilities_document(req.base_url() + "/api/tap", limits, options, jobs),
+                                "text/xml; charset=utf-8");
+  };
+  return service;
+}
+
+void install_tap_async(http::Router& router, std::shared_ptr<AsyncJobs> jobs, std::shared_ptr<tap::TapEngine> engine,
+                       const dali::ResultLimits& limits, const TapOptions& options, const std::string& api_prefix) {
+  auto specs = std::make_shared<const std::vector<dali::ParamSpec>>(tap_params(limits));
+  jobs->runner().register_kind(
+      "tap", [engine, specs, limits, options](const uws::Job& job, uws::ResultWriter& out, uws::Progress& progress,
+                                              const uws::CancelToken& cancel) {
+        try {
+          const http::Parameters params = job.http_parameters();
+          const dali::ParsedParams p = dali::parse_params(*specs, dali::RawParams(params.begin(), params.end()));
+          TapCall call = prepare_call(p, limits, options, [&job](std::string_view part) { return job.parameter(part); });
+          tap::QueryRequest q = query_request(call);
+          q.cancelled = [cancel] { return cancel.cancelled(); };
+          progress.report(0.0, "running the query");
+          const tap::QueryResult result = engine->run(q);
+          cancel.throw_if_cancelled();
+          const std::string file = "result." + file_extension(call.format);
+          {
+            std::ofstream f(out.path(file), std::ios::binary);
+            write_result([&f](std::string_view chunk) { f.write(chunk.data(), static_cast<std::streamsize>(chunk.size())); },
+                         call.format, result, call.adql);
+            if (!f) throw std::runtime_error("tap: writing the job result failed");
+          }
+          out.add_file("result", file, call.format.content_type);
+        } catch (const dali::DaliError& e) {
+          throw uws::JobError(e.what());
+        } catch (const tap::QueryInterrupted& e) {
+          if (cancel.cancelled()) throw uws::Cancelled();
+          throw uws::JobError(e.what());
+        }
+      });
+
+  const std::string base = api_prefix + "/tap/async";
+  auto inner = std::make_shared<http::Router>();
+  uws::install_routes(*inner, base, jobs->runner(), {.kind = "tap"});
+  // The job store outlives the routes through `jobs`.
+  const auto forward = [inner, jobs](const http::Request& req) {
+    http::Request copy = req;
+    return inner->dispatch(copy);
+  };
+  router.get(base, forward);
+  router.post(base, [inner, jobs, options, forward](const http::Request& req) {
+    if (req.files().empty()) return forward(req);
+    return forward_with_uploads(*inner, req, options);
+  });
+  router.add({"GET", "POST", "DELETE"}, base + "/{rest...}", forward);
+}
+
+}  // namespace pixserve::services

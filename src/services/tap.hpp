@@ -1,0 +1,62 @@
+// TAP 1.1 (ObsTAP) at /api/tap:
+//   /sync          GET/POST  LANG=ADQL (ADQL-2.0, ADQL-2.1), QUERY, RESPONSEFORMAT or FORMAT,
+//                            MAXREC, UPLOAD (name,param:part inline tables), REQUEST=doQuery
+//   /async         UWS 1.1 jobs of the same parameters (kind "tap"); result id "result"
+//   /tables        VOSI tables 1.1 from TAP_SCHEMA (tap_schema.hpp)
+//   /capabilities  VOSI capabilities with the TAPRegExt TableAccess capability
+//   /availability  VOSI availability
+//   /examples      DALI examples (XHTML + RDFa): useful ObsCore queries
+// Queries run on TapEngine (tap_query.hpp): read-only connections, the
+// caller's visible rows only, time and size limits.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dali/results.hpp"
+#include "dali/service.hpp"
+#include "http/config.hpp"
+#include "http/router.hpp"
+#include "services/async_jobs.hpp"
+#include "services/repository_access.hpp"
+#include "services/tap_query.hpp"
+
+namespace pixserve::services {
+
+struct TapOptions {
+  std::chrono::milliseconds sync_time_limit{60'000};  // a /sync query is interrupted after this
+  std::uint64_t max_result_bytes = 256ull << 20;      // rows kept per query (estimated)
+  std::uint64_t max_upload_bytes = 16ull << 20;       // one uploaded VOTable
+  std::size_t max_upload_rows = 100'000;
+  std::size_t max_query_length = 100'000;             // characters of ADQL
+  // UPLOAD=name,http://...: fetched with this deadline; hosts resolving to
+  // loopback, private or link-local addresses are refused unless allowed.
+  std::chrono::milliseconds upload_fetch_timeout{15'000};
+  bool upload_allow_private_hosts = false;
+};
+
+// The engine of a repository's registry (read-only connections to its
+// database file).
+std::shared_ptr<tap::TapEngine> make_tap_engine(SharedRepository& repository, const TapOptions& options);
+
+// The declaration (sync, examples, tables, capabilities, availability).
+// `jobs` gives the async limits the capabilities advertise.
+dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, const dali::ResultLimits& limits,
+                          const TapOptions& options, const http::ServerConfig::Jobs& jobs,
+                          std::vector<dali::AvailabilityCheck> checks);
+
+// Registers the "tap" job kind on the shared runner and the UWS routes at
+// <api_prefix>/tap/async. Inline uploads sent with the job creation
+// (multipart parts) are kept as job parameters of the same name, so that
+// UPLOAD=t,param:t resolves when the job runs.
+void install_tap_async(http::Router& router, std::shared_ptr<AsyncJobs> jobs, std::shared_ptr<tap::TapEngine> engine,
+                       const dali::ResultLimits& limits, const TapOptions& options,
+                       const std::string& api_prefix = "/api");
+
+// The DALI examples document (exposed for tests).
+std::string tap_examples_xhtml();
+
+}  // namespace pixserve::services

@@ -1,0 +1,542 @@
+#include "services/tap_query.hpp"
+
+#include <sqlite3.h>
+
+#include <cmath>
+#include <set>
+#include <utility>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "adql/errors.hpp"
+#include "adql/geometry_functions.hpp"
+#include "adql/sql_text.hpp"
+#include "adql/sqlite_functions.hpp"
+#include "adql/translator.hpp"
+#include "dali/params.hpp"
+#include "sky/healpix.hpp"
+
+namespace pixserve::services::tap {
+namespace {
+
+using adql::AdqlType;
+namespace geo = adql::geometry;
+
+struct SqliteCloser {
+  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+};
+struct StmtFinalizer {
+  void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
+};
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+
+
+bool valid_upload_name(std::string_view name) {
+  if (name.empty() || name.size() > 64 || !std::isalpha(static_cast<unsigned char>(name.front()))) return false;
+  for (const char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  }
+  return true;
+}
+
+// A catalogue of the service's tables plus this query's uploads.
+class QueryCatalog final : public adql::Catalog {
+ public:
+  explicit QueryCatalog(const adql::Catalog& base) : base_(base) {}
+  void add(adql::TableDef t) { uploads_.push_back(std::make_unique<adql::TableDef>(std::move(t))); }
+  std::vector<const adql::TableDef*> tables() const override {
+    auto out = base_.tables();
+    for (const auto& u : uploads_) out.push_back(u.get());
+    return out;
+  }
+
+ private:
+  const adql::Catalog& base_;
+  std::vector<std::unique_ptr<adql::TableDef>> uploads_;
+};
+
+struct Interrupt {
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  const std::function<bool()>* cancelled = nullptr;
+  bool timed_out = false;
+  bool was_cancelled = false;
+};
+
+int progress_callback(void* p) {
+  auto* state = static_cast<Interrupt*>(p);
+  if (state->deadline && std::chrono::steady_clock::now() >= *state->deadline) {
+    state->timed_out = true;
+    return 1;
+  }
+  if (state->cancelled && *state->cancelled && (*state->cancelled)()) {
+    state->was_cancelled = true;
+    return 1;
+  }
+  return 0;
+}
+
+std::uint64_t cell_bytes(const votable::Value& v) {
+  if (const auto* s = v.get_if<std::string>()) return s->size() + 16;
+  if (const auto* d = v.get_if<std::vector<double>>()) return d->size() * 8 + 16;
+  if (const auto* i = v.get_if<std::vector<std::int64_t>>()) return i->size() * 8 + 16;
+  return 16;
+}
+
+std::vector<double> geometry_array(const geo::Geometry& g) {
+  return std::visit(
+      [](const auto& shape) -> std::vector<double> {
+        using T = std::decay_t<decltype(shape)>;
+        if constexpr (std::is_same_v<T, sky::SkyPoint>) {
+          return {shape.ra, shape.dec};
+        } else if constexpr (std::is_same_v<T, sky::Circle>) {
+          return {shape.center.ra, shape.center.dec, shape.radius_deg};
+        } else if constexpr (std::is_same_v<T, sky::Polygon>) {
+          return sky::to_dali_array(shape);
+        } else {
+          const auto r = shape.range();
+          return {r.ra_min, r.dec_min, r.ra_max, r.dec_min, r.ra_max, r.dec_max, r.ra_min, r.dec_max};
+        }
+      },
+      g);
+}
+
+// One result cell of an output column of ADQL type `type`.
+votable::Value read_cell(sqlite3_stmt* s, int i, AdqlType type) {
+  const int stored = sqlite3_column_type(s, i);
+  if (stored == SQLITE_NULL) return {};
+  const auto text = [&] {
+    const auto* t = sqlite3_column_text(s, i);
+    return std::string(reinterpret_cast<const char*>(t), static_cast<std::size_t>(sqlite3_column_bytes(s, i)));
+  };
+  switch (type) {
+    case AdqlType::smallint:
+    case AdqlType::integer:
+    case AdqlType::bigint: return votable::Value(static_cast<std::int64_t>(sqlite3_column_int64(s, i)));
+    case AdqlType::boolean: return votable::Value(sqlite3_column_int64(s, i) != 0);
+    case AdqlType::real:
+    case AdqlType::double_precision: {
+      const double d = sqlite3_column_double(s, i);
+      return std::isnan(d) ? votable::Value() : votable::Value(d);
+    }
+    case AdqlType::point:
+    case AdqlType::circle:
+    case AdqlType::polygon: {
+      try {
+        const auto g = geo::parse(text());
+        const bool fits = (type == AdqlType::point && std::holds_alternative<sky::SkyPoint>(g)) ||
+                          (type == AdqlType::circle && std::holds_alternative<sky::Circle>(g)) ||
+                          (type == AdqlType::polygon && !std::holds_alternative<sky::SkyPoint>(g) &&
+                           !std::holds_alternative<sky::Circle>(g));
+        return fits ? votable::Value(geometry_array(g)) : votable::Value();
+      } catch (const std::exception&) {
+        return {};
+      }
+    }
+    case AdqlType::binary: {
+      const auto* b = static_cast<const unsigned char*>(sqlite3_column_blob(s, i));
+      std::vector<std::int64_t> bytes(b, b + sqlite3_column_bytes(s, i));
+      return votable::Value(std::move(bytes));
+    }
+    default: return votable::Value(text());
+  }
+}
+
+std::string stcs_of(const votable::Value& v, AdqlType type, const std::string& column) {
+  const auto* a = v.get_if<std::vector<double>>();
+  if (!a) throw dali::usage_error(fmt::format("UPLOAD: column {}: a {} needs numbers", column, adql::type_name(type)));
+  try {
+    if (type == AdqlType::point) {
+      if (a->size() != 2) throw std::invalid_argument("a point has 2 numbers");
+      return geo::format(geo::make_point((*a)[0], (*a)[1]));
+    }
+    if (type == AdqlType::circle) {
+      if (a->size() != 3) throw std::invalid_argument("a circle has 3 numbers");
+      return geo::format(geo::make_circle((*a)[0], (*a)[1], (*a)[2]));
+    }
+    return geo::format(geo::make_polygon(*a));
+  } catch (const std::exception& e) {
+    throw dali::usage_error(fmt::format("UPLOAD: column {}: invalid {}: {}", column, adql::type_name(type), e.what()));
+  }
+}
+
+}  // namespace
+
+adql::AdqlType upload_column_type(const votable::Field& f) {
+  using votable::Datatype;
+  const bool array = !f.arraysize.empty();
+  if (f.xtype == "point" || f.xtype == "circle" || f.xtype == "polygon") {
+    if (f.datatype == Datatype::double_ || f.datatype == Datatype::float_) {
+      return f.xtype == "point" ? AdqlType::point : f.xtype == "circle" ? AdqlType::circle : AdqlType::polygon;
+    }
+  }
+  if (f.datatype == Datatype::char_ || f.datatype == Datatype::unicodeChar) {
+    if (f.xtype == "timestamp" || f.xtype == "adql:TIMESTAMP") return AdqlType::timestamp;
+    if (f.xtype == "adql:REGION") return AdqlType::region;
+    return array ? AdqlType::varchar : AdqlType::char_;
+  }
+  if (array) return AdqlType::varchar;  // numeric arrays are kept as text
+  switch (f.datatype) {
+    case Datatype::boolean: return AdqlType::boolean;
+    case Datatype::unsignedByte:
+    case Datatype::short_: return AdqlType::smallint;
+    case Datatype::int_: return AdqlType::integer;
+    case Datatype::long_: return AdqlType::bigint;
+    case Datatype::float_: return AdqlType::real;
+    case Datatype::double_: return AdqlType::double_precision;
+    default: return AdqlType::varchar;
+  }
+}
+
+// One pooled read-only connection with its TEMP objects.
+class TapEngine::Connection {
+ public:
+  Connection(const TapMetadata& metadata, const EngineOptions& options) {
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(options.registry_file.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+    db_.reset(raw);
+    if (rc != SQLITE_OK) {
+      throw std::runtime_error(fmt::format("tap: opening {}: {}", options.registry_file.string(),
+                                           raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+    }
+    sqlite3_extended_result_codes(db_.get(), 1);
+    sqlite3_busy_timeout(db_.get(), 10'000);
+    adql::register_sqlite_functions(db_.get());
+    exec("PRAGMA temp_store = MEMORY");
+    create_tap_schema(metadata);
+  }
+
+  sqlite3* db() { return db_.get(); }
+
+  void exec(const std::string& sql) {
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db_.get(), sql.c_str(), nullptr, nullptr, &error);
+    const std::unique_ptr<char, decltype(&sqlite3_free)> guard(error, &sqlite3_free);
+    if (rc != SQLITE_OK) throw std::runtime_error(fmt::format("tap: {}: {}", sql.substr(0, 120), error ? error : "?"));
+  }
+
+  StmtPtr prepare(const std::string& sql) {
+    sqlite3_stmt* raw = nullptr;
+    const int rc = sqlite3_prepare_v2(db_.get(), sql.c_str(), static_cast<int>(sql.size()), &raw, nullptr);
+    StmtPtr s(raw);
+    if (rc != SQLITE_OK) throw std::runtime_error(fmt::format("tap: preparing: {}", sqlite3_errmsg(db_.get())));
+    return s;
+  }
+
+  void use_viewer(const Viewer& viewer) {
+    const std::string key = viewer.key();
+    if (viewer_key_ && *viewer_key_ == key) return;
+    viewer_key_.reset();
+    for (const auto& sql : drop_views_sql()) exec(sql);
+    for (const auto& sql : views_sql(viewer)) exec(sql);
+    viewer_key_ = key;
+  }
+
+  // Names of TEMP tables this query made, dropped by cleanup().
+  std::string temp_table(std::string_view prefix) {
+    std::string name = fmt::format("{}_{}", prefix, ++temp_counter_);
+    temp_tables_.push_back(name);
+    return name;
+  }
+
+  void cleanup() {
+    sqlite3_progress_handler(db_.get(), 0, nullptr, nullptr);
+    // A query that failed half-way through storing an upload left its
+    // transaction open.
+    if (!sqlite3_get_autocommit(db_.get())) exec("ROLLBACK");
+    for (const auto& t : temp_tables_) exec("DROP TABLE IF EXISTS temp." + adql::quote_identifier(t));
+    temp_tables_.clear();
+  }
+
+ private:
+  void create_tap_schema(const TapMetadata& metadata) {
+    exec("BEGIN");
+    for (const auto& t : metadata.tables()) {
+      if (t.def.schema != "TAP_SCHEMA") continue;
+      std::string sql = "CREATE TEMP TABLE " + adql::quote_identifier(t.def.sql()) + " (";
+      for (std::size_t i = 0; i < t.def.columns.size(); ++i) {
+        const auto& c = t.def.columns[i];
+        sql += (i ? ", " : "") + adql::quote_identifier(c.sql()) + (adql::is_integer(c.type) ? " INTEGER" : " TEXT");
+      }
+      exec(sql + ")");
+    }
+    const auto insert = [&](const char* table, std::size_t n, const std::vector<std::vector<votable::Value>>& rows) {
+      std::string sql = fmt::format("INSERT INTO temp.{} VALUES (", table);
+      for (std::size_t i = 0; i < n; ++i) sql += i ? ", ?" : "?";
+      auto s = prepare(sql + ")");
+      for (const auto& row : rows) {
+        for (std::size_t i = 0; i < row.size(); ++i) {
+          const int index = static_cast<int>(i + 1);
+          if (const auto* str = row[i].get_if<std::string>()) {
+            sqlite3_bind_text64(s.get(), index, str->data(), str->size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+          } else if (const auto* v = row[i].get_if<std::int64_t>()) {
+            sqlite3_bind_int64(s.get(), index, *v);
+          } else {
+            sqlite3_bind_null(s.get(), index);
+          }
+        }
+        if (sqlite3_step(s.get()) != SQLITE_DONE) throw std::runtime_error("tap: filling TAP_SCHEMA failed");
+        sqlite3_reset(s.get());
+      }
+    };
+    const auto text = [](std::string_view s) { return s.empty() ? votable::Value() : votable::Value(s); };
+    std::vector<std::vector<votable::Value>> schemas, tables, columns, keys, key_columns;
+    for (std::size_t i = 0; i < metadata.schemas().size(); ++i) {
+      const auto& s = metadata.schemas()[i];
+      schemas.push_back({s.name, votable::Value(), s.description, static_cast<std::int64_t>(i + 1)});
+    }
+    for (std::size_t i = 0; i < metadata.tables().size(); ++i) {
+      const auto& t = metadata.tables()[i];
+      tables.push_back({t.def.schema, t.def.qualified_name(), t.type, text(t.utype), t.def.description,
+                        static_cast<std::int64_t>(i + 1)});
+      for (std::size_t j = 0; j < t.columns.size(); ++j) {
+        const auto& c = t.columns[j];
+        const VotableType vt = votable_type(c.def.type);
+        votable::Value size;
+        if (!vt.arraysize.empty() && vt.arraysize != "*") size = votable::Value(std::stoll(vt.arraysize));
+        columns.push_back({t.def.qualified_name(), c.tap_name.empty() ? c.def.name : c.tap_name, text(c.def.utype),
+                           text(c.def.ucd), text(c.def.unit), text(c.def.description),
+                           std::string(votable::datatype_name(vt.datatype)), text(vt.arraysize), text(vt.xtype), size,
+                           static_cast<std::int64_t>(c.def.principal), static_cast<std::int64_t>(c.def.indexed),
+                           static_cast<std::int64_t>(c.def.std), static_cast<std::int64_t>(j + 1)});
+      }
+    }
+    for (const auto& k : metadata.keys()) {
+      keys.push_back({k.id, k.from_table, k.target_table, votable::Value(), k.description});
+      for (const auto& [from, target] : k.columns) key_columns.push_back({k.id, from, target});
+    }
+    insert("tap_schema_schemas", 4, schemas);
+    insert("tap_schema_tables", 6, tables);
+    insert("tap_schema_columns", 14, columns);
+    insert("tap_schema_keys", 5, keys);
+    insert("tap_schema_key_columns", 3, key_columns);
+    exec("COMMIT");
+  }
+
+  std::unique_ptr<sqlite3, SqliteCloser> db_;
+  std::optional<std::string> viewer_key_;
+  std::vector<std::string> temp_tables_;
+  std::uint64_t temp_counter_ = 0;
+};
+
+TapEngine::TapEngine(std::shared_ptr<const TapMetadata> metadata, EngineOptions options)
+    : metadata_(std::move(metadata)), options_(std::move(options)) {}
+
+TapEngine::~TapEngine() = default;
+
+std::unique_ptr<TapEngine::Connection> TapEngine::acquire() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!idle_.empty()) {
+      auto c = std::move(idle_.back());
+      idle_.pop_back();
+      return c;
+    }
+  }
+  return std::make_unique<Connection>(*metadata_, options_);
+}
+
+void TapEngine::release(std::unique_ptr<Connection> connection) {
+  std::lock_guard lock(mutex_);
+  if (idle_.size() < options_.max_idle_connections) idle_.push_back(std::move(connection));
+}
+
+QueryResult TapEngine::run(const QueryRequest& request) {
+  if (request.adql.size() > options_.max_query_length) {
+    throw dali::usage_error(fmt::format("QUERY is longer than the limit of {} characters", options_.max_query_length));
+  }
+  if (request.uploads.size() > options_.max_uploads) {
+    throw dali::usage_error(fmt::format("UPLOAD: at most {} tables", options_.max_uploads));
+  }
+  auto conn = acquire();
+  // Any failure below discards the connection unless cleanup succeeded.
+  struct Returner {
+    TapEngine& engine;
+    std::unique_ptr<Connection>& conn;
+    ~Returner() {
+      if (!conn) return;
+      try {
+        conn->cleanup();
+        engine.release(std::move(conn));
+      } catch (const std::exception& e) {
+        spdlog::warn("tap: dropping a query connection: {}", e.what());
+      }
+    }
+  } returner{*this, conn};
+
+  conn->use_viewer(request.viewer);
+
+  // Uploads: TEMP tables whose columns are c1, c2, ...
+  QueryCatalog catalog(metadata_->catalog());
+  std::set<std::string> upload_names;
+  for (const auto& upload : request.uploads) {
+    if (!valid_upload_name(upload.name)) {
+      throw dali::usage_error(fmt::format("UPLOAD: table name '{}' must be a letter followed by letters, digits or _",
+                                          upload.name.substr(0, 64)));
+    }
+    std::string lower;
+    for (const char c : upload.name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!upload_names.insert(lower).second) throw dali::usage_error("UPLOAD: table " + upload.name + " given twice");
+    adql::TableDef def;
+    def.schema = "TAP_UPLOAD";
+    def.name = upload.name;
+    def.sql_name = conn->temp_table("tap_upload");
+    def.description = "Uploaded table";
+    std::set<std::string> names;
+    std::vector<AdqlType> types;
+    for (std::size_t i = 0; i < upload.table.fields.size(); ++i) {
+      const auto& f = upload.table.fields[i];
+      std::string key;
+      for (const char c : f.name) key += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (!names.insert(key).second) {
+        throw dali::usage_error(fmt::format("UPLOAD {}: two columns are named '{}'", upload.name, f.name.substr(0, 64)));
+      }
+      adql::ColumnDef c;
+      c.name = f.name;
+      c.type = upload_column_type(f);
+      c.sql_name = fmt::format("c{}", i + 1);
+      c.unit = f.unit;
+      c.ucd = f.ucd;
+      c.utype = f.utype;
+      c.description = f.description;
+      types.push_back(c.type);
+      def.columns.push_back(std::move(c));
+    }
+    std::string create = "CREATE TEMP TABLE " + adql::quote_identifier(def.sql_name) + " (";
+    std::string insert = "INSERT INTO temp." + adql::quote_identifier(def.sql_name) + " VALUES (";
+    for (std::size_t i = 0; i < def.columns.size(); ++i) {
+      const AdqlType t = def.columns[i].type;
+      create += fmt::format("{}c{} {}", i ? ", " : "", i + 1,
+                            adql::is_integer(t) || t == AdqlType::boolean ? "INTEGER"
+                            : adql::is_numeric(t)                          ? "REAL"
+                                                                           : "TEXT");
+      insert += i ? ", ?" : "?";
+    }
+    conn->exec(create + ")");
+    auto s = conn->prepare(insert + ")");
+    conn->exec("BEGIN");
+    for (const auto& row : upload.table.rows) {
+      for (std::size_t i = 0; i < row.size(); ++i) {
+        const int index = static_cast<int>(i + 1);
+        const auto& v = row[i];
+        const AdqlType t = types[i];
+        if (v.is_null()) {
+          sqlite3_bind_null(s.get(), index);
+        } else if (t == AdqlType::point || t == AdqlType::circle || t == AdqlType::polygon) {
+          const std::string stcs = stcs_of(v, t, def.columns[i].name);
+          sqlite3_bind_text64(s.get(), index, stcs.data(), stcs.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+        } else if (const auto* str = v.get_if<std::string>()) {
+          sqlite3_bind_text64(s.get(), index, str->data(), str->size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+        } else if (const auto* n = v.get_if<std::int64_t>()) {
+          sqlite3_bind_int64(s.get(), index, *n);
+        } else if (const auto* b = v.get_if<bool>()) {
+          sqlite3_bind_int64(s.get(), index, *b ? 1 : 0);
+        } else if (const auto* d = v.get_if<double>()) {
+          sqlite3_bind_double(s.get(), index, *d);
+        } else {
+          std::string text;
+          if (const auto* da = v.get_if<std::vector<double>>()) {
+            for (const double x : *da) text += (text.empty() ? "" : " ") + adql::format_real(x);
+          } else if (const auto* ia = v.get_if<std::vector<std::int64_t>>()) {
+            for (const auto x : *ia) text += (text.empty() ? "" : " ") + std::to_string(x);
+          }
+          sqlite3_bind_text64(s.get(), index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+        }
+      }
+      if (sqlite3_step(s.get()) != SQLITE_DONE) {
+        conn->exec("ROLLBACK");
+        throw std::runtime_error(fmt::format("tap: storing an upload: {}", sqlite3_errmsg(conn->db())));
+      }
+      sqlite3_reset(s.get());
+    }
+    conn->exec("COMMIT");
+    catalog.add(std::move(def));
+  }
+
+  // ADQL -> SQL, with the HEALPix cell prefilter for spatial constraints on
+  // ivoa.obscore (whose view exposes the dataset key the index refers to).
+  adql::TranslateOptions topts;
+  topts.dialect = adql::Dialect::sqlite;
+  topts.max_rows = request.maxrec + 1;  // one more tells whether it overflows
+  topts.index_filter = [&](const adql::SpatialHint& hint) -> std::string {
+    if (hint.table != "ivoa.obscore") return {};
+    const auto ranges = sky::cover(hint.shape, options_.index_order);
+    if (ranges.empty()) return {};
+    const std::string key = hint.sql_alias + ".dataset_key";
+    if (ranges.size() <= options_.inline_ranges) {
+      std::string any;
+      for (const auto& r : ranges) any += fmt::format("{}f.cell BETWEEN {} AND {}", any.empty() ? "" : " OR ", r.first, r.last);
+      return fmt::format("{} IN (SELECT f.dataset_key FROM main.footprint_cell AS f WHERE {})", key, any);
+    }
+    const std::string table = conn->temp_table("tap_hint");
+    conn->exec("CREATE TEMP TABLE " + adql::quote_identifier(table) + " (lo INTEGER, hi INTEGER)");
+    auto ins = conn->prepare("INSERT INTO temp." + adql::quote_identifier(table) + " VALUES (?, ?)");
+    conn->exec("BEGIN");
+    for (const auto& r : ranges) {
+      sqlite3_bind_int64(ins.get(), 1, r.first);
+      sqlite3_bind_int64(ins.get(), 2, r.last);
+      sqlite3_step(ins.get());
+      sqlite3_reset(ins.get());
+    }
+    conn->exec("COMMIT");
+    return fmt::format("{} IN (SELECT f.dataset_key FROM temp.{} AS r JOIN main.footprint_cell AS f ON f.cell "
+                       "BETWEEN r.lo AND r.hi)",
+                       key, adql::quote_identifier(table));
+  };
+  adql::Translation translation;
+  try {
+    translation = adql::translate(request.adql, catalog, topts);
+  } catch (const adql::AdqlError& e) {
+    throw dali::usage_error(std::string("QUERY: ") + e.what());
+  } catch (const geo::GeometryError& e) {
+    throw dali::usage_error(std::string("QUERY: ") + e.what());
+  }
+
+  QueryResult result;
+  result.sql = translation.sql;
+  for (const auto& c : translation.columns) {
+    result.fields.push_back(result_field(c.name, c.type, c.source ? &*c.source : nullptr));
+  }
+
+  Interrupt interrupt{request.deadline, &request.cancelled, false, false};
+  sqlite3_progress_handler(conn->db(), 2000, &progress_callback, &interrupt);
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(conn->db(), translation.sql.c_str(), static_cast<int>(translation.sql.size()), &raw, nullptr) !=
+      SQLITE_OK) {
+    const std::string message = sqlite3_errmsg(conn->db());
+    sqlite3_finalize(raw);
+    spdlog::warn("tap: SQL did not prepare: {} in: {}", message, translation.sql.substr(0, 500));
+    throw dali::usage_error("QUERY cannot be run: " + message);
+  }
+  StmtPtr stmt(raw);
+  const int ncols = sqlite3_column_count(stmt.get());
+  std::uint64_t bytes = 0;
+  for (;;) {
+    const int rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) {
+      if (interrupt.timed_out) throw QueryInterrupted(true, "the query exceeded its time limit");
+      if (interrupt.was_cancelled) throw QueryInterrupted(false, "the query was cancelled");
+      // Errors on user data: invalid geometry met at run time, overflow, ...
+      throw dali::usage_error(std::string("QUERY failed: ") + sqlite3_errmsg(conn->db()));
+    }
+    if (static_cast<std::int64_t>(result.rows.size()) >= request.maxrec) {
+      result.overflow = true;
+      break;
+    }
+    std::vector<votable::Value> row;
+    row.reserve(static_cast<std::size_t>(ncols));
+    for (int i = 0; i < ncols && i < static_cast<int>(translation.columns.size()); ++i) {
+      row.push_back(read_cell(stmt.get(), i, translation.columns[static_cast<std::size_t>(i)].type));
+      bytes += cell_bytes(row.back());
+    }
+    if (bytes > options_.max_result_bytes) {
+      result.overflow = true;  // cut at the size limit, reported like MAXREC
+      break;
+    }
+    result.rows.push_back(std::move(row));
+  }
+  return result;
+}
+
+}  // namespace pixserve::services::tap

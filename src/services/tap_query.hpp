@@ -1,0 +1,120 @@
+// Runs ADQL queries for TAP on the registry database.
+//
+// Each query runs on its own read-only SQLite connection (taken from a small
+// pool; SQLite's WAL lets any number of readers run beside the registry's
+// writer), never under SharedRepository's mutex, so a slow query holds up
+// nobody else. A pooled connection carries, in its TEMP schema:
+//   - the views the catalogue's data tables are read through
+//     (tap_ivoa_obscore, tap_survey_*), restricted by
+//     visibility_predicate() to the rows the viewer may see — so an
+//     anonymous query can never reach an embargoed or non-public row, how
+//     ever it is written: the translator only emits names from the
+//     catalogue, and the catalogue only names these views;
+//   - the TAP_SCHEMA tables, filled from TapMetadata;
+//   - per query, the uploaded tables (TAP_UPLOAD.x -> tap_upload_N) and the
+//     HEALPix cell ranges of large spatial constraints, dropped afterwards.
+// The adql_* geometry functions are registered on it.
+//
+// Limits: the query text length, a time limit (sqlite3_progress_handler
+// interrupts the statement at the deadline or when `cancelled` returns
+// true: UWS abort and execution duration), MAXREC rows and a result size in
+// bytes (the result is cut there with the OVERFLOW status), upload size,
+// rows, columns and count.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "services/tap_schema.hpp"
+#include "votable/model.hpp"
+#include "votable/reader.hpp"
+
+namespace pixserve::services::tap {
+
+struct EngineOptions {
+  std::filesystem::path registry_file{};
+  int index_order = 9;  // the registry's HEALPix index order
+  std::size_t max_query_length = 100'000;           // characters of ADQL
+  std::uint64_t max_result_bytes = 256ull << 20;    // estimated in-memory size of the rows
+  std::size_t max_uploads = 10;
+  votable::ReadLimits upload_limits{};
+  std::size_t max_idle_connections = 8;
+  // Spatial constraints with more HEALPix ranges than this put them in a
+  // temporary table instead of the SQL text.
+  std::size_t inline_ranges = 64;
+};
+
+struct Upload {
+  std::string name;  // TAP_UPLOAD.<name>
+  votable::ReadTable table;
+};
+
+struct QueryRequest {
+  std::string adql{};
+  std::int64_t maxrec = 10'000;
+  std::vector<Upload> uploads{};
+  Viewer viewer{};
+  // Interrupts the query when reached.
+  std::optional<std::chrono::steady_clock::time_point> deadline{};
+  // Polled while the query runs; true interrupts it.
+  std::function<bool()> cancelled{};
+};
+
+struct QueryResult {
+  std::vector<votable::Field> fields;
+  std::vector<std::vector<votable::Value>> rows;
+  bool overflow = false;  // more rows matched than returned (MAXREC or the size limit)
+  std::string sql;        // what ran (for the log)
+};
+
+// The query was stopped: deadline passed (timed_out) or cancelled.
+class QueryInterrupted : public std::runtime_error {
+ public:
+  QueryInterrupted(bool timed_out, const std::string& message) : std::runtime_error(message), timed_out_(timed_out) {}
+  bool timed_out() const noexcept { return timed_out_; }
+
+ private:
+  bool timed_out_;
+};
+
+class TapEngine {
+ public:
+  TapEngine(std::shared_ptr<const TapMetadata> metadata, EngineOptions options);
+  ~TapEngine();
+  TapEngine(const TapEngine&) = delete;
+  TapEngine& operator=(const TapEngine&) = delete;
+
+  // Runs one query. Throws dali::DaliError(400) for ADQL errors (line and
+  // column in the message), bad uploads and SQL failures on user input,
+  // QueryInterrupted when stopped, std::exception for server faults.
+  QueryResult run(const QueryRequest& request);
+
+  const TapMetadata& metadata() const noexcept { return *metadata_; }
+  const EngineOptions& options() const noexcept { return options_; }
+
+  class Connection;
+
+ private:
+  std::unique_ptr<Connection> acquire();
+  void release(std::unique_ptr<Connection> connection);
+
+  std::shared_ptr<const TapMetadata> metadata_;
+  EngineOptions options_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+};
+
+// The uploaded table as the catalogue sees it: ADQL types from the FIELDs'
+// datatype, arraysize and xtype (DALI point/circle/polygon become geometry
+// columns). Exposed for tests.
+adql::AdqlType upload_column_type(const votable::Field& field);
+
+}  // namespace pixserve::services::tap

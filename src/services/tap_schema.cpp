@@ -1,0 +1,403 @@
+#include "services/tap_schema.hpp"
+
+#include <sstream>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <pugixml.hpp>
+
+#include "adql/sql_text.hpp"
+#include "repo/obscore_schema.hpp"
+
+namespace pixserve::services::tap {
+namespace {
+
+using adql::AdqlType;
+
+struct ColumnSpec {
+  std::string_view name;
+  AdqlType type = AdqlType::varchar;
+  std::string_view unit{};
+  std::string_view ucd{};
+  std::string_view description{};
+  bool principal = false;
+  bool indexed = false;
+  bool std = false;
+};
+
+TapColumn make_column(const ColumnSpec& s) {
+  TapColumn c;
+  c.def.name = std::string(s.name);
+  c.def.type = s.type;
+  c.def.unit = std::string(s.unit);
+  c.def.ucd = std::string(s.ucd);
+  c.def.description = std::string(s.description);
+  c.def.principal = s.principal;
+  c.def.indexed = s.indexed;
+  c.def.std = s.std;
+  return c;
+}
+
+TapTable make_table(std::string schema, std::string name, std::string sql_name, std::string type,
+                    std::string description, std::vector<TapColumn> columns) {
+  TapTable t;
+  t.def.schema = std::move(schema);
+  t.def.name = std::move(name);
+  t.def.sql_name = std::move(sql_name);
+  t.def.description = std::move(description);
+  t.type = std::move(type);
+  t.columns = std::move(columns);
+  for (const auto& c : t.columns) t.def.columns.push_back(c.def);
+  return t;
+}
+
+AdqlType obscore_type(const repo::ColumnDescription& c) {
+  // ObsCore 1.1: s_region is an STC-S region (adql:REGION); every
+  // footprint is a polygon, and ADQL sees it as a REGION column.
+  if (c.name == "s_region") return AdqlType::region;
+  if (c.xtype == "timestamp") return AdqlType::timestamp;
+  if (c.datatype == "int") return AdqlType::integer;
+  if (c.datatype == "long") return AdqlType::bigint;
+  if (c.datatype == "double") return AdqlType::double_precision;
+  return AdqlType::varchar;
+}
+
+TapTable obscore_table() {
+  std::vector<TapColumn> columns;
+  for (const auto& d : repo::obscore_columns()) {
+    TapColumn c;
+    c.def.name = std::string(d.name);
+    c.def.type = obscore_type(d);
+    c.def.unit = std::string(d.unit);
+    c.def.ucd = std::string(d.ucd);
+    c.def.utype = std::string(d.utype);
+    c.def.description = std::string(d.description);
+    if (d.name == "s_region") {
+      // STC-S text carries its own units; ObsCore gives s_region none.
+      c.def.unit.clear();
+      c.def.description = "Footprint of the image on the sky from its WCS, as an STC-S polygon (ICRS, degrees)";
+    }
+    c.def.principal = d.principal;
+    c.def.indexed = d.indexed;
+    c.def.std = d.standard;
+    columns.push_back(std::move(c));
+  }
+  TapTable t = make_table("ivoa", "obscore", "tap_ivoa_obscore", "view",
+                          "ObsCore 1.1 description of every image of the survey (raw, calibrations, processed visit "
+                          "images, difference images, coadds) with the survey's own columns: visit, detector, "
+                          "raft, band, tract, patch and observing conditions.",
+                          std::move(columns));
+  t.utype = "ivo://ivoa.net/std/obscore#table-1.1";
+  return t;
+}
+
+TapTable datasets_table() {
+  return make_table(
+      "survey", "datasets", "tap_survey_datasets", "view",
+      "Every registered dataset of the repository with its data ID, file and processing facts (one row per "
+      "dataset; obs_id in ivoa.obscore).",
+      {
+          make_column({"dataset_id", AdqlType::varchar, "", "meta.id;meta.main", "Dataset identifier (obs_id of ivoa.obscore)", true, true}),
+          make_column({"dataset_type", AdqlType::varchar, "", "meta.code.class", "Dataset type: raw, bias, flat, calexp, calexp_comp, diffim, deepCoadd, goodSeeingCoadd, user", true, true}),
+          make_column({"collection", AdqlType::varchar, "", "meta.id", "Collection: data release (DR1, ...) or prompt", true, true}),
+          make_column({"instrument", AdqlType::varchar, "", "meta.id;instr", "Instrument of the data ID", false}),
+          make_column({"visit", AdqlType::bigint, "", "meta.id;obs", "Visit number", true, true}),
+          make_column({"exposure", AdqlType::bigint, "", "meta.id;obs", "Exposure number", false}),
+          make_column({"detector", AdqlType::integer, "", "meta.id;instr.det", "Detector number", true, true}),
+          make_column({"detector_name", AdqlType::varchar, "", "meta.id;instr.det", "Detector name within its raft", false}),
+          make_column({"raft", AdqlType::varchar, "", "meta.id;instr.det", "Raft name", false}),
+          make_column({"band", AdqlType::varchar, "", "instr.bandpass", "Band: u, g, r, i, z or y", true}),
+          make_column({"physical_filter", AdqlType::varchar, "", "meta.id;instr.filter", "Physical filter", false}),
+          make_column({"skymap", AdqlType::varchar, "", "meta.id", "Sky map of coadds", false}),
+          make_column({"tract", AdqlType::integer, "", "meta.id", "Sky map tract of coadds", true, true}),
+          make_column({"patch", AdqlType::varchar, "", "meta.id", "Patch within the tract, as x,y", true, true}),
+          make_column({"calib_level", AdqlType::integer, "", "meta.code;obs.calib", "ObsCore calibration level", false}),
+          make_column({"content_type", AdqlType::varchar, "", "meta.code.mime", "MIME type of the file", false}),
+          make_column({"file_size", AdqlType::bigint, "byte", "phys.size;meta.file", "Size of the file", false}),
+          make_column({"checksum", AdqlType::varchar, "", "meta.code", "Checksum of the file (SHA-256, hex)", false}),
+          make_column({"software_version", AdqlType::varchar, "", "meta.version;meta.software", "Software that made the dataset", false}),
+          make_column({"release_mjd", AdqlType::double_precision, "d", "time.release", "End of the embargo (MJD UTC); null: never embargoed", false}),
+          make_column({"ingest_mjd", AdqlType::double_precision, "d", "time.processing", "Time of ingestion into the repository (MJD UTC)", false}),
+      });
+}
+
+TapTable visits_table() {
+  return make_table(
+      "survey", "visits", "tap_survey_visits", "view",
+      "One row per visit: pointing, band, times and observing conditions, from the visit's visible "
+      "exposure-level datasets (raw, calexp, ...).",
+      {
+          make_column({"visit", AdqlType::bigint, "", "meta.id;obs;meta.main", "Visit number", true, true}),
+          make_column({"exposure", AdqlType::bigint, "", "meta.id;obs", "Exposure number of the visit", false}),
+          make_column({"instrument", AdqlType::varchar, "", "meta.id;instr", "Instrument", false}),
+          make_column({"band", AdqlType::varchar, "", "instr.bandpass", "Band: u, g, r, i, z or y", true}),
+          make_column({"physical_filter", AdqlType::varchar, "", "meta.id;instr.filter", "Physical filter", false}),
+          make_column({"target_name", AdqlType::varchar, "", "meta.id;src", "Survey field observed", false}),
+          make_column({"t_min", AdqlType::double_precision, "d", "time.start;obs.exposure", "Start of the exposure, MJD (TAI)", true}),
+          make_column({"t_max", AdqlType::double_precision, "d", "time.end;obs.exposure", "End of the exposure, MJD (TAI)", false}),
+          make_column({"exptime", AdqlType::double_precision, "s", "time.duration;obs.exposure", "Exposure time", true}),
+          make_column({"telescope_ra", AdqlType::double_precision, "deg", "pos.eq.ra;instr.tel", "Telescope pointing, ICRS right ascension", true}),
+          make_column({"telescope_dec", AdqlType::double_precision, "deg", "pos.eq.dec;instr.tel", "Telescope pointing, ICRS declination", true}),
+          make_column({"seeing", AdqlType::double_precision, "arcsec", "instr.obsty.seeing", "Site seeing FWHM", true}),
+          make_column({"airmass", AdqlType::double_precision, "", "obs.airMass", "Airmass at the start of the exposure", true}),
+          make_column({"sky_background", AdqlType::double_precision, "ct", "instr.skyLevel", "Mean sky background level over the detectors", false}),
+          make_column({"zero_point", AdqlType::double_precision, "mag", "phot.mag;arith.zp", "Mean photometric zero point over the detectors", false}),
+          make_column({"n_detectors", AdqlType::integer, "", "meta.number;instr.det", "Number of detectors with data", false}),
+      });
+}
+
+TapTable provenance_table() {
+  return make_table(
+      "survey", "provenance", "tap_survey_provenance", "view",
+      "Provenance: the inputs each dataset was made from (coadd -> calexps, calexp -> raw and calibrations).",
+      {
+          make_column({"dataset_id", AdqlType::varchar, "", "meta.id", "The dataset made (obs_id in ivoa.obscore)", true, true}),
+          make_column({"input_id", AdqlType::varchar, "", "meta.id", "One of its inputs (obs_id in ivoa.obscore when registered)", true, true}),
+          make_column({"role", AdqlType::varchar, "", "meta.code", "What the input is for: raw, bias, flat, calexp, ...", true}),
+      });
+}
+
+// TAP 1.1 section 4.
+std::vector<TapTable> tap_schema_tables() {
+  const auto v = AdqlType::varchar;
+  const auto i = AdqlType::integer;
+  std::vector<TapTable> out;
+  out.push_back(make_table("TAP_SCHEMA", "schemas", "tap_schema_schemas", "table", "Schemas of this service",
+                           {make_column({"schema_name", v, "", "", "Schema name", true, false, true}),
+                            make_column({"utype", v, "", "", "Utype of the schema", true, false, true}),
+                            make_column({"description", v, "", "", "Description of the schema", true, false, true}),
+                            make_column({"schema_index", i, "", "", "Recommended sort order", false, false, true})}));
+  out.push_back(make_table("TAP_SCHEMA", "tables", "tap_schema_tables", "table", "Tables of this service",
+                           {make_column({"schema_name", v, "", "", "Schema of the table", true, false, true}),
+                            make_column({"table_name", v, "", "", "Qualified table name", true, false, true}),
+                            make_column({"table_type", v, "", "", "table or view", true, false, true}),
+                            make_column({"utype", v, "", "", "Utype of the table", true, false, true}),
+                            make_column({"description", v, "", "", "Description of the table", true, false, true}),
+                            make_column({"table_index", i, "", "", "Recommended sort order", false, false, true})}));
+  TapTable columns = make_table(
+      "TAP_SCHEMA", "columns", "tap_schema_columns", "table", "Columns of the tables of this service",
+      {make_column({"table_name", v, "", "", "Qualified table name", true, false, true}),
+       make_column({"column_name", v, "", "", "Column name", true, false, true}),
+       make_column({"utype", v, "", "", "Utype of the column", true, false, true}),
+       make_column({"ucd", v, "", "", "UCD of the column", true, false, true}),
+       make_column({"unit", v, "", "", "Unit (VOUnit)", true, false, true}),
+       make_column({"description", v, "", "", "Description of the column", true, false, true}),
+       make_column({"datatype", v, "", "", "VOTable datatype", true, false, true}),
+       make_column({"arraysize", v, "", "", "VOTable arraysize", true, false, true}),
+       make_column({"xtype", v, "", "", "VOTable/DALI xtype", true, false, true}),
+       make_column({"size", i, "", "", "Deprecated array size (TAP 1.0)", false, false, true}),
+       make_column({"principal", i, "", "", "1: a principal column", true, false, true}),
+       make_column({"indexed", i, "", "", "1: indexed", true, false, true}),
+       make_column({"std", i, "", "", "1: defined by a standard", true, false, true}),
+       make_column({"column_index", i, "", "", "Recommended sort order", false, false, true})});
+  columns.columns[9].tap_name = "\"size\"";
+  out.push_back(std::move(columns));
+  out.push_back(make_table("TAP_SCHEMA", "keys", "tap_schema_keys", "table", "Foreign keys between tables",
+                           {make_column({"key_id", v, "", "", "Key identifier", true, false, true}),
+                            make_column({"from_table", v, "", "", "Table with the foreign key", true, false, true}),
+                            make_column({"target_table", v, "", "", "Table the key refers to", true, false, true}),
+                            make_column({"utype", v, "", "", "Utype of the key", true, false, true}),
+                            make_column({"description", v, "", "", "Description of the key", true, false, true})}));
+  out.push_back(make_table("TAP_SCHEMA", "key_columns", "tap_schema_key_columns", "table", "Columns of the foreign keys",
+                           {make_column({"key_id", v, "", "", "Key identifier", true, false, true}),
+                            make_column({"from_column", v, "", "", "Column in from_table", true, false, true}),
+                            make_column({"target_column", v, "", "", "Column in target_table", true, false, true})}));
+  return out;
+}
+
+std::string to_xml(const pugi::xml_document& doc) {
+  std::ostringstream out;
+  doc.save(out, " ", pugi::format_indent, pugi::encoding_utf8);
+  return out.str();
+}
+
+void text_element(pugi::xml_node parent, const char* name, std::string_view text) {
+  parent.append_child(name).text().set(std::string(text).c_str());
+}
+
+}  // namespace
+
+VotableType votable_type(adql::AdqlType type) {
+  using votable::Datatype;
+  switch (type) {
+    case AdqlType::smallint: return {Datatype::short_, "", ""};
+    case AdqlType::integer: return {Datatype::int_, "", ""};
+    case AdqlType::bigint: return {Datatype::long_, "", ""};
+    case AdqlType::real: return {Datatype::float_, "", ""};
+    case AdqlType::double_precision: return {Datatype::double_, "", ""};
+    case AdqlType::boolean: return {Datatype::boolean, "", ""};
+    case AdqlType::binary: return {Datatype::unsignedByte, "*", ""};
+    case AdqlType::timestamp: return {Datatype::char_, "*", "timestamp"};
+    case AdqlType::point: return {Datatype::double_, "2", "point"};
+    case AdqlType::circle: return {Datatype::double_, "3", "circle"};
+    case AdqlType::polygon: return {Datatype::double_, "*", "polygon"};
+    case AdqlType::region: return {Datatype::char_, "*", "adql:REGION"};
+    case AdqlType::clob: return {Datatype::char_, "*", "adql:CLOB"};
+    case AdqlType::unknown:
+    case AdqlType::char_:
+    case AdqlType::varchar: return {Datatype::char_, "*", ""};
+  }
+  return {Datatype::char_, "*", ""};
+}
+
+votable::Field result_field(const std::string& name, adql::AdqlType type, const adql::ColumnDef* source) {
+  const VotableType vt = votable_type(type);
+  votable::Field f;
+  f.name = name;
+  f.datatype = vt.datatype;
+  f.arraysize = vt.arraysize;
+  f.xtype = vt.xtype;
+  if (source) {
+    f.unit = source->unit;
+    f.ucd = source->ucd;
+    f.utype = source->utype;
+    f.description = source->description;
+  }
+  return f;
+}
+
+TapMetadata::TapMetadata() {
+  schemas_ = {
+      {"ivoa", "IVOA data models: the ObsCore 1.1 table of the survey's images"},
+      {"survey", "Survey tables to join with ivoa.obscore: datasets, visits with observing conditions, provenance"},
+      {"TAP_SCHEMA", "Metadata of the tables of this service (TAP 1.1)"},
+  };
+  tables_.push_back(obscore_table());
+  tables_.push_back(datasets_table());
+  tables_.push_back(visits_table());
+  tables_.push_back(provenance_table());
+  for (auto& t : tap_schema_tables()) tables_.push_back(std::move(t));
+  keys_ = {
+      {"provenance_dataset", "survey.provenance", "ivoa.obscore", "The dataset made from the inputs",
+       {{"dataset_id", "obs_id"}}},
+      {"datasets_obscore", "survey.datasets", "ivoa.obscore", "The ObsCore row of the dataset", {{"dataset_id", "obs_id"}}},
+      {"obscore_visit", "ivoa.obscore", "survey.visits", "The visit of an exposure-level image", {{"visit", "visit"}}},
+      {"tables_schema", "TAP_SCHEMA.tables", "TAP_SCHEMA.schemas", "The schema of the table",
+       {{"schema_name", "schema_name"}}},
+      {"columns_table", "TAP_SCHEMA.columns", "TAP_SCHEMA.tables", "The table of the column",
+       {{"table_name", "table_name"}}},
+      {"keys_from", "TAP_SCHEMA.keys", "TAP_SCHEMA.tables", "The table with the key", {{"from_table", "table_name"}}},
+      {"keys_target", "TAP_SCHEMA.keys", "TAP_SCHEMA.tables", "The table the key refers to",
+       {{"target_table", "table_name"}}},
+      {"key_columns_key", "TAP_SCHEMA.key_columns", "TAP_SCHEMA.keys", "The key of the columns", {{"key_id", "key_id"}}},
+  };
+  for (const auto& t : tables_) catalog_.add(t.def);
+  // The description must hold together: every key names known tables and columns.
+  for (const auto& k : keys_) {
+    for (const auto& [from, target] : k.columns) {
+      bool ok_from = false, ok_target = false;
+      for (const auto& t : tables_) {
+        for (const auto& c : t.def.columns) {
+          if (t.def.qualified_name() == k.from_table && c.name == from) ok_from = true;
+          if (t.def.qualified_name() == k.target_table && c.name == target) ok_target = true;
+        }
+      }
+      if (!ok_from || !ok_target) throw std::logic_error("TAP_SCHEMA key " + k.id + " names an unknown column");
+    }
+  }
+}
+
+std::string TapMetadata::vosi_tables_xml(bool detail_min) const {
+  pugi::xml_document doc;
+  auto decl = doc.append_child(pugi::node_declaration);
+  decl.append_attribute("version") = "1.0";
+  decl.append_attribute("encoding") = "UTF-8";
+  auto root = doc.append_child("vosi:tableset");
+  root.append_attribute("xmlns:vosi") = "http://www.ivoa.net/xml/VOSITables/v1.0";
+  root.append_attribute("xmlns:vs") = "http://www.ivoa.net/xml/VODataService/v1.1";
+  root.append_attribute("xmlns:xsi") = "http://www.w3.org/2001/XMLSchema-instance";
+  for (const auto& s : schemas_) {
+    auto schema = root.append_child("schema");
+    text_element(schema, "name", s.name);
+    text_element(schema, "description", s.description);
+    for (const auto& t : tables_) {
+      if (t.def.schema != s.name) continue;
+      auto table = schema.append_child("table");
+      table.append_attribute("type") = t.type.c_str();
+      text_element(table, "name", t.def.qualified_name());
+      text_element(table, "description", t.def.description);
+      if (!t.utype.empty()) text_element(table, "utype", t.utype);
+      if (detail_min) continue;
+      for (const auto& c : t.columns) {
+        auto col = table.append_child("column");
+        if (c.def.std) col.append_attribute("std") = "true";
+        text_element(col, "name", c.tap_name.empty() ? c.def.name : c.tap_name);
+        if (!c.def.description.empty()) text_element(col, "description", c.def.description);
+        if (!c.def.unit.empty()) text_element(col, "unit", c.def.unit);
+        if (!c.def.ucd.empty()) text_element(col, "ucd", c.def.ucd);
+        if (!c.def.utype.empty()) text_element(col, "utype", c.def.utype);
+        const VotableType vt = votable_type(c.def.type);
+        auto dt = col.append_child("dataType");
+        dt.append_attribute("xsi:type") = "vs:VOTableType";
+        if (!vt.arraysize.empty()) dt.append_attribute("arraysize") = vt.arraysize.c_str();
+        if (!vt.xtype.empty()) dt.append_attribute("extendedType") = vt.xtype.c_str();
+        dt.text().set(std::string(votable::datatype_name(vt.datatype)).c_str());
+        if (c.def.indexed) text_element(col, "flag", "indexed");
+        if (c.def.principal) text_element(col, "flag", "principal");
+      }
+      for (const auto& k : keys_) {
+        if (k.from_table != t.def.qualified_name()) continue;
+        auto fk = table.append_child("foreignKey");
+        text_element(fk, "targetTable", k.target_table);
+        for (const auto& [from, target] : k.columns) {
+          auto fc = fk.append_child("fkColumn");
+          text_element(fc, "fromColumn", from);
+          text_element(fc, "targetColumn", target);
+        }
+        text_element(fk, "description", k.description);
+      }
+    }
+  }
+  return to_xml(doc);
+}
+
+std::string Viewer::key() const {
+  std::string k = "user=" + user + ";rights=" + (data_rights ? "1" : "0") + ";groups=";
+  for (const auto& g : groups) k += g + ",";
+  return k;
+}
+
+std::string visibility_predicate(const Viewer& viewer, std::string_view alias) {
+  const std::string a(alias);
+  std::string p = fmt::format("({0}.read_policy = 'public' AND ({0}.release_mjd IS NULL OR {0}.release_mjd <= "
+                              "julianday('now') - 2400000.5))",
+                              a);
+  // Identities come with the auth issue: the owner sees its rows at any
+  // time, data-rights holders the 'data_rights' policy after the embargo,
+  // group members the 'groups' policy for their groups.
+  if (!viewer.user.empty()) p += fmt::format(" OR {}.owner = {}", a, adql::quote_string(viewer.user));
+  return "(" + p + ")";
+}
+
+std::vector<std::string> views_sql(const Viewer& viewer) {
+  const std::string d = visibility_predicate(viewer, "d");
+  const std::string i = visibility_predicate(viewer, "i");
+  return {
+      "CREATE TEMP VIEW tap_ivoa_obscore AS SELECT o.*, d.dataset_key AS dataset_key FROM main.dataset AS d "
+      "JOIN main.ivoa_obscore AS o ON o.obs_id = d.dataset_id WHERE " + d,
+      "CREATE TEMP VIEW tap_survey_datasets AS SELECT d.dataset_key AS dataset_key, d.dataset_id AS dataset_id, "
+      "d.dataset_type AS dataset_type, d.collection AS collection, d.instrument AS instrument, d.visit AS visit, "
+      "d.exposure AS exposure, d.detector AS detector, d.detector_name AS detector_name, d.raft AS raft, "
+      "d.band AS band, d.physical_filter AS physical_filter, d.skymap AS skymap, d.tract AS tract, d.patch AS patch, "
+      "d.calib_level AS calib_level, d.content_type AS content_type, d.file_size AS file_size, "
+      "d.checksum AS checksum, d.software_version AS software_version, d.release_mjd AS release_mjd, "
+      "d.ingest_mjd AS ingest_mjd FROM main.dataset AS d WHERE " + d,
+      "CREATE TEMP VIEW tap_survey_visits AS SELECT d.visit AS visit, MIN(d.exposure) AS exposure, "
+      "MIN(d.instrument) AS instrument, MIN(d.band) AS band, MIN(d.physical_filter) AS physical_filter, "
+      "MIN(d.target_name) AS target_name, MIN(d.t_min) AS t_min, MAX(d.t_max) AS t_max, MAX(d.t_exptime) AS exptime, "
+      "MIN(d.telescope_ra) AS telescope_ra, MIN(d.telescope_dec) AS telescope_dec, MIN(d.seeing) AS seeing, "
+      "MIN(d.airmass) AS airmass, AVG(d.sky_background) AS sky_background, AVG(d.zero_point) AS zero_point, "
+      "COUNT(DISTINCT d.detector) AS n_detectors FROM main.dataset AS d WHERE d.visit IS NOT NULL AND " + d +
+          " GROUP BY d.visit",
+      "CREATE TEMP VIEW tap_survey_provenance AS SELECT p.dataset_id AS dataset_id, p.input_id AS input_id, "
+      "p.role AS role FROM main.provenance AS p JOIN main.dataset AS d ON d.dataset_id = p.dataset_id WHERE " + d +
+          " AND NOT EXISTS (SELECT 1 FROM main.dataset AS i WHERE i.dataset_id = p.input_id AND NOT " + i + ")",
+  };
+}
+
+std::vector<std::string> drop_views_sql() {
+  return {"DROP VIEW IF EXISTS temp.tap_ivoa_obscore", "DROP VIEW IF EXISTS temp.tap_survey_datasets",
+          "DROP VIEW IF EXISTS temp.tap_survey_visits", "DROP VIEW IF EXISTS temp.tap_survey_provenance"};
+}
+
+}  // namespace pixserve::services::tap

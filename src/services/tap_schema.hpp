@@ -1,0 +1,121 @@
+// What TAP serves, described once: the schemas, tables, columns and foreign
+// keys of TAP_SCHEMA. From this one description come
+//   - the ADQL catalogue (only these tables can be read, under their SQL
+//     names: the per-connection views of tap_query.cpp),
+//   - the rows of the TAP_SCHEMA tables (schemas, tables, columns, keys,
+//     key_columns, TAP 1.1 columns),
+//   - the VOSI tables document (/api/tap/tables),
+//   - the VOTable FIELD metadata of result columns (types, units, UCDs,
+//     utypes, xtypes).
+//
+// Tables: ivoa.obscore (ObsCore 1.1 plus the survey columns, from
+// repo::obscore_columns()), survey.datasets, survey.visits (observing
+// conditions per visit), survey.provenance (inputs of each dataset), and
+// the five TAP_SCHEMA tables. Every data table is a view restricted to the
+// rows the caller may see (visibility_predicate()).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "adql/catalog.hpp"
+#include "votable/model.hpp"
+
+namespace pixserve::services::tap {
+
+struct TapColumn {
+  adql::ColumnDef def;  // ADQL name and type, SQL name, unit, UCD, utype, description, flags
+  // TAP_SCHEMA.columns.column_name when it differs from def.name (a
+  // reserved word such as "size" is written as a delimited identifier).
+  std::string tap_name{};
+};
+
+struct TapTable {
+  adql::TableDef def;           // schema, name, SQL name, description, columns
+  std::string type = "table";   // TAP_SCHEMA.tables.table_type: table or view
+  std::string utype{};
+  std::vector<TapColumn> columns{};  // same order as def.columns
+};
+
+struct TapKey {
+  std::string id{};
+  std::string from_table{};    // qualified
+  std::string target_table{};  // qualified
+  std::string description{};
+  std::vector<std::pair<std::string, std::string>> columns{};  // from, target
+};
+
+struct TapSchemaInfo {
+  std::string name{};
+  std::string description{};
+};
+
+// The VOTable datatype, arraysize and xtype of an ADQL type (TAP 1.1
+// TAP_SCHEMA.columns and result FIELDs): INTEGER -> int, BIGINT -> long,
+// VARCHAR -> char *, TIMESTAMP -> char * timestamp, POINT -> double 2
+// point, CIRCLE -> double 3 circle, POLYGON -> double * polygon, REGION ->
+// char * adql:REGION (STC-S), ...
+struct VotableType {
+  votable::Datatype datatype = votable::Datatype::char_;
+  std::string arraysize{};
+  std::string xtype{};
+};
+VotableType votable_type(adql::AdqlType type);
+
+// The FIELD of a result column: type from `type`, metadata from the
+// catalogue column when the output is one as is.
+votable::Field result_field(const std::string& name, adql::AdqlType type, const adql::ColumnDef* source);
+
+class TapMetadata {
+ public:
+  TapMetadata();
+
+  const std::vector<TapSchemaInfo>& schemas() const noexcept { return schemas_; }
+  const std::vector<TapTable>& tables() const noexcept { return tables_; }
+  const std::vector<TapKey>& keys() const noexcept { return keys_; }
+  // The ADQL catalogue of exactly these tables.
+  const adql::Catalog& catalog() const noexcept { return catalog_; }
+
+  // VOSI tables 1.1 (<vosi:tableset>); detail_min leaves out the columns.
+  std::string vosi_tables_xml(bool detail_min = false) const;
+
+ private:
+  std::vector<TapSchemaInfo> schemas_;
+  std::vector<TapTable> tables_;
+  std::vector<TapKey> keys_;
+  adql::SimpleCatalog catalog_;
+};
+
+// Who runs a query. Today every TAP caller is anonymous; the auth issue
+// fills in the identity (user name, groups, data-rights holder) from the
+// request's token, and visibility_predicate() — the one place that turns a
+// viewer into SQL — grants the owner's, the groups' and the data-rights
+// rows. The per-connection views are rebuilt whenever a connection serves
+// a different viewer (key()). Plugging auth in: build the Viewer from the
+// request's auth::Identity in tap.cpp (query_request(), and the job owner
+// for /async), and let visibility_predicate() print auth::visibility_sql()
+// for it with the '?' parameters inlined as SQL literals (views cannot hold
+// bound parameters) and the columns qualified by `alias`.
+struct Viewer {
+  std::string user{};                // empty: anonymous
+  std::vector<std::string> groups{};
+  bool data_rights = false;
+  std::string key() const;
+};
+
+// SQL condition on a `dataset` row aliased `alias`: true when the viewer
+// may see it. Anonymous: the public read policy and an embargo that has
+// ended (release_mjd <= now), the same rule as SharedRepository::find_visible.
+std::string visibility_predicate(const Viewer& viewer, std::string_view alias);
+
+// The statements that create, on one read-only connection, the TEMP views
+// the catalogue's data tables are read through (restricted to the viewer's
+// rows) and the TAP_SCHEMA tables. create_schema_sql() is run once per
+// connection (TAP_SCHEMA rows are then inserted by the caller from
+// TapMetadata); views_sql() whenever the viewer changes.
+std::vector<std::string> views_sql(const Viewer& viewer);
+std::vector<std::string> drop_views_sql();
+
+}  // namespace pixserve::services::tap

@@ -1,0 +1,226 @@
+"""ObsTAP at /api/tap with real clients: STILTS taplint (0 errors), pyvo's
+TAPService (sync, run_async, submit_job, uploads, tables), geometry
+queries against a brute-force oracle on the simulated survey, and hostile
+input answered with DALI errors."""
+import io
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+import requests
+from astropy.table import Table
+from pyvo.dal import TAPService
+from pyvo.dal.exceptions import DALQueryError
+
+from conftest import query
+from spherical import angular_distance_deg, convex_polygon_contains, parse_stcs_polygon, unit_vectors
+from test_services import votable
+
+TAP_STD = "ivo://ivoa.net/std/TAP"
+
+
+@pytest.fixture(scope="module")
+def tap(server):
+    return TAPService(server.url + "/api/tap")
+
+
+@pytest.fixture(scope="module")
+def registered(repo_dir):
+    return query(repo_dir)
+
+
+def sync(server, **params):
+    return requests.post(server.url + "/api/tap/sync", data={"LANG": "ADQL", **params}, timeout=60)
+
+
+def error_of(response):
+    table = votable(response.content)
+    infos = [i for i in table.resources[0].infos if i.name == "QUERY_STATUS"]
+    assert infos and infos[0].value == "ERROR", response.text
+    return infos[0].content
+
+
+def test_taplint_reports_no_errors(server):
+    result = subprocess.run(["stilts", "taplint", f"tapurl={server.url}/api/tap", "maxrepeat=3"],
+                            capture_output=True, text=True, timeout=600)
+    out = result.stdout
+    errors = [line for line in out.splitlines() if line.startswith("E-")]
+    warnings = sorted({line for line in out.splitlines() if line.startswith("W-")})
+    totals = re.search(r"Totals:\s*Errors:\s*(\d+);\s*Warnings:\s*(\d+)", out)
+    assert totals, out[-3000:] + result.stderr[-2000:]
+    print("taplint warnings:\n" + "\n".join(warnings))
+    assert int(totals.group(1)) == 0 and not errors, "\n".join(errors)
+
+
+def test_pyvo_sync_search_and_metadata(tap, registered):
+    results = tap.search("SELECT obs_id, dataproduct_subtype, s_region, access_url FROM ivoa.obscore", maxrec=100000)
+    table = results.to_table()
+    science = {r["dataset_id"] for r in registered if r["s_region"] is not None}
+    everything = {r["dataset_id"] for r in registered}
+    assert set(table["obs_id"]) == everything
+    assert len(science) > 0
+    field = results.fieldname_with_ucd("pos.outline;obs.field")
+    assert field == "s_region"
+    assert results.votable.get_field_by_id_or_name("s_region").xtype == "adql:REGION"  # ObsCore 1.1 STC-S
+    point = tap.search("SELECT TOP 1 POINT('ICRS', s_ra, s_dec) AS p, CIRCLE(s_ra, s_dec, 0.1) AS c FROM ivoa.obscore "
+                       "WHERE s_ra IS NOT NULL")
+    assert point.votable.get_field_by_id_or_name("p").xtype == "point"
+    assert point.votable.get_field_by_id_or_name("c").xtype == "circle"
+    assert len(point.to_table()["p"][0]) == 2
+    names = {t.name for t in tap.tables}
+    assert {"ivoa.obscore", "survey.visits", "survey.provenance", "TAP_SCHEMA.columns"} <= names
+    caps = requests.get(tap.baseurl + "/capabilities").text
+    assert TAP_STD in caps and "tr:TableAccess" in caps
+    assert tap.available
+
+
+def test_pyvo_async_run_and_submit_job(tap):
+    q = "SELECT band, COUNT(*) AS n FROM ivoa.obscore WHERE band IS NOT NULL GROUP BY band ORDER BY band"
+    synced = tap.search(q).to_table()
+    ran = tap.run_async(q).to_table()
+    assert list(ran["band"]) == list(synced["band"]) and list(ran["n"]) == list(synced["n"])
+    job = tap.submit_job("SELECT TOP 3 obs_id FROM ivoa.obscore ORDER BY obs_id", maxrec=2)
+    job.run()
+    job.wait(phases=["COMPLETED", "ERROR", "ABORTED"], timeout=60)
+    assert job.phase == "COMPLETED"
+    assert len(job.fetch_result().to_table()) == 2
+    job.delete()
+    bad = tap.submit_job("SELECT nothing FROM ivoa.obscore")
+    bad.run()
+    bad.wait(phases=["COMPLETED", "ERROR", "ABORTED"], timeout=60)
+    assert bad.phase == "ERROR"
+    bad.delete()
+
+
+def test_pyvo_upload_joins_the_survey(tap, registered):
+    science = [r for r in registered if r["s_region"] is not None and r["type"] == "calexp"]
+    points = Table({"id": np.arange(3, dtype=np.int32),
+                    "ra": [science[0]["s_ra"], science[1]["s_ra"], 200.0],
+                    "dec": [science[0]["s_dec"], science[1]["s_dec"], 10.0]})
+    q = ("SELECT u.id, o.obs_id FROM TAP_UPLOAD.pts AS u JOIN ivoa.obscore AS o "
+         "ON CONTAINS(POINT('ICRS', u.ra, u.dec), o.s_region) = 1 ORDER BY u.id, o.obs_id")
+    for result in (tap.search(q, uploads={"pts": points}), tap.run_async(q, uploads={"pts": points})):
+        t = result.to_table()
+        # The brute-force answer: footprints (from the registry) containing each point.
+        expected = []
+        for i, (ra, dec) in enumerate(zip(points["ra"], points["dec"])):
+            for r in registered:
+                if r["s_region"] and convex_polygon_contains(parse_stcs_polygon(r["s_region"]), ra, dec):
+                    expected.append((i, r["dataset_id"]))
+        assert sorted((int(a), str(b)) for a, b in zip(t["id"], t["obs_id"])) == sorted(expected)
+        assert any(i == 0 for i, _ in expected) and not any(i == 2 for i, _ in expected)
+
+
+def circle_hits_polygon(poly, ra, dec, radius):
+    """Brute force: a densely sampled circle boundary or its centre inside the polygon, or a vertex inside the circle."""
+    centre = unit_vectors(ra, dec)
+    verts = unit_vectors(poly[:, 0], poly[:, 1])
+    if np.any(angular_distance_deg(verts, centre) <= radius):
+        return True
+    if convex_polygon_contains(poly, ra, dec):
+        return True
+    # Edges: sample each great-circle arc finely.
+    for a, b in zip(verts, np.roll(verts, -1, axis=0)):
+        t = np.linspace(0, 1, 2000)[:, None]
+        p = a * (1 - t) + b * t
+        p /= np.linalg.norm(p, axis=1)[:, None]
+        if np.any(angular_distance_deg(p, centre) <= radius):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("ra,dec,radius", [(53.0, -28.0, 0.3), (53.4, -27.7, 0.15), (52.5, -28.6, 0.5), (200, 0, 1)])
+def test_geometry_queries_match_brute_force(tap, registered, ra, dec, radius):
+    rows = [r for r in registered if r["s_ra"] is not None]
+    centres = unit_vectors([r["s_ra"] for r in rows], [r["s_dec"] for r in rows])
+    d = angular_distance_deg(centres, unit_vectors(ra, dec))
+    # Points exactly on the boundary are ambiguous in floating point: keep clear of it.
+    assert not np.any(np.abs(d - radius) < 1e-9)
+    expected = sorted(r["dataset_id"] for r, dist in zip(rows, d) if dist <= radius)
+    got = tap.search(f"SELECT obs_id FROM ivoa.obscore WHERE CONTAINS(POINT('ICRS', s_ra, s_dec), "
+                     f"CIRCLE('ICRS', {ra}, {dec}, {radius})) = 1", maxrec=100000).to_table()
+    assert sorted(str(x) for x in got["obs_id"]) == expected
+    expected_regions = sorted(r["dataset_id"] for r in registered if r["s_region"] and
+                              circle_hits_polygon(parse_stcs_polygon(r["s_region"]), ra, dec, radius))
+    got = tap.search(f"SELECT obs_id FROM ivoa.obscore WHERE INTERSECTS(s_region, CIRCLE({ra}, {dec}, {radius})) = 1",
+                     maxrec=100000).to_table()
+    assert sorted(str(x) for x in got["obs_id"]) == expected_regions
+    # DISTANCE agrees with the oracle too.
+    if expected:
+        got = tap.search(f"SELECT obs_id, DISTANCE(POINT(s_ra, s_dec), POINT({ra}, {dec})) AS d FROM ivoa.obscore "
+                         f"WHERE CONTAINS(POINT(s_ra, s_dec), CIRCLE({ra}, {dec}, {radius})) = 1").to_table()
+        oracle = {r["dataset_id"]: dist for r, dist in zip(rows, d)}
+        for obs_id, dist in zip(got["obs_id"], got["d"]):
+            assert abs(dist - oracle[str(obs_id)]) < 1e-9
+
+
+@pytest.mark.parametrize("params,status,words", [
+    ({"QUERY": "SELECT * FROM sqlite_master"}, 400, "sqlite_master"),
+    ({"QUERY": "SELECT * FROM dataset"}, 400, "dataset"),
+    ({"QUERY": "SELECT owner, read_policy FROM ivoa.obscore"}, 400, "owner"),
+    ({"QUERY": "SELECT obs_id FROM ivoa.obscore; DELETE FROM dataset"}, 400, "line 1"),
+    ({"QUERY": "SELECT obs_id FROM ivoa.obscore WHERE obs_id = 'a' UNION SELECT name FROM sqlite_master"}, 400,
+     "sqlite_master"),
+    ({"QUERY": "SELECT obs_id FROM ivoa.obscore WHERE 1 = 1 -- ' OR owner = 'x'\nAND calib_level = 2 ORDER BY"}, 400,
+     "line 2"),
+    ({"QUERY": "SELECT " + ", ".join(["obs_id"] * 2000) + " FROM ivoa.obscore WHERE " + " OR ".join(
+        ["obs_id = 'x'"] * 20000)}, 400, "QUERY"),
+    ({"QUERY": "SELECT TOP 1 obs_id FROM ivoa.obscore", "LANG": "PQL"}, 400, "LANG"),
+    ({"QUERY": "SELECT TOP 1 obs_id FROM ivoa.obscore", "FORMAT": "fits"}, 400, "RESPONSEFORMAT"),
+    ({"QUERY": "SELECT TOP 1 obs_id FROM ivoa.obscore", "MAXREC": "-1"}, 400, "MAXREC"),
+    ({"QUERY": "SELECT 1", "UPLOAD": "t,http://127.0.0.1:9/x"}, 400, "UPLOAD"),
+    ({"QUERY": ""}, 400, "QUERY"),
+])
+def test_hostile_and_bad_requests_are_dali_errors(server, params, status, words):
+    r = sync(server, **params)
+    assert r.status_code == status, r.text[:500]
+    assert words in error_of(r)
+
+
+def test_bad_uploads_are_dali_errors(server):
+    def post(content):
+        return requests.post(server.url + "/api/tap/sync",
+                             data={"LANG": "ADQL", "QUERY": "SELECT * FROM TAP_UPLOAD.t", "UPLOAD": "t,param:t"},
+                             files={"t": ("t.xml", content, "application/x-votable+xml")}, timeout=60)
+    xxe = ('<?xml version="1.0"?><!DOCTYPE VOTABLE [<!ENTITY x SYSTEM "file:///etc/passwd">]><VOTABLE><RESOURCE>'
+           '<TABLE><FIELD name="a" datatype="char" arraysize="*"/><DATA><TABLEDATA><TR><TD>&x;</TD></TR>'
+           '</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>')
+    for content, words in [(xxe, "DOCTYPE"), ("<VOTABLE>", "well-formed"), ("not xml at all", "well-formed"),
+                           ("<VOTABLE><RESOURCE><TABLE><FIELD name='a' datatype='int'/><DATA><TABLEDATA><TR><TD>x</TD>"
+                            "</TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>", "not a valid int"),
+                           ("<VOTABLE>" + "<RESOURCE>" * 10 + "</VOTABLE>", "well-formed"),
+                           (b"x" * (17 << 20), "limit")]:
+        r = post(content)
+        assert r.status_code == 400, r.text[:300]
+        message = error_of(r)
+        assert words in message and "root:" not in message
+
+
+def test_results_follow_maxrec_formats_and_visibility(server, registered):
+    r = sync(server, QUERY="SELECT obs_id FROM ivoa.obscore", MAXREC="3")
+    t = votable(r.content)
+    assert len(t.get_first_table().array) == 3
+    assert [i.value for i in t.resources[0].infos if i.name == "QUERY_STATUS"] == ["OK", "OVERFLOW"]
+    r = sync(server, QUERY="SELECT TOP 2 obs_id, s_ra FROM ivoa.obscore ORDER BY obs_id", RESPONSEFORMAT="csv")
+    assert r.headers["Content-Type"].startswith("text/csv") and r.text.splitlines()[0] == "obs_id,s_ra"
+    r = sync(server, QUERY="SELECT TOP 2 obs_id FROM ivoa.obscore", RESPONSEFORMAT="votable/b2")
+    assert b"BINARY2" in r.content and len(votable(r.content).get_first_table().array) == 2
+    # The simulated survey is public: TAP and the registry agree on the count.
+    r = sync(server, QUERY="SELECT COUNT(*) AS n FROM ivoa.obscore WHERE data_rights = 'public'")
+    assert int(votable(r.content).get_first_table().array["n"][0]) == len(registered)
+
+
+def test_examples_are_dali_examples(server, tap):
+    r = requests.get(server.url + "/api/tap/examples")
+    assert r.status_code == 200 and "xhtml" in r.headers["Content-Type"]
+    root = ET.fromstring(r.content)
+    ns = {"h": "http://www.w3.org/1999/xhtml"}
+    examples = root.findall(".//*[@typeof='example']", ns)
+    assert len(examples) >= 5
+    for e in examples:
+        assert e.get("resource") == "#" + e.get("id")
+        q = e.find(".//*[@property='query']").text
+        assert e.find(".//*[@property='name']").text
+        assert len(tap.search(q).to_table()) >= 0
