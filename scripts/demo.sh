@@ -11,6 +11,12 @@ if [[ ! -f "$DIR/survey/truth.csv" ]]; then
 fi
 "$BIN" ingest --repo "$DIR/repo" --name demo --transfer hardlink "$DIR/survey"
 "$BIN" query --repo "$DIR/repo" --type deepCoadd
+# HiPS maps of the coadds (g, r, i and a colour composite) under
+# $DIR/repo/hips, served at /api/hips/<map>/; incremental, so a rerun only
+# checks them. Order 9 (0.8" pixels, all public) keeps this to a few seconds.
+if "$BIN" hips --help >/dev/null 2>&1; then
+  "$BIN" hips --repo "$DIR/repo" --color g,r,i --order 9
+fi
 if "$BIN" serve --help >/dev/null 2>&1; then
   echo "serving on http://127.0.0.1:$PORT"
   exec "$BIN" serve --repo "$DIR/repo" --host 127.0.0.1 --port "$PORT"

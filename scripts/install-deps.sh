@@ -16,6 +16,7 @@ PACKAGES=(
   python3 python3-pytest python3-pyvo python3-astropy python3-astropy-healpix
   python3-numpy python3-requests
   stilts chromium wrk
+  aladin
 )
 # Node.js and npm (Swagger UI assets, the OpenAPI validator, the browser
 # tests): Debian 12's nodejs 18 is enough. A machine that already has node and

@@ -1,0 +1,51 @@
+// HiPS serving: the HiPS trees made by `pixserve hips` (one folder per map
+// under the HiPS root, REPO/hips by default) as static files, twice:
+//
+//   /api/hips/<map>/...        public: tiles up to public_max_order, the
+//                              properties rewritten to say so
+//                              (hips_order capped, hips_status public)
+//   /api/hips/full/<map>/...   every order, for data-rights holders
+//                              (hips_status private); access decided by
+//                              HipsOptions::authorize_full
+//
+// plus the DALI service "hips": /api/hips/list (the HiPS list of all maps)
+// and /api/hips/progenitors?MAP=&ORDER=&NPIX= (the coadds under a HEALPix
+// cell of a map, with DataLink access URLs). Only the files a HiPS tree
+// defines are served (properties, index.html, Moc.fits, Norder*/Allsky.*,
+// Norder*/Dir*/Npix*.{fits,png,jpg}, HpxFinder/...); every path element is
+// checked, so nothing else under the root can be reached.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+
+#include "dali/results.hpp"
+#include "dali/service.hpp"
+#include "http/router.hpp"
+#include "services/repository_access.hpp"
+
+namespace pixserve::services {
+
+struct HipsOptions {
+  std::filesystem::path root{};  // folder of the maps; empty: <repository>/hips
+  int public_max_order = 9;      // deepest order of the public endpoint
+  // Decides whether a request may use the full endpoint: returns normally
+  // to allow, throws dali::DaliError (401 or 403) to refuse. The access
+  // control layer plugs in here; empty: everyone is refused (403).
+  std::function<void(const http::Request&)> authorize_full{};
+  std::filesystem::path aladin_lite_dir{};  // aladin-lite's dist/ for /web/aladin-lite/; empty: not served
+};
+
+// The "hips" DALI service (list, progenitors).
+dali::Service hips_service(std::shared_ptr<SharedRepository> repository, const HipsOptions& options,
+                           const dali::ResultLimits& limits, std::vector<dali::AvailabilityCheck> checks);
+
+// The static routes of the trees (and Aladin Lite's files). Install after
+// dali::install so these patterns sit beside the service's endpoints.
+void add_hips_routes(http::Router& router, std::shared_ptr<SharedRepository> repository, const HipsOptions& options);
+
+// aladin-lite's dist/ beside a web root (<web_root>/../node_modules/aladin-lite/dist); nullopt when absent.
+std::optional<std::filesystem::path> find_aladin_lite(const std::filesystem::path& web_root);
+
+}  // namespace pixserve::services
