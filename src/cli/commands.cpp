@@ -250,6 +250,14 @@ int Commands::run_serve() {
   }
 
   auto repository = std::make_shared<services::SharedRepository>(repo::Repository::open(serve_args_.repo));
+  // Publisher DIDs are part of the registry (the ObsCore view builds them), so
+  // the authority is the repository's, fixed when it was created; the
+  // configuration can only state what the operator expects it to be.
+  if (!config.authority.empty() && config.authority != repository->config().authority)
+    throw http::ConfigError(fmt::format(
+        "service.authority '{}' differs from the repository's authority '{}' (publisher DIDs are fixed when the "
+        "repository is created: pixserve ingest --authority)",
+        config.authority, repository->config().authority));
   auto options = services::app_options(config, web);
   options.version = std::string(kVersion);
   auto app = services::make_app(repository, options);

@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.hpp"
+#include "cli/hips_commands.hpp"
+#include "cli/token_commands.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"pixserve: IVOA image services for a survey (ObsCore/TAP, SIAv2, DataLink, SODA, HiPS, MOC)"};
@@ -15,6 +17,10 @@ int main(int argc, char** argv) {
 
   pixserve::cli::Commands commands;
   commands.add_to(app);
+  pixserve::cli::HipsCommands hips_commands;  // hips, moc
+  hips_commands.add_to(app);
+  pixserve::cli::TokenCommands token_commands;  // token create|list|revoke
+  token_commands.add_to(app);
 
   try {
     app.parse(argc, argv);
@@ -26,6 +32,8 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("pixserve"));
   spdlog::set_level(spdlog::level::from_str(log_level));
   try {
+    if (auto status = hips_commands.run()) return *status;
+    if (auto status = token_commands.run()) return *status;
     return commands.run();
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());

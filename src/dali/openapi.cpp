@@ -120,6 +120,31 @@ json result_responses(const Endpoint& e) {
           {"500", {{"$ref", "#/components/responses/InternalError"}}}};
 }
 
+// A UWS job list (DALI-async): POST creates a job with the declared
+// parameters (303 to the job), GET lists the caller's jobs. The job
+// resources below it follow UWS 1.1.
+json uws_job_list_item(const Service& service, const Endpoint& e) {
+  json post = {{"tags", {service.name}},
+               {"summary", e.summary + " (creates an asynchronous UWS 1.1 job)"},
+               {"description", (e.description.empty() ? e.summary : e.description) +
+                                   "\n\nUWS 1.1: the parameters create a job (PHASE=RUN also starts it) and the "
+                                   "response redirects to it; the job's phase, results and error are resources "
+                                   "under the job URL."},
+               {"operationId", operation_id(service, e.path, "post")},
+               {"requestBody", form_body(e)},
+               {"responses",
+                {{"303", {{"description", "The job was created; Location is its URL."}}},
+                 {"400", {{"description", "Invalid parameters (text/plain message)."}}},
+                 {"503", {{"description", "The job queue is full; retry later."}}}}}};
+  if (!e.standard_id.empty()) post["x-ivoa-standard-id"] = e.standard_id;
+  json get = {{"tags", {service.name}},
+              {"summary", "The caller's jobs (UWS 1.1 job list; filters PHASE, AFTER, LAST)"},
+              {"operationId", operation_id(service, e.path, "get")},
+              {"responses",
+               {{"200", {{"description", "UWS job list"}, {"content", {{"text/xml", {{"schema", {{"type", "string"}}}}}}}}}}}};
+  return {{"post", post}, {"get", get}};
+}
+
 json xml_get(const Service& service, std::string_view path, std::string summary, std::string description) {
   return {{"get",
            {{"tags", {service.name}},
@@ -243,6 +268,10 @@ nlohmann::json openapi_document(const ServiceCatalog& catalog, std::string_view 
         if (!e.standard_id.empty()) op["x-ivoa-standard-id"] = e.standard_id;
         return op;
       };
+      if (e.binding == Binding::uws) {
+        paths[catalog.path_of(service, e)] = uws_job_list_item(service, e);
+        continue;
+      }
       for (const auto& m : e.methods) {
         if (m == "GET") {
           json op = operation("get");

@@ -91,6 +91,10 @@ sky::Polygon parse_polygon(const ParamSpec& spec, std::span<const std::string_vi
     throw usage_error(fmt::format("{}: a polygon is at least 3 'ra dec' pairs (an even count of 6 or more numbers), got {}",
                                   spec.name, w.size()));
   }
+  if (spec.max_vertices && w.size() / 2 > *spec.max_vertices) {
+    throw usage_error(fmt::format("{}: a polygon of {} vertices; at most {} are accepted", spec.name, w.size() / 2,
+                                  *spec.max_vertices));
+  }
   std::vector<sky::SkyPoint> vertices;
   for (size_t i = 0; i < w.size(); i += 2) vertices.push_back(parse_point(spec, w.subspan(i, 2)));
   try {

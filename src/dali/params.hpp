@@ -17,6 +17,7 @@
 #include <variant>
 #include <vector>
 
+#include "auth/identity.hpp"
 #include "sky/geometry.hpp"
 
 namespace pixserve::dali {
@@ -83,6 +84,10 @@ struct ParamSpec {
   std::string ref{};         // FIELD ID the descriptor links the parameter to (e.g. "obs_publisher_did")
   std::string example{};     // a valid example value for the docs
   bool standard = false;     // defined by the standard the endpoint implements (VOSI param std="true")
+  // polygon and shape values: most vertices a polygon may have (checked
+  // before the polygon is built, whose validation grows with the square of
+  // the count); none: no limit.
+  std::optional<std::size_t> max_vertices{};
 };
 
 // A request's raw parameters: names as sent (matched case-insensitively),
@@ -110,8 +115,15 @@ class ParsedParams {
 
   void add(const std::string& name, Value v);
 
+  // Who sent the request (set by the DALI layer from the catalogue's
+  // identify hook before the handler runs; anonymous otherwise). Services
+  // pass it to SharedRepository::find_visible(query, params.caller()).
+  const auth::Identity& caller() const noexcept { return caller_; }
+  void set_caller(auth::Identity caller) { caller_ = std::move(caller); }
+
  private:
   std::vector<std::pair<std::string, std::vector<Value>>> values_;
+  auth::Identity caller_{};
 };
 
 struct ParseOptions {

@@ -43,7 +43,7 @@ void check_endpoint(const Service& service, const Endpoint& e) {
   };
   if (!valid_endpoint_path(e.path)) throw bad("invalid path (letters, digits, - _ . and inner '/')");
   if (std::find(kVosiPaths.begin(), kVosiPaths.end(), e.path) != kVosiPaths.end()) throw bad("path reserved for VOSI");
-  if (!e.handler) throw bad("no handler");
+  if (!e.handler && e.binding == Binding::sync) throw bad("no handler");
   if (e.methods.empty()) throw bad("no HTTP method");
   if (e.result_types.empty()) throw bad("no result MIME type");
   std::set<std::string> names;
@@ -76,18 +76,52 @@ http::Response error_response(int status, std::string_view message) {
   return http::Response::text(status, std::move(body), std::string(votable_mime));
 }
 
+http::Response auth_error_response(const auth::AuthError& error) {
+  auto res = error_response(error.status(), error.what());
+  res.headers.set("WWW-Authenticate", error.challenge());
+  res.headers.set("Cache-Control", "no-store");
+  return res;
+}
+
+http::Handler with_identity(IdentifyHook identify, IdentifiedHandler handler) {
+  return [identify = std::move(identify), handler = std::move(handler)](const http::Request& request) {
+    try {
+      const auth::Identity who = identify ? identify(request) : auth::Identity{};
+      return handler(request, who);
+    } catch (const auth::AuthError& e) {
+      return auth_error_response(e);
+    } catch (const DaliError& e) {
+      if (e.status() >= 500) throw;
+      return error_response(e.status() >= 400 ? e.status() : 500, e.what());
+    } catch (const http::HttpError& e) {
+      if (e.status() >= 500) throw;
+      return error_response(e.status(), e.what());
+    }
+  };
+}
+
 http::Response call_endpoint(const Endpoint& endpoint, const http::Request& request) {
+  return call_endpoint(endpoint, request, IdentifyHook{});
+}
+
+http::Response call_endpoint(const Endpoint& endpoint, const http::Request& request, const IdentifyHook& identify) {
   try {
-    const ParsedParams params = parse_params(endpoint.params, raw_params(request), endpoint.parse_options);
+    auth::Identity caller = identify ? identify(request) : auth::Identity{};
+    ParsedParams params = parse_params(endpoint.params, raw_params(request), endpoint.parse_options);
+    params.set_caller(std::move(caller));
     return endpoint.handler(request, params);
+  } catch (const auth::AuthError& e) {
+    return auth_error_response(e);
   } catch (const DaliError& e) {
     const int status = e.status() >= 400 && e.status() <= 599 ? e.status() : 500;
     if (status >= 500) spdlog::error("request id={} service error: {}", request.request_id(), e.what());
-    return error_response(status, status >= 500 ? "internal error, request id " + request.request_id() : e.what());
+    return error_response(status, status >= 500 ? "internal error, request id " + request.request_id()
+                                                : endpoint.error_label + e.what());
   } catch (const http::HttpError& e) {
     const int status = e.status() >= 400 && e.status() <= 499 ? e.status() : 500;
     if (status >= 500) spdlog::error("request id={} failed: {}", request.request_id(), e.what());
-    return error_response(status, status >= 500 ? "internal error, request id " + request.request_id() : e.what());
+    return error_response(status, status >= 500 ? "internal error, request id " + request.request_id()
+                                                : endpoint.error_label + e.what());
   } catch (const std::exception& e) {
     // Never shown to the client: it may hold paths, SQL or other internals.
     spdlog::error("request id={} failed: {}", request.request_id(), e.what());
@@ -144,13 +178,20 @@ void install(http::Router& router, std::shared_ptr<const ServiceCatalog> catalog
   for (const Service& service : catalog->services()) {
     const Service* s = &service;
     for (const Endpoint& endpoint : service.endpoints) {
+      if (endpoint.binding != Binding::sync) continue;  // routed by its own binding (UWS)
       const Endpoint* e = &endpoint;
       router.add(endpoint.methods, catalog->path_of(service, endpoint),
-                 [catalog, e](const http::Request& request) { return call_endpoint(*e, request); });
+                 [catalog, e](const http::Request& request) {
+                   return call_endpoint(*e, request, catalog->options().identify);
+                 });
     }
-    router.get(catalog->path_of(service) + "/capabilities", [catalog, s](const http::Request& request) {
-      return xml_response(capabilities_xml(*catalog, *s, request.base_url()));
-    });
+    if (service.capabilities) {
+      router.get(catalog->path_of(service) + "/capabilities", service.capabilities);
+    } else {
+      router.get(catalog->path_of(service) + "/capabilities", [catalog, s](const http::Request& request) {
+        return xml_response(capabilities_xml(*catalog, *s, request.base_url()));
+      });
+    }
     router.get(catalog->path_of(service) + "/availability", [catalog, s](const http::Request&) {
       // VOSI: the document says whether the service is up; the HTTP status
       // stays 200 either way.
@@ -185,7 +226,9 @@ void install(http::Router& router, std::shared_ptr<const ServiceCatalog> catalog
   // those get a 405 with Allow.
   std::vector<std::pair<std::string, std::vector<std::string>>> known;
   for (const Service& service : catalog->services()) {
-    for (const Endpoint& endpoint : service.endpoints) known.emplace_back(catalog->path_of(service, endpoint), endpoint.methods);
+    for (const Endpoint& endpoint : service.endpoints) {
+      if (endpoint.binding == Binding::sync) known.emplace_back(catalog->path_of(service, endpoint), endpoint.methods);
+    }
   }
   router.add({"GET", "POST"}, api + "/{rest...}", [known = std::move(known)](const http::Request& request) {
     for (const auto& [path, methods] : known) {

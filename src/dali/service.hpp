@@ -35,6 +35,8 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/authenticator.hpp"
+#include "auth/identity.hpp"
 #include "dali/params.hpp"
 #include "http/request.hpp"
 #include "http/response.hpp"
@@ -50,6 +52,16 @@ using EndpointHandler = std::function<http::Response(const http::Request&, const
 
 inline constexpr std::string_view votable_mime = "application/x-votable+xml";
 
+// How an endpoint is bound to HTTP.
+//   sync: install() routes it to its handler (DALI-sync).
+//   uws:  an asynchronous job list (DALI-async, UWS 1.1), e.g. SODA's or
+//         TAP's /async, whose REST binding is routed by uws::install_routes.
+//         It is declared in the catalogue so that its capability (accessURL =
+//         the job list) and its OpenAPI entry (POST creates a job with the
+//         declared parameters) come from the same declaration; install()
+//         neither routes it nor needs a handler for it.
+enum class Binding { sync, uws };
+
 struct Endpoint {
   std::string path{};         // relative to the service ("query"); may contain '/' but no {pattern}
   std::string summary{};      // one line: OpenAPI summary, descriptor and capability description
@@ -63,7 +75,11 @@ struct Endpoint {
   std::string standard_id{};
   std::string interface_version{};  // the interface's version attribute, e.g. "2.0"
   ParseOptions parse_options{};
-  EndpointHandler handler{};
+  EndpointHandler handler{};  // required for Binding::sync
+  Binding binding = Binding::sync;
+  // Prefixed to the message of every 4xx error document of this endpoint,
+  // e.g. "UsageError: " for SODA, whose error texts must begin with a label.
+  std::string error_label{};
 };
 
 // One availability check: a real probe of something the service needs
@@ -88,7 +104,16 @@ struct Service {
   // VOSI tables (TAP): when set, /api/<name>/tables is routed to it and the
   // capabilities list VOSI#tables.
   http::Handler tables{};
+  // VOSI capabilities written by the service itself, for standards whose
+  // capability needs more than the generated one (TAP's TAPRegExt
+  // TableAccess): when set, /api/<name>/capabilities is routed to it.
+  http::Handler capabilities{};
 };
+
+// Resolves the caller of a request (auth::Authenticator::resolve); throws
+// auth::AuthError to refuse the credentials. No hook: every caller is
+// anonymous.
+using IdentifyHook = std::function<auth::Identity(const http::Request&)>;
 
 struct CatalogOptions {
   std::string api_prefix = "/api";  // services live under <api_prefix>/<name>
@@ -96,6 +121,10 @@ struct CatalogOptions {
   std::string version = "0.1.0";
   std::string description = "IVOA image services of a survey";
   std::chrono::system_clock::time_point up_since = std::chrono::system_clock::now();  // VOSI upSince
+  // Who is calling, for every endpoint the catalogue routes: the identity
+  // reaches handlers as ParsedParams::caller(); refused credentials are
+  // answered with 401/403 and a WWW-Authenticate challenge.
+  IdentifyHook identify{};
 };
 
 // Every service of a server. Built at start-up, then shared read-only by the
@@ -134,6 +163,20 @@ void install(http::Router& router, std::shared_ptr<const ServiceCatalog> catalog
 // (and http::HttpError) into a DALI error document with the error's status,
 // and any other exception into a 500 naming only the request id.
 http::Response call_endpoint(const Endpoint& endpoint, const http::Request& request);
+// The same with the caller resolved by `identify` first (empty: anonymous).
+http::Response call_endpoint(const Endpoint& endpoint, const http::Request& request, const IdentifyHook& identify);
+
+// The refusal of credentials as a DALI error document with the
+// WWW-Authenticate challenge (RFC 6750).
+http::Response auth_error_response(const auth::AuthError& error);
+
+// A plain route (not a declared endpoint, e.g. file downloads) that needs
+// the caller: resolves it with `identify` (empty: anonymous) and calls
+// handler(request, identity); refused credentials become
+// auth_error_response, DaliError and http::HttpError their DALI error
+// documents.
+using IdentifiedHandler = std::function<http::Response(const http::Request&, const auth::Identity&)>;
+http::Handler with_identity(IdentifyHook identify, IdentifiedHandler handler);
 
 // A DALI error document (VOTable, QUERY_STATUS=ERROR) as a response with
 // Content-Type application/x-votable+xml.

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -110,6 +111,40 @@ const std::map<std::string, std::map<std::string, Setter>>& schema() {
             [](const R& r, const N& n, const S& k, C& c) { c.jobs.max_retention = r.seconds(n, k); }},
            {"dir", [](const R& r, const N& n, const S& k, C& c) { c.jobs.dir = r.string(n, k); }},
        }},
+      {"hips",
+       {
+           {"root", [](const R& r, const N& n, const S& k, C& c) { c.hips.root = r.string(n, k); }},
+           {"public_max_order",
+            [](const R& r, const N& n, const S& k, C& c) { c.hips.public_max_order = static_cast<int>(r.integer(n, k, 20)); }},
+           {"full_access", [](const R& r, const N& n, const S& k, C& c) { c.hips.full_access = r.string(n, k); }},
+       }},
+      {"auth",
+       {
+           {"realm", [](const R& r, const N& n, const S& k, C& c) { c.auth.realm = r.string(n, k); }},
+           {"data_rights_groups", [](const R& r, const N& n, const S& k, C& c) { c.auth.data_rights_groups = r.strings(n, k); }},
+           {"embargo_exempt_groups",
+            [](const R& r, const N& n, const S& k, C& c) { c.auth.embargo_exempt_groups = r.strings(n, k); }},
+           {"jwt_public_key", [](const R& r, const N& n, const S& k, C& c) { c.auth.jwt_public_key = r.string(n, k); }},
+           {"jwt_issuer", [](const R& r, const N& n, const S& k, C& c) { c.auth.jwt_issuer = r.string(n, k); }},
+           {"jwt_audience", [](const R& r, const N& n, const S& k, C& c) { c.auth.jwt_audience = r.string(n, k); }},
+           {"jwt_user_claim", [](const R& r, const N& n, const S& k, C& c) { c.auth.jwt_user_claim = r.string(n, k); }},
+           {"jwt_groups_claim", [](const R& r, const N& n, const S& k, C& c) { c.auth.jwt_groups_claim = r.string(n, k); }},
+           {"jwt_leeway_s",
+            [](const R& r, const N& n, const S& k, C& c) { c.auth.jwt_leeway_s = static_cast<std::int64_t>(r.integer(n, k, 3600)); }},
+       }},
+      {"user_images",
+       {
+           {"enabled", [](const R& r, const N& n, const S& k, C& c) {
+              const auto v = r.string(n, k);
+              if (v != "true" && v != "false") r.fail(n, k, "expected true or false, got '" + v + "'");
+              c.user_images.enabled = v == "true";
+            }},
+           {"collection", [](const R& r, const N& n, const S& k, C& c) { c.user_images.collection = r.string(n, k); }},
+           {"max_file_mb",
+            [](const R& r, const N& n, const S& k, C& c) { c.user_images.max_file_bytes = r.integer(n, k, std::uint64_t{1} << 30) << 20; }},
+           {"quota_mb",
+            [](const R& r, const N& n, const S& k, C& c) { c.user_images.quota_bytes = r.integer(n, k, std::uint64_t{1} << 30) << 20; }},
+       }},
       {"limits",
        {
            {"max_body_bytes", [](const R& r, const N& n, const S& k,
@@ -193,6 +228,8 @@ void validate(ServerConfig& config) {
     while (config.base_url.size() > 8 && config.base_url.back() == '/') config.base_url.pop_back();
   }
   if (config.maxrec_limit < 1) throw ConfigError("service.maxrec_limit: must be at least 1");
+  if (config.hips.full_access != "open" && config.hips.full_access != "closed")
+    throw ConfigError("hips.full_access: expected open or closed, got '" + config.hips.full_access + "'");
   if (config.maxrec_default < 0 || config.maxrec_default > config.maxrec_limit)
     throw ConfigError("service.maxrec_default: must be from 0 to service.maxrec_limit (" +
                       std::to_string(config.maxrec_limit) + ")");
@@ -217,6 +254,28 @@ void validate(ServerConfig& config) {
                          {"write_timeout_s", l.write_timeout},
                          {"drain_timeout_s", l.drain_timeout}})
     if (t.count() <= 0) throw ConfigError(std::string("limits.") + name + ": must be positive");
+  const auto& a = config.auth;
+  const auto name_ok = [](const std::string& g) {
+    return !g.empty() && g.size() <= 64 && std::all_of(g.begin(), g.end(), [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-';
+    });
+  };
+  const bool realm_ok = !a.realm.empty() && std::none_of(a.realm.begin(), a.realm.end(), [](char ch) {
+    auto b = static_cast<unsigned char>(ch);
+    return b < 0x20 || b >= 0x7f || ch == '"' || ch == '\\';
+  });
+  if (!realm_ok) throw ConfigError("auth.realm: expected printable ASCII without quotes or backslashes, got '" + a.realm + "'");
+  for (const auto* list : {&a.data_rights_groups, &a.embargo_exempt_groups})
+    for (const auto& g : *list)
+      if (!name_ok(g)) throw ConfigError("auth: group names are 1-64 characters of [A-Za-z0-9._-], got '" + g + "'");
+  if (!a.jwt_public_key.empty() && (a.jwt_issuer.empty() || a.jwt_audience.empty()))
+    throw ConfigError("auth.jwt_public_key: needs auth.jwt_issuer and auth.jwt_audience");
+  if (a.jwt_public_key.empty() && (!a.jwt_issuer.empty() || !a.jwt_audience.empty()))
+    throw ConfigError("auth.jwt_issuer/jwt_audience: set auth.jwt_public_key too (the key verifying the tokens)");
+  if (a.jwt_user_claim.empty() || a.jwt_groups_claim.empty()) throw ConfigError("auth.jwt_*_claim: must not be empty");
+  if (!name_ok(config.user_images.collection) || !std::isalnum(static_cast<unsigned char>(config.user_images.collection.front())))
+    throw ConfigError("user_images.collection: expected letters, digits, '.', '_', '-', got '" + config.user_images.collection + "'");
+  if (config.user_images.max_file_bytes == 0) throw ConfigError("user_images.max_file_mb: must be at least 1");
   const auto& j = config.jobs;
   if (j.threads == 0) throw ConfigError("jobs.threads: must be at least 1");
   if (j.max_queued == 0) throw ConfigError("jobs.max_queued: must be at least 1");

@@ -25,6 +25,21 @@
 //     drain_timeout_s: 30        # graceful stop: in-flight requests get this long
 //     spool_threshold_bytes: 1048576   # uploads larger than this are spooled to disk
 //     max_form_parts: 1000
+//   auth:
+//     realm: pixserve            # WWW-Authenticate realm
+//     data_rights_groups: [data-rights]     # groups holding data rights
+//     embargo_exempt_groups: [staff]        # groups seeing visit data before its release
+//     jwt_public_key: /etc/pixserve/idp.pem # RS256 JWTs of an identity provider (optional)
+//     jwt_issuer: https://idp.example.org   # required with jwt_public_key
+//     jwt_audience: pixserve                # required with jwt_public_key
+//     jwt_user_claim: sub
+//     jwt_groups_claim: groups
+//     jwt_leeway_s: 60
+//   user_images:
+//     enabled: true              # PUT/POST /api/user/images/{name}
+//     collection: user
+//     max_file_mb: 100           # one upload
+//     quota_mb: 1024             # all Level-3 images of one user
 //
 // Unknown keys and values of the wrong type are errors naming the key.
 // Command-line flags override the file: load it, then assign the fields.
@@ -60,7 +75,7 @@ struct ServerConfig {
   unsigned io_threads = 0;  // 0: min(hardware threads, 4)
   std::string base_url;     // no trailing '/'; empty: from the Host header
   std::filesystem::path spool_dir;
-  std::string authority;       // empty: the repository's own
+  std::string authority;       // expected authority of the repository (checked by serve); empty: any
   // The rest of the `service` section is read by src/services, not by the HTTP layer.
   std::filesystem::path web_root;        // empty: looked up near the binary
   std::filesystem::path swagger_ui_dir;  // empty: node_modules/swagger-ui-dist beside web_root
@@ -83,6 +98,31 @@ struct ServerConfig {
     std::chrono::milliseconds max_retention{30LL * 24 * 3'600'000};
     std::filesystem::path dir{};  // result files; empty: <repository>/jobs
   } jobs;
+  // HiPS maps (section `hips`), read by src/services.
+  struct Hips {
+    std::filesystem::path root{};  // folder of the maps; empty: <repository>/hips
+    int public_max_order = 9;      // deepest order of the public endpoint /api/hips/<map>/
+    std::string full_access = "closed";  // /api/hips/full/<map>/: "open" or "closed" (until access control)
+  } hips;
+  // Identity and rights (section `auth`), read by src/auth and src/services.
+  struct Auth {
+    std::string realm = "pixserve";  // WWW-Authenticate realm
+    std::vector<std::string> data_rights_groups{"data-rights"};   // see data-rights datasets
+    std::vector<std::string> embargo_exempt_groups{"staff"};      // see visit data before its release
+    std::filesystem::path jwt_public_key{};  // PEM file of the identity provider's RSA key; empty: no JWT
+    std::string jwt_issuer{};                // required with jwt_public_key
+    std::string jwt_audience{};              // required with jwt_public_key
+    std::string jwt_user_claim = "sub";
+    std::string jwt_groups_claim = "groups";
+    std::int64_t jwt_leeway_s = 60;
+  } auth;
+  // Level-3 user images (section `user_images`), read by src/services.
+  struct UserImages {
+    bool enabled = true;
+    std::string collection = "user";                      // collection they are registered in
+    std::uint64_t max_file_bytes = std::uint64_t{100} << 20;  // one upload
+    std::uint64_t quota_bytes = std::uint64_t{1} << 30;       // all images of one user
+  } user_images;
 };
 
 class ConfigError : public std::runtime_error {

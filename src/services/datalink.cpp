@@ -1,12 +1,15 @@
 #include "services/datalink.hpp"
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <utility>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "dali/descriptor.hpp"
+#include "fits/fits.hpp"
 #include "http/files.hpp"
 #include "http/params.hpp"
 #include "repo/dataset.hpp"
@@ -32,25 +35,90 @@ votable::Field text_field(std::string name, std::string ucd, std::string descrip
 
 std::string not_found(const std::string& id) { return "NotFoundFault: " + id + " is not a known dataset"; }
 
-// Links to the datasets a record was made from, of the given roles: those
-// visible to the caller, each to its own links (it has its own #this).
-void add_inputs(SharedRepository& repository, const repo::DatasetRecord& record, const std::string& id,
-                const std::string& base_url, std::initializer_list<std::string_view> roles, const char* semantics,
-                std::vector<Link>& out) {
+// The provenance of a dataset in the DataLink core vocabulary
+// (http://www.ivoa.net/rdf/datalink/core): what it was made from, including
+// calibrations already applied to it, is #progenitor; what was made from it
+// is #derivation; calibrations that can still be applied to it (a raw's bias
+// and flat) are #bias and #flat (narrower terms of #calibration).
+// local_semantics says which kind of relative each link is.
+struct RelatedDataset {
+  std::string dataset_id;
+  std::string semantics;
+  std::string local_semantics;
+};
+
+std::string local_semantics_of_input(std::string_view role) {
+  if (role == "input") return "coadd-input";
+  if (role == "compressed-from") return "uncompressed";
+  return std::string(role);
+}
+
+// What was made from `record` and what it was made from, with the
+// calibrations a raw can still take from the calexp made of it.
+std::vector<RelatedDataset> related_datasets(SharedRepository& repository, const repo::DatasetRecord& record) {
+  std::vector<RelatedDataset> related;
+  for (const auto& input : record.inputs)
+    related.push_back({input.input_id, "#progenitor", local_semantics_of_input(input.role)});
+  const auto outputs = repository.with([&](repo::Repository& r) {
+    std::vector<std::pair<std::string, std::vector<repo::ProvenanceLink>>> found;
+    for (auto& output : r.registry().outputs_of(record.dataset_id))
+      found.emplace_back(output, record.type == repo::DatasetType::raw ? r.registry().inputs_of(output)
+                                                                         : std::vector<repo::ProvenanceLink>{});
+    return found;
+  });
+  for (const auto& [output, its_inputs] : outputs) {
+    related.push_back({output, "#derivation", "made-from-this"});
+    for (const auto& calibration : its_inputs)
+      if (calibration.role == "bias" || calibration.role == "flat")
+        related.push_back({calibration.input_id, "#" + calibration.role, calibration.role});
+  }
+  return related;
+}
+
+// Links to the related datasets the caller may see, each to its own links
+// (it has its own #this), in the order of `related` with duplicates dropped.
+void add_related(SharedRepository& repository, const repo::DatasetRecord& record, const std::string& id,
+                 const std::string& base_url, const auth::Identity& caller, std::vector<Link>& out) {
+  const auto related = related_datasets(repository, record);
   repo::DatasetQuery q;
-  for (const auto& input : record.inputs) {
-    if (std::find(roles.begin(), roles.end(), input.role) != roles.end()) q.dataset_ids.push_back(input.input_id);
-  }
+  for (const auto& r : related) q.dataset_ids.push_back(r.dataset_id);
   if (q.dataset_ids.empty()) return;
-  for (const auto& input : repository.find_visible(std::move(q))) {
+  std::map<std::string, repo::DatasetRecord, std::less<>> visible;
+  for (auto& v : repository.find_visible(std::move(q), caller)) visible.emplace(v.dataset_id, std::move(v));
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const auto& r : related) {
+    const auto found = visible.find(r.dataset_id);
+    if (found == visible.end() || !seen.emplace(r.dataset_id, r.semantics).second) continue;
     out.push_back({.id = id,
-                   .access_url = datalink_url(base_url, repository.publisher_did(input.dataset_id)),
-                   .semantics = semantics,
-                   .description = fmt::format("{} {} ({})", repo::to_string(input.type), input.dataset_id,
-                                              std::string_view(semantics).substr(1)),
+                   .access_url = datalink_url(base_url, repository.publisher_did(r.dataset_id)),
+                   .semantics = r.semantics,
+                   .description = fmt::format("{} {} ({})", repo::to_string(found->second.type), r.dataset_id,
+                                              r.local_semantics),
                    .content_type = std::string(kDatalinkFormat),
-                   .content_qualifier = "image"});
+                   .content_qualifier = "image",
+                   .local_semantics = r.local_semantics});
   }
+}
+
+// Every HDU's header as stored, one 80-column card per line, each HDU ended
+// by END and a blank line (the form of `fitsheader`-style listings).
+std::string fits_header_text(const std::filesystem::path& path) {
+  auto file = fits::File::open(path);
+  std::string text;
+  const int hdus = file.hdu_count();
+  for (int hdu = 1; hdu <= hdus; ++hdu) {
+    file.move_to_hdu(hdu);
+    int nkeys = 0;
+    const std::string records = file.stored_header_records(nkeys);
+    for (int i = 0; i < nkeys; ++i) {
+      std::string card = records.substr(static_cast<size_t>(i) * 80, 80);
+      card.erase(card.find_last_not_of(' ') + 1);
+      text += card;
+      text += '\n';
+    }
+    text += "END\n\n";
+  }
+  return text;
 }
 
 http::Response not_found_response() { return dali::error_response(404, "NotFoundFault: no such dataset"); }
@@ -112,9 +180,10 @@ std::string file_url(const std::string& base_url, const std::string& dataset_id)
   return base_url + "/api/files/" + http::percent_encode(dataset_id);
 }
 
-std::vector<Link> links_of(SharedRepository& repository, const std::string& id, const std::string& base_url) {
+std::vector<Link> links_of(SharedRepository& repository, const std::string& id, const std::string& base_url,
+                           const auth::Identity& caller) {
   const auto dataset_id = repository.dataset_id_from(id);
-  const auto record = dataset_id ? repository.find_visible_by_id(*dataset_id) : std::nullopt;
+  const auto record = dataset_id ? repository.find_visible_by_id(*dataset_id, caller) : std::nullopt;
   if (!record) return {{.id = id, .error_message = not_found(id)}};
 
   const std::string type(repo::to_string(record->type));
@@ -139,9 +208,13 @@ std::vector<Link> links_of(SharedRepository& repository, const std::string& id, 
                  .description = "Cutout of the image by position, circle, polygon or pixel section (SODA)",
                  .content_type = "application/fits",
                  .content_qualifier = "image"});
-  if (repo::is_coadd(record->type)) add_inputs(repository, *record, id, base_url, {"input"}, "#progenitor", out);
-  add_inputs(repository, *record, id, base_url, {"raw"}, "#derivation", out);
-  add_inputs(repository, *record, id, base_url, {"bias", "flat"}, "#calibration", out);
+  out.push_back({.id = id,
+                 .access_url = file_url(base_url, record->dataset_id) + "/header",
+                 .semantics = "#detached-header",
+                 .description = "The FITS headers of every HDU, as text",
+                 .content_type = "text/plain",
+                 .local_semantics = "fits-header"});
+  add_related(repository, *record, id, base_url, caller, out);
   return out;
 }
 
@@ -162,7 +235,9 @@ dali::Service datalink_service(std::shared_ptr<SharedRepository> repository, con
       .path = "links",
       .summary = "Links of datasets: file, preview, cutout service, provenance and calibrations (DataLink 1.1)",
       .description = "For each ID: #this (the FITS file), #preview (PNG), #cutout (SODA service descriptor), "
-                     "#progenitor (coadd inputs), #derivation (the raw of a calexp), #calibration (bias and flat). "
+                     "#detached-header (the FITS headers as text), #progenitor (what it was made from: the raw, bias "
+                     "and flat of a calexp, the calexps of a coadd), #derivation (what was made from it), and for a "
+                     "raw the #bias and #flat that calibrate it. "
                      "Unknown IDs get an error_message row; the call does not fail.",
       .params = std::move(params),
       .standard_id = "ivo://ivoa.net/std/DataLink#links-1.1",
@@ -172,7 +247,7 @@ dali::Service datalink_service(std::shared_ptr<SharedRepository> repository, con
     const std::string base = request.base_url();
     auto rows = std::make_shared<std::vector<Link>>();
     for (const auto& id : params.all_as<std::string>("ID")) {
-      auto links_of_id = links_of(*repository, id, base);
+      auto links_of_id = links_of(*repository, id, base, params.caller());
       std::move(links_of_id.begin(), links_of_id.end(), std::back_inserter(*rows));
     }
     return dali::table_response(
@@ -204,18 +279,28 @@ dali::Service datalink_service(std::shared_ptr<SharedRepository> repository, con
   };
 }
 
-void add_file_routes(http::Router& router, std::shared_ptr<SharedRepository> repository) {
+void add_file_routes(http::Router& router, std::shared_ptr<SharedRepository> repository, dali::IdentifyHook identify) {
   // The ID is looked up in the registry (safe identifiers only) and the path
   // comes from the record: a request never names a path.
-  router.get("/api/files/{id}", [repository](const http::Request& request) {
-    const auto record = repository->find_visible_by_id(std::string(request.path_param("id")));
+  router.get("/api/files/{id}", dali::with_identity(identify, [repository](const http::Request& request, const auth::Identity& caller) {
+    const auto record = repository->find_visible_by_id(std::string(request.path_param("id")), caller);
     if (!record) return not_found_response();
     auto response = http::serve_file(request, repository->file_of(*record), record->content_type);
     response.headers.set("Content-Disposition", fmt::format("inline; filename=\"{}.fits\"", record->dataset_id));
     return response;
-  });
-  router.get("/api/files/{id}/preview.png", [repository](const http::Request& request) {
-    const auto record = repository->find_visible_by_id(std::string(request.path_param("id")));
+  }));
+  router.get("/api/files/{id}/header", dali::with_identity(identify, [repository](const http::Request& request, const auth::Identity& caller) {
+    const auto record = repository->find_visible_by_id(std::string(request.path_param("id")), caller);
+    if (!record) return not_found_response();
+    try {
+      return http::Response::text(200, fits_header_text(repository->file_of(*record)), "text/plain; charset=us-ascii");
+    } catch (const std::exception& e) {
+      spdlog::warn("headers of {} unreadable: {}", record->dataset_id, e.what());
+      return dali::error_response(404, "NotFoundFault: the file of this dataset cannot be read");
+    }
+  }));
+  router.get("/api/files/{id}/preview.png", dali::with_identity(identify, [repository](const http::Request& request, const auth::Identity& caller) {
+    const auto record = repository->find_visible_by_id(std::string(request.path_param("id")), caller);
     if (!record) return not_found_response();
     try {
       const auto png = cached_preview(repository->root(), record->dataset_id, repository->file_of(*record));
@@ -224,7 +309,7 @@ void add_file_routes(http::Router& router, std::shared_ptr<SharedRepository> rep
       spdlog::warn("preview of {} failed: {}", record->dataset_id, e.what());
       return dali::error_response(404, "NotFoundFault: no preview for this dataset");
     }
-  });
+  }));
 }
 
 }  // namespace pixserve::services

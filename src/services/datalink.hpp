@@ -43,8 +43,11 @@ struct Link {
 
 std::vector<votable::Value> link_row(const Link& link);
 
-// The links of one ID (a publisher DID or a bare dataset ID).
-std::vector<Link> links_of(SharedRepository& repository, const std::string& id, const std::string& base_url);
+// The links of one ID (a publisher DID or a bare dataset ID), as `caller`
+// may see them: an invisible dataset gets the same error row as an unknown
+// one, and invisible relatives get no link.
+std::vector<Link> links_of(SharedRepository& repository, const std::string& id, const std::string& base_url,
+                           const auth::Identity& caller = {});
 
 // The absolute URL of a dataset's file.
 std::string file_url(const std::string& base_url, const std::string& dataset_id);
@@ -52,7 +55,9 @@ std::string file_url(const std::string& base_url, const std::string& dataset_id)
 dali::Service datalink_service(std::shared_ptr<SharedRepository> repository, const dali::ResultLimits& limits,
                                std::vector<dali::AvailabilityCheck> checks);
 
-// GET /api/files/{id} and /api/files/{id}/preview.png.
-void add_file_routes(http::Router& router, std::shared_ptr<SharedRepository> repository);
+// GET /api/files/{id}, /api/files/{id}/preview.png and /api/files/{id}/header,
+// for the caller `identify` resolves (no hook: anonymous).
+void add_file_routes(http::Router& router, std::shared_ptr<SharedRepository> repository,
+                     dali::IdentifyHook identify = {});
 
 }  // namespace pixserve::services

@@ -113,7 +113,7 @@ http::Response dataset_query_response(std::shared_ptr<SharedRepository> reposito
   if (query && maxrec > 0) {
     // One more than MAXREC tells whether the result overflows.
     query->limit = static_cast<std::size_t>(maxrec) + 1;
-    found = repository->find_visible(std::move(*query));
+    found = repository->find_visible(std::move(*query), params.caller());
   }
   auto records = std::make_shared<const std::vector<repo::DatasetRecord>>(std::move(found));
   table.rows = [records, make_row = std::move(make_row)](const dali::RowSink& emit) {
@@ -145,7 +145,7 @@ dali::Service datasets_service(std::shared_ptr<SharedRepository> repository, con
       .description =
           "Searches the registry (HEALPix index, then an exact spherical test) and returns one row per dataset "
           "with ObsCore column names; s_region is the footprint as a DALI polygon. Values of one parameter are "
-          "OR'ed, different parameters AND'ed. Only public datasets whose embargo has ended are listed.",
+          "OR'ed, different parameters AND'ed. Only datasets the caller may read are listed (anonymous: public ones whose embargo has ended).",
       .params = dataset_query_params(limits),
       .result_types = {"application/x-votable+xml", "application/x-votable+xml;serialization=BINARY2", "text/csv",
                        "text/tab-separated-values"},

@@ -180,7 +180,7 @@ def test_availability_summary_xml_and_json(server):
     assert parse_availability(io.BytesIO(response.content)).available is True
     report = get(server, "/api/availability.json").json()
     assert report["available"] is True
-    assert [s["name"] for s in report["services"]] == ["datasets", "sia", "datalink"]
+    assert [s["name"] for s in report["services"]] == ["datasets", "sia", "datalink", "tap", "soda", "hips", "moc"]
     assert {c["name"] for c in report["services"][0]["checks"]} == {"registry database", "repository files",
                                                                      "disk space"}
 
@@ -450,6 +450,13 @@ def test_bad_configuration_is_refused(repo_dir, tmp_path, pixserve):
     assert result.returncode != 0 and "server.prot" in result.stdout + result.stderr
     result = pixserve("serve", "--repo", tmp_path / "not-a-repo", "--port", "0", check=False)
     assert result.returncode != 0
+    config.write_text("service:\n  authority: other.example.org\n")
+    result = pixserve("serve", "--repo", repo_dir, "--config", config, "--port", "0", check=False)
+    assert result.returncode != 0
+    assert "differs from the repository's authority" in result.stdout + result.stderr
+    config.write_text("jobs:\n  threads: 0\n")
+    result = pixserve("serve", "--repo", repo_dir, "--config", config, "--port", "0", check=False)
+    assert result.returncode != 0 and "jobs.threads" in result.stdout + result.stderr
 
 
 def test_sigterm_stops_gracefully(repo_dir):

@@ -225,12 +225,70 @@ def test_service_descriptor(a_calexp):
     assert len(cut) == 1 and cut[0]["service_def"] == "soda-sync"
 
 
-def test_derivation_and_calibration(a_calexp, registered):
-    links = a_calexp.getdatalink()
-    derivation = list(links.bysemantics("#derivation", include_narrower=False))
-    calibration = list(links.bysemantics("#calibration", include_narrower=False))
-    assert len(derivation) == 1 and ".raw." in urllib.parse.unquote(derivation[0]["access_url"])
-    assert len(calibration) >= 1
+def links_of(server, dataset_id):
+    r = requests.get(server.url + "/api/datalink/links", params={"ID": dataset_id})
+    assert r.status_code == 200
+    return DatalinkResults(votable(r.content))
+
+
+def linked(links, semantics):
+    """{dataset ID: local_semantics} of the links with these semantics."""
+    return {urllib.parse.unquote(str(l["access_url"])).rsplit("?", 1)[1]: str(l["local_semantics"])
+            for l in links.bysemantics(semantics, include_narrower=False)}
+
+
+def test_provenance_follows_the_datalink_core_vocabulary(server, registered):
+    """Made-from is #progenitor (calibrations already applied included),
+    made-of-this is #derivation, calibrations a raw can take are #bias/#flat."""
+    by_id = {r["dataset_id"]: r for r in registered}
+    calexp = next(r for r in registered if r["type"] == "calexp" and r["band"])
+    stem = f"{calexp['collection']}.{{}}.v{calexp['visit']}.d{calexp['detector']:03d}"
+    raw_id, comp_id = stem.format("raw"), stem.format("calexp_comp")
+
+    links = links_of(server, calexp["dataset_id"])
+    progenitors = linked(links, "#progenitor")
+    assert progenitors.get(raw_id) == "raw"
+    assert sorted(progenitors.values()) == ["bias", "flat", "raw"]
+    assert all(by_id[i]["type"] == kind for i, kind in progenitors.items())
+    derived = linked(links, "#derivation")
+    if comp_id in by_id:
+        assert derived.get(comp_id) == "made-from-this"
+    coadds = {i for i in derived if by_id[i]["type"] == "deepCoadd"}
+    assert coadds, "a calexp of the demo field goes into a coadd"
+    assert not list(links.bysemantics("#calibration", include_narrower=False))
+
+    # The raw: its calexp is a #derivation; the bias and flat that calibrate it.
+    raw_links = links_of(server, raw_id)
+    assert calexp["dataset_id"] in linked(raw_links, "#derivation")
+    bias, flat = linked(raw_links, "#bias"), linked(raw_links, "#flat")
+    assert len(bias) == 1 and by_id[next(iter(bias))]["type"] == "bias"
+    assert len(flat) == 1 and by_id[next(iter(flat))]["type"] == "flat"
+    assert set(bias) | set(flat) == {i for i, k in progenitors.items() if k in ("bias", "flat")}
+
+    # The compressed copy was made from the calexp.
+    if comp_id in by_id:
+        assert linked(links_of(server, comp_id), "#progenitor") == {calexp["dataset_id"]: "uncompressed"}
+
+
+def test_detached_header_lists_every_hdu(server, registered):
+    for kind in ("calexp", "calexp_comp"):
+        record = next((r for r in registered if r["type"] == kind), None)
+        if record is None:
+            continue
+        links = links_of(server, record["dataset_id"])
+        header = list(links.bysemantics("#detached-header", include_narrower=False))
+        assert len(header) == 1 and header[0]["content_type"] == "text/plain"
+        r = requests.get(header[0]["access_url"])
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain")
+        with fits.open(record["file"]) as hdul:
+            assert r.text.count("\nEND\n") + r.text.startswith("END\n") == len(hdul)
+            first = r.text.split("\n")[0]
+            assert first.startswith("SIMPLE  =")
+            if kind == "calexp_comp":
+                assert "ZIMAGE  =" in r.text  # the header as stored, nothing decompressed
+            assert all(len(line) <= 80 for line in r.text.split("\n"))
+    r = requests.get(server.url + "/api/files/DR1.calexp.v999.d999/header")
+    assert r.status_code == 404
 
 
 def test_progenitors_of_a_coadd_are_its_inputs_table(server, registered):
