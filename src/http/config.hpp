@@ -102,7 +102,7 @@ struct ServerConfig {
   struct Hips {
     std::filesystem::path root{};  // folder of the maps; empty: <repository>/hips
     int public_max_order = 9;      // deepest order of the public endpoint /api/hips/<map>/
-    std::string full_access = "closed";  // /api/hips/full/<map>/: "open" or "closed" (until access control)
+    std::string full_access = "closed";  // /api/hips/full/<map>/: "closed" (data-rights holders) or "open" (everyone)
   } hips;
   // Identity and rights (section `auth`), read by src/auth and src/services.
   struct Auth {

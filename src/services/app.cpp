@@ -25,8 +25,9 @@ AppOptions app_options(const http::ServerConfig& config, const WebOptions& web) 
   o.jobs = config.jobs;
   o.hips.root = config.hips.root;
   o.hips.public_max_order = config.hips.public_max_order;
-  // Until access control arrives, the full HiPS endpoint is open only when
-  // configured so (hips.full_access: open); it plugs in at authorize_full.
+  // The full HiPS endpoint is open to everyone only by the operator's
+  // explicit choice (hips.full_access: open); otherwise make_app lets in the
+  // callers with data rights (it has the authenticator).
   if (config.hips.full_access == "open") o.hips.authorize_full = [](const http::Request&) {};
   if (!web.web_root.empty()) {
     if (auto dir = find_aladin_lite(web.web_root)) o.hips.aladin_lite_dir = *dir;
@@ -80,17 +81,32 @@ App make_app(std::shared_ptr<SharedRepository> repository, const AppOptions& opt
   auto tap_engine = make_tap_engine(*repository, options.tap);
   catalog->add(tap_service(tap_engine, options.limits, options.tap, options.jobs, checks));
   catalog->add(soda_service(repository, checks));
-  catalog->add(hips_service(repository, options.hips, options.limits, checks));
+  HipsOptions hips = options.hips;
+  if (!hips.authorize_full) {
+    hips.authorize_full = [authenticator](const http::Request& request) {
+      const auth::Identity who = authenticator->resolve(request, auth::kScopeRead);
+      if (who.anonymous()) {
+        throw auth::AuthError::authentication_required(authenticator->options().realm,
+                                                       "the full-resolution HiPS maps are for data-rights holders: "
+                                                       "authentication required");
+      }
+      if (!who.data_rights) {
+        throw dali::DaliError(403, "the full-resolution HiPS maps are for data-rights holders");
+      }
+    };
+  }
+  catalog->add(hips_service(repository, hips, options.limits, checks));
   catalog->add(moc_service(repository, checks));
 
   App app{.catalog = catalog, .router = {}, .jobs = jobs, .authenticator = authenticator};
   dali::install(app.router, catalog);
-  install_tap_async(app.router, jobs, tap_engine, options.limits, options.tap, catalog->options().api_prefix);
+  install_tap_async(app.router, jobs, tap_engine, options.limits, options.tap, catalog->options().api_prefix,
+                    identify);
   add_file_routes(app.router, repository, identify);
   if (options.user_images_enabled) add_user_image_routes(app.router, repository, authenticator, options.user_images);
   add_status_routes(app.router, catalog);
-  add_hips_routes(app.router, repository, options.hips);
-  install_soda_async(app.router, repository, jobs);
+  add_hips_routes(app.router, repository, hips);
+  install_soda_async(app.router, repository, jobs, {}, identify);
   if (!options.web.web_root.empty()) add_web_routes(app.router, options.web);
   return app;
 }

@@ -171,6 +171,8 @@ http::Response serve_map_file(const http::Request& request, const SharedReposito
       res.headers.set("Access-Control-Allow-Origin", "*");
     }
     return res;
+  } catch (const auth::AuthError& e) {
+    return dali::auth_error_response(e);
   } catch (const dali::DaliError& e) {
     return dali::error_response(e.status(), e.what());
   }

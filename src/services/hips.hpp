@@ -31,8 +31,10 @@ struct HipsOptions {
   std::filesystem::path root{};  // folder of the maps; empty: <repository>/hips
   int public_max_order = 9;      // deepest order of the public endpoint
   // Decides whether a request may use the full endpoint: returns normally
-  // to allow, throws dali::DaliError (401 or 403) to refuse. The access
-  // control layer plugs in here; empty: everyone is refused (403).
+  // to allow, throws auth::AuthError (answered with its WWW-Authenticate
+  // challenge) or dali::DaliError (401 or 403) to refuse. make_app sets it
+  // to "the caller holds data rights" unless the operator opened the
+  // endpoint (hips.full_access: open); empty: everyone is refused (403).
   std::function<void(const http::Request&)> authorize_full{};
   std::filesystem::path aladin_lite_dir{};  // aladin-lite's dist/ for /web/aladin-lite/; empty: not served
 };

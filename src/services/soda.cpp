@@ -1,5 +1,7 @@
 #include "services/soda.hpp"
 
+#include "services/job_identity.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -267,7 +269,7 @@ std::vector<SodaSource> SodaEngine::resolve(const SodaRequest& request) {
     repo::DatasetQuery q;
     q.dataset_ids.assign(unique.begin() + static_cast<std::ptrdiff_t>(i),
                          unique.begin() + static_cast<std::ptrdiff_t>(std::min(unique.size(), i + kChunk)));
-    for (auto& r : repository_->find_visible(std::move(q))) found.emplace(r.dataset_id, std::move(r));
+    for (auto& r : repository_->find_visible(std::move(q), request.caller)) found.emplace(r.dataset_id, std::move(r));
   }
   std::vector<SodaSource> out;
   out.reserve(wanted.size());
@@ -297,14 +299,15 @@ std::vector<SodaSource> SodaEngine::resolve(const SodaRequest& request) {
   return out;
 }
 
-std::vector<fs::path> SodaEngine::coadd_patches(const repo::DatasetRecord& record, const sky::Shape& shape) {
+std::vector<fs::path> SodaEngine::coadd_patches(const repo::DatasetRecord& record, const sky::Shape& shape,
+                                                const auth::Identity& caller) {
   repo::DatasetQuery q;
   q.regions = {shape};
   q.dataset_types = {std::string(repo::to_string(record.type))};
   q.collections = {record.collection};
   if (!record.data_id.band.empty()) q.bands = {record.data_id.band};
   if (record.data_id.tract) q.tracts = {*record.data_id.tract};
-  const auto patches = repository_->find_visible(std::move(q));
+  const auto patches = repository_->find_visible(std::move(q), caller);
   std::vector<fs::path> files;
   bool own = false;
   for (const auto& p : patches) {
@@ -343,7 +346,7 @@ std::size_t SodaEngine::write_fits(const SodaRequest& request, const std::vector
     try {
       if (coadd_assembly(request, r) && !request.shapes.empty()) {
         for (const auto& shape : request.shapes) {
-          const auto patches = coadd_patches(r, shape);
+          const auto patches = coadd_patches(r, shape, request.caller);
           if (patches.empty()) continue;
           try {
             const auto pieces = image::append_coadd_cutouts(patches, {.shapes = {shape}, .pixels = std::nullopt}, out,
@@ -400,7 +403,7 @@ std::vector<SodaPiece> SodaEngine::write_each(const SodaRequest& request, const 
       const fs::path file = place(piece.name);
       try {
         if (shape && coadd_assembly(request, r)) {
-          const auto patches = coadd_patches(r, request.shapes[*shape]);
+          const auto patches = coadd_patches(r, request.shapes[*shape], request.caller);
           if (patches.empty()) throw image::NoOverlap("no patch");
           image::write_coadd_cutout(patches, {.shapes = {request.shapes[*shape]}, .pixels = std::nullopt}, file,
                                     r.dataset_id);
@@ -434,7 +437,8 @@ dali::Service soda_service(std::shared_ptr<SharedRepository> repository, std::ve
 
   dali::Endpoint sync = soda_sync_declaration();
   sync.handler = [engine, spool](const http::Request&, const dali::ParsedParams& params) -> http::Response {
-    const SodaRequest request = soda_request(params, engine->limits());
+    SodaRequest request = soda_request(params, engine->limits());
+    request.caller = params.caller();
     const auto sources = engine->resolve(request);
     auto dir = std::make_shared<SpoolDir>(spool);
     if (request.format == SodaFormat::fits) {
@@ -462,14 +466,16 @@ dali::Service soda_service(std::shared_ptr<SharedRepository> repository, std::ve
 }
 
 void install_soda_async(http::Router& router, std::shared_ptr<SharedRepository> repository,
-                        std::shared_ptr<AsyncJobs> jobs, const SodaOptions& options) {
+                        std::shared_ptr<AsyncJobs> jobs, const SodaOptions& options,
+                        const dali::IdentifyHook& identify) {
   auto engine = std::make_shared<SodaEngine>(std::move(repository), options.limits);
   // The job function holds the engine, never `jobs` (which holds the function).
   jobs->runner().register_kind(
       std::string(kJobKind),
       [engine](const uws::Job& job, uws::ResultWriter& out, uws::Progress& progress, const uws::CancelToken& cancel) {
         try {
-          const SodaRequest request = soda_request(job.parameters, engine->limits());
+          SodaRequest request = soda_request(job.parameters, engine->limits());
+          request.caller = job_identity(job);  // the owner's, recorded by the server
           const auto sources = engine->resolve(request);
           const SodaMonitor monitor{.progress = [&progress](double f) { progress.report(f); },
                                     .check_cancelled = [&cancel] { cancel.throw_if_cancelled(); }};
@@ -515,6 +521,7 @@ void install_soda_async(http::Router& router, std::shared_ptr<SharedRepository> 
         }
       });
   uws::RouteOptions routes{.kind = std::string(kJobKind)};
+  set_job_owner(routes, identify);
   routes.validate = [limits = options.limits, keep_alive = jobs](const std::vector<uws::Parameter>& parameters) {
     static_cast<void>(keep_alive);  // the routes use jobs' runner: it lives as long as they do
     try {

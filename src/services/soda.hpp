@@ -55,6 +55,7 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/identity.hpp"
 #include "dali/params.hpp"
 #include "dali/service.hpp"
 #include "http/router.hpp"
@@ -88,6 +89,9 @@ struct SodaRequest {
   std::vector<dali::Interval> times{};     // MJD
   std::vector<std::string> pols{};
   SodaFormat format = SodaFormat::fits;
+  // Who asks: the request's caller (sync) or the job's owner (async). Set by
+  // the service, never parsed from a parameter; datasets are found with it.
+  auth::Identity caller{};
 
   std::size_t cutouts() const noexcept { return ids.size() * std::max<std::size_t>(shapes.size(), 1); }
 };
@@ -152,7 +156,8 @@ class SodaEngine {
   // The patch files a coadd cutout of `shape` reads: every visible patch of
   // the same tract, band, type and collection whose footprint the shape
   // touches; empty when the source's own patch is not among them.
-  std::vector<std::filesystem::path> coadd_patches(const repo::DatasetRecord& record, const sky::Shape& shape);
+  std::vector<std::filesystem::path> coadd_patches(const repo::DatasetRecord& record, const sky::Shape& shape,
+                                                   const auth::Identity& caller);
   std::filesystem::path file_of(const repo::DatasetRecord& record) const;
 
   std::shared_ptr<SharedRepository> repository_;
@@ -167,6 +172,7 @@ dali::Service soda_service(std::shared_ptr<SharedRepository> repository, std::ve
 // Registers the "soda" job kind on jobs' runner and routes the UWS binding
 // at /api/soda/async (the routes keep `jobs` alive).
 void install_soda_async(http::Router& router, std::shared_ptr<SharedRepository> repository,
-                        std::shared_ptr<AsyncJobs> jobs, const SodaOptions& options = {});
+                        std::shared_ptr<AsyncJobs> jobs, const SodaOptions& options = {},
+                        const dali::IdentifyHook& identify = {});
 
 }  // namespace pixserve::services

@@ -13,6 +13,7 @@
 #include "http/headers.hpp"
 #include "http/params.hpp"
 #include "services/tap_fetch.hpp"
+#include "services/job_identity.hpp"
 #include "uws/routes.hpp"
 
 namespace pixserve::services {
@@ -546,7 +547,8 @@ dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, const dali::Re
 }
 
 void install_tap_async(http::Router& router, std::shared_ptr<AsyncJobs> jobs, std::shared_ptr<tap::TapEngine> engine,
-                       const dali::ResultLimits& limits, const TapOptions& options, const std::string& api_prefix) {
+                       const dali::ResultLimits& limits, const TapOptions& options, const std::string& api_prefix,
+                       const dali::IdentifyHook& identify) {
   auto specs = std::make_shared<const std::vector<dali::ParamSpec>>(tap_params(limits));
   jobs->runner().register_kind(
       "tap", [engine, specs, limits, options](const uws::Job& job, uws::ResultWriter& out, uws::Progress& progress,
@@ -578,7 +580,9 @@ void install_tap_async(http::Router& router, std::shared_ptr<AsyncJobs> jobs, st
 
   const std::string base = api_prefix + "/tap/async";
   auto inner = std::make_shared<http::Router>();
-  uws::install_routes(*inner, base, jobs->runner(), {.kind = "tap"});
+  uws::RouteOptions routes{.kind = "tap"};
+  set_job_owner(routes, identify);
+  uws::install_routes(*inner, base, jobs->runner(), std::move(routes));
   // The job store outlives the routes through `jobs`.
   const auto forward = [inner, jobs](const http::Request& req) {
     http::Request copy = req;

@@ -54,7 +54,7 @@ dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, const dali::Re
 // UPLOAD=t,param:t resolves when the job runs.
 void install_tap_async(http::Router& router, std::shared_ptr<AsyncJobs> jobs, std::shared_ptr<tap::TapEngine> engine,
                        const dali::ResultLimits& limits, const TapOptions& options,
-                       const std::string& api_prefix = "/api");
+                       const std::string& api_prefix = "/api", const dali::IdentifyHook& identify = {});
 
 // The DALI examples document (exposed for tests).
 std::string tap_examples_xhtml();

@@ -96,6 +96,8 @@ struct Job {
   std::optional<ErrorSummary> error;
   std::optional<double> progress;  // 0..1 while executing, when the job reports it
   std::string progress_message;
+  // Server-side record of the owner's rights at creation (NewJob::owner_context).
+  std::string owner_context;
 
   // First value of a parameter, name compared case-insensitively.
   std::optional<std::string> parameter(std::string_view name) const;

@@ -99,6 +99,8 @@ http::Handler guarded(std::shared_ptr<const Context> ctx, std::function<Response
   return [ctx = std::move(ctx), fn = std::move(fn)](const Request& req) -> Response {
     try {
       return fn(*ctx, req);
+    } catch (const IdentityRefused& e) {
+      return e.response();
     } catch (const NotFound& e) {
       throw HttpError(404, e.what());
     } catch (const InvalidRequest& e) {
@@ -140,6 +142,7 @@ Response create_job(const Context& ctx, const Request& req) {
   NewJob spec;
   spec.kind = ctx.kind();
   spec.owner = ctx.owner(req);
+  if (ctx.options.owner_context) spec.owner_context = ctx.options.owner_context(req);
   spec.run_id = req.params().first("RUNID").value_or("");
   spec.parameters = job_parameters(req, is_control);
   if (ctx.options.validate) ctx.options.validate(spec.parameters);

@@ -33,16 +33,30 @@
 
 #include <chrono>
 #include <functional>
+#include <stdexcept>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "http/request.hpp"
+#include "http/response.hpp"
 #include "http/router.hpp"
 #include "uws/job.hpp"
 #include "uws/runner.hpp"
 
 namespace pixserve::uws {
+
+// Refused credentials, thrown by RouteOptions::identify.
+class IdentityRefused : public std::runtime_error {
+ public:
+  explicit IdentityRefused(http::Response response)
+      : std::runtime_error("credentials refused"), response_(std::move(response)) {}
+  const http::Response& response() const noexcept { return response_; }
+
+ private:
+  http::Response response_;
+};
 
 struct RouteOptions {
   std::string kind;  // the job kind these routes create and see, e.g. "soda"
@@ -50,7 +64,13 @@ struct RouteOptions {
   std::chrono::seconds max_wait{60};
   // The caller's identity; empty result or no function: anonymous. (The
   // auth layer plugs its token check in here.)
+  // It may throw IdentityRefused to refuse the credentials: the routes then
+  // answer with the response it carries (e.g. 401 with WWW-Authenticate).
   std::function<std::string(const http::Request&)> identify{};
+  // What to record about the caller's rights with a new job (Job::
+  // owner_context), for the job function to act with its owner's rights.
+  // It comes from the request's credentials only, never from a parameter.
+  std::function<std::string(const http::Request&)> owner_context{};
   // Checks the parameters of a new job before it is created (a service may
   // reject bad parameters at once rather than at run time). Throw
   // http::HttpError(400, message) to refuse.

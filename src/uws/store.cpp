@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS uws_job (
   error_message      TEXT,
   error_detail       TEXT,
   progress           DOUBLE PRECISION,
-  progress_message   TEXT
+  progress_message   TEXT,
+  owner_context      TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS uws_job_owner ON uws_job (kind, owner, creation_time);
 CREATE INDEX IF NOT EXISTS uws_job_phase ON uws_job (phase);
@@ -60,7 +61,7 @@ CREATE TABLE IF NOT EXISTS uws_result (
 
 constexpr const char* kJobColumns =
     "job_id, kind, owner, run_id, phase, creation_time, start_time, end_time, quote, execution_duration, "
-    "destruction_time, error_type, error_message, error_detail, progress, progress_message";
+    "destruction_time, error_type, error_message, error_detail, progress, progress_message, owner_context";
 
 std::int64_t ms(Time t) { return t.time_since_epoch().count(); }
 Time from_ms(std::int64_t v) { return Time{std::chrono::milliseconds{v}}; }
@@ -84,6 +85,13 @@ JobStore::JobStore(std::unique_ptr<db::Connection> connection, StoreOptions opti
   if (!connection_) throw std::invalid_argument("uws::JobStore: no database connection");
   if (options_.jobs_dir.empty()) throw std::invalid_argument("uws::JobStore: no jobs directory");
   connection_->exec(kSchema);
+  // Stores made before owner_context existed get the column (empty: the
+  // jobs run as their owner name alone, without groups).
+  try {
+    connection_->prepare("SELECT owner_context FROM uws_job WHERE 0 = 1")->step();
+  } catch (const std::exception&) {
+    connection_->exec("ALTER TABLE uws_job ADD COLUMN owner_context TEXT NOT NULL DEFAULT ''");
+  }
   fs::create_directories(options_.jobs_dir);
 }
 
@@ -126,6 +134,7 @@ Job JobStore::create(const NewJob& spec) {
   job.phase = Phase::pending;
   job.execution_duration = duration;
   job.parameters = spec.parameters;
+  job.owner_context = spec.owner_context;
 
   std::lock_guard lock(db_mutex_);
   // Strictly increasing creation times within this store, so that LAST and
@@ -138,7 +147,7 @@ Job JobStore::create(const NewJob& spec) {
   db::Transaction tx(*connection_);
   auto insert = connection_->prepare(
       "INSERT INTO uws_job (job_id, kind, owner, run_id, phase, creation_time, execution_duration, "
-      "destruction_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+      "destruction_time, owner_context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   insert->bind(1, job.id)
       .bind(2, job.kind)
       .bind(3, job.owner)
@@ -147,6 +156,7 @@ Job JobStore::create(const NewJob& spec) {
       .bind(6, ms(job.creation_time))
       .bind(7, job.execution_duration)
       .bind(8, ms(job.destruction))
+      .bind(9, job.owner_context)
       .run();
   auto param = connection_->prepare(
       "INSERT INTO uws_parameter (job_id, seq, name, value, by_reference) VALUES (?, ?, ?, ?, ?)");
@@ -182,6 +192,7 @@ std::optional<Job> JobStore::load_locked(std::string_view id) const {
   }
   job.progress = q->get_optional_double(14);
   job.progress_message = q->get_text(15);
+  job.owner_context = q->get_text(16);
 
   auto params = connection_->prepare(
       "SELECT name, value, by_reference FROM uws_parameter WHERE job_id = ? ORDER BY seq");

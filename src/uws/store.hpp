@@ -46,6 +46,10 @@ struct StoreOptions {
 struct NewJob {
   std::string kind;
   std::string owner{anonymous_owner};
+  // What the server records about the owner's rights when the job is
+  // created (opaque to the store; never shown to clients, never settable
+  // by them: it comes from RouteOptions::owner_context, not a parameter).
+  std::string owner_context{};
   std::string run_id{};
   std::vector<Parameter> parameters{};
   std::optional<std::int64_t> execution_duration{};  // seconds; default from the options

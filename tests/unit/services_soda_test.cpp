@@ -24,6 +24,7 @@
 #include "fits/fits.hpp"
 #include "repo/astro_units.hpp"
 #include "services/app.hpp"
+#include "services/job_identity.hpp"
 #include "services/soda.hpp"
 #include "services/soda_archive.hpp"
 #include "services/soda_params.hpp"
@@ -515,3 +516,35 @@ TEST_F(SodaFixture, AsyncTarIsOneResult) {
 
 }  // namespace
 }  // namespace pixserve::services
+
+// The identity an async job acts with is the one recorded by the server for
+// its owner; a record naming someone else, or a garbled one, gives the owner
+// name alone (no groups, no rights).
+TEST(SodaJobIdentity, RoundTripsTheOwnersRightsAndRefusesMismatches) {
+  using namespace pixserve;
+  auth::Identity bob{.user = "bob", .groups = {"team1", "staff"}, .scopes = {"read:image"}, .data_rights = true,
+                     .staff = true, .via = "token"};
+  uws::Job job;
+  job.owner = "bob";
+  job.owner_context = services::encode_job_identity(bob);
+  const auto who = services::job_identity(job);
+  EXPECT_EQ(who.user, "bob");
+  EXPECT_EQ(who.groups, bob.groups);
+  EXPECT_EQ(who.scopes, bob.scopes);
+  EXPECT_TRUE(who.data_rights);
+  EXPECT_TRUE(who.staff);
+
+  job.owner = "mallory";  // a record of another user is not mallory's
+  const auto mallory = services::job_identity(job);
+  EXPECT_EQ(mallory.user, "mallory");
+  EXPECT_TRUE(mallory.groups.empty());
+  EXPECT_FALSE(mallory.data_rights || mallory.staff);
+
+  job.owner = "bob";
+  job.owner_context = "garbage";
+  EXPECT_TRUE(services::job_identity(job).groups.empty());
+  job.owner = std::string(uws::anonymous_owner);
+  job.owner_context = services::encode_job_identity(bob);
+  EXPECT_TRUE(services::job_identity(job).anonymous());
+  EXPECT_TRUE(services::encode_job_identity(auth::Identity{}).empty());
+}
