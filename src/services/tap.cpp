@@ -173,12 +173,13 @@ TapCall prepare_call(const dali::ParsedParams& p, const dali::ResultLimits& limi
   return call;
 }
 
-tap::QueryRequest query_request(TapCall& call) {
+// `who` reads the data tables: the caller (sync) or the job's owner (async).
+tap::QueryRequest query_request(TapCall& call, const auth::Identity& who) {
   tap::QueryRequest q;
   q.adql = call.adql;
   q.maxrec = call.maxrec;
   q.uploads = std::move(call.uploads);
-  q.viewer = {};  // anonymous until the auth issue identifies callers
+  q.viewer = who;
   return q;
 }
 
@@ -482,8 +483,8 @@ dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, const dali::Re
       .path = "sync",
       .summary = "Synchronous ADQL query (TAP 1.1)",
       .description =
-          "Runs an ADQL query and returns its result at once. Anonymous callers see public datasets whose embargo "
-          "has ended. Queries are interrupted after the synchronous time limit; use /async for longer ones.",
+          "Runs an ADQL query and returns its result at once. Rows are those the caller may see (anonymous: public "
+          "datasets whose embargo has ended). Queries are interrupted after the synchronous time limit; use /async for longer ones.",
       .params = tap_params(limits),
       .result_types = {"application/x-votable+xml", "application/x-votable+xml;serialization=BINARY2", "text/csv",
                        "text/tab-separated-values"},
@@ -495,7 +496,7 @@ dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, const dali::Re
       if (const auto* f = req.file(part)) return f->content.read_all();
       return req.params().first(part);
     });
-    tap::QueryRequest q = query_request(call);
+    tap::QueryRequest q = query_request(call, p.caller());
     q.deadline = std::chrono::steady_clock::now() + options.sync_time_limit;
     std::shared_ptr<const tap::QueryResult> result;
     try {
@@ -557,7 +558,7 @@ void install_tap_async(http::Router& router, std::shared_ptr<AsyncJobs> jobs, st
           const http::Parameters params = job.http_parameters();
           const dali::ParsedParams p = dali::parse_params(*specs, dali::RawParams(params.begin(), params.end()));
           TapCall call = prepare_call(p, limits, options, [&job](std::string_view part) { return job.parameter(part); });
-          tap::QueryRequest q = query_request(call);
+          tap::QueryRequest q = query_request(call, job_identity(job));
           q.cancelled = [cancel] { return cancel.cancelled(); };
           progress.report(0.0, "running the query");
           const tap::QueryResult result = engine->run(q);

@@ -224,7 +224,7 @@ class TapEngine::Connection {
   }
 
   void use_viewer(const Viewer& viewer) {
-    const std::string key = viewer.key();
+    const std::string key = viewer_key(viewer);
     if (viewer_key_ && *viewer_key_ == key) return;
     viewer_key_.reset();
     for (const auto& sql : drop_views_sql()) exec(sql);

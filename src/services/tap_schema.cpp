@@ -2,11 +2,13 @@
 
 #include <sstream>
 #include <stdexcept>
+#include <variant>
 
 #include <fmt/format.h>
 #include <pugixml.hpp>
 
 #include "adql/sql_text.hpp"
+#include "auth/policy.hpp"
 #include "repo/obscore_schema.hpp"
 
 namespace pixserve::services::tap {
@@ -351,22 +353,36 @@ std::string TapMetadata::vosi_tables_xml(bool detail_min) const {
   return to_xml(doc);
 }
 
-std::string Viewer::key() const {
-  std::string k = "user=" + user + ";rights=" + (data_rights ? "1" : "0") + ";groups=";
-  for (const auto& g : groups) k += g + ",";
+std::string viewer_key(const Viewer& viewer) {
+  std::string k = "user=" + viewer.user + ";rights=" + (viewer.data_rights ? "1" : "0") +
+                  ";staff=" + (viewer.staff ? "1" : "0") + ";groups=";
+  for (const auto& g : viewer.groups) k += g + ",";
   return k;
 }
 
 std::string visibility_predicate(const Viewer& viewer, std::string_view alias) {
-  const std::string a(alias);
-  std::string p = fmt::format("({0}.read_policy = 'public' AND ({0}.release_mjd IS NULL OR {0}.release_mjd <= "
-                              "julianday('now') - 2400000.5))",
-                              a);
-  // Identities come with the auth issue: the owner sees its rows at any
-  // time, data-rights holders the 'data_rights' policy after the embargo,
-  // group members the 'groups' policy for their groups.
-  if (!viewer.user.empty()) p += fmt::format(" OR {}.owner = {}", a, adql::quote_string(viewer.user));
-  return "(" + p + ")";
+  // Any time serves to build the rule: its only time-dependent term
+  // (release_mjd <= now) gets SQLite's clock below.
+  const auto filter = auth::visibility_sql(viewer, 0.0, db::Dialect::sqlite, std::string(alias) + ".");
+  std::string sql;
+  std::size_t next = 0;
+  for (const char c : filter.sql) {
+    if (c != '?') {
+      sql += c;
+      continue;
+    }
+    if (next >= filter.params.size()) throw std::logic_error("tap: visibility filter has more '?' than values");
+    const auto& value = filter.params[next++];
+    if (const auto* text = std::get_if<std::string>(&value)) {
+      sql += adql::quote_string(*text);
+    } else if (std::holds_alternative<double>(value)) {
+      sql += "(julianday('now') - 2400000.5)";  // MJD now
+    } else {
+      throw std::logic_error("tap: unexpected value type in the visibility filter");
+    }
+  }
+  if (next != filter.params.size()) throw std::logic_error("tap: visibility filter has fewer '?' than values");
+  return "(" + sql + ")";
 }
 
 std::vector<std::string> views_sql(const Viewer& viewer) {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "adql/catalog.hpp"
+#include "auth/identity.hpp"
 #include "votable/model.hpp"
 
 namespace pixserve::services::tap {
@@ -88,26 +89,21 @@ class TapMetadata {
   adql::SimpleCatalog catalog_;
 };
 
-// Who runs a query. Today every TAP caller is anonymous; the auth issue
-// fills in the identity (user name, groups, data-rights holder) from the
-// request's token, and visibility_predicate() — the one place that turns a
-// viewer into SQL — grants the owner's, the groups' and the data-rights
-// rows. The per-connection views are rebuilt whenever a connection serves
-// a different viewer (key()). Plugging auth in: build the Viewer from the
-// request's auth::Identity in tap.cpp (query_request(), and the job owner
-// for /async), and let visibility_predicate() print auth::visibility_sql()
-// for it with the '?' parameters inlined as SQL literals (views cannot hold
-// bound parameters) and the columns qualified by `alias`.
-struct Viewer {
-  std::string user{};                // empty: anonymous
-  std::vector<std::string> groups{};
-  bool data_rights = false;
-  std::string key() const;
-};
+// Who runs a query: the caller's identity (sync) or the job owner's (async).
+// The data tables are read through TEMP views restricted to the rows the
+// viewer may see, printed from the one rights policy (auth::visibility_sql),
+// so TAP filters rows inside SQL, before TOP and MAXREC, exactly as every
+// other service does. A connection rebuilds its views whenever it serves a
+// different viewer (viewer_key()).
+using Viewer = auth::Identity;
+
+// What the views depend on: user, groups, data rights, staff.
+std::string viewer_key(const Viewer& viewer);
 
 // SQL condition on a `dataset` row aliased `alias`: true when the viewer
-// may see it. Anonymous: the public read policy and an embargo that has
-// ended (release_mjd <= now), the same rule as SharedRepository::find_visible.
+// may see it. The policy's parameters are inlined as SQL literals (views
+// cannot hold bound parameters) and its "now" is SQLite's clock, so a view
+// kept across queries stays right as embargoes end.
 std::string visibility_predicate(const Viewer& viewer, std::string_view alias);
 
 // The statements that create, on one read-only connection, the TEMP views

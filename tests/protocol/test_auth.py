@@ -690,3 +690,71 @@ def test_hips_full_maps_need_data_rights(audit):
     assert audit.get("dr", path).status_code == 404
     bad = requests.get(audit.url + path, headers={"Authorization": "Bearer " + audit.tokens["revoked"]}, timeout=60)
     assert bad.status_code == 401 and 'error="invalid_token"' in challenge_of(bad)
+
+
+# --------------------------------------------------------------- TAP
+
+
+def tap_sync(audit, who, query, **extra):
+    r = requests.post(audit.url + "/api/tap/sync", data=dict(LANG="ADQL", QUERY=query, **extra),
+                      headers=audit.headers(who), timeout=120)
+    assert r.status_code == 200, r.text[:500]
+    return votable(r.content).get_first_table().to_table()
+
+
+@pytest.mark.parametrize("who", IDENTITIES)
+@pytest.mark.parametrize("collection", COLLECTIONS)
+def test_tap_rows_follow_the_policy(audit, who, collection):
+    """ivoa.obscore and survey.datasets show exactly the visible rows, as
+    rows, as counts and through joins (filtered inside the SQL)."""
+    expected = expected_ids(audit, who, collection)
+    # ObsCore lists the science types; which they are, the public DR1 says.
+    public = tap_sync(audit, "anon", "SELECT obs_id FROM ivoa.obscore WHERE obs_collection = 'DR1'")
+    by_id = {r["dataset_id"]: r["type"] for r in audit.registered["DR1"]}
+    obscore_types = {by_id[str(x)] for x in public["obs_id"]}
+    assert {"calexp", "deepCoadd"} <= obscore_types
+    table = tap_sync(audit, who, f"SELECT obs_id FROM ivoa.obscore WHERE obs_collection = '{collection}'")
+    assert sorted(str(x) for x in table["obs_id"]) == expected_ids(audit, who, collection, obscore_types)
+    datasets = tap_sync(audit, who, f"SELECT dataset_id FROM survey.datasets WHERE collection = '{collection}'")
+    assert sorted(str(x) for x in datasets["dataset_id"]) == expected
+    count = tap_sync(audit, who, f"SELECT COUNT(*) AS n FROM survey.datasets WHERE collection = '{collection}'")
+    assert int(count["n"][0]) == len(expected)
+    joined = tap_sync(audit, who, "SELECT p.dataset_id, p.input_id FROM survey.provenance AS p "
+                                  f"JOIN survey.datasets AS d ON d.dataset_id = p.dataset_id "
+                                  f"WHERE d.collection = '{collection}'")
+    visible = set(expected)
+    for out_id, in_id in zip(joined["dataset_id"], joined["input_id"]):
+        assert str(out_id) in visible
+        # an input of the same collection is listed only when visible too
+        if str(in_id).startswith(collection + "."):
+            assert str(in_id) in visible
+
+
+def test_tap_maxrec_and_top_count_only_visible_rows(audit):
+    """Rows are filtered before TOP/MAXREC: bob's first rows are his."""
+    bob_all = expected_ids(audit, "bob", "GRP")
+    table = tap_sync(audit, "bob", "SELECT TOP 3 dataset_id FROM survey.datasets WHERE collection = 'GRP' "
+                                   "ORDER BY dataset_id")
+    assert [str(x) for x in table["dataset_id"]] == bob_all[:3]
+    table = tap_sync(audit, "bob", "SELECT dataset_id FROM survey.datasets WHERE collection = 'GRP' "
+                                   "ORDER BY dataset_id", MAXREC="2")
+    assert [str(x) for x in table["dataset_id"]] == bob_all[:2]
+
+
+def test_tap_async_acts_with_the_owners_rights(audit):
+    query = "SELECT dataset_id FROM survey.datasets WHERE collection = 'PRIV' ORDER BY dataset_id"
+    results = {}
+    for who in ("alice", "mallory"):
+        r = requests.post(audit.url + "/api/tap/async", data={"LANG": "ADQL", "QUERY": query, "PHASE": "RUN"},
+                          headers=audit.headers(who), allow_redirects=False, timeout=60)
+        assert r.status_code == 303, r.text[:300]
+        url = r.headers["Location"]
+        assert final_phase(audit, who, url) == "COMPLETED"
+        r = audit.get(who, urllib.parse.urlparse(url).path + "/results/result")
+        assert r.status_code == 200
+        results[who] = sorted(str(x) for x in votable(r.content).get_first_table().to_table()["dataset_id"])
+        # The other user cannot see the job.
+        other = "mallory" if who == "alice" else "alice"
+        assert audit.get(other, urllib.parse.urlparse(url).path).status_code == 404
+    assert results["alice"] == expected_ids(audit, "alice", "PRIV") and results["alice"]
+    assert results["mallory"] == []

@@ -349,8 +349,15 @@ TEST(UwsHttp, RunAtCreationErrorAndActionDelete) {
   Client c(svc.port());
   const std::string bob = "X-User: bob\r\n";
   const std::string job_path = created(c, "MODE=fail&PHASE=RUN", "bob");
+  // WAIT returns at the first phase change (QUEUED -> EXECUTING on a busy
+  // machine), so wait until the job has ended.
   pugi::xml_document doc;
-  auto job = parse(doc, c.request("GET", job_path + "?WAIT=3", bob), "uws:job");
+  pugi::xml_node job;
+  for (int i = 0; i < 10; ++i) {
+    job = parse(doc, c.request("GET", job_path + "?WAIT=3", bob), "uws:job");
+    const std::string phase = job.child_value("uws:phase");
+    if (phase != "QUEUED" && phase != "EXECUTING") break;
+  }
   ASSERT_STREQ(job.child_value("uws:phase"), "ERROR");
   EXPECT_STREQ(job.child("uws:errorSummary").attribute("type").value(), "fatal");
   EXPECT_STREQ(job.child("uws:errorSummary").child_value("uws:message"), "no overlap between the CIRCLE and the image");
