@@ -8,10 +8,12 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "auth/policy.hpp"
 #include "dali/descriptor.hpp"
 #include "fits/fits.hpp"
 #include "http/files.hpp"
 #include "http/params.hpp"
+#include "repo/astro_units.hpp"
 #include "repo/dataset.hpp"
 #include "services/preview.hpp"
 #include "services/sia.hpp"
@@ -86,6 +88,7 @@ void add_related(SharedRepository& repository, const repo::DatasetRecord& record
   std::map<std::string, repo::DatasetRecord, std::less<>> visible;
   for (auto& v : repository.find_visible(std::move(q), caller)) visible.emplace(v.dataset_id, std::move(v));
   std::set<std::pair<std::string, std::string>> seen;
+  const double now = repo::mjd_now();
   for (const auto& r : related) {
     const auto found = visible.find(r.dataset_id);
     if (found == visible.end() || !seen.emplace(r.dataset_id, r.semantics).second) continue;
@@ -96,7 +99,8 @@ void add_related(SharedRepository& repository, const repo::DatasetRecord& record
                                               r.local_semantics),
                    .content_type = std::string(kDatalinkFormat),
                    .content_qualifier = "image",
-                   .local_semantics = r.local_semantics});
+                   .local_semantics = r.local_semantics,
+                   .needs_auth = !auth::may_read(auth::Identity{}, found->second, now)});
   }
 }
 
@@ -171,7 +175,7 @@ std::vector<votable::Value> link_row(const Link& link) {
       link.content_length ? votable::Value(*link.content_length) : votable::Value(),
       votable::text_or_null(link.content_qualifier),
       votable::text_or_null(link.local_semantics),
-      error ? votable::Value() : votable::Value("false"),
+      error ? votable::Value() : votable::Value(link.needs_auth ? "true" : "false"),
       error ? votable::Value() : votable::Value(true),
   };
 }
@@ -214,6 +218,9 @@ std::vector<Link> links_of(SharedRepository& repository, const std::string& id, 
                  .description = "The FITS headers of every HDU, as text",
                  .content_type = "text/plain",
                  .local_semantics = "fits-header"});
+  // The dataset's own links need credentials when it is not public.
+  const bool needs_auth = !auth::may_read(auth::Identity{}, *record, repo::mjd_now());
+  for (auto& link : out) link.needs_auth = needs_auth;
   add_related(repository, *record, id, base_url, caller, out);
   return out;
 }

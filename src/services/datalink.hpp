@@ -39,6 +39,10 @@ struct Link {
   std::optional<std::int64_t> content_length{};
   std::string content_qualifier{};
   std::string local_semantics{};
+  // DataLink 1.1 link_auth: whether the linked resource needs credentials
+  // (it is not readable anonymously). Only links the caller may follow are
+  // listed, so link_authorized is always true.
+  bool needs_auth = false;
 };
 
 std::vector<votable::Value> link_row(const Link& link);

@@ -218,6 +218,10 @@ def test_datalink_links_follow_the_policy(audit, who, collection):
         if may_see(who, collection, dataset_type):
             this = [r for r in table if r["semantics"] == "#this"]
             assert len(this) == 1 and str(this[0]["access_url"]).endswith("/api/files/" + rec["dataset_id"])
+            # DataLink 1.1: credentials are needed unless anonymous may read it.
+            needs = "false" if may_see("anon", collection, dataset_type) else "true"
+            assert {str(r["link_auth"]) for r in table if r["semantics"] in ("#this", "#preview", "#cutout")} == {needs}
+            assert all(bool(r["link_authorized"]) for r in table)
         else:
             # Exactly what an unknown ID gets, up to the ID itself.
             unknown = datalink(audit, who, [audit.did(unknown_id)])
