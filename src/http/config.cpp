@@ -52,6 +52,12 @@ class Reader {
     return value;
   }
 
+  bool boolean(const YAML::Node& node, const std::string& key) const {
+    const std::string text = scalar(node, key);
+    if (text != "true" && text != "false") fail(node, key, "expected true or false, got '" + text + "'");
+    return text == "true";
+  }
+
   std::chrono::milliseconds seconds(const YAML::Node& node, const std::string& key) const {
     std::string text = scalar(node, key);
     double s = 0;
@@ -132,13 +138,24 @@ const std::map<std::string, std::map<std::string, Setter>>& schema() {
            {"jwt_leeway_s",
             [](const R& r, const N& n, const S& k, C& c) { c.auth.jwt_leeway_s = static_cast<std::int64_t>(r.integer(n, k, 3600)); }},
        }},
+      {"tap",
+       {
+           {"sync_time_limit_s", [](const R& r, const N& n, const S& k, C& c) { c.tap.sync_time_limit = r.seconds(n, k); }},
+           {"max_result_mb",
+            [](const R& r, const N& n, const S& k, C& c) { c.tap.max_result_bytes = r.integer(n, k, 1 << 20) << 20; }},
+           {"max_upload_mb",
+            [](const R& r, const N& n, const S& k, C& c) { c.tap.max_upload_bytes = r.integer(n, k, 1 << 16) << 20; }},
+           {"max_upload_rows", [](const R& r, const N& n, const S& k, C& c) { c.tap.max_upload_rows = r.integer(n, k, 100'000'000); }},
+           {"max_query_length",
+            [](const R& r, const N& n, const S& k, C& c) { c.tap.max_query_length = r.integer(n, k, 10'000'000); }},
+           {"upload_fetch_timeout_s",
+            [](const R& r, const N& n, const S& k, C& c) { c.tap.upload_fetch_timeout = r.seconds(n, k); }},
+           {"upload_allow_private_hosts",
+            [](const R& r, const N& n, const S& k, C& c) { c.tap.upload_allow_private_hosts = r.boolean(n, k); }},
+       }},
       {"user_images",
        {
-           {"enabled", [](const R& r, const N& n, const S& k, C& c) {
-              const auto v = r.string(n, k);
-              if (v != "true" && v != "false") r.fail(n, k, "expected true or false, got '" + v + "'");
-              c.user_images.enabled = v == "true";
-            }},
+           {"enabled", [](const R& r, const N& n, const S& k, C& c) { c.user_images.enabled = r.boolean(n, k); }},
            {"collection", [](const R& r, const N& n, const S& k, C& c) { c.user_images.collection = r.string(n, k); }},
            {"max_file_mb",
             [](const R& r, const N& n, const S& k, C& c) { c.user_images.max_file_bytes = r.integer(n, k, std::uint64_t{1} << 30) << 20; }},
@@ -191,7 +208,7 @@ ServerConfig config_from_yaml(std::string_view text, std::string_view source) {
   for (const auto& section : root) {
     std::string name = reader.scalar(section.first, "(section name)");
     auto s = table.find(name);
-    if (s == table.end()) reader.fail(section.first, name, "unknown section (known: server, service, jobs, limits)");
+    if (s == table.end()) reader.fail(section.first, name, "unknown section (known: server, service, jobs, tap, hips, limits, auth, user_images)");
     if (section.second.IsNull()) continue;
     if (!section.second.IsMap()) reader.fail(section.second, name, "expected a mapping");
     for (const auto& entry : section.second) {
@@ -276,6 +293,9 @@ void validate(ServerConfig& config) {
   if (!name_ok(config.user_images.collection) || !std::isalnum(static_cast<unsigned char>(config.user_images.collection.front())))
     throw ConfigError("user_images.collection: expected letters, digits, '.', '_', '-', got '" + config.user_images.collection + "'");
   if (config.user_images.max_file_bytes == 0) throw ConfigError("user_images.max_file_mb: must be at least 1");
+  if (config.tap.max_result_bytes == 0) throw ConfigError("tap.max_result_mb: must be at least 1");
+  if (config.tap.max_upload_rows == 0) throw ConfigError("tap.max_upload_rows: must be at least 1");
+  if (config.tap.max_query_length < 16) throw ConfigError("tap.max_query_length: must be at least 16");
   const auto& j = config.jobs;
   if (j.threads == 0) throw ConfigError("jobs.threads: must be at least 1");
   if (j.max_queued == 0) throw ConfigError("jobs.max_queued: must be at least 1");

@@ -98,6 +98,18 @@ struct ServerConfig {
     std::chrono::milliseconds max_retention{30LL * 24 * 3'600'000};
     std::filesystem::path dir{};  // result files; empty: <repository>/jobs
   } jobs;
+  // TAP limits (section `tap`), read by src/services (services::TapOptions).
+  struct Tap {
+    std::chrono::milliseconds sync_time_limit{60'000};  // a /sync query is interrupted after this
+    std::uint64_t max_result_bytes = 256ull << 20;      // rows kept per query (estimated)
+    std::uint64_t max_upload_bytes = 16ull << 20;       // one uploaded VOTable
+    std::size_t max_upload_rows = 100'000;
+    std::size_t max_query_length = 100'000;  // characters of ADQL
+    // UPLOAD=name,http://...: fetched with this deadline; hosts resolving to
+    // loopback, private or link-local addresses are refused unless allowed.
+    std::chrono::milliseconds upload_fetch_timeout{15'000};
+    bool upload_allow_private_hosts = false;
+  } tap;
   // HiPS maps (section `hips`), read by src/services.
   struct Hips {
     std::filesystem::path root{};  // folder of the maps; empty: <repository>/hips

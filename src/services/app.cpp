@@ -23,6 +23,7 @@ AppOptions app_options(const http::ServerConfig& config, const WebOptions& web) 
   o.min_free_disk_bytes = config.min_free_disk_bytes;
   o.web = web;
   o.jobs = config.jobs;
+  o.tap = config.tap;
   o.hips.root = config.hips.root;
   o.hips.public_max_order = config.hips.public_max_order;
   // The full HiPS endpoint is open to everyone only by the operator's

@@ -26,17 +26,8 @@
 
 namespace pixserve::services {
 
-struct TapOptions {
-  std::chrono::milliseconds sync_time_limit{60'000};  // a /sync query is interrupted after this
-  std::uint64_t max_result_bytes = 256ull << 20;      // rows kept per query (estimated)
-  std::uint64_t max_upload_bytes = 16ull << 20;       // one uploaded VOTable
-  std::size_t max_upload_rows = 100'000;
-  std::size_t max_query_length = 100'000;             // characters of ADQL
-  // UPLOAD=name,http://...: fetched with this deadline; hosts resolving to
-  // loopback, private or link-local addresses are refused unless allowed.
-  std::chrono::milliseconds upload_fetch_timeout{15'000};
-  bool upload_allow_private_hosts = false;
-};
+// The TAP limits, as the configuration's `tap` section gives them.
+using TapOptions = http::ServerConfig::Tap;
 
 // The engine of a repository's registry (read-only connections to its
 // database file).

@@ -471,6 +471,18 @@ limits:
   EXPECT_EQ(jobs.jobs.retention, std::chrono::hours(1));
   EXPECT_EQ(jobs.jobs.max_retention, std::chrono::hours(2));
   EXPECT_EQ(jobs.jobs.dir, "/var/lib/pixserve/jobs");
+  auto tap = config_from_yaml(
+      "tap:\n  sync_time_limit_s: 5\n  max_result_mb: 8\n  max_upload_mb: 2\n  max_upload_rows: 50\n"
+      "  max_query_length: 1000\n  upload_fetch_timeout_s: 3\n  upload_allow_private_hosts: true\n");
+  EXPECT_EQ(tap.tap.sync_time_limit, std::chrono::seconds(5));
+  EXPECT_EQ(tap.tap.max_result_bytes, 8u << 20);
+  EXPECT_EQ(tap.tap.max_upload_bytes, 2u << 20);
+  EXPECT_EQ(tap.tap.max_upload_rows, 50u);
+  EXPECT_EQ(tap.tap.max_query_length, 1000u);
+  EXPECT_EQ(tap.tap.upload_fetch_timeout, std::chrono::seconds(3));
+  EXPECT_TRUE(tap.tap.upload_allow_private_hosts);
+  EXPECT_FALSE(defaults.tap.upload_allow_private_hosts);
+  EXPECT_EQ(defaults.tap.sync_time_limit, std::chrono::seconds(60));
   EXPECT_EQ(defaults.jobs.threads, 2u);
   EXPECT_TRUE(defaults.jobs.dir.empty());
 }
@@ -500,6 +512,10 @@ TEST(HttpConfig, ErrorsNameTheKey) {
                 .find("jobs.execution_duration_s"),
             std::string::npos);
   EXPECT_NE(message("jobs:\n  retention_s: 0\n").find("jobs.retention_s"), std::string::npos);
+  EXPECT_NE(message("tap:\n  upload_allow_private_hosts: yes\n").find("tap.upload_allow_private_hosts: expected true or false"),
+            std::string::npos);
+  EXPECT_NE(message("tap:\n  max_result_mb: 0\n").find("tap.max_result_mb"), std::string::npos);
+  EXPECT_NE(message("tap:\n  sync_time_limit_s: -3\n").find("tap.sync_time_limit_s"), std::string::npos);
   EXPECT_NE(message("- a\n- b\n").find("expected a mapping"), std::string::npos);
   EXPECT_NE(message("server: 3\n").find("server: expected a mapping"), std::string::npos);
   EXPECT_NE(message("service:\n  cors_origins: [https://a.org/path]\n").find("service.cors_origins"), std::string::npos);
