@@ -18,7 +18,7 @@ build: deps
 	cmake --build $(BUILD) -j $(JOBS)
 
 build-asan: deps
-	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DPIXSERVE_SANITIZE=ON >/dev/null
+	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DPIXSERVE_SANITIZE=ON -DPIXSERVE_BENCH=OFF >/dev/null
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 
 demo: build
