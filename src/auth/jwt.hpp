@@ -61,7 +61,7 @@ class JwtVerifier {
   std::unique_ptr<Key> key_;
 };
 
-// base64url without padding (exposed for tests).
+// base64url without padding (also the text of opaque tokens).
 std::string base64url_encode(std::string_view bytes);
 std::string base64url_decode(std::string_view text);  // throws JwtError
 

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "auth/identity.hpp"
+#include "auth/jwt.hpp"
 
 namespace pixserve::auth {
 namespace {
@@ -41,23 +42,6 @@ constexpr const char* kColumns =
 
 bool base64url_char(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-std::string base64url(const unsigned char* data, std::size_t n) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::uint32_t buffer = 0;
-  int bits = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    buffer = (buffer << 8) | data[i];
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += kAlphabet[(buffer >> bits) & 0x3f];
-    }
-  }
-  if (bits > 0) out += kAlphabet[(buffer << (6 - bits)) & 0x3f];
-  return out;
 }
 
 std::string random_hex(std::size_t bytes) {
@@ -166,7 +150,7 @@ IssuedToken TokenStore::create(const NewTokenRequest& request, std::int64_t now)
   std::array<unsigned char, 32> secret{};
   if (RAND_bytes(secret.data(), static_cast<int>(secret.size())) != 1) throw std::runtime_error("RAND_bytes failed");
   IssuedToken issued;
-  issued.token = std::string(kPrefix) + base64url(secret.data(), secret.size());
+  issued.token = std::string(kPrefix) + base64url_encode(std::string_view(reinterpret_cast<const char*>(secret.data()), secret.size()));
   TokenInfo& info = issued.info;
   info.id = random_hex(8);
   info.user = request.user;
