@@ -28,8 +28,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
-
 std::size_t count_rows(const std::string& votable) {
   std::size_t n = 0;
   for (auto at = votable.find("<TR>"); at != std::string::npos; at = votable.find("<TR>", at + 4)) ++n;
@@ -44,9 +42,7 @@ int main(int argc, char** argv) {
   fs::path dir = fs::temp_directory_path() / "pixserve-bench-sia";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--rows")) {
-      sizes.clear();
-      std::istringstream in(argv[i + 1]);
-      for (std::string item; std::getline(in, item, ',');) sizes.push_back(std::stoll(item));
+      sizes = bench::parse_sizes(argv[i + 1]);
     } else if (!std::strcmp(argv[i], "--queries")) {
       queries = std::stoi(argv[i + 1]);
     } else if (!std::strcmp(argv[i], "--dir")) {
@@ -78,7 +74,7 @@ int main(int argc, char** argv) {
                                                                               cone.center.dec, cone.radius_deg)));
       auto t0 = Clock::now();
       const auto reply = testing::call(app.router, "GET", target);
-      sia_ms.push_back(ms_since(t0));
+      sia_ms.push_back(bench::ms_since(t0));
       if (reply.status != 200) {
         fmt::print("SIA query failed ({}): {}\n", reply.status, reply.body.substr(0, 300));
         return 1;
@@ -93,7 +89,7 @@ int main(int argc, char** argv) {
             n += rec.footprint && sky::intersects(*rec.footprint, sky::Shape{cone}) ? 1 : 0;
           return n;
         });
-        scan_ms.push_back(ms_since(t0));
+        scan_ms.push_back(bench::ms_since(t0));
         if (scanned != found) fmt::print("MISMATCH: SIA {} rows vs scan {}\n", found, scanned);
       }
     }

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <random>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include <fmt/format.h>
@@ -74,6 +76,19 @@ inline repo::Repository make_synthetic_repository(const std::filesystem::path& r
              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
              repository.registry().stats().index_cells);
   return repository;
+}
+
+// Milliseconds since t.
+inline double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+// "10000,100000" -> {10000, 100000} (a --rows argument).
+inline std::vector<std::int64_t> parse_sizes(const std::string& text) {
+  std::vector<std::int64_t> sizes;
+  std::istringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) sizes.push_back(std::stoll(item));
+  return sizes;
 }
 
 inline double percentile(std::vector<double> v, double p) {

@@ -32,8 +32,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
-
 // The first cell of each row (obs_id is the first column of both results
 // once SIA's are matched by name; here both queries put obs_id first).
 std::set<std::string> first_cells(const std::string& votable, std::size_t column) {
@@ -64,9 +62,7 @@ int main(int argc, char** argv) {
   fs::path dir = fs::temp_directory_path() / "pixserve-bench-tap";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--rows")) {
-      sizes.clear();
-      std::istringstream in(argv[i + 1]);
-      for (std::string item; std::getline(in, item, ',');) sizes.push_back(std::stoll(item));
+      sizes = bench::parse_sizes(argv[i + 1]);
     } else if (!std::strcmp(argv[i], "--queries")) {
       queries = std::stoi(argv[i + 1]);
     } else if (!std::strcmp(argv[i], "--radius")) {
@@ -102,16 +98,16 @@ int main(int argc, char** argv) {
           "/api/sia/query?MAXREC=1000000&POS={}", http::percent_encode(fmt::format("CIRCLE {} {} {}", a, d, radius)));
       auto t0 = Clock::now();
       const auto sia = testing::call(app.router, "GET", target);
-      const double t_sia = ms_since(t0);
+      const double t_sia = bench::ms_since(t0);
       t0 = Clock::now();
       const auto region = tap(fmt::format(
           "SELECT * FROM ivoa.obscore WHERE INTERSECTS(s_region, CIRCLE('ICRS', {}, {}, {})) = 1", a, d, radius));
-      const double t_region = ms_since(t0);
+      const double t_region = bench::ms_since(t0);
       t0 = Clock::now();
       const auto cone = tap(fmt::format(
           "SELECT * FROM ivoa.obscore WHERE CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', {}, {}, {})) = 1", a, d,
           radius));
-      const double t_cone = ms_since(t0);
+      const double t_cone = bench::ms_since(t0);
       if (sia.status != 200 || region.status != 200 || cone.status != 200) {
         fmt::print("query failed: SIA {} TAP {} {}: {}\n", sia.status, region.status, cone.status,
                    (region.status != 200 ? region.body : cone.body).substr(0, 400));
