@@ -388,9 +388,11 @@ TEST(UwsRunner, SweepDestroysExpiredJobsWithFiles) {
 TEST(UwsRunner, RemoveDestroysARunningJob) {
   Fixture f("remove_running");
   Runner runner(*f.store, quiet());
+  std::atomic<bool> wrote{false};
   std::atomic<bool> returned{false};
   runner.register_kind("soda", [&](const Job&, ResultWriter& out, Progress&, const CancelToken& cancel) {
     out.write("partial", "partial.txt", "text/plain", "x");
+    wrote = true;
     while (!cancel.cancelled()) std::this_thread::sleep_for(2ms);
     returned = true;
     cancel.throw_if_cancelled();
@@ -398,7 +400,11 @@ TEST(UwsRunner, RemoveDestroysARunningJob) {
   const Job job = f.create();
   runner.run(job.id, "u", "soda");
   f.await(job.id, Phase::executing);
-  while (!fs::exists(f.store->job_directory(job.id) / "partial.txt")) std::this_thread::sleep_for(2ms);
+  // Wait for write() to return, not for the file to appear: the result is
+  // registered in the store after the file is written, and removing the
+  // job in between makes write() throw before the loop below is reached.
+  while (!wrote) std::this_thread::sleep_for(2ms);
+  ASSERT_TRUE(fs::exists(f.store->job_directory(job.id) / "partial.txt"));
   runner.remove(job.id, "u", "soda");
   EXPECT_FALSE(f.store->load(job.id));
   while (!returned) std::this_thread::sleep_for(2ms);
