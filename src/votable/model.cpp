@@ -31,4 +31,19 @@ std::optional<Datatype> parse_datatype(std::string_view name) {
   return std::nullopt;
 }
 
+std::size_t element_size(Datatype type) {
+  switch (type) {
+    case Datatype::boolean:
+    case Datatype::unsignedByte:
+    case Datatype::char_: return 1;
+    case Datatype::short_:
+    case Datatype::unicodeChar: return 2;
+    case Datatype::int_:
+    case Datatype::float_: return 4;
+    case Datatype::long_:
+    case Datatype::double_: return 8;
+  }
+  throw std::invalid_argument("votable: unknown Datatype");
+}
+
 }  // namespace pixserve::votable

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -24,6 +25,8 @@ enum class Datatype { boolean, unsignedByte, short_, int_, long_, char_, unicode
 std::string_view datatype_name(Datatype type);
 // The inverse, for metadata kept as text (e.g. repo::ColumnDescription).
 std::optional<Datatype> parse_datatype(std::string_view name);
+// Bytes of one element in the BINARY/BINARY2 serialisations.
+std::size_t element_size(Datatype type);
 
 // One cell (or PARAM value): null, a scalar, a string, or a numeric array
 // (DALI geometry: polygon, circle, point, interval are double arrays).

@@ -268,21 +268,6 @@ class ByteReader {
   std::size_t pos_ = 0;
 };
 
-std::size_t element_size(Datatype t) {
-  switch (t) {
-    case Datatype::boolean:
-    case Datatype::unsignedByte:
-    case Datatype::char_: return 1;
-    case Datatype::short_:
-    case Datatype::unicodeChar: return 2;
-    case Datatype::int_:
-    case Datatype::float_: return 4;
-    case Datatype::long_:
-    case Datatype::double_: return 8;
-  }
-  return 1;
-}
-
 std::int64_t sign_extend(std::uint64_t v, std::size_t bytes) {
   if (bytes == 8) return static_cast<std::int64_t>(v);
   const std::uint64_t sign = std::uint64_t{1} << (bytes * 8 - 1);

@@ -31,21 +31,6 @@ void put_be(std::string& b, std::uint64_t bits, std::size_t nbytes) {
   b.append(bytes, nbytes);
 }
 
-std::size_t element_size(Datatype t) {
-  switch (t) {
-    case Datatype::boolean:
-    case Datatype::unsignedByte:
-    case Datatype::char_: return 1;
-    case Datatype::short_:
-    case Datatype::unicodeChar: return 2;
-    case Datatype::int_:
-    case Datatype::float_: return 4;
-    case Datatype::long_:
-    case Datatype::double_: return 8;
-  }
-  return 8;
-}
-
 void put_real_be(std::string& b, Datatype t, double v) {
   if (t == Datatype::float_)
     put_be(b, std::bit_cast<std::uint32_t>(detail::to_float(v)), 4);
