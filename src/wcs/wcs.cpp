@@ -414,11 +414,14 @@ std::string Wcs::header_records() const {
   }
   for (int i = 0; i < naxis; ++i) add(record(fmt::format("CRVAL{}", i + 1), format_double(w->crval[i])));
   for (int i = 0; i < naxis; ++i) add(record(fmt::format("CRPIX{}", i + 1), format_double(w->crpix[i])));
-  // The pixel -> intermediate matrix wcsset derived from whichever of
-  // CD, PC/CDELT or CROTA the header used, written as CD.
+  // The pixel -> intermediate matrix of whichever of CD, PC/CDELT or CROTA
+  // the header used, written as CD: wcsset leaves it as PC (CD is moved
+  // into PC with unit CDELT, CROTA turned into PC) scaled by CDELT. Not
+  // lin.piximg: linset leaves that null when PC is the unit matrix (a
+  // CDELT-only header, as astropy writes for a plain TAN image).
   for (int i = 0; i < naxis; ++i) {
     for (int j = 0; j < naxis; ++j) {
-      const double v = w->lin.piximg[i * naxis + j];
+      const double v = w->cdelt[i] * w->pc[i * naxis + j];
       if (v != 0.0 || i == j) add(record(fmt::format("CD{}_{}", i + 1, j + 1), format_double(v)));
     }
   }

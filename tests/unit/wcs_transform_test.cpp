@@ -391,6 +391,34 @@ TEST(WcsTransform, GenericHeaderWithPcCdeltAndHeaderOnlyPrimary) {
   EXPECT_EQ(rec.find("A_ORDER"), std::string::npos);
 }
 
+TEST(WcsTransform, CdeltOnlyHeaderIsWrittenBackAsCd) {
+  // CDELT without PC or CD (astropy's plain TAN header): wcslib's unit PC
+  // leaves lin.piximg null, and reading it there crashed every cutout of
+  // such an image (a Level-3 upload), shifted or not.
+  const auto path = tmp_path("cdelt.fits");
+  {
+    auto f = File::create(path);
+    f.write_string("CTYPE1", "RA---TAN");
+    f.write_string("CTYPE2", "DEC--TAN");
+    f.write_double("CRVAL1", 53.1);
+    f.write_double("CRVAL2", -28.1);
+    f.write_double("CRPIX1", 32.0);
+    f.write_double("CRPIX2", 32.0);
+    f.write_double("CDELT1", -0.2 * kArcsec);
+    f.write_double("CDELT2", 0.2 * kArcsec);
+  }
+  auto f = File::open(path);
+  const auto w = Wcs::from_fits(f);
+  for (const auto& shifted : {w, w.shifted(0, 0), w.shifted(3, 5)}) {
+    const auto rec = shifted.header_records();
+    EXPECT_NE(rec.find("CD1_1"), std::string::npos);
+    EXPECT_NE(rec.find("CD2_2"), std::string::npos);
+    EXPECT_EQ(rec.find("CD1_2"), std::string::npos);  // zero off-diagonal terms are left out
+    expect_same_mapping(shifted, Wcs::from_header(rec, static_cast<int>(rec.size() / 80)), 64, 64, 1e-13);
+  }
+  EXPECT_NEAR(w.pixel_scale_deg(), 0.2 * kArcsec, 1e-9 * kArcsec);
+}
+
 TEST(WcsTransform, CopyAndMoveSemantics) {
   auto original = std::make_unique<Wcs>(Wcs::tan(sip_tan()));
   Wcs copy(*original);
