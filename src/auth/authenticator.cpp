@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "repo/dataset.hpp"
+
 namespace pixserve::auth {
 namespace {
 
@@ -114,6 +116,9 @@ Identity Authenticator::resolve_authorization(std::optional<std::string_view> au
   } else {
     throw invalid("the token is malformed");
   }
+  // Tokens made before names were reserved, or written to the store by
+  // hand, must not act as the survey either.
+  if (repo::is_reserved_owner(who.user)) throw invalid("the token's user name is reserved on this server");
   if (!required_scope.empty() && !who.has_scope(required_scope)) {
     throw AuthError(403, "insufficient_scope", fmt::format("the token does not grant {}", required_scope),
                     options_.realm, std::string(required_scope));

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "auth/identity.hpp"
+#include "repo/dataset.hpp"
 
 namespace pixserve::auth {
 namespace {
@@ -175,6 +176,7 @@ JwtClaims JwtVerifier::verify(std::string_view token, std::int64_t now) const {
     }
     out.user = claims[options_.user_claim].get<std::string>();
     if (!valid_principal_name(out.user)) throw JwtError("the token's user name is not usable here");
+    if (repo::is_reserved_owner(out.user)) throw JwtError("the token's user name is reserved on this server");
     if (claims.contains(options_.groups_claim)) {
       for (auto& g : string_list(claims[options_.groups_claim])) {
         if (valid_principal_name(g)) out.groups.push_back(std::move(g));

@@ -14,6 +14,7 @@
 
 #include "auth/identity.hpp"
 #include "auth/jwt.hpp"
+#include "repo/dataset.hpp"
 
 namespace pixserve::auth {
 namespace {
@@ -136,6 +137,10 @@ TokenStore::TokenStore(std::unique_ptr<db::Connection> connection) : conn_(std::
 IssuedToken TokenStore::create(const NewTokenRequest& request, std::int64_t now) {
   if (!valid_principal_name(request.user)) {
     throw std::invalid_argument(fmt::format("user '{}': expected 1-64 characters of [A-Za-z0-9._-]", request.user));
+  }
+  if (repo::is_reserved_owner(request.user)) {
+    throw std::invalid_argument(fmt::format(
+        "user '{}' is a reserved name (the owner of the survey's own data); choose another user name", request.user));
   }
   for (const auto& g : request.groups) {
     if (!valid_principal_name(g)) throw std::invalid_argument(fmt::format("group '{}': expected 1-64 characters of [A-Za-z0-9._-]", g));

@@ -1,6 +1,8 @@
 #include "repo/dataset.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <stdexcept>
 #include <utility>
 
@@ -77,6 +79,16 @@ int calib_level(DatasetType t) {
       return 3;  // enhanced products
   }
   return 3;
+}
+
+bool is_reserved_owner(std::string_view name) noexcept {
+  const auto same = [name](std::string_view reserved) {
+    return name.size() == reserved.size() &&
+           std::equal(name.begin(), name.end(), reserved.begin(), [](char a, char b) {
+             return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+           });
+  };
+  return same(kSurveyOwner) || same("anonymous");
 }
 
 std::string_view to_string(ReadPolicy p) {

@@ -45,8 +45,18 @@ enum class ReadPolicy { public_, data_rights, groups, owner };
 std::string_view to_string(ReadPolicy p);
 std::optional<ReadPolicy> read_policy_from_string(std::string_view s);
 
+// The owner of the survey's own data (everything not a Level-3 user image).
+// It is a reserved name: no token, JWT subject or upload can act as it (see
+// is_reserved_owner), so owning survey data is never something a caller can
+// claim.
+inline constexpr std::string_view kSurveyOwner = "survey";
+
+// Owner names that no principal may take: kSurveyOwner and "anonymous"
+// (compared without regard to case, so "Survey" is refused too).
+bool is_reserved_owner(std::string_view name) noexcept;
+
 struct Rights {
-  std::string owner = "survey";
+  std::string owner = std::string(kSurveyOwner);
   ReadPolicy policy = ReadPolicy::public_;
   std::vector<std::string> groups;      // for ReadPolicy::groups
   std::optional<double> release_mjd;    // embargoed before this time

@@ -241,6 +241,11 @@ DatasetRecord read_dataset_metadata(const std::filesystem::path& path, const Met
     if (rec.type == DatasetType::user && options.owner.empty()) {
       throw IngestError(path, "no DSTYPE keyword: a user image needs an owner (--owner)");
     }
+    if (rec.type == DatasetType::user && is_reserved_owner(options.owner)) {
+      throw IngestError(path, fmt::format("owner '{}' is reserved (it owns the survey's own data): a user image needs "
+                                          "the name of a user",
+                                          options.owner));
+    }
     try {
       rec.dataset_id = make_dataset_id(options.collection, rec.type, id, options.owner, safe_name);
     } catch (const std::invalid_argument& e) {
@@ -267,7 +272,7 @@ DatasetRecord read_dataset_metadata(const std::filesystem::path& path, const Met
         rec.inputs.push_back({make_dataset_id(options.collection, DatasetType::calexp, input_id), "input"});
       }
     }
-    rec.rights.owner = rec.type == DatasetType::user ? options.owner : "survey";
+    rec.rights.owner = rec.type == DatasetType::user ? options.owner : std::string(kSurveyOwner);
     return rec;
   } catch (const fits::FitsError& e) {
     throw IngestError(path, fmt::format("not a readable FITS file: {}", e.what()));

@@ -762,3 +762,38 @@ def test_tap_async_acts_with_the_owners_rights(audit):
         assert audit.get(other, urllib.parse.urlparse(url).path).status_code == 404
     assert results["alice"] == expected_ids(audit, "alice", "PRIV") and results["alice"]
     assert results["mallory"] == []
+
+
+# --------------------------------------------------------------- reserved owner
+
+
+def test_the_survey_owner_is_no_principal(audit, tmp_path):
+    """Survey data are owned by the reserved name "survey": no token, JWT
+    subject or upload can act as it (issue: a token named survey saw every
+    embargoed and restricted dataset)."""
+    for name in ("survey", "Survey", "anonymous"):
+        r = run("token", "create", "--repo", audit.repo, "--user", name, check=False)
+        assert r.returncode != 0
+        assert "reserved" in (r.stdout + r.stderr), r.stdout + r.stderr
+    # A user image cannot be ingested for the reserved owner either.
+    image = tmp_path / "mine.fits"
+    image.write_bytes(user_image(32))
+    r = run("ingest", "--repo", audit.repo, "--collection", "user", "--owner", "survey", image, check=False)
+    assert r.returncode != 0 and "reserved" in (r.stdout + r.stderr), r.stdout + r.stderr
+    # A token stored for "survey" before names were reserved is refused on
+    # every path: searches, files, uploads.
+    import sqlite3
+
+    info = make_token(audit.repo, "impostor", "--scope", "read:image,write:image")
+    with sqlite3.connect(audit.repo / "registry.sqlite3") as db:
+        db.execute("UPDATE auth_token SET user_name = 'survey' WHERE token_id = ?", (info["id"],))
+    headers = {"Authorization": "Bearer " + info["token"]}
+    emb = record_of(audit, "EMB", "calexp")
+    for method, path, kwargs in (
+        ("GET", "/api/sia/query", {"params": {"COLLECTION": "EMB", "MAXREC": 10}}),
+        ("GET", f"/api/files/{emb['dataset_id']}", {}),
+        ("PUT", "/api/user/images/takeover", {"data": user_image(32)}),
+    ):
+        r = requests.request(method, audit.url + path, headers=headers, timeout=60, **kwargs)
+        assert r.status_code == 401, (path, r.status_code, r.text[:300])
+        assert 'error="invalid_token"' in challenge_of(r)

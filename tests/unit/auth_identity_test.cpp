@@ -87,6 +87,16 @@ TEST_F(IdentityTest, RefusalsHaveStatusAndChallenge) {
   EXPECT_EQ(refusal("Bearer " + unknown).status(), 401);
 }
 
+TEST_F(IdentityTest, TokensOfTheReservedSurveyOwnerAreRefused) {
+  // A token for "survey" cannot be created any more; one stored before
+  // (here: renamed in the database) must not act as the survey either.
+  const auto t = store_->create({.user = "alice", .groups = {}, .scopes = {}, .lifetime_s = {}, .note = {}});
+  db::open_sqlite(scratch_.dir / "registry.sqlite3", false)->exec("UPDATE auth_token SET user_name = 'survey'");
+  const auto e = refusal("Bearer " + t.token);
+  EXPECT_EQ(e.status(), 401);
+  EXPECT_NE(std::string(e.what()).find("reserved"), std::string::npos) << e.what();
+}
+
 TEST_F(IdentityTest, WrongScopeIsForbiddenWithInsufficientScope) {
   const auto w = store_->create({.user = "alice", .groups = {}, .scopes = {"write:image"}, .lifetime_s = {}, .note = {}});
   const auto e = refusal("Bearer " + w.token, auth::kScopeRead);

@@ -118,6 +118,8 @@ TEST_F(JwtTest, RefusesWrongIssuerAudienceTimesAndUser) {
   EXPECT_THROW(v.verify(bad("nbf", kNow + 3600), kNow), auth::JwtError);
   EXPECT_THROW(v.verify(bad("sub", nullptr), kNow), auth::JwtError);
   EXPECT_THROW(v.verify(bad("sub", "alice smith"), kNow), auth::JwtError);
+  EXPECT_THROW(v.verify(bad("sub", "survey"), kNow), auth::JwtError);  // the owner of survey data
+  EXPECT_THROW(v.verify(bad("sub", "SURVEY"), kNow), auth::JwtError);
   EXPECT_THROW(v.verify(bad("exp", "tomorrow"), kNow), auth::JwtError);
 }
 

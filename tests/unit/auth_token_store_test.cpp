@@ -96,6 +96,15 @@ TEST_F(TokenStoreTest, RefusesBadNamesAndScopes) {
   EXPECT_THROW(store_->create({.user = "alice", .groups = {"@bob"}, .scopes = {}, .lifetime_s = {}, .note = {}}), std::invalid_argument);
   EXPECT_THROW(store_->create({.user = "alice", .groups = {"a,b"}, .scopes = {}, .lifetime_s = {}, .note = {}}), std::invalid_argument);
   EXPECT_THROW(store_->create({.user = "alice", .groups = {}, .scopes = {"admin"}, .lifetime_s = {}, .note = {}}), std::invalid_argument);
+  // The owner of survey data is no user a token can name.
+  for (const char* reserved : {"survey", "Survey", "anonymous"}) {
+    try {
+      store_->create({.user = reserved, .groups = {}, .scopes = {}, .lifetime_s = {}, .note = {}});
+      ADD_FAILURE() << reserved << " was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("reserved"), std::string::npos) << e.what();
+    }
+  }
   EXPECT_TRUE(store_->list().empty());
 }
 
