@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "repo/astro_units.hpp"
+
 namespace pixserve::auth {
 namespace {
 
@@ -47,6 +49,47 @@ bool valid_principal_name(std::string_view name) noexcept {
 
 std::string user_entry(std::string_view user) { return "@" + std::string(user); }
 
+std::vector<repo::DatasetRecord> find_readable(repo::Registry& registry, repo::DatasetQuery query, const Identity& who,
+                                               double now_mjd) {
+  query.access = visibility_sql(who, now_mjd, registry.connection().dialect());
+  return registry.find(query);
+}
+
+std::string_view to_string(Audience audience) {
+  switch (audience) {
+    case Audience::public_: return "public";
+    case Audience::data_rights: return "data-rights";
+  }
+  return "public";
+}
+
+std::optional<Audience> audience_from_string(std::string_view text) {
+  if (text == "public") return Audience::public_;
+  if (text == "data-rights") return Audience::data_rights;
+  return std::nullopt;
+}
+
+Identity audience_identity(Audience audience) {
+  Identity who;
+  who.data_rights = audience == Audience::data_rights;
+  return who;
+}
+
+std::string why_unreadable(const Identity& who, const repo::DatasetRecord& record, double now_mjd) {
+  if (may_read(who, record, now_mjd)) return {};
+  const auto& r = record.rights;
+  switch (r.policy) {
+    case repo::ReadPolicy::owner: return "readable by its owner only";
+    case repo::ReadPolicy::groups: return "restricted to groups";
+    case repo::ReadPolicy::data_rights:
+      if (!who.data_rights) return "for data-rights holders";
+      break;
+    case repo::ReadPolicy::public_: break;
+  }
+  if (r.release_mjd && *r.release_mjd > now_mjd) return "embargoed until " + repo::iso_from_mjd(*r.release_mjd);
+  return "not readable";
+}
+
 Condition visibility_rule(const Identity& who, double now_mjd) {
   const std::string public_name(repo::to_string(repo::ReadPolicy::public_));
   const std::string rights_name(repo::to_string(repo::ReadPolicy::data_rights));
@@ -56,7 +99,10 @@ Condition visibility_rule(const Identity& who, double now_mjd) {
   for (const auto& g : who.groups) {
     if (valid_principal_name(g)) listed.push_back(leaf(Op::group_listed, g));
   }
-  if (!who.anonymous() && storable_item(who.user)) listed.push_back(leaf(Op::group_listed, user_entry(who.user)));
+  // A reserved name (the owner of survey data) is nobody: it owns nothing
+  // and nothing is shared with it, whatever identity a credential claims.
+  const bool somebody = !who.anonymous() && !repo::is_reserved_owner(who.user);
+  if (somebody && storable_item(who.user)) listed.push_back(leaf(Op::group_listed, user_entry(who.user)));
 
   std::vector<Condition> allowed;
   allowed.push_back(leaf(Op::policy_is, public_name));
@@ -65,7 +111,7 @@ Condition visibility_rule(const Identity& who, double now_mjd) {
 
   Condition released = who.staff ? leaf(Op::always) : leaf(Op::released_by, {}, now_mjd);
   Condition by_policy = combine(Op::all_of, {std::move(released), combine(Op::any_of, std::move(allowed))});
-  Condition owner = who.anonymous() ? leaf(Op::never) : leaf(Op::owner_is, who.user);
+  Condition owner = somebody ? leaf(Op::owner_is, who.user) : leaf(Op::never);
   return combine(Op::any_of, {std::move(owner), std::move(by_policy)});
 }
 

@@ -22,6 +22,7 @@
 //   D.policy = owner: the owner only.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,6 +68,30 @@ repo::SqlFilter to_sql(const Condition& condition, db::Dialect dialect = db::Dia
 bool may_read(const Identity& who, const repo::DatasetRecord& record, double now_mjd);
 repo::SqlFilter visibility_sql(const Identity& who, double now_mjd, db::Dialect dialect = db::Dialect::sqlite,
                                std::string_view column_prefix = {});
+
+// The one rights filter for choosing datasets: those of `query` that `who`
+// may read at `now_mjd`, filtered inside the registry's SQL (before any
+// limit). Every service (through services::SharedRepository) and every
+// builder of a derived product (HiPS tiles and their progenitor index, MOC
+// files, mosaics) chooses its inputs with it.
+std::vector<repo::DatasetRecord> find_readable(repo::Registry& registry, repo::DatasetQuery query, const Identity& who,
+                                               double now_mjd);
+
+// A product made from many datasets (a HiPS tree, a coverage map) is made
+// once for an audience rather than for one caller, and may hold only what
+// every member of that audience may read:
+//   public        anonymous: public datasets whose embargo has ended
+//   data-rights   a data-rights holder who is in no group and not staff:
+//                 the public ones plus those for data-rights holders,
+//                 released; never group-restricted or owner-only datasets
+enum class Audience { public_, data_rights };
+std::string_view to_string(Audience audience);
+std::optional<Audience> audience_from_string(std::string_view text);
+Identity audience_identity(Audience audience);
+
+// Why `who` may not read `record` now, in a few words for reports ("embargoed
+// until 2027-01-01", "restricted to groups", ...); empty when it may.
+std::string why_unreadable(const Identity& who, const repo::DatasetRecord& record, double now_mjd);
 
 // The read_groups item that names one user (Level-3 images shared with people).
 std::string user_entry(std::string_view user);

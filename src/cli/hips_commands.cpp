@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "auth/policy.hpp"
 #include "cli/progress.hpp"
 #include "hips/coverage.hpp"
 #include "hips/generate.hpp"
@@ -24,7 +25,14 @@ void HipsCommands::add_to(CLI::App& app) {
                                                   "their band maps are built or updated first beside --out")
       ->delimiter(',')
       ->expected(3);
-  hips_->add_option("--out", hips_args_.out, "The map's folder (default REPO/hips/<type>-<band(s)>)");
+  hips_->add_option("--out", hips_args_.out,
+                    "The map's folder, with one --audience (default REPO/hips/<type>-<band(s)> for the public "
+                    "map, REPO/hips/full/<type>-<band(s)> for the data-rights map)");
+  hips_->add_option("--audience", hips_args_.audience,
+                    "Whose maps to build: public (public coadds whose embargo has ended), data-rights (what "
+                    "data-rights holders may read; never group-restricted coadds) or both")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"public", "data-rights", "both"}));
   hips_->add_option("--order", hips_args_.order, "Deepest tile order (default: the one matching the coadd pixel scale)")
       ->check(CLI::Range(3, 20));
   hips_->add_option("--formats", hips_args_.formats,
@@ -53,6 +61,11 @@ void HipsCommands::add_to(CLI::App& app) {
       ->check(CLI::Range(0, 61));
   moc_->add_option("--out", moc_args_.out, "Output file ('-' or absent: standard output)");
   moc_->add_option("--threads", moc_args_.threads, "Worker threads (0: one per core)");
+  moc_->add_option("--audience", moc_args_.audience,
+                   "Whose coverage: public, data-rights, or all (every dataset, whatever its rights: for the "
+                   "operator, not for publishing)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"public", "data-rights", "all"}));
 }
 
 std::optional<int> HipsCommands::run() {
@@ -67,21 +80,41 @@ int HipsCommands::run_hips() {
   for (const auto& b : a.color.empty() ? std::vector<std::string>{a.band} : a.color) {
     if (!repo::band_limits(b)) throw CLI::ValidationError("--band", fmt::format("'{}' is not one of u g r i z y", b));
   }
+  std::vector<auth::Audience> audiences;
+  if (a.audience != "data-rights") audiences.push_back(auth::Audience::public_);
+  if (a.audience != "public") audiences.push_back(auth::Audience::data_rights);
+  if (!a.out.empty() && audiences.size() != 1) {
+    throw CLI::ValidationError("--out", "--out names one map: give --audience public or --audience data-rights too");
+  }
   auto repository = repo::Repository::open(a.repo);
   const auto has = [&](const char* f) { return std::find(a.formats.begin(), a.formats.end(), f) != a.formats.end(); };
   ProgressPrinter printer;
-  auto print = [](const std::string& what, const hips::HipsReport& r) {
-    std::cout << fmt::format("hips {}: order {} from {} inputs: {} tiles written, {} unchanged, {} in the map, "
+  auto print = [](const std::string& what, auth::Audience audience, const hips::HipsReport& r) {
+    const auto who = auth::to_string(audience);
+    for (const auto& line : r.left_out) std::cout << fmt::format("hips {} ({}): left out {}\n", what, who, line);
+    if (r.removed) {
+      std::cout << fmt::format("hips {} ({}): the {} audience may read none of the coadds: no map\n", what, who, who);
+      return;
+    }
+    std::cout << fmt::format("hips {} ({}): order {} from {} inputs: {} tiles written, {} unchanged, {} in the map, "
                              "{:.2f} s ({:.0f} tiles/s)\n",
-                             what, r.max_order, r.inputs, r.tiles_written, r.tiles_skipped, r.tiles_total, r.seconds,
-                             r.seconds > 0 ? static_cast<double>(r.tiles_written) / r.seconds : 0.0);
+                             what, who, r.max_order, r.inputs, r.tiles_written, r.tiles_skipped, r.tiles_total,
+                             r.seconds, r.seconds > 0 ? static_cast<double>(r.tiles_written) / r.seconds : 0.0);
   };
-  auto band_options = [&](const std::string& band, const std::filesystem::path& out) {
+  // Public maps under REPO/hips, data-rights maps under REPO/hips/full:
+  // where the server's /api/hips/<map> and /api/hips/full/<map> look.
+  const auto out_of = [&](auth::Audience audience, const std::string& name) {
+    if (!a.out.empty()) return std::filesystem::path(a.out);
+    const auto root = repository.root() / "hips";
+    return audience == auth::Audience::public_ ? root / name : root / "full" / name;
+  };
+  auto band_options = [&](const std::string& band, const std::filesystem::path& out, auth::Audience audience) {
     hips::BandMapOptions o;
     o.band = band;
     o.dataset_type = a.type;
     o.collections = a.collections;
     o.out = out;
+    o.audience = audience;
     o.max_order = a.order;
     o.png = a.formats.empty() || has("png");
     o.jpeg = has("jpeg");
@@ -91,10 +124,12 @@ int HipsCommands::run_hips() {
     return o;
   };
   if (!a.band.empty()) {
-    const std::filesystem::path out = a.out.empty() ? repository.root() / "hips" / (a.type + "-" + a.band) : std::filesystem::path(a.out);
-    const auto report = hips::build_band_map(repository, band_options(a.band, out), printer.callback());
-    printer.finish();
-    print(out.string(), report);
+    for (const auto audience : audiences) {
+      const auto out = out_of(audience, a.type + "-" + a.band);
+      const auto report = hips::build_band_map(repository, band_options(a.band, out, audience), printer.callback());
+      printer.finish();
+      print(out.string(), audience, report);
+    }
     return 0;
   }
   // Colour: reddest band in red.
@@ -103,26 +138,37 @@ int HipsCommands::run_hips() {
             [](const std::string& x, const std::string& y) { return repo::band_limits(x)->em_min > repo::band_limits(y)->em_min; });
   std::string letters;
   for (auto it = bands.rbegin(); it != bands.rend(); ++it) letters += *it;
-  const std::filesystem::path out = a.out.empty() ? repository.root() / "hips" / (a.type + "-" + letters) : std::filesystem::path(a.out);
-  hips::ColorMapOptions color;
-  color.out = out;
-  for (std::size_t i = 0; i < 3; ++i) {
-    const auto dir = out.parent_path() / (a.type + "-" + bands[i]);
-    auto o = band_options(bands[i], dir);
-    // A band map that already exists keeps its formats; a new one gets FITS + PNG.
-    const auto report = hips::build_band_map(repository, o, printer.callback());
+  for (const auto audience : audiences) {
+    const auto out = out_of(audience, a.type + "-" + letters);
+    hips::ColorMapOptions color;
+    color.out = out;
+    bool complete = true;
+    for (std::size_t i = 0; i < 3; ++i) {
+      const auto dir = out.parent_path() / (a.type + "-" + bands[i]);
+      // A band map that already exists keeps its formats; a new one gets FITS + PNG.
+      const auto report = hips::build_band_map(repository, band_options(bands[i], dir, audience), printer.callback());
+      printer.finish();
+      print(dir.string(), audience, report);
+      complete = complete && !report.removed;
+      color.bands[i] = dir;
+    }
+    if (!complete) {
+      // A colour tile shows what each band shows: without one band map
+      // there is no colour map for this audience (and an old one goes).
+      hips::remove_map(out);
+      std::cout << fmt::format("hips {} ({}): a band map is missing for this audience: no colour map\n", out.string(),
+                               auth::to_string(audience));
+      continue;
+    }
+    color.png = a.formats.empty() || has("png");
+    color.jpeg = a.formats.empty() || has("jpeg");
+    color.threads = a.threads;
+    color.force = a.force;
+    color.version = std::string(kVersion);
+    const auto report = hips::build_color_map(color, printer.callback());
     printer.finish();
-    print(dir.string(), report);
-    color.bands[i] = dir;
+    print(out.string(), audience, report);
   }
-  color.png = a.formats.empty() || has("png");
-  color.jpeg = a.formats.empty() || has("jpeg");
-  color.threads = a.threads;
-  color.force = a.force;
-  color.version = std::string(kVersion);
-  const auto report = hips::build_color_map(color, printer.callback());
-  printer.finish();
-  print(out.string(), report);
   return 0;
 }
 
@@ -134,7 +180,10 @@ int HipsCommands::run_moc() {
   if (a.stmoc && q.dataset_types.empty()) q.dataset_types = {"calexp"};
   q.bands = a.bands;
   q.collections = a.collections;
-  const auto records = repository.registry().find(q);
+  const auto audience = auth::audience_from_string(a.audience);  // nullopt: all
+  const auto records = audience ? auth::find_readable(repository.registry(), q, auth::audience_identity(*audience),
+                                                      repo::mjd_now())
+                                : repository.registry().find(q);
   std::string bytes;
   std::size_t cells = 0;
   const std::string id = fmt::format("ivo://{}/{}/moc", repository.config().authority, repository.config().name);

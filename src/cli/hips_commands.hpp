@@ -35,6 +35,7 @@ class HipsCommands {
     std::vector<std::string> collections;
     unsigned threads = 0;
     bool force = false;
+    std::string audience = "both";  // public, data-rights or both
   } hips_args_;
 
   struct MocArgs {
@@ -48,6 +49,7 @@ class HipsCommands {
     int time_order = 31;
     std::string out;
     unsigned threads = 0;
+    std::string audience = "public";  // public, data-rights or all (no rights filter)
   } moc_args_;
 };
 

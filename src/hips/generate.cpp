@@ -22,6 +22,7 @@
 #include "hips/properties.hpp"
 #include "hips/stretch.hpp"
 #include "hips/tile.hpp"
+#include "auth/policy.hpp"
 #include "image/resample.hpp"
 #include "image/statistics.hpp"
 #include "parallel/parallel_for.hpp"
@@ -81,6 +82,12 @@ class Journal {
     entries_[t] = {hash, empty};
     out_ << t.order << ' ' << t.npix << ' ' << hash << ' ' << (empty ? 1 : 0) << '\n';
     out_.flush();
+  }
+
+  // Drops a tile (it is no longer part of the map); compact() writes it out.
+  void forget(const TileId& t) {
+    const std::lock_guard lock(mutex_);
+    entries_.erase(t);
   }
 
   // Rewrites the file with one line per tile (the log grows by appends).
@@ -345,6 +352,26 @@ void write_index_html(const std::filesystem::path& dir, const Properties& p) {
   write_file_atomic(dir / "index.html", html);
 }
 
+// Removes the progenitor index files of HpxFinder folder `root` other than
+// those of cells `keep` at `order`: they would name coadds the map no longer
+// holds (or may no longer show).
+void prune_finder(const std::filesystem::path& root, int order, const std::set<std::int64_t>& keep) {
+  const std::string order_dir = fmt::format("Norder{}", order);
+  std::vector<std::filesystem::path> stale;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(root, ec); !ec && it != std::filesystem::end(it);
+       it.increment(ec)) {
+    std::error_code e2;
+    const auto name = it->path().filename().string();
+    if (!it->is_regular_file(e2) || !name.starts_with("Npix")) continue;
+    const auto npix = std::strtoll(name.c_str() + 4, nullptr, 10);
+    if (it->path().parent_path().parent_path().filename() != order_dir || !keep.contains(npix)) {
+      stale.push_back(it->path());
+    }
+  }
+  for (const auto& f : stale) std::filesystem::remove(f, ec);
+}
+
 // HpxFinder: for each tile of the deepest order, one JSON line per coadd
 // under it (name, path, ra, dec, stc), the layout Aladin reads for its
 // progenitor view.
@@ -368,6 +395,9 @@ void write_hpx_finder(const std::filesystem::path& dir, int order,
     path.replace_extension();
     write_file_atomic(path, text);
   }
+  std::set<std::int64_t> keep;
+  for (const auto& [npix, inputs] : tiles) keep.insert(npix);
+  prune_finder(root, order, keep);
   Properties p;
   p.set("creator_did", creator_did + "/HpxFinder");
   p.set("obs_title", "Progenitor index");
@@ -401,6 +431,22 @@ void remove_tile_files(const std::filesystem::path& dir, const TileId& t) {
   for (const char* ext : {"fits", "png", "jpg"}) std::filesystem::remove(dir / tile_path(t, ext), ec);
 }
 
+// Removes the tiles of `order` that an earlier run made and this one no
+// longer has (their inputs are gone or may no longer be shown to the map's
+// audience), files and journal entries, so that neither a request nor a
+// lower order or Allsky built from them can show their pixels again.
+std::size_t drop_stale_tiles(Journal& journal, const std::filesystem::path& dir, int order,
+                             const std::set<std::int64_t>& keep) {
+  std::size_t dropped = 0;
+  for (const auto& [t, e] : journal.snapshot()) {
+    if (t.order != order || keep.contains(t.npix)) continue;
+    remove_tile_files(dir, t);
+    journal.forget(t);
+    ++dropped;
+  }
+  return dropped;
+}
+
 void write_grey_tile(const std::filesystem::path& dir, const TileId& t, const fits::Image<float>& img,
                      const TileFormats& f, const Cut& cut) {
   if (f.fits) write_fits_tile(dir / tile_path(t, "fits"), t, img);
@@ -423,6 +469,16 @@ double median(std::vector<double> v) {
 }
 
 }  // namespace
+
+void remove_map(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return;
+  const auto p = Properties::load(dir / "properties");
+  const bool ours = std::filesystem::is_empty(dir, ec) || std::filesystem::exists(dir / kJournal, ec) ||
+                    (p && p->get("hips_builder").value_or("").starts_with("pixserve"));
+  if (!ours) throw std::runtime_error(fmt::format("{} is not a HiPS map made by pixserve: not removed", dir.string()));
+  std::filesystem::remove_all(dir);
+}
 
 int order_for_pixel_scale(double arcsec) {
   if (!(arcsec > 0.0) || !std::isfinite(arcsec)) throw std::invalid_argument("pixel scale must be positive");
@@ -456,8 +512,30 @@ HipsReport build_band_map(repo::Repository& repository, const BandMapOptions& op
   q.dataset_types = {options.dataset_type};
   q.bands = {options.band};
   q.collections = options.collections;
+  HipsReport report;
+  // The inputs are what the map's audience may read, chosen by the one
+  // rights filter; the rest is only counted, by reason, for the report.
+  const double now = repo::mjd_now();
+  const auto audience = auth::audience_identity(options.audience);
+  const auto readable = auth::find_readable(repository.registry(), q, audience, now);
+  const auto all = repository.registry().find(q);
+  if (all.empty()) {
+    throw std::runtime_error(fmt::format("no {} datasets of band {} in {}", options.dataset_type, options.band,
+                                         repository.root().string()));
+  }
+  {
+    std::set<std::string> chosen;
+    for (const auto& r : readable) chosen.insert(r.dataset_id);
+    std::map<std::string, std::size_t> reasons;
+    for (const auto& r : all) {
+      if (!chosen.contains(r.dataset_id)) ++reasons[auth::why_unreadable(audience, r, now)];
+    }
+    for (const auto& [why, n] : reasons) {
+      report.left_out.push_back(fmt::format("{} {} dataset(s) {}", n, options.dataset_type, why));
+    }
+  }
   std::vector<Input> inputs;
-  for (const auto& r : repository.registry().find(q)) {
+  for (const auto& r : readable) {
     if (!r.footprint) continue;
     inputs.push_back({.dataset_id = r.dataset_id,
                       .checksum = r.checksum,
@@ -469,8 +547,12 @@ HipsReport build_band_map(repo::Repository& repository, const BandMapOptions& op
                       .t_max = r.t_max});
   }
   if (inputs.empty()) {
-    throw std::runtime_error(fmt::format("no {} datasets of band {} in {}", options.dataset_type, options.band,
-                                         repository.root().string()));
+    // Nothing this audience may see: no tree at all, and an earlier one (made
+    // when some coadds were readable) must not stay behind.
+    remove_map(options.out);
+    report.removed = true;
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return report;
   }
   int max_order = options.max_order;
   if (max_order < 0) {
@@ -528,7 +610,6 @@ HipsReport build_band_map(repo::Repository& repository, const BandMapOptions& op
                                            formats_of(true, formats.png, formats.jpeg), cut.sky, cut.noise);
 
   Journal journal(options.out / kJournal);
-  HipsReport report;
   report.max_order = max_order;
   report.inputs = inputs.size();
   std::atomic<std::size_t> written{0}, skipped{0}, done{0};
@@ -562,6 +643,7 @@ HipsReport build_band_map(repo::Repository& repository, const BandMapOptions& op
   // Lower orders by 2 x 2 averaging.
   std::set<std::int64_t> level;
   for (const auto& [npix, ins] : tiles) level.insert(npix);
+  drop_stale_tiles(journal, options.out, max_order, level);
   std::size_t total_nonempty = 0;
   auto count_nonempty = [&](int order, const std::set<std::int64_t>& cells) {
     for (auto npix : cells) {
@@ -609,8 +691,16 @@ HipsReport build_band_map(repo::Repository& repository, const BandMapOptions& op
       }
       if (progress) progress(fmt::format("hips-order{}", order), ++done, list.size());
     });
+    drop_stale_tiles(journal, options.out, order, parents);
     count_nonempty(order, parents);
     level = std::move(parents);
+  }
+  // Orders deeper than this run's (an earlier run with a larger --order).
+  for (const auto& [t, e] : journal.snapshot()) {
+    if (t.order > max_order) {
+      remove_tile_files(options.out, t);
+      journal.forget(t);
+    }
   }
   journal.compact();
 
@@ -702,6 +792,7 @@ HipsReport build_band_map(repo::Repository& repository, const BandMapOptions& op
   p.set("client_category", "Image/Optical");
   p.set("pixserve_dataset_type", options.dataset_type);
   p.set("pixserve_bands", options.band);
+  p.set(std::string(kAudienceKey), std::string(auth::to_string(options.audience)));
   p.set("pixserve_sky_noise", fmt::format("{:.9g} {:.9g}", cut.sky, cut.noise));
   write_index_html(options.out, p);
   p.set("hips_estsize", std::to_string(directory_kb(options.out)));
@@ -738,6 +829,14 @@ HipsReport build_color_map(const ColorMapOptions& options, const ProgressCallbac
     band_tiles[b] = Journal(options.bands[b] / kJournal).snapshot();
     band_names.push_back(p->get("pixserve_bands").value_or("?"));
   }
+  // One audience for the three: a colour tile shows what each band shows.
+  const auto audience = props[0].get(std::string(kAudienceKey)).value_or("");
+  for (std::size_t b = 1; b < 3; ++b) {
+    if (props[b].get(std::string(kAudienceKey)).value_or("") != audience) {
+      throw std::runtime_error(fmt::format("band maps {} and {} were made for different audiences",
+                                           options.bands[0].string(), options.bands[b].string()));
+    }
+  }
   const TileFormats formats{.fits = false, .png = options.png, .jpeg = options.jpeg};
   const std::string settings = fmt::format("color-v1 {} {} {}", max_order, formats_of(false, options.png, options.jpeg),
                                            fmt::join(band_names, ","));
@@ -749,6 +848,12 @@ HipsReport build_color_map(const ColorMapOptions& options, const ProgressCallbac
   }
   std::vector<TileId> list(all.begin(), all.end());
   Journal journal(options.out / kJournal);
+  for (const auto& [t, e] : journal.snapshot()) {
+    if (!all.contains(t)) {
+      remove_tile_files(options.out, t);
+      journal.forget(t);
+    }
+  }
   std::atomic<std::size_t> written{0}, skipped{0}, done{0};
   parallel::parallel_for(list.size(), options.threads, [&](std::size_t i) {
     const TileId id = list[i];
@@ -817,11 +922,14 @@ HipsReport build_color_map(const ColorMapOptions& options, const ProgressCallbac
                                                                  .type = "IMAGE",
                                                                  .extname = "MOC",
                                                                  .date = iso_now()}));
+  std::set<std::int64_t> finder_cells;
   for (const auto& [npix, text] : finder) {
     auto path = options.out / "HpxFinder" / tile_path({max_order, npix}, "x");
     path.replace_extension();
     write_file_atomic(path, text);
+    finder_cells.insert(npix);
   }
+  prune_finder(options.out / "HpxFinder", max_order, finder_cells);
   if (auto hp = Properties::load(options.bands[0] / "HpxFinder" / "properties")) {
     hp->set("creator_did", creator_did + "/HpxFinder");
     hp->save(options.out / "HpxFinder" / "properties");
@@ -854,6 +962,7 @@ HipsReport build_color_map(const ColorMapOptions& options, const ProgressCallbac
   p.set("client_category", "Image/Optical");
   if (auto v = props[0].get("pixserve_dataset_type")) p.set("pixserve_dataset_type", *v);
   p.set("pixserve_bands", fmt::format("{}", fmt::join(band_names, "")));
+  if (!audience.empty()) p.set(std::string(kAudienceKey), audience);
   write_index_html(options.out, p);
   p.set("hips_estsize", std::to_string(directory_kb(options.out)));
   p.save(options.out / "properties");

@@ -25,15 +25,24 @@
 #include <cstddef>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "auth/policy.hpp"
 #include "parallel/progress.hpp"
 #include "repo/repository.hpp"
 
 namespace pixserve::hips {
 
+// The properties key naming the audience a tree was made for
+// (auth::to_string of it); the server serves a tree only to its audience.
+inline constexpr std::string_view kAudienceKey = "pixserve_audience";
+
 struct BandMapOptions {
   std::string band{};                       // band letter
+  // Whose tree it is: only coadds every member of the audience may read
+  // (auth::find_readable with auth::audience_identity) go into it.
+  auth::Audience audience = auth::Audience::public_;
   std::string dataset_type = "deepCoadd";   // coadds (deepCoadd or goodSeeingCoadd)
   std::vector<std::string> collections{};   // empty: all
   std::filesystem::path out{};              // the HiPS directory
@@ -62,6 +71,8 @@ struct HipsReport {
   std::size_t tiles_skipped = 0;   // unchanged since an earlier run
   std::size_t tiles_total = 0;     // non-empty tiles of the map, all orders
   double seconds = 0.0;
+  std::vector<std::string> left_out{};  // coadds not in the map, counted by reason ("3 deepCoadd dataset(s) restricted to groups")
+  bool removed = false;                 // the audience may read none of the coadds: no map (an earlier one removed)
 };
 
 // The tile order whose pixels (order + 9) best match a pixel scale: the one
@@ -69,11 +80,20 @@ struct HipsReport {
 // order 3) and at most kMaxHipsOrder.
 int order_for_pixel_scale(double arcsec);
 
-// Builds or updates a band map. Progress stages "hips-load", "hips-tiles",
-// "hips-order". Throws std::runtime_error when the repository has no such
-// coadds, std::invalid_argument for bad options.
+// Builds or updates a band map for options.audience. Progress stages
+// "hips-load", "hips-tiles", "hips-order". Throws std::runtime_error when the
+// repository has no such coadds, std::invalid_argument for bad options.
+// When the audience may read none of them, the map is not made and a map
+// left in options.out by an earlier run is removed (report.removed). Tiles,
+// index entries and coverage of coadds that left the map since an earlier
+// run (removed, or no longer readable by the audience) are removed.
 HipsReport build_band_map(repo::Repository& repository, const BandMapOptions& options,
                           const ProgressCallback& progress = {});
+
+// Removes a map folder made by pixserve (it has the tile journal, or
+// properties whose hips_builder is pixserve); nothing when `dir` does not
+// exist. Throws std::runtime_error for any other folder, which it leaves.
+void remove_map(const std::filesystem::path& dir);
 
 // Builds or updates a colour map from three band maps made by build_band_map.
 HipsReport build_color_map(const ColorMapOptions& options, const ProgressCallback& progress = {});

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "auth/policy.hpp"
+#include "hips/generate.hpp"
 #include "hips/properties.hpp"
 #include "hips/tile.hpp"
 #include "http/files.hpp"
@@ -28,14 +30,20 @@ std::filesystem::path root_of(const SharedRepository& repository, const HipsOpti
   return options.root.empty() ? repository.root() / "hips" : options.root;
 }
 
-// The map's folder, or a DALI 404 for an unknown or malformed name.
-std::filesystem::path map_dir(const std::filesystem::path& root, std::string_view map) {
+// The folder of a map's tree for an audience: <root>/<map> (public) or
+// <root>/full/<map> (data rights), or a DALI 404 for an unknown or malformed
+// name, and for a tree whose properties do not say it was made for that
+// audience (a tree made before trees had audiences was made from every
+// coadd, whatever its rights: it is never served; `pixserve hips` rebuilds
+// it).
+std::filesystem::path map_dir(const std::filesystem::path& root, std::string_view map,
+                              auth::Audience audience = auth::Audience::public_) {
   if (!repo::is_safe_identifier(map) || reserved(map)) {
     throw dali::DaliError(404, fmt::format("no HiPS map '{}'", map.substr(0, 80)));
   }
-  auto dir = root / std::string(map);
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(dir / "properties", ec)) {
+  auto dir = (audience == auth::Audience::public_ ? root : root / "full") / std::string(map);
+  const auto properties = hips::Properties::load(dir / "properties");
+  if (!properties || properties->get(std::string(hips::kAudienceKey)) != auth::to_string(audience)) {
     throw dali::DaliError(404, fmt::format("no HiPS map '{}'", map));
   }
   return dir;
@@ -144,7 +152,8 @@ http::Response serve_map_file(const http::Request& request, const SharedReposito
       options.authorize_full(request);
     }
     const auto map = request.path_param("map");
-    const auto dir = map_dir(root_of(repository, options), map);
+    const auto dir =
+        map_dir(root_of(repository, options), map, full ? auth::Audience::data_rights : auth::Audience::public_);
     const auto rest = request.path_param("rest");
     const auto file = parse_hips_path(rest);
     if (!file) throw dali::DaliError(404, fmt::format("not a file of a HiPS tree: '{}'", rest.substr(0, 120)));
@@ -183,8 +192,9 @@ std::vector<std::string> map_names(const std::filesystem::path& root) {
   std::error_code ec;
   for (auto it = std::filesystem::directory_iterator(root, ec); !ec && it != std::filesystem::end(it); it.increment(ec)) {
     const auto name = it->path().filename().string();
-    if (it->is_directory(ec) && repo::is_safe_identifier(name) && !reserved(name) &&
-        std::filesystem::is_regular_file(it->path() / "properties", ec)) {
+    if (!it->is_directory(ec) || !repo::is_safe_identifier(name) || reserved(name)) continue;
+    const auto properties = hips::Properties::load(it->path() / "properties");
+    if (properties && properties->get(std::string(hips::kAudienceKey)) == auth::to_string(auth::Audience::public_)) {
       out.push_back(name);
     }
   }
@@ -219,7 +229,12 @@ dali::Service hips_service(std::shared_ptr<SharedRepository> repository, const H
     for (const auto& name : map_names(root)) {
       const std::string url = request.base_url() + "/api/hips/" + name;
       auto p = hips::Properties::parse(served_properties(root / name, url, false, options.public_max_order));
-      p.set("hips_service_url_1", request.base_url() + "/api/hips/full/" + name);
+      try {
+        static_cast<void>(map_dir(root, name, auth::Audience::data_rights));
+        p.set("hips_service_url_1", request.base_url() + "/api/hips/full/" + name);
+      } catch (const dali::DaliError&) {
+        // No data-rights tree of this map.
+      }
       out += p.text() + "\n";
     }
     auto res = http::Response::text(200, out, "text/plain; charset=utf-8");

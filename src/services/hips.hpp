@@ -1,12 +1,17 @@
-// HiPS serving: the HiPS trees made by `pixserve hips` (one folder per map
-// under the HiPS root, REPO/hips by default) as static files, twice:
+// HiPS serving: the HiPS trees made by `pixserve hips` as static files, one
+// tree per map and audience (hips/generate.hpp):
 //
-//   /api/hips/<map>/...        public: tiles up to public_max_order, the
-//                              properties rewritten to say so
-//                              (hips_order capped, hips_status public)
-//   /api/hips/full/<map>/...   every order, for data-rights holders
-//                              (hips_status private); access decided by
-//                              HipsOptions::authorize_full
+//   /api/hips/<map>/...        the public tree, <root>/<map>: tiles up to
+//                              public_max_order, the properties rewritten
+//                              to say so (hips_order capped, hips_status
+//                              public)
+//   /api/hips/full/<map>/...   the data-rights tree, <root>/full/<map>,
+//                              every order (hips_status private); access
+//                              decided by HipsOptions::authorize_full
+//
+// A tree is served only at its audience's endpoint (its properties'
+// pixserve_audience); a tree without one, made by an earlier version from
+// every coadd whatever its rights, is never served.
 //
 // plus the DALI service "hips": /api/hips/list (the HiPS list of all maps)
 // and /api/hips/progenitors?MAP=&ORDER=&NPIX= (the coadds under a HEALPix

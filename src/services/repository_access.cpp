@@ -28,10 +28,7 @@ std::vector<repo::DatasetRecord> SharedRepository::find_visible(repo::DatasetQue
 
 std::vector<repo::DatasetRecord> SharedRepository::find_visible(repo::DatasetQuery query, const auth::Identity& caller) {
   const double now = repo::mjd_now();
-  return with([&](repo::Repository& r) {
-    query.access = auth::visibility_sql(caller, now, r.registry().connection().dialect());
-    return r.registry().find(query);
-  });
+  return with([&](repo::Repository& r) { return auth::find_readable(r.registry(), std::move(query), caller, now); });
 }
 
 std::optional<repo::DatasetRecord> SharedRepository::find_visible_by_id(const std::string& dataset_id) {
@@ -45,8 +42,7 @@ std::optional<repo::DatasetRecord> SharedRepository::find_visible_by_id(const st
   query.dataset_ids = {dataset_id};
   const double now = repo::mjd_now();
   return with([&](repo::Repository& r) -> std::optional<repo::DatasetRecord> {
-    query.access = auth::visibility_sql(caller, now, r.registry().connection().dialect());
-    auto found = r.registry().find(query);
+    auto found = auth::find_readable(r.registry(), std::move(query), caller, now);
     if (found.empty()) return std::nullopt;
     auto record = std::move(found.front());
     record.inputs = r.registry().inputs_of(dataset_id);

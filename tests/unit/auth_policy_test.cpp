@@ -55,8 +55,53 @@ TEST(AuthPolicy, EmbargoHidesUntilReleaseExceptForStaffAndOwner) {
   EXPECT_FALSE(auth::may_read(Identity{}, r, kNow));
   EXPECT_FALSE(auth::may_read(user("alice", {"g1"}, true), r, kNow));
   EXPECT_TRUE(auth::may_read(user("ops", {"staff"}, false, true), r, kNow));
-  EXPECT_TRUE(auth::may_read(user("survey"), r, kNow));
+  EXPECT_TRUE(auth::may_read(user("alice"), record("b", "alice", ReadPolicy::public_, {}, kNow + 0.25), kNow));
   EXPECT_TRUE(auth::may_read(Identity{}, r, kNow + 0.25));  // release time itself: released
+}
+
+TEST(AuthPolicy, TheSurveysOwnerNameOwnsNothing) {
+  // Survey data belong to the reserved owner repo::kSurveyOwner: an identity
+  // that claims that name (a token or JWT made before names were reserved)
+  // reads them as anybody would, in C++ and in SQL alike.
+  const std::string survey(repo::kSurveyOwner);
+  const auto embargoed = record("a", survey, ReadPolicy::public_, {}, kNow + 1);
+  const auto owner_only = record("b", survey, ReadPolicy::owner);
+  const auto restricted = record("c", survey, ReadPolicy::data_rights);
+  for (const auto& name : {survey, std::string("Survey"), std::string("SURVEY"), std::string("anonymous")}) {
+    for (const auto* r : {&embargoed, &owner_only, &restricted}) {
+      EXPECT_FALSE(auth::may_read(user(name), *r, kNow)) << name << " " << r->dataset_id;
+    }
+    EXPECT_EQ(auth::visibility_sql(user(name), kNow).sql, auth::visibility_sql(Identity{}, kNow).sql) << name;
+  }
+  EXPECT_TRUE(repo::is_reserved_owner("survey"));
+  EXPECT_TRUE(repo::is_reserved_owner("sUrVeY"));
+  EXPECT_FALSE(repo::is_reserved_owner("surveyor"));
+  EXPECT_FALSE(repo::is_reserved_owner("alice"));
+}
+
+TEST(AuthPolicy, AudiencesOfDerivedProducts) {
+  const auto pub = record("p", "survey", ReadPolicy::public_);
+  const auto rights = record("d", "survey", ReadPolicy::data_rights);
+  const auto grp = record("g", "survey", ReadPolicy::groups, {"team1"});
+  const auto emb = record("e", "survey", ReadPolicy::data_rights, {}, kNow + 1);
+  const auto mine = record("o", "alice", ReadPolicy::owner);
+  const auto pub_who = auth::audience_identity(auth::Audience::public_);
+  const auto dr_who = auth::audience_identity(auth::Audience::data_rights);
+  EXPECT_TRUE(auth::may_read(pub_who, pub, kNow));
+  EXPECT_FALSE(auth::may_read(pub_who, rights, kNow));
+  EXPECT_TRUE(auth::may_read(dr_who, rights, kNow));
+  for (const auto* r : {&grp, &emb, &mine}) {
+    EXPECT_FALSE(auth::may_read(pub_who, *r, kNow)) << r->dataset_id;
+    EXPECT_FALSE(auth::may_read(dr_who, *r, kNow)) << r->dataset_id;
+  }
+  EXPECT_EQ(auth::why_unreadable(pub_who, pub, kNow), "");
+  EXPECT_EQ(auth::why_unreadable(pub_who, rights, kNow), "for data-rights holders");
+  EXPECT_EQ(auth::why_unreadable(dr_who, grp, kNow), "restricted to groups");
+  EXPECT_EQ(auth::why_unreadable(dr_who, mine, kNow), "readable by its owner only");
+  EXPECT_TRUE(auth::why_unreadable(dr_who, emb, kNow).starts_with("embargoed until ")) << auth::why_unreadable(dr_who, emb, kNow);
+  EXPECT_EQ(auth::audience_from_string("data-rights"), auth::Audience::data_rights);
+  EXPECT_EQ(auth::audience_from_string(auth::to_string(auth::Audience::public_)), auth::Audience::public_);
+  EXPECT_EQ(auth::audience_from_string("everyone"), std::nullopt);
 }
 
 TEST(AuthPolicy, StaffDoNotGetPastTheReadPolicy) {
