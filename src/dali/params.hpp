@@ -36,6 +36,19 @@ class DaliError : public std::runtime_error {
 
 inline DaliError usage_error(std::string message) { return {400, std::move(message)}; }
 
+// The service cannot answer now for a reason the client may be told (a full
+// disk, an overload): 503 with Retry-After, the message shown as it is (it
+// must hold no server internals), unlike other 5xx errors, which are
+// logged and answered as "internal error".
+class ServiceUnavailable : public DaliError {
+ public:
+  ServiceUnavailable(std::string message, int retry_after_s) : DaliError(503, std::move(message)), retry_after_s_(retry_after_s) {}
+  int retry_after_s() const noexcept { return retry_after_s_; }
+
+ private:
+  int retry_after_s_;
+};
+
 // The DALI 1.1 value types a parameter can have, plus the SIA/SODA shape
 // syntax ("CIRCLE ra dec r", "RANGE ra1 ra2 dec1 dec2", "POLYGON ...").
 enum class ParamType {

@@ -112,6 +112,11 @@ http::Response call_endpoint(const Endpoint& endpoint, const http::Request& requ
     return endpoint.handler(request, params);
   } catch (const auth::AuthError& e) {
     return auth_error_response(e);
+  } catch (const ServiceUnavailable& e) {
+    spdlog::warn("request id={} service unavailable: {}", request.request_id(), e.what());
+    auto res = error_response(503, e.what());
+    res.headers.set("Retry-After", std::to_string(e.retry_after_s()));
+    return res;
   } catch (const DaliError& e) {
     const int status = e.status() >= 400 && e.status() <= 599 ? e.status() : 500;
     if (status >= 500) spdlog::error("request id={} service error: {}", request.request_id(), e.what());

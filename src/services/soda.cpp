@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -18,7 +19,9 @@
 #include "fits/fits.hpp"
 #include "http/headers.hpp"
 #include "http/response.hpp"
+#include "http/disk_space.hpp"
 #include "services/soda_archive.hpp"
+#include "services/soda_spool.hpp"
 #include "services/soda_params.hpp"
 #include "uws/routes.hpp"
 #include "uws/runner.hpp"
@@ -94,34 +97,6 @@ std::optional<image::PixelRange> parse_axis(std::string_view axis, std::string_v
   return r;
 }
 
-// Where no two requests' files meet: removed with everything in it when the
-// last owner (the response body) lets go.
-class SpoolDir {
- public:
-  explicit SpoolDir(const fs::path& root) : dir_(root / uws::new_job_id()) { fs::create_directories(dir_); }
-  SpoolDir(const SpoolDir&) = delete;
-  SpoolDir& operator=(const SpoolDir&) = delete;
-  ~SpoolDir() {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  const fs::path& path() const noexcept { return dir_; }
-
- private:
-  fs::path dir_;
-};
-
-// Leftovers of a process that died while streaming: anything a day old.
-void remove_stale_spool(const fs::path& root) {
-  std::error_code ec;
-  if (!fs::is_directory(root, ec)) return;
-  const auto limit = fs::file_time_type::clock::now() - std::chrono::hours(24);
-  for (const auto& entry : fs::directory_iterator(root, ec)) {
-    std::error_code e2;
-    if (entry.last_write_time(e2) < limit && !e2) fs::remove_all(entry.path(), e2);
-  }
-}
-
 fs::path spool_root(const SharedRepository& repository, const SodaOptions& options) {
   return options.spool_dir.empty() ? repository.root() / "cache" / "soda-spool" : options.spool_dir;
 }
@@ -172,6 +147,27 @@ http::Response stream_archive(std::shared_ptr<SpoolDir> spool, std::vector<Archi
       size);
   res.headers.set("Content-Disposition", fmt::format("attachment; filename=\"cutouts.{}\"", tar ? "tar" : "zip"));
   return res;
+}
+
+// Runs `write` (which writes results under `dir`); a failure there for lack
+// of disk space becomes the SODA ServiceUnavailable error (503, Retry-After;
+// a transient UWS error for jobs) instead of an internal error. DALI errors
+// (the client's) pass unchanged.
+template <typename F>
+decltype(auto) with_space_check(const fs::path& dir, F&& write) {
+  try {
+    return std::forward<F>(write)();
+  } catch (const dali::DaliError&) {
+    throw;
+  } catch (const uws::JobError&) {
+    throw;
+  } catch (const std::exception&) {
+    if (http::out_of_space(dir, errno)) {
+      throw dali::ServiceUnavailable(fmt::format("ServiceUnavailable: {}", http::kNoSpaceMessage),
+                                     http::kNoSpaceRetryAfterSeconds);
+    }
+    throw;
+  }
 }
 
 }  // namespace
@@ -431,8 +427,16 @@ std::vector<SodaPiece> SodaEngine::write_each(const SodaRequest& request, const 
 
 dali::Service soda_service(std::shared_ptr<SharedRepository> repository, std::vector<dali::AvailabilityCheck> checks,
                            const SodaOptions& options) {
-  const fs::path spool = spool_root(*repository, options);
-  remove_stale_spool(spool);
+  auto spool = SpoolArea::open({.root = spool_root(*repository, options),
+                                 .max_age = options.spool_max_age,
+                                 .sweep_interval = options.spool_sweep_interval});
+  checks.push_back({.name = "spool", .run = [spool] {
+                      const auto u = spool->usage();
+                      return dali::CheckResult{
+                          .ok = true,
+                          .note = fmt::format("{} spool file(s), {:.1f} MB; {} response(s) streaming", u.files,
+                                              static_cast<double>(u.bytes) / 1e6, u.requests)};
+                    }});
   auto engine = std::make_shared<SodaEngine>(repository, options.limits);
 
   dali::Endpoint sync = soda_sync_declaration();
@@ -440,19 +444,24 @@ dali::Service soda_service(std::shared_ptr<SharedRepository> repository, std::ve
     SodaRequest request = soda_request(params, engine->limits());
     request.caller = params.caller();
     const auto sources = engine->resolve(request);
-    auto dir = std::make_shared<SpoolDir>(spool);
-    if (request.format == SodaFormat::fits) {
-      const fs::path file = dir->path() / "cutouts.fits";
-      if (engine->write_fits(request, sources, file) == 0) return no_content("no cutout has pixels");
-      return stream_file(std::move(dir), file, std::string(kSodaFits), "cutouts.fits");
-    }
-    const auto pieces = engine->write_each(request, sources, [&dir](const std::string& name) { return dir->path() / name; });
-    std::vector<ArchiveEntry> entries;
-    for (const auto& p : pieces) {
-      if (!p.file.empty()) entries.push_back(archive_entry(p.name, p.file));
-    }
-    if (entries.empty()) return no_content("no cutout has pixels");
-    return stream_archive(std::move(dir), std::move(entries), request.format);
+    // The folder outlives the check, so a partial file still fills the disk
+    // when the failure is examined.
+    auto dir = spool->make();
+    return with_space_check(dir->path(), [&]() -> http::Response {
+      if (request.format == SodaFormat::fits) {
+        const fs::path file = dir->path() / "cutouts.fits";
+        if (engine->write_fits(request, sources, file) == 0) return no_content("no cutout has pixels");
+        return stream_file(std::move(dir), file, std::string(kSodaFits), "cutouts.fits");
+      }
+      const auto pieces =
+          engine->write_each(request, sources, [&dir](const std::string& name) { return dir->path() / name; });
+      std::vector<ArchiveEntry> entries;
+      for (const auto& p : pieces) {
+        if (!p.file.empty()) entries.push_back(archive_entry(p.name, p.file));
+      }
+      if (entries.empty()) return no_content("no cutout has pixels");
+      return stream_archive(std::move(dir), std::move(entries), request.format);
+    });
   };
 
   return dali::Service{

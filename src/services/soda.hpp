@@ -21,10 +21,11 @@
 //                      <n>-<dataset id>[_s<shape>].fits.
 //
 // Streaming: a sync response is written to a file in a per-request spool
-// directory (<repository>/cache/soda-spool/<random>/ by default) and then
+// directory (<repository>/cache/soda-spool/<process>/<request>/ by default) and then
 // streamed from it with Content-Length; the directory is removed when the
-// response is finished or abandoned (leftovers of a crashed process are
-// removed at the next start once a day old). Writing first keeps cfitsio's
+// response is finished or abandoned; what a killed process left is removed
+// at the next start and by a background sweep (soda_spool.hpp), and the
+// spool's size is the "spool" availability check on /status. Writing first keeps cfitsio's
 // seek-heavy output on a real file, gives an exact Content-Length, and lets a
 // failing cut become a proper error status instead of a truncated body.
 //
@@ -36,6 +37,8 @@
 //                        (embargoed, restricted): the same message for both
 //   204 (no body)        no cutout has any pixel (SODA: "NoOverlap"); the
 //                        X-SODA-Status header says why
+//   503 ServiceUnavailable  the server's disk is full (Retry-After; a
+//                        transient UWS error for jobs)
 //
 // Async (UWS 1.1 at /api/soda/async, job kind "soda"): the parameters are
 // checked when the job is created (400, text/plain); each ID x shape gives one
@@ -46,6 +49,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <functional>
@@ -76,6 +80,8 @@ struct SodaLimits {
 struct SodaOptions {
   SodaLimits limits{};
   std::filesystem::path spool_dir{};  // empty: <repository>/cache/soda-spool
+  std::chrono::seconds spool_max_age{std::chrono::hours(24)};           // soda_spool.hpp
+  std::chrono::seconds spool_sweep_interval{std::chrono::minutes(10)};
 };
 
 enum class SodaFormat { fits, tar, zip };
@@ -165,7 +171,8 @@ class SodaEngine {
 };
 
 // The SODA service (sync endpoint routed by dali::install, async endpoint
-// declared for capabilities and OpenAPI). Removes stale spool files.
+// declared for capabilities and OpenAPI). Opens the spool (soda_spool.hpp),
+// which removes what processes that are gone left there.
 dali::Service soda_service(std::shared_ptr<SharedRepository> repository, std::vector<dali::AvailabilityCheck> checks,
                            const SodaOptions& options = {});
 

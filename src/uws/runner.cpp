@@ -1,10 +1,13 @@
 #include "uws/runner.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <fstream>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include "http/disk_space.hpp"
 
 namespace pixserve::uws {
 
@@ -305,9 +308,18 @@ void Runner::execute(const std::string& id) {
   } catch (const JobError& e) {
     store_.transition(id, {Phase::executing}, Phase::error, ErrorSummary{e.type(), e.what(), e.detail()});
   } catch (const std::exception& e) {
-    if (!cancel.cancelled()) spdlog::error("uws: job {} ({}) failed: {}", id, job->kind, e.what());
-    store_.transition(id, {Phase::executing}, Phase::error,
-                      ErrorSummary{ErrorType::fatal, std::string(kInternalError), {}});
+    const int error_number = errno;  // before anything else can change it
+    if (!cancel.cancelled() && http::out_of_space(store_.job_directory(id), error_number)) {
+      // Not a bug and not the client's fault: say so, as a transient error
+      // (UWS 1.1 errorSummary type), without the paths in e.what().
+      spdlog::warn("uws: job {} ({}) ran out of disk space: {}", id, job->kind, e.what());
+      store_.transition(id, {Phase::executing}, Phase::error,
+                        ErrorSummary{ErrorType::transient, fmt::format("ServiceUnavailable: {}", http::kNoSpaceMessage), {}});
+    } else {
+      if (!cancel.cancelled()) spdlog::error("uws: job {} ({}) failed: {}", id, job->kind, e.what());
+      store_.transition(id, {Phase::executing}, Phase::error,
+                        ErrorSummary{ErrorType::fatal, std::string(kInternalError), {}});
+    }
   } catch (...) {
     spdlog::error("uws: job {} ({}) failed with a non-standard exception", id, job->kind);
     store_.transition(id, {Phase::executing}, Phase::error,
