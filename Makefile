@@ -6,7 +6,7 @@ BUILD_ASAN := build-asan
 DEMO_DIR ?= demo
 PORT ?= 8080
 
-.PHONY: all deps build build-asan demo test unit-test asan-test protocol-test browser-test bench-http clean fuzz fuzz-build fuzz-adql fuzz-dali fuzz-http
+.PHONY: all deps build build-asan demo test unit-test asan-test protocol-test protocol-asan-test browser-test bench-http clean fuzz fuzz-build fuzz-adql fuzz-dali fuzz-http
 
 all: build
 
@@ -36,6 +36,11 @@ asan-test: build-asan
 protocol-test: build
 	PIXSERVE_BIN=$(abspath $(BUILD)/pixserve) /usr/bin/python3 -m pytest -q tests/protocol
 
+# The endpoint x dataset x identity matrix again against the ASan/UBSan
+# server: a memory error in any cell fails it (the test reads the server log).
+protocol-asan-test: build-asan
+	PIXSERVE_BIN=$(abspath $(BUILD_ASAN)/pixserve) ASAN_OPTIONS=detect_leaks=0 /usr/bin/python3 -m pytest -q tests/protocol/test_matrix.py
+
 # Headless Chromium (Debian's) through playwright-core: Swagger UI at /docs/
 # and the landing page; the OpenAPI document through the npm validator.
 browser-test: build
@@ -45,7 +50,7 @@ browser-test: build
 bench-http: build
 	bash bench/http.sh $(BUILD)/pixserve
 
-test: unit-test asan-test protocol-test browser-test fuzz
+test: unit-test asan-test protocol-test protocol-asan-test browser-test fuzz
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)

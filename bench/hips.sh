@@ -15,14 +15,14 @@ if [[ ! -f "$WORK/survey/truth.csv" ]]; then "$BIN" simulate --out "$WORK/survey
 
 now() { date +%s.%N; }
 t0=$(now)
-out=$("$BIN" hips --repo "$WORK/repo" --band r --order "$ORDER" --force --out "$WORK/hips/deepCoadd-r" 2>/dev/null)
+out=$("$BIN" hips --repo "$WORK/repo" --band r --order "$ORDER" --force --audience public --out "$WORK/hips/deepCoadd-r" 2>/dev/null)
 t1=$(now)
 tiles=$(sed -n 's/.*, \([0-9]*\) in the map.*/\1/p' <<<"$out" | head -1)  # non-empty tiles, as Hipsgen counts
 px=$(echo "$t1 - $t0" | bc -l)
 printf "pixserve hips band r, order %s: %s tiles in %.2f s = %.1f tiles/s\n" "$ORDER" "$tiles" "$px" "$(echo "$tiles / $px" | bc -l)"
 
 t0=$(now)
-"$BIN" hips --repo "$WORK/repo" --color g,r,i --order "$ORDER" --force >/dev/null 2>&1
+"$BIN" hips --repo "$WORK/repo" --color g,r,i --order "$ORDER" --force --audience public >/dev/null 2>&1
 t1=$(now)
 printf "pixserve demo maps (g, r, i + colour), order %s: %.2f s\n" "$ORDER" "$(echo "$t1 - $t0" | bc -l)"
 

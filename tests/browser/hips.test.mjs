@@ -25,7 +25,7 @@ before(async () => {
   run(["simulate", "--out", path.join(dir, "survey"), "--visits", "3", "--detectors", "2", "--detector-size", "256",
        "--no-comp", "--seed", "5"]);
   run(["ingest", "--repo", path.join(dir, "repo"), path.join(dir, "survey")]);
-  run(["hips", "--repo", path.join(dir, "repo"), "--color", "g,r,i", "--order", "11"]);
+  run(["hips", "--repo", path.join(dir, "repo"), "--color", "g,r,i", "--order", "11", "--audience", "public"]);
   const config = path.join(dir, "pixserve.yaml");
   writeFileSync(config, "hips:\n  public_max_order: 11\n");
   child = spawn(pixserveBinary(), ["serve", "--repo", path.join(dir, "repo"), "--host", "127.0.0.1", "--port", "0",

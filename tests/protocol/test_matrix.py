@@ -28,11 +28,12 @@ request. A crashed server is restarted (the crash is reported with the
 cell and the end of the server log) so one run reports the whole matrix;
 each test collects all its failures into one assertion.
 
-Under the sanitizer build (`make build-asan`; ASan/UBSan reports in the
-server log fail the test as well, UBSan's too although it does not stop the
-server):
+Under the sanitizer build (`make protocol-asan-test`, part of `make test`;
+ASan/UBSan reports in the server log fail the test as well, UBSan's too
+although it does not stop the server), by hand:
 
-    PIXSERVE_BIN=/work/main/build-asan/pixserve UBSAN_OPTIONS=print_stacktrace=1 \
+    make build-asan
+    PIXSERVE_BIN=build-asan/pixserve UBSAN_OPTIONS=print_stacktrace=1 \
         /usr/bin/python3 -m pytest tests/protocol/test_matrix.py
 """
 import hashlib

@@ -178,7 +178,7 @@ struct SodaPropertyTest : ::testing::Test {
     std::normal_distribution<float> gauss;
     for (auto& v : noise.pixels) v = gauss(fill);
     // One HDU, CDELT only (astropy's plain TAN header): the crash of the audit.
-    write_single(root / "data/user/cdelt.fits", noise, [&](fits::File& f) {
+    const auto cdelt_cards = [&](fits::File& f) {
       f.write_string("CTYPE1", "RA---TAN");
       f.write_string("CTYPE2", "DEC--TAN");
       f.write_double("CRVAL1", user_centre.ra);
@@ -187,19 +187,13 @@ struct SodaPropertyTest : ::testing::Test {
       f.write_double("CRPIX2", 32.0);
       f.write_double("CDELT1", -kScale);
       f.write_double("CDELT2", kScale);
-    });
+    };
+    write_single(root / "data/user/cdelt.fits", noise, cdelt_cards);
     const auto cdelt_wcs = user_wcs(user_centre.ra, user_centre.dec, 31.0);
     user("cdelt", &cdelt_wcs, kSmall);
     // Rotated PC + CDELT, FK5.
     write_single(root / "data/user/pc.fits", noise, [&](fits::File& f) {
-      f.write_string("CTYPE1", "RA---TAN");
-      f.write_string("CTYPE2", "DEC--TAN");
-      f.write_double("CRVAL1", user_centre.ra);
-      f.write_double("CRVAL2", user_centre.dec);
-      f.write_double("CRPIX1", 32.0);
-      f.write_double("CRPIX2", 32.0);
-      f.write_double("CDELT1", -kScale);
-      f.write_double("CDELT2", kScale);
+      cdelt_cards(f);
       f.write_double("PC1_1", std::cos(0.4));
       f.write_double("PC1_2", -std::sin(0.4));
       f.write_double("PC2_1", std::sin(0.4));
