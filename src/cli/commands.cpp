@@ -38,6 +38,48 @@ std::string opt(const std::optional<double>& v, const char* fmtstr = "{:.6f}") {
   return v ? fmt::format(fmt::runtime(fmtstr), *v) : std::string("-");
 }
 
+// Records as a table, CSV or JSON (query, and ingest --dry-run).
+void print_records(const std::vector<repo::DatasetRecord>& rows, const std::string& format,
+                   const repo::Repository& repository) {
+  if (format == "json") {
+    auto out = nlohmann::json::array();
+    for (const auto& r : rows) {
+      out.push_back({{"dataset_id", r.dataset_id},
+                     {"type", std::string(repo::to_string(r.type))},
+                     {"collection", r.collection},
+                     {"band", r.data_id.band},
+                     {"visit", r.data_id.visit ? nlohmann::json(*r.data_id.visit) : nlohmann::json()},
+                     {"detector", r.data_id.detector ? nlohmann::json(*r.data_id.detector) : nlohmann::json()},
+                     {"s_ra", r.s_ra ? nlohmann::json(*r.s_ra) : nlohmann::json()},
+                     {"s_dec", r.s_dec ? nlohmann::json(*r.s_dec) : nlohmann::json()},
+                     {"t_min", r.t_min ? nlohmann::json(*r.t_min) : nlohmann::json()},
+                     {"s_region", r.footprint ? nlohmann::json(sky::to_stcs(*r.footprint)) : nlohmann::json()},
+                     {"em_min", r.em_min ? nlohmann::json(*r.em_min) : nlohmann::json()},
+                     {"em_max", r.em_max ? nlohmann::json(*r.em_max) : nlohmann::json()},
+                     {"t_max", r.t_max ? nlohmann::json(*r.t_max) : nlohmann::json()},
+                     {"t_exptime", r.t_exptime ? nlohmann::json(*r.t_exptime) : nlohmann::json()},
+                     {"target_name", r.target_name},
+                     {"policy", std::string(repo::to_string(r.rights.policy))},
+                     {"file", repository.file_of(r).string()}});
+    }
+    std::cout << out.dump(1) << '\n';
+    return;
+  }
+  const bool csv = format == "csv";
+  const char* row_format = csv ? "{},{},{},{},{},{},{},{},{}\n" : "{:<34} {:<11} {:<6} {:<4} {:>8} {:>4} {:>11} {:>11} {}\n";
+  std::cout << fmt::format(fmt::runtime(row_format), "dataset_id", "type", "coll", "band", "visit", "det", "s_ra",
+                           "s_dec", "t_min");
+  for (const auto& r : rows) {
+    std::cout << fmt::format(fmt::runtime(row_format), r.dataset_id, repo::to_string(r.type), r.collection,
+                             r.data_id.band.empty() ? "-" : r.data_id.band,
+                             r.data_id.visit ? std::to_string(*r.data_id.visit) : "-",
+                             r.data_id.detector ? std::to_string(*r.data_id.detector) : "-", opt(r.s_ra),
+                             opt(r.s_dec), r.t_min ? repo::iso_from_mjd(*r.t_min) : "-");
+  }
+  if (!csv) std::cout << fmt::format("{} dataset{}\n", rows.size(), rows.size() == 1 ? "" : "s");
+}
+
+
 }  // namespace
 
 void Commands::add_to(CLI::App& app) {
@@ -76,6 +118,11 @@ void Commands::add_to(CLI::App& app) {
   ingest_->add_option("--groups", ingest_args_.groups, "Groups allowed to read (with --policy groups)")->delimiter(',');
   ingest_->add_option("--embargo-hours", ingest_args_.embargo_hours, "Embargo after acquisition (default: the repository's)");
   ingest_->add_option("--threads", ingest_args_.threads, "Worker threads (0: one per core)");
+  ingest_->add_option("--mapping", ingest_args_.mapping,
+                      "A mapping file (YAML) that says how these files become datasets (docs/ingest-mapping.md)");
+  ingest_->add_flag("--dry-run", ingest_args_.dry_run, "Print the datasets that would be registered; register nothing");
+  ingest_->add_option("--format", ingest_args_.format, "Output of --dry-run")->capture_default_str()->check(
+      CLI::IsMember({"table", "csv", "json"}));
   ingest_->add_option("--name", ingest_args_.name, "Repository name in publisher DIDs (new repositories only)");
   ingest_->add_option("--authority", ingest_args_.authority, "IVOA authority of publisher DIDs (new repositories only)");
   ingest_->add_option("--index-order", ingest_args_.index_order, "HEALPix order of the spatial index (new repositories only)")
@@ -164,11 +211,20 @@ int Commands::run_ingest() {
   if (options.policy == repo::ReadPolicy::groups && options.groups.empty()) {
     throw CLI::ValidationError("--groups", "--policy groups needs at least one group");
   }
+  if (!ingest_args_.mapping.empty()) {
+    options.mapping = std::make_shared<const repo::Mapping>(repo::Mapping::load(ingest_args_.mapping));
+  }
+  options.dry_run = ingest_args_.dry_run;
   std::vector<std::filesystem::path> paths(ingest_args_.paths.begin(), ingest_args_.paths.end());
 
   ProgressPrinter printer;
   const auto report = repo::ingest(repository, paths, options, printer.callback());
   printer.finish();
+  if (options.dry_run) {
+    for (const auto& s : report.skipped) spdlog::warn("would skip {}", s);
+    print_records(report.planned, ingest_args_.format, repository);
+    return 0;
+  }
   for (const auto& s : report.skipped) spdlog::warn("skipped {}", s);
   std::cout << fmt::format("ingest: {} files, {} registered, {} unchanged, {} skipped in {:.2f} s ({:.0f} files/s)\n",
                            report.files_seen, report.registered, report.unchanged, report.skipped.size(),
@@ -188,36 +244,7 @@ int Commands::run_query() {
   if (query_args_.limit > 0) q.limit = query_args_.limit;
   const auto rows = repository.registry().find(q);
 
-  if (query_args_.format == "json") {
-    auto out = nlohmann::json::array();
-    for (const auto& r : rows) {
-      out.push_back({{"dataset_id", r.dataset_id},
-                     {"type", std::string(repo::to_string(r.type))},
-                     {"collection", r.collection},
-                     {"band", r.data_id.band},
-                     {"visit", r.data_id.visit ? nlohmann::json(*r.data_id.visit) : nlohmann::json()},
-                     {"detector", r.data_id.detector ? nlohmann::json(*r.data_id.detector) : nlohmann::json()},
-                     {"s_ra", r.s_ra ? nlohmann::json(*r.s_ra) : nlohmann::json()},
-                     {"s_dec", r.s_dec ? nlohmann::json(*r.s_dec) : nlohmann::json()},
-                     {"t_min", r.t_min ? nlohmann::json(*r.t_min) : nlohmann::json()},
-                     {"s_region", r.footprint ? nlohmann::json(sky::to_stcs(*r.footprint)) : nlohmann::json()},
-                     {"file", repository.file_of(r).string()}});
-    }
-    std::cout << out.dump(1) << '\n';
-    return 0;
-  }
-  const bool csv = query_args_.format == "csv";
-  const char* row_format = csv ? "{},{},{},{},{},{},{},{},{}\n" : "{:<34} {:<11} {:<6} {:<4} {:>8} {:>4} {:>11} {:>11} {}\n";
-  std::cout << fmt::format(fmt::runtime(row_format), "dataset_id", "type", "coll", "band", "visit", "det", "s_ra",
-                           "s_dec", "t_min");
-  for (const auto& r : rows) {
-    std::cout << fmt::format(fmt::runtime(row_format), r.dataset_id, repo::to_string(r.type), r.collection,
-                             r.data_id.band.empty() ? "-" : r.data_id.band,
-                             r.data_id.visit ? std::to_string(*r.data_id.visit) : "-",
-                             r.data_id.detector ? std::to_string(*r.data_id.detector) : "-", opt(r.s_ra),
-                             opt(r.s_dec), r.t_min ? repo::iso_from_mjd(*r.t_min) : "-");
-  }
-  if (!csv) std::cout << fmt::format("{} dataset{}\n", rows.size(), rows.size() == 1 ? "" : "s");
+  print_records(rows, query_args_.format, repository);
   return 0;
 }
 

@@ -55,6 +55,9 @@ class Commands {
     std::string name;
     std::string authority;
     int index_order = -1;
+    std::string mapping;
+    bool dry_run = false;
+    std::string format = "table";
   } ingest_args_;
 
   struct QueryArgs {

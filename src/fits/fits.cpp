@@ -309,6 +309,20 @@ std::optional<std::string> File::read_string(std::string_view key) {
   return out;
 }
 
+std::optional<std::string> File::read_value_text(std::string_view key) {
+  fitsfile* f = Handle::get(handle_, path_);
+  const std::string k(key);
+  int status = 0;
+  auto raw = raw_value(f, k, status);
+  check(status, fmt::format("reading keyword {}", key));
+  if (!raw) return std::nullopt;
+  if (key_type(*raw) == 'C') return read_string(key);
+  std::string out = *raw;
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  while (!out.empty() && out.front() == ' ') out.erase(out.begin());
+  return out;
+}
+
 std::optional<double> File::read_double(std::string_view key) {
   fitsfile* f = Handle::get(handle_, path_);
   const std::string k(key);

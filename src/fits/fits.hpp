@@ -116,6 +116,9 @@ class File {
   // --- header of the current HDU ---
   bool has_key(std::string_view key);
   std::optional<std::string> read_string(std::string_view key);
+  // Any keyword's value as text: a string's content, or a number's or
+  // logical's literal as written (e.g. "42", "1.5E+01", "T").
+  std::optional<std::string> read_value_text(std::string_view key);
   std::optional<double> read_double(std::string_view key);
   std::optional<long long> read_int(std::string_view key);
   std::optional<bool> read_bool(std::string_view key);

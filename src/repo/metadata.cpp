@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <charconv>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -274,6 +277,258 @@ DatasetRecord read_dataset_metadata(const std::filesystem::path& path, const Met
     }
     rec.rights.owner = rec.type == DatasetType::user ? options.owner : std::string(kSurveyOwner);
     return rec;
+  } catch (const fits::FitsError& e) {
+    throw IngestError(path, fmt::format("not a readable FITS file: {}", e.what()));
+  }
+}
+
+namespace {
+
+// What a mapping's templates and keywords read: header values as text,
+// from the primary HDU first, then the image HDU.
+class MappedHeader {
+ public:
+  MappedHeader(fits::File& file, int image_hdu) : file_(file), image_hdu_(image_hdu) {}
+  std::optional<std::string> text(const std::string& key) {
+    for (const int hdu : {1, image_hdu_}) {
+      if (hdu < 1) continue;
+      file_.move_to_hdu(hdu);
+      if (file_.has_key(key)) return file_.read_value_text(key);
+    }
+    return std::nullopt;
+  }
+
+ private:
+  fits::File& file_;
+  int image_hdu_;
+};
+
+std::string safe_text(std::string_view text) {
+  std::string out;
+  for (const char c : text) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.') ? c : '_';
+  return out;
+}
+
+}  // namespace
+
+MappedRecord read_mapped_metadata(const std::filesystem::path& path, const std::string& relative_path,
+                                  const Mapping& mapping, const MetadataOptions& options) {
+  try {
+    auto file = fits::File::open(path);
+    const int default_hdu = find_image_hdu(file);
+    MappedHeader probe(file, default_hdu);
+    const MappingRule* rule = nullptr;
+    try {
+      rule = mapping.match(relative_path, [&](const std::string& key) { return probe.text(key); });
+    } catch (const std::runtime_error& e) {
+      throw IngestError(path, e.what());
+    }
+    if (rule == nullptr) {
+      throw IngestError(path, fmt::format("no rule of {} matches it (path '{}')", mapping.source(), relative_path));
+    }
+    const auto missing = [&](const std::string& key, int line) {
+      return IngestError(path, fmt::format("keyword {} is missing (named by rule '{}' at {})", key, rule->name,
+                                           mapping.where(line)));
+    };
+    // The planes.
+    const auto locate = [&](const HduRef& ref, const char* what) -> int {
+      if (ref.number > 0) {
+        if (ref.number > file.hdu_count()) {
+          throw IngestError(path, fmt::format("the {} plane is HDU {} but the file has {} HDUs ({})", what, ref.number,
+                                              file.hdu_count(), mapping.where(ref.line)));
+        }
+        return ref.number;
+      }
+      if (!file.move_to_named_hdu(ref.extname)) {
+        throw IngestError(path, fmt::format("the {} plane is EXTNAME {}, which the file lacks ({})", what, ref.extname,
+                                            mapping.where(ref.line)));
+      }
+      return file.current_hdu();
+    };
+    const int image_hdu = rule->image.given() ? locate(rule->image, "image") : default_hdu;
+    std::vector<long> image_shape;
+    if (image_hdu > 0) {
+      file.move_to_hdu(image_hdu);
+      if (!file.current_is_image() || file.image_shape().size() < 2) {
+        throw IngestError(path, fmt::format("HDU {} holds no 2-D image{}", image_hdu,
+                                            rule->image.given() ? " (" + mapping.where(rule->image.line) + ")" : ""));
+      }
+      image_shape = file.image_shape();
+    }
+    for (const auto& [ref, what] : {std::pair{&rule->mask, "mask"}, std::pair{&rule->variance, "variance"}}) {
+      if (!ref->given()) continue;
+      const int hdu = locate(*ref, what);
+      file.move_to_hdu(hdu);
+      if (!file.current_is_image() || file.image_shape() != image_shape) {
+        throw IngestError(path, fmt::format("the {} plane (HDU {}) is not an image of the image plane's size ({})",
+                                            what, hdu, mapping.where(ref->line)));
+      }
+    }
+    MappedHeader header(file, image_hdu);
+
+    MappedRecord out;
+    out.rule = rule;
+    DatasetRecord& rec = out.record;
+    rec.type = rule->type;
+    rec.collection = rule->collection.value_or(options.collection);
+
+    // The band first: templates may name it.
+    std::optional<MappedBand> band = rule->band;
+    if (!rule->band_keyword.empty()) {
+      const auto value = header.text(rule->band_keyword);
+      if (!value) throw missing(rule->band_keyword, rule->band_line);
+      const auto it = rule->band_values.find(*value);
+      if (it == rule->band_values.end()) {
+        throw IngestError(path, fmt::format("{}='{}' is not in the band table of rule '{}' ({})", rule->band_keyword,
+                                            *value, rule->name, mapping.where(rule->band_line)));
+      }
+      band = it->second;
+    }
+    const auto expand = [&](const Template& t) {
+      std::string result;
+      std::size_t i = 0;
+      while (i < t.text.size()) {
+        const auto open = t.text.find('{', i);
+        if (open == std::string::npos) {
+          result += t.text.substr(i);
+          break;
+        }
+        result += t.text.substr(i, open - i);
+        const auto close = t.text.find('}', open);
+        const std::string name = t.text.substr(open + 1, close - open - 1);
+        if (name == "path.stem") {
+          auto stem = path.filename().string();
+          for (const char* ext : {".fits.fz", ".fits", ".fit", ".fz"}) {
+            if (stem.size() > std::strlen(ext) && stem.ends_with(ext)) {
+              stem.resize(stem.size() - std::strlen(ext));
+              break;
+            }
+          }
+          result += stem;
+        } else if (name == "path.name") {
+          result += path.filename().string();
+        } else if (name == "path.parent") {
+          result += path.parent_path().filename().string();
+        } else if (name == "band") {
+          if (!band) throw IngestError(path, fmt::format("{{band}} used but rule '{}' gives no band ({})", rule->name, mapping.where(t.line)));
+          result += band->name;
+        } else if (name == "collection") {
+          result += rec.collection;
+        } else if (name == "type") {
+          result += std::string(to_string(rec.type));
+        } else {
+          const auto value = header.text(name);
+          if (!value) throw missing(name, t.line);
+          result += *value;
+        }
+        i = close + 1;
+      }
+      return result;
+    };
+    const auto integer = [&](const std::string& key) -> std::optional<std::int64_t> {
+      const auto it = rule->data_id.find(key);
+      if (it == rule->data_id.end()) return std::nullopt;
+      const auto text = expand(it->second);
+      std::int64_t v = 0;
+      const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+      if (ec != std::errc() || ptr != text.data() + text.size()) {
+        throw IngestError(path, fmt::format("data_id.{} is '{}', not a whole number ({})", key, text,
+                                            mapping.where(it->second.line)));
+      }
+      return v;
+    };
+    const auto textual = [&](const std::string& key) {
+      const auto it = rule->data_id.find(key);
+      return it == rule->data_id.end() ? std::string() : expand(it->second);
+    };
+    DataId& id = rec.data_id;
+    id.instrument = textual("instrument");
+    id.visit = integer("visit");
+    id.exposure = integer("exposure");
+    if (!id.exposure) id.exposure = id.visit;
+    id.detector = integer("detector");
+    id.detector_name = textual("detector_name");
+    id.raft = textual("raft");
+    id.physical_filter = textual("physical_filter");
+    id.skymap = textual("skymap");
+    id.tract = integer("tract");
+    id.patch = textual("patch");
+    if (band) {
+      id.band = band->name;
+      rec.em_min = band->em_min;
+      rec.em_max = band->em_max;
+      rec.em_res_power = 0.5 * (band->em_min + band->em_max) / (band->em_max - band->em_min);
+    }
+    if (rule->target) rec.target_name = expand(*rule->target);
+    if (rule->facility) rec.facility_name = expand(*rule->facility);
+    rec.instrument_name = rule->instrument ? expand(*rule->instrument) : id.instrument;
+    if (id.instrument.empty()) id.instrument = rec.instrument_name;
+
+    if (rule->time) {
+      const auto& tm = *rule->time;
+      const auto read_time = [&](const std::string& key) -> double {
+        const auto value = header.text(key);
+        if (!value) throw missing(key, tm.line);
+        char* end = nullptr;
+        const double mjd = std::strtod(value->c_str(), &end);
+        double result = 0.0;
+        if (end != value->c_str() && *end == '\0') {
+          result = mjd;
+        } else {
+          try {
+            result = mjd_from_iso(*value);
+          } catch (const std::invalid_argument& e) {
+            throw IngestError(path, fmt::format("{}='{}' is not a date: {} ({})", key, *value, e.what(), mapping.where(tm.line)));
+          }
+        }
+        return mjd_to_tai(result, tm.scale);
+      };
+      rec.t_min = read_time(tm.start);
+      if (!tm.exptime.empty()) {
+        const auto value = header.text(tm.exptime);
+        if (!value) throw missing(tm.exptime, tm.line);
+        char* end = nullptr;
+        const double seconds = std::strtod(value->c_str(), &end);
+        if (end == value->c_str() || *end != '\0' || !(seconds >= 0.0)) {
+          throw IngestError(path, fmt::format("{}='{}' is not an exposure time in seconds ({})", tm.exptime, *value,
+                                              mapping.where(tm.line)));
+        }
+        rec.t_exptime = seconds;
+      }
+      if (!tm.end.empty()) {
+        rec.t_max = read_time(tm.end);
+      } else if (rec.t_exptime) {
+        rec.t_max = *rec.t_min + *rec.t_exptime / 86400.0;
+      } else {
+        rec.t_max = rec.t_min;
+      }
+      if (*rec.t_max < *rec.t_min) throw IngestError(path, fmt::format("it ends before it starts ({})", mapping.where(tm.line)));
+    }
+
+    if (!is_calibration(rec.type)) {
+      if (image_hdu == 0) throw IngestError(path, "no image HDU");
+      file.move_to_hdu(image_hdu);
+      std::optional<wcs::Wcs> w;
+      try {
+        w = wcs::Wcs::from_fits(file);
+      } catch (const wcs::WcsError& e) {
+        throw IngestError(path, fmt::format("no usable celestial WCS in HDU {}: {}", image_hdu, e.what()));
+      }
+      fill_sky(rec, *w, image_shape[0], image_shape[1], path);
+      rec.s_resolution = rec.pixel_scale_arcsec;
+    }
+
+    const std::string local = rule->dataset_id ? expand(*rule->dataset_id) : expand({"{path.stem}", rule->line});
+    rec.dataset_id = fmt::format("{}.{}.{}", rec.collection, to_string(rec.type), safe_text(local));
+    if (!is_safe_identifier(rec.dataset_id)) {
+      throw IngestError(path, fmt::format("dataset ID '{}' is not usable (at most 200 characters of [A-Za-z0-9._-]){}",
+                                          rec.dataset_id,
+                                          rule->dataset_id ? " (" + mapping.where(rule->dataset_id->line) + ")" : ""));
+    }
+    rec.rights.owner = rule->owner.value_or(std::string(kSurveyOwner));
+    if (rule->policy) rec.rights.policy = *rule->policy;
+    rec.rights.groups = rule->groups;
+    return out;
   } catch (const fits::FitsError& e) {
     throw IngestError(path, fmt::format("not a readable FITS file: {}", e.what()));
   }

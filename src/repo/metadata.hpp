@@ -7,6 +7,7 @@
 #include <string>
 
 #include "repo/dataset.hpp"
+#include "repo/mapping.hpp"
 
 namespace pixserve::repo {
 
@@ -30,5 +31,19 @@ struct MetadataOptions {
 // IngestError for unreadable or corrupt files, science images without a
 // usable WCS, and missing data-ID keywords.
 DatasetRecord read_dataset_metadata(const std::filesystem::path& file, const MetadataOptions& options);
+
+// A record read through an ingest mapping, with the rule that made it.
+struct MappedRecord {
+  DatasetRecord record;
+  const MappingRule* rule = nullptr;
+};
+
+// Reads a file through `mapping` (its path relative to the ingest argument
+// it was found under chooses the rule with the header). Throws IngestError
+// naming the file, and for a keyword the mapping names but the file lacks
+// (or a value its band table does not cover) the keyword and the mapping
+// line.
+MappedRecord read_mapped_metadata(const std::filesystem::path& file, const std::string& relative_path,
+                                  const Mapping& mapping, const MetadataOptions& options);
 
 }  // namespace pixserve::repo

@@ -142,7 +142,23 @@ struct Prepared {
   fs::path source;
   DatasetRecord record;
   std::string extension;
+  const MappingRule* rule = nullptr;  // the mapping rule that read it, if any
 };
+
+// A file's path relative to the ingest argument it was found under ('/'
+// separated): what a mapping's path globs see.
+std::string relative_to_inputs(const fs::path& file, const std::vector<fs::path>& inputs) {
+  for (const auto& input : inputs) {
+    std::error_code ec;
+    if (fs::is_directory(input, ec)) {
+      const auto rel = file.lexically_relative(input);
+      if (!rel.empty() && *rel.begin() != "..") return rel.generic_string();
+    } else if (file == input) {
+      return file.filename().generic_string();
+    }
+  }
+  return file.filename().generic_string();
+}
 
 // Removes a staging folder and anything moved out of it on failure.
 class StagingArea {
@@ -283,7 +299,16 @@ IngestReport ingest(Repository& repo, const std::vector<fs::path>& inputs, const
   MetadataOptions meta_options{options.collection, options.owner};
   parallel::parallel_for(files.size(), options.threads, [&](std::size_t i) {
     try {
-      Prepared p{files[i], read_dataset_metadata(files[i], meta_options), fits_extension(files[i])};
+      Prepared p;
+      p.source = files[i];
+      p.extension = fits_extension(files[i]);
+      if (options.mapping) {
+        auto mapped = read_mapped_metadata(files[i], relative_to_inputs(files[i], inputs), *options.mapping, meta_options);
+        p.record = std::move(mapped.record);
+        p.rule = mapped.rule;
+      } else {
+        p.record = read_dataset_metadata(files[i], meta_options);
+      }
       p.record.checksum = sha256_file(files[i]);
       p.record.file_size = static_cast<std::int64_t>(fs::file_size(files[i]));
       prepared[i] = std::move(p);
@@ -298,6 +323,20 @@ IngestReport ingest(Repository& repo, const std::vector<fs::path>& inputs, const
   });
   for (const auto& p : file_problems) {
     if (!p.empty()) problems.push_back(p);
+  }
+  if (options.mapping) {
+    // A rule whose glob finds no file is a mistake in the mapping (a typo in
+    // the pattern), not a quiet no-op.
+    for (const auto& rule : options.mapping->rules()) {
+      if (rule.glob.empty()) continue;
+      const bool used = std::any_of(files.begin(), files.end(), [&](const fs::path& f) {
+        return glob_match(rule.glob, relative_to_inputs(f, inputs));
+      });
+      if (!used) {
+        problems.push_back(fmt::format("{}: rule '{}': its path '{}' matches none of the {} files",
+                                       options.mapping->where(rule.line), rule.name, rule.glob, files.size()));
+      }
+    }
   }
 
   // 2. Decide what is new, what is unchanged and what conflicts.
@@ -322,11 +361,16 @@ IngestReport ingest(Repository& repo, const std::vector<fs::path>& inputs, const
                                      p->source.string(), rec.dataset_id));
       continue;
     }
-    // Rights.
-    if (!options.owner.empty()) rec.rights.owner = options.owner;
-    rec.rights.policy = options.policy;
-    rec.rights.groups = options.groups;
-    const double embargo = options.embargo_hours.value_or(repo.config().embargo_hours);
+    // Rights: a mapping rule's, else the options'.
+    const bool rule_rights = p->rule != nullptr && p->rule->policy;
+    if (!options.owner.empty() && !(p->rule != nullptr && p->rule->owner)) rec.rights.owner = options.owner;
+    if (!rule_rights) {
+      rec.rights.policy = options.policy;
+      rec.rights.groups = options.groups;
+    }
+    const double embargo = p->rule != nullptr && p->rule->embargo_hours
+                               ? *p->rule->embargo_hours
+                               : options.embargo_hours.value_or(repo.config().embargo_hours);
     if (rec.t_max && (is_visit_based(rec.type))) rec.rights.release_mjd = *rec.t_max + embargo / 24.0;
     rec.file_path = repo.layout_path(rec, p->extension);
     new_by_id.emplace(rec.dataset_id, &*p);
@@ -340,6 +384,11 @@ IngestReport ingest(Repository& repo, const std::vector<fs::path>& inputs, const
       throw std::runtime_error(message);
     }
     report.skipped = problems;
+  }
+  if (options.dry_run) {
+    for (const Prepared* p : to_register) report.planned.push_back(p->record);
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return report;
   }
 
   // 3. Stage files, register in one transaction, move files into place, commit.

@@ -16,6 +16,7 @@
 
 #include "parallel/progress.hpp"
 #include "repo/dataset.hpp"
+#include "repo/mapping.hpp"
 #include "repo/registry.hpp"
 
 namespace pixserve::repo {
@@ -74,6 +75,11 @@ struct IngestOptions {
   std::vector<std::string> groups;
   std::optional<double> embargo_hours;  // overrides the repository default
   unsigned threads = 0;                 // 0: one per core
+  // Reads the files through this mapping instead of pixserve's own header
+  // convention (docs/ingest-mapping.md); a rule's rights, collection and
+  // embargo take precedence over the options above.
+  std::shared_ptr<const Mapping> mapping{};
+  bool dry_run = false;  // decide everything, register nothing (IngestReport::planned)
 };
 
 struct IngestReport {
@@ -81,6 +87,7 @@ struct IngestReport {
   std::size_t registered = 0;
   std::size_t unchanged = 0;  // already registered with the same checksum
   std::vector<std::string> skipped;  // "file: reason", with skip_bad
+  std::vector<DatasetRecord> planned;  // with dry_run: the records that would be registered
   double seconds = 0.0;
 };
 

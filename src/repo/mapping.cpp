@@ -1,0 +1,384 @@
+#include "repo/mapping.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "repo/astro_units.hpp"
+
+namespace pixserve::repo {
+namespace {
+
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& what) const {
+    throw MappingError(fmt::format("{}:{}: {}", source_, line(node), what));
+  }
+  static int line(const YAML::Node& node) { return node.Mark().line >= 0 ? node.Mark().line + 1 : 0; }
+
+  // Only these keys, each at most once (yaml-cpp keeps the last duplicate).
+  void keys(const YAML::Node& map, const std::string& what, std::initializer_list<std::string_view> allowed) const {
+    if (!map.IsMap()) fail(map, what + ": expected a mapping of keys to values");
+    for (const auto& kv : map) {
+      const auto key = kv.first.Scalar();
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        std::string list;
+        for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+        fail(kv.first, fmt::format("{}: unknown key '{}' (known: {})", what, key, list));
+      }
+    }
+  }
+  std::string text(const YAML::Node& node, const std::string& what) const {
+    if (!node.IsScalar()) fail(node, what + ": expected a single value");
+    return node.Scalar();
+  }
+  double number(const YAML::Node& node, const std::string& what) const {
+    const auto s = text(node, what);
+    try {
+      std::size_t used = 0;
+      const double v = std::stod(s, &used);
+      if (used == s.size() && std::isfinite(v)) return v;
+    } catch (const std::exception&) {
+    }
+    fail(node, fmt::format("{}: '{}' is not a number", what, s));
+  }
+  Template templ(const YAML::Node& node, const std::string& what) const {
+    Template t{text(node, what), line(node)};
+    // Braces must pair up.
+    int depth = 0;
+    for (const char c : t.text) {
+      depth += c == '{' ? 1 : c == '}' ? -1 : 0;
+      if (depth < 0 || depth > 1) fail(node, fmt::format("{}: unbalanced braces in '{}'", what, t.text));
+    }
+    if (depth != 0) fail(node, fmt::format("{}: unbalanced braces in '{}'", what, t.text));
+    return t;
+  }
+  std::vector<std::string> list(const YAML::Node& node, const std::string& what) const {
+    std::vector<std::string> out;
+    if (node.IsScalar()) {
+      out.push_back(node.Scalar());
+    } else if (node.IsSequence()) {
+      for (const auto& v : node) out.push_back(text(v, what));
+    } else {
+      fail(node, what + ": expected a value or a list of values");
+    }
+    return out;
+  }
+  HduRef hdu(const YAML::Node& node, const std::string& what) const {
+    const auto s = text(node, what);
+    HduRef ref{.number = 0, .extname = {}, .line = line(node)};
+    if (!s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+      ref.number = std::stoi(s);
+      if (ref.number < 1) fail(node, what + ": HDU numbers start at 1 (the primary HDU)");
+    } else {
+      ref.extname = s;
+    }
+    return ref;
+  }
+  MappedBand band_value(const YAML::Node& node, const std::string& what) const {
+    if (node.IsScalar()) {
+      const auto name = node.Scalar();
+      const auto limits = band_limits(name);
+      if (!limits) {
+        fail(node, fmt::format("{}: '{}' is not a band letter (u g r i z y); give {{name, em_min, em_max}} for "
+                               "another band",
+                               what, name));
+      }
+      return {name, limits->em_min, limits->em_max};
+    }
+    keys(node, what, {"name", "em_min", "em_max"});
+    if (!node["name"] || !node["em_min"] || !node["em_max"]) fail(node, what + ": needs name, em_min and em_max");
+    MappedBand b{text(node["name"], what + ".name"), number(node["em_min"], what + ".em_min"),
+                 number(node["em_max"], what + ".em_max")};
+    if (!(b.em_min > 0.0) || !(b.em_max > b.em_min) || b.em_max > 1.0) {
+      fail(node, what + ": em_min and em_max are wavelengths in metres with 0 < em_min < em_max");
+    }
+    if (b.name.empty() || !is_safe_identifier(b.name)) fail(node, what + ".name: letters, digits, '.', '_', '-'");
+    return b;
+  }
+
+ private:
+  std::string source_;
+};
+
+const std::set<std::string, std::less<>> kDataIdKeys = {"instrument",      "visit",  "exposure", "detector",
+                                                         "detector_name",   "raft",   "physical_filter",
+                                                         "skymap",          "tract",  "patch"};
+
+MappingRule read_rule(const Reader& r, const YAML::Node& node, std::size_t index) {
+  const std::string what = fmt::format("rules[{}]", index);
+  r.keys(node, what,
+         {"name", "match", "dataset_type", "collection", "dataset_id", "data_id", "band", "time", "planes", "target",
+          "facility", "instrument", "rights"});
+  MappingRule rule;
+  rule.line = Reader::line(node);
+  rule.name = node["name"] ? r.text(node["name"], what + ".name") : fmt::format("rule {}", index + 1);
+  if (!node["dataset_type"]) r.fail(node, what + ": dataset_type is required");
+  {
+    const auto t = r.text(node["dataset_type"], what + ".dataset_type");
+    const auto type = dataset_type_from_string(t);
+    if (!type || *type == DatasetType::user) {
+      r.fail(node["dataset_type"], fmt::format("{}.dataset_type: '{}' is not one of raw, bias, flat, calexp, "
+                                               "calexp_comp, diffim, deepCoadd, goodSeeingCoadd",
+                                               what, t));
+    }
+    rule.type = *type;
+  }
+  if (const auto m = node["match"]) {
+    r.keys(m, what + ".match", {"path", "header"});
+    if (m["path"]) {
+      rule.glob = r.text(m["path"], what + ".match.path");
+      if (rule.glob.empty()) r.fail(m["path"], what + ".match.path: empty glob");
+    }
+    if (const auto h = m["header"]) {
+      if (!h.IsMap()) r.fail(h, what + ".match.header: expected KEYWORD: value (or [values])");
+      for (const auto& kv : h) {
+        rule.header.emplace_back(kv.first.Scalar(), r.list(kv.second, what + ".match.header." + kv.first.Scalar()));
+      }
+    }
+  }
+  if (node["collection"]) {
+    rule.collection = r.text(node["collection"], what + ".collection");
+    if (!is_safe_identifier(*rule.collection)) r.fail(node["collection"], what + ".collection: letters, digits, '.', '_', '-'");
+  }
+  if (node["dataset_id"]) rule.dataset_id = r.templ(node["dataset_id"], what + ".dataset_id");
+  if (const auto d = node["data_id"]) {
+    if (!d.IsMap()) r.fail(d, what + ".data_id: expected a mapping");
+    for (const auto& kv : d) {
+      const auto key = kv.first.Scalar();
+      if (!kDataIdKeys.contains(key)) {
+        r.fail(kv.first, fmt::format("{}.data_id: unknown key '{}' (known: instrument, visit, exposure, detector, "
+                                     "detector_name, raft, physical_filter, skymap, tract, patch; the band has its "
+                                     "own section)",
+                                     what, key));
+      }
+      rule.data_id.emplace(key, r.templ(kv.second, what + ".data_id." + key));
+    }
+  }
+  if (const auto b = node["band"]) {
+    rule.band_line = Reader::line(b);
+    if (b.IsScalar()) {
+      rule.band = r.band_value(b, what + ".band");
+    } else {
+      r.keys(b, what + ".band", {"keyword", "values"});
+      if (!b["keyword"] || !b["values"]) r.fail(b, what + ".band: needs keyword and values (or a single band)");
+      rule.band_keyword = r.text(b["keyword"], what + ".band.keyword");
+      if (!b["values"].IsMap()) r.fail(b["values"], what + ".band.values: expected HEADER VALUE: band");
+      for (const auto& kv : b["values"]) {
+        rule.band_values.emplace(kv.first.Scalar(),
+                                 r.band_value(kv.second, what + ".band.values." + kv.first.Scalar()));
+      }
+    }
+  }
+  if (const auto t = node["time"]) {
+    r.keys(t, what + ".time", {"start", "end", "exptime", "scale"});
+    if (!t["start"]) r.fail(t, what + ".time: start is required (a keyword such as DATE-OBS or MJD-OBS)");
+    TimeMapping tm;
+    tm.line = Reader::line(t);
+    tm.start = r.text(t["start"], what + ".time.start");
+    if (t["end"]) tm.end = r.text(t["end"], what + ".time.end");
+    if (t["exptime"]) tm.exptime = r.text(t["exptime"], what + ".time.exptime");
+    if (t["scale"]) {
+      const auto s = r.text(t["scale"], what + ".time.scale");
+      if (s == "utc" || s == "UTC") {
+        tm.scale = TimeScale::utc;
+      } else if (s == "tai" || s == "TAI") {
+        tm.scale = TimeScale::tai;
+      } else if (s == "tt" || s == "TT") {
+        tm.scale = TimeScale::tt;
+      } else {
+        r.fail(t["scale"], fmt::format("{}.time.scale: '{}' is not utc, tai or tt", what, s));
+      }
+    }
+    rule.time = tm;
+  }
+  if (const auto p = node["planes"]) {
+    r.keys(p, what + ".planes", {"image", "mask", "variance"});
+    if (!p["image"]) r.fail(p, what + ".planes: image is required (an HDU number or EXTNAME)");
+    rule.image = r.hdu(p["image"], what + ".planes.image");
+    if (p["mask"]) rule.mask = r.hdu(p["mask"], what + ".planes.mask");
+    if (p["variance"]) rule.variance = r.hdu(p["variance"], what + ".planes.variance");
+  }
+  if (node["target"]) rule.target = r.templ(node["target"], what + ".target");
+  if (node["facility"]) rule.facility = r.templ(node["facility"], what + ".facility");
+  if (node["instrument"]) rule.instrument = r.templ(node["instrument"], what + ".instrument");
+  if (const auto rights = node["rights"]) {
+    r.keys(rights, what + ".rights", {"policy", "groups", "owner", "embargo_hours"});
+    rule.rights_line = Reader::line(rights);
+    if (rights["policy"]) {
+      const auto p = r.text(rights["policy"], what + ".rights.policy");
+      rule.policy = read_policy_from_string(p);
+      if (!rule.policy) r.fail(rights["policy"], fmt::format("{}.rights.policy: '{}' is not public, data-rights, groups or owner", what, p));
+    }
+    if (rights["groups"]) rule.groups = r.list(rights["groups"], what + ".rights.groups");
+    for (const auto& g : rule.groups) {
+      if (!is_safe_identifier(g)) r.fail(rights["groups"], fmt::format("{}.rights.groups: '{}' is not a group name", what, g));
+    }
+    if (rule.policy == ReadPolicy::groups && rule.groups.empty()) r.fail(rights, what + ".rights: policy groups needs groups");
+    if (rights["owner"]) {
+      rule.owner = r.text(rights["owner"], what + ".rights.owner");
+      if (!is_safe_identifier(*rule.owner)) r.fail(rights["owner"], what + ".rights.owner: not a user name");
+    }
+    if (rights["embargo_hours"]) {
+      rule.embargo_hours = r.number(rights["embargo_hours"], what + ".rights.embargo_hours");
+      if (*rule.embargo_hours < 0) r.fail(rights["embargo_hours"], what + ".rights.embargo_hours: must be >= 0");
+    }
+  }
+  if (!is_calibration(rule.type) && !rule.time && is_visit_based(rule.type)) {
+    r.fail(node, fmt::format("{}: a {} needs a time section (its start, e.g. DATE-OBS)", what, to_string(rule.type)));
+  }
+  return rule;
+}
+
+bool match_element(std::string_view glob, std::string_view name) {
+  // '*' and '?' within one element, [abc] / [a-z] classes.
+  std::size_t g = 0, n = 0, star = std::string_view::npos, mark = 0;
+  while (n < name.size()) {
+    if (g < glob.size() && glob[g] == '[') {
+      const auto close = glob.find(']', g + 1);
+      if (close != std::string_view::npos) {
+        bool hit = false;
+        for (std::size_t k = g + 1; k < close; ++k) {
+          if (k + 2 < close && glob[k + 1] == '-') {
+            hit = hit || (name[n] >= glob[k] && name[n] <= glob[k + 2]);
+            k += 2;
+          } else {
+            hit = hit || name[n] == glob[k];
+          }
+        }
+        if (hit) {
+          g = close + 1;
+          ++n;
+          continue;
+        }
+      }
+    } else if (g < glob.size() && (glob[g] == '?' || glob[g] == name[n])) {
+      ++g;
+      ++n;
+      continue;
+    } else if (g < glob.size() && glob[g] == '*') {
+      star = g++;
+      mark = n;
+      continue;
+    }
+    if (star == std::string_view::npos) return false;
+    g = star + 1;
+    n = ++mark;
+  }
+  while (g < glob.size() && glob[g] == '*') ++g;
+  return g == glob.size();
+}
+
+std::vector<std::string_view> split(std::string_view s) {
+  std::vector<std::string_view> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    const auto slash = s.find('/', start);
+    const auto end = slash == std::string_view::npos ? s.size() : slash;
+    if (end > start) out.push_back(s.substr(start, end - start));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return out;
+}
+
+bool match_elements(const std::vector<std::string_view>& g, std::size_t gi, const std::vector<std::string_view>& p,
+                    std::size_t pi) {
+  if (gi == g.size()) return pi == p.size();
+  if (g[gi] == "**") {
+    for (std::size_t k = pi; k <= p.size(); ++k) {
+      if (match_elements(g, gi + 1, p, k)) return true;
+    }
+    return false;
+  }
+  return pi < p.size() && match_element(g[gi], p[pi]) && match_elements(g, gi + 1, p, pi + 1);
+}
+
+}  // namespace
+
+bool glob_match(std::string_view glob, std::string_view path) {
+  const auto g = split(glob);
+  const auto p = split(path);
+  // A glob without '/' matches the file name anywhere (like a shell's
+  // pattern applied to the name): "*.fits".
+  if (g.size() == 1 && g[0] != "**") return !p.empty() && match_element(g[0], p.back());
+  return match_elements(g, 0, p, 0);
+}
+
+Mapping Mapping::load(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) throw MappingError(fmt::format("{}: cannot read the mapping file", file.string()));
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse(text.str(), file.string());
+}
+
+Mapping Mapping::parse(const std::string& yaml, const std::string& source_name) {
+  Reader r(source_name);
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    throw MappingError(fmt::format("{}:{}: not valid YAML: {}", source_name, e.mark.line + 1, e.msg));
+  }
+  if (!root.IsMap()) throw MappingError(source_name + ": expected a mapping with 'mapping: 1' and 'rules'");
+  r.keys(root, "mapping file", {"mapping", "rules"});
+  if (!root["mapping"] || r.text(root["mapping"], "mapping") != "1") {
+    r.fail(root, "the file must say 'mapping: 1' (the version of this format)");
+  }
+  if (!root["rules"] || !root["rules"].IsSequence() || root["rules"].size() == 0) {
+    r.fail(root, "rules: expected a list of at least one rule");
+  }
+  Mapping m;
+  m.source_ = source_name;
+  std::size_t i = 0;
+  for (const auto& node : root["rules"]) m.rules_.push_back(read_rule(r, node, i++));
+  return m;
+}
+
+const MappingRule* Mapping::match(const std::string& relative_path,
+                                  const std::function<std::optional<std::string>(const std::string&)>& keyword) const {
+  const MappingRule* found = nullptr;
+  for (const auto& rule : rules_) {
+    if (!rule.glob.empty() && !glob_match(rule.glob, relative_path)) continue;
+    bool ok = true;
+    for (const auto& [key, values] : rule.header) {
+      const auto v = keyword(key);
+      ok = ok && v && std::find(values.begin(), values.end(), *v) != values.end();
+    }
+    if (!ok) continue;
+    if (found != nullptr) {
+      throw std::runtime_error(fmt::format("two rules match it: '{}' ({}) and '{}' ({})", found->name,
+                                           where(found->line), rule.name, where(rule.line)));
+    }
+    found = &rule;
+  }
+  return found;
+}
+
+double mjd_to_tai(double mjd, TimeScale scale) {
+  constexpr double kDay = 86400.0;
+  switch (scale) {
+    case TimeScale::tai: return mjd;
+    case TimeScale::tt: return mjd - 32.184 / kDay;
+    case TimeScale::utc: break;
+  }
+  // TAI - UTC from 1972-01-01 (MJD 41317): 10 s, then one more second at
+  // each of these dates (the IERS leap seconds, the last at 2017-01-01).
+  static constexpr std::array<double, 27> kLeaps = {
+      41499, 41683, 42048, 42413, 42778, 43144, 43509, 43874, 44239, 44786, 45151, 45516, 46247, 47161,
+      47892, 48257, 48804, 49169, 49534, 50083, 50630, 51179, 53736, 54832, 56109, 57204, 57754};
+  const double seconds = 10.0 + static_cast<double>(std::upper_bound(kLeaps.begin(), kLeaps.end(), mjd) - kLeaps.begin());
+  return mjd + seconds / kDay;
+}
+
+}  // namespace pixserve::repo
