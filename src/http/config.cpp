@@ -11,6 +11,8 @@
 #include <map>
 #include <sstream>
 
+#include "http/proxy.hpp"
+
 namespace pixserve::http {
 
 namespace {
@@ -92,6 +94,8 @@ const std::map<std::string, std::map<std::string, Setter>>& schema() {
                              C& c) { c.io_threads = static_cast<unsigned>(r.integer(n, k, 64)); }},
            {"base_url", [](const R& r, const N& n, const S& k, C& c) { c.base_url = r.string(n, k); }},
            {"spool_dir", [](const R& r, const N& n, const S& k, C& c) { c.spool_dir = r.string(n, k); }},
+           {"trusted_proxies", [](const R& r, const N& n, const S& k, C& c) { c.trusted_proxies = r.strings(n, k); }},
+           {"proxy_protocol", [](const R& r, const N& n, const S& k, C& c) { c.proxy_protocol = r.boolean(n, k); }},
        }},
       {"service",
        {
@@ -172,6 +176,10 @@ const std::map<std::string, std::map<std::string, Setter>>& schema() {
             }},
            {"max_connections",
             [](const R& r, const N& n, const S& k, C& c) { c.limits.max_connections = r.integer(n, k, 1'000'000); }},
+           {"max_connections_per_client",
+            [](const R& r, const N& n, const S& k, C& c) {
+              c.limits.max_connections_per_client = r.integer(n, k, 1'000'000);
+            }},
            {"header_timeout_s",
             [](const R& r, const N& n, const S& k, C& c) { c.limits.header_timeout = r.seconds(n, k); }},
            {"request_timeout_s",
@@ -263,6 +271,15 @@ void validate(ServerConfig& config) {
   }
   const Limits& l = config.limits;
   if (l.max_connections == 0) throw ConfigError("limits.max_connections: must be at least 1");
+  // Above max_connections it simply never applies, so a larger value is not an error.
+  if (l.max_connections_per_client == 0) throw ConfigError("limits.max_connections_per_client: must be at least 1");
+  try {
+    AddressSet trusted(config.trusted_proxies);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("server.trusted_proxies: ") + e.what());
+  }
+  if (config.proxy_protocol && config.trusted_proxies.empty())
+    throw ConfigError("server.proxy_protocol: needs server.trusted_proxies (the proxies that send the header)");
   if (l.max_header_bytes < 1024) throw ConfigError("limits.max_header_bytes: must be at least 1024");
   if (l.max_form_parts == 0) throw ConfigError("limits.max_form_parts: must be at least 1");
   for (auto [name, t] : {std::pair{"header_timeout_s", l.header_timeout},

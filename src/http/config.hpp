@@ -7,6 +7,8 @@
 //     io_threads: 2              # network threads (0: min(cores, 4))
 //     base_url: https://data.example.org/pixserve   # public URL; default from Host
 //     spool_dir: /var/tmp        # large uploads go here (default: system temp dir)
+//     trusted_proxies: [10.0.0.0/8, 127.0.0.1]   # load balancers whose client addresses are believed
+//     proxy_protocol: false      # trusted proxies send a PROXY protocol (v1 or v2) header first
 //   service:
 //     authority: example.org     # IVOA authority of publisher DIDs
 //     web_root: /usr/share/pixserve/web   # landing and docs pages (default: web/ found near the binary)
@@ -17,7 +19,8 @@
 //   limits:
 //     max_body_bytes: 67108864   # larger request bodies get 413
 //     max_header_bytes: 65536    # larger request heads get 431
-//     max_connections: 1024      # further connections get 503
+//     max_connections: 1024      # further connections get 503 (see below)
+//     max_connections_per_client: 128   # open connections of one client address; more get 503
 //     header_timeout_s: 10       # to receive a request head (408)
 //     request_timeout_s: 60      # to receive a whole request (408)
 //     keepalive_timeout_s: 15    # idle connection between requests
@@ -41,6 +44,19 @@
 //     max_file_mb: 100           # one upload
 //     quota_mb: 1024             # all Level-3 images of one user
 //
+// Connections and clients: a client is known by its IP address - the TCP
+// peer's, or for a connection from one of server.trusted_proxies (addresses
+// or CIDR networks) the address that proxy reports: in a PROXY protocol
+// header when server.proxy_protocol is true (then required from those
+// peers, and the per-client limit counts that address), else in
+// X-Forwarded-For (used for RawRequest::remote_address and the access log;
+// the proxy's connections are not counted per client, since it sends the
+// requests of many clients over each). X-Forwarded-For and PROXY headers from
+// any other peer are never believed. When max_connections are open, a new
+// connection first closes the oldest connection that has not sent a whole
+// request head yet (keep-alive connections idle between requests are kept);
+// only when there is none is it refused with 503.
+//
 // Unknown keys and values of the wrong type are errors naming the key.
 // Command-line flags override the file: load it, then assign the fields.
 #pragma once
@@ -59,6 +75,11 @@ struct Limits {
   std::uint64_t max_body_bytes = 64ull << 20;
   std::uint32_t max_header_bytes = 64u << 10;
   std::size_t max_connections = 1024;
+  // One address may hold at most this many: an eighth of the default
+  // max_connections, so a single client (or a slowloris sender) cannot take
+  // every slot, while a NATed office or a benchmark with dozens of
+  // connections still fits.
+  std::size_t max_connections_per_client = 128;
   std::chrono::milliseconds header_timeout{10'000};
   std::chrono::milliseconds request_timeout{60'000};
   std::chrono::milliseconds keepalive_timeout{15'000};
@@ -75,6 +96,9 @@ struct ServerConfig {
   unsigned io_threads = 0;  // 0: min(hardware threads, 4)
   std::string base_url;     // no trailing '/'; empty: from the Host header
   std::filesystem::path spool_dir;
+  // Peers whose X-Forwarded-For / PROXY header names the client (see above).
+  std::vector<std::string> trusted_proxies;
+  bool proxy_protocol = false;
   std::string authority;       // expected authority of the repository (checked by serve); empty: any
   // The rest of the `service` section is read by src/services, not by the HTTP layer.
   std::filesystem::path web_root;        // empty: looked up near the binary
