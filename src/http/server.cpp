@@ -11,8 +11,10 @@
 #include <future>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <boost/asio.hpp>
@@ -21,6 +23,7 @@
 #include <spdlog/spdlog.h>
 
 #include "http/files.hpp"
+#include "http/proxy.hpp"
 
 namespace pixserve::http {
 
@@ -117,6 +120,20 @@ std::optional<std::string> build_head(const Head& h, const Headers& headers, con
 
 bool has_no_body(int status) { return status == 204 || status == 304 || (status >= 100 && status < 200); }
 
+// The answer to a connection the server has no room for. Short enough for a
+// fresh socket's send buffer, so it can be written without waiting.
+std::string busy_response(const std::string& request_id) {
+  static constexpr std::string_view kBody = "server busy, retry later\n";
+  return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\n"
+         "Connection: close\r\nX-Request-Id: " +
+         request_id + "\r\nContent-Length: " + std::to_string(kBody.size()) + "\r\n\r\n" + std::string(kBody);
+}
+
+// Events that come in floods under attack; each is logged at most once per
+// kBurstLogInterval, with how many happened in between.
+enum class Burst : std::size_t { server_full, client_limit, evicted, bad_proxy_header, count };
+constexpr auto kBurstLogInterval = std::chrono::seconds(10);
+
 }  // namespace
 
 class Connection;
@@ -141,14 +158,32 @@ class ServerCore {
   bool stopping() const noexcept { return stopping_.load(); }
   net::thread_pool& workers() noexcept { return workers_; }
 
+  const AddressSet& trusted_proxies() const noexcept { return trusted_proxies_; }
+
+  // Slot bookkeeping, called by connections on their strands (see Slot).
   // Called from ~Connection, on any thread.
   void connection_closed(std::uint64_t id);
+  // The client address a PROXY header named; false when that client is at
+  // its connection limit (the connection must then be refused).
+  bool admit_client(std::uint64_t id, const boost::asio::ip::address& client);
+  // The connection's first whole request head arrived; false when the
+  // connection was evicted meanwhile (it must then close without handling
+  // the request).
+  bool head_received(std::uint64_t id);
+  // Logs the first event of a burst and then at most one line per interval.
+  void note(Burst kind, const std::string& detail);
 
  private:
   void run_io();
   void do_accept();
   void on_accept(error_code ec, tcp::socket socket);
   void reject(tcp::socket& socket);
+  struct Eviction {
+    bool freed = false;                   // a slot was made free
+    std::shared_ptr<Connection> victim;   // to close (null when it was already going)
+  };
+  Eviction evict_locked();
+  bool client_over_limit_locked(const std::string& client) const;
   void begin_shutdown(const std::string& why);
   void finish_shutdown();
   void force_close_all();
@@ -157,12 +192,32 @@ class ServerCore {
   ServerConfig config_;
   Router router_;
   std::shared_ptr<spdlog::logger> log_;
+  AddressSet trusted_proxies_;
   unsigned io_threads_;
   RequestOptions request_options_;
 
   // Guarded by mutex_: touched from network and worker threads.
   std::mutex mutex_;
-  std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections_;
+  struct Slot {
+    std::weak_ptr<Connection> connection;
+    std::string client;    // the address counted in per_client_; empty: not counted (a trusted proxy)
+    bool waiting = true;   // no whole request head yet: may be evicted; the id is in waiting_
+    bool evicted = false;  // being closed to make room: no longer counted against max_connections
+  };
+  std::unordered_map<std::uint64_t, Slot> connections_;
+  // Connections that have not sent a whole request head yet, oldest first
+  // (ids grow with accept time): idle pre-connections, slowloris senders.
+  // Keep-alive connections idle between requests are not among them: their
+  // client has been served and waits for no one, and they expire after
+  // limits.keepalive_timeout anyway.
+  std::set<std::uint64_t> waiting_;
+  std::unordered_map<std::string, std::size_t> per_client_;
+  std::size_t evicted_ = 0;
+  struct BurstLog {
+    Clock::time_point last{};
+    std::uint64_t unlogged = 0;
+  };
+  std::array<BurstLog, static_cast<std::size_t>(Burst::count)> bursts_{};
   bool destroying_ = false;
 
   net::io_context ioc_;
@@ -191,23 +246,33 @@ class ServerCore {
 // talks to the socket only by posting to the strand.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(ServerCore& core, tcp::socket socket, std::uint64_t id)
+  // `peer` is the TCP peer; with `expect_proxy_header` (a trusted proxy
+  // speaking the PROXY protocol) the client is read from the first bytes.
+  Connection(ServerCore& core, tcp::socket socket, std::uint64_t id, const net::ip::address& peer,
+             bool expect_proxy_header)
       : core_(core),
         limits_(core.config().limits),
         id_(id),
         socket_(std::move(socket)),
-        timer_(socket_.get_executor()) {
-    error_code ec;
-    auto ep = socket_.remote_endpoint(ec);
-    remote_ = ec ? "-" : ep.address().to_string();
+        timer_(socket_.get_executor()),
+        expect_proxy_header_(expect_proxy_header) {
+    set_client(peer);
   }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection() { core_.connection_closed(id_); }
 
   void start() {
-    net::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->wait_for_request(); });
+    net::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+      if (!self->expect_proxy_header_) return self->wait_for_request();
+      self->arm(Clock::now() + self->limits_.header_timeout);
+      self->read_proxy_header();
+    });
   }
+  // Posted by the server to make room for a new connection (see
+  // ServerCore::evict_locked); only a connection waiting for a request head
+  // is ever chosen, and head_received() keeps it from starting one after.
+  void evict() { close_now(); }
   // Posted by the server on shutdown.
   void close_if_idle() {
     if (state_ == State::idle) close_now();
@@ -240,6 +305,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   struct Exchange {
     std::string id, method = "-", target = "-";
+    std::string remote;  // empty until the head is read: then the connection's client
     int status = 0;
     std::uint64_t bytes = 0;
     Clock::time_point start;
@@ -262,6 +328,63 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void disarm() {
     ++timer_gen_;
     timer_.cancel();
+  }
+
+  // ---------------------------------------------------------------- client address
+
+  void set_client(const net::ip::address& address) {
+    client_ = canonical(address);
+    remote_ = client_.to_string();
+    client_trusted_ = core_.trusted_proxies().contains(client_);
+  }
+
+  // The PROXY protocol header a trusted proxy sends before the request
+  // bytes. Whatever follows it stays in buffer_ for the HTTP parser. The
+  // header timer armed by start() covers this read.
+  void read_proxy_header() {
+    const auto data = buffer_.cdata();
+    const auto header = parse_proxy_header(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    if (header.status == ProxyHeader::Status::invalid) {
+      core_.note(Burst::bad_proxy_header, "from " + remote_);
+      return close_now();  // the protocol says to drop the connection, never to guess
+    }
+    if (header.status == ProxyHeader::Status::incomplete) {
+      socket_.async_read_some(buffer_.prepare(kMaxProxyHeaderBytes - buffer_.size()),
+                              [self = shared_from_this()](error_code ec, std::size_t n) {
+                                if (ec) return self->close_now();  // timeout or client gone
+                                self->buffer_.commit(n);
+                                self->read_proxy_header();
+                              });
+      return;
+    }
+    disarm();
+    buffer_.consume(header.length);
+    if (header.source) set_client(*header.source);
+    if (!core_.admit_client(id_, client_)) return refuse();
+    wait_for_request();
+  }
+
+  // Over the per-client limit: the same 503 as ServerCore::reject, sent
+  // asynchronously since this socket has already been read from.
+  void refuse() {
+    state_ = State::closing;
+    out_ = busy_response(random_request_id());
+    arm(Clock::now() + kErrorWriteTime);
+    net::async_write(socket_, net::buffer(out_), [self = shared_from_this()](error_code, std::size_t) {
+      self->disarm();
+      self->graceful_close();
+    });
+  }
+
+  // The address requests are attributed to (RawRequest::remote_address and
+  // the access log): X-Forwarded-For counts only when the connection's
+  // client is itself a trusted proxy.
+  std::string request_remote(const bhttp::request<bhttp::buffer_body>& req) const {
+    if (!client_trusted_) return remote_;
+    std::vector<std::string_view> values;
+    for (auto [it, end] = req.equal_range("X-Forwarded-For"); it != end; ++it) values.push_back(sv(it->value()));
+    if (values.empty()) return remote_;
+    return client_from_forwarded_for(client_, values, core_.trusted_proxies()).to_string();
   }
 
   // ---------------------------------------------------------------- reading
@@ -306,7 +429,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void on_header(error_code ec) {
     if (ec) return on_read_error(ec);
+    if (first_request_ && !core_.head_received(id_)) return close_now();  // evicted while the head came in
     auto& req = parser_->get();
+    ex_.remote = request_remote(req);
     ex_.method = std::string(sv(req.method_string()));
     ex_.target = std::string(sv(req.target()));
     auto incoming = sv(req["X-Request-Id"]);
@@ -367,7 +492,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     raw.version = static_cast<int>(req.version());
     for (const auto& field : req) raw.headers.add(std::string(sv(field.name_string())), std::string(sv(field.value())));
     if (spool_) raw.body = std::move(*spool_).finish();
-    raw.remote_address = remote_;
+    raw.remote_address = ex_.remote;
     raw.request_id = ex_.id;
     keep_alive_ = req.keep_alive();
     version_ = raw.version;
@@ -507,7 +632,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void log_access(bool ok) {
     double ms = std::chrono::duration<double, std::milli>(Clock::now() - ex_.start).count();
-    core_.log().info("access id={} remote={} method={} target={} status={} bytes={} ms={:.1f}{}", ex_.id, remote_,
+    core_.log().info("access id={} remote={} method={} target={} status={} bytes={} ms={:.1f}{}", ex_.id,
+                     ex_.remote.empty() ? remote_ : ex_.remote,
                      ex_.method, quote_for_log(ex_.target), ex_.status, ex_.bytes, ms, ok ? "" : " aborted=1");
   }
 
@@ -547,7 +673,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::steady_timer timer_;
   std::uint64_t timer_gen_ = 0;
   bool timed_out_ = false;
-  std::string remote_;
+  const bool expect_proxy_header_;
+  net::ip::address client_;  // the TCP peer, or the client a trusted proxy's PROXY header named
+  std::string remote_;       // client_ as text
+  bool client_trusted_ = false;  // client_ is a trusted proxy: X-Forwarded-For names the client
 
   State state_ = State::idle;
   bool first_request_ = true;
@@ -699,6 +828,7 @@ ServerCore::ServerCore(ServerConfig config, Router router, std::shared_ptr<spdlo
     : config_(validated(std::move(config))),
       router_(std::move(router)),
       log_(default_logger(std::move(logger))),
+      trusted_proxies_(config_.trusted_proxies),
       io_threads_(config_.io_threads ? config_.io_threads : std::min(hardware_threads(), 4u)),
       ioc_(static_cast<int>(io_threads_)),
       strand_(net::make_strand(ioc_)),
@@ -793,53 +923,178 @@ void ServerCore::on_accept(error_code ec, tcp::socket socket) {
     });
     return;
   }
-  std::size_t count;
+  const auto endpoint = socket.remote_endpoint(ec);
+  if (ec) {  // already reset by the client
+    socket.close(ec);
+    return do_accept();
+  }
+  const net::ip::address peer = canonical(endpoint.address());
+  const bool trusted = trusted_proxies_.contains(peer);
+  // A trusted proxy's connections carry other clients: with the PROXY
+  // protocol the client is counted once its header has been read
+  // (admit_client); with X-Forwarded-For only requests are attributed to
+  // it, since one proxy connection carries requests of many clients in
+  // turn, so the proxy itself is not limited per client.
+  const std::string client = trusted ? std::string() : peer.to_string();
+  // Declared before the lock: a Connection released here must not be
+  // destroyed while mutex_ is held (its destructor takes it).
+  std::shared_ptr<Connection> connection;
+  Eviction eviction;
+  enum class Outcome { admitted, client_limit, full } outcome = Outcome::admitted;
   {
     std::lock_guard lock(mutex_);
-    count = connections_.size();
-  }
-  if (count >= config_.limits.max_connections) {
-    reject(socket);
-  } else {
-    socket.set_option(tcp::no_delay(true), ec);  // small responses must not wait for delayed ACKs
-    auto connection = std::make_shared<Connection>(*this, std::move(socket), ++next_id_);
-    {
-      std::lock_guard lock(mutex_);
-      connections_.emplace(next_id_, connection);
+    if (!client.empty() && client_over_limit_locked(client)) {
+      outcome = Outcome::client_limit;
+    } else if (connections_.size() - evicted_ >= config_.limits.max_connections) {
+      eviction = evict_locked();
+      if (!eviction.freed) outcome = Outcome::full;
     }
-    connection->start();
+    if (outcome == Outcome::admitted) {
+      socket.set_option(tcp::no_delay(true), ec);  // small responses must not wait for delayed ACKs
+      const std::uint64_t id = ++next_id_;
+      connection = std::make_shared<Connection>(*this, std::move(socket), id, peer, trusted && config_.proxy_protocol);
+      connections_.emplace(id, Slot{connection, client, true, false});
+      waiting_.insert(id);
+      if (!client.empty()) ++per_client_[client];
+    }
+  }
+  switch (outcome) {
+    case Outcome::admitted:
+      if (eviction.victim) net::post(eviction.victim->executor(), [victim = eviction.victim] { victim->evict(); });
+      if (eviction.freed) note(Burst::evicted, "");
+      connection->start();
+      break;
+    case Outcome::client_limit:
+      reject(socket);
+      note(Burst::client_limit, client);
+      break;
+    case Outcome::full:
+      reject(socket);
+      note(Burst::server_full, "");
+      break;
   }
   do_accept();
 }
 
+bool ServerCore::client_over_limit_locked(const std::string& client) const {
+  auto it = per_client_.find(client);
+  return it != per_client_.end() && it->second >= config_.limits.max_connections_per_client;
+}
+
+// The oldest connection that has not sent a whole request head (waiting_),
+// marked as leaving so that it no longer counts against max_connections;
+// nothing freed when every connection is busy with a request. Like nginx when it
+// runs out of connections, the server sheds those that cost the least to
+// lose instead of turning new clients away while slow senders hold slots.
+ServerCore::Eviction ServerCore::evict_locked() {
+  while (!waiting_.empty()) {
+    const std::uint64_t id = *waiting_.begin();
+    waiting_.erase(waiting_.begin());
+    auto it = connections_.find(id);
+    if (it == connections_.end()) continue;
+    Slot& slot = it->second;
+    slot.waiting = false;
+    slot.evicted = true;
+    ++evicted_;
+    // An expired one is already on its way out (its destructor is waiting
+    // for the lock): the room is free, there is just nothing to close.
+    return {true, slot.connection.lock()};
+  }
+  return {};
+}
+
 void ServerCore::reject(tcp::socket& socket) {
-  static constexpr std::string_view kBody = "server busy, retry later\n";
-  const std::string id = random_request_id();
-  std::string out =
-      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\n"
-      "Connection: close\r\nX-Request-Id: " +
-      id + "\r\nContent-Length: " + std::to_string(kBody.size()) + "\r\n\r\n" + std::string(kBody);
   error_code ec;
   // Best effort without blocking: a fresh socket's send buffer takes it.
   socket.non_blocking(true, ec);
-  socket.write_some(net::buffer(out), ec);
+  socket.write_some(net::buffer(busy_response(random_request_id())), ec);
   socket.shutdown(tcp::socket::shutdown_both, ec);
   socket.close(ec);
-  log_->warn("connection limit ({}) reached: rejected a connection with 503, id={}", config_.limits.max_connections, id);
+}
+
+void ServerCore::note(Burst kind, const std::string& detail) {
+  const auto now = Clock::now();
+  std::uint64_t unlogged = 0;
+  {
+    std::lock_guard lock(mutex_);
+    BurstLog& b = bursts_[static_cast<std::size_t>(kind)];
+    if (b.last != Clock::time_point{} && now - b.last < kBurstLogInterval) {
+      ++b.unlogged;
+      return;
+    }
+    unlogged = std::exchange(b.unlogged, 0);
+    b.last = now;
+  }
+  const std::string since = unlogged ? fmt::format(" ({} more since the last such message)", unlogged) : "";
+  const auto& l = config_.limits;
+  switch (kind) {
+    case Burst::server_full:
+      log_->warn("connection limit ({}) reached and no connection waiting for a request head to close: "
+                 "refusing new connections with 503{}", l.max_connections, since);
+      break;
+    case Burst::client_limit:
+      log_->warn("client {} reached limits.max_connections_per_client ({}): refusing its new connections with 503{}",
+                 detail, l.max_connections_per_client, since);
+      break;
+    case Burst::evicted:
+      log_->warn("connection limit ({}) reached: closing connections still waiting for a request head, "
+                 "oldest first, to make room{}", l.max_connections, since);
+      break;
+    case Burst::bad_proxy_header:
+      log_->warn("invalid PROXY protocol header {}: connection closed{}", detail, since);
+      break;
+    case Burst::count:
+      break;
+  }
 }
 
 std::vector<std::shared_ptr<Connection>> ServerCore::snapshot() {
   std::vector<std::shared_ptr<Connection>> out;
   std::lock_guard lock(mutex_);
-  for (auto& [id, weak] : connections_)
-    if (auto c = weak.lock()) out.push_back(std::move(c));
+  for (auto& [id, slot] : connections_)
+    if (auto c = slot.connection.lock()) out.push_back(std::move(c));
   return out;
 }
 
 void ServerCore::connection_closed(std::uint64_t id) {
   std::lock_guard lock(mutex_);
-  connections_.erase(id);
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  const Slot& slot = it->second;
+  if (slot.waiting) waiting_.erase(id);
+  if (slot.evicted) --evicted_;
+  if (!slot.client.empty()) {
+    auto count = per_client_.find(slot.client);
+    if (count != per_client_.end() && --count->second == 0) per_client_.erase(count);
+  }
+  connections_.erase(it);
   if (connections_.empty() && stopping_ && !destroying_) net::post(strand_, [this] { finish_shutdown(); });
+}
+
+bool ServerCore::admit_client(std::uint64_t id, const net::ip::address& client) {
+  if (trusted_proxies_.contains(client)) return true;  // a chain of proxies: not counted, as in on_accept
+  const std::string key = client.to_string();
+  {
+    std::lock_guard lock(mutex_);
+    auto it = connections_.find(id);
+    if (it == connections_.end()) return false;
+    if (!client_over_limit_locked(key)) {
+      it->second.client = key;
+      ++per_client_[key];
+      return true;
+    }
+  }
+  note(Burst::client_limit, key);
+  return false;
+}
+
+bool ServerCore::head_received(std::uint64_t id) {
+  std::lock_guard lock(mutex_);
+  auto it = connections_.find(id);
+  if (it == connections_.end() || it->second.evicted) return false;
+  if (it->second.waiting) waiting_.erase(id);
+  it->second.waiting = false;
+  return true;
 }
 
 void ServerCore::begin_shutdown(const std::string& why) {

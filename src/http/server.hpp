@@ -14,8 +14,13 @@
 // Per connection: keep-alive and pipelining; the request head must arrive
 // within limits.header_timeout and the whole request within
 // limits.request_timeout (else 408); bodies above limits.max_body_bytes get
-// 413 and large bodies are spooled to disk; connections beyond
-// limits.max_connections get 503. Every response carries X-Request-Id (the
+// 413 and large bodies are spooled to disk. Connections: one client address
+// may hold limits.max_connections_per_client (more get 503); when
+// limits.max_connections are open, connections that have not sent a whole
+// request head are closed, longest waiting first, to make room, and only
+// when there are none does a new one get 503. Behind trusted proxies the
+// client address comes from a PROXY protocol header or X-Forwarded-For (see
+// config.hpp). Every response carries X-Request-Id (the
 // client's when valid, else a random one) and one access-log line is written
 // per request (spdlog, key=value).
 //

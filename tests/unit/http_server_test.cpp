@@ -46,13 +46,24 @@ struct Reply {
 
 class Client {
  public:
-  explicit Client(std::uint16_t port, int receive_buffer = 0) {
+  // `from`: a loopback address to connect from (the whole of 127/8 is
+  // local on Linux), so that tests can play several clients.
+  explicit Client(std::uint16_t port, int receive_buffer = 0, const char* from = nullptr) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0) throw std::runtime_error("socket");
     timeval tv{5, 0};  // a hung server fails the test instead of hanging it
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     if (receive_buffer > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    if (from) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      if (::inet_pton(AF_INET, from, &local.sin_addr) != 1 ||
+          ::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+        ::close(fd_);
+        throw std::runtime_error(std::string("bind to ") + from);
+      }
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
@@ -741,4 +752,181 @@ TEST(HttpServer, StopBeforeRunAndBindErrors) {
   ServerConfig bad = test_config();
   bad.limits.max_connections = 0;
   EXPECT_THROW(Server(bad, basic_router()), ConfigError);
+}
+
+// ---------------------------------------------------------------- clients and proxies
+
+namespace {
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+  return n;
+}
+
+// Retries `attempt` for up to two seconds: the server frees a slot only
+// once it has seen the client's close.
+bool eventually(const std::function<bool()>& attempt) {
+  for (int i = 0; i < 100; ++i) {
+    try {
+      if (attempt()) return true;
+    } catch (const std::exception&) {
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+Router whoami_router() {
+  Router r = basic_router();
+  r.get("/whoami", [](const Request& req) { return Response::text(200, req.remote_address()); });
+  return r;
+}
+
+const std::string kGetWhoami = "GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n";
+
+}  // namespace
+
+TEST(HttpServer, PerClientConnectionLimit) {
+  ServerConfig cfg = test_config();
+  cfg.limits.max_connections_per_client = 2;
+  Running server(whoami_router(), cfg);
+  auto a = std::make_unique<Client>(server.port());
+  Client b(server.port());
+  EXPECT_EQ(a->request("GET", "/hello").status, 200);
+  EXPECT_EQ(b.request("GET", "/hello").status, 200);
+  for (int i = 0; i < 5; ++i) {
+    Client extra(server.port());
+    auto busy = extra.read();
+    EXPECT_EQ(busy.status, 503);
+    EXPECT_EQ(busy.header("retry-after"), "1");
+    EXPECT_EQ(busy.header("connection"), "close");
+  }
+  // Another address still gets its own two connections.
+  Client other(server.port(), 0, "127.0.0.2"), other2(server.port(), 0, "127.0.0.2");
+  auto me = other.request("GET", "/whoami");
+  EXPECT_EQ(me.status, 200);
+  EXPECT_EQ(me.body, "127.0.0.2");
+  EXPECT_EQ(other2.request("GET", "/hello").status, 200);
+  // A closed connection gives its slot back.
+  a.reset();
+  EXPECT_TRUE(eventually([&] { return Client(server.port()).request("GET", "/hello").status == 200; }));
+  EXPECT_EQ(b.request("GET", "/hello").status, 200);
+  // Five refusals, one log line.
+  EXPECT_EQ(count_of(server.log.text(), "max_connections_per_client"), 1u) << server.log.text();
+  EXPECT_NE(server.log.text().find("client 127.0.0.1 reached"), std::string::npos);
+}
+
+TEST(HttpServer, FullServerClosesConnectionsWaitingForAHead) {
+  ServerConfig cfg = test_config();
+  cfg.limits.max_connections = 3;
+  Running server(basic_router(), cfg);
+  Client served(server.port());
+  EXPECT_EQ(served.request("GET", "/hello").status, 200);  // now idle between requests
+  Client partial1(server.port()), partial2(server.port());
+  partial1.send("GET /hello HTTP/1.1\r\nHo");  // heads that never end
+  partial2.send("GET /hello HTTP/1.1\r\nHost: x\r\n");
+
+  // Full: the oldest connection without a whole head makes room, the
+  // older keep-alive one stays.
+  Client d(server.port());
+  EXPECT_EQ(d.request("GET", "/hello").status, 200);
+  EXPECT_TRUE(partial1.closed_within(2s));
+  EXPECT_EQ(partial1.unread(), "");
+  Client e(server.port());
+  EXPECT_EQ(e.request("GET", "/hello").status, 200);
+  EXPECT_TRUE(partial2.closed_within(2s));
+
+  // Every connection has been served: nothing to close, so 503.
+  for (int i = 0; i < 3; ++i) {
+    Client refused(server.port());
+    EXPECT_EQ(refused.read().status, 503);
+  }
+  EXPECT_EQ(served.request("GET", "/hello").status, 200);
+  EXPECT_EQ(d.request("GET", "/hello").status, 200);
+  const std::string log = server.log.text();
+  EXPECT_EQ(count_of(log, "closing connections still waiting for a request head"), 1u) << log;
+  EXPECT_EQ(count_of(log, "refusing new connections with 503"), 1u) << log;
+}
+
+TEST(HttpServer, ProxyProtocolFromTrustedProxies) {
+  ServerConfig cfg = test_config();
+  cfg.trusted_proxies = {"127.0.0.1"};
+  cfg.proxy_protocol = true;
+  cfg.limits.max_connections_per_client = 1;
+  Running server(whoami_router(), cfg);
+
+  Client a(server.port());
+  a.send("PROXY TCP4 203.0.113.7 127.0.0.1 40000 80\r\n");
+  auto r = a.request("GET", "/whoami");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "203.0.113.7");
+
+  // Version 2, in the same packet as the request.
+  std::string v2("\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c", 16);
+  for (int b : {198, 51, 100, 4, 127, 0, 0, 1, 0x9c, 0x40, 0, 80}) v2 += static_cast<char>(b);
+  Client b(server.port());
+  b.send(v2 + kGetWhoami);
+  EXPECT_EQ(b.read().body, "198.51.100.4");
+
+  // The per-client limit counts the client the header names, not the proxy.
+  Client a2(server.port());
+  a2.send("PROXY TCP4 203.0.113.7 127.0.0.1 40001 80\r\n" + kGetWhoami);
+  EXPECT_EQ(a2.read().status, 503);
+  Client c(server.port());
+  c.send("PROXY TCP4 203.0.113.8 127.0.0.1 40002 80\r\n" + kGetWhoami);
+  EXPECT_EQ(c.read().body, "203.0.113.8");
+  // UNKNOWN (the proxy's health check): the proxy itself, never limited.
+  Client u1(server.port()), u2(server.port());
+  u1.send("PROXY UNKNOWN\r\n" + kGetWhoami);
+  u2.send("PROXY UNKNOWN\r\n" + kGetWhoami);
+  EXPECT_EQ(u1.read().body, "127.0.0.1");
+  EXPECT_EQ(u2.read().body, "127.0.0.1");
+
+  // A malformed header, or none, from a trusted proxy: closed unanswered.
+  Client bad(server.port());
+  bad.send("PROXY TCP4 999.0.0.1 127.0.0.1 1 2\r\n" + kGetWhoami);
+  EXPECT_TRUE(bad.closed_within(2s));
+  EXPECT_EQ(bad.unread(), "");
+  Client none(server.port());
+  none.send(kGetWhoami);
+  EXPECT_TRUE(none.closed_within(2s));
+  EXPECT_EQ(none.unread(), "");
+
+  // From anyone else a PROXY line is just a bad request line.
+  Client stranger(server.port(), 0, "127.0.0.2");
+  stranger.send("PROXY TCP4 203.0.113.9 127.0.0.1 1 2\r\n" + kGetWhoami);
+  EXPECT_EQ(stranger.read().status, 400);
+
+  const std::string log = server.log.text();
+  EXPECT_NE(log.find("remote=203.0.113.7 method=GET"), std::string::npos) << log;
+  EXPECT_NE(log.find("remote=198.51.100.4 method=GET"), std::string::npos) << log;
+  EXPECT_EQ(log.find("203.0.113.9"), std::string::npos) << log;
+  EXPECT_EQ(count_of(log, "invalid PROXY protocol header"), 1u) << log;
+}
+
+TEST(HttpServer, ForwardedForOnlyFromTrustedProxies) {
+  ServerConfig cfg = test_config();
+  cfg.trusted_proxies = {"127.0.0.1"};
+  cfg.limits.max_connections_per_client = 1;
+  Running server(whoami_router(), cfg);
+
+  Client proxy(server.port());
+  // The left entry is what the client claimed; the proxy added the right one.
+  auto r = proxy.request("GET", "/whoami", "X-Forwarded-For: 198.51.100.9, 203.0.113.7\r\n");
+  EXPECT_EQ(r.body, "203.0.113.7");
+  EXPECT_EQ(proxy.request("GET", "/whoami").body, "127.0.0.1");  // per request, not per connection
+  // The proxy's connections carry many clients: not limited per client.
+  Client proxy2(server.port());
+  EXPECT_EQ(proxy2.request("GET", "/whoami", "X-Forwarded-For: 203.0.113.8\r\n").body, "203.0.113.8");
+
+  // Anyone else's X-Forwarded-For is ignored, and the limit applies.
+  Client stranger(server.port(), 0, "127.0.0.2");
+  EXPECT_EQ(stranger.request("GET", "/whoami", "X-Forwarded-For: 203.0.113.7\r\n").body, "127.0.0.2");
+  Client stranger2(server.port(), 0, "127.0.0.2");
+  EXPECT_EQ(stranger2.read().status, 503);
+
+  const std::string log = server.log.text();
+  EXPECT_NE(log.find("remote=203.0.113.7 method=GET"), std::string::npos) << log;
+  EXPECT_NE(log.find("remote=127.0.0.2 method=GET"), std::string::npos) << log;
 }
