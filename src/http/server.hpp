@@ -9,7 +9,11 @@
 // timeouts); handlers and streaming producers run on a separate pool of
 // worker threads, so a handler may block (database, FITS I/O) without
 // stalling the network. A producer writing to a slow client waits for each
-// chunk to be sent: memory per response stays bounded.
+// chunk to be sent: memory per response stays bounded. What handlers free
+// goes back to the system: the server limits glibc to two malloc arenas
+// (unless MALLOC_ARENA_MAX is set) and runs malloc_trim once large responses
+// have stopped for a second, so RSS returns to its level before a burst of
+// large or aborted downloads (see MallocTuning in server.cpp).
 //
 // Per connection: keep-alive and pipelining; the request head must arrive
 // within limits.header_timeout and the whole request within
