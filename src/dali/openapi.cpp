@@ -312,6 +312,16 @@ nlohmann::json openapi_document(const ServiceCatalog& catalog, std::string_view 
         {"summary", "Availability of every service and each check (JSON, for dashboards)"},
         {"operationId", "server_availability_json_get"},
         {"responses", {{"200", {{"description", "Availability report"}, {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}}}}}}}};
+  paths[api + "/services.json"] = {
+      {"get",
+       {{"tags", {"server"}},
+        {"summary", "Every service: standards, endpoints with an example query, availability (JSON)"},
+        {"description", "The directory the landing page is drawn from: for each service its name, title, path, the "
+                        "standardIDs of its VOSI capabilities, its endpoints (each GET endpoint with an example "
+                        "query that answers), its availability checks and what it offers to look at (HiPS maps "
+                        "with a viewer link). Paths are relative to the server root."},
+        {"operationId", "server_services_json_get"},
+        {"responses", {{"200", {{"description", "Service directory"}, {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}}}}}}}};
   doc["tags"] = tags;
   doc["paths"] = paths;
   doc["components"] = {

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "dali/directory.hpp"
 #include "dali/openapi.hpp"
 #include "dali/vosi.hpp"
 #include "http/headers.hpp"
@@ -18,7 +19,7 @@ namespace pixserve::dali {
 namespace {
 
 // Paths the catalogue itself uses under the API prefix.
-constexpr std::array<std::string_view, 2> kReservedNames{"availability", "availability.json"};
+constexpr std::array<std::string_view, 3> kReservedNames{"availability", "availability.json", "services.json"};
 // Endpoint paths the catalogue adds to every service.
 constexpr std::array<std::string_view, 3> kVosiPaths{"capabilities", "availability", "tables"};
 
@@ -57,6 +58,9 @@ void check_endpoint(const Service& service, const Endpoint& e) {
     } catch (const DaliError& err) {
       throw bad(std::string("default or example does not parse: ") + err.what());
     }
+  }
+  for (const auto& name : e.example_params) {
+    if (!names.contains(http::ascii_lower(name))) throw bad("example parameter " + name + " is not declared");
   }
 }
 
@@ -219,6 +223,13 @@ void install(http::Router& router, std::shared_ptr<const ServiceCatalog> catalog
   router.get(api + "/availability.json", [catalog](const http::Request&) {
     auto res = http::Response::text(200, availability_json(check_availability(*catalog)).dump(1) + "\n",
                                     "application/json");
+    res.headers.set("Cache-Control", "no-store");
+    return res;
+  });
+  router.get(api + "/services.json", [catalog](const http::Request& request) {
+    auto res = http::Response::text(200, services_json(*catalog, check_availability(*catalog), request).dump(1) + "\n",
+                                    "application/json");
+    // It carries the availability, which is checked anew each time.
     res.headers.set("Cache-Control", "no-store");
     return res;
   });

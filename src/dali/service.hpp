@@ -9,6 +9,8 @@
 //   - the VOSI capabilities and availability documents (vosi.hpp);
 //   - DataLink service descriptors (descriptor.hpp);
 //   - the OpenAPI document at /openapi.json (openapi.hpp);
+//   - its entry in /api/services.json, which the landing page shows, with an
+//     example query made from the parameters' examples (directory.hpp);
 //   - RESPONSEFORMAT and MAXREC handling for table results (results.hpp).
 //
 // A new service is a declaration plus one function per endpoint:
@@ -80,6 +82,11 @@ struct Endpoint {
   // Prefixed to the message of every 4xx error document of this endpoint,
   // e.g. "UsageError: " for SODA, whose error texts must begin with a label.
   std::string error_label{};
+  // The parameters of the endpoint's example query (the link the services
+  // document and the landing page give) besides the required ones, which it
+  // always has: each with its declared example (example_value()), unless the
+  // service's live_examples has one from the data.
+  std::vector<std::string> example_params{};
 };
 
 // One availability check: a real probe of something the service needs
@@ -95,6 +102,14 @@ struct AvailabilityCheck {
   std::function<CheckResult()> run{};
 };
 
+// Something a service offers beyond its endpoints, to be looked at rather
+// than queried (a HiPS map in its viewer): listed by the services document.
+struct Resource {
+  std::string name{};   // e.g. "deepCoadd-gri"
+  std::string title{};  // one line for people
+  std::string href{};   // relative to the server root: "/web/hips.html?map=deepCoadd-gri"
+};
+
 struct Service {
   std::string name{};  // lower-case identifier; the service lives under /api/<name>
   std::string title{};
@@ -108,6 +123,13 @@ struct Service {
   // capability needs more than the generated one (TAP's TAPRegExt
   // TableAccess): when set, /api/<name>/capabilities is routed to it.
   http::Handler capabilities{};
+  // Example values that only the data can give (an ID that exists), asked
+  // for when the services document is made: they replace the declared
+  // examples in the example queries, and join them when not required, so
+  // that every example link answers. Empty: the declared examples.
+  std::function<RawParams()> live_examples{};
+  // What the service has to look at now (its HiPS maps); empty: nothing.
+  std::function<std::vector<Resource>()> resources{};
 };
 
 // Resolves the caller of a request (auth::Authenticator::resolve); throws
@@ -155,7 +177,8 @@ class ServiceCatalog {
 // Registers on `router`, for each service: its endpoints (with their
 // methods), GET capabilities and availability (and tables when declared);
 // then GET <api>/availability (XML, all services), <api>/availability.json,
-// /openapi.json, and a DALI 404 for any other path under <api>.
+// <api>/services.json (services_json()), /openapi.json, and a DALI 404 for
+// any other path under <api>.
 void install(http::Router& router, std::shared_ptr<const ServiceCatalog> catalog);
 
 // Runs one endpoint as the installed route does: parses the request's

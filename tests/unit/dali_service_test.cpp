@@ -12,6 +12,7 @@
 #include <string>
 
 #include "dali/descriptor.hpp"
+#include "dali/directory.hpp"
 #include "dali/openapi.hpp"
 #include "dali/results.hpp"
 #include "dali/service.hpp"
@@ -427,7 +428,60 @@ TEST(DaliService, DeclarationsAreChecked) {
                std::invalid_argument);
   EXPECT_THROW(c.add(with({.path = "q", .params = {{.name = "E", .type = ParamType::enumerated}}, .handler = h})),
                std::invalid_argument);
+  EXPECT_THROW(c.add(with({.path = "q", .handler = h, .example_params = {"NOPE"}})), std::invalid_argument);
   EXPECT_NO_THROW(c.add(with({.path = "q", .handler = h})));
+}
+
+TEST(DaliService, ExampleQueriesComeFromTheDeclarations) {
+  Fixture f;
+  const Service& demo = *f.catalog->find("demo");
+  const Endpoint& query = demo.endpoints[0];
+  // The required parameter with its declared example.
+  EXPECT_EQ(example_query(*f.catalog, demo, query), "/api/demo/query?N=2");
+  // Live values replace declared examples and join the query; an empty one
+  // means "no example now".
+  EXPECT_EQ(example_query(*f.catalog, demo, query, {{"id", "ivo://x/y?a b"}, {"n", "3"}}),
+            "/api/demo/query?ID=ivo%3A%2F%2Fx%2Fy%3Fa%20b&N=3");
+  EXPECT_EQ(example_query(*f.catalog, demo, query, {{"ID", ""}}), std::nullopt);
+  Endpoint with_pos = query;
+  with_pos.example_params = {"pos", "SIZE"};
+  EXPECT_EQ(example_query(*f.catalog, demo, with_pos), "/api/demo/query?POS=CIRCLE%2010.0%20-30.0%200.5&SIZE=0.5&N=2");
+  Endpoint post_only = query;
+  post_only.methods = {"POST"};
+  EXPECT_EQ(example_query(*f.catalog, demo, post_only), std::nullopt);
+  Endpoint job_list = query;
+  job_list.binding = Binding::uws;
+  EXPECT_EQ(example_query(*f.catalog, demo, job_list), std::nullopt);
+}
+
+TEST(DaliService, ServicesDocumentFollowsTheCatalogue) {
+  Fixture f(false);
+  const auto r = call(f.router, "GET", "/api/services.json");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_EQ(r.headers.get("Cache-Control"), "no-store");
+  const auto doc = nlohmann::json::parse(r.body);
+  EXPECT_EQ(doc["available"], false);
+  ASSERT_EQ(doc["services"].size(), 2U);
+  const auto& demo = doc["services"][0];
+  EXPECT_EQ(demo["name"], "demo");
+  EXPECT_EQ(demo["path"], "/api/demo");
+  // The standardIDs of the VOSI capabilities document, in its order.
+  const auto caps = call(f.router, "GET", "/api/demo/capabilities");
+  EXPECT_EQ(demo["standard_ids"].get<std::vector<std::string>>(), capability_standard_ids(caps.body));
+  EXPECT_EQ(demo["standard_ids"],
+            nlohmann::json({"ivo://ivoa.net/std/VOSI#capabilities", "ivo://ivoa.net/std/VOSI#availability",
+                            "ivo://ivoa.net/std/SIA#query-2.0"}));
+  EXPECT_EQ(demo["example"], "/api/demo/query?N=2");
+  EXPECT_EQ(demo["endpoints"][1]["example"], "/api/demo/fail?HOW=404");
+  EXPECT_EQ(demo["available"], false);
+  EXPECT_EQ(demo["checks"].size(), 3U);
+  EXPECT_EQ(call(f.router, "GET", demo["example"].get<std::string>()).status, 200);
+  const auto& other = doc["services"][1];
+  EXPECT_EQ(other["tables_url"], "/api/other/tables");
+  EXPECT_FALSE(other.contains("example"));
+  EXPECT_EQ(other["resources"], nlohmann::json::array());
+  EXPECT_TRUE(nlohmann::json::parse(call(f.router, "GET", "/openapi.json").body)["paths"].contains("/api/services.json"));
 }
 
 }  // namespace
