@@ -283,6 +283,11 @@ dali::Service datalink_service(std::shared_ptr<SharedRepository> repository, con
       .description = "The files, previews, cutout service, progenitors and calibrations of each dataset.",
       .endpoints = {std::move(links)},
       .checks = std::move(checks),
+      .live_examples =
+          [repository] {
+            const auto record = example_dataset(*repository);
+            return dali::RawParams{{"ID", record ? repository->publisher_did(record->dataset_id) : std::string()}};
+          },
   };
 }
 

@@ -149,6 +149,7 @@ dali::Service datasets_service(std::shared_ptr<SharedRepository> repository, con
       .params = dataset_query_params(limits),
       .result_types = {"application/x-votable+xml", "application/x-votable+xml;serialization=BINARY2", "text/csv",
                        "text/tab-separated-values"},
+      .example_params = {"POS"},
   };
   query.handler = [repository, limits](const http::Request&, const dali::ParsedParams& params) {
     repo::DatasetQuery q;

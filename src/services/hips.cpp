@@ -307,6 +307,27 @@ dali::Service hips_service(std::shared_ptr<SharedRepository> repository, const H
                      "the HiPS list and the progenitor coadds of any HEALPix cell.",
       .endpoints = {std::move(list), std::move(progenitors)},
       .checks = std::move(checks),
+      // The declared MAP example need not exist on this server.
+      .live_examples =
+          [repository, options] {
+            const auto names = map_names(root_of(*repository, options));
+            return dali::RawParams{{"MAP", names.empty() ? std::string() : names.front()}};
+          },
+      // Each public map, in the viewer when Aladin Lite is served, else its
+      // properties (which HiPS clients take).
+      .resources =
+          [repository, options] {
+            const auto root = root_of(*repository, options);
+            std::vector<dali::Resource> out;
+            for (const auto& name : map_names(root)) {
+              const auto properties = hips::Properties::load(root / name / "properties");
+              out.push_back({.name = name,
+                             .title = properties ? properties->get("obs_title").value_or(name) : name,
+                             .href = options.aladin_lite_dir.empty() ? "/api/hips/" + name + "/properties"
+                                                                     : "/web/hips.html?map=" + name});
+            }
+            return out;
+          },
   };
 }
 

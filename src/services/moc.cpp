@@ -15,7 +15,8 @@ dali::ParamSpec format_param() {
           .description = "Serialisation: fits (MOC 2.0 FITS), ascii (MOC 2.0 string) or json.",
           .options = {"fits", "ascii", "json"},
           .default_value = "fits",
-          .example = "fits"};
+          // json: the example links open in a browser, where FITS would be a download.
+          .example = "json"};
 }
 
 std::vector<dali::ParamSpec> selection_params(int default_order) {
@@ -82,6 +83,7 @@ dali::Service moc_service(std::shared_ptr<SharedRepository> repository, std::vec
       .params = selection_params(hips::kDefaultMocOrder),
       .methods = {"GET", "POST"},
       .result_types = {"application/fits", "text/plain", "application/json"},
+      .example_params = {"FORMAT"},
   };
   query.handler = [repository](const http::Request& request, const dali::ParsedParams& params) {
     const auto order = static_cast<int>(*params.first<std::int64_t>("ORDER"));
@@ -112,6 +114,7 @@ dali::Service moc_service(std::shared_ptr<SharedRepository> repository, std::vec
       .params = std::move(st_params),
       .methods = {"GET", "POST"},
       .result_types = {"application/fits", "text/plain", "application/json"},
+      .example_params = {"FORMAT"},
   };
   stmoc.handler = [repository](const http::Request& request, const dali::ParsedParams& params) {
     const auto order = static_cast<int>(*params.first<std::int64_t>("ORDER"));

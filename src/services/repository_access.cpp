@@ -86,6 +86,15 @@ dali::CheckResult check_free_space(const std::filesystem::path& root, std::uint6
   return {true, fmt::format("{} free (threshold {})", free, human_bytes(min_free_bytes))};
 }
 
+std::optional<repo::DatasetRecord> example_dataset(SharedRepository& repository) {
+  repo::DatasetQuery q;
+  q.dataset_types = {std::string(repo::to_string(repo::DatasetType::calexp))};
+  q.limit = 1;
+  auto found = repository.find_visible(std::move(q));  // anonymous: what everyone may read
+  if (found.empty()) return std::nullopt;
+  return std::move(found.front());
+}
+
 std::vector<dali::AvailabilityCheck> repository_checks(std::shared_ptr<SharedRepository> repository,
                                                        std::uint64_t min_free_bytes) {
   return {

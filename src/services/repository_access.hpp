@@ -76,6 +76,11 @@ class SharedRepository {
 std::vector<dali::AvailabilityCheck> repository_checks(std::shared_ptr<SharedRepository> repository,
                                                        std::uint64_t min_free_bytes);
 
+// A dataset every caller may read, for the example queries of services that
+// take an ID (Service::live_examples): the first public calexp; nullopt
+// when there is none.
+std::optional<repo::DatasetRecord> example_dataset(SharedRepository& repository);
+
 // The individual checks (exposed for tests).
 dali::CheckResult check_registry(SharedRepository& repository);
 dali::CheckResult check_readable(const std::filesystem::path& root);

@@ -142,6 +142,7 @@ dali::Service sia_service(std::shared_ptr<SharedRepository> repository, const da
                        "text/tab-separated-values"},
       .standard_id = "ivo://ivoa.net/std/SIA#query-2.0",
       .interface_version = "2.0",
+      .example_params = {"POS"},
   };
   query.handler = [repository, limits](const http::Request& request, const dali::ParsedParams& params) {
     auto q = sia_query(params, *repository);

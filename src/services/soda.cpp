@@ -471,6 +471,16 @@ dali::Service soda_service(std::shared_ptr<SharedRepository> repository, std::ve
                      "synchronously or as UWS jobs.",
       .endpoints = {std::move(sync), soda_async_declaration()},
       .checks = std::move(checks),
+      // A dataset that exists, and a circle around its centre so the
+      // example cuts something out.
+      .live_examples =
+          [repository] {
+            const auto record = example_dataset(*repository);
+            if (!record || !record->s_ra || !record->s_dec) return dali::RawParams{{"ID", ""}};
+            return dali::RawParams{{"ID", repository->publisher_did(record->dataset_id)},
+                                   {"POS", fmt::format("CIRCLE {:.6f} {:.6f} {:.6f}", *record->s_ra, *record->s_dec,
+                                                       record->s_fov.value_or(0.04) / 4.0)}};
+          },
   };
 }
 
