@@ -84,3 +84,28 @@ test("Aladin Lite shows the colour HiPS", async () => {
   assert.deepEqual(external, [], "no request left the server");
   assert.ok(shot.length > 10_000, `screenshot of ${shot.length} bytes`);
 });
+
+test("the landing page lists the maps with a link to view them", async () => {
+  const doc = await (await fetch(`${url}/api/services.json`)).json();
+  const hips = doc.services.find((s) => s.name === "hips");
+  assert.ok(hips.resources.some((r) => r.name === "deepCoadd-gri" && r.href === "/web/hips.html?map=deepCoadd-gri"),
+            JSON.stringify(hips.resources));
+  // With maps, the progenitors endpoint has an example too, on a map that exists.
+  assert.match(hips.endpoints.find((e) => e.path === "/api/hips/progenitors").example, /MAP=deepCoadd-/);
+  const page = await context.newPage();
+  const problems = [];
+  page.on("console", (msg) => { if (msg.type() === "error") problems.push(`console: ${msg.text()}`); });
+  await page.goto(`${url}/`);
+  await page.waitForSelector('#services[data-ready="true"]', { timeout: 30_000 });
+  const link = page.locator('#service-hips a.resource[href="web/hips.html?map=deepCoadd-gri"]');
+  assert.equal(await link.count(), 1);
+  for (const href of await page.$$eval("#service-hips a", (as) => as.map((a) => a.href))) {
+    assert.equal((await page.request.get(href)).status(), 200, href);
+  }
+  assert.deepEqual(problems, [], "the landing page logs no errors");
+  // The viewer opens from it (its own console is Aladin Lite's business).
+  await link.click();
+  await page.waitForFunction(() => window.pixserveHipsReady === true, null, { timeout: 60_000 });
+  assert.match(page.url(), /\/web\/hips\.html\?map=deepCoadd-gri$/);
+  await page.close();
+});
