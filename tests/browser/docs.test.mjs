@@ -4,37 +4,25 @@
 // availability. Run with `node --test tests/browser/` (make browser-test).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { chromium } from "playwright-core";
 
-import { startServer } from "./server.mjs";
+import { launchBrowser, startServer } from "./server.mjs";
 import { validateOpenApi } from "../tools/validate-openapi.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
 
 let server;
+let browser;
 let context;
-let profile;
 
 before(async () => {
   server = await startServer();
-  profile = mkdtempSync(path.join(tmpdir(), "pixserve-chromium-"));
-  // A fresh profile (--user-data-dir, which playwright passes for a
-  // persistent context) and no background traffic: the page may only talk
-  // to pixserve.
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchBrowser();
+  context = browser.context;
 });
 
 after(async () => {
-  await context?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
+  await browser?.close();
   if (server) assert.equal(await server.stop(), 0, "pixserve serve exits 0 after SIGTERM");
 });
 

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -53,6 +54,26 @@ export async function startServer() {
       const code = await exited;
       rmSync(dir, { recursive: true, force: true });
       return code;
+    },
+  };
+}
+
+// Debian's headless Chromium with a fresh profile (--user-data-dir, which
+// playwright passes for a persistent context) and no background traffic:
+// pages may only talk to pixserve. close() also removes the profile.
+export async function launchBrowser() {
+  const profile = mkdtempSync(path.join(tmpdir(), "pixserve-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM_BIN ?? "/usr/bin/chromium",
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  return {
+    context,
+    async close() {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
     },
   };
 }

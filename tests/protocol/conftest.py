@@ -3,6 +3,7 @@ simulated survey, and a repository with it ingested.
 
 Run with Debian's interpreter: /usr/bin/python3 -m pytest tests/protocol
 """
+import io
 import json
 import os
 import pathlib
@@ -13,6 +14,8 @@ import threading
 import time
 
 import pytest
+import requests
+from pyvo.io import uws
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -125,3 +128,18 @@ def server(repo_dir):
     yield srv
     status = stop_server(srv)
     assert status == 0, f"pixserve serve exited with {status} after SIGTERM:\n{srv.log()[-3000:]}"
+
+
+def run_uws_job(base_url, path, params, headers=None, timeout=120):
+    """POSTs a UWS job with PHASE=RUN, waits until it ends; returns (job
+    URL, the job parsed by pyvo's UWS parser)."""
+    r = requests.post(base_url + path, data=params, headers=headers or {}, allow_redirects=False, timeout=60)
+    assert r.status_code == 303, r.text[:300]
+    url = r.headers["Location"]
+    url = url if url.startswith("http") else base_url + url
+    deadline = time.monotonic() + timeout
+    while True:
+        job = uws.parse_job(io.BytesIO(requests.get(url, headers=headers or {}, timeout=60).content))
+        if job.phase in ("COMPLETED", "ERROR", "ABORTED") or time.monotonic() > deadline:
+            return url, job
+        time.sleep(0.1)

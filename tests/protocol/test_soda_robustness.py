@@ -10,7 +10,6 @@ streams cutouts, and a full disk.
   Retry-After; a transient UWS error) without any server path, and the
   server keeps serving.
 """
-import io
 import os
 import signal
 import subprocess
@@ -18,9 +17,8 @@ import time
 
 import pytest
 import requests
-from pyvo.io import uws
 
-from conftest import query, run, start_server, stop_server
+from conftest import query, run, run_uws_job, start_server, stop_server
 from test_services import error_message
 
 
@@ -140,18 +138,7 @@ def test_a_full_disk_is_a_transient_uws_error_on_async_cutouts(robust_repo):
     try:
         srv = start_server(robust_repo)
         try:
-            r = requests.post(srv.url + "/api/soda/async", data=big_cutout_params(robust_repo)[:1] + [("PHASE", "RUN")],
-                              allow_redirects=False, timeout=60)
-            assert r.status_code == 303, r.text[:300]
-            url = r.headers["Location"]
-            if not url.startswith("http"):
-                url = srv.url + url
-            deadline = time.monotonic() + 120
-            while True:
-                job = uws.parse_job(io.BytesIO(requests.get(url, timeout=60).content))
-                if job.phase in ("COMPLETED", "ERROR", "ABORTED") or time.monotonic() > deadline:
-                    break
-                time.sleep(0.2)
+            url, job = run_uws_job(srv.url, "/api/soda/async", big_cutout_params(robust_repo)[:1] + [("PHASE", "RUN")])
             assert job.phase == "ERROR"
             assert job.errorsummary.type_ == "transient"
             document = requests.get(url, timeout=60).text

@@ -16,7 +16,6 @@ import io
 import re
 import shutil
 import subprocess
-import time
 
 import numpy as np
 import pytest
@@ -26,7 +25,7 @@ from astropy.io.votable import parse
 from astropy.wcs import WCS
 from pyvo.io import uws
 
-from conftest import query, run, start_server, stop_server
+from conftest import query, run, run_uws_job, start_server, stop_server
 
 STILTS = shutil.which("stilts")
 
@@ -249,16 +248,7 @@ def test_uws_documents_parse_with_pyvo(lint_server):
         "soda-error": ("/api/soda/async", {"ID": calexp, "PIXEL": "[100000:100010,1:10]", "PHASE": "RUN"}),
     }
     for name, (path, params) in jobs.items():
-        r = requests.post(srv.url + path, data=params, allow_redirects=False, timeout=60)
-        assert r.status_code == 303, (name, r.text[:300])
-        url = r.headers["Location"]
-        url = url if url.startswith("http") else srv.url + url
-        deadline = time.monotonic() + 120
-        while True:
-            job = uws.parse_job(io.BytesIO(requests.get(url, timeout=60).content))
-            if job.phase in ("COMPLETED", "ERROR", "ABORTED") or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
+        url, job = run_uws_job(srv.url, path, params)
         assert job.phase == ("ERROR" if name == "soda-error" else "COMPLETED"), (name, job.phase)
         assert job.jobid and job.ownerid is None or isinstance(job.ownerid, str)
         if job.phase == "COMPLETED":
