@@ -69,11 +69,14 @@ struct Accumulator {
 
 // Adds one calexp to the patch; true if it contributed any pixel.
 bool add_input(Accumulator& acc, const wcs::Wcs& patch_wcs, const CalexpInfo& in) {
+  // A Wcs must not be used by two threads at once (wcslib's scratch space),
+  // and one calexp feeds several patches built in parallel: work on a copy.
+  const wcs::Wcs calexp_wcs = in.wcs;
   // Where the calexp lands on the patch: its outline through both WCSs.
   double x_min = std::numeric_limits<double>::infinity(), x_max = -x_min, y_min = x_min, y_max = -x_min;
   for (const auto& p : image_outline(in.width, in.height)) {
     try {
-      const auto q = patch_wcs.sky_to_pixel(in.wcs.pixel_to_sky(p));
+      const auto q = patch_wcs.sky_to_pixel(calexp_wcs.pixel_to_sky(p));
       x_min = std::min(x_min, q.x);
       x_max = std::max(x_max, q.x);
       y_min = std::min(y_min, q.y);
@@ -91,7 +94,7 @@ bool add_input(Accumulator& acc, const wcs::Wcs& patch_wcs, const CalexpInfo& in
   const image::GridMapping map({bx0, by0, bx1 - bx0 + 1, by1 - by0 + 1}, kMappingStep,
                                [&](double x, double y) -> std::optional<wcs::PixelPoint> {
                                  try {
-                                   return in.wcs.sky_to_pixel(patch_wcs.pixel_to_sky({x, y}));
+                                   return calexp_wcs.sky_to_pixel(patch_wcs.pixel_to_sky({x, y}));
                                  } catch (const wcs::WcsError&) {
                                    return std::nullopt;
                                  }
