@@ -378,7 +378,10 @@ TEST(UwsRunner, SweepDestroysExpiredJobsWithFiles) {
   ASSERT_TRUE(fs::exists(dir / "r.txt"));
   f.store->set_destruction(expire.id, now() - 1s);
   const auto deadline = std::chrono::steady_clock::now() + 3s;
-  while (f.store->load(expire.id) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  // The sweeper forgets the job, then removes its files: wait for both.
+  while ((f.store->load(expire.id) || fs::exists(dir)) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
   EXPECT_FALSE(f.store->load(expire.id));
   EXPECT_FALSE(fs::exists(dir));
   EXPECT_TRUE(fs::exists(f.store->job_directory(keep.id) / "r.txt"));
