@@ -399,8 +399,14 @@ def test_openapi_document_validates_with_the_npm_validator(server, tmp_path):
 def test_landing_page_and_local_swagger_ui(server):
     page = get(server, "/")
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
-    for link in ("api/datasets/query", "api/availability", "docs/", "openapi.json", "api/datasets/capabilities"):
+    for link in ("api/availability", "docs/", "openapi.json", "api/services.json"):
         assert f'href="{link}' in page.text, link
+    # The services themselves are drawn from the directory the page reads
+    # (its rendering is checked in the browser test).
+    directory = get(server, "/api/services.json").json()
+    datasets = next(s for s in directory["services"] if s["name"] == "datasets")
+    assert datasets["capabilities_url"] == "/api/datasets/capabilities"
+    assert any(e["path"] == "/api/datasets/query" for e in datasets["endpoints"])
     redirect = get(server, "/docs", allow_redirects=False)
     assert redirect.status_code == 301 and redirect.headers["Location"] == "docs/"
     docs = get(server, "/docs/")
