@@ -118,7 +118,7 @@ MappingRule read_rule(const Reader& r, const YAML::Node& node, std::size_t index
   const std::string what = fmt::format("rules[{}]", index);
   r.keys(node, what,
          {"name", "match", "dataset_type", "collection", "dataset_id", "data_id", "band", "time", "planes", "target",
-          "facility", "instrument", "rights"});
+          "facility", "instrument", "columns", "rights"});
   MappingRule rule;
   rule.line = Reader::line(node);
   rule.name = node["name"] ? r.text(node["name"], what + ".name") : fmt::format("rule {}", index + 1);
@@ -207,6 +207,14 @@ MappingRule read_rule(const Reader& r, const YAML::Node& node, std::size_t index
     rule.image = r.hdu(p["image"], what + ".planes.image");
     if (p["mask"]) rule.mask = r.hdu(p["mask"], what + ".planes.mask");
     if (p["variance"]) rule.variance = r.hdu(p["variance"], what + ".planes.variance");
+  }
+  if (const auto c = node["columns"]) {
+    r.keys(c, what + ".columns",
+           {"seeing", "airmass", "sky_background", "zero_point", "psf_fwhm", "s_resolution", "telescope_ra",
+            "telescope_dec", "software_version"});
+    for (const auto& kv : c) {
+      rule.columns.emplace(kv.first.Scalar(), r.templ(kv.second, what + ".columns." + kv.first.Scalar()));
+    }
   }
   if (node["target"]) rule.target = r.templ(node["target"], what + ".target");
   if (node["facility"]) rule.facility = r.templ(node["facility"], what + ".facility");

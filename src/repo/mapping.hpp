@@ -13,6 +13,7 @@
 //       time: {start: DATE-OBS, scale: utc, exptime: EXPTIME}
 //       planes: {image: 1, mask: MASK, variance: VARIANCE}
 //       target: "{OBJECT}"
+//       columns: {airmass: "{AIRMASS}", seeing: "{SEEING}"}
 //       rights: {policy: public, embargo_hours: 0}
 //
 // Each file must match exactly one rule (by a glob on its path relative to
@@ -89,6 +90,10 @@ struct MappingRule {
   std::optional<TimeMapping> time;
   HduRef image, mask, variance;
   std::optional<Template> target, facility, instrument;
+  // Observation columns from templates: seeing, airmass, sky_background,
+  // zero_point, psf_fwhm, s_resolution, telescope_ra, telescope_dec
+  // (numbers) and software_version (text).
+  std::map<std::string, Template> columns;
   // rights (absent: the ingest command's options)
   std::optional<ReadPolicy> policy;
   std::vector<std::string> groups;

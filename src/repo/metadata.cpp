@@ -518,6 +518,29 @@ MappedRecord read_mapped_metadata(const std::filesystem::path& path, const std::
       rec.s_resolution = rec.pixel_scale_arcsec;
     }
 
+    // Observation columns.
+    for (const auto& [column, templ] : rule->columns) {
+      const auto text = expand(templ);
+      if (column == "software_version") {
+        rec.software_version = text;
+        continue;
+      }
+      char* end = nullptr;
+      const double value = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0' || !std::isfinite(value)) {
+        throw IngestError(path, fmt::format("columns.{} is '{}', not a number ({})", column, text, mapping.where(templ.line)));
+      }
+      std::optional<double>* target = column == "seeing"           ? &rec.seeing
+                                       : column == "airmass"        ? &rec.airmass
+                                       : column == "sky_background" ? &rec.sky_background
+                                       : column == "zero_point"     ? &rec.zero_point
+                                       : column == "psf_fwhm"       ? &rec.psf_fwhm
+                                       : column == "s_resolution"   ? &rec.s_resolution
+                                       : column == "telescope_ra"   ? &rec.telescope_ra
+                                                                    : &rec.telescope_dec;
+      *target = value;
+    }
+
     const std::string local = rule->dataset_id ? expand(*rule->dataset_id) : expand({"{path.stem}", rule->line});
     rec.dataset_id = fmt::format("{}.{}.{}", rec.collection, to_string(rec.type), safe_text(local));
     if (!is_safe_identifier(rec.dataset_id)) {

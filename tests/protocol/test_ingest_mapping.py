@@ -88,6 +88,8 @@ def write_survey(root):
         header["OBJECT"] = f"field{i // 4}"
         header["INSTRUME"] = "DCcam"
         header["TELESCOP"] = "Data Centre 1m"
+        header["AIRMASS"] = round(1.0 + 0.01 * i, 3)
+        header["SEEING"] = round(0.6 + 0.02 * i, 3)
         data = (np.random.default_rng(i).normal(size=(SIZE, SIZE)) + i).astype(np.float32)
         single = i % 2 == 0
         rel = f"{'single' if single else 'processed'}/night{i // 8}/img{i:02d}.fits"
@@ -180,6 +182,11 @@ def test_obscore_columns_agree_with_astropy(mapped):
         assert abs(float(r["t_exptime"]) - t["exptime"]) < 1e-9, rel
         assert str(r["target_name"]) == t["object"]
         assert str(r["instrument_name"]) == "DCcam" and str(r["facility_name"]) == "Data Centre 1m"
+        if t["single"]:  # the rule of single-HDU images maps AIRMASS and SEEING to their columns
+            assert abs(float(r["airmass"]) - t["header"]["AIRMASS"]) < 1e-12, rel
+            assert abs(float(r["seeing"]) - t["header"]["SEEING"]) < 1e-12, rel
+        else:
+            assert np.ma.is_masked(r["airmass"]), rel
         # Footprint: each corner of astropy's footprint has a vertex of
         # s_region within 0.1 pixel.
         with fits.open(survey / rel) as hdul:

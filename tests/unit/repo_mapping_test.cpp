@@ -27,6 +27,7 @@ rules:
         Ha: {name: Ha, em_min: 6.54e-7, em_max: 6.59e-7}
     time: {start: DATE-OBS, scale: tai, exptime: EXPTIME}
     planes: {image: IMAGE, mask: 2}
+    columns: {airmass: "{AIRMASS}", software_version: "pipe {VERSION}"}
     rights: {policy: groups, groups: [team1], embargo_hours: 12}
   - name: flats
     match: {path: "cal/flat*.fits"}
@@ -58,6 +59,8 @@ TEST(IngestMapping, ReadsEveryKey) {
   EXPECT_EQ(r.policy, ReadPolicy::groups);
   EXPECT_EQ(r.groups, std::vector<std::string>{"team1"});
   EXPECT_EQ(r.embargo_hours, 12.0);
+  EXPECT_EQ(r.columns.at("airmass").text, "{AIRMASS}");
+  EXPECT_EQ(r.columns.at("software_version").text, "pipe {VERSION}");
   EXPECT_EQ(m.rules()[1].band->name, "g");
 }
 
@@ -76,6 +79,7 @@ TEST(IngestMapping, MistakesNameTheFileAndLine) {
   fails(head + "    band: {name: X, em_min: 7e-7, em_max: 6e-7}\n", "m.yaml:6");
   fails(head + "    data_id: {visitt: \"{V}\"}\n", "unknown key 'visitt'");
   fails(head + "    dataset_id: \"{OBJECT\"\n", "unbalanced braces");
+  fails(head + "    columns: {humidity: \"{HUMID}\"}\n", "unknown key 'humidity'");
   fails(head + "    planes: {image: 0}\n", "HDU numbers start at 1");
   fails(head + "    rights: {policy: everyone}\n", "'everyone' is not public");
   fails(head + "    rights: {policy: groups}\n", "needs groups");
