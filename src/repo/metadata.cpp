@@ -125,6 +125,18 @@ void fill_sky(DatasetRecord& rec, const wcs::Wcs& w, long width, long height, co
   rec.s_fov = 2.0 * radius;
 }
 
+// The celestial WCS of a science image's HDU (left current), or the
+// IngestError that says why there is none.
+wcs::Wcs image_wcs(fits::File& file, int image_hdu, const std::filesystem::path& path) {
+  if (image_hdu == 0) throw IngestError(path, "no image HDU");
+  file.move_to_hdu(image_hdu);
+  try {
+    return wcs::Wcs::from_fits(file);
+  } catch (const wcs::WcsError& e) {
+    throw IngestError(path, fmt::format("no usable celestial WCS in HDU {}: {}", image_hdu, e.what()));
+  }
+}
+
 }  // namespace
 
 IngestError::IngestError(const std::filesystem::path& file, const std::string& reason)
@@ -209,14 +221,7 @@ DatasetRecord read_dataset_metadata(const std::filesystem::path& path, const Met
 
     // The sky: every science image needs a celestial WCS; calibrations have none.
     if (!is_calibration(rec.type)) {
-      if (image_hdu == 0) throw IngestError(path, "no image HDU");
-      file.move_to_hdu(image_hdu);
-      std::optional<wcs::Wcs> w;
-      try {
-        w = wcs::Wcs::from_fits(file);
-      } catch (const wcs::WcsError& e) {
-        throw IngestError(path, fmt::format("no usable celestial WCS: {}", e.what()));
-      }
+      const auto w = image_wcs(file, image_hdu, path);
       long width = 0, height = 0;
       file.move_to_hdu(1);
       const auto detsize = file.read_string("DETSIZE");
@@ -233,7 +238,7 @@ DatasetRecord read_dataset_metadata(const std::filesystem::path& path, const Met
         width = shape[0];
         height = shape[1];
       }
-      fill_sky(rec, *w, width, height, path);
+      fill_sky(rec, w, width, height, path);
       rec.s_resolution = rec.psf_fwhm ? rec.psf_fwhm : rec.seeing;
     }
 
@@ -506,15 +511,8 @@ MappedRecord read_mapped_metadata(const std::filesystem::path& path, const std::
     }
 
     if (!is_calibration(rec.type)) {
-      if (image_hdu == 0) throw IngestError(path, "no image HDU");
-      file.move_to_hdu(image_hdu);
-      std::optional<wcs::Wcs> w;
-      try {
-        w = wcs::Wcs::from_fits(file);
-      } catch (const wcs::WcsError& e) {
-        throw IngestError(path, fmt::format("no usable celestial WCS in HDU {}: {}", image_hdu, e.what()));
-      }
-      fill_sky(rec, *w, image_shape[0], image_shape[1], path);
+      const auto w = image_wcs(file, image_hdu, path);
+      fill_sky(rec, w, image_shape[0], image_shape[1], path);
       rec.s_resolution = rec.pixel_scale_arcsec;
     }
 
