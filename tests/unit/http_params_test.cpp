@@ -487,15 +487,18 @@ limits:
   EXPECT_TRUE(defaults.jobs.dir.empty());
 }
 
+// The message of the ConfigError a configuration text raises ("no error": none).
+std::string config_error(const std::string& yaml) {
+  try {
+    config_from_yaml(yaml, "test.yaml");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
 TEST(HttpConfig, ErrorsNameTheKey) {
-  auto message = [](const std::string& yaml) -> std::string {
-    try {
-      config_from_yaml(yaml, "test.yaml");
-    } catch (const ConfigError& e) {
-      return e.what();
-    }
-    return "no error";
-  };
+  const auto message = config_error;
   EXPECT_NE(message("server:\n  prot: 80\n").find("server.prot: unknown key"), std::string::npos)
       << message("server:\n  prot: 80\n");
   EXPECT_NE(message("server:\n  prot: 80\n").find("test.yaml:2"), std::string::npos);
@@ -598,4 +601,33 @@ TEST(HttpFiles, RangesAndValidators) {
   EXPECT_EQ(serve_static(Request::parse(raw), dir, "f.fits").status, 200);
   EXPECT_EQ(serve_static(Request::parse(raw), dir, "../files/f.fits").status, 404);
   EXPECT_EQ(serve_static(Request::parse(raw), dir, "/etc/passwd").status, 404);
+}
+
+TEST(HttpConfig, ConnectionLimitAndProxyKeys) {
+  auto defaults = config_from_yaml("");
+  EXPECT_EQ(defaults.limits.max_connections_per_client, 128u);
+  EXPECT_TRUE(defaults.trusted_proxies.empty());
+  EXPECT_FALSE(defaults.proxy_protocol);
+
+  auto c = config_from_yaml(
+      "server:\n  trusted_proxies: [127.0.0.1, 10.0.0.0/8, 'fd00::/8']\n  proxy_protocol: true\n"
+      "limits:\n  max_connections_per_client: 16\n");
+  EXPECT_EQ(c.trusted_proxies, (std::vector<std::string>{"127.0.0.1", "10.0.0.0/8", "fd00::/8"}));
+  EXPECT_TRUE(c.proxy_protocol);
+  EXPECT_EQ(c.limits.max_connections_per_client, 16u);
+  EXPECT_EQ(config_from_yaml("server:\n  trusted_proxies: 10.0.0.1\n").trusted_proxies,
+            std::vector<std::string>{"10.0.0.1"});
+
+  auto expect = [](const std::string& yaml, const std::string& part) {
+    EXPECT_NE(config_error(yaml).find(part), std::string::npos) << config_error(yaml);
+  };
+  expect("limits:\n  max_connections_per_client: 0\n", "limits.max_connections_per_client: must be at least 1");
+  expect("limits:\n  max_connections_per_client: many\n", "limits.max_connections_per_client: expected an integer");
+  expect("limits:\n  max_connection_per_client: 5\n", "limits.max_connection_per_client: unknown key");
+  expect("server:\n  trusted_proxies: [10.0.0.0/33]\n", "server.trusted_proxies: expected an IP address or a CIDR");
+  expect("server:\n  trusted_proxies: [lb.example.org]\n", "'lb.example.org'");
+  expect("server:\n  trusted_proxies: {a: b}\n", "server.trusted_proxies: expected a list");
+  expect("server:\n  proxy_protocol: yes\n", "server.proxy_protocol: expected true or false");
+  expect("server:\n  proxy_protocol: true\n", "server.proxy_protocol: needs server.trusted_proxies");
+  expect("server:\n  trusted_proxy: [127.0.0.1]\n", "server.trusted_proxy: unknown key");
 }

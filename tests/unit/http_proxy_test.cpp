@@ -7,7 +7,6 @@
 #include <string_view>
 #include <vector>
 
-#include "http/config.hpp"
 #include "http/proxy.hpp"
 
 using namespace pixserve::http;
@@ -148,41 +147,4 @@ TEST(HttpProxy, ForwardedForOnlyFromTrustedProxies) {
   EXPECT_EQ(client_from_forwarded_for(addr("127.0.0.1"), V{}, trusted), addr("127.0.0.1"));
   EXPECT_EQ(client_from_forwarded_for(addr("::ffff:127.0.0.1"), V{"::ffff:203.0.113.7"}, trusted),
             addr("203.0.113.7"));
-}
-
-TEST(HttpConfig, ConnectionLimitAndProxyKeys) {
-  auto defaults = config_from_yaml("");
-  EXPECT_EQ(defaults.limits.max_connections_per_client, 128u);
-  EXPECT_TRUE(defaults.trusted_proxies.empty());
-  EXPECT_FALSE(defaults.proxy_protocol);
-
-  auto c = config_from_yaml(
-      "server:\n  trusted_proxies: [127.0.0.1, 10.0.0.0/8, 'fd00::/8']\n  proxy_protocol: true\n"
-      "limits:\n  max_connections_per_client: 16\n");
-  EXPECT_EQ(c.trusted_proxies, (std::vector<std::string>{"127.0.0.1", "10.0.0.0/8", "fd00::/8"}));
-  EXPECT_TRUE(c.proxy_protocol);
-  EXPECT_EQ(c.limits.max_connections_per_client, 16u);
-  EXPECT_EQ(config_from_yaml("server:\n  trusted_proxies: 10.0.0.1\n").trusted_proxies,
-            std::vector<std::string>{"10.0.0.1"});
-
-  auto message = [](const std::string& yaml) -> std::string {
-    try {
-      config_from_yaml(yaml, "test.yaml");
-    } catch (const ConfigError& e) {
-      return e.what();
-    }
-    return "no error";
-  };
-  auto expect = [&](const std::string& yaml, const std::string& part) {
-    EXPECT_NE(message(yaml).find(part), std::string::npos) << message(yaml);
-  };
-  expect("limits:\n  max_connections_per_client: 0\n", "limits.max_connections_per_client: must be at least 1");
-  expect("limits:\n  max_connections_per_client: many\n", "limits.max_connections_per_client: expected an integer");
-  expect("limits:\n  max_connection_per_client: 5\n", "limits.max_connection_per_client: unknown key");
-  expect("server:\n  trusted_proxies: [10.0.0.0/33]\n", "server.trusted_proxies: expected an IP address or a CIDR");
-  expect("server:\n  trusted_proxies: [lb.example.org]\n", "'lb.example.org'");
-  expect("server:\n  trusted_proxies: {a: b}\n", "server.trusted_proxies: expected a list");
-  expect("server:\n  proxy_protocol: yes\n", "server.proxy_protocol: expected true or false");
-  expect("server:\n  proxy_protocol: true\n", "server.proxy_protocol: needs server.trusted_proxies");
-  expect("server:\n  trusted_proxy: [127.0.0.1]\n", "server.trusted_proxy: unknown key");
 }
