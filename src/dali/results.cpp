@@ -24,6 +24,8 @@ constexpr std::array kFormats{
     FormatName{"application/x-votable+xml", TableFormat::votable_tabledata},
     FormatName{"application/x-votable+xml;serialization=tabledata", TableFormat::votable_tabledata},
     FormatName{"text/xml", TableFormat::votable_tabledata},
+    FormatName{"votable/b", TableFormat::votable_binary},
+    FormatName{"application/x-votable+xml;serialization=binary", TableFormat::votable_binary},
     FormatName{"votable/b2", TableFormat::votable_binary2},
     FormatName{"application/x-votable+xml;serialization=binary2", TableFormat::votable_binary2},
     FormatName{"csv", TableFormat::csv},
@@ -37,6 +39,7 @@ constexpr std::array kFormats{
 const std::vector<std::string>& advertised_formats() {
   static const std::vector<std::string> kAdvertised{
       "votable",  "application/x-votable+xml", "application/x-votable+xml;serialization=BINARY2", "votable/b2",
+      "application/x-votable+xml;serialization=BINARY", "votable/b",
       "csv",      "text/csv",                  "tsv",                                             "text/tab-separated-values"};
   return kAdvertised;
 }
@@ -44,6 +47,7 @@ const std::vector<std::string>& advertised_formats() {
 std::string content_type_of(TableFormat f) {
   switch (f) {
     case TableFormat::votable_tabledata: return "application/x-votable+xml";
+    case TableFormat::votable_binary: return "application/x-votable+xml;serialization=BINARY";
     case TableFormat::votable_binary2: return "application/x-votable+xml;serialization=BINARY2";
     case TableFormat::csv: return "text/csv; charset=utf-8; header=present";
     case TableFormat::tsv: return "text/tab-separated-values; charset=utf-8";
@@ -56,6 +60,13 @@ std::string content_type_of(TableFormat f) {
 struct ClientGone {};
 
 }  // namespace
+
+std::vector<std::string> table_result_types() {
+  // Media types without parameters other than serialization, as OpenAPI
+  // response content keys.
+  return {"application/x-votable+xml", "application/x-votable+xml;serialization=BINARY",
+          "application/x-votable+xml;serialization=BINARY2", "text/csv", "text/tab-separated-values"};
+}
 
 ParamSpec maxrec_param(const ResultLimits& limits) {
   return {
@@ -79,8 +90,9 @@ ParamSpec responseformat_param() {
       .type = ParamType::text,
       .description =
           "Output format (DALI): votable (VOTable TABLEDATA, the default), "
-          "application/x-votable+xml;serialization=BINARY2 (or votable/b2), csv (text/csv) or tsv "
-          "(text/tab-separated-values).",
+          "application/x-votable+xml;serialization=BINARY2 (or votable/b2), "
+          "application/x-votable+xml;serialization=BINARY (or votable/b; integer nulls as the FIELD's VALUES null), "
+          "csv (text/csv) or tsv (text/tab-separated-values).",
       .ucd = "meta.code.mime",
       .options = advertised_formats(),
       .example = "votable",
@@ -147,9 +159,10 @@ TableStats write_table(votable::Sink sink, const ResponseFormat& format, std::in
     return stats;
   }
 
-  votable::VotableWriter w(std::move(sink), {.serialization = format.format == TableFormat::votable_binary2
-                                                                   ? votable::Serialization::binary2
-                                                                   : votable::Serialization::tabledata});
+  const votable::Serialization serialization = format.format == TableFormat::votable_binary2 ? votable::Serialization::binary2
+                                               : format.format == TableFormat::votable_binary  ? votable::Serialization::binary
+                                                                                              : votable::Serialization::tabledata;
+  votable::VotableWriter w(std::move(sink), {.serialization = serialization});
   w.begin_document();
   w.begin_resource({.type = votable::ResourceType::results});
   w.info("QUERY_STATUS", "OK");

@@ -14,6 +14,7 @@
 // RESPONSEFORMAT (DALI 1.1 section 3.2.7; names as in TAP 1.1):
 //   votable, votable/td, application/x-votable+xml, text/xml  -> VOTable TABLEDATA (the default)
 //   votable/b2, application/x-votable+xml;serialization=BINARY2 -> VOTable BINARY2
+//   votable/b, application/x-votable+xml;serialization=BINARY   -> VOTable BINARY
 //   csv, text/csv                                             -> CSV (RFC 4180, header line)
 //   tsv, text/tab-separated-values                            -> TSV
 // Matching ignores case and blanks around ';' and '='; anything else is a
@@ -53,12 +54,16 @@ ParamSpec maxrec_param(const ResultLimits& limits);
 ParamSpec responseformat_param();
 std::vector<ParamSpec> result_params(const ResultLimits& limits);
 
-enum class TableFormat { votable_tabledata, votable_binary2, csv, tsv };
+enum class TableFormat { votable_tabledata, votable_binary, votable_binary2, csv, tsv };
 
 struct ResponseFormat {
   TableFormat format = TableFormat::votable_tabledata;
   std::string content_type = "application/x-votable+xml";
 };
+
+// The media type of each table format, in TableFormat order: what a query
+// endpoint declares as its result types (OpenAPI, directory).
+std::vector<std::string> table_result_types();
 
 // One RESPONSEFORMAT value; throws DaliError(400) naming the allowed values.
 ResponseFormat parse_response_format(std::string_view value);

@@ -147,8 +147,7 @@ dali::Service datasets_service(std::shared_ptr<SharedRepository> repository, con
           "with ObsCore column names; s_region is the footprint as a DALI polygon. Values of one parameter are "
           "OR'ed, different parameters AND'ed. Only datasets the caller may read are listed (anonymous: public ones whose embargo has ended).",
       .params = dataset_query_params(limits),
-      .result_types = {"application/x-votable+xml", "application/x-votable+xml;serialization=BINARY2", "text/csv",
-                       "text/tab-separated-values"},
+      .result_types = dali::table_result_types(),
       .example_params = {"POS"},
   };
   query.handler = [repository, limits](const http::Request&, const dali::ParsedParams& params) {

@@ -138,8 +138,7 @@ dali::Service sia_service(std::shared_ptr<SharedRepository> repository, const da
           "DPSUBTYPE, VISIT, DETECTOR, RAFT, TRACT, PATCH (e.g. VISIT=v&RAFT=R22: the PVIs of one raft of a "
           "visit). Rows are ObsCore records ordered by obs_id; access_url leads to the DataLink links of each.",
       .params = sia_query_params(limits),
-      .result_types = {"application/x-votable+xml", "application/x-votable+xml;serialization=BINARY2", "text/csv",
-                       "text/tab-separated-values"},
+      .result_types = dali::table_result_types(),
       .standard_id = "ivo://ivoa.net/std/SIA#query-2.0",
       .interface_version = "2.0",
       .example_params = {"POS"},

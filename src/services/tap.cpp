@@ -303,6 +303,8 @@ std::string capabilities_document(const std::string& base, const dali::ResultLim
       {"ivo://ivoa.net/std/TAPRegExt#output-votable-td", "application/x-votable+xml", {"votable"}},
       {"ivo://ivoa.net/std/TAPRegExt#output-votable-binary2", "application/x-votable+xml;serialization=BINARY2",
        {"votable/b2"}},
+      {"ivo://ivoa.net/std/TAPRegExt#output-votable-binary", "application/x-votable+xml;serialization=BINARY",
+       {"votable/b"}},
       {nullptr, "text/csv", {"csv"}},
       {nullptr, "text/tab-separated-values", {"tsv"}},
   };
@@ -486,8 +488,7 @@ dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, const dali::Re
           "Runs an ADQL query and returns its result at once. Rows are those the caller may see (anonymous: public "
           "datasets whose embargo has ended). Queries are interrupted after the synchronous time limit; use /async for longer ones.",
       .params = tap_params(limits),
-      .result_types = {"application/x-votable+xml", "application/x-votable+xml;serialization=BINARY2", "text/csv",
-                       "text/tab-separated-values"},
+      .result_types = dali::table_result_types(),
       .standard_id = std::string(kTapStandardId),
       .interface_version = "1.1",
   };

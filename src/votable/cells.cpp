@@ -199,6 +199,10 @@ Layout check_field(const Field& f) {
   check_bound(f.values.min);
   check_bound(f.values.max);
   for (const Option& o : f.values.options) check_bound(o.value);
+  if (f.values.null) {
+    if (!is_integer(f.datatype)) reject(f, "VALUES null is for integer fields (other types have their own null)");
+    check_int(f, *f.values.null);
+  }
   return layout;
 }
 

@@ -90,12 +90,17 @@ struct Option {
 
 // <VALUES>: the allowed range or list of a FIELD or PARAM (DataLink service
 // descriptors advertise input ranges this way). Null min/max are left out.
+// `null` is the integer that stands for "no value" (VALUES null="..."): the
+// BINARY serialisation has no null flags, so an integer column needs one
+// there (the writer declares a default, see Serialization::binary); only
+// integer fields may have it.
 struct Values {
   Value min{};
   Value max{};
   std::vector<Option> options{};
+  std::optional<std::int64_t> null{};
 
-  bool empty() const { return min.is_null() && max.is_null() && options.empty(); }
+  bool empty() const { return min.is_null() && max.is_null() && options.empty() && !null; }
 };
 
 // Metadata of one column. arraysize is "" (scalar), "n" (fixed), "*"

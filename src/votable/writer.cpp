@@ -4,6 +4,7 @@
 
 #include <bit>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
@@ -24,7 +25,7 @@ constexpr std::string_view document_start =
     " xsi:schemaLocation=\"http://www.ivoa.net/xml/VOTable/v1.3"
     " http://www.ivoa.net/xml/VOTable/VOTable-1.4.xsd\">\n";
 
-// BINARY2 encodes every value big-endian.
+// BINARY and BINARY2 encode every value big-endian.
 void put_be(std::string& b, std::uint64_t bits, std::size_t nbytes) {
   char bytes[8];
   for (std::size_t k = 0; k < nbytes; ++k) bytes[k] = static_cast<char>((bits >> (8 * (nbytes - 1 - k))) & 0xFF);
@@ -46,13 +47,26 @@ void put_number_be(std::string& b, Datatype t, std::int64_t v) {
     put_be(b, static_cast<std::uint64_t>(v), element_size(t));
 }
 
-// What a null element occupies: the null flag says it is null, but readers
-// that ignore the flags should still see NaN for floating point.
-void put_null_be(std::string& b, Datatype t) {
+// What a null element occupies: NaN for floating point, the field's VALUES
+// null for integers (BINARY), else zeros (BINARY2, where the null flag says
+// it is null; readers that ignore the flags still see NaN for reals).
+void put_null_be(std::string& b, Datatype t, std::optional<std::int64_t> null_int) {
   if (detail::is_real(t))
     put_real_be(b, t, std::numeric_limits<double>::quiet_NaN());
+  else if (null_int)
+    put_be(b, static_cast<std::uint64_t>(*null_int), element_size(t));
   else
     b.append(element_size(t), '\0');
+}
+
+// The null value BINARY declares for an integer FIELD that has none.
+std::int64_t default_binary_null(Datatype t) {
+  switch (t) {
+    case Datatype::unsignedByte: return 255;
+    case Datatype::short_: return std::numeric_limits<std::int16_t>::min();
+    case Datatype::int_: return std::numeric_limits<std::int32_t>::min();
+    default: return std::numeric_limits<std::int64_t>::min();
+  }
 }
 
 // char: ASCII bytes; unicodeChar: UCS-2 code units. Variable length: a 4-byte
@@ -80,9 +94,10 @@ void encode_string(std::string& b, const Layout& layout, const std::string* s) {
   }
 }
 
-// One checked cell of a BINARY2 row.
-void encode_cell(std::string& b, const Layout& layout, const Value& v) {
+// One checked cell of a BINARY/BINARY2 row.
+void encode_cell(std::string& b, const Layout& layout, const Field& field, const Value& v) {
   const Datatype t = layout.type;
+  const std::optional<std::int64_t> null_int = field.values.null;
   if (layout.is_string()) return encode_string(b, layout, v.get_if<std::string>());
   if (t == Datatype::boolean) {
     const bool* x = v.get_if<bool>();
@@ -95,7 +110,7 @@ void encode_cell(std::string& b, const Layout& layout, const Value& v) {
     else if (const auto* d = v.get_if<double>())
       put_real_be(b, t, *d);
     else
-      put_null_be(b, t);
+      put_null_be(b, t, null_int);
     return;
   }
   const auto* reals = v.get_if<std::vector<double>>();
@@ -108,7 +123,24 @@ void encode_cell(std::string& b, const Layout& layout, const Value& v) {
     for (const std::int64_t x : *ints) put_number_be(b, t, x);
   // Only a null has fewer elements than a fixed arraysize (check_value).
   if (layout.shape == Shape::fixed)
-    for (std::size_t k = n; k < layout.count; ++k) put_null_be(b, t);
+    for (std::size_t k = n; k < layout.count; ++k) put_null_be(b, t, null_int);
+}
+
+// In BINARY a real integer equal to its column's null value would be read
+// back as null: refuse the row instead of changing the data.
+void check_not_binary_null(const Field& field, const Value& v) {
+  if (!field.values.null) return;
+  const std::int64_t null = *field.values.null;
+  const auto refuse = [&] {
+    throw std::out_of_range(fmt::format(
+        "votable: FIELD {} holds {}, the value that stands for null in its BINARY serialisation; "
+        "use TABLEDATA or BINARY2 for this result",
+        field.name, null));
+  };
+  if (const auto* i = v.get_if<std::int64_t>(); i && *i == null) refuse();
+  if (const auto* a = v.get_if<std::vector<std::int64_t>>())
+    for (const std::int64_t x : *a)
+      if (x == null) refuse();
 }
 
 constexpr std::size_t base64_line = 76;
@@ -208,7 +240,13 @@ void VotableWriter::field_element(std::string_view tag, const Field& f, const La
 void VotableWriter::values_element(const Field& f, const Layout& layout) {
   if (f.values.empty()) return;
   indent(1);
-  out_.put("<VALUES>\n");
+  out_.put("<VALUES");
+  if (f.values.null) attr("null", std::to_string(*f.values.null));
+  if (f.values.min.is_null() && f.values.max.is_null() && f.values.options.empty()) {
+    out_.put("/>\n");
+    return;
+  }
+  out_.put(">\n");
   const auto bound = [&](std::string_view tag, const Value& v, std::string_view name) {
     indent(2);
     out_.put('<');
@@ -331,11 +369,15 @@ void VotableWriter::begin_table(const Table& t) {
   if (current() != Element::resource) misuse("TABLE");
   if (t.fields.empty()) throw std::invalid_argument("votable: a TABLE needs at least one FIELD");
   // Everything is checked before the first byte so a bad table writes nothing.
+  std::vector<Field> fields = t.fields;
   std::vector<Layout> layouts;
-  layouts.reserve(t.fields.size());
-  for (const Field& f : t.fields) {
+  layouts.reserve(fields.size());
+  for (Field& f : fields) {
     if (f.name.empty()) throw std::invalid_argument("votable: FIELD without a name");
     layouts.push_back(detail::check_field(f));
+    // BINARY has no null flags: an integer column says which value is null.
+    if (options_.serialization == Serialization::binary && detail::is_integer(f.datatype) && !f.values.null)
+      f.values.null = default_binary_null(f.datatype);
   }
   std::vector<Layout> param_layouts;
   for (const Param& p : t.params) {
@@ -354,14 +396,15 @@ void VotableWriter::begin_table(const Table& t) {
   stack_.push_back({Element::table, Phase::head});
   description(t.description);
   for (std::size_t k = 0; k < t.params.size(); ++k) field_element("PARAM", t.params[k], param_layouts[k], &t.params[k].value);
-  for (std::size_t k = 0; k < t.fields.size(); ++k) field_element("FIELD", t.fields[k], layouts[k], nullptr);
+  for (std::size_t k = 0; k < fields.size(); ++k) field_element("FIELD", fields[k], layouts[k], nullptr);
   indent();
-  if (options_.serialization == Serialization::tabledata)
-    out_.put("<DATA><TABLEDATA>\n");
-  else
-    out_.put("<DATA><BINARY2><STREAM encoding=\"base64\">\n");
+  switch (options_.serialization) {
+    case Serialization::tabledata: out_.put("<DATA><TABLEDATA>\n"); break;
+    case Serialization::binary: out_.put("<DATA><BINARY><STREAM encoding=\"base64\">\n"); break;
+    case Serialization::binary2: out_.put("<DATA><BINARY2><STREAM encoding=\"base64\">\n"); break;
+  }
 
-  fields_ = t.fields;
+  fields_ = std::move(fields);
   layouts_ = std::move(layouts);
   rows_ = 0;
 }
@@ -370,11 +413,14 @@ void VotableWriter::row(std::span<const Value> cells) {
   if (current() != Element::table) misuse("row()");
   if (cells.size() != fields_.size())
     throw std::invalid_argument(fmt::format("votable: row of {} cells for {} fields", cells.size(), fields_.size()));
-  for (std::size_t k = 0; k < cells.size(); ++k) detail::check_value(fields_[k], layouts_[k], cells[k]);
+  for (std::size_t k = 0; k < cells.size(); ++k) {
+    detail::check_value(fields_[k], layouts_[k], cells[k]);
+    if (options_.serialization == Serialization::binary) check_not_binary_null(fields_[k], cells[k]);
+  }
   if (options_.serialization == Serialization::tabledata)
     tabledata_row(cells);
   else
-    binary2_row(cells);
+    binary_row(cells);
   ++rows_;
 }
 
@@ -392,13 +438,17 @@ void VotableWriter::tabledata_row(std::span<const Value> cells) {
   out_.put("</TR>\n");
 }
 
-void VotableWriter::binary2_row(std::span<const Value> cells) {
+void VotableWriter::binary_row(std::span<const Value> cells) {
   // BINARY2 row: a null-flag bitmap (first field = most significant bit of
   // the first byte), then every field, null or not, in its binary form.
-  row_bytes_.assign((cells.size() + 7) / 8, '\0');
-  for (std::size_t k = 0; k < cells.size(); ++k)
-    if (cells[k].is_null()) row_bytes_[k / 8] = static_cast<char>(row_bytes_[k / 8] | (0x80 >> (k % 8)));
-  for (std::size_t k = 0; k < cells.size(); ++k) encode_cell(row_bytes_, layouts_[k], cells[k]);
+  // BINARY row: just the fields, nulls in their in-band form.
+  row_bytes_.clear();
+  if (options_.serialization == Serialization::binary2) {
+    row_bytes_.assign((cells.size() + 7) / 8, '\0');
+    for (std::size_t k = 0; k < cells.size(); ++k)
+      if (cells[k].is_null()) row_bytes_[k / 8] = static_cast<char>(row_bytes_[k / 8] | (0x80 >> (k % 8)));
+  }
+  for (std::size_t k = 0; k < cells.size(); ++k) encode_cell(row_bytes_, layouts_[k], fields_[k], cells[k]);
   base64_.write(row_bytes_, out_);
   if (row_bytes_.capacity() > max_kept_row_bytes) std::string().swap(row_bytes_);
 }
@@ -411,7 +461,8 @@ void VotableWriter::end_table() {
   } else {
     base64_.finish(out_);
     indent();
-    out_.put("</STREAM></BINARY2></DATA>\n");
+    out_.put(options_.serialization == Serialization::binary ? "</STREAM></BINARY></DATA>\n"
+                                                             : "</STREAM></BINARY2></DATA>\n");
   }
   stack_.pop_back();
   indent();

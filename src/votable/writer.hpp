@@ -1,4 +1,4 @@
-// Streaming VOTable 1.4 writer (TABLEDATA or BINARY2). Elements are written
+// Streaming VOTable 1.4 writer (TABLEDATA, BINARY or BINARY2). Elements are written
 // in document order as the calls come; rows go through a bounded buffer to
 // the sink, so a result of any size streams with constant memory.
 //
@@ -41,7 +41,18 @@
 
 namespace pixserve::votable {
 
-enum class Serialization { tabledata, binary2 };
+// How rows are written, and how a null travels in each (VOTable 1.4 section 5):
+//   tabledata: an empty <TD/>, for every datatype;
+//   binary2:   the row's null flags (the cell's bytes are NaN for floating
+//              types, zeros otherwise);
+//   binary:    no flags: NaN for floating types, '?' for boolean, an empty
+//              string for char, an empty variable-length array, and for
+//              integers the VALUES null of the FIELD. A FIELD that declares
+//              none gets the type's most negative value (255 for
+//              unsignedByte), and a row whose integer equals its column's
+//              null value is refused (std::out_of_range) rather than read
+//              back as null.
+enum class Serialization { tabledata, binary, binary2 };
 
 struct WriterOptions {
   Serialization serialization = Serialization::tabledata;
@@ -148,9 +159,9 @@ class VotableWriter {
   void values_element(const Field& field, const detail::Layout& layout);
 
   void tabledata_row(std::span<const Value> cells);
-  void binary2_row(std::span<const Value> cells);
+  void binary_row(std::span<const Value> cells);  // BINARY and BINARY2
 
-  // Base64 of the BINARY2 stream, encoded as rows arrive: only the 0-2 bytes
+  // Base64 of the BINARY/BINARY2 stream, encoded as rows arrive: only the 0-2 bytes
   // that do not fill a 3-byte group are carried between rows.
   class Base64 {
    public:
@@ -171,7 +182,7 @@ class VotableWriter {
   std::vector<Field> fields_;
   std::vector<detail::Layout> layouts_;
   std::uint64_t rows_ = 0;
-  std::string row_bytes_;  // one BINARY2 row before base64
+  std::string row_bytes_;  // one BINARY/BINARY2 row before base64
   Base64 base64_;
 };
 

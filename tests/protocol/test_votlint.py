@@ -10,7 +10,8 @@ votlint must report no error and no warning except those listed in ALLOWED,
 each with the clause of the standard that makes the output right. Each
 serialization is also read back with astropy and compared cell by cell with
 the TABLEDATA answer, so nulls mean the same in every serialization
-(VOTable 1.4: an empty TD is null; BINARY2 null flags).
+(VOTable 1.4: an empty TD is null; BINARY2 null flags; BINARY: NaN for
+floating types and the FIELD's VALUES null for integers).
 """
 import io
 import re
@@ -39,14 +40,14 @@ ALLOWED = [
     (re.compile(r"Bad double string ''"), "VOTable 1.4 sec. 6: an empty TD is null for any datatype"),
 ]
 
-# votlint (STILTS 3.4) misreads BINARY2 streams that hold a variable-length
+# votlint (STILTS 3.4) misreads BINARY and BINARY2 streams that hold a variable-length
 # double array with xtype="polygon": it consumes the wrong number of bytes
 # for the cell and then reads pixel data as array lengths ("Stream ended
 # during data read", or runs out of memory). The stream is right by VOTable
 # 1.4 sec. 5.4 (a 4-byte element count, then the elements): STIL's own
 # reader (stilts tpipe, TOPCAT) and astropy read it cell for cell, and
 # without the xtype attribute votlint accepts the same bytes. So the copy of
-# a BINARY2 document given to votlint has xtype="polygon" removed (the
+# a binary document given to votlint has xtype="polygon" removed (the
 # TABLEDATA copy keeps it); test_binary2_polygon_stream_is_read_by_stil
 # checks that STIL reads the real thing.
 POLYGON_XTYPE = re.compile(r' xtype="polygon"')
@@ -92,10 +93,10 @@ def fetch(server, path, params, expect=200, method="get"):
     return r.content
 
 
-def lint(tmp_path, name, content, binary2=False):
+def lint(tmp_path, name, content, binary=False):
     path = tmp_path / f"{name}.xml"
     text = content.decode("utf-8")
-    if binary2:
+    if binary:
         text = POLYGON_XTYPE.sub("", text)
     path.write_text(text, encoding="utf-8")
     return unexplained(votlint(path))
@@ -130,19 +131,27 @@ def table_cases(repo):
     }
 
 
-@pytest.mark.parametrize("serialization", ["tabledata", "binary2"])
+# RESPONSEFORMAT and the DATA element of each VOTable serialization.
+SERIALIZATIONS = {
+    "tabledata": (None, b"<TABLEDATA>"),
+    "binary": ("votable/b", b"<BINARY>"),
+    "binary2": ("votable/b2", b"<BINARY2>"),
+}
+
+
+@pytest.mark.parametrize("serialization", list(SERIALIZATIONS))
 def test_every_table_endpoint_passes_votlint(lint_server, tmp_path, serialization):
     srv, repo = lint_server
     problems = {}
+    responseformat, element = SERIALIZATIONS[serialization]
     for name, (path, params) in table_cases(repo).items():
         if params is None:
             continue
-        if serialization == "binary2":
-            params = params + [("RESPONSEFORMAT", "votable/b2")]
+        if responseformat:
+            params = params + [("RESPONSEFORMAT", responseformat)]
         content = fetch(srv, path, params)
-        if serialization == "binary2":
-            assert b"<BINARY2>" in content, name
-        found = lint(tmp_path, f"{name}-{serialization}", content, binary2=serialization == "binary2")
+        assert element in content, name
+        found = lint(tmp_path, f"{name}-{serialization}", content, binary=serialization != "tabledata")
         if found:
             problems[name] = found[:10]
     assert not problems, problems
@@ -193,11 +202,12 @@ def cells(table):
 
 
 def same(a, b):
-    # A null variable-length array: astropy reads TABLEDATA's empty cell as
-    # an empty array and BINARY2's null flag as a masked cell; both are the
-    # one null of VOTable 1.4 (sec. 6: an empty TD is null; sec. 5.4: the
-    # null flag, with a zero element count).
-    if a in ((), None) and b in ((), None):
+    # A null variable-length array: astropy reads TABLEDATA's empty cell and
+    # BINARY's zero element count as an empty array and BINARY2's null flag
+    # as a masked cell; all are the one null of VOTable 1.4 (sec. 6: an empty
+    # TD is null; sec. 5.4: the null flag, with a zero element count). BINARY
+    # has no null for char (sec. 5.3): a null string is the empty string.
+    if a in ((), None, "") and b in ((), None, ""):
         return True
     if a is None or b is None:
         return a is None and b is None
@@ -206,20 +216,30 @@ def same(a, b):
     return a == b
 
 
+@pytest.mark.parametrize("serialization", ["binary", "binary2"])
 @pytest.mark.parametrize("name", ["sia", "datasets", "tap-obscore", "tap-datasets"])
-def test_serializations_agree_cell_for_cell(lint_server, name):
+def test_serializations_agree_cell_for_cell(lint_server, name, serialization):
     srv, repo = lint_server
     path, params = table_cases(repo)[name]
+    responseformat, _ = SERIALIZATIONS[serialization]
     td = parse(io.BytesIO(fetch(srv, path, params))).get_first_table().to_table()
-    b2 = parse(io.BytesIO(fetch(srv, path, params + [("RESPONSEFORMAT", "votable/b2")]))).get_first_table().to_table()
-    assert td.colnames == b2.colnames and len(td) == len(b2) > 0
-    a, b = cells(td), cells(b2)
-    nulls = 0
+    other = parse(io.BytesIO(fetch(srv, path, params + [("RESPONSEFORMAT", responseformat)]))).get_first_table().to_table()
+    assert td.colnames == other.colnames and len(td) == len(other) > 0
+    a, b = cells(td), cells(other)
+    nulls = {"integer": 0, "real": 0}
     for column in td.colnames:
+        kind = td[column].dtype.kind
         for row, (x, y) in enumerate(zip(a[column], b[column])):
-            assert same(x, y), (name, column, row, x, y)
-            nulls += x is None
-    assert nulls > 0, f"{name}: no null cell, so the test proves nothing about nulls"
+            assert same(x, y), (name, serialization, column, row, x, y)
+            if x is None and kind in "iu":
+                nulls["integer"] += 1
+            elif x is None and kind == "f":
+                nulls["real"] += 1
+    # Each table must hold the nulls the comparison is about.
+    expected = {"sia": ["real"], "tap-obscore": ["real"], "datasets": ["real", "integer"],
+                "tap-datasets": ["real", "integer"]}[name]
+    for kind in expected:
+        assert nulls[kind] > 0, f"{name}: no null {kind} cell, so the test proves nothing about them"
 
 
 def test_binary2_polygon_stream_is_read_by_stil(lint_server, tmp_path):

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "votable/reader.hpp"
 #include "votable/text_table.hpp"
 #include "votable/writer.hpp"
 
@@ -591,6 +592,64 @@ TEST(VotableValues, NullsOfEveryTypeInBinary2) {
   EXPECT_EQ(bytes[3], '?');
   EXPECT_EQ(bytes[3 + 1 + 1 + 2 + 4 + 8], 0x7F);  // float NaN 0x7FC00000
   EXPECT_EQ(bytes[3 + 1 + 1 + 2 + 4 + 8 + 1], 0xC0);
+}
+
+TEST(VotableValues, NullsOfEveryTypeInBinary) {
+  // BINARY has no null flags: NaN for reals, '?' for booleans, a declared
+  // VALUES null for integers, zero-length variable arrays, empty strings.
+  const auto fields = every_kind();
+  std::vector<Value> some(fields.size());
+  some[1] = 7;
+  some[2] = -5;
+  some[4] = 1234567890123LL;
+  some[8] = "text";
+  const std::string doc = write_table(Serialization::binary, fields, {std::vector<Value>(fields.size()), some});
+  EXPECT_NE(doc.find("<DATA><BINARY><STREAM encoding=\"base64\">"), std::string::npos);
+  EXPECT_NE(doc.find("</STREAM></BINARY></DATA>"), std::string::npos);
+  EXPECT_NE(doc.find("<FIELD name=\"ub\" datatype=\"unsignedByte\">\n    <VALUES null=\"255\"/>"), std::string::npos) << doc;
+  EXPECT_NE(doc.find("<VALUES null=\"-32768\"/>"), std::string::npos);
+  EXPECT_NE(doc.find("<VALUES null=\"-2147483648\"/>"), std::string::npos);
+  EXPECT_NE(doc.find("<VALUES null=\"-9223372036854775808\"/>"), std::string::npos);
+  const auto bytes = base64_decode(between(doc, "<STREAM encoding=\"base64\">", "</STREAM>"));
+  // No bitmap: the null row is just the cells.
+  const std::size_t row = 1 + 1 + 2 + 4 + 8 + 4 + 8 + 1 + 4 + 5 + 4 + 6 + 4 + 24 + 4 + 16 + 4;
+  ASSERT_EQ(bytes.size(), 2 * row + 4);  // the second row's "text"
+  EXPECT_EQ(bytes[0], '?');
+  EXPECT_EQ(bytes[1], 0xFF);                          // unsignedByte null 255
+  EXPECT_EQ(bytes[2], 0x80);                          // short null 0x8000
+  EXPECT_EQ(bytes[1 + 1 + 2 + 4 + 8], 0x7F);          // float NaN
+  const auto table = read_votable(doc);
+  ASSERT_EQ(table.rows.size(), 2u);
+  for (const std::size_t k : {1u, 2u, 3u, 4u}) EXPECT_TRUE(table.rows[0][k].is_null()) << fields[k].name;
+  // Arrays: a variable one is empty, a fixed one holds the null value in
+  // every element (VOTable 1.4 sec. 5.3 leaves array nulls to the elements).
+  const auto* ivar = table.rows[0][14].get_if<std::vector<std::int64_t>>();
+  EXPECT_TRUE(table.rows[0][14].is_null() || (ivar && ivar->empty()));
+  EXPECT_EQ(table.rows[0][15], Value(std::vector<std::int64_t>(2, std::numeric_limits<std::int64_t>::min())));
+  for (const std::size_t k : {5u, 6u}) {
+    const auto* d = table.rows[0][k].get_if<double>();
+    EXPECT_TRUE(table.rows[0][k].is_null() || (d && std::isnan(*d))) << fields[k].name;
+  }
+  EXPECT_EQ(table.rows[1][1], Value(7));
+  EXPECT_EQ(table.rows[1][2], Value(-5));
+  EXPECT_EQ(table.rows[1][4], Value(1234567890123LL));
+  EXPECT_EQ(table.rows[1][8], Value("text"));
+}
+
+TEST(VotableValues, BinaryRefusesAValueThatWouldReadAsNull) {
+  std::vector<Field> fields = {field("s", Datatype::short_), field("n", Datatype::int_)};
+  fields[1].values.null = 0;  // declared by the caller: kept, and 0 is refused instead
+  EXPECT_THROW(write_table(Serialization::binary, fields, {{std::int64_t{-32768}, 1}}), std::out_of_range);
+  EXPECT_THROW(write_table(Serialization::binary, fields, {{1, 0}}), std::out_of_range);
+  const std::string doc = write_table(Serialization::binary, fields, {{1, std::numeric_limits<std::int32_t>::min()}});
+  EXPECT_NE(doc.find("<VALUES null=\"0\"/>"), std::string::npos);
+  // The other serialisations have their own nulls and take every value.
+  EXPECT_NO_THROW(write_table(Serialization::binary2, fields, {{std::int64_t{-32768}, 0}}));
+  EXPECT_NO_THROW(write_table(Serialization::tabledata, fields, {{std::int64_t{-32768}, 0}}));
+  // Only integers have a VALUES null.
+  Field d = field("d", Datatype::double_);
+  d.values.null = 0;
+  EXPECT_THROW(write_table(Serialization::binary, {d}, {}), std::invalid_argument);
 }
 
 TEST(VotableValues, EveryDatatypeRoundTripsThroughBinary2) {
