@@ -57,6 +57,9 @@ TEST(DaliResults, ResponseFormatSelection) {
   EXPECT_EQ(parse_response_format("application/x-votable+xml;serialization=BINARY2").format, TableFormat::votable_binary2);
   EXPECT_EQ(parse_response_format("application/x-votable+xml; serialization=binary2").format, TableFormat::votable_binary2);
   EXPECT_EQ(parse_response_format("votable/b2").format, TableFormat::votable_binary2);
+  EXPECT_EQ(parse_response_format("votable/b").format, TableFormat::votable_binary);
+  EXPECT_EQ(parse_response_format("application/x-votable+xml;serialization=BINARY").format, TableFormat::votable_binary);
+  EXPECT_EQ(parse_response_format("votable/b").content_type, "application/x-votable+xml;serialization=BINARY");
   EXPECT_EQ(parse_response_format("csv").format, TableFormat::csv);
   EXPECT_EQ(parse_response_format("text/csv").format, TableFormat::csv);
   EXPECT_EQ(parse_response_format("TSV").format, TableFormat::tsv);
