@@ -120,10 +120,34 @@ std::string unquote(const std::string& v) {
   return out;
 }
 
+// cfitsio's messages repeat the file name, cut into pieces of its 80-column
+// message lines ("...; /tmp/repo/.upload-12; 34/x.fits; ..."). The error
+// names its file once, at the start, where a caller that must not show
+// server paths can replace it; so the pieces go, and whole occurrences too.
+std::string without_file_name(std::string what, const std::string& file) {
+  if (file.empty()) return what;
+  for (auto at = what.find(file); at != std::string::npos; at = what.find(file, at)) what.erase(at, file.size());
+  std::string out;
+  std::size_t start = 0;
+  while (start <= what.size()) {
+    const auto end = std::min(what.find("; ", start), what.size());
+    std::string_view piece(what.data() + start, end - start);
+    while (!piece.empty() && piece.front() == ' ') piece.remove_prefix(1);
+    while (!piece.empty() && piece.back() == ' ') piece.remove_suffix(1);
+    const bool fragment = piece.size() >= 3 && file.find(piece) != std::string::npos;
+    if (!fragment && !piece.empty()) {
+      if (!out.empty()) out += "; ";
+      out.append(what, start, end - start);
+    }
+    start = end + 2;
+  }
+  return out;
+}
+
 }  // namespace
 
 FitsError::FitsError(const std::filesystem::path& file, const std::string& what)
-    : std::runtime_error(file.string() + ": " + what), file_(file) {}
+    : std::runtime_error(file.string() + ": " + without_file_name(what, file.string())), file_(file) {}
 
 // Owns the fitsfile*. Closing in the destructor ignores errors: close()
 // is the place to learn about them.

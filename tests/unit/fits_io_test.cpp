@@ -125,6 +125,27 @@ TEST(FitsIo, EquivalentBitpix) {
   EXPECT_TRUE(f.image_shape().empty());
 }
 
+TEST(FitsIo, ErrorsNameTheirFileOnceEvenWhenCfitsioCutsItIntoPieces) {
+  // cfitsio repeats a long path in 80-column message pieces; a caller that
+  // hides server paths replaces the one at the start, so no piece may stay.
+  const auto dir = pixserve::testing::test_scratch_dir() / std::string(70, 'd') / ".upload-2945-d61ed209c5f1ed20";
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "junk.fits";
+  std::ofstream(path) << "this is not a FITS file, just some text long enough to be read";
+  try {
+    static_cast<void>(File::open(path));
+    FAIL() << "opened a text file";
+  } catch (const FitsError& e) {
+    std::string what = e.what();
+    ASSERT_EQ(what.rfind(path.string(), 0), 0u) << what;
+    what.erase(0, path.string().size());
+    EXPECT_EQ(what.find("dddddd"), std::string::npos) << what;
+    EXPECT_EQ(what.find("5f1ed20"), std::string::npos) << what;
+    EXPECT_EQ(what.find("junk.fits"), std::string::npos) << what;
+    EXPECT_NE(what.find("FITS"), std::string::npos) << what;  // the reason is kept
+  }
+}
+
 TEST(FitsIo, CreateTruncatesExistingFile) {
   const auto path = tmp_path("truncate.fits");
   {
