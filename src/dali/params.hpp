@@ -18,36 +18,10 @@
 #include <vector>
 
 #include "auth/identity.hpp"
+#include "dali/errors.hpp"
 #include "sky/geometry.hpp"
 
 namespace pixserve::dali {
-
-// A request the service refuses, with the HTTP status it deserves: 400 for
-// bad input, 401/403 for rights, 404 for unknown IDs. The message names the
-// parameter and the problem and is safe to show to the user.
-class DaliError : public std::runtime_error {
- public:
-  DaliError(int http_status, std::string message) : std::runtime_error(std::move(message)), status_(http_status) {}
-  int status() const noexcept { return status_; }
-
- private:
-  int status_;
-};
-
-inline DaliError usage_error(std::string message) { return {400, std::move(message)}; }
-
-// The service cannot answer now for a reason the client may be told (a full
-// disk, an overload): 503 with Retry-After, the message shown as it is (it
-// must hold no server internals), unlike other 5xx errors, which are
-// logged and answered as "internal error".
-class ServiceUnavailable : public DaliError {
- public:
-  ServiceUnavailable(std::string message, int retry_after_s) : DaliError(503, std::move(message)), retry_after_s_(retry_after_s) {}
-  int retry_after_s() const noexcept { return retry_after_s_; }
-
- private:
-  int retry_after_s_;
-};
 
 // The DALI 1.1 value types a parameter can have, plus the SIA/SODA shape
 // syntax ("CIRCLE ra dec r", "RANGE ra1 ra2 dec1 dec2", "POLYGON ...").

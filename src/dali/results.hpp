@@ -65,7 +65,7 @@ struct ResponseFormat {
 // endpoint declares as its result types (OpenAPI, directory).
 std::vector<std::string> table_result_types();
 
-// One RESPONSEFORMAT value; throws DaliError(400) naming the allowed values.
+// One RESPONSEFORMAT value; throws dali::UsageError naming the allowed values.
 ResponseFormat parse_response_format(std::string_view value);
 // The request's RESPONSEFORMAT (the default when absent).
 ResponseFormat response_format(const ParsedParams& params);

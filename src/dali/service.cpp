@@ -87,8 +87,8 @@ http::Response auth_error_response(const auth::AuthError& error) {
   return res;
 }
 
-http::Handler with_identity(IdentifyHook identify, IdentifiedHandler handler) {
-  return [identify = std::move(identify), handler = std::move(handler)](const http::Request& request) {
+http::Handler with_identity(IdentifyHook identify, IdentifiedHandler handler, ErrorVocabulary errors) {
+  return [identify = std::move(identify), handler = std::move(handler), errors](const http::Request& request) {
     try {
       const auth::Identity who = identify ? identify(request) : auth::Identity{};
       return handler(request, who);
@@ -96,10 +96,10 @@ http::Handler with_identity(IdentifyHook identify, IdentifiedHandler handler) {
       return auth_error_response(e);
     } catch (const DaliError& e) {
       if (e.status() >= 500) throw;
-      return error_response(e.status() >= 400 ? e.status() : 500, e.what());
+      return error_response(e.status() >= 400 ? e.status() : 500, error_text(e, errors));
     } catch (const http::HttpError& e) {
       if (e.status() >= 500) throw;
-      return error_response(e.status(), e.what());
+      return error_response(e.status(), error_text(DaliError(e.status(), e.what()), errors));
     }
   };
 }
@@ -118,19 +118,19 @@ http::Response call_endpoint(const Endpoint& endpoint, const http::Request& requ
     return auth_error_response(e);
   } catch (const ServiceUnavailable& e) {
     spdlog::warn("request id={} service unavailable: {}", request.request_id(), e.what());
-    auto res = error_response(503, e.what());
+    auto res = error_response(503, error_text(e, endpoint.errors));
     res.headers.set("Retry-After", std::to_string(e.retry_after_s()));
     return res;
   } catch (const DaliError& e) {
     const int status = e.status() >= 400 && e.status() <= 599 ? e.status() : 500;
     if (status >= 500) spdlog::error("request id={} service error: {}", request.request_id(), e.what());
     return error_response(status, status >= 500 ? "internal error, request id " + request.request_id()
-                                                : endpoint.error_label + e.what());
+                                                : error_text(e, endpoint.errors));
   } catch (const http::HttpError& e) {
     const int status = e.status() >= 400 && e.status() <= 499 ? e.status() : 500;
     if (status >= 500) spdlog::error("request id={} failed: {}", request.request_id(), e.what());
     return error_response(status, status >= 500 ? "internal error, request id " + request.request_id()
-                                                : endpoint.error_label + e.what());
+                                                : error_text(DaliError(status, e.what()), endpoint.errors));
   } catch (const std::exception& e) {
     // Never shown to the client: it may hold paths, SQL or other internals.
     spdlog::error("request id={} failed: {}", request.request_id(), e.what());

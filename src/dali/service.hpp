@@ -79,9 +79,9 @@ struct Endpoint {
   ParseOptions parse_options{};
   EndpointHandler handler{};  // required for Binding::sync
   Binding binding = Binding::sync;
-  // Prefixed to the message of every 4xx error document of this endpoint,
-  // e.g. "UsageError: " for SODA, whose error texts must begin with a label.
-  std::string error_label{};
+  // The standard whose error labels the endpoint's messages carry
+  // (dali::error_text), e.g. SODA's "UsageError: ".
+  ErrorVocabulary errors = ErrorVocabulary::dali;
   // The parameters of the endpoint's example query (the link the services
   // document and the landing page give) besides the required ones, which it
   // always has: each with its declared example (example_value()), unless the
@@ -197,9 +197,10 @@ http::Response auth_error_response(const auth::AuthError& error);
 // the caller: resolves it with `identify` (empty: anonymous) and calls
 // handler(request, identity); refused credentials become
 // auth_error_response, DaliError and http::HttpError their DALI error
-// documents.
+// documents (messages labelled in `errors`).
 using IdentifiedHandler = std::function<http::Response(const http::Request&, const auth::Identity&)>;
-http::Handler with_identity(IdentifyHook identify, IdentifiedHandler handler);
+http::Handler with_identity(IdentifyHook identify, IdentifiedHandler handler,
+                            ErrorVocabulary errors = ErrorVocabulary::dali);
 
 // A DALI error document (VOTable, QUERY_STATUS=ERROR) as a response with
 // Content-Type application/x-votable+xml.

@@ -92,7 +92,7 @@ App make_app(std::shared_ptr<SharedRepository> repository, const AppOptions& opt
                                                        "authentication required");
       }
       if (!who.data_rights) {
-        throw dali::DaliError(403, "the full-resolution HiPS maps are for data-rights holders");
+        throw dali::Forbidden("the full-resolution HiPS maps are for data-rights holders");
       }
     };
   }

@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "http/response.hpp"
+
 namespace pixserve::services {
 
 namespace {
@@ -34,6 +36,29 @@ AsyncJobs::~AsyncJobs() {
 std::shared_ptr<AsyncJobs> open_async_jobs(const SharedRepository& repository, const http::ServerConfig::Jobs& options) {
   const auto jobs_dir = options.dir.empty() ? repository.root() / "jobs" : options.dir;
   return std::make_shared<AsyncJobs>(repository.root() / repository.config().registry, jobs_dir, options);
+}
+
+uws::JobFunction dali_job(dali::ErrorVocabulary vocabulary, uws::JobFunction run) {
+  return [vocabulary, run = std::move(run)](const uws::Job& job, uws::ResultWriter& results, uws::Progress& progress,
+                                            const uws::CancelToken& cancel) {
+    try {
+      run(job, results, progress, cancel);
+    } catch (const dali::ServiceUnavailable& e) {
+      throw uws::JobError(dali::error_text(e, vocabulary), uws::ErrorType::transient);
+    } catch (const dali::DaliError& e) {
+      throw uws::JobError(dali::error_text(e, vocabulary));
+    }
+  };
+}
+
+JobValidator dali_job_validator(dali::ErrorVocabulary vocabulary, JobValidator check) {
+  return [vocabulary, check = std::move(check)](const std::vector<uws::Parameter>& parameters) {
+    try {
+      check(parameters);
+    } catch (const dali::DaliError& e) {
+      throw http::HttpError(e.status(), dali::error_text(e, vocabulary));
+    }
+  };
 }
 
 }  // namespace pixserve::services

@@ -16,8 +16,10 @@
 #include <filesystem>
 #include <memory>
 
+#include "dali/errors.hpp"
 #include "http/config.hpp"
 #include "services/repository_access.hpp"
+#include "uws/routes.hpp"
 #include "uws/runner.hpp"
 #include "uws/store.hpp"
 
@@ -40,6 +42,17 @@ class AsyncJobs {
   std::unique_ptr<uws::JobStore> store_;
   std::unique_ptr<uws::Runner> runner_;  // uses store_: stopped and destroyed first
 };
+
+// A service's job function with its errors converted in one place, as
+// dali::call_endpoint converts those of a sync request: a dali::DaliError
+// thrown by `run` fails the job with error_text(error, vocabulary) as its
+// error summary (a transient error for ServiceUnavailable, fatal otherwise).
+uws::JobFunction dali_job(dali::ErrorVocabulary vocabulary, uws::JobFunction run);
+
+// The parameter check made when a job is created, likewise: a DaliError
+// becomes the UWS binding's answer with the error's status and text.
+using JobValidator = std::function<void(const std::vector<uws::Parameter>&)>;
+JobValidator dali_job_validator(dali::ErrorVocabulary vocabulary, JobValidator check);
 
 // The repository's jobs: tables in its registry database, files in
 // options.dir or <repository>/jobs.

@@ -35,7 +35,10 @@ votable::Field text_field(std::string name, std::string ucd, std::string descrip
   return f;
 }
 
-std::string not_found(const std::string& id) { return "NotFoundFault: " + id + " is not a known dataset"; }
+// The error row of an unknown ID (DataLink 1.0 section 3.4).
+std::string not_found(const std::string& id) {
+  return dali::error_text(dali::NotFound(id + " is not a known dataset"), dali::ErrorVocabulary::datalink);
+}
 
 // The provenance of a dataset in the DataLink core vocabulary
 // (http://www.ivoa.net/rdf/datalink/core): what it was made from, including
@@ -125,7 +128,7 @@ std::string fits_header_text(const std::filesystem::path& path) {
   return text;
 }
 
-http::Response not_found_response() { return dali::error_response(404, "NotFoundFault: no such dataset"); }
+dali::NotFound no_such_dataset() { return dali::NotFound("no such dataset"); }
 
 }  // namespace
 
@@ -296,32 +299,32 @@ void add_file_routes(http::Router& router, std::shared_ptr<SharedRepository> rep
   // comes from the record: a request never names a path.
   router.get("/api/files/{id}", dali::with_identity(identify, [repository](const http::Request& request, const auth::Identity& caller) {
     const auto record = repository->find_visible_by_id(std::string(request.path_param("id")), caller);
-    if (!record) return not_found_response();
+    if (!record) throw no_such_dataset();
     auto response = http::serve_file(request, repository->file_of(*record), record->content_type);
     response.headers.set("Content-Disposition", fmt::format("inline; filename=\"{}.fits\"", record->dataset_id));
     return response;
-  }));
+  }, dali::ErrorVocabulary::datalink));
   router.get("/api/files/{id}/header", dali::with_identity(identify, [repository](const http::Request& request, const auth::Identity& caller) {
     const auto record = repository->find_visible_by_id(std::string(request.path_param("id")), caller);
-    if (!record) return not_found_response();
+    if (!record) throw no_such_dataset();
     try {
       return http::Response::text(200, fits_header_text(repository->file_of(*record)), "text/plain; charset=us-ascii");
     } catch (const std::exception& e) {
       spdlog::warn("headers of {} unreadable: {}", record->dataset_id, e.what());
-      return dali::error_response(404, "NotFoundFault: the file of this dataset cannot be read");
+      throw dali::NotFound("the file of this dataset cannot be read");
     }
-  }));
+  }, dali::ErrorVocabulary::datalink));
   router.get("/api/files/{id}/preview.png", dali::with_identity(identify, [repository](const http::Request& request, const auth::Identity& caller) {
     const auto record = repository->find_visible_by_id(std::string(request.path_param("id")), caller);
-    if (!record) return not_found_response();
+    if (!record) throw no_such_dataset();
     try {
       const auto png = cached_preview(repository->root(), record->dataset_id, repository->file_of(*record));
       return http::serve_file(request, png, "image/png");
     } catch (const std::exception& e) {
       spdlog::warn("preview of {} failed: {}", record->dataset_id, e.what());
-      return dali::error_response(404, "NotFoundFault: no preview for this dataset");
+      throw dali::NotFound("no preview for this dataset");
     }
-  }));
+  }, dali::ErrorVocabulary::datalink));
 }
 
 }  // namespace pixserve::services

@@ -39,12 +39,12 @@ std::filesystem::path root_of(const SharedRepository& repository, const HipsOpti
 std::filesystem::path map_dir(const std::filesystem::path& root, std::string_view map,
                               auth::Audience audience = auth::Audience::public_) {
   if (!repo::is_safe_identifier(map) || reserved(map)) {
-    throw dali::DaliError(404, fmt::format("no HiPS map '{}'", map.substr(0, 80)));
+    throw dali::NotFound(fmt::format("no HiPS map '{}'", map.substr(0, 80)));
   }
   auto dir = (audience == auth::Audience::public_ ? root : root / "full") / std::string(map);
   const auto properties = hips::Properties::load(dir / "properties");
   if (!properties || properties->get(std::string(hips::kAudienceKey)) != auth::to_string(audience)) {
-    throw dali::DaliError(404, fmt::format("no HiPS map '{}'", map));
+    throw dali::NotFound(fmt::format("no HiPS map '{}'", map));
   }
   return dir;
 }
@@ -120,7 +120,7 @@ std::optional<HipsFile> parse_hips_path(std::string_view rest) {
 std::string served_properties(const std::filesystem::path& dir, const std::string& service_url, bool full,
                               int public_max_order) {
   auto p = hips::Properties::load(dir / "properties");
-  if (!p) throw dali::DaliError(404, "no properties");
+  if (!p) throw dali::NotFound("no properties");
   if (!full) {
     const int order = std::stoi(p->get("hips_order").value_or("0"));
     if (order > public_max_order) {
@@ -146,7 +146,7 @@ http::Response serve_map_file(const http::Request& request, const SharedReposito
   try {
     if (full) {
       if (!options.authorize_full) {
-        throw dali::DaliError(403, "the full-resolution HiPS endpoint is for data-rights holders; "
+        throw dali::Forbidden("the full-resolution HiPS endpoint is for data-rights holders; "
                                    "access is not configured on this server (hips.full_access)");
       }
       options.authorize_full(request);
@@ -156,9 +156,9 @@ http::Response serve_map_file(const http::Request& request, const SharedReposito
         map_dir(root_of(repository, options), map, full ? auth::Audience::data_rights : auth::Audience::public_);
     const auto rest = request.path_param("rest");
     const auto file = parse_hips_path(rest);
-    if (!file) throw dali::DaliError(404, fmt::format("not a file of a HiPS tree: '{}'", rest.substr(0, 120)));
+    if (!file) throw dali::NotFound(fmt::format("not a file of a HiPS tree: '{}'", rest.substr(0, 120)));
     if (!full && file->order && *file->order > options.public_max_order) {
-      throw dali::DaliError(403, fmt::format("order {} is deeper than the public order {}: use /api/hips/full/{}/ "
+      throw dali::Forbidden(fmt::format("order {} is deeper than the public order {}: use /api/hips/full/{}/ "
                                              "with data rights",
                                              *file->order, options.public_max_order, map));
     }
@@ -171,7 +171,7 @@ http::Response serve_map_file(const http::Request& request, const SharedReposito
       return res;
     }
     auto res = http::serve_file(request, dir / file->relative, file->content_type);
-    if (res.status == 404) throw dali::DaliError(404, fmt::format("no such HiPS file: {}", file->relative));
+    if (res.status == 404) throw dali::NotFound(fmt::format("no such HiPS file: {}", file->relative));
     if (res.status < 300 || res.status == 304) {
       // Tiles change only when the map is rebuilt: a day's caching; the
       // rest (index, MOC) an hour.

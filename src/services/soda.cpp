@@ -33,7 +33,7 @@ namespace fs = std::filesystem;
 
 constexpr std::string_view kJobKind = "soda";
 
-dali::DaliError bad(std::string message) { return dali::DaliError(400, std::move(message)); }
+dali::UsageError bad(std::string message) { return dali::UsageError(std::move(message)); }
 
 // An identifier as it may be echoed in a message: printable ASCII only, short.
 std::string printable(std::string_view text) {
@@ -43,8 +43,8 @@ std::string printable(std::string_view text) {
   return out;
 }
 
-dali::DaliError unknown_id(std::string_view id) {
-  return dali::DaliError(404, fmt::format("ID '{}' is not a known dataset", printable(id)));
+dali::NotFound unknown_id(std::string_view id) {
+  return dali::NotFound(fmt::format("ID '{}' is not a known dataset", printable(id)));
 }
 
 std::optional<sky::Shape> as_shape(const dali::Value& v) {
@@ -163,8 +163,7 @@ decltype(auto) with_space_check(const fs::path& dir, F&& write) {
     throw;
   } catch (const std::exception&) {
     if (http::out_of_space(dir, errno)) {
-      throw dali::ServiceUnavailable(fmt::format("ServiceUnavailable: {}", http::kNoSpaceMessage),
-                                     http::kNoSpaceRetryAfterSeconds);
+      throw dali::ServiceUnavailable(std::string(http::kNoSpaceMessage), http::kNoSpaceRetryAfterSeconds);
     }
     throw;
   }
@@ -317,9 +316,15 @@ std::vector<fs::path> SodaEngine::coadd_patches(const repo::DatasetRecord& recor
 
 namespace {
 
-dali::DaliError cannot_cut(const repo::DatasetRecord& r) {
+dali::UsageError cannot_cut(const repo::DatasetRecord& r) {
   return bad(fmt::format("{} ({}) cannot be cut out: it has no image planes with a celestial WCS to cut",
                          r.dataset_id, repo::to_string(r.type)));
+}
+
+// The text of a cutout without pixels (a result entry of its own in a job,
+// SODA 1.0 section 6): a usage error in SODA's words.
+std::string no_overlap(const std::string& why) {
+  return dali::error_text(dali::UsageError("NoOverlap: " + why), dali::ErrorVocabulary::soda);
 }
 
 bool coadd_assembly(const SodaRequest& request, const repo::DatasetRecord& r) {
@@ -392,7 +397,7 @@ std::vector<SodaPiece> SodaEngine::write_each(const SodaRequest& request, const 
       piece.name = entry_name(out.size() + 1, r.dataset_id, shape);
       const std::string what = shape ? image::region_text(request.shapes[*shape]) : std::string("the request");
       if (!src.rejected.empty()) {
-        piece.message = "UsageError: NoOverlap: " + src.rejected;
+        piece.message = no_overlap(src.rejected);
         out.push_back(std::move(piece));
         continue;
       }
@@ -412,7 +417,7 @@ std::vector<SodaPiece> SodaEngine::write_each(const SodaRequest& request, const 
       } catch (const image::NoOverlap&) {
         std::error_code ec;
         fs::remove(file, ec);
-        piece.message = fmt::format("UsageError: NoOverlap: {} has no pixels in {}", r.dataset_id, printable(what));
+        piece.message = no_overlap(fmt::format("{} has no pixels in {}", r.dataset_id, printable(what)));
       } catch (const image::UnsupportedDataset&) {
         throw cannot_cut(r);
       }
@@ -491,7 +496,8 @@ void install_soda_async(http::Router& router, std::shared_ptr<SharedRepository> 
   // The job function holds the engine, never `jobs` (which holds the function).
   jobs->runner().register_kind(
       std::string(kJobKind),
-      [engine](const uws::Job& job, uws::ResultWriter& out, uws::Progress& progress, const uws::CancelToken& cancel) {
+      dali_job(dali::ErrorVocabulary::soda, [engine](const uws::Job& job, uws::ResultWriter& out,
+                                                     uws::Progress& progress, const uws::CancelToken& cancel) {
         try {
           SodaRequest request = soda_request(job.parameters, engine->limits());
           request.caller = job_identity(job);  // the owner's, recorded by the server
@@ -531,24 +537,20 @@ void install_soda_async(http::Router& router, std::shared_ptr<SharedRepository> 
             for (const auto& e : entries) fs::remove(e.file);
             out.add_file("cutouts", name, format_of(request.format));
           }
-          if (with_pixels == 0) throw uws::JobError("UsageError: NoOverlap: no cutout has pixels");
+          if (with_pixels == 0) throw dali::UsageError("NoOverlap: no cutout has pixels");
           progress.report(1.0);
-        } catch (const dali::DaliError& e) {
-          throw uws::JobError(std::string("UsageError: ") + e.what());
         } catch (const ArchiveTooLarge& e) {
-          throw uws::JobError(std::string("UsageError: ") + e.what());
+          throw dali::UsageError(e.what());
         }
-      });
+      }));
   uws::RouteOptions routes{.kind = std::string(kJobKind)};
   set_job_owner(routes, identify);
-  routes.validate = [limits = options.limits, keep_alive = jobs](const std::vector<uws::Parameter>& parameters) {
-    static_cast<void>(keep_alive);  // the routes use jobs' runner: it lives as long as they do
-    try {
-      static_cast<void>(soda_request(parameters, limits));
-    } catch (const dali::DaliError& e) {
-      throw http::HttpError(400, std::string("UsageError: ") + e.what());
-    }
-  };
+  routes.validate = dali_job_validator(
+      dali::ErrorVocabulary::soda,
+      [limits = options.limits, keep_alive = jobs](const std::vector<uws::Parameter>& parameters) {
+        static_cast<void>(keep_alive);  // the routes use jobs' runner: it lives as long as they do
+        static_cast<void>(soda_request(parameters, limits));
+      });
   uws::install_routes(router, kSodaAsyncPath, jobs->runner(), std::move(routes));
 }
 

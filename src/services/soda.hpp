@@ -103,14 +103,14 @@ struct SodaRequest {
 };
 
 // From parameters parsed against soda_sync_params(). Throws
-// dali::DaliError(400) with a "UsageError: ..." message.
+// dali::UsageError (the endpoint labels it "UsageError: ").
 SodaRequest soda_request(const dali::ParsedParams& params, const SodaLimits& limits);
 // From a job's parameters (parsed with the same declaration; UWS control
-// parameters such as EXECUTIONDURATION are ignored). Throws DaliError(400).
+// parameters such as EXECUTIONDURATION are ignored). Throws dali::UsageError.
 SodaRequest soda_request(const std::vector<uws::Parameter>& parameters, const SodaLimits& limits);
 
 // "[x1:x2,y1:y2]" (1-based, inclusive; "*" for a whole axis; the brackets
-// are optional). Throws DaliError(400).
+// are optional). Throws dali::UsageError.
 image::PixelRanges parse_pixel_section(std::string_view text);
 
 // One dataset of a request, resolved through the visibility rules.
@@ -143,7 +143,7 @@ class SodaEngine {
 
   const SodaLimits& limits() const noexcept { return limits_; }
 
-  // Looks every ID up (caller's visibility); DaliError(404) naming the first
+  // Looks every ID up (caller's visibility); dali::NotFound naming the first
   // unknown or invisible ID. Applies BAND, TIME and POL.
   std::vector<SodaSource> resolve(const SodaRequest& request);
 

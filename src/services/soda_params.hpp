@@ -121,7 +121,7 @@ inline dali::Endpoint soda_sync_declaration() {
       .standard_id = std::string(kSodaSyncStandardId),
       .interface_version = "1.0",
       .parse_options = {.reject_unknown = true},
-      .error_label = "UsageError: ",  // SODA 1.0 section 5.2
+      .errors = dali::ErrorVocabulary::soda,
   };
 }
 

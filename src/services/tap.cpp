@@ -553,8 +553,9 @@ void install_tap_async(http::Router& router, std::shared_ptr<AsyncJobs> jobs, st
                        const dali::IdentifyHook& identify) {
   auto specs = std::make_shared<const std::vector<dali::ParamSpec>>(tap_params(limits));
   jobs->runner().register_kind(
-      "tap", [engine, specs, limits, options](const uws::Job& job, uws::ResultWriter& out, uws::Progress& progress,
-                                              const uws::CancelToken& cancel) {
+      "tap", dali_job(dali::ErrorVocabulary::dali, [engine, specs, limits, options](
+                                                        const uws::Job& job, uws::ResultWriter& out,
+                                                        uws::Progress& progress, const uws::CancelToken& cancel) {
         try {
           const http::Parameters params = job.http_parameters();
           const dali::ParsedParams p = dali::parse_params(*specs, dali::RawParams(params.begin(), params.end()));
@@ -572,13 +573,11 @@ void install_tap_async(http::Router& router, std::shared_ptr<AsyncJobs> jobs, st
             if (!f) throw std::runtime_error("tap: writing the job result failed");
           }
           out.add_file("result", file, call.format.content_type);
-        } catch (const dali::DaliError& e) {
-          throw uws::JobError(e.what());
         } catch (const tap::QueryInterrupted& e) {
           if (cancel.cancelled()) throw uws::Cancelled();
           throw uws::JobError(e.what());
         }
-      });
+      }));
 
   const std::string base = api_prefix + "/tap/async";
   auto inner = std::make_shared<http::Router>();

@@ -3,7 +3,7 @@
 // and — against server-side request forgery — every address the host
 // resolves to must be public (no loopback, private, link-local, CGNAT,
 // multicast or unspecified addresses, IPv4 or IPv6) unless the operator
-// allows private ones. Errors are dali::DaliError(400) naming the problem.
+// allows private ones. Errors are dali::UsageError naming the problem.
 #pragma once
 
 #include <chrono>

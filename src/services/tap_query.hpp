@@ -92,7 +92,7 @@ class TapEngine {
   TapEngine(const TapEngine&) = delete;
   TapEngine& operator=(const TapEngine&) = delete;
 
-  // Runs one query. Throws dali::DaliError(400) for ADQL errors (line and
+  // Runs one query. Throws dali::UsageError for ADQL errors (line and
   // column in the message), bad uploads and SQL failures on user input,
   // QueryInterrupted when stopped, std::exception for server faults.
   QueryResult run(const QueryRequest& request);

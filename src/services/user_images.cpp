@@ -153,7 +153,7 @@ struct Context {
   }
   std::string name_of(const http::Request& request) const {
     std::string name(request.path_param("name"));
-    if (!valid_image_name(name)) throw dali::DaliError(400, "image names are 1-64 characters of [A-Za-z0-9_-]");
+    if (!valid_image_name(name)) throw dali::UsageError("image names are 1-64 characters of [A-Za-z0-9_-]");
     return name;
   }
   std::string dataset_id(const auth::Identity& who, const std::string& name) const {
@@ -168,7 +168,7 @@ struct Context {
   }
 };
 
-http::Response not_found() { return dali::error_response(404, "NotFoundFault: no such image"); }
+dali::NotFound no_such_image() { return dali::NotFound("no such image"); }
 
 http::Response upload(const Context& ctx, const http::Request& request) {
   const auto who = ctx.user(request, auth::kScopeWrite);
@@ -178,9 +178,9 @@ http::Response upload(const Context& ctx, const http::Request& request) {
     const http::UploadedFile* file = request.file("file");
     content = file ? &file->content : &request.files().front().content;
   }
-  if (content->empty()) throw dali::DaliError(400, "no file: send the FITS file as the body (PUT) or as the multipart field 'file'");
+  if (content->empty()) throw dali::UsageError("no file: send the FITS file as the body (PUT) or as the multipart field 'file'");
   if (content->size() > ctx.options.max_file_bytes) {
-    throw dali::DaliError(413, fmt::format("the file has {} bytes; uploads may have at most {}", content->size(),
+    throw dali::Overflow(fmt::format("the file has {} bytes; uploads may have at most {}", content->size(),
                                            ctx.options.max_file_bytes));
   }
   const auto policy = request.params().first("POLICY").value_or("owner");
@@ -195,13 +195,13 @@ http::Response upload(const Context& ctx, const http::Request& request) {
   try {
     metadata = repo::read_dataset_metadata(staged, {.collection = ctx.options.collection, .owner = who.user});
   } catch (const std::exception& e) {
-    throw dali::DaliError(400, "not a usable FITS image: " + client_message(e.what(), staged, name));
+    throw dali::UsageError("not a usable FITS image: " + client_message(e.what(), staged, name));
   }
   if (metadata.type != repo::DatasetType::user) {
-    throw dali::DaliError(400, fmt::format("the file declares survey dataset type {} (DSTYPE); a user image must not",
+    throw dali::UsageError(fmt::format("the file declares survey dataset type {} (DSTYPE); a user image must not",
                                            repo::to_string(metadata.type)));
   }
-  if (metadata.dataset_id != id) throw dali::DaliError(400, "the image name is not usable");
+  if (metadata.dataset_id != id) throw dali::UsageError("the image name is not usable");
 
   repo::IngestOptions options;
   options.collection = ctx.options.collection;
@@ -214,10 +214,10 @@ http::Response upload(const Context& ctx, const http::Request& request) {
   ctx.repository->with([&](repo::Repository& r) {
     // Checked and registered under the registry lock: two uploads of one
     // user cannot both pass the quota.
-    if (r.registry().checksum_of(id)) throw dali::DaliError(409, "an image of this name exists; DELETE it first");
+    if (r.registry().checksum_of(id)) throw dali::Conflict("an image of this name exists; DELETE it first");
     const auto [used, count] = r.registry().owned_bytes(who.user, repo::DatasetType::user);
     if (static_cast<std::uint64_t>(used) + content->size() > ctx.options.quota_bytes) {
-      throw dali::DaliError(403, fmt::format("quota exceeded: {} of {} bytes used by {} images", used,
+      throw dali::Forbidden(fmt::format("quota exceeded: {} of {} bytes used by {} images", used,
                                              ctx.options.quota_bytes, count));
     }
     try {
@@ -225,7 +225,7 @@ http::Response upload(const Context& ctx, const http::Request& request) {
       if (report.registered != 1) throw std::runtime_error("the upload was not registered");
     } catch (const std::exception& e) {
       spdlog::warn("upload of {} by {} refused: {}", name, who.user, e.what());
-      throw dali::DaliError(400, "the image cannot be registered: " + client_message(e.what(), staged, name));
+      throw dali::UsageError("the image cannot be registered: " + client_message(e.what(), staged, name));
     }
     stored = r.registry().find_by_id(id);
   });
@@ -262,7 +262,7 @@ http::Response remove(const Context& ctx, const http::Request& request) {
     fs::remove(r.root() / "cache" / "preview" / (id + ".png"), ec);
     return true;
   });
-  if (!removed) return not_found();
+  if (!removed) throw no_such_image();
   spdlog::info("user image {} deleted by {}", id, who.user);
   return http::Response::empty(204);
 }
@@ -272,7 +272,7 @@ http::Response set_acl(const Context& ctx, const http::Request& request) {
   const std::string name = ctx.name_of(request);
   const std::string id = ctx.dataset_id(who, name);
   const auto policy = request.params().first("POLICY");
-  if (!policy) throw dali::DaliError(400, "POLICY is required: owner, public, shared or data-rights");
+  if (!policy) throw dali::UsageError("POLICY is required: owner, public, shared or data-rights");
   repo::Rights rights = user_image_rights(who.user, *policy, list_param(request, "USER"), list_param(request, "GROUP"));
   const auto updated = ctx.repository->with([&](repo::Repository& r) -> std::optional<repo::DatasetRecord> {
     auto record = r.registry().find_by_id(id);
@@ -282,7 +282,7 @@ http::Response set_acl(const Context& ctx, const http::Request& request) {
     record->rights = rights;
     return record;
   });
-  if (!updated) return not_found();
+  if (!updated) throw no_such_image();
   return json_response(200, image_json(*ctx.repository, request, *updated, name));
 }
 
@@ -303,18 +303,18 @@ repo::Rights user_image_rights(const std::string& owner, const std::string& poli
   } else if (p == "shared" || p == "users" || p == "group" || p == "groups") {
     rights.policy = repo::ReadPolicy::groups;
     for (const auto& u : users) {
-      if (!auth::valid_principal_name(u)) throw dali::DaliError(400, fmt::format("USER '{}' is not a valid user name", u.substr(0, 64)));
+      if (!auth::valid_principal_name(u)) throw dali::UsageError(fmt::format("USER '{}' is not a valid user name", u.substr(0, 64)));
       rights.groups.push_back(auth::user_entry(u));
     }
     for (const auto& g : groups) {
-      if (!auth::valid_principal_name(g)) throw dali::DaliError(400, fmt::format("GROUP '{}' is not a valid group name", g.substr(0, 64)));
+      if (!auth::valid_principal_name(g)) throw dali::UsageError(fmt::format("GROUP '{}' is not a valid group name", g.substr(0, 64)));
       rights.groups.push_back(g);
     }
-    if (rights.groups.empty()) throw dali::DaliError(400, "POLICY=shared needs at least one USER or GROUP");
+    if (rights.groups.empty()) throw dali::UsageError("POLICY=shared needs at least one USER or GROUP");
     std::sort(rights.groups.begin(), rights.groups.end());
     rights.groups.erase(std::unique(rights.groups.begin(), rights.groups.end()), rights.groups.end());
   } else {
-    throw dali::DaliError(400, fmt::format("POLICY '{}': expected owner, public, shared or data-rights", policy.substr(0, 40)));
+    throw dali::UsageError(fmt::format("POLICY '{}': expected owner, public, shared or data-rights", policy.substr(0, 40)));
   }
   return rights;
 }
@@ -325,7 +325,10 @@ void add_user_image_routes(http::Router& router, std::shared_ptr<SharedRepositor
   // Identity is resolved inside each handler (with the scope it needs), so
   // the wrapper's hook is empty.
   const auto route = [ctx](http::Response (*fn)(const Context&, const http::Request&)) {
-    return dali::with_identity({}, [ctx, fn](const http::Request& request, const auth::Identity&) { return fn(*ctx, request); });
+    // Unknown images are answered in DataLink's words ("NotFoundFault"), like the file routes.
+    return dali::with_identity(
+        {}, [ctx, fn](const http::Request& request, const auth::Identity&) { return fn(*ctx, request); },
+        dali::ErrorVocabulary::datalink);
   };
   router.add({"PUT", "POST"}, "/api/user/images/{name}", route(&upload));
   router.add({"DELETE"}, "/api/user/images/{name}", route(&remove));
@@ -334,7 +337,7 @@ void add_user_image_routes(http::Router& router, std::shared_ptr<SharedRepositor
     const auto who = c.user(request, auth::kScopeRead);
     const std::string name = c.name_of(request);
     const auto record = c.own(who, c.dataset_id(who, name));
-    if (!record) return not_found();
+    if (!record) throw no_such_image();
     return json_response(200, image_json(*c.repository, request, *record, name));
   }));
   router.get("/api/user/images", route(+[](const Context& c, const http::Request& request) {

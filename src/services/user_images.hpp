@@ -42,7 +42,7 @@ void add_user_image_routes(http::Router& router, std::shared_ptr<SharedRepositor
                            std::shared_ptr<const auth::Authenticator> authenticator, UserImageOptions options);
 
 // "shared" read groups of a Level-3 image from USER and GROUP lists ("@user"
-// for a user); throws dali::DaliError(400) for a bad name or an empty share.
+// for a user); throws dali::UsageError for a bad name or an empty share.
 repo::Rights user_image_rights(const std::string& owner, const std::string& policy,
                                const std::vector<std::string>& users, const std::vector<std::string>& groups);
 
