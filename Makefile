@@ -50,7 +50,10 @@ browser-test: build
 bench-http: build
 	bash bench/http.sh $(BUILD)/pixserve
 
-test: unit-test asan-test protocol-test protocol-asan-test browser-test fuzz
+# The stages in order, with each one's time printed at the end.
+TEST_STAGES := deps build build-asan unit-test asan-test protocol-test protocol-asan-test browser-test fuzz
+test:
+	@bash scripts/test-stages.sh $(TEST_STAGES)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
@@ -93,11 +96,12 @@ fuzz-build: $(foreach f,$(FUZZERS),$(FUZZ_DIR)/$(f)_fuzz)
 
 fuzz_run = bash scripts/run-fuzz.sh $(1) $(FUZZ_DIR)/$(1)_fuzz $(FUZZ_TIME) $(FUZZ_DIR)/corpus-$(1) fuzz/corpus-$(1)
 
-# Builds in parallel, then runs the fuzzers one after the other (each gets the
-# whole machine); every fuzzer runs even when an earlier one crashed.
+# Builds in parallel, then runs the fuzzers $(JOBS) at a time, each for its
+# full FUZZ_TIME on a core of its own; every fuzzer runs even when another
+# crashed, and the status says whether any did.
 fuzz:
 	$(MAKE) --no-print-directory -j $(JOBS) fuzz-build
-	@status=0; for f in $(FUZZERS); do $(call fuzz_run,$${f}) || status=1; done; exit $$status
+	@printf '%s\n' $(FUZZERS) | xargs -P $(JOBS) -I{} $(call fuzz_run,{})
 
 fuzz-adql: $(FUZZ_DIR)/adql_fuzz
 	@$(call fuzz_run,adql)
