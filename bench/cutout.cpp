@@ -50,6 +50,7 @@
 #include "image/cutout.hpp"
 #include "repo/repository.hpp"
 #include "services/app.hpp"
+#include "services/links.hpp"
 #include "services/soda_params.hpp"
 #include "sim/simulator.hpp"
 #include "wcs/wcs.hpp"
@@ -331,7 +332,7 @@ int http_benchmark(const fs::path& dir, int visits, int rounds) {
   std::vector<std::string> ids;
   for (const auto& r : repository->find_visible(q)) ids.push_back(r.dataset_id);
   const double stamp_radius = 25.4 * kScale;
-  const std::string path(services::kSodaSyncPath);
+  const std::string path = services::links::endpoint(services::links::kSoda, "sync");
   const std::string form = circle_form(ids, object.ra, object.dec, stamp_radius);
   http_post(port, path, form);  // warm the page cache
   t = Clock::now();

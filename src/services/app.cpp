@@ -7,6 +7,7 @@
 #include "services/datalink.hpp"
 #include "services/datasets.hpp"
 #include "services/hips.hpp"
+#include "services/links.hpp"
 #include "services/moc.hpp"
 #include "services/sia.hpp"
 #include "services/soda.hpp"
@@ -67,7 +68,7 @@ App make_app(std::shared_ptr<SharedRepository> repository, const AppOptions& opt
     return authenticator->resolve(request, auth::kScopeRead);
   };
   auto catalog = std::make_shared<dali::ServiceCatalog>(dali::CatalogOptions{
-      .api_prefix = "/api",
+      .api_prefix = std::string(links::kApiPrefix),
       .title = "pixserve",
       .version = options.version,
       .description = "IVOA image services of the survey repository '" + repository->config().name + "'",
@@ -101,8 +102,7 @@ App make_app(std::shared_ptr<SharedRepository> repository, const AppOptions& opt
 
   App app{.catalog = catalog, .router = {}, .jobs = jobs, .authenticator = authenticator};
   dali::install(app.router, catalog);
-  install_tap_async(app.router, jobs, tap_engine, options.limits, options.tap, catalog->options().api_prefix,
-                    identify);
+  install_tap_async(app.router, jobs, tap_engine, options.limits, options.tap, identify);
   add_file_routes(app.router, repository, identify);
   if (options.user_images_enabled) add_user_image_routes(app.router, repository, authenticator, options.user_images);
   add_status_routes(app.router, catalog);

@@ -15,6 +15,7 @@
 #include "http/params.hpp"
 #include "repo/astro_units.hpp"
 #include "repo/dataset.hpp"
+#include "services/links.hpp"
 #include "services/preview.hpp"
 #include "services/sia.hpp"
 #include "services/soda_params.hpp"
@@ -184,7 +185,7 @@ std::vector<votable::Value> link_row(const Link& link) {
 }
 
 std::string file_url(const std::string& base_url, const std::string& dataset_id) {
-  return base_url + "/api/files/" + http::percent_encode(dataset_id);
+  return base_url + links::files() + "/" + http::percent_encode(dataset_id);
 }
 
 std::vector<Link> links_of(SharedRepository& repository, const std::string& id, const std::string& base_url,
@@ -275,13 +276,13 @@ dali::Service datalink_service(std::shared_ptr<SharedRepository> repository, con
              [base](votable::VotableWriter& writer) {
                dali::write_service_descriptor(writer, soda_sync_declaration(),
                                               {.id = std::string(kSodaDescriptorId),
-                                               .access_url = base + std::string(kSodaSyncPath),
+                                               .access_url = base + links::endpoint(links::kSoda, "sync"),
                                                .description = "SODA sync cutouts of the dataset in the ID column",
                                                .refs = {{"ID", "ID"}}});
              }});
   };
   return dali::Service{
-      .name = "datalink",
+      .name = std::string(links::kDatalink),
       .title = "Dataset links (DataLink 1.1)",
       .description = "The files, previews, cutout service, progenitors and calibrations of each dataset.",
       .endpoints = {std::move(links)},
@@ -297,14 +298,14 @@ dali::Service datalink_service(std::shared_ptr<SharedRepository> repository, con
 void add_file_routes(http::Router& router, std::shared_ptr<SharedRepository> repository, dali::IdentifyHook identify) {
   // The ID is looked up in the registry (safe identifiers only) and the path
   // comes from the record: a request never names a path.
-  router.get("/api/files/{id}", dali::with_identity(identify, [repository](const http::Request& request, const auth::Identity& caller) {
+  router.get(links::files() + "/{id}", dali::with_identity(identify, [repository](const http::Request& request, const auth::Identity& caller) {
     const auto record = repository->find_visible_by_id(std::string(request.path_param("id")), caller);
     if (!record) throw no_such_dataset();
     auto response = http::serve_file(request, repository->file_of(*record), record->content_type);
     response.headers.set("Content-Disposition", fmt::format("inline; filename=\"{}.fits\"", record->dataset_id));
     return response;
   }, dali::ErrorVocabulary::datalink));
-  router.get("/api/files/{id}/header", dali::with_identity(identify, [repository](const http::Request& request, const auth::Identity& caller) {
+  router.get(links::files() + "/{id}/header", dali::with_identity(identify, [repository](const http::Request& request, const auth::Identity& caller) {
     const auto record = repository->find_visible_by_id(std::string(request.path_param("id")), caller);
     if (!record) throw no_such_dataset();
     try {
@@ -314,7 +315,7 @@ void add_file_routes(http::Router& router, std::shared_ptr<SharedRepository> rep
       throw dali::NotFound("the file of this dataset cannot be read");
     }
   }, dali::ErrorVocabulary::datalink));
-  router.get("/api/files/{id}/preview.png", dali::with_identity(identify, [repository](const http::Request& request, const auth::Identity& caller) {
+  router.get(links::files() + "/{id}/preview.png", dali::with_identity(identify, [repository](const http::Request& request, const auth::Identity& caller) {
     const auto record = repository->find_visible_by_id(std::string(request.path_param("id")), caller);
     if (!record) throw no_such_dataset();
     try {

@@ -4,6 +4,7 @@
 #include <variant>
 
 #include "repo/astro_units.hpp"
+#include "services/links.hpp"
 #include "services/obscore_fields.hpp"
 
 namespace pixserve::services {
@@ -163,7 +164,7 @@ dali::Service datasets_service(std::shared_ptr<SharedRepository> repository, con
         });
   };
   return dali::Service{
-      .name = "datasets",
+      .name = std::string(links::kDatasets),
       .title = "Repository datasets",
       .description = "Find the datasets of the repository by position and data ID; ObsCore column names.",
       .endpoints = {std::move(query)},

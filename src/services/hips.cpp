@@ -15,6 +15,7 @@
 #include "http/files.hpp"
 #include "repo/dataset.hpp"
 #include "services/datasets.hpp"
+#include "services/links.hpp"
 #include "services/obscore_fields.hpp"
 
 namespace pixserve::services {
@@ -163,7 +164,7 @@ http::Response serve_map_file(const http::Request& request, const SharedReposito
                                              *file->order, options.public_max_order, map));
     }
     const std::string service_url =
-        request.base_url() + (full ? "/api/hips/full/" : "/api/hips/") + std::string(map);
+        request.base_url() + links::hips_map(map, full);
     if (file->properties) {
       auto res = http::Response::text(200, served_properties(dir, service_url, full, options.public_max_order),
                                       file->content_type);
@@ -227,11 +228,11 @@ dali::Service hips_service(std::shared_ptr<SharedRepository> repository, const H
     const auto root = root_of(*repository, options);
     std::string out;
     for (const auto& name : map_names(root)) {
-      const std::string url = request.base_url() + "/api/hips/" + name;
+      const std::string url = request.base_url() + links::hips_map(name, false);
       auto p = hips::Properties::parse(served_properties(root / name, url, false, options.public_max_order));
       try {
         static_cast<void>(map_dir(root, name, auth::Audience::data_rights));
-        p.set("hips_service_url_1", request.base_url() + "/api/hips/full/" + name);
+        p.set("hips_service_url_1", request.base_url() + links::hips_map(name, true));
       } catch (const dali::DaliError&) {
         // No data-rights tree of this map.
       }
@@ -300,7 +301,7 @@ dali::Service hips_service(std::shared_ptr<SharedRepository> repository, const H
                                   });
   };
   return dali::Service{
-      .name = "hips",
+      .name = std::string(links::kHips),
       .title = "HiPS all-sky maps",
       .description = "HiPS 1.0 maps of the coadds (one per band and colour composites): tiles under "
                      "/api/hips/<map>/ (public, capped order) and /api/hips/full/<map>/ (all orders, data rights), "
@@ -323,7 +324,7 @@ dali::Service hips_service(std::shared_ptr<SharedRepository> repository, const H
               const auto properties = hips::Properties::load(root / name / "properties");
               out.push_back({.name = name,
                              .title = properties ? properties->get("obs_title").value_or(name) : name,
-                             .href = options.aladin_lite_dir.empty() ? "/api/hips/" + name + "/properties"
+                             .href = options.aladin_lite_dir.empty() ? links::hips_map(name, false) + "/properties"
                                                                      : "/web/hips.html?map=" + name});
             }
             return out;
@@ -332,10 +333,10 @@ dali::Service hips_service(std::shared_ptr<SharedRepository> repository, const H
 }
 
 void add_hips_routes(http::Router& router, std::shared_ptr<SharedRepository> repository, const HipsOptions& options) {
-  router.get("/api/hips/{map}/{rest...}", [repository, options](const http::Request& request) {
+  router.get(links::service(links::kHips) + "/{map}/{rest...}", [repository, options](const http::Request& request) {
     return serve_map_file(request, *repository, options, false);
   });
-  router.get("/api/hips/full/{map}/{rest...}", [repository, options](const http::Request& request) {
+  router.get(links::service(links::kHips) + "/full/{map}/{rest...}", [repository, options](const http::Request& request) {
     return serve_map_file(request, *repository, options, true);
   });
   if (!options.aladin_lite_dir.empty()) {

@@ -5,6 +5,7 @@
 #include "hips/coverage.hpp"
 #include "repo/astro_units.hpp"
 #include "services/datasets.hpp"
+#include "services/links.hpp"
 
 namespace pixserve::services {
 namespace {
@@ -90,7 +91,7 @@ dali::Service moc_service(std::shared_ptr<SharedRepository> repository, std::vec
     const auto format = *params.first<std::string>("FORMAT");
     const auto records = select(*repository, params, {});
     const auto moc = hips::coverage_moc(records, order, 2);
-    const std::string id = request.base_url() + "/api/moc/query";
+    const std::string id = request.base_url() + links::endpoint(links::kMoc, "query");
     return moc_response(format, sky::to_fits(moc, {.moc_id = id, .date = repo::iso_from_mjd(repo::mjd_now())}),
                         moc.to_ascii(), moc.to_json(), "moc");
   };
@@ -122,12 +123,12 @@ dali::Service moc_service(std::shared_ptr<SharedRepository> repository, std::vec
     const auto format = *params.first<std::string>("FORMAT");
     const auto records = select(*repository, params, {"calexp"});
     const auto st = hips::coverage_stmoc(records, time_order, order, 2);
-    const std::string id = request.base_url() + "/api/moc/stmoc";
+    const std::string id = request.base_url() + links::endpoint(links::kMoc, "stmoc");
     return moc_response(format, st.to_fits({.moc_id = id, .date = repo::iso_from_mjd(repo::mjd_now())}),
                         st.to_ascii(), st.to_json(), "stmoc");
   };
   return dali::Service{
-      .name = "moc",
+      .name = std::string(links::kMoc),
       .title = "MOC coverage",
       .description = "IVOA MOC 2.0 coverage (space, and space-time) of any selection of the repository's datasets.",
       .endpoints = {std::move(query), std::move(stmoc)},

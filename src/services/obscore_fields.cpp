@@ -8,6 +8,7 @@
 
 #include "http/params.hpp"
 #include "repo/astro_units.hpp"
+#include "services/links.hpp"
 
 namespace pixserve::services {
 namespace {
@@ -119,7 +120,7 @@ votable::Field obscore_polygon_field(std::string_view name) {
 }
 
 std::string datalink_url(const std::string& base_url, const std::string& publisher_did) {
-  return base_url + "/api/datalink/links?ID=" + http::percent_encode(publisher_did);
+  return base_url + links::endpoint(links::kDatalink, "links") + "?ID=" + http::percent_encode(publisher_did);
 }
 
 ObscoreColumns::ObscoreColumns(const std::vector<std::string_view>& names) {

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "services/datasets.hpp"
+#include "services/links.hpp"
 #include "services/obscore_fields.hpp"
 
 namespace pixserve::services {
@@ -153,7 +154,7 @@ dali::Service sia_service(std::shared_ptr<SharedRepository> repository, const da
         });
   };
   return dali::Service{
-      .name = "sia",
+      .name = std::string(links::kSia),
       .title = "Image search (SIA 2.0)",
       .description = "Simple Image Access 2.0 over the survey repository, with survey data-ID extensions.",
       .endpoints = {std::move(query)},

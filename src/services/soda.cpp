@@ -20,6 +20,7 @@
 #include "http/headers.hpp"
 #include "http/response.hpp"
 #include "http/disk_space.hpp"
+#include "services/links.hpp"
 #include "services/soda_archive.hpp"
 #include "services/soda_spool.hpp"
 #include "services/soda_params.hpp"
@@ -470,7 +471,7 @@ dali::Service soda_service(std::shared_ptr<SharedRepository> repository, std::ve
   };
 
   return dali::Service{
-      .name = "soda",
+      .name = std::string(links::kSoda),
       .title = "Image cutouts (SODA 1.0)",
       .description = "Cutouts of survey images by sky region or pixel section, every plane cut alike with its WCS, "
                      "synchronously or as UWS jobs.",
@@ -551,7 +552,7 @@ void install_soda_async(http::Router& router, std::shared_ptr<SharedRepository> 
         static_cast<void>(keep_alive);  // the routes use jobs' runner: it lives as long as they do
         static_cast<void>(soda_request(parameters, limits));
       });
-  uws::install_routes(router, kSodaAsyncPath, jobs->runner(), std::move(routes));
+  uws::install_routes(router, links::endpoint(links::kSoda, "async"), jobs->runner(), std::move(routes));
 }
 
 }  // namespace pixserve::services

@@ -14,10 +14,7 @@
 namespace pixserve::services {
 
 inline constexpr std::string_view kSodaSyncStandardId = "ivo://ivoa.net/std/SODA#sync-1.0";
-// Where the SODA sync endpoint lives, relative to the server root.
-inline constexpr std::string_view kSodaSyncPath = "/api/soda/sync";
 inline constexpr std::string_view kSodaAsyncStandardId = "ivo://ivoa.net/std/SODA#async-1.0";
-inline constexpr std::string_view kSodaAsyncPath = "/api/soda/async";
 
 // The response formats (RESPONSEFORMAT values).
 inline constexpr std::string_view kSodaFits = "application/fits";

@@ -12,6 +12,7 @@
 #include "dali/vosi.hpp"
 #include "http/headers.hpp"
 #include "http/params.hpp"
+#include "services/links.hpp"
 #include "services/tap_fetch.hpp"
 #include "services/job_identity.hpp"
 #include "uws/routes.hpp"
@@ -531,7 +532,7 @@ dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, const dali::Re
   };
 
   dali::Service service{
-      .name = "tap",
+      .name = std::string(links::kTap),
       .title = "ObsTAP (TAP 1.1)",
       .description = "ADQL queries over the ObsCore table of the survey's images and the survey tables.",
       .endpoints = {std::move(sync), std::move(examples)},
@@ -542,14 +543,14 @@ dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, const dali::Re
     return http::Response::text(200, engine->metadata().vosi_tables_xml(min), "text/xml; charset=utf-8");
   };
   service.capabilities = [limits, options, jobs](const http::Request& req) {
-    return http::Response::text(200, capabilities_document(req.base_url() + "/api/tap", limits, options, jobs),
+    return http::Response::text(200, capabilities_document(req.base_url() + links::service(links::kTap), limits, options, jobs),
                                 "text/xml; charset=utf-8");
   };
   return service;
 }
 
 void install_tap_async(http::Router& router, std::shared_ptr<AsyncJobs> jobs, std::shared_ptr<tap::TapEngine> engine,
-                       const dali::ResultLimits& limits, const TapOptions& options, const std::string& api_prefix,
+                       const dali::ResultLimits& limits, const TapOptions& options,
                        const dali::IdentifyHook& identify) {
   auto specs = std::make_shared<const std::vector<dali::ParamSpec>>(tap_params(limits));
   jobs->runner().register_kind(
@@ -579,7 +580,7 @@ void install_tap_async(http::Router& router, std::shared_ptr<AsyncJobs> jobs, st
         }
       }));
 
-  const std::string base = api_prefix + "/tap/async";
+  const std::string base = links::endpoint(links::kTap, "async");
   auto inner = std::make_shared<http::Router>();
   uws::RouteOptions routes{.kind = "tap"};
   set_job_owner(routes, identify);

@@ -40,12 +40,12 @@ dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, const dali::Re
                           std::vector<dali::AvailabilityCheck> checks);
 
 // Registers the "tap" job kind on the shared runner and the UWS routes at
-// <api_prefix>/tap/async. Inline uploads sent with the job creation
+// /api/tap/async (services/links.hpp). Inline uploads sent with the job creation
 // (multipart parts) are kept as job parameters of the same name, so that
 // UPLOAD=t,param:t resolves when the job runs.
 void install_tap_async(http::Router& router, std::shared_ptr<AsyncJobs> jobs, std::shared_ptr<tap::TapEngine> engine,
                        const dali::ResultLimits& limits, const TapOptions& options,
-                       const std::string& api_prefix = "/api", const dali::IdentifyHook& identify = {});
+                       const dali::IdentifyHook& identify = {});
 
 // The DALI examples document (exposed for tests).
 std::string tap_examples_xhtml();

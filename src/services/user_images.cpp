@@ -21,6 +21,8 @@
 #include "repo/metadata.hpp"
 #include "repo/repository.hpp"
 #include "services/datalink.hpp"
+#include "services/links.hpp"
+#include "services/obscore_fields.hpp"
 
 namespace pixserve::services {
 namespace {
@@ -112,7 +114,7 @@ nlohmann::json image_json(const SharedRepository& repository, const http::Reques
           {"width", r.width},
           {"height", r.height},
           {"file", file_url(base, r.dataset_id)},
-          {"datalink", base + "/api/datalink/links?ID=" + http::percent_encode(repository.publisher_did(r.dataset_id))},
+          {"datalink", datalink_url(base, repository.publisher_did(r.dataset_id))},
           {"acl", acl_json(r.rights)}};
 }
 
@@ -232,7 +234,7 @@ http::Response upload(const Context& ctx, const http::Request& request) {
   if (!stored) throw std::runtime_error("the registered upload is not found");
   spdlog::info("user image {} uploaded by {} ({} bytes)", id, who.user, stored->file_size);
   auto res = json_response(201, image_json(*ctx.repository, request, *stored, name));
-  res.headers.set("Location", request.base_url() + "/api/user/images/" + name);
+  res.headers.set("Location", request.base_url() + links::user_images() + "/" + name);
   return res;
 }
 
@@ -330,17 +332,17 @@ void add_user_image_routes(http::Router& router, std::shared_ptr<SharedRepositor
         {}, [ctx, fn](const http::Request& request, const auth::Identity&) { return fn(*ctx, request); },
         dali::ErrorVocabulary::datalink);
   };
-  router.add({"PUT", "POST"}, "/api/user/images/{name}", route(&upload));
-  router.add({"DELETE"}, "/api/user/images/{name}", route(&remove));
-  router.post("/api/user/images/{name}/acl", route(&set_acl));
-  router.get("/api/user/images/{name}", route(+[](const Context& c, const http::Request& request) {
+  router.add({"PUT", "POST"}, links::user_images() + "/{name}", route(&upload));
+  router.add({"DELETE"}, links::user_images() + "/{name}", route(&remove));
+  router.post(links::user_images() + "/{name}/acl", route(&set_acl));
+  router.get(links::user_images() + "/{name}", route(+[](const Context& c, const http::Request& request) {
     const auto who = c.user(request, auth::kScopeRead);
     const std::string name = c.name_of(request);
     const auto record = c.own(who, c.dataset_id(who, name));
     if (!record) throw no_such_image();
     return json_response(200, image_json(*c.repository, request, *record, name));
   }));
-  router.get("/api/user/images", route(+[](const Context& c, const http::Request& request) {
+  router.get(links::user_images(), route(+[](const Context& c, const http::Request& request) {
     const auto who = c.user(request, auth::kScopeRead);
     repo::DatasetQuery q;
     q.collections = {c.options.collection};

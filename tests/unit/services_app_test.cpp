@@ -14,6 +14,7 @@
 
 #include "repo/astro_units.hpp"
 #include "services/app.hpp"
+#include "services/links.hpp"
 #include "services/datasets.hpp"
 #include "service_test_support.hpp"
 #include "test_scratch.hpp"
@@ -170,6 +171,32 @@ TEST(ServicesApp, ConcurrentQueriesShareTheRegistrySafely) {
   }
   threads.clear();
   EXPECT_EQ(failures.load(), 0);
+}
+
+TEST(ServicesApp, EveryLinkPathIsWhereTheServiceIsRouted) {
+  RepoFixture f("app_links");
+  const auto app = make_app(f.repository, options());
+  const std::vector<std::string_view> names = {links::kDatasets, links::kSia, links::kDatalink, links::kTap,
+                                               links::kSoda, links::kHips, links::kMoc};
+  ASSERT_EQ(app.catalog->services().size(), names.size());
+  for (const auto name : names) {
+    const auto* service = app.catalog->find(name);
+    ASSERT_NE(service, nullptr) << name;
+    EXPECT_EQ(app.catalog->path_of(*service), links::service(name));
+    for (const auto& endpoint : service->endpoints) {
+      EXPECT_EQ(app.catalog->path_of(*service, endpoint), links::endpoint(name, endpoint.path));
+    }
+  }
+  // The routes outside the catalogue answer at the link paths (a DALI 404
+  // for an unknown dataset, not the catch-all "no such endpoint").
+  const auto unknown_file = call(app.router, "GET", links::files() + "/DR1.calexp.v1.d999");
+  EXPECT_EQ(unknown_file.status, 404);
+  EXPECT_NE(unknown_file.body.find("NotFoundFault: no such dataset"), std::string::npos) << unknown_file.body;
+  EXPECT_EQ(call(app.router, "GET", links::endpoint(links::kSoda, "async")).status, 200);
+  EXPECT_EQ(call(app.router, "GET", links::endpoint(links::kTap, "async")).status, 200);
+  const auto map = call(app.router, "GET", links::hips_map("nosuchmap", false) + "/properties");
+  EXPECT_EQ(map.status, 404);
+  EXPECT_NE(map.body.find("no HiPS map"), std::string::npos) << map.body;
 }
 
 TEST(ServicesApp, AvailabilityFromRealChecks) {
