@@ -81,6 +81,8 @@ int calib_level(DatasetType t) {
   return 3;
 }
 
+int calib_level(const DatasetRecord& r) { return r.calib_level.value_or(calib_level(r.type)); }
+
 bool is_reserved_owner(std::string_view name) noexcept {
   const auto same = [name](std::string_view reserved) {
     return name.size() == reserved.size() &&

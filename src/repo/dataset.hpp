@@ -22,7 +22,7 @@ std::optional<DatasetType> dataset_type_from_string(std::string_view s);
 bool is_visit_based(DatasetType t);    // raw, calexp, calexp_comp, diffim
 bool is_coadd(DatasetType t);          // deepCoadd, goodSeeingCoadd
 bool is_calibration(DatasetType t);    // bias, flat
-int calib_level(DatasetType t);        // ObsCore calib_level
+int calib_level(DatasetType t);        // ObsCore calib_level of the type
 
 // The data ID: which of these are set depends on the type.
 struct DataId {
@@ -98,9 +98,15 @@ struct DatasetRecord {
   // provenance and processing
   std::vector<ProvenanceLink> inputs;
   std::string software_version;
+  // ObsCore calib_level when an ingest mapping sets it; absent: the type's
+  // (read it through calib_level(record)).
+  std::optional<int> calib_level;
 
   Rights rights;
 };
+
+// The record's ObsCore calib_level: its own, else its type's.
+int calib_level(const DatasetRecord& r);
 
 // Builds the stable dataset ID from collection, type and data ID:
 //   visit-based: <coll>.<type>.v<visit>.d<detector:03>

@@ -186,7 +186,7 @@ constexpr const char* kSelectColumns =
     "band, physical_filter, skymap, tract, patch, file_path, file_size, checksum, content_type, s_ra, s_dec, s_fov, "
     "s_region, s_resolution, pixel_scale, s_xel1, s_xel2, t_min, t_max, t_exptime, em_min, em_max, em_res_power, "
     "facility_name, instrument_name, target_name, seeing, airmass, sky_background, zero_point, psf_fwhm, "
-    "telescope_ra, telescope_dec, software_version, owner, read_policy, read_groups, release_mjd";
+    "telescope_ra, telescope_dec, software_version, owner, read_policy, read_groups, release_mjd, calib_level";
 
 DatasetRecord read_record(db::Statement& s) {
   DatasetRecord r;
@@ -238,6 +238,7 @@ DatasetRecord read_record(db::Statement& s) {
   r.rights.policy = read_policy_from_string(s.get_text(c++)).value_or(ReadPolicy::owner);
   r.rights.groups = split(s.get_text(c++), ',');
   r.rights.release_mjd = s.get_optional_double(c++);
+  r.calib_level = static_cast<int>(s.get_int(c++));
   return r;
 }
 
@@ -359,7 +360,7 @@ void Registry::insert(const DatasetRecord& r) {
   s->bind(c++, r.psf_fwhm);
   s->bind(c++, r.telescope_ra);
   s->bind(c++, r.telescope_dec);
-  s->bind(c++, calib_level(r.type));
+  s->bind(c++, calib_level(r));
   text_or_null(r.software_version);
   s->bind(c++, r.rights.owner);
   s->bind(c++, std::string(to_string(r.rights.policy)));
