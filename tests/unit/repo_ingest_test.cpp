@@ -1,5 +1,5 @@
-// Ingest: metadata from headers and WCS, atomicity, idempotence, spatial
-// queries against brute force.
+// Ingest: metadata from headers and WCS (the built-in mapping, field by
+// field), atomicity, idempotence, spatial queries against brute force.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +9,8 @@
 #include <fmt/format.h>
 
 #include "fits/fits.hpp"
+#include "repo/astro_units.hpp"
+#include "repo/metadata.hpp"
 #include "repo/repository.hpp"
 #include "sky/healpix.hpp"
 #include "wcs/wcs.hpp"
@@ -221,6 +223,317 @@ TEST(Ingest, ConeSearchMatchesBruteForce) {
     }
     EXPECT_EQ(got, expected) << "cone " << cone.center.ra << " " << cone.center.dec << " r=" << cone.radius_deg;
   }
+}
+
+// --- The simulator's convention (docs/fits-conventions.md), field by field ---
+
+wcs::TanParameters small_tan(double ra, double dec, long width, long height) {
+  wcs::TanParameters tan;
+  tan.crval = {ra, dec};
+  tan.crpix = {0.5 * static_cast<double>(width - 1), 0.5 * static_cast<double>(height - 1)};
+  tan.cd = {-4.0 / 3600.0, 0.0, 0.0, 4.0 / 3600.0};
+  return tan;
+}
+
+IngestError read_error(const fs::path& file, const MetadataOptions& options = {}) {
+  try {
+    read_dataset_metadata(file, options);
+  } catch (const IngestError& e) {
+    return e;
+  }
+  ADD_FAILURE() << file << " was read without an error";
+  return IngestError(file, "");
+}
+
+TEST(SimConvention, CalexpFieldByField) {
+  Scratch s("builtin_calexp");
+  write_calexp(s.dir / "a.fits", 42, 7, 53.0, -28.0);
+  const auto rec = read_dataset_metadata(s.dir / "a.fits", {});
+  EXPECT_EQ(rec.dataset_id, "DR1.calexp.v42.d007");
+  EXPECT_EQ(rec.type, DatasetType::calexp);
+  EXPECT_EQ(rec.collection, "DR1");
+  EXPECT_EQ(rec.data_id.instrument, "LSSTSim");
+  EXPECT_EQ(rec.data_id.visit, 42);
+  EXPECT_EQ(rec.data_id.exposure, 42);  // no EXPOSURE: the visit
+  EXPECT_EQ(rec.data_id.detector, 7);
+  EXPECT_EQ(rec.data_id.detector_name, "S11");
+  EXPECT_EQ(rec.data_id.raft, "R22");
+  EXPECT_EQ(rec.data_id.band, "r");
+  EXPECT_EQ(rec.data_id.physical_filter, "r_57");
+  EXPECT_EQ(rec.data_id.skymap, "");
+  EXPECT_FALSE(rec.data_id.tract);
+  EXPECT_EQ(rec.data_id.patch, "");
+  EXPECT_EQ(rec.width, 64);
+  EXPECT_EQ(rec.height, 64);
+  ASSERT_TRUE(rec.pixel_scale_arcsec && rec.s_ra && rec.s_dec && rec.s_fov && rec.footprint);
+  EXPECT_NEAR(*rec.pixel_scale_arcsec, 4.0, 1e-9);
+  EXPECT_NEAR(*rec.s_ra, 53.0, 1e-6);
+  EXPECT_NEAR(*rec.s_dec, -28.0, 1e-6);
+  EXPECT_EQ(rec.t_min, 61000.25);
+  EXPECT_EQ(rec.t_max, 61000.25 + 30.0 / 86400.0);
+  EXPECT_EQ(rec.t_exptime, 30.0);
+  const auto r = *band_limits("r");
+  EXPECT_EQ(rec.em_min, r.em_min);
+  EXPECT_EQ(rec.em_max, r.em_max);
+  EXPECT_EQ(rec.em_res_power, r.resolving_power());
+  EXPECT_EQ(rec.facility_name, "pixserve simulated 8.4m");
+  EXPECT_EQ(rec.instrument_name, "LSSTSim");
+  EXPECT_EQ(rec.target_name, "");  // no OBJECT
+  EXPECT_EQ(rec.psf_fwhm, 0.8);
+  EXPECT_EQ(rec.zero_point, 31.2);
+  EXPECT_EQ(rec.s_resolution, 0.8);  // the PSF, not the pixel scale
+  // Optional keywords the file lacks: null columns, no error.
+  EXPECT_FALSE(rec.seeing);
+  EXPECT_FALSE(rec.airmass);
+  EXPECT_FALSE(rec.sky_background);
+  EXPECT_FALSE(rec.telescope_ra);
+  EXPECT_FALSE(rec.telescope_dec);
+  EXPECT_EQ(rec.software_version, "");
+  ASSERT_EQ(rec.inputs.size(), 3U);
+  EXPECT_EQ(rec.inputs[0].input_id, "DR1.raw.v42.d007");
+  EXPECT_EQ(rec.inputs[0].role, "raw");
+  EXPECT_EQ(rec.inputs[1].input_id, "DR1.bias.d007");
+  EXPECT_EQ(rec.inputs[1].role, "bias");
+  EXPECT_EQ(rec.inputs[2].input_id, "DR1.flat.r.d007");
+  EXPECT_EQ(rec.inputs[2].role, "flat");
+  EXPECT_EQ(rec.rights.owner, "survey");
+  EXPECT_FALSE(rec.calib_level);
+  EXPECT_EQ(calib_level(rec), 2);
+}
+
+TEST(SimConvention, OptionalKeywordsAndFallbacks) {
+  Scratch s("builtin_optional");
+  write_calexp(s.dir / "a.fits", 3, 12, 10.0, 1.0, "g", 32);
+  {
+    auto f = fits::File::open(s.dir / "a.fits", fits::OpenMode::read_write);
+    f.delete_key("BAND");     // no band: no flat input, no wavelengths
+    f.delete_key("PSFFWHM");  // s_resolution falls back to SEEING
+    f.delete_key("MJD-OBS");  // the start falls back to DATE-OBS
+    f.delete_key("EXPTIME");  // no end
+    f.write_double("SEEING", 0.65);
+    f.write_string("DATE-OBS", "2026-02-03T12:00:00");
+    f.write_double("AIRMASS", 1.2);
+    f.write_string("OBJECT", "field 7");
+    f.write_int("EXPOSURE", 300);
+    f.close();
+  }
+  const auto rec = read_dataset_metadata(s.dir / "a.fits", {});
+  EXPECT_EQ(rec.dataset_id, "DR1.calexp.v3.d012");
+  EXPECT_EQ(rec.data_id.band, "");
+  EXPECT_EQ(rec.data_id.exposure, 300);
+  EXPECT_FALSE(rec.em_min || rec.em_max || rec.em_res_power);
+  EXPECT_EQ(rec.s_resolution, 0.65);
+  EXPECT_EQ(rec.seeing, 0.65);
+  EXPECT_FALSE(rec.psf_fwhm);
+  EXPECT_EQ(rec.airmass, 1.2);
+  EXPECT_EQ(rec.target_name, "field 7");
+  EXPECT_EQ(rec.t_min, mjd_from_iso("2026-02-03T12:00:00"));
+  EXPECT_FALSE(rec.t_max);
+  EXPECT_FALSE(rec.t_exptime);
+  ASSERT_EQ(rec.inputs.size(), 2U);
+  EXPECT_EQ(rec.inputs[0].input_id, "DR1.raw.v3.d012");
+  EXPECT_EQ(rec.inputs[1].input_id, "DR1.bias.d012");
+
+  // Without either time keyword a visit image is refused.
+  {
+    auto f = fits::File::open(s.dir / "a.fits", fits::OpenMode::read_write);
+    f.delete_key("DATE-OBS");
+    f.close();
+  }
+  EXPECT_NE(std::string(read_error(s.dir / "a.fits").what()).find("no MJD-OBS or DATE-OBS"), std::string::npos);
+}
+
+TEST(SimConvention, RawAmplifierFileTakesTheDetectorSize) {
+  Scratch s("builtin_raw");
+  const auto write_raw = [&](const fs::path& file, bool detsize) {
+    auto f = fits::File::create(file);
+    f.write_string("DSTYPE", "raw");
+    f.write_string("INSTRUME", "LSSTSim");
+    f.write_int("VISIT", 5);
+    f.write_int("DETECTOR", 3);
+    f.write_string("BAND", "i");
+    f.write_double("MJD-OBS", 61001.5);
+    f.write_double("EXPTIME", 15.0);
+    f.write_double("SEEING", 0.9);
+    if (detsize) f.write_string("DETSIZE", "[1:96,1:80]");
+    wcs::Wcs::tan(small_tan(120.0, 5.0, 96, 80)).write_to(f);  // the assembled detector's WCS
+    for (const char* amp : {"SEGMENT00", "SEGMENT10"}) {
+      f.append_image(fits::Image<std::int32_t>(52, 84, 1000), {.extname = amp});
+    }
+    f.close();
+  };
+  write_raw(s.dir / "raw.fits", true);
+  const auto rec = read_dataset_metadata(s.dir / "raw.fits", {});
+  EXPECT_EQ(rec.dataset_id, "DR1.raw.v5.d003");
+  EXPECT_EQ(rec.type, DatasetType::raw);
+  EXPECT_EQ(rec.width, 96);
+  EXPECT_EQ(rec.height, 80);
+  ASSERT_TRUE(rec.s_ra && rec.s_dec && rec.footprint);
+  EXPECT_NEAR(*rec.s_ra, 120.0, 1e-6);
+  EXPECT_NEAR(*rec.s_dec, 5.0, 1e-6);
+  EXPECT_EQ(rec.s_resolution, 0.9);
+  EXPECT_EQ(rec.t_max, 61001.5 + 15.0 / 86400.0);
+  EXPECT_TRUE(rec.inputs.empty());
+  EXPECT_EQ(calib_level(rec), 1);
+  write_raw(s.dir / "nodetsize.fits", false);
+  EXPECT_NE(std::string(read_error(s.dir / "nodetsize.fits").what()).find("DETSIZE"), std::string::npos);
+}
+
+TEST(SimConvention, CoaddInputsAndCompressedCalexps) {
+  Scratch s("builtin_coadd");
+  {
+    auto f = fits::File::create(s.dir / "coadd.fits");
+    f.write_string("DSTYPE", "deepCoadd");
+    f.write_string("BAND", "g");
+    f.write_string("SKYMAP", "pixserve-rings");
+    f.write_int("TRACT", 9813);
+    f.write_string("PATCH", "3,10");
+    f.write_double("MJD-BEG", 61000.1);
+    f.write_double("MJD-END", 61002.2);
+    f.write_double("EXPTIME", 90.0);
+    f.write_string("SWVER", "pixserve-sim 1.0");
+    f.append_image(fits::Image<float>(40, 30, 0.0F), {.extname = "IMAGE"});
+    wcs::Wcs::tan(small_tan(150.0, 2.0, 40, 30)).write_to(f);
+    f.append_int_table("INPUTS", {"VISIT", "DETECTOR"}, {{1, 3, 3}, {2, 4, 105}});
+    f.close();
+  }
+  const auto rec = read_dataset_metadata(s.dir / "coadd.fits", {});
+  EXPECT_EQ(rec.dataset_id, "DR1.deepCoadd.g.t9813.p3_10");
+  EXPECT_EQ(rec.data_id.skymap, "pixserve-rings");
+  EXPECT_EQ(rec.data_id.tract, 9813);
+  EXPECT_EQ(rec.data_id.patch, "3,10");
+  EXPECT_EQ(rec.t_min, 61000.1);
+  EXPECT_EQ(rec.t_max, 61002.2);
+  EXPECT_EQ(rec.t_exptime, 90.0);
+  EXPECT_EQ(rec.software_version, "pixserve-sim 1.0");
+  EXPECT_EQ(rec.width, 40);
+  EXPECT_EQ(rec.height, 30);
+  EXPECT_EQ(rec.s_resolution, std::nullopt);  // no PSFFWHM or SEEING
+  ASSERT_EQ(rec.inputs.size(), 3U);
+  EXPECT_EQ(rec.inputs[0].input_id, "DR1.calexp.v1.d002");
+  EXPECT_EQ(rec.inputs[1].input_id, "DR1.calexp.v3.d004");
+  EXPECT_EQ(rec.inputs[2].input_id, "DR1.calexp.v3.d105");
+  for (const auto& in : rec.inputs) EXPECT_EQ(in.role, "input");
+  EXPECT_EQ(calib_level(rec), 3);
+
+  write_calexp(s.dir / "comp.fits", 8, 1, 10.0, 0.0);
+  {
+    auto f = fits::File::open(s.dir / "comp.fits", fits::OpenMode::read_write);
+    f.write_string("DSTYPE", "calexp_comp");
+    f.close();
+  }
+  const auto comp = read_dataset_metadata(s.dir / "comp.fits", {.collection = "DR2", .owner = {}});
+  EXPECT_EQ(comp.dataset_id, "DR2.calexp_comp.v8.d001");
+  ASSERT_EQ(comp.inputs.size(), 1U);
+  EXPECT_EQ(comp.inputs[0].input_id, "DR2.calexp.v8.d001");
+  EXPECT_EQ(comp.inputs[0].role, "compressed-from");
+}
+
+TEST(SimConvention, UserImagesAndRefusals) {
+  Scratch s("builtin_user");
+  {
+    auto f = fits::File::create(s.dir / "my image.v2.fits");
+    f.write_string("OBJECT", "M31");
+    f.append_image(fits::Image<float>(16, 12), {.extname = "IMAGE"});
+    wcs::Wcs::tan(small_tan(10.68, 41.27, 16, 12)).write_to(f);
+    f.close();
+  }
+  const auto rec = read_dataset_metadata(s.dir / "my image.v2.fits", {.collection = "user", .owner = "alice"});
+  EXPECT_EQ(rec.dataset_id, "user.user.alice.my_image_v2");
+  EXPECT_EQ(rec.type, DatasetType::user);
+  EXPECT_EQ(rec.rights.owner, "alice");
+  EXPECT_EQ(rec.target_name, "M31");
+  EXPECT_EQ(rec.width, 16);
+  EXPECT_EQ(rec.height, 12);
+  EXPECT_FALSE(rec.t_min);
+  EXPECT_TRUE(rec.inputs.empty());
+  EXPECT_NE(std::string(read_error(s.dir / "my image.v2.fits").what()).find("a user image needs an owner (--owner)"),
+            std::string::npos);
+  EXPECT_NE(std::string(read_error(s.dir / "my image.v2.fits", {.collection = "DR1", .owner = "Survey"}).what()).find("is reserved"),
+            std::string::npos);
+
+  for (const char* type : {"picture", "user"}) {
+    write_calexp(s.dir / "odd.fits", 1, 1, 10.0, 0.0);
+    auto f = fits::File::open(s.dir / "odd.fits", fits::OpenMode::read_write);
+    f.write_string("DSTYPE", type);
+    f.close();
+    EXPECT_NE(std::string(read_error(s.dir / "odd.fits").what()).find(fmt::format("unknown dataset type DSTYPE='{}'", type)),
+              std::string::npos);
+  }
+  write_calexp(s.dir / "q.fits", 1, 1, 10.0, 0.0, "q");
+  EXPECT_NE(std::string(read_error(s.dir / "q.fits").what()).find("unknown band BAND='q' (expected one of u g r i z y)"),
+            std::string::npos);
+  {
+    write_calexp(s.dir / "novisit.fits", 1, 1, 10.0, 0.0);
+    auto f = fits::File::open(s.dir / "novisit.fits", fits::OpenMode::read_write);
+    f.delete_key("VISIT");
+    f.close();
+  }
+  EXPECT_NE(std::string(read_error(s.dir / "novisit.fits").what()).find("a calexp dataset needs visit in its data ID"),
+            std::string::npos);
+}
+
+TEST(SimConvention, HeadersOnlyFilesTakeTheirSizeFromDetsize) {
+  Scratch s("builtin_headers_only");
+  auto f = fits::File::create(s.dir / "h.fits");
+  f.write_string("DSTYPE", "calexp");
+  f.write_int("VISIT", 1);
+  f.write_int("DETECTOR", 2);
+  f.write_double("MJD-OBS", 61000.0);
+  f.write_string("DETSIZE", "[1:4096,1:4004]");
+  f.append_header_hdu("IMAGE");
+  wcs::Wcs::tan(small_tan(30.0, -10.0, 4096, 4004)).write_to(f);
+  f.close();
+  const auto rec = read_dataset_metadata(s.dir / "h.fits", {});
+  EXPECT_EQ(rec.width, 4096);
+  EXPECT_EQ(rec.height, 4004);
+}
+
+// A mapping's calib_level is stored and read back; without one the type's.
+TEST(IngestMapping, CalibLevelIsKept) {
+  Scratch s("mapping_calib_level");
+  fs::create_directories(s.dir / "in");
+  write_calexp(s.dir / "in" / "a.fits", 1, 1, 10.0, 0.0);
+  write_calexp(s.dir / "in" / "b.fits", 2, 1, 10.0, 0.0);
+  const std::string yaml = R"(mapping: 1
+rules:
+  - match: {path: a.fits}
+    dataset_type: calexp
+    calib_level: 4
+    time: {start: MJD-OBS, exptime: EXPTIME, scale: tai}
+    columns: {seeing: "{SEEING?}", airmass: ["{AIRMASS?}", "1.5"], zero_point: "{MAGZERO}"}
+  - match: {path: b.fits}
+    dataset_type: calexp
+    time: {start: MJD-OBS, scale: tai}
+    columns: {seeing: "{SEEING}"}
+)";
+  auto repo = Repository::open_or_create(s.dir / "repo", {});
+  IngestOptions options;
+  options.mapping = std::make_shared<const Mapping>(Mapping::parse(yaml, "levels.yaml"));
+  options.skip_bad = true;
+  const auto report = ingest(repo, {s.dir / "in"}, options);
+  EXPECT_EQ(report.registered, 1U);
+  // b.fits names SEEING without '?': its absence is an error naming the line.
+  ASSERT_EQ(report.skipped.size(), 1U);
+  EXPECT_NE(report.skipped[0].find("keyword SEEING is missing (named by rule 'rule 2' at levels.yaml:11)"),
+            std::string::npos)
+      << report.skipped[0];
+  const auto rec = repo.registry().find_by_id("DR1.calexp.a");
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->calib_level, 4);
+  EXPECT_EQ(calib_level(*rec), 4);
+  EXPECT_FALSE(rec->seeing);         // {SEEING?}: absent, null
+  EXPECT_EQ(rec->airmass, 1.5);      // the second alternative
+  EXPECT_EQ(rec->zero_point, 31.2);
+  ASSERT_TRUE(rec->s_resolution);
+  EXPECT_NEAR(*rec->s_resolution, 4.0, 1e-9);  // the pixel scale, as the rule does not say
+  EXPECT_EQ(rec->t_max, rec->t_min.value_or(0) + 30.0 / 86400.0);
+  // The built-in mapping leaves the level to the type, and the registry keeps it.
+  auto plain = Repository::open_or_create(s.dir / "plain", {});
+  ingest(plain, {s.dir / "in" / "b.fits"}, {});
+  const auto calexp = plain.registry().find_by_id("DR1.calexp.v2.d001");
+  ASSERT_TRUE(calexp);
+  EXPECT_EQ(calib_level(*calexp), 2);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Ingest mappings: the YAML format and its errors (file and line named),
-// path globs, rule matching and time scales.
+// path globs, rule matching, time scales and the keys that describe the simulator's
+// convention (optional keywords, provenance, standard IDs, user images).
 #include <gtest/gtest.h>
 
 #include <map>
@@ -44,7 +45,7 @@ TEST(IngestMapping, ReadsEveryKey) {
   EXPECT_EQ(r.type, DatasetType::calexp);
   EXPECT_EQ(r.glob, "sci/**/*.fits");
   ASSERT_EQ(r.header.size(), 1u);
-  EXPECT_EQ(r.header[0].second, (std::vector<std::string>{"object", "science"}));
+  EXPECT_EQ(r.header[0].values, (std::vector<std::string>{"object", "science"}));
   ASSERT_TRUE(r.dataset_id);
   EXPECT_EQ(r.dataset_id->text, "{OBJECT}.{path.stem}");
   EXPECT_EQ(r.data_id.at("visit").text, "{EXPNUM}");
@@ -86,7 +87,7 @@ TEST(IngestMapping, MistakesNameTheFileAndLine) {
   fails("mapping: 1\nrules:\n  - name: a\n    dataset_type: calexp\n", "needs a time section");
   fails("mapping: 2\nrules: []\n", "mapping: 1");
   fails("mapping: 1\nrules: []\n", "at least one rule");
-  fails("mapping: 1\nrules:\n  - dataset_type: user\n", "'user' is not one of");
+  fails("mapping: 1\nrules:\n  - dataset_type: picture\n", "'picture' is not one of");
   fails("mapping: 1\nrules: [\n", "not valid YAML");
   fails("- a\n- b\n", "expected a mapping");
 }
@@ -137,6 +138,146 @@ TEST(IngestMapping, TimeScales) {
   EXPECT_NEAR((mjd_to_tai(41320.0, TimeScale::utc) - 41320.0) * 86400.0, 10.0, 1e-6);
   EXPECT_NEAR((mjd_to_tai(60000.0, TimeScale::tt) - 60000.0) * 86400.0, -32.184, 1e-6);
   EXPECT_EQ(mjd_to_tai(60000.0, TimeScale::tai), 60000.0);
+}
+
+TEST(IngestMapping, ReadsTheBuiltinConventionKeys) {
+  const auto m = Mapping::parse(R"(mapping: 1
+rules:
+  - name: calexp
+    match: {header: {DSTYPE: calexp}}
+    dataset_type: calexp
+    calib_level: 3
+    standard_id: true
+    data_id: {visit: "{VISIT?}", detector: ["{DETECTOR?}", "{CCDNUM}"]}
+    band: {keyword: "BAND?"}
+    time: {start: [MJD-OBS, DATE-OBS], exptime: "EXPTIME?", scale: tai}
+    detector_size: DETSIZE
+    inputs:
+      - {dataset_type: raw, role: raw}
+      - {dataset_type: flat, role: flat, when: band}
+    inputs_table: {hdu: "INPUTS?", dataset_type: calexp, role: input, columns: {visit: VISIT, detector: DETECTOR}}
+  - name: user
+    match: {header: {DSTYPE: ~}}
+    dataset_type: user
+    time: {start: ["MJD-OBS?", "DATE-OBS?"], end: "MJD-END?"}
+  - name: rest
+    match: {otherwise: true}
+    reject: "unknown DSTYPE='{DSTYPE}'"
+)",
+                                "m.yaml");
+  ASSERT_EQ(m.rules().size(), 3u);
+  const auto& r = m.rules()[0];
+  EXPECT_EQ(r.calib_level, 3);
+  EXPECT_TRUE(r.standard_id);
+  EXPECT_EQ(r.header[0].keyword, "DSTYPE");
+  EXPECT_EQ(r.header[0].values, std::vector<std::string>{"calexp"});
+  EXPECT_FALSE(r.header[0].absent);
+  ASSERT_EQ(r.data_id.at("visit").alternatives.size(), 1u);
+  const auto& visit = r.data_id.at("visit").alternatives[0];
+  ASSERT_EQ(visit.size(), 1u);
+  EXPECT_EQ(visit[0].text, "VISIT");
+  EXPECT_TRUE(visit[0].placeholder && visit[0].optional);
+  EXPECT_EQ(r.data_id.at("detector").alternatives.size(), 2u);
+  EXPECT_EQ(r.data_id.at("detector").text, "{DETECTOR?} | {CCDNUM}");
+  EXPECT_EQ(r.band_keyword, "BAND");
+  EXPECT_TRUE(r.band_optional);
+  EXPECT_TRUE(r.band_values.empty());
+  ASSERT_TRUE(r.time);
+  EXPECT_EQ(r.time->start, (std::vector<std::string>{"MJD-OBS", "DATE-OBS"}));
+  EXPECT_FALSE(r.time->start_optional);
+  EXPECT_EQ(r.time->exptime.name, "EXPTIME");
+  EXPECT_TRUE(r.time->exptime.optional);
+  EXPECT_EQ(r.detector_size, "DETSIZE");
+  ASSERT_EQ(r.inputs.size(), 2u);
+  EXPECT_EQ(r.inputs[0].type, DatasetType::raw);
+  EXPECT_EQ(r.inputs[0].role, "raw");
+  EXPECT_EQ(r.inputs[0].when, "");
+  EXPECT_EQ(r.inputs[1].when, "band");
+  EXPECT_EQ(r.inputs[1].line, 14);
+  ASSERT_TRUE(r.inputs_table);
+  EXPECT_EQ(r.inputs_table->hdu.extname, "INPUTS");
+  EXPECT_TRUE(r.inputs_table->optional);
+  EXPECT_EQ(r.inputs_table->type, DatasetType::calexp);
+  EXPECT_EQ(r.inputs_table->columns,
+            (std::vector<std::pair<std::string, std::string>>{{"visit", "VISIT"}, {"detector", "DETECTOR"}}));
+  const auto& user = m.rules()[1];
+  EXPECT_EQ(user.type, DatasetType::user);
+  EXPECT_TRUE(user.header[0].absent);
+  EXPECT_TRUE(user.time->start_optional);
+  EXPECT_TRUE(user.time->end.optional);
+  EXPECT_FALSE(user.calib_level);
+  const auto& rest = m.rules()[2];
+  EXPECT_TRUE(rest.otherwise);
+  ASSERT_TRUE(rest.reject);
+  EXPECT_EQ(rest.reject->text, "unknown DSTYPE='{DSTYPE}'");
+
+  // Matching: the header decides, an absent DSTYPE is the user rule, the
+  // otherwise rule takes the rest.
+  const auto header = [](std::map<std::string, std::string> values) {
+    return [values](const std::string& key) -> std::optional<std::string> {
+      const auto it = values.find(key);
+      return it == values.end() ? std::nullopt : std::optional(it->second);
+    };
+  };
+  EXPECT_EQ(m.match("a.fits", header({{"DSTYPE", "calexp"}})), &m.rules()[0]);
+  EXPECT_EQ(m.match("a.fits", header({})), &m.rules()[1]);
+  EXPECT_EQ(m.match("a.fits", header({{"DSTYPE", "picture"}})), &m.rules()[2]);
+}
+
+TEST(IngestMapping, TemplatesSplitIntoParts) {
+  const auto parts = Template::split("v{VISIT}.d{DETECTOR?}-x");
+  ASSERT_EQ(parts.size(), 5u);
+  EXPECT_EQ(parts[0].text, "v");
+  EXPECT_FALSE(parts[0].placeholder);
+  EXPECT_EQ(parts[1].text, "VISIT");
+  EXPECT_TRUE(parts[1].placeholder);
+  EXPECT_FALSE(parts[1].optional);
+  EXPECT_EQ(parts[2].text, ".d");
+  EXPECT_EQ(parts[3].text, "DETECTOR");
+  EXPECT_TRUE(parts[3].optional);
+  EXPECT_EQ(parts[4].text, "-x");
+  EXPECT_TRUE(Template::split("").empty());
+  for (const char* bad : {"{A", "A}", "{{A}}", "{}", "{?}", "{A}{"}) {
+    EXPECT_THROW(Template::split(bad), std::invalid_argument) << bad;
+  }
+}
+
+TEST(IngestMapping, NewKeysAreChecked) {
+  const auto fails = [](const std::string& text, const std::string& needle) {
+    try {
+      Mapping::parse(text, "m.yaml");
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const MappingError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  const std::string head = "mapping: 1\nrules:\n  - name: a\n    dataset_type: calexp\n    time: {start: DATE-OBS}\n";
+  fails(head + "    calib_level: 7\n", "m.yaml:6: rules[0].calib_level: an ObsCore calibration level, 0 to 4");
+  fails(head + "    calib_level: 1.5\n", "m.yaml:6: rules[0].calib_level");
+  fails(head + "    calib_level: [2]\n", "m.yaml:6: rules[0].calib_level: expected a single value");
+  fails(head + "    standard_id: maybe\n", "m.yaml:6: rules[0].standard_id: true or false");
+  fails(head + "    standard_id: true\n    dataset_id: x\n", "dataset_id and standard_id");
+  fails(head + "    detector_size: [DETSIZE]\n", "m.yaml:6: rules[0].detector_size: expected a single value");
+  fails(head + "    detector_size: \"DETSIZE?\"\n", "m.yaml:6: rules[0].detector_size");
+  fails(head + "    inputs: {role: raw}\n", "m.yaml:6: rules[0].inputs: expected a list");
+  fails(head + "    inputs: [{dataset_type: raw}]\n", "m.yaml:6: rules[0].inputs[0]: needs dataset_type and role");
+  fails(head + "    inputs: [{dataset_type: raw, role: raw, when: colour}]\n", "'colour' is not a data-ID key");
+  fails(head + "    inputs: [{dataset_type: raw, role: raw, colour: x}]\n", "rules[0].inputs[0]: unknown key 'colour'");
+  fails(head + "    inputs: [{dataset_type: picture, role: raw}]\n", "'picture' is not one of");
+  fails(head + "    inputs_table: {hdu: INPUTS, dataset_type: calexp, role: input, columns: {band: BAND}}\n",
+        "rules[0].inputs_table.columns: unknown key 'band'");
+  fails(head + "    inputs_table: {hdu: INPUTS, dataset_type: calexp}\n", "needs hdu, dataset_type, role and columns");
+  fails(head + "    columns: {seeing: \"{}\"}\n", "an empty placeholder");
+  fails(head + "    columns: {seeing: []}\n", "an empty list of templates");
+  fails(head + "    band: {values: {r: r}}\n", "needs keyword");
+  fails(head + "    match: {otherwise: true, path: '*.fits'}\n", "an otherwise rule");
+  fails(head + "    match: {header: {DSTYPE: []}}\n", "an empty list matches nothing");
+  fails("mapping: 1\nrules:\n  - name: a\n    dataset_type: calexp\n    time: {start: [\"MJD-OBS?\", DATE-OBS]}\n",
+        "m.yaml:5: rules[0].time.start: mark every keyword");
+  fails("mapping: 1\nrules:\n  - name: a\n    dataset_type: raw\n    time: {start: \"MJD-OBS?\"}\n",
+        "a raw needs its start time");
+  fails("mapping: 1\nrules:\n  - name: a\n    reject: no\n    dataset_type: raw\n",
+        "rules[0] (a reject rule): unknown key 'dataset_type'");
 }
 
 }  // namespace
