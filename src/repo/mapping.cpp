@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "repo/astro_units.hpp"
+#include "repo/builtin_mapping.hpp"
 
 namespace pixserve::repo {
 namespace {
@@ -477,6 +478,14 @@ Mapping Mapping::load(const std::filesystem::path& file) {
   std::stringstream text;
   text << in.rdbuf();
   return parse(text.str(), file.string());
+}
+
+const Mapping& Mapping::builtin() {
+  // Parsed once, on first use, and never changed: every thread reads the
+  // same rules. A mistake in the embedded text is a build defect, caught by
+  // the unit tests, so throwing from here is acceptable.
+  static const Mapping mapping = parse(std::string(builtin_mapping_text()), std::string(kBuiltinMappingSource));
+  return mapping;
 }
 
 Mapping Mapping::parse(const std::string& yaml, const std::string& source_name) {

@@ -1,6 +1,8 @@
 // An ingest mapping: how a survey's own FITS files become registry records,
 // declared in a YAML file instead of code (docs/ingest-mapping.md describes
-// every key; docs/mappings/ has examples).
+// every key; docs/mappings/ has examples, and docs/mappings/pixserve-sim.yaml
+// is compiled in as the built-in mapping that reads the simulator's own
+// convention).
 //
 //   mapping: 1
 //   rules:
@@ -177,6 +179,10 @@ class Mapping {
   // wrong types, unknown dataset types or bands, bad globs).
   static Mapping load(const std::filesystem::path& file);
   static Mapping parse(const std::string& yaml, const std::string& source_name);
+
+  // The mapping of the simulator's own convention (docs/mappings/pixserve-sim.yaml,
+  // compiled in): what ingest without --mapping and user uploads read with.
+  static const Mapping& builtin();
 
   const std::string& source() const noexcept { return source_; }
   const std::vector<MappingRule>& rules() const noexcept { return rules_; }

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -15,45 +16,6 @@
 
 namespace pixserve::repo {
 namespace {
-
-// Header keywords are looked up in the primary HDU first and then in the HDU
-// that carries the image and WCS, as LSST-style files split them that way.
-class HeaderLookup {
- public:
-  HeaderLookup(fits::File& file, int image_hdu) : file_(file), image_hdu_(image_hdu) {}
-
-  std::optional<std::string> text(std::string_view key) {
-    return find<std::string>(key, [&] { return file_.read_string(key); });
-  }
-  std::optional<double> number(std::string_view key) {
-    return find<double>(key, [&] { return file_.read_double(key); });
-  }
-  std::optional<std::int64_t> integer(std::string_view key) {
-    return find<std::int64_t>(key, [&]() -> std::optional<std::int64_t> {
-      if (auto v = file_.read_int(key)) return static_cast<std::int64_t>(*v);
-      return std::nullopt;
-    });
-  }
-
- private:
-  template <typename T, typename Read>
-  std::optional<T> find(std::string_view key, Read read) {
-    for (const int hdu : {1, image_hdu_}) {
-      if (hdu < 1) continue;
-      file_.move_to_hdu(hdu);
-      if (!file_.has_key(key)) continue;
-      try {
-        if (auto v = read()) return v;
-      } catch (const fits::FitsError&) {
-        throw IngestError(file_.path(), fmt::format("keyword {} has a value of the wrong type", key));
-      }
-    }
-    return std::nullopt;
-  }
-
-  fits::File& file_;
-  int image_hdu_;
-};
 
 // The HDU holding the science pixels: EXTNAME IMAGE if present, else the
 // first HDU with a celestial WCS, else the first image HDU with data.
@@ -141,151 +103,6 @@ wcs::Wcs image_wcs(fits::File& file, int image_hdu, const std::filesystem::path&
 
 IngestError::IngestError(const std::filesystem::path& file, const std::string& reason)
     : std::runtime_error(fmt::format("{}: {}", file.string(), reason)), file_(file) {}
-
-DatasetRecord read_dataset_metadata(const std::filesystem::path& path, const MetadataOptions& options) {
-  try {
-    auto file = fits::File::open(path);
-    const int image_hdu = find_image_hdu(file);
-    HeaderLookup header(file, image_hdu);
-
-    DatasetRecord rec;
-    rec.collection = options.collection;
-    const auto type_name = header.text("DSTYPE");
-    if (type_name) {
-      const auto type = dataset_type_from_string(*type_name);
-      if (!type || *type == DatasetType::user) {
-        throw IngestError(path, fmt::format("unknown dataset type DSTYPE='{}'", *type_name));
-      }
-      rec.type = *type;
-    } else {
-      rec.type = DatasetType::user;
-    }
-
-    DataId& id = rec.data_id;
-    id.instrument = header.text("INSTRUME").value_or("");
-    id.visit = header.integer("VISIT");
-    id.exposure = header.integer("EXPOSURE");
-    if (!id.exposure) id.exposure = id.visit;
-    id.detector = header.integer("DETECTOR");
-    id.detector_name = header.text("DETNAME").value_or("");
-    id.raft = header.text("RAFT").value_or("");
-    id.band = header.text("BAND").value_or("");
-    id.physical_filter = header.text("FILTER").value_or("");
-    id.skymap = header.text("SKYMAP").value_or("");
-    id.tract = header.integer("TRACT");
-    id.patch = header.text("PATCH").value_or("");
-    if (!id.band.empty() && !band_limits(id.band)) {
-      throw IngestError(path, fmt::format("unknown band BAND='{}' (expected one of u g r i z y)", id.band));
-    }
-
-    rec.facility_name = header.text("TELESCOP").value_or("");
-    rec.instrument_name = id.instrument;
-    rec.target_name = header.text("OBJECT").value_or("");
-    rec.software_version = header.text("SWVER").value_or("");
-    rec.seeing = header.number("SEEING");
-    rec.airmass = header.number("AIRMASS");
-    rec.sky_background = header.number("BGMEAN");
-    rec.zero_point = header.number("MAGZERO");
-    rec.psf_fwhm = header.number("PSFFWHM");
-    rec.telescope_ra = header.number("RATEL");
-    rec.telescope_dec = header.number("DECTEL");
-
-    // Time: MJD-OBS is authoritative, DATE-OBS the fallback; coadds carry
-    // the span of their inputs.
-    const auto exptime = header.number("EXPTIME");
-    rec.t_exptime = exptime;
-    if (is_coadd(rec.type)) {
-      rec.t_min = header.number("MJD-BEG");
-      rec.t_max = header.number("MJD-END");
-    } else {
-      auto start = header.number("MJD-OBS");
-      if (!start) {
-        if (auto date = header.text("DATE-OBS")) {
-          try {
-            start = mjd_from_iso(*date);
-          } catch (const std::invalid_argument& e) {
-            throw IngestError(path, e.what());
-          }
-        }
-      }
-      rec.t_min = start;
-      if (start && exptime) rec.t_max = *start + *exptime / 86400.0;
-    }
-    if (is_visit_based(rec.type) && !rec.t_min) throw IngestError(path, "no MJD-OBS or DATE-OBS");
-
-    if (const auto limits = band_limits(id.band)) {
-      rec.em_min = limits->em_min;
-      rec.em_max = limits->em_max;
-      rec.em_res_power = limits->resolving_power();
-    }
-
-    // The sky: every science image needs a celestial WCS; calibrations have none.
-    if (!is_calibration(rec.type)) {
-      const auto w = image_wcs(file, image_hdu, path);
-      long width = 0, height = 0;
-      file.move_to_hdu(1);
-      const auto detsize = file.read_string("DETSIZE");
-      file.move_to_hdu(image_hdu);
-      const auto shape = file.image_shape();
-      if (rec.type == DatasetType::raw || (shape.size() < 2 && detsize)) {
-        // Raw pixels sit in amplifier HDUs; DETSIZE gives the assembled,
-        // trimmed detector the WCS refers to.
-        const auto size = detsize ? parse_detsize(*detsize) : std::nullopt;
-        if (!size) throw IngestError(path, "raw file without a valid DETSIZE keyword");
-        std::tie(width, height) = *size;
-      } else {
-        if (shape.size() < 2) throw IngestError(path, "image HDU is not two-dimensional");
-        width = shape[0];
-        height = shape[1];
-      }
-      fill_sky(rec, w, width, height, path);
-      rec.s_resolution = rec.psf_fwhm ? rec.psf_fwhm : rec.seeing;
-    }
-
-    // Identity and provenance.
-    const std::string user_name = path.stem().string();
-    std::string safe_name;
-    for (const char c : user_name) safe_name += (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-') ? c : '_';
-    if (rec.type == DatasetType::user && options.owner.empty()) {
-      throw IngestError(path, "no DSTYPE keyword: a user image needs an owner (--owner)");
-    }
-    if (rec.type == DatasetType::user && is_reserved_owner(options.owner)) {
-      throw IngestError(path, fmt::format("owner '{}' is reserved (it owns the survey's own data): a user image needs "
-                                          "the name of a user",
-                                          options.owner));
-    }
-    try {
-      rec.dataset_id = make_dataset_id(options.collection, rec.type, id, options.owner, safe_name);
-    } catch (const std::invalid_argument& e) {
-      throw IngestError(path, e.what());
-    }
-    if (rec.type == DatasetType::calexp || rec.type == DatasetType::calexp_comp || rec.type == DatasetType::diffim) {
-      auto input = [&](DatasetType t) { return make_dataset_id(options.collection, t, id); };
-      if (rec.type == DatasetType::calexp_comp) {
-        rec.inputs.push_back({input(DatasetType::calexp), "compressed-from"});
-      } else {
-        rec.inputs.push_back({input(DatasetType::raw), "raw"});
-        rec.inputs.push_back({input(DatasetType::bias), "bias"});
-        if (!id.band.empty()) rec.inputs.push_back({input(DatasetType::flat), "flat"});
-      }
-    }
-    if (is_coadd(rec.type) && file.move_to_named_hdu("INPUTS")) {
-      const auto visits = file.read_int_column("VISIT");
-      const auto detectors = file.read_int_column("DETECTOR");
-      if (visits.size() != detectors.size()) throw IngestError(path, "INPUTS table columns differ in length");
-      for (size_t i = 0; i < visits.size(); ++i) {
-        DataId input_id;
-        input_id.visit = visits[i];
-        input_id.detector = detectors[i];
-        rec.inputs.push_back({make_dataset_id(options.collection, DatasetType::calexp, input_id), "input"});
-      }
-    }
-    rec.rights.owner = rec.type == DatasetType::user ? options.owner : std::string(kSurveyOwner);
-    return rec;
-  } catch (const fits::FitsError& e) {
-    throw IngestError(path, fmt::format("not a readable FITS file: {}", e.what()));
-  }
-}
 
 namespace {
 
@@ -767,6 +584,12 @@ MappedRecord read_mapped_metadata(const std::filesystem::path& path, const std::
   } catch (const fits::FitsError& e) {
     throw IngestError(path, fmt::format("not a readable FITS file: {}", e.what()));
   }
+}
+
+DatasetRecord read_dataset_metadata(const std::filesystem::path& path, const MetadataOptions& options) {
+  // The built-in mapping's rules match by header alone: the path they are
+  // shown does not matter.
+  return read_mapped_metadata(path, path.filename().generic_string(), Mapping::builtin(), options).record;
 }
 
 }  // namespace pixserve::repo

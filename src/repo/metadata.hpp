@@ -1,5 +1,6 @@
-// Reading a survey FITS file's headers and WCS into a DatasetRecord, following
-// docs/fits-conventions.md.
+// Reading a survey FITS file's headers and WCS into a DatasetRecord through
+// an ingest mapping: the built-in one (docs/mappings/pixserve-sim.yaml, the
+// simulator's convention of docs/fits-conventions.md) or a survey's own.
 #pragma once
 
 #include <filesystem>
@@ -27,9 +28,10 @@ struct MetadataOptions {
 };
 
 // Reads everything the registry needs from the file except its place in the
-// repository (file_path, file_size, checksum) and its rights. Throws
-// IngestError for unreadable or corrupt files, science images without a
-// usable WCS, and missing data-ID keywords.
+// repository (file_path, file_size, checksum) and its rights, through the
+// built-in mapping (Mapping::builtin()). Throws IngestError for unreadable
+// or corrupt files, science images without a usable WCS, and missing
+// data-ID keywords.
 DatasetRecord read_dataset_metadata(const std::filesystem::path& file, const MetadataOptions& options);
 
 // A record read through an ingest mapping, with the rule that made it.

@@ -1,12 +1,16 @@
 // Ingest mappings: the YAML format and its errors (file and line named),
-// path globs, rule matching, time scales and the keys that describe the simulator's
-// convention (optional keywords, provenance, standard IDs, user images).
+// path globs, rule matching, time scales, and the built-in mapping.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
+#include <set>
+#include <sstream>
 #include <string>
 
+#include "repo/builtin_mapping.hpp"
 #include "repo/mapping.hpp"
 
 namespace pixserve::repo {
@@ -278,6 +282,26 @@ TEST(IngestMapping, NewKeysAreChecked) {
         "a raw needs its start time");
   fails("mapping: 1\nrules:\n  - name: a\n    reject: no\n    dataset_type: raw\n",
         "rules[0] (a reject rule): unknown key 'dataset_type'");
+}
+
+// The built-in mapping is docs/mappings/pixserve-sim.yaml as it is in the
+// source tree, and reads.
+TEST(IngestMapping, BuiltinIsTheDocumentedFile) {
+  const auto file = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "docs" / "mappings" /
+                    "pixserve-sim.yaml";
+  std::ifstream in(file);
+  ASSERT_TRUE(in) << file;
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(builtin_mapping_text(), text.str());
+  const auto& m = Mapping::builtin();
+  EXPECT_EQ(m.source(), "docs/mappings/pixserve-sim.yaml");
+  std::set<DatasetType> types;
+  for (const auto& rule : m.rules()) {
+    if (!rule.reject) types.insert(rule.type);
+  }
+  EXPECT_EQ(types.size(), 9u);  // every type, user images included
+  EXPECT_EQ(&Mapping::builtin(), &m);  // parsed once
 }
 
 }  // namespace
