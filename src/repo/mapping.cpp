@@ -507,7 +507,17 @@ Mapping Mapping::parse(const std::string& yaml, const std::string& source_name) 
   Mapping m;
   m.source_ = source_name;
   std::size_t i = 0;
-  for (const auto& node : root["rules"]) m.rules_.push_back(read_rule(r, node, i++));
+  std::optional<std::size_t> otherwise;  // an index: the vector may still grow
+  for (const auto& node : root["rules"]) {
+    m.rules_.push_back(read_rule(r, node, i++));
+    if (!m.rules_.back().otherwise) continue;
+    // Which of two would take an unmatched file is not for the order of the list to decide.
+    if (otherwise) {
+      const auto& first = m.rules_[*otherwise];
+      r.fail(node, fmt::format("rules[{}]: a second otherwise rule ('{}' at line {} is one)", i - 1, first.name, first.line));
+    }
+    otherwise = m.rules_.size() - 1;
+  }
   return m;
 }
 

@@ -282,6 +282,9 @@ TEST(IngestMapping, NewKeysAreChecked) {
         "a raw needs its start time");
   fails("mapping: 1\nrules:\n  - name: a\n    reject: no\n    dataset_type: raw\n",
         "rules[0] (a reject rule): unknown key 'dataset_type'");
+  fails("mapping: 1\nrules:\n  - name: a\n    match: {otherwise: true}\n    reject: x\n"
+        "  - name: b\n    match: {otherwise: true}\n    reject: y\n",
+        "m.yaml:6: rules[1]: a second otherwise rule ('a' at line 3 is one)");
 }
 
 // The built-in mapping is docs/mappings/pixserve-sim.yaml as it is in the
