@@ -26,7 +26,7 @@ const std::vector<std::pair<std::string_view, ColumnValue>>& column_values() {
   static const std::vector<std::pair<std::string_view, ColumnValue>> kValues = {
       {"dataproduct_type", [](const ObscoreRecord&) { return votable::Value("image"); }},
       {"dataproduct_subtype", [](const ObscoreRecord& c) { return votable::Value(repo::to_string(c.record.type)); }},
-      {"calib_level", [](const ObscoreRecord& c) { return votable::Value(repo::calib_level(c.record.type)); }},
+      {"calib_level", [](const ObscoreRecord& c) { return votable::Value(repo::calib_level(c.record)); }},
       {"obs_collection", [](const ObscoreRecord& c) { return votable::Value(c.record.collection); }},
       {"obs_id", [](const ObscoreRecord& c) { return votable::Value(c.record.dataset_id); }},
       {"obs_publisher_did", [](const ObscoreRecord& c) { return votable::Value(c.publisher_did); }},

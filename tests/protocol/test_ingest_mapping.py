@@ -19,6 +19,7 @@ import shutil
 
 import numpy as np
 import pytest
+import pyvo
 import requests
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
@@ -182,6 +183,7 @@ def test_obscore_columns_agree_with_astropy(mapped):
         assert abs(float(r["t_exptime"]) - t["exptime"]) < 1e-9, rel
         assert str(r["target_name"]) == t["object"]
         assert str(r["instrument_name"]) == "DCcam" and str(r["facility_name"]) == "Data Centre 1m"
+        assert int(r["calib_level"]) == (1 if t["single"] else 2), rel  # the mapping's calib_level, else the type's
         if t["single"]:  # the rule of single-HDU images maps AIRMASS and SEEING to their columns
             assert abs(float(r["airmass"]) - t["header"]["AIRMASS"]) < 1e-12, rel
             assert abs(float(r["seeing"]) - t["header"]["SEEING"]) < 1e-12, rel
@@ -197,6 +199,19 @@ def test_obscore_columns_agree_with_astropy(mapped):
         for ra, dec in corners:
             sep = SkyCoord(region[:, 0] * u.deg, region[:, 1] * u.deg).separation(SkyCoord(ra * u.deg, dec * u.deg))
             assert sep.min().deg < 0.1 * SCALE, (rel, t["kind"], ra, dec, sep.min().arcsec)
+
+
+def test_calib_level_from_the_mapping_in_sia_and_tap(mapped):
+    srv, repo, survey, truth, headers = mapped
+    singles = {obs_id_of(rel, truth) for rel, t in truth.items() if t["single"]}
+    assert {str(x) for x in sia(srv, headers, calib_level=1)["obs_id"]} == singles
+    assert {str(x) for x in sia(srv, headers, calib_level=2)["obs_id"]} == {obs_id_of(rel, truth) for rel in truth} - singles
+    session = requests.Session()
+    session.headers.update(headers)
+    tap = pyvo.dal.TAPService(srv.url + "/api/tap", session=session)
+    rows = tap.search("SELECT obs_id, calib_level FROM ivoa.obscore").to_table()
+    assert {str(r["obs_id"]): int(r["calib_level"]) for r in rows} == {
+        obs_id_of(rel, truth): 1 if t["single"] else 2 for rel, t in truth.items()}
 
 
 def test_rights_from_the_mapping(mapped):
