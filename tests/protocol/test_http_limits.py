@@ -186,8 +186,14 @@ def test_memory_returns_after_clients_abort_large_downloads(repo_dir):
                                 range(DISCONNECTS)))
         assert min(got) >= 300_000
         assert time.monotonic() - start < 120
-        time.sleep(2)
+        # Freed memory goes back to the system a moment after the last
+        # response; on a loaded machine that moment comes later, so wait for
+        # it (up to 20 s) instead of sampling once.
+        deadline = time.monotonic() + 20
         after = rss_mb(pid)
+        while after > 1.2 * before and time.monotonic() < deadline:
+            time.sleep(0.5)
+            after = rss_mb(pid)
         print(f"RSS before {before:.1f} MB, after {DISCONNECTS} aborted downloads {after:.1f} MB")
         assert after <= 1.2 * before, f"RSS {before:.1f} MB -> {after:.1f} MB after {DISCONNECTS} aborted downloads"
         # Still serving.
