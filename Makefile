@@ -33,8 +33,11 @@ asan-test: build-asan
 	rm -rf $(BUILD_ASAN)/test-tmp
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
 
+# The test files are shared out over $(JOBS) pytest workers (python3-pytest-xdist),
+# a whole file to each, so a file's module fixtures (servers, surveys) are
+# made once.
 protocol-test: build
-	PIXSERVE_BIN=$(abspath $(BUILD)/pixserve) /usr/bin/python3 -m pytest -q tests/protocol
+	PIXSERVE_BIN=$(abspath $(BUILD)/pixserve) /usr/bin/python3 -m pytest -q -n $(JOBS) --dist loadfile tests/protocol
 
 # The endpoint x dataset x identity matrix again against the ASan/UBSan
 # server: a memory error in any cell fails it (the test reads the server log).

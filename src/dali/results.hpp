@@ -46,7 +46,7 @@ namespace pixserve::dali {
 
 struct ResultLimits {
   std::int64_t default_maxrec = 10'000;
-  std::int64_t max_maxrec = 1'000'000;  // the hard limit
+  std::int64_t max_maxrec = 100'000;  // the hard limit (service.maxrec_limit's default)
 };
 
 // The standard MAXREC and RESPONSEFORMAT declarations.

@@ -231,6 +231,14 @@ ServerConfig config_from_yaml(std::string_view text, std::string_view source) {
   return config;
 }
 
+std::vector<std::string> config_keys() {
+  std::vector<std::string> keys;
+  for (const auto& [section, entries] : schema()) {
+    for (const auto& [key, setter] : entries) keys.push_back(section + "." + key);
+  }
+  return keys;
+}
+
 ServerConfig load_config(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(path.string() + ": cannot open the configuration file");

@@ -1,48 +1,9 @@
-// Server configuration and its YAML file:
-//
-//   server:
-//     host: 127.0.0.1            # listen address
-//     port: 8080                 # 0 picks a free port
-//     threads: 16                # handler threads (0: 4 x cores)
-//     io_threads: 2              # network threads (0: min(cores, 4))
-//     base_url: https://data.example.org/pixserve   # public URL; default from Host
-//     spool_dir: /var/tmp        # large uploads go here (default: system temp dir)
-//     trusted_proxies: [10.0.0.0/8, 127.0.0.1]   # load balancers whose client addresses are believed
-//     proxy_protocol: false      # trusted proxies send a PROXY protocol (v1 or v2) header first
-//   service:
-//     authority: example.org     # IVOA authority of publisher DIDs
-//     web_root: /usr/share/pixserve/web   # landing and docs pages (default: web/ found near the binary)
-//     swagger_ui_dir: /usr/share/pixserve/swagger-ui   # swagger-ui-dist files (default: node_modules/ beside web/)
-//     min_free_disk_mb: 1024     # availability fails below this much free space in the repository
-//     maxrec_default: 10000      # DALI MAXREC when a query gives none
-//     maxrec_limit: 100000       # hard limit: larger MAXREC values are lowered to it
-//   limits:
-//     max_body_bytes: 67108864   # larger request bodies get 413
-//     max_header_bytes: 65536    # larger request heads get 431
-//     max_connections: 1024      # further connections get 503 (see below)
-//     max_connections_per_client: 128   # open connections of one client address; more get 503
-//     header_timeout_s: 10       # to receive a request head (408)
-//     request_timeout_s: 60      # to receive a whole request (408)
-//     keepalive_timeout_s: 15    # idle connection between requests
-//     write_timeout_s: 60        # one write to a client that does not read
-//     drain_timeout_s: 30        # graceful stop: in-flight requests get this long
-//     spool_threshold_bytes: 1048576   # uploads larger than this are spooled to disk
-//     max_form_parts: 1000
-//   auth:
-//     realm: pixserve            # WWW-Authenticate realm
-//     data_rights_groups: [data-rights]     # groups holding data rights
-//     embargo_exempt_groups: [staff]        # groups seeing visit data before its release
-//     jwt_public_key: /etc/pixserve/idp.pem # RS256 JWTs of an identity provider (optional)
-//     jwt_issuer: https://idp.example.org   # required with jwt_public_key
-//     jwt_audience: pixserve                # required with jwt_public_key
-//     jwt_user_claim: sub
-//     jwt_groups_claim: groups
-//     jwt_leeway_s: 60
-//   user_images:
-//     enabled: true              # PUT/POST /api/user/images/{name}
-//     collection: user
-//     max_file_mb: 100           # one upload
-//     quota_mb: 1024             # all Level-3 images of one user
+// Server configuration and its YAML file. Every key, with its default and
+// what it does, is listed in docs/pixserve.example.yaml; the defaults are
+// the member initialisers below, and a unit test (HttpConfig.
+// ExampleFileListsEveryKeyWithItsDefault) checks that the example file
+// names exactly the keys config_keys() declares and that loading it gives
+// a default-constructed ServerConfig.
 //
 // Connections and clients: a client is known by its IP address - the TCP
 // peer's, or for a connection from one of server.trusted_proxies (addresses
@@ -87,6 +48,7 @@ struct Limits {
   std::chrono::milliseconds drain_timeout{30'000};
   std::uint64_t spool_threshold = 1u << 20;
   std::size_t max_form_parts = 1000;
+  friend bool operator==(const Limits&, const Limits&) = default;
 };
 
 struct ServerConfig {
@@ -121,6 +83,7 @@ struct ServerConfig {
     std::chrono::milliseconds retention{7LL * 24 * 3'600'000};  // default DESTRUCTION - creation
     std::chrono::milliseconds max_retention{30LL * 24 * 3'600'000};
     std::filesystem::path dir{};  // result files; empty: <repository>/jobs
+    friend bool operator==(const Jobs&, const Jobs&) = default;
   } jobs;
   // TAP limits (section `tap`), read by src/services (services::TapOptions).
   struct Tap {
@@ -133,12 +96,14 @@ struct ServerConfig {
     // loopback, private or link-local addresses are refused unless allowed.
     std::chrono::milliseconds upload_fetch_timeout{15'000};
     bool upload_allow_private_hosts = false;
+    friend bool operator==(const Tap&, const Tap&) = default;
   } tap;
   // HiPS maps (section `hips`), read by src/services.
   struct Hips {
     std::filesystem::path root{};  // folder of the maps; empty: <repository>/hips
     int public_max_order = 9;      // deepest order of the public endpoint /api/hips/<map>/
     std::string full_access = "closed";  // /api/hips/full/<map>/: "closed" (data-rights holders) or "open" (everyone)
+    friend bool operator==(const Hips&, const Hips&) = default;
   } hips;
   // Identity and rights (section `auth`), read by src/auth and src/services.
   struct Auth {
@@ -151,6 +116,7 @@ struct ServerConfig {
     std::string jwt_user_claim = "sub";
     std::string jwt_groups_claim = "groups";
     std::int64_t jwt_leeway_s = 60;
+    friend bool operator==(const Auth&, const Auth&) = default;
   } auth;
   // Level-3 user images (section `user_images`), read by src/services.
   struct UserImages {
@@ -158,7 +124,10 @@ struct ServerConfig {
     std::string collection = "user";                      // collection they are registered in
     std::uint64_t max_file_bytes = std::uint64_t{100} << 20;  // one upload
     std::uint64_t quota_bytes = std::uint64_t{1} << 30;       // all images of one user
+    friend bool operator==(const UserImages&, const UserImages&) = default;
   } user_images;
+
+  friend bool operator==(const ServerConfig&, const ServerConfig&) = default;
 };
 
 class ConfigError : public std::runtime_error {
@@ -171,6 +140,9 @@ class ConfigError : public std::runtime_error {
 ServerConfig load_config(const std::filesystem::path& path);
 // Same from text; `source` names it in messages.
 ServerConfig config_from_yaml(std::string_view text, std::string_view source = "<config>");
+// Every key the file may hold, as "section.key", in the loader's order.
+std::vector<std::string> config_keys();
+
 // Checks values (port range, positive limits, base_url form) and normalizes
 // base_url (trailing '/' removed). Throws ConfigError.
 void validate(ServerConfig& config);

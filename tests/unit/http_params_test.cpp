@@ -3,8 +3,12 @@
 // helpers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <string>
 
 #include "http/config.hpp"
@@ -630,4 +634,55 @@ TEST(HttpConfig, ConnectionLimitAndProxyKeys) {
   expect("server:\n  proxy_protocol: yes\n", "server.proxy_protocol: expected true or false");
   expect("server:\n  proxy_protocol: true\n", "server.proxy_protocol: needs server.trusted_proxies");
   expect("server:\n  trusted_proxy: [127.0.0.1]\n", "server.trusted_proxy: unknown key");
+}
+
+namespace {
+
+// "section.key" of every key docs/pixserve.example.yaml shows, set or
+// commented out ("  # base_url: ..." for a key whose default is empty).
+std::set<std::string> keys_in_example(const std::string& text) {
+  static const std::regex section(R"(^([a-z_]+):\s*(#.*)?$)");
+  static const std::regex key(R"(^  (?:# )?([a-z_0-9]+):( |$))");
+  std::set<std::string> out;
+  std::string current;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    std::smatch m;
+    if (std::regex_match(line, m, section)) {
+      current = m[1];
+    } else if (!current.empty() && std::regex_search(line, m, key)) {
+      out.insert(current + "." + m[1].str());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(HttpConfig, ExampleFileListsEveryKeyWithItsDefault) {
+  const std::filesystem::path example = std::filesystem::path(PIXSERVE_SOURCE_DIR) / "docs" / "pixserve.example.yaml";
+  std::ifstream in(example);
+  ASSERT_TRUE(in) << example;
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Every value it sets is the declared default.
+  const ServerConfig loaded = load_config(example);
+  EXPECT_TRUE(loaded == ServerConfig{}) << "docs/pixserve.example.yaml sets a value other than the default";
+  EXPECT_EQ(loaded.limits, Limits{});
+  EXPECT_EQ(loaded.jobs, ServerConfig{}.jobs);
+  EXPECT_EQ(loaded.tap, ServerConfig{}.tap);
+  EXPECT_EQ(loaded.hips, ServerConfig{}.hips);
+  EXPECT_EQ(loaded.auth, ServerConfig{}.auth);
+  EXPECT_EQ(loaded.user_images, ServerConfig{}.user_images);
+  // It shows exactly the declared keys.
+  const auto listed = keys_in_example(text);
+  std::vector<std::string> missing, unknown;
+  for (const auto& k : config_keys()) {
+    if (!listed.contains(k)) missing.push_back(k);
+  }
+  const auto keys = config_keys();
+  for (const auto& k : listed) {
+    if (std::find(keys.begin(), keys.end(), k) == keys.end()) unknown.push_back(k);
+  }
+  EXPECT_TRUE(missing.empty()) << "declared but not in the example: " << ::testing::PrintToString(missing);
+  EXPECT_TRUE(unknown.empty()) << "in the example but not declared: " << ::testing::PrintToString(unknown);
 }
