@@ -2,10 +2,24 @@
 // implementation (the embedded default); the PostgreSQL backend for
 // scale-out implements the same interface. SQL text uses '?' placeholders;
 // a backend rewrites them to its own form.
+//
+// Besides plain statements the interface carries what the TAP engine needs
+// from a query connection, in terms any backend can provide: a read-only
+// connection, a progress check that can stop a running statement (time
+// limit, UWS abort), whether a transaction is open, BLOB columns, and scalar
+// SQL functions written in C++ (FunctionCall). The functions are the
+// backend-neutral half of the ADQL geometry support: what they compute lives
+// with the ADQL code (adql/sql_functions.cpp), how a call reaches them is the
+// backend's business (SQLite: sqlite3_create_function). A backend that
+// cannot run C++ inside its statements (PostgreSQL) provides functions of
+// the same names and semantics on the server instead, and says so by
+// throwing from create_function().
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -14,11 +28,20 @@
 #include <variant>
 #include <vector>
 
+#include "db/dialect.hpp"
+
 namespace pixserve::db {
 
 class DbError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+  // `reason` is the backend's own message without the context in what():
+  // callers that report an error on user input (a TAP query) show only it.
+  DbError(const std::string& what, std::string reason) : std::runtime_error(what), reason_(std::move(reason)) {}
+  std::string_view reason() const noexcept { return reason_.empty() ? std::string_view(what()) : reason_; }
+
+ private:
+  std::string reason_;
 };
 
 // Thrown when a UNIQUE or PRIMARY KEY constraint fails, so callers can tell a
@@ -28,9 +51,18 @@ class ConstraintError : public DbError {
   using DbError::DbError;
 };
 
+// Thrown by Statement::step() when the connection's progress check stopped
+// the statement.
+class Interrupted : public DbError {
+ public:
+  using DbError::DbError;
+};
+
 using Value = std::variant<std::monostate, std::int64_t, double, std::string>;
 
-enum class Dialect { sqlite, postgresql };
+// How a value is stored (SQLite's storage classes; other backends map their
+// types onto these).
+enum class ValueType { null, integer, real, text, blob };
 
 // A prepared statement. Bind parameters are 1-based as in SQL.
 class Statement {
@@ -61,6 +93,7 @@ class Statement {
   virtual std::int64_t get_int(int index) = 0;
   virtual double get_double(int index) = 0;
   virtual std::string get_text(int index) = 0;
+  virtual std::vector<unsigned char> get_blob(int index) = 0;
   std::optional<std::int64_t> get_optional_int(int index);
   std::optional<double> get_optional_double(int index);
   std::optional<std::string> get_optional_text(int index);
@@ -72,6 +105,47 @@ class Statement {
   }
 };
 
+// One call of a scalar SQL function: its arguments, valid during the call
+// only (text views included).
+class FunctionCall {
+ public:
+  virtual int size() const = 0;
+  virtual ValueType type(int index) const = 0;  // 0-based
+  bool is_null(int index) const { return type(index) == ValueType::null; }
+  virtual std::int64_t get_int(int index) const = 0;
+  virtual double get_double(int index) const = 0;
+  virtual std::string_view get_text(int index) const = 0;
+
+  // What `make()` derives from argument `index` (e.g. a parsed geometry),
+  // made once and reused while that argument is the same constant for every
+  // row, which is exactly the search shape of a spatial query (SQLite keeps
+  // it as the argument's auxiliary data). Made again for arguments that
+  // vary. One function must always derive the same type T from one argument.
+  template <typename T, typename Make>
+  const T& derived(int index, Make&& make) {
+    if (const void* kept = find_derived(index)) return *static_cast<const T*>(kept);
+    auto value = std::make_unique<T>(std::forward<Make>(make)());
+    const T& ref = *value;
+    keep_derived(index, Derived(value.release(), DerivedDeleter{[](void* p) { delete static_cast<T*>(p); }}));
+    return ref;
+  }
+
+ protected:
+  ~FunctionCall() = default;
+  struct DerivedDeleter {
+    void (*destroy)(void*) = nullptr;
+    void operator()(void* p) const noexcept { destroy(p); }
+  };
+  using Derived = std::unique_ptr<void, DerivedDeleter>;
+  virtual const void* find_derived(int index) const = 0;
+  // Takes the value; it stays valid until the call returns.
+  virtual void keep_derived(int index, Derived value) = 0;
+};
+
+// A scalar function's body: NULL is returned as std::monostate; an exception
+// makes the statement fail with its what() as the error message.
+using ScalarFunction = std::function<Value(FunctionCall&)>;
+
 class Connection {
  public:
   virtual ~Connection() = default;
@@ -80,9 +154,36 @@ class Connection {
   virtual std::unique_ptr<Statement> prepare(std::string_view sql) = 0;
   virtual std::int64_t last_insert_id() = 0;
   virtual std::int64_t changes() = 0;  // rows changed by the last statement
+  // True between BEGIN and its COMMIT or ROLLBACK.
+  virtual bool in_transaction() = 0;
+
+  // `check` is called now and then while a statement runs; when it returns
+  // true the statement stops and step() throws Interrupted. An empty
+  // function removes the check. The function must not use this connection.
+  virtual void set_progress_check(std::function<bool()> check) = 0;
+
+  // Makes `name(arg, ...)` callable in this connection's SQL; arity -1 takes
+  // any number of arguments. A deterministic function gives the same result
+  // for the same arguments, so the database may evaluate it once.
+  virtual void create_function(std::string_view name, int arity, bool deterministic, ScalarFunction function) = 0;
 };
 
-// Opens (and with create, creates) an SQLite database file.
+struct SqliteOptions {
+  bool create = false;     // create the file when it does not exist
+  bool read_only = false;  // no writes, except to TEMP objects
+  // The connection is never used by two threads at once (e.g. it lives in
+  // a pool and is taken by one query at a time), so SQLite can skip locking
+  // its own mutex on every call.
+  bool one_thread_at_a_time = false;
+  // How long a statement waits for another connection's write lock.
+  std::chrono::milliseconds busy_timeout{30'000};
+};
+
+// Opens an SQLite database file. A read-write connection also switches the
+// file to WAL (readers beside one writer) and turns foreign keys on.
+std::unique_ptr<Connection> open_sqlite(const std::filesystem::path& file, const SqliteOptions& options);
+// Opens (and with create, creates) an SQLite database file for reading and
+// writing.
 std::unique_ptr<Connection> open_sqlite(const std::filesystem::path& file, bool create);
 
 // A transaction that rolls back unless committed: the RAII guard behind
