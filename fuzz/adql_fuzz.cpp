@@ -32,7 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const std::string printed = to_adql(q);
   if (!(parse(printed) == q)) std::abort();  // the printer must be faithful
-  for (const auto dialect : {Dialect::sqlite, Dialect::postgresql}) {
+  for (const auto dialect : {pixserve::db::Dialect::sqlite, pixserve::db::Dialect::postgresql}) {
     TranslateOptions o;
     o.dialect = dialect;
     try {

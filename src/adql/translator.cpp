@@ -192,7 +192,7 @@ class Translator {
   }
 
  private:
-  bool pg() const { return o_.dialect == Dialect::postgresql; }
+  bool pg() const { return o_.dialect == db::Dialect::postgresql; }
 
   // ---------------------------------------------------------------- queries
   QOut query(const Query& q, const Scope* outer, const CteEnv* env, std::optional<std::int64_t> limit) {

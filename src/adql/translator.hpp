@@ -30,11 +30,10 @@
 #include "adql/ast.hpp"
 #include "adql/catalog.hpp"
 #include "adql/parser.hpp"
+#include "db/dialect.hpp"
 #include "sky/geometry.hpp"
 
 namespace pixserve::adql {
-
-enum class Dialect { sqlite, postgresql };
 
 struct ColumnInfo {
   std::string name;  // output name: the alias, the column name, or the function name
@@ -64,7 +63,7 @@ struct SpatialHint {
 };
 
 struct TranslateOptions {
-  Dialect dialect = Dialect::sqlite;
+  db::Dialect dialect = db::Dialect::sqlite;
   // An outer row limit (e.g. MAXREC + 1); combined with TOP (the smaller).
   std::optional<std::int64_t> max_rows;
   // When set, called for each SpatialHint; a non-empty result is SQL written

@@ -127,7 +127,7 @@ TEST(AdqlCorpus, ValidQueries) {
       EXPECT_EQ(db.prepare_error(t.sql), "") << t.sql;
       EXPECT_FALSE(t.columns.empty());
       TranslateOptions pg;
-      pg.dialect = Dialect::postgresql;
+      pg.dialect = db::Dialect::postgresql;
       EXPECT_FALSE(translate(e.query, db.catalog, pg).sql.empty());
       const Query q = parse(e.query);
       const std::string printed = to_adql(q);

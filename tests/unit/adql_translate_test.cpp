@@ -17,13 +17,13 @@ const SimpleCatalog& cat() {
   return c;
 }
 
-std::string sql(std::string_view q, Dialect d = Dialect::sqlite) {
+std::string sql(std::string_view q, db::Dialect d = db::Dialect::sqlite) {
   TranslateOptions o;
   o.dialect = d;
   return translate(q, cat(), o).sql;
 }
 
-std::string pg(std::string_view q) { return sql(q, Dialect::postgresql); }
+std::string pg(std::string_view q) { return sql(q, db::Dialect::postgresql); }
 
 void expect_semantic_error(std::string_view q, const std::string& fragment, int line = 0, int column = 0) {
   try {
