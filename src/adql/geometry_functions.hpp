@@ -2,7 +2,7 @@
 // spherical geometry (sky::). The database backends only bind these:
 // geometry values travel through SQL as STC-S text ("CIRCLE ICRS 10 20 0.5",
 // "POLYGON ICRS 10 20 11 20 11 21", the form ObsCore's s_region uses), and
-// the SQL user functions listed in sqlite_functions.hpp call the functions
+// the SQL user functions listed in sql_functions.hpp call the functions
 // below. Angles are degrees throughout; areas square degrees.
 #pragma once
 

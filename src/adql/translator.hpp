@@ -14,7 +14,7 @@
 // - ROUND(x, n) rounds half away from zero; TRUNCATE(x, n) towards zero; both
 //   return DOUBLE.
 // - Geometry values are STC-S text; CONTAINS/INTERSECTS/DISTANCE/AREA/COORD*/
-//   CENTROID become calls of the adql_* SQL functions (sqlite_functions.hpp)
+//   CENTROID become calls of the adql_* SQL functions (sql_functions.hpp)
 //   which evaluate geometry_functions.hpp. Only ICRS is accepted as the
 //   optional coordinate system argument.
 #pragma once

@@ -1,6 +1,7 @@
+// The TAP query engine. It talks to the registry only through db::
+// (a read-only query connection with a progress check and the ADQL
+// functions), so the SQL it runs is the only thing tied to a backend.
 #include "services/tap_query.hpp"
-
-#include <sqlite3.h>
 
 #include <cmath>
 #include <set>
@@ -12,9 +13,10 @@
 #include "adql/errors.hpp"
 #include "adql/geometry_functions.hpp"
 #include "adql/sql_text.hpp"
-#include "adql/sqlite_functions.hpp"
+#include "adql/sql_functions.hpp"
 #include "adql/translator.hpp"
 #include "dali/params.hpp"
+#include "db/database.hpp"
 #include "sky/healpix.hpp"
 
 namespace pixserve::services::tap {
@@ -22,15 +24,6 @@ namespace {
 
 using adql::AdqlType;
 namespace geo = adql::geometry;
-
-struct SqliteCloser {
-  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
-};
-struct StmtFinalizer {
-  void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
-};
-using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
-
 
 bool valid_upload_name(std::string_view name) {
   if (name.empty() || name.size() > 64 || !std::isalpha(static_cast<unsigned char>(name.front()))) return false;
@@ -56,25 +49,41 @@ class QueryCatalog final : public adql::Catalog {
   std::vector<std::unique_ptr<adql::TableDef>> uploads_;
 };
 
+// The running query's progress check: stops it at the deadline or when
+// `cancelled` says so, and remembers which of the two it was.
 struct Interrupt {
   std::optional<std::chrono::steady_clock::time_point> deadline;
   const std::function<bool()>* cancelled = nullptr;
   bool timed_out = false;
   bool was_cancelled = false;
+
+  bool stop() {
+    if (deadline && std::chrono::steady_clock::now() >= *deadline) {
+      timed_out = true;
+      return true;
+    }
+    if (cancelled && *cancelled && (*cancelled)()) {
+      was_cancelled = true;
+      return true;
+    }
+    return false;
+  }
 };
 
-int progress_callback(void* p) {
-  auto* state = static_cast<Interrupt*>(p);
-  if (state->deadline && std::chrono::steady_clock::now() >= *state->deadline) {
-    state->timed_out = true;
-    return 1;
+// Removes a connection's progress check when the query's scope ends, so the
+// check never outlives the Interrupt it refers to.
+class ProgressCheck {
+ public:
+  ProgressCheck(db::Connection& db, Interrupt& interrupt) : db_(db) {
+    db_.set_progress_check([&interrupt] { return interrupt.stop(); });
   }
-  if (state->cancelled && *state->cancelled && (*state->cancelled)()) {
-    state->was_cancelled = true;
-    return 1;
-  }
-  return 0;
-}
+  ProgressCheck(const ProgressCheck&) = delete;
+  ProgressCheck& operator=(const ProgressCheck&) = delete;
+  ~ProgressCheck() { db_.set_progress_check({}); }
+
+ private:
+  db::Connection& db_;
+};
 
 std::uint64_t cell_bytes(const votable::Value& v) {
   if (const auto* s = v.get_if<std::string>()) return s->size() + 16;
@@ -102,28 +111,23 @@ std::vector<double> geometry_array(const geo::Geometry& g) {
 }
 
 // One result cell of an output column of ADQL type `type`.
-votable::Value read_cell(sqlite3_stmt* s, int i, AdqlType type) {
-  const int stored = sqlite3_column_type(s, i);
-  if (stored == SQLITE_NULL) return {};
-  const auto text = [&] {
-    const auto* t = sqlite3_column_text(s, i);
-    return std::string(reinterpret_cast<const char*>(t), static_cast<std::size_t>(sqlite3_column_bytes(s, i)));
-  };
+votable::Value read_cell(db::Statement& s, int i, AdqlType type) {
+  if (s.is_null(i)) return {};
   switch (type) {
     case AdqlType::smallint:
     case AdqlType::integer:
-    case AdqlType::bigint: return votable::Value(static_cast<std::int64_t>(sqlite3_column_int64(s, i)));
-    case AdqlType::boolean: return votable::Value(sqlite3_column_int64(s, i) != 0);
+    case AdqlType::bigint: return votable::Value(s.get_int(i));
+    case AdqlType::boolean: return votable::Value(s.get_int(i) != 0);
     case AdqlType::real:
     case AdqlType::double_precision: {
-      const double d = sqlite3_column_double(s, i);
+      const double d = s.get_double(i);
       return std::isnan(d) ? votable::Value() : votable::Value(d);
     }
     case AdqlType::point:
     case AdqlType::circle:
     case AdqlType::polygon: {
       try {
-        const auto g = geo::parse(text());
+        const auto g = geo::parse(s.get_text(i));
         const bool fits = (type == AdqlType::point && std::holds_alternative<sky::SkyPoint>(g)) ||
                           (type == AdqlType::circle && std::holds_alternative<sky::Circle>(g)) ||
                           (type == AdqlType::polygon && !std::holds_alternative<sky::SkyPoint>(g) &&
@@ -134,11 +138,10 @@ votable::Value read_cell(sqlite3_stmt* s, int i, AdqlType type) {
       }
     }
     case AdqlType::binary: {
-      const auto* b = static_cast<const unsigned char*>(sqlite3_column_blob(s, i));
-      std::vector<std::int64_t> bytes(b, b + sqlite3_column_bytes(s, i));
-      return votable::Value(std::move(bytes));
+      const auto blob = s.get_blob(i);
+      return votable::Value(std::vector<std::int64_t>(blob.begin(), blob.end()));
     }
-    default: return votable::Value(text());
+    default: return votable::Value(s.get_text(i));
   }
 }
 
@@ -157,6 +160,45 @@ std::string stcs_of(const votable::Value& v, AdqlType type, const std::string& c
     return geo::format(geo::make_polygon(*a));
   } catch (const std::exception& e) {
     throw dali::usage_error(fmt::format("UPLOAD: column {}: invalid {}: {}", column, adql::type_name(type), e.what()));
+  }
+}
+
+// An uploaded cell as stored in its TEMP table column of ADQL type `type`:
+// geometry as STC-S text, booleans as 0/1, numeric arrays as
+// space-separated text.
+db::Value upload_cell(const votable::Value& v, AdqlType type, const std::string& column) {
+  if (v.is_null()) return {};
+  if (type == AdqlType::point || type == AdqlType::circle || type == AdqlType::polygon) {
+    return stcs_of(v, type, column);
+  }
+  if (const auto* str = v.get_if<std::string>()) return *str;
+  if (const auto* n = v.get_if<std::int64_t>()) return *n;
+  if (const auto* b = v.get_if<bool>()) return std::int64_t{*b ? 1 : 0};
+  if (const auto* d = v.get_if<double>()) return *d;
+  std::string text;
+  if (const auto* da = v.get_if<std::vector<double>>()) {
+    for (const double x : *da) text += (text.empty() ? "" : " ") + adql::format_real(x);
+  } else if (const auto* ia = v.get_if<std::vector<std::int64_t>>()) {
+    for (const auto x : *ia) text += (text.empty() ? "" : " ") + std::to_string(x);
+  }
+  return text;
+}
+
+// A TAP_SCHEMA cell: text, an integer or NULL.
+db::Value schema_cell(const votable::Value& v) {
+  if (const auto* str = v.get_if<std::string>()) return *str;
+  if (const auto* n = v.get_if<std::int64_t>()) return *n;
+  return {};
+}
+
+std::unique_ptr<db::Connection> open_query_connection(const std::filesystem::path& registry) {
+  try {
+    // Pooled: one query at a time uses a connection, so it needs no mutex.
+    return db::open_sqlite(registry, db::SqliteOptions{.read_only = true,
+                                                       .one_thread_at_a_time = true,
+                                                       .busy_timeout = std::chrono::seconds(10)});
+  } catch (const db::DbError& e) {
+    throw std::runtime_error(fmt::format("tap: opening {}: {}", registry.string(), e.reason()));
   }
 }
 
@@ -191,36 +233,31 @@ adql::AdqlType upload_column_type(const votable::Field& f) {
 // One pooled read-only connection with its TEMP objects.
 class TapEngine::Connection {
  public:
-  Connection(const TapMetadata& metadata, const EngineOptions& options) {
-    sqlite3* raw = nullptr;
-    const int rc = sqlite3_open_v2(options.registry_file.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
-    db_.reset(raw);
-    if (rc != SQLITE_OK) {
-      throw std::runtime_error(fmt::format("tap: opening {}: {}", options.registry_file.string(),
-                                           raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
-    }
-    sqlite3_extended_result_codes(db_.get(), 1);
-    sqlite3_busy_timeout(db_.get(), 10'000);
-    adql::register_sqlite_functions(db_.get());
+  Connection(const TapMetadata& metadata, const EngineOptions& options)
+      : db_(open_query_connection(options.registry_file)) {
+    adql::register_functions(*db_);
     exec("PRAGMA temp_store = MEMORY");
     create_tap_schema(metadata);
   }
 
-  sqlite3* db() { return db_.get(); }
+  db::Connection& db() { return *db_; }
 
+  // Statements of the engine's own (not the user's query): a failure is a
+  // server fault.
   void exec(const std::string& sql) {
-    char* error = nullptr;
-    const int rc = sqlite3_exec(db_.get(), sql.c_str(), nullptr, nullptr, &error);
-    const std::unique_ptr<char, decltype(&sqlite3_free)> guard(error, &sqlite3_free);
-    if (rc != SQLITE_OK) throw std::runtime_error(fmt::format("tap: {}: {}", sql.substr(0, 120), error ? error : "?"));
+    try {
+      db_->exec(sql);
+    } catch (const db::DbError& e) {
+      throw std::runtime_error(fmt::format("tap: {}: {}", sql.substr(0, 120), e.reason()));
+    }
   }
 
-  StmtPtr prepare(const std::string& sql) {
-    sqlite3_stmt* raw = nullptr;
-    const int rc = sqlite3_prepare_v2(db_.get(), sql.c_str(), static_cast<int>(sql.size()), &raw, nullptr);
-    StmtPtr s(raw);
-    if (rc != SQLITE_OK) throw std::runtime_error(fmt::format("tap: preparing: {}", sqlite3_errmsg(db_.get())));
-    return s;
+  std::unique_ptr<db::Statement> prepare(const std::string& sql) {
+    try {
+      return db_->prepare(sql);
+    } catch (const db::DbError& e) {
+      throw std::runtime_error(fmt::format("tap: preparing: {}", e.reason()));
+    }
   }
 
   void use_viewer(const Viewer& viewer) {
@@ -240,10 +277,10 @@ class TapEngine::Connection {
   }
 
   void cleanup() {
-    sqlite3_progress_handler(db_.get(), 0, nullptr, nullptr);
+    db_->set_progress_check({});
     // A query that failed half-way through storing an upload left its
     // transaction open.
-    if (!sqlite3_get_autocommit(db_.get())) exec("ROLLBACK");
+    if (db_->in_transaction()) exec("ROLLBACK");
     for (const auto& t : temp_tables_) exec("DROP TABLE IF EXISTS temp." + adql::quote_identifier(t));
     temp_tables_.clear();
   }
@@ -265,18 +302,13 @@ class TapEngine::Connection {
       for (std::size_t i = 0; i < n; ++i) sql += i ? ", ?" : "?";
       auto s = prepare(sql + ")");
       for (const auto& row : rows) {
-        for (std::size_t i = 0; i < row.size(); ++i) {
-          const int index = static_cast<int>(i + 1);
-          if (const auto* str = row[i].get_if<std::string>()) {
-            sqlite3_bind_text64(s.get(), index, str->data(), str->size(), SQLITE_TRANSIENT, SQLITE_UTF8);
-          } else if (const auto* v = row[i].get_if<std::int64_t>()) {
-            sqlite3_bind_int64(s.get(), index, *v);
-          } else {
-            sqlite3_bind_null(s.get(), index);
-          }
+        try {
+          for (std::size_t i = 0; i < row.size(); ++i) s->bind(static_cast<int>(i + 1), schema_cell(row[i]));
+          s->step();
+          s->reset();
+        } catch (const db::DbError&) {
+          throw std::runtime_error("tap: filling TAP_SCHEMA failed");
         }
-        if (sqlite3_step(s.get()) != SQLITE_DONE) throw std::runtime_error("tap: filling TAP_SCHEMA failed");
-        sqlite3_reset(s.get());
       }
     };
     const auto text = [](std::string_view s) { return s.empty() ? votable::Value() : votable::Value(s); };
@@ -313,7 +345,7 @@ class TapEngine::Connection {
     exec("COMMIT");
   }
 
-  std::unique_ptr<sqlite3, SqliteCloser> db_;
+  std::unique_ptr<db::Connection> db_;
   std::optional<std::string> viewer_key_;
   std::vector<std::string> temp_tables_;
   std::uint64_t temp_counter_ = 0;
@@ -417,37 +449,15 @@ QueryResult TapEngine::run(const QueryRequest& request) {
     conn->exec("BEGIN");
     for (const auto& row : upload.table.rows) {
       for (std::size_t i = 0; i < row.size(); ++i) {
-        const int index = static_cast<int>(i + 1);
-        const auto& v = row[i];
-        const AdqlType t = types[i];
-        if (v.is_null()) {
-          sqlite3_bind_null(s.get(), index);
-        } else if (t == AdqlType::point || t == AdqlType::circle || t == AdqlType::polygon) {
-          const std::string stcs = stcs_of(v, t, def.columns[i].name);
-          sqlite3_bind_text64(s.get(), index, stcs.data(), stcs.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
-        } else if (const auto* str = v.get_if<std::string>()) {
-          sqlite3_bind_text64(s.get(), index, str->data(), str->size(), SQLITE_TRANSIENT, SQLITE_UTF8);
-        } else if (const auto* n = v.get_if<std::int64_t>()) {
-          sqlite3_bind_int64(s.get(), index, *n);
-        } else if (const auto* b = v.get_if<bool>()) {
-          sqlite3_bind_int64(s.get(), index, *b ? 1 : 0);
-        } else if (const auto* d = v.get_if<double>()) {
-          sqlite3_bind_double(s.get(), index, *d);
-        } else {
-          std::string text;
-          if (const auto* da = v.get_if<std::vector<double>>()) {
-            for (const double x : *da) text += (text.empty() ? "" : " ") + adql::format_real(x);
-          } else if (const auto* ia = v.get_if<std::vector<std::int64_t>>()) {
-            for (const auto x : *ia) text += (text.empty() ? "" : " ") + std::to_string(x);
-          }
-          sqlite3_bind_text64(s.get(), index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
-        }
+        s->bind(static_cast<int>(i + 1), upload_cell(row[i], types[i], def.columns[i].name));
       }
-      if (sqlite3_step(s.get()) != SQLITE_DONE) {
+      try {
+        s->step();
+      } catch (const db::DbError& e) {
         conn->exec("ROLLBACK");
-        throw std::runtime_error(fmt::format("tap: storing an upload: {}", sqlite3_errmsg(conn->db())));
+        throw std::runtime_error(fmt::format("tap: storing an upload: {}", e.reason()));
       }
-      sqlite3_reset(s.get());
+      s->reset();
     }
     conn->exec("COMMIT");
     catalog.add(std::move(def));
@@ -456,7 +466,7 @@ QueryResult TapEngine::run(const QueryRequest& request) {
   // ADQL -> SQL, with the HEALPix cell prefilter for spatial constraints on
   // ivoa.obscore (whose view exposes the dataset key the index refers to).
   adql::TranslateOptions topts;
-  topts.dialect = adql::Dialect::sqlite;
+  topts.dialect = conn->db().dialect();
   topts.max_rows = request.maxrec + 1;  // one more tells whether it overflows
   topts.index_filter = [&](const adql::SpatialHint& hint) -> std::string {
     if (hint.table != "ivoa.obscore") return {};
@@ -473,10 +483,9 @@ QueryResult TapEngine::run(const QueryRequest& request) {
     auto ins = conn->prepare("INSERT INTO temp." + adql::quote_identifier(table) + " VALUES (?, ?)");
     conn->exec("BEGIN");
     for (const auto& r : ranges) {
-      sqlite3_bind_int64(ins.get(), 1, r.first);
-      sqlite3_bind_int64(ins.get(), 2, r.last);
-      sqlite3_step(ins.get());
-      sqlite3_reset(ins.get());
+      ins->bind(1, r.first).bind(2, r.last);
+      ins->step();
+      ins->reset();
     }
     conn->exec("COMMIT");
     return fmt::format("{} IN (SELECT f.dataset_key FROM temp.{} AS r JOIN main.footprint_cell AS f ON f.cell "
@@ -499,26 +508,24 @@ QueryResult TapEngine::run(const QueryRequest& request) {
   }
 
   Interrupt interrupt{request.deadline, &request.cancelled, false, false};
-  sqlite3_progress_handler(conn->db(), 2000, &progress_callback, &interrupt);
-  sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v2(conn->db(), translation.sql.c_str(), static_cast<int>(translation.sql.size()), &raw, nullptr) !=
-      SQLITE_OK) {
-    const std::string message = sqlite3_errmsg(conn->db());
-    sqlite3_finalize(raw);
-    spdlog::warn("tap: SQL did not prepare: {} in: {}", message, translation.sql.substr(0, 500));
-    throw dali::usage_error("QUERY cannot be run: " + message);
+  const ProgressCheck progress_check(conn->db(), interrupt);
+  std::unique_ptr<db::Statement> stmt;
+  try {
+    stmt = conn->db().prepare(translation.sql);
+  } catch (const db::DbError& e) {
+    spdlog::warn("tap: SQL did not prepare: {} in: {}", e.reason(), translation.sql.substr(0, 500));
+    throw dali::usage_error("QUERY cannot be run: " + std::string(e.reason()));
   }
-  StmtPtr stmt(raw);
-  const int ncols = sqlite3_column_count(stmt.get());
+  const int ncols = stmt->column_count();
   std::uint64_t bytes = 0;
   for (;;) {
-    const int rc = sqlite3_step(stmt.get());
-    if (rc == SQLITE_DONE) break;
-    if (rc != SQLITE_ROW) {
+    try {
+      if (!stmt->step()) break;
+    } catch (const db::DbError& e) {
       if (interrupt.timed_out) throw QueryInterrupted(true, "the query exceeded its time limit");
       if (interrupt.was_cancelled) throw QueryInterrupted(false, "the query was cancelled");
       // Errors on user data: invalid geometry met at run time, overflow, ...
-      throw dali::usage_error(std::string("QUERY failed: ") + sqlite3_errmsg(conn->db()));
+      throw dali::usage_error("QUERY failed: " + std::string(e.reason()));
     }
     if (static_cast<std::int64_t>(result.rows.size()) >= request.maxrec) {
       result.overflow = true;
@@ -527,7 +534,7 @@ QueryResult TapEngine::run(const QueryRequest& request) {
     std::vector<votable::Value> row;
     row.reserve(static_cast<std::size_t>(ncols));
     for (int i = 0; i < ncols && i < static_cast<int>(translation.columns.size()); ++i) {
-      row.push_back(read_cell(stmt.get(), i, translation.columns[static_cast<std::size_t>(i)].type));
+      row.push_back(read_cell(*stmt, i, translation.columns[static_cast<std::size_t>(i)].type));
       bytes += cell_bytes(row.back());
     }
     if (bytes > options_.max_result_bytes) {

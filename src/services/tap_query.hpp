@@ -13,11 +13,12 @@
 //   - the TAP_SCHEMA tables, filled from TapMetadata;
 //   - per query, the uploaded tables (TAP_UPLOAD.x -> tap_upload_N) and the
 //     HEALPix cell ranges of large spatial constraints, dropped afterwards.
-// The adql_* geometry functions are registered on it.
+// The adql_* functions (adql/sql_functions.hpp) are registered on it.
 //
-// Limits: the query text length, a time limit (sqlite3_progress_handler
-// interrupts the statement at the deadline or when `cancelled` returns
-// true: UWS abort and execution duration), MAXREC rows and a result size in
+// Limits: the query text length, a time limit (the connection's progress
+// check, db::Connection::set_progress_check, interrupts the statement at the
+// deadline or when `cancelled` returns true: UWS abort and execution
+// duration), MAXREC rows and a result size in
 // bytes (the result is cut there with the OVERFLOW status), upload size,
 // rows, columns and count.
 #pragma once

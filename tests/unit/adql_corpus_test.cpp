@@ -4,7 +4,6 @@
 // to_adql; every invalid query fails with the expected line, column and
 // message fragment.
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -14,7 +13,7 @@
 #include <vector>
 
 #include "adql/errors.hpp"
-#include "adql/sqlite_functions.hpp"
+#include "adql/sql_functions.hpp"
 #include "adql/translator.hpp"
 #include "adql_test_catalog.hpp"
 
@@ -89,22 +88,21 @@ std::vector<Entry> load_corpus() {
 class Db {
  public:
   Db() {
-    sqlite3_open(":memory:", &db_);
-    testing::create_sqlite_schema(db_, catalog);
-    register_sqlite_functions(db_);
+    testing::create_sqlite_schema(*db_, catalog);
+    register_functions(*db_);
   }
-  ~Db() { sqlite3_close(db_); }
   std::string prepare_error(const std::string& sql) {
-    sqlite3_stmt* st = nullptr;
-    const int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr);
-    std::string err = rc == SQLITE_OK ? "" : sqlite3_errmsg(db_);
-    sqlite3_finalize(st);
-    return err;
+    try {
+      db_->prepare(sql);
+      return "";
+    } catch (const db::DbError& e) {
+      return std::string(e.reason());
+    }
   }
   SimpleCatalog catalog = testing::make_test_catalog();
 
  private:
-  sqlite3* db_ = nullptr;
+  std::unique_ptr<db::Connection> db_ = db::open_sqlite(":memory:", true);
 };
 
 TEST(AdqlCorpus, HasEnoughQueries) {

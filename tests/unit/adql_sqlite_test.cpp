@@ -5,7 +5,6 @@
 // without the HEALPix cell prefilter driven by the spatial hints.
 #include <gtest/gtest.h>
 #include <fmt/format.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <cmath>
@@ -15,7 +14,7 @@
 #include <vector>
 
 #include "adql/geometry_functions.hpp"
-#include "adql/sqlite_functions.hpp"
+#include "adql/sql_functions.hpp"
 #include "adql/translator.hpp"
 #include "adql_test_catalog.hpp"
 #include "sky/healpix.hpp"
@@ -37,20 +36,17 @@ constexpr int kIndexOrder = 8;
 class AdqlSqlite : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_EQ(sqlite3_open(":memory:", &db_), SQLITE_OK);
-    testing::create_sqlite_schema(db_, catalog_);
-    register_sqlite_functions(db_);
-    testing::exec(db_, "CREATE TABLE footprint_cell (cell INTEGER, dataset_key INTEGER)");
+    db_ = db::open_sqlite(":memory:", true);
+    testing::create_sqlite_schema(*db_, catalog_);
+    register_functions(*db_);
+    db_->exec("CREATE TABLE footprint_cell (cell INTEGER, dataset_key INTEGER)");
     std::mt19937 rng(12345);
     std::uniform_real_distribution<double> u(0, 1);
     const char* bands[] = {"g", "r", "i"};
-    sqlite3_stmt* ins = nullptr;
-    sqlite3_prepare_v2(db_,
-                       "INSERT INTO ivoa_obscore (obs_id, s_ra, s_dec, s_region, band, calib_level, dataset_key) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       -1, &ins, nullptr);
-    sqlite3_stmt* cell = nullptr;
-    sqlite3_prepare_v2(db_, "INSERT INTO footprint_cell VALUES (?, ?)", -1, &cell, nullptr);
+    const auto ins = db_->prepare(
+        "INSERT INTO ivoa_obscore (obs_id, s_ra, s_dec, s_region, band, calib_level, dataset_key) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    const auto cell = db_->prepare("INSERT INTO footprint_cell VALUES (?, ?)");
     for (int i = 0; i < 600; ++i) {
       Row r;
       r.key = i + 1;
@@ -80,27 +76,18 @@ class AdqlSqlite : public ::testing::Test {
       r.band = bands[i % 3];
       r.calib_level = 1 + i % 3;
       const std::string region = sky::to_stcs(r.footprint);
-      sqlite3_bind_text(ins, 1, r.obs_id.c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_double(ins, 2, r.ra);
-      sqlite3_bind_double(ins, 3, r.dec);
-      sqlite3_bind_text(ins, 4, region.c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_text(ins, 5, r.band.c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_int(ins, 6, r.calib_level);
-      sqlite3_bind_int(ins, 7, r.key);
-      ASSERT_EQ(sqlite3_step(ins), SQLITE_DONE) << sqlite3_errmsg(db_);
-      sqlite3_reset(ins);
+      ins->bind(1, r.obs_id).bind(2, r.ra).bind(3, r.dec).bind(4, region).bind(5, r.band);
+      ins->bind(6, r.calib_level).bind(7, r.key);
+      ASSERT_FALSE(ins->step());
+      ins->reset();
       for (const auto c : sky::expand(sky::cover(r.footprint, kIndexOrder))) {
-        sqlite3_bind_int64(cell, 1, c);
-        sqlite3_bind_int(cell, 2, r.key);
-        sqlite3_step(cell);
-        sqlite3_reset(cell);
+        cell->bind(1, static_cast<std::int64_t>(c)).bind(2, r.key);
+        cell->step();
+        cell->reset();
       }
       rows_.push_back(std::move(r));
     }
-    sqlite3_finalize(ins);
-    sqlite3_finalize(cell);
   }
-  void TearDown() override { sqlite3_close(db_); }
 
   // Runs the translation; each row's columns as text.
   std::vector<std::vector<std::string>> run(const std::string& adql, bool use_index = false) {
@@ -111,10 +98,10 @@ class AdqlSqlite : public ::testing::Test {
       // Ranges go through a table (a large cone has thousands of them).
       o.index_filter = [this](const SpatialHint& h) {
         const std::string table = "hint_ranges_" + std::to_string(++hint_tables_);
-        testing::exec(db_, "CREATE TEMP TABLE " + table + " (lo INTEGER, hi INTEGER)");
+        db_->exec("CREATE TEMP TABLE " + table + " (lo INTEGER, hi INTEGER)");
         for (const auto& r : sky::cover(h.shape, kIndexOrder)) {
-          testing::exec(db_, "INSERT INTO " + table + " VALUES (" + std::to_string(r.first) + ", " +
-                                 std::to_string(r.last) + ")");
+          db_->exec("INSERT INTO " + table + " VALUES (" + std::to_string(r.first) + ", " + std::to_string(r.last) +
+                    ")");
         }
         return h.sql_alias + ".dataset_key IN (SELECT f.dataset_key FROM " + table +
                " AS r JOIN footprint_cell AS f ON f.cell BETWEEN r.lo AND r.hi)";
@@ -123,23 +110,17 @@ class AdqlSqlite : public ::testing::Test {
     const Translation t = translate(adql, catalog_, o);
     last_sql_ = t.sql;
     last_hints_ = t.hints.size();
-    sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db_, t.sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
-      ADD_FAILURE() << sqlite3_errmsg(db_) << " in " << t.sql;
-      return {};
-    }
     std::vector<std::vector<std::string>> out;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-      std::vector<std::string> row;
-      for (int i = 0; i < sqlite3_column_count(st); ++i) {
-        const auto* txt = sqlite3_column_text(st, i);
-        row.push_back(txt ? reinterpret_cast<const char*>(txt) : "NULL");
+    try {
+      const auto st = db_->prepare(t.sql);
+      while (st->step()) {
+        std::vector<std::string> row;
+        for (int i = 0; i < st->column_count(); ++i) row.push_back(st->is_null(i) ? "NULL" : st->get_text(i));
+        out.push_back(std::move(row));
       }
-      out.push_back(std::move(row));
+    } catch (const db::DbError& e) {
+      ADD_FAILURE() << e.reason() << " in " << t.sql;
     }
-    EXPECT_EQ(rc, SQLITE_DONE) << sqlite3_errmsg(db_) << " in " << t.sql;
-    sqlite3_finalize(st);
     return out;
   }
 
@@ -158,7 +139,7 @@ class AdqlSqlite : public ::testing::Test {
     return out;
   }
 
-  sqlite3* db_ = nullptr;
+  std::unique_ptr<db::Connection> db_;
   SimpleCatalog catalog_ = testing::make_test_catalog();
   std::vector<Row> rows_;
   std::string last_sql_;

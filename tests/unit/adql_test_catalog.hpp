@@ -4,12 +4,10 @@
 // makes matching empty tables so translated SQL can be prepared.
 #pragma once
 
-#include <sqlite3.h>
-
-#include <stdexcept>
 #include <string>
 
 #include "adql/catalog.hpp"
+#include "db/database.hpp"
 #include "adql/sql_text.hpp"
 
 namespace pixserve::adql::testing {
@@ -77,16 +75,7 @@ inline SimpleCatalog make_test_catalog() {
   return cat;
 }
 
-inline void exec(sqlite3* db, const std::string& sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "?";
-    sqlite3_free(err);
-    throw std::runtime_error(msg + " in: " + sql);
-  }
-}
-
-inline void create_sqlite_schema(sqlite3* db, const Catalog& cat) {
+inline void create_sqlite_schema(db::Connection& db, const Catalog& cat) {
   for (const TableDef* t : cat.tables()) {
     std::string sql = "CREATE TABLE " + quote_identifier(t->sql()) + " (";
     for (std::size_t i = 0; i < t->columns.size(); ++i) {
@@ -95,7 +84,7 @@ inline void create_sqlite_schema(sqlite3* db, const Catalog& cat) {
              (is_integer(c.type) ? "INTEGER" : is_numeric(c.type) ? "REAL" : "TEXT");
     }
     if (t->name == "obscore") sql += ", dataset_key INTEGER";
-    exec(db, sql + ")");
+    db.exec(sql + ")");
   }
 }
 

@@ -1,7 +1,4 @@
-#include "adql/sqlite_functions.hpp"
-
-#include <fmt/format.h>
-#include <sqlite3.h>
+#include "adql/sql_functions.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -9,6 +6,7 @@
 #include <exception>
 #include <limits>
 #include <memory>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -65,80 +63,38 @@ constexpr UserFunction kAllFunctions[] = {
     {"adql_truncate", 2, "truncate(x, digits), towards zero"},
 };
 
-bool any_null(int argc, sqlite3_value** argv) {
-  for (int i = 0; i < argc; ++i) {
-    if (sqlite3_value_type(argv[i]) == SQLITE_NULL) return true;
+bool any_null(const db::FunctionCall& call) {
+  for (int i = 0; i < call.size(); ++i) {
+    if (call.is_null(i)) return true;
   }
   return false;
 }
 
-double num(sqlite3_value* v) { return sqlite3_value_double(v); }
+db::Value real(double v) { return std::isfinite(v) ? db::Value(v) : db::Value(); }
+db::Value truth(bool b) { return db::Value(std::int64_t{b ? 1 : 0}); }
 
-void result_double(sqlite3_context* ctx, double v) {
-  if (std::isfinite(v)) {
-    sqlite3_result_double(ctx, v);
-  } else {
-    sqlite3_result_null(ctx);
-  }
+// A geometry argument, parsed once per statement when it is constant.
+const geo::Geometry& geometry(db::FunctionCall& call, int index) {
+  return call.derived<geo::Geometry>(index, [&] { return geo::parse(call.get_text(index)); });
 }
 
-void result_text(sqlite3_context* ctx, const std::string& s) {
-  sqlite3_result_text(ctx, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
-}
+using Impl = db::Value (*)(db::FunctionCall&);
 
-// A geometry argument, parsed once per statement when it is constant:
-// SQLite keeps auxiliary data only for arguments that do not change between
-// rows, which is exactly the search shape of a spatial query.
-class GeometryArg {
- public:
-  GeometryArg(sqlite3_context* ctx, sqlite3_value** argv, int index) : ctx_(ctx), index_(index) {
-    cached_ = static_cast<const geo::Geometry*>(sqlite3_get_auxdata(ctx, index));
-    if (cached_) return;
-    const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(argv[index]));
-    const int n = sqlite3_value_bytes(argv[index]);
-    owned_ = std::make_unique<geo::Geometry>(geo::parse(std::string_view(text ? text : "", static_cast<std::size_t>(n))));
-  }
-  GeometryArg(const GeometryArg&) = delete;
-  GeometryArg& operator=(const GeometryArg&) = delete;
-  // Hands the parsed value to SQLite (which may free it at once).
-  ~GeometryArg() {
-    if (owned_) {
-      sqlite3_set_auxdata(ctx_, index_, owned_.release(), [](void* p) { delete static_cast<geo::Geometry*>(p); });
-    }
-  }
-  const geo::Geometry& operator*() const { return cached_ ? *cached_ : *owned_; }
-
- private:
-  sqlite3_context* ctx_;
-  int index_;
-  const geo::Geometry* cached_ = nullptr;
-  std::unique_ptr<geo::Geometry> owned_;
-};
-
-using Impl = void (*)(sqlite3_context*, int, sqlite3_value**);
-
-// Wraps an implementation: NULL in, NULL out; C++ exceptions become SQL
-// errors (they must not cross SQLite's C frames).
-template <void (*F)(sqlite3_context*, int, sqlite3_value**)>
-void guarded(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
-  if (any_null(argc, argv)) {
-    sqlite3_result_null(ctx);
-    return;
-  }
-  try {
-    F(ctx, argc, argv);
-  } catch (const std::exception& e) {
-    sqlite3_result_error(ctx, e.what(), -1);
-  }
+// Wraps an implementation: NULL in, NULL out. (Exceptions become SQL errors
+// in the backend.)
+template <Impl F>
+db::Value guarded(db::FunctionCall& call) {
+  if (any_null(call)) return {};
+  return F(call);
 }
 
 template <double (*F)(double)>
-void unary(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  result_double(ctx, F(num(argv[0])));
+db::Value unary(db::FunctionCall& call) {
+  return real(F(call.get_double(0)));
 }
 template <double (*F)(double, double)>
-void binary(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  result_double(ctx, F(num(argv[0]), num(argv[1])));
+db::Value binary(db::FunctionCall& call) {
+  return real(F(call.get_double(0), call.get_double(1)));
 }
 
 constexpr double kPi = 3.141592653589793238462643383279502884;
@@ -160,40 +116,26 @@ double f_sin(double x) { return std::sin(x); }
 double f_sqrt(double x) { return std::sqrt(x); }
 double f_tan(double x) { return std::tan(x); }
 
-void f_pi(sqlite3_context* ctx, int, sqlite3_value**) { sqlite3_result_double(ctx, kPi); }
+db::Value f_pi(db::FunctionCall&) { return kPi; }
 
-void f_rand(sqlite3_context* ctx, int, sqlite3_value**) {
-  std::uint64_t r = 0;
-  sqlite3_randomness(sizeof r, &r);
-  sqlite3_result_double(ctx, static_cast<double>(r >> 11) * 0x1.0p-53);
-}
-
-void f_mod(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  if (sqlite3_value_type(argv[0]) == SQLITE_INTEGER && sqlite3_value_type(argv[1]) == SQLITE_INTEGER) {
-    const sqlite3_int64 a = sqlite3_value_int64(argv[0]);
-    const sqlite3_int64 b = sqlite3_value_int64(argv[1]);
-    if (b == 0) {
-      sqlite3_result_null(ctx);
-    } else if (b == -1) {
-      sqlite3_result_int64(ctx, 0);  // INT64_MIN % -1 overflows in C++
-    } else {
-      sqlite3_result_int64(ctx, a % b);
-    }
-    return;
+db::Value f_mod(db::FunctionCall& call) {
+  if (call.type(0) == db::ValueType::integer && call.type(1) == db::ValueType::integer) {
+    const std::int64_t a = call.get_int(0);
+    const std::int64_t b = call.get_int(1);
+    if (b == 0) return {};
+    if (b == -1) return std::int64_t{0};  // INT64_MIN % -1 overflows in C++
+    return a % b;
   }
-  result_double(ctx, std::fmod(num(argv[0]), num(argv[1])));
+  return real(std::fmod(call.get_double(0), call.get_double(1)));
 }
 
 // x rounded (or truncated) to `digits` decimal places.
 template <bool Round>
-void f_round(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  const double x = num(argv[0]);
-  const sqlite3_int64 digits = std::clamp<sqlite3_int64>(sqlite3_value_int64(argv[1]), -400, 400);
+db::Value f_round(db::FunctionCall& call) {
+  const double x = call.get_double(0);
+  const std::int64_t digits = std::clamp<std::int64_t>(call.get_int(1), -400, 400);
   auto op = [](double v) { return Round ? std::round(v) : std::trunc(v); };
-  if (!std::isfinite(x)) {
-    sqlite3_result_null(ctx);
-    return;
-  }
+  if (!std::isfinite(x)) return {};
   double r;
   if (digits >= 0) {
     const double scale = std::pow(10.0, static_cast<double>(digits));
@@ -204,11 +146,13 @@ void f_round(sqlite3_context* ctx, int, sqlite3_value** argv) {
     const double scale = std::pow(10.0, static_cast<double>(-digits));
     r = op(x / scale) * scale;
   }
-  result_double(ctx, r);
+  return real(r);
 }
 
 // Code points of UTF-8 text (invalid bytes stand for themselves).
-std::vector<std::uint32_t> code_points(const unsigned char* s, int n) {
+std::vector<std::uint32_t> code_points(std::string_view text) {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const auto n = static_cast<int>(text.size());
   std::vector<std::uint32_t> out;
   for (int i = 0; i < n;) {
     const unsigned char c = s[i];
@@ -244,77 +188,66 @@ bool like(const std::vector<std::uint32_t>& s, const std::vector<std::uint32_t>&
   return pi == p.size();
 }
 
-void f_like(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  const auto s = code_points(sqlite3_value_text(argv[0]), sqlite3_value_bytes(argv[0]));
-  const auto p = code_points(sqlite3_value_text(argv[1]), sqlite3_value_bytes(argv[1]));
-  sqlite3_result_int(ctx, like(s, p) ? 1 : 0);
+db::Value f_like(db::FunctionCall& call) {
+  return truth(like(code_points(call.get_text(0)), code_points(call.get_text(1))));
 }
 
-void f_point(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  result_text(ctx, geo::format(geo::make_point(num(argv[0]), num(argv[1]))));
+db::Value f_point(db::FunctionCall& call) {
+  return geo::format(geo::make_point(call.get_double(0), call.get_double(1)));
 }
-void f_circle(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  result_text(ctx, geo::format(geo::make_circle(num(argv[0]), num(argv[1]), num(argv[2]))));
+db::Value f_circle(db::FunctionCall& call) {
+  return geo::format(geo::make_circle(call.get_double(0), call.get_double(1), call.get_double(2)));
 }
-void f_box(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  result_text(ctx, geo::format(geo::make_box(num(argv[0]), num(argv[1]), num(argv[2]), num(argv[3]))));
+db::Value f_box(db::FunctionCall& call) {
+  return geo::format(geo::make_box(call.get_double(0), call.get_double(1), call.get_double(2), call.get_double(3)));
 }
-void f_polygon(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+db::Value f_polygon(db::FunctionCall& call) {
   std::vector<double> c;
-  for (int i = 0; i < argc; ++i) c.push_back(num(argv[i]));
-  result_text(ctx, geo::format(geo::make_polygon(c)));
+  for (int i = 0; i < call.size(); ++i) c.push_back(call.get_double(i));
+  return geo::format(geo::make_polygon(c));
 }
-void f_contains(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  const GeometryArg a(ctx, argv, 0), b(ctx, argv, 1);
-  sqlite3_result_int(ctx, geo::contains(*a, *b) ? 1 : 0);
+db::Value f_contains(db::FunctionCall& call) {
+  const auto& a = geometry(call, 0);
+  const auto& b = geometry(call, 1);
+  return truth(geo::contains(a, b));
 }
-void f_intersects(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  const GeometryArg a(ctx, argv, 0), b(ctx, argv, 1);
-  sqlite3_result_int(ctx, geo::intersects(*a, *b) ? 1 : 0);
+db::Value f_intersects(db::FunctionCall& call) {
+  const auto& a = geometry(call, 0);
+  const auto& b = geometry(call, 1);
+  return truth(geo::intersects(a, b));
 }
-void f_contains_point(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  const GeometryArg region(ctx, argv, 2);
-  const geo::Geometry p = geo::make_point(num(argv[0]), num(argv[1]));
-  sqlite3_result_int(ctx, geo::contains(p, *region) ? 1 : 0);
+db::Value f_contains_point(db::FunctionCall& call) {
+  const auto& region = geometry(call, 2);
+  const geo::Geometry p = geo::make_point(call.get_double(0), call.get_double(1));
+  return truth(geo::contains(p, region));
 }
-void f_contains_point_circle(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  const auto p = geo::make_point(num(argv[0]), num(argv[1]));
-  const auto c = geo::make_circle(num(argv[2]), num(argv[3]), num(argv[4]));
-  sqlite3_result_int(ctx, c.contains(p) ? 1 : 0);
+db::Value f_contains_point_circle(db::FunctionCall& call) {
+  const auto p = geo::make_point(call.get_double(0), call.get_double(1));
+  const auto c = geo::make_circle(call.get_double(2), call.get_double(3), call.get_double(4));
+  return truth(c.contains(p));
 }
-void f_distance(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  result_double(ctx, geo::distance(geo::make_point(num(argv[0]), num(argv[1])),
-                                   geo::make_point(num(argv[2]), num(argv[3]))));
+db::Value f_distance(db::FunctionCall& call) {
+  return real(geo::distance(geo::make_point(call.get_double(0), call.get_double(1)),
+                            geo::make_point(call.get_double(2), call.get_double(3))));
 }
 const sky::SkyPoint& as_point(const geo::Geometry& g) {
   const auto* p = std::get_if<sky::SkyPoint>(&g);
   if (!p) throw geo::GeometryError("a point is needed");
   return *p;
 }
-void f_point_distance(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  const GeometryArg a(ctx, argv, 0), b(ctx, argv, 1);
-  result_double(ctx, geo::distance(as_point(*a), as_point(*b)));
+db::Value f_point_distance(db::FunctionCall& call) {
+  const auto& a = geometry(call, 0);
+  const auto& b = geometry(call, 1);
+  return real(geo::distance(as_point(a), as_point(b)));
 }
-void f_area(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  const GeometryArg g(ctx, argv, 0);
-  result_double(ctx, geo::area(*g));
+db::Value f_area(db::FunctionCall& call) { return real(geo::area(geometry(call, 0))); }
+db::Value f_coord1(db::FunctionCall& call) { return real(as_point(geometry(call, 0)).ra); }
+db::Value f_coord2(db::FunctionCall& call) { return real(as_point(geometry(call, 0)).dec); }
+db::Value f_coordsys(db::FunctionCall& call) {
+  (void)geometry(call, 0);  // validates
+  return std::string("ICRS");
 }
-void f_coord1(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  const GeometryArg g(ctx, argv, 0);
-  result_double(ctx, as_point(*g).ra);
-}
-void f_coord2(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  const GeometryArg g(ctx, argv, 0);
-  result_double(ctx, as_point(*g).dec);
-}
-void f_coordsys(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  const GeometryArg g(ctx, argv, 0);  // validates
-  sqlite3_result_text(ctx, "ICRS", -1, SQLITE_STATIC);
-}
-void f_centroid(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  const GeometryArg g(ctx, argv, 0);
-  result_text(ctx, geo::format(geo::centroid(*g)));
-}
+db::Value f_centroid(db::FunctionCall& call) { return geo::format(geo::centroid(geometry(call, 0))); }
 
 struct Registration {
   std::string_view name;
@@ -356,7 +289,7 @@ constexpr Registration kRegistrations[] = {
     {"adql_pi", 0, guarded<f_pi>},
     {"adql_power", 2, guarded<binary<f_pow>>},
     {"adql_radians", 1, guarded<unary<f_radians>>},
-    {"adql_rand", 0, guarded<f_rand>, false},
+    {"adql_rand", 0, nullptr, false},  // stateful: see register_functions()
     {"adql_round", 2, guarded<f_round<true>>},
     {"adql_sin", 1, guarded<unary<f_sin>>},
     {"adql_sqrt", 1, guarded<unary<f_sqrt>>},
@@ -371,18 +304,22 @@ static_assert(std::string_view(kAllFunctions[kGeometryFunctionCount - 1].name) =
 
 }  // namespace
 
-std::span<const UserFunction> user_functions(Dialect dialect) {
-  if (dialect == Dialect::postgresql) return std::span(kAllFunctions).first(kGeometryFunctionCount);
+std::span<const UserFunction> user_functions(db::Dialect dialect) {
+  if (dialect == db::Dialect::postgresql) return std::span(kAllFunctions).first(kGeometryFunctionCount);
   return kAllFunctions;
 }
 
-void register_sqlite_functions(sqlite3* db) {
+void register_functions(db::Connection& connection) {
   for (const auto& r : kRegistrations) {
-    const int flags = SQLITE_UTF8 | (r.deterministic ? SQLITE_DETERMINISTIC : 0) | SQLITE_INNOCUOUS;
-    const std::string name(r.name);
-    const int rc = sqlite3_create_function_v2(db, name.c_str(), r.arity, flags, nullptr, r.fn, nullptr, nullptr, nullptr);
-    if (rc != SQLITE_OK) {
-      throw std::runtime_error(fmt::format("cannot register SQL function {}: {}", r.name, sqlite3_errmsg(db)));
+    if (r.fn) {
+      connection.create_function(r.name, r.arity, r.deterministic, r.fn);
+    } else {
+      // RAND() draws from a generator of its own connection (a connection
+      // runs one statement at a time), seeded from the system's entropy.
+      connection.create_function(r.name, r.arity, r.deterministic,
+                                 [rng = std::mt19937_64(std::random_device{}())](db::FunctionCall&) mutable {
+                                   return db::Value(static_cast<double>(rng() >> 11) * 0x1.0p-53);
+                                 });
     }
   }
 }
