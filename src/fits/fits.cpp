@@ -4,7 +4,7 @@
 
 #include "fits/fits.hpp"
 
-#include <fitsio.h>
+#include "fits/cfitsio.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -17,11 +17,7 @@
 
 namespace pixserve::fits {
 
-namespace {
-
-// cfitsio status for "keyword not found" and friends; named here because the
-// absent-key paths are normal control flow, not errors.
-constexpr int kKeyMissing = KEY_NO_EXIST;
+namespace detail {
 
 // Pops cfitsio's error-message stack and returns its newest messages
 // ("; "-separated). cfitsio also leaves harmless notes from successful calls
@@ -50,6 +46,21 @@ std::string status_text(int status) {
   if (!stack.empty()) out += ": " + stack;
   return out;
 }
+
+}  // namespace detail
+
+namespace {
+
+using detail::kMaxDitherSeed;
+using detail::pop_error_stack;
+using detail::request_compression;
+using detail::require_dither_seed;
+using detail::ResetCompression;
+using detail::status_text;
+
+// cfitsio status for "keyword not found" and friends; named here because the
+// absent-key paths are normal control flow, not errors.
+constexpr int kKeyMissing = KEY_NO_EXIST;
 
 // cfitsio takes char* for keyword names and values even when it only reads them.
 std::string z(std::string_view s) { return std::string(s); }
@@ -149,38 +160,7 @@ std::string without_file_name(std::string what, const std::string& file) {
 FitsError::FitsError(const std::filesystem::path& file, const std::string& what)
     : std::runtime_error(file.string() + ": " + without_file_name(what, file.string())), file_(file) {}
 
-// Owns the fitsfile*. Closing in the destructor ignores errors: close()
-// is the place to learn about them.
-struct File::Handle {
-  fitsfile* fptr = nullptr;
-  explicit Handle(fitsfile* f) : fptr(f) {}
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  ~Handle() {
-    if (fptr != nullptr) {
-      int status = 0;
-      fits_close_file(fptr, &status);
-      if (status != 0) pop_error_stack();  // nothing to report to from here
-    }
-  }
-  // The fitsfile of an open File, or a FitsError for a moved-from/closed one.
-  static fitsfile* get(const std::unique_ptr<Handle>& h, const std::filesystem::path& path) {
-    if (!h || h->fptr == nullptr) throw FitsError(path, "file is not open");
-    return h->fptr;
-  }
-  // As get(), but refuses read-only files up front: cfitsio would only fail
-  // when flushing, i.e. in close() or silently in the destructor.
-  static fitsfile* writable(const std::unique_ptr<Handle>& h, const std::filesystem::path& path,
-                            std::string_view doing) {
-    fitsfile* f = get(h, path);
-    int mode = READWRITE, status = 0;
-    fits_file_mode(f, &mode, &status);
-    if (status != 0 || mode != READWRITE) {
-      throw FitsError(path, fmt::format("{}: file is open read-only", doing));
-    }
-    return f;
-  }
-};
+// File::Handle is in fits/cfitsio.hpp.
 
 File::File(std::filesystem::path path, std::unique_ptr<Handle> handle)
     : path_(std::move(path)), handle_(std::move(handle)) {}
@@ -624,59 +604,6 @@ Image<T> File::read_subset(const PixelBox& box) {
   return img;
 }
 
-namespace {
-constexpr int kMaxDitherSeed = 10000;  // cfitsio's dither seeds are 1..10000
-
-void require_dither_seed(const std::filesystem::path& path, int seed) {
-  if (seed < 0 || seed > kMaxDitherSeed) {
-    throw FitsError(path, fmt::format("dither seed {} is outside 0..{}", seed, kMaxDitherSeed));
-  }
-}
-
-// Compression settings live in the fitsfile and apply to every image created
-// afterwards; this resets them on every exit so later HDUs are plain images.
-struct ResetCompression {
-  fitsfile* f;
-  explicit ResetCompression(fitsfile* file) : f(file) {}
-  ResetCompression(const ResetCompression&) = delete;
-  ResetCompression& operator=(const ResetCompression&) = delete;
-  ~ResetCompression() {
-    // 0, not NOCOMPRESS: cfitsio treats any non-zero request (even
-    // NOCOMPRESS = -1) as "create a compressed image".
-    int s = 0;
-    fits_set_compression_type(f, 0, &s);
-    fits_set_dither_seed(f, 0, &s);
-    if (s != 0) pop_error_stack();
-  }
-};
-
-// Asks cfitsio to tile-compress the next image created in (or compressed
-// into) f, a width x height plane of floats or integers.
-void request_compression(fitsfile* f, Compression compression, float quantize_level, const std::vector<long>& tile_shape,
-                         int dither_seed, bool is_float, long width, long height, int* status) {
-  int type = RICE_1;
-  switch (compression) {
-    case Compression::rice: type = RICE_1; break;
-    case Compression::gzip: type = GZIP_1; break;
-    case Compression::hcompress: type = HCOMPRESS_1; break;
-    case Compression::none: break;
-  }
-  // Unquantized floats can only be compressed losslessly by GZIP; RICE and
-  // HCOMPRESS work on integers. Shuffled GZIP (GZIP_2) suits float bytes.
-  if (is_float && quantize_level == 0.0F && type != GZIP_1) type = GZIP_2;
-  fits_set_compression_type(f, type, status);
-  std::vector<long> tile = tile_shape;
-  if (tile.empty()) {
-    // cfitsio's default: row by row; HCOMPRESS needs 2-D tiles of >= 4 rows.
-    tile = {width, type == HCOMPRESS_1 ? std::min<long>(height, 16) : 1};
-  }
-  fits_set_tile_dim(f, static_cast<int>(tile.size()), tile.data(), status);
-  // q = 0 tells cfitsio not to quantize (lossless); it is ignored for integers.
-  fits_set_quantize_level(f, is_float ? quantize_level : 0.0F, status);
-  // Without a seed of its own cfitsio seeds the dither from the clock.
-  if (is_float && quantize_level != 0.0F && dither_seed != 0) fits_set_dither_seed(f, dither_seed, status);
-}
-}  // namespace
 
 template <typename T>
 void File::append_image(const Image<T>& img, const ImageWriteOptions& options) {
@@ -760,118 +687,6 @@ void File::append_header_hdu(std::string_view extname) {
     fits_update_key_str(f, "EXTNAME", z(extname).c_str(), nullptr, &status);
     check(status, "writing EXTNAME");
   }
-}
-
-// --- whole-file compression ---
-
-namespace {
-void check_file(int status, const std::filesystem::path& path, std::string_view doing) {
-  if (status != 0) throw FitsError(path, fmt::format("{}: {}", doing, status_text(status)));
-}
-
-struct CloseFitsfile {
-  void operator()(fitsfile* f) const {
-    int status = 0;
-    fits_close_file(f, &status);
-    if (status != 0) pop_error_stack();  // nothing to report to from here
-  }
-};
-using OwnedFitsfile = std::unique_ptr<fitsfile, CloseFitsfile>;
-}  // namespace
-
-void compress_copy(const std::filesystem::path& in, const std::filesystem::path& out,
-                   const CompressCopyOptions& options) {
-  require_dither_seed(out, options.dither_seed);
-  int status = 0;
-  fitsfile* raw = nullptr;
-  fits_open_diskfile(&raw, in.c_str(), READONLY, &status);
-  check_file(status, in, "opening");
-  OwnedFitsfile src(raw);
-  std::error_code ec;
-  std::filesystem::remove(out, ec);  // truncate semantics; a missing file is fine
-  raw = nullptr;
-  fits_create_diskfile(&raw, out.c_str(), &status);
-  check_file(status, out, "creating");
-  OwnedFitsfile dst(raw);
-  int count = 0;
-  fits_get_num_hdus(src.get(), &count, &status);
-  check_file(status, in, "counting HDUs");
-  for (int hdu = 1; hdu <= count; ++hdu) {
-    int type = 0, naxis = 0;
-    fits_movabs_hdu(src.get(), hdu, &type, &status);
-    check_file(status, in, fmt::format("moving to HDU {}", hdu));
-    // FITS forbids compressing the primary HDU.
-    const bool compressible = options.compression != Compression::none && hdu > 1 && type == IMAGE_HDU &&
-                              fits_is_compressed_image(src.get(), &status) == 0 &&
-                              fits_get_img_dim(src.get(), &naxis, &status) == 0 && naxis >= 1;
-    check_file(status, in, fmt::format("inspecting HDU {}", hdu));
-    if (!compressible) {
-      fits_copy_hdu(src.get(), dst.get(), 0, &status);
-      check_file(status, out, fmt::format("copying HDU {}", hdu));
-      continue;
-    }
-    std::vector<long> shape(static_cast<size_t>(naxis), 1);
-    int bitpix = 0;
-    fits_get_img_size(src.get(), naxis, shape.data(), &status);
-    fits_get_img_type(src.get(), &bitpix, &status);
-    check_file(status, in, fmt::format("reading the image size of HDU {}", hdu));
-    const int seed = options.dither_seed == 0 ? 0 : 1 + (options.dither_seed - 1 + hdu) % kMaxDitherSeed;
-    ResetCompression reset{dst.get()};
-    request_compression(dst.get(), options.compression, options.quantize_level, options.tile_shape, seed, bitpix < 0,
-                        shape[0], naxis > 1 ? shape[1] : 1, &status);
-    check_file(status, out, "setting compression parameters");
-    fits_img_compress(src.get(), dst.get(), &status);
-    check_file(status, out, fmt::format("compressing HDU {}", hdu));
-  }
-  fits_close_file(dst.release(), &status);
-  check_file(status, out, "closing");
-}
-
-// --- tables ---
-
-void File::append_int_table(std::string_view extname, const std::vector<std::string>& column_names,
-                            const std::vector<std::vector<long long>>& columns) {
-  fitsfile* f = Handle::writable(handle_, path_, "append_int_table");
-  if (column_names.size() != columns.size() || column_names.empty()) {
-    throw FitsError(path_, "appending table: need one name per column and at least one column");
-  }
-  const size_t nrows = columns.front().size();
-  for (const auto& c : columns) {
-    if (c.size() != nrows) throw FitsError(path_, "appending table: columns differ in length");
-  }
-  std::vector<char*> ttype, tform;
-  std::string k = "1K";  // 64-bit signed integer column
-  for (const auto& n : column_names) {
-    ttype.push_back(const_cast<char*>(n.c_str()));
-    tform.push_back(k.data());
-  }
-  const std::string name(extname);
-  int status = 0;
-  fits_create_tbl(f, BINARY_TBL, static_cast<LONGLONG>(nrows), static_cast<int>(columns.size()), ttype.data(),
-                  tform.data(), nullptr, name.empty() ? nullptr : name.c_str(), &status);
-  check(status, "creating binary table");
-  for (size_t c = 0; c < columns.size(); ++c) {
-    if (nrows == 0) break;
-    std::vector<LONGLONG> data(columns[c].begin(), columns[c].end());
-    fits_write_col(f, TLONGLONG, static_cast<int>(c + 1), 1, 1, static_cast<LONGLONG>(nrows), data.data(), &status);
-    check(status, fmt::format("writing column {}", column_names[c]));
-  }
-}
-
-std::vector<long long> File::read_int_column(std::string_view column_name) {
-  fitsfile* f = Handle::get(handle_, path_);
-  int status = 0, colnum = 0;
-  std::string name(column_name);
-  fits_get_colnum(f, CASEINSEN, name.data(), &colnum, &status);
-  check(status, fmt::format("finding column {}", column_name));
-  LONGLONG nrows = 0;
-  fits_get_num_rowsll(f, &nrows, &status);
-  check(status, "reading table row count");
-  std::vector<LONGLONG> data(static_cast<size_t>(nrows));
-  int anynul = 0;
-  if (nrows > 0) fits_read_col(f, TLONGLONG, colnum, 1, 1, nrows, nullptr, data.data(), &anynul, &status);
-  check(status, fmt::format("reading column {}", column_name));
-  return {data.begin(), data.end()};
 }
 
 void File::close() {
