@@ -4,12 +4,7 @@
 
 namespace pixserve::fits {
 
-using detail::kMaxDitherSeed;
-using detail::pop_error_stack;
-using detail::request_compression;
-using detail::require_dither_seed;
-using detail::ResetCompression;
-using detail::status_text;
+using namespace detail;  // the wrapper's shared pieces (cfitsio.hpp)
 
 namespace {
 void check_file(int status, const std::filesystem::path& path, std::string_view doing) {

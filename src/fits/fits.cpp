@@ -51,12 +51,7 @@ std::string status_text(int status) {
 
 namespace {
 
-using detail::kMaxDitherSeed;
-using detail::pop_error_stack;
-using detail::request_compression;
-using detail::require_dither_seed;
-using detail::ResetCompression;
-using detail::status_text;
+using namespace detail;  // the wrapper's shared pieces (cfitsio.hpp)
 
 // cfitsio status for "keyword not found" and friends; named here because the
 // absent-key paths are normal control flow, not errors.
