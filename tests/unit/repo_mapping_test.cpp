@@ -69,25 +69,33 @@ TEST(IngestMapping, ReadsEveryKey) {
   EXPECT_EQ(m.rules()[1].band->name, "g");
 }
 
+namespace {
+
+// Parsing `text` as m.yaml must fail with a MappingError whose message holds `needle`.
+void fails(const std::string& text, const std::string& needle) {
+  try {
+    Mapping::parse(text, "m.yaml");
+    ADD_FAILURE() << "accepted: " << text;
+  } catch (const MappingError& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+// One rule's first lines; a test appends the key under test (line 6).
+const std::string kRuleHead = "mapping: 1\nrules:\n  - name: a\n    dataset_type: calexp\n    time: {start: DATE-OBS}\n";
+
+}  // namespace
+
 TEST(IngestMapping, MistakesNameTheFileAndLine) {
-  const auto fails = [](const std::string& text, const std::string& needle) {
-    try {
-      Mapping::parse(text, "m.yaml");
-      ADD_FAILURE() << "accepted: " << text;
-    } catch (const MappingError& e) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  };
-  const std::string head = "mapping: 1\nrules:\n  - name: a\n    dataset_type: calexp\n    time: {start: DATE-OBS}\n";
-  fails(head + "    colour: red\n", "m.yaml:6: rules[0]: unknown key 'colour'");
-  fails(head + "    band: q\n", "m.yaml:6: rules[0].band: 'q' is not a band letter");
-  fails(head + "    band: {name: X, em_min: 7e-7, em_max: 6e-7}\n", "m.yaml:6");
-  fails(head + "    data_id: {visitt: \"{V}\"}\n", "unknown key 'visitt'");
-  fails(head + "    dataset_id: \"{OBJECT\"\n", "unbalanced braces");
-  fails(head + "    columns: {humidity: \"{HUMID}\"}\n", "unknown key 'humidity'");
-  fails(head + "    planes: {image: 0}\n", "HDU numbers start at 1");
-  fails(head + "    rights: {policy: everyone}\n", "'everyone' is not public");
-  fails(head + "    rights: {policy: groups}\n", "needs groups");
+  fails(kRuleHead + "    colour: red\n", "m.yaml:6: rules[0]: unknown key 'colour'");
+  fails(kRuleHead + "    band: q\n", "m.yaml:6: rules[0].band: 'q' is not a band letter");
+  fails(kRuleHead + "    band: {name: X, em_min: 7e-7, em_max: 6e-7}\n", "m.yaml:6");
+  fails(kRuleHead + "    data_id: {visitt: \"{V}\"}\n", "unknown key 'visitt'");
+  fails(kRuleHead + "    dataset_id: \"{OBJECT\"\n", "unbalanced braces");
+  fails(kRuleHead + "    columns: {humidity: \"{HUMID}\"}\n", "unknown key 'humidity'");
+  fails(kRuleHead + "    planes: {image: 0}\n", "HDU numbers start at 1");
+  fails(kRuleHead + "    rights: {policy: everyone}\n", "'everyone' is not public");
+  fails(kRuleHead + "    rights: {policy: groups}\n", "needs groups");
   fails("mapping: 1\nrules:\n  - name: a\n    dataset_type: calexp\n", "needs a time section");
   fails("mapping: 2\nrules: []\n", "mapping: 1");
   fails("mapping: 1\nrules: []\n", "at least one rule");
@@ -247,35 +255,26 @@ TEST(IngestMapping, TemplatesSplitIntoParts) {
 }
 
 TEST(IngestMapping, NewKeysAreChecked) {
-  const auto fails = [](const std::string& text, const std::string& needle) {
-    try {
-      Mapping::parse(text, "m.yaml");
-      ADD_FAILURE() << "accepted: " << text;
-    } catch (const MappingError& e) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  };
-  const std::string head = "mapping: 1\nrules:\n  - name: a\n    dataset_type: calexp\n    time: {start: DATE-OBS}\n";
-  fails(head + "    calib_level: 7\n", "m.yaml:6: rules[0].calib_level: an ObsCore calibration level, 0 to 4");
-  fails(head + "    calib_level: 1.5\n", "m.yaml:6: rules[0].calib_level");
-  fails(head + "    calib_level: [2]\n", "m.yaml:6: rules[0].calib_level: expected a single value");
-  fails(head + "    standard_id: maybe\n", "m.yaml:6: rules[0].standard_id: true or false");
-  fails(head + "    standard_id: true\n    dataset_id: x\n", "dataset_id and standard_id");
-  fails(head + "    detector_size: [DETSIZE]\n", "m.yaml:6: rules[0].detector_size: expected a single value");
-  fails(head + "    detector_size: \"DETSIZE?\"\n", "m.yaml:6: rules[0].detector_size");
-  fails(head + "    inputs: {role: raw}\n", "m.yaml:6: rules[0].inputs: expected a list");
-  fails(head + "    inputs: [{dataset_type: raw}]\n", "m.yaml:6: rules[0].inputs[0]: needs dataset_type and role");
-  fails(head + "    inputs: [{dataset_type: raw, role: raw, when: colour}]\n", "'colour' is not a data-ID key");
-  fails(head + "    inputs: [{dataset_type: raw, role: raw, colour: x}]\n", "rules[0].inputs[0]: unknown key 'colour'");
-  fails(head + "    inputs: [{dataset_type: picture, role: raw}]\n", "'picture' is not one of");
-  fails(head + "    inputs_table: {hdu: INPUTS, dataset_type: calexp, role: input, columns: {band: BAND}}\n",
+  fails(kRuleHead + "    calib_level: 7\n", "m.yaml:6: rules[0].calib_level: an ObsCore calibration level, 0 to 4");
+  fails(kRuleHead + "    calib_level: 1.5\n", "m.yaml:6: rules[0].calib_level");
+  fails(kRuleHead + "    calib_level: [2]\n", "m.yaml:6: rules[0].calib_level: expected a single value");
+  fails(kRuleHead + "    standard_id: maybe\n", "m.yaml:6: rules[0].standard_id: true or false");
+  fails(kRuleHead + "    standard_id: true\n    dataset_id: x\n", "dataset_id and standard_id");
+  fails(kRuleHead + "    detector_size: [DETSIZE]\n", "m.yaml:6: rules[0].detector_size: expected a single value");
+  fails(kRuleHead + "    detector_size: \"DETSIZE?\"\n", "m.yaml:6: rules[0].detector_size");
+  fails(kRuleHead + "    inputs: {role: raw}\n", "m.yaml:6: rules[0].inputs: expected a list");
+  fails(kRuleHead + "    inputs: [{dataset_type: raw}]\n", "m.yaml:6: rules[0].inputs[0]: needs dataset_type and role");
+  fails(kRuleHead + "    inputs: [{dataset_type: raw, role: raw, when: colour}]\n", "'colour' is not a data-ID key");
+  fails(kRuleHead + "    inputs: [{dataset_type: raw, role: raw, colour: x}]\n", "rules[0].inputs[0]: unknown key 'colour'");
+  fails(kRuleHead + "    inputs: [{dataset_type: picture, role: raw}]\n", "'picture' is not one of");
+  fails(kRuleHead + "    inputs_table: {hdu: INPUTS, dataset_type: calexp, role: input, columns: {band: BAND}}\n",
         "rules[0].inputs_table.columns: unknown key 'band'");
-  fails(head + "    inputs_table: {hdu: INPUTS, dataset_type: calexp}\n", "needs hdu, dataset_type, role and columns");
-  fails(head + "    columns: {seeing: \"{}\"}\n", "an empty placeholder");
-  fails(head + "    columns: {seeing: []}\n", "an empty list of templates");
-  fails(head + "    band: {values: {r: r}}\n", "needs keyword");
-  fails(head + "    match: {otherwise: true, path: '*.fits'}\n", "an otherwise rule");
-  fails(head + "    match: {header: {DSTYPE: []}}\n", "an empty list matches nothing");
+  fails(kRuleHead + "    inputs_table: {hdu: INPUTS, dataset_type: calexp}\n", "needs hdu, dataset_type, role and columns");
+  fails(kRuleHead + "    columns: {seeing: \"{}\"}\n", "an empty placeholder");
+  fails(kRuleHead + "    columns: {seeing: []}\n", "an empty list of templates");
+  fails(kRuleHead + "    band: {values: {r: r}}\n", "needs keyword");
+  fails(kRuleHead + "    match: {otherwise: true, path: '*.fits'}\n", "an otherwise rule");
+  fails(kRuleHead + "    match: {header: {DSTYPE: []}}\n", "an empty list matches nothing");
   fails("mapping: 1\nrules:\n  - name: a\n    dataset_type: calexp\n    time: {start: [\"MJD-OBS?\", DATE-OBS]}\n",
         "m.yaml:5: rules[0].time.start: mark every keyword");
   fails("mapping: 1\nrules:\n  - name: a\n    dataset_type: raw\n    time: {start: \"MJD-OBS?\"}\n",
