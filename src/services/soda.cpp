@@ -150,17 +150,15 @@ http::Response stream_archive(std::shared_ptr<SpoolDir> spool, std::vector<Archi
   return res;
 }
 
-// Runs `write` (which writes results under `dir`); a failure there for lack
-// of disk space becomes the SODA ServiceUnavailable error (503, Retry-After;
-// a transient UWS error for jobs) instead of an internal error. DALI errors
-// (the client's) pass unchanged.
+// Runs `write` (which writes a sync response's files under `dir`); a failure
+// there for lack of disk space becomes the SODA ServiceUnavailable error
+// (503, Retry-After) instead of an internal error. DALI errors (the
+// client's) pass unchanged. Jobs get the same from the UWS runner.
 template <typename F>
 decltype(auto) with_space_check(const fs::path& dir, F&& write) {
   try {
     return std::forward<F>(write)();
   } catch (const dali::DaliError&) {
-    throw;
-  } catch (const uws::JobError&) {
     throw;
   } catch (const std::exception&) {
     if (http::out_of_space(dir, errno)) {
