@@ -187,7 +187,12 @@ void install(http::Router& router, std::shared_ptr<const ServiceCatalog> catalog
   for (const Service& service : catalog->services()) {
     const Service* s = &service;
     for (const Endpoint& endpoint : service.endpoints) {
-      if (endpoint.binding != Binding::sync) continue;  // routed by its own binding (UWS)
+      if (endpoint.binding != Binding::sync) {
+        if (endpoint.install_binding) {
+          endpoint.install_binding(router, catalog->path_of(service, endpoint), catalog->options().identify);
+        }
+        continue;
+      }
       const Endpoint* e = &endpoint;
       router.add(endpoint.methods, catalog->path_of(service, endpoint),
                  [catalog, e](const http::Request& request) {

@@ -54,15 +54,26 @@ using EndpointHandler = std::function<http::Response(const http::Request&, const
 
 inline constexpr std::string_view votable_mime = "application/x-votable+xml";
 
+// Resolves the caller of a request (auth::Authenticator::resolve); throws
+// auth::AuthError to refuse the credentials. No hook: every caller is
+// anonymous.
+using IdentifyHook = std::function<auth::Identity(const http::Request&)>;
+
 // How an endpoint is bound to HTTP.
 //   sync: install() routes it to its handler (DALI-sync).
 //   uws:  an asynchronous job list (DALI-async, UWS 1.1), e.g. SODA's or
-//         TAP's /async, whose REST binding is routed by uws::install_routes.
-//         It is declared in the catalogue so that its capability (accessURL =
-//         the job list) and its OpenAPI entry (POST creates a job with the
-//         declared parameters) come from the same declaration; install()
-//         neither routes it nor needs a handler for it.
+//         TAP's /async, whose REST binding (uws/routes.hpp) is installed by
+//         the endpoint's install_binding. It is declared in the catalogue so
+//         that its capability (accessURL = the job list) and its OpenAPI
+//         entry (POST creates a job with the declared parameters) come from
+//         the same declaration as its routes; it has no handler.
 enum class Binding { sync, uws };
+
+// Installs the routes of a Binding::uws endpoint at `path` (its place in the
+// catalogue), with the catalogue's identify hook. uws::add_job_endpoints
+// makes it.
+using BindingInstaller =
+    std::function<void(http::Router& router, const std::string& path, const IdentifyHook& identify)>;
 
 struct Endpoint {
   std::string path{};         // relative to the service ("query"); may contain '/' but no {pattern}
@@ -79,6 +90,7 @@ struct Endpoint {
   ParseOptions parse_options{};
   EndpointHandler handler{};  // required for Binding::sync
   Binding binding = Binding::sync;
+  BindingInstaller install_binding{};  // Binding::uws: routed by install() when set
   // The standard whose error labels the endpoint's messages carry
   // (dali::error_text), e.g. SODA's "UsageError: ".
   ErrorVocabulary errors = ErrorVocabulary::dali;
@@ -131,11 +143,6 @@ struct Service {
   // What the service has to look at now (its HiPS maps); empty: nothing.
   std::function<std::vector<Resource>()> resources{};
 };
-
-// Resolves the caller of a request (auth::Authenticator::resolve); throws
-// auth::AuthError to refuse the credentials. No hook: every caller is
-// anonymous.
-using IdentifyHook = std::function<auth::Identity(const http::Request&)>;
 
 struct CatalogOptions {
   std::string api_prefix = "/api";  // services live under <api_prefix>/<name>

@@ -4,14 +4,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
+#include <fstream>
 #include <memory>
 #include <system_error>
 #include <vector>
+
+#include <fmt/format.h>
 
 namespace pixserve::http {
 
@@ -285,6 +289,22 @@ Response serve_static(const Request& request, const std::filesystem::path& root,
     if (part == "..") return Response::text(404, "not found\n");
   std::filesystem::path full = root / rel;
   return serve_file(request, full, content_type_for(full));
+}
+
+bool copy_file_to(const std::filesystem::path& file, std::uint64_t size, const ByteSink& sink) {
+  constexpr std::size_t kChunk = 1 << 20;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open " + file.string());
+  std::string buffer(kChunk, '\0');
+  std::uint64_t left = size;
+  while (left > 0) {
+    const auto want = static_cast<std::streamsize>(std::min<std::uint64_t>(left, buffer.size()));
+    in.read(buffer.data(), want);
+    if (in.gcount() != want) throw std::runtime_error(fmt::format("{} is shorter than {} bytes", file.string(), size));
+    left -= static_cast<std::uint64_t>(want);
+    if (!sink(std::string_view(buffer.data(), static_cast<std::size_t>(want)))) return false;
+  }
+  return true;
 }
 
 }  // namespace pixserve::http

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,6 +27,14 @@ Response serve_file(const Request& request, const std::filesystem::path& path, s
 // 404 for absolute paths, ".." segments or anything resolving outside root,
 // content type from the extension.
 Response serve_static(const Request& request, const std::filesystem::path& root, std::string_view relative);
+
+// Receives bytes; returns false to stop (the client went away, a write failed).
+using ByteSink = std::function<bool(std::string_view bytes)>;
+
+// Streams a file's first `size` bytes to the sink in chunks; false when the
+// sink stopped. Throws std::runtime_error when the file cannot be read or is
+// shorter than `size`.
+bool copy_file_to(const std::filesystem::path& file, std::uint64_t size, const ByteSink& sink);
 
 // MIME type from a file name's extension (.fits -> application/fits, .png,
 // .jpg, .html, .js, .css, .json, .xml, .txt, ...); application/octet-stream

@@ -75,14 +75,17 @@ App make_app(std::shared_ptr<SharedRepository> repository, const AppOptions& opt
       .identify = identify,
   });
   const auto checks = repository_checks(repository, options.min_free_disk_bytes);
-  // Async services register their job kind on it and install its UWS routes.
-  auto jobs = open_async_jobs(*repository, options.jobs);
+  // The jobs of every async service: tables in the registry database,
+  // files in jobs.dir or <repository>/jobs.
+  auto jobs = std::make_shared<uws::JobEngine>(repository->root() / repository->config().registry,
+                                               options.jobs.dir.empty() ? repository->root() / "jobs" : options.jobs.dir,
+                                               options.jobs);
   catalog->add(datasets_service(repository, options.limits, checks));
   catalog->add(sia_service(repository, options.limits, checks));
   catalog->add(datalink_service(repository, options.limits, checks));
   auto tap_engine = make_tap_engine(*repository, options.tap);
-  catalog->add(tap_service(tap_engine, options.limits, options.tap, options.jobs, checks));
-  catalog->add(soda_service(repository, checks));
+  catalog->add(tap_service(tap_engine, jobs, options.limits, options.tap, options.jobs, checks));
+  catalog->add(soda_service(repository, jobs, checks));
   HipsOptions hips = options.hips;
   if (!hips.authorize_full) {
     hips.authorize_full = [authenticator](const http::Request& request) {
@@ -102,12 +105,10 @@ App make_app(std::shared_ptr<SharedRepository> repository, const AppOptions& opt
 
   App app{.catalog = catalog, .router = {}, .jobs = jobs, .authenticator = authenticator};
   dali::install(app.router, catalog);
-  install_tap_async(app.router, jobs, tap_engine, options.limits, options.tap, identify);
   add_file_routes(app.router, repository, identify);
   if (options.user_images_enabled) add_user_image_routes(app.router, repository, authenticator, options.user_images);
   add_status_routes(app.router, catalog);
   add_hips_routes(app.router, repository, hips);
-  install_soda_async(app.router, repository, jobs, {}, identify);
   if (!options.web.web_root.empty()) add_web_routes(app.router, options.web);
   return app;
 }

@@ -12,7 +12,7 @@
 #include "dali/service.hpp"
 #include "http/config.hpp"
 #include "http/router.hpp"
-#include "services/async_jobs.hpp"
+#include "uws/engine.hpp"
 #include "services/hips.hpp"
 #include "auth/authenticator.hpp"
 #include "auth/jwt.hpp"
@@ -45,7 +45,7 @@ struct App {
   http::Router router;
   // The job store and threads behind every /async endpoint; the router's
   // handlers hold it too, so it lives as long as whichever goes last.
-  std::shared_ptr<AsyncJobs> jobs;
+  std::shared_ptr<uws::JobEngine> jobs;
   // Resolves each request's caller (tokens of the registry, JWTs); the
   // catalogue's identify hook and the file and user-image routes use it.
   std::shared_ptr<const auth::Authenticator> authenticator{};

@@ -1,7 +1,5 @@
 #include "services/soda.hpp"
 
-#include "services/job_identity.hpp"
-
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -19,13 +17,10 @@
 #include "fits/fits.hpp"
 #include "http/headers.hpp"
 #include "http/response.hpp"
-#include "http/disk_space.hpp"
 #include "services/links.hpp"
 #include "services/soda_archive.hpp"
-#include "services/soda_spool.hpp"
 #include "services/soda_params.hpp"
-#include "uws/routes.hpp"
-#include "uws/runner.hpp"
+#include "uws/job_service.hpp"
 
 namespace pixserve::services {
 namespace {
@@ -62,14 +57,6 @@ std::string format_of(SodaFormat f) {
     case SodaFormat::zip: return std::string(kSodaZip);
   }
   return std::string(kSodaFits);
-}
-
-// UWS parameters that are job control, not SODA parameters.
-bool is_uws_control(std::string_view name) {
-  for (std::string_view c : {"PHASE", "RUNID", "EXECUTIONDURATION", "DESTRUCTION", "QUOTE", "ACTION"}) {
-    if (http::iequals(name, c)) return true;
-  }
-  return false;
 }
 
 long parse_pixel(std::string_view text, std::string_view whole) {
@@ -117,55 +104,6 @@ http::Response no_content(std::string why) {
   auto res = http::Response::empty(204);
   res.headers.set("X-SODA-Status", "NoOverlap: " + std::move(why));
   return res;
-}
-
-http::Response stream_file(std::shared_ptr<SpoolDir> spool, fs::path file, std::string type, std::string name) {
-  const auto size = fs::file_size(file);
-  auto res = http::Response::stream(
-      std::move(type),
-      [spool = std::move(spool), file = std::move(file), size](http::BodyWriter& w) {
-        copy_file_to(file, size, [&w](std::string_view bytes) { return w.write(bytes); });
-      },
-      size);
-  res.headers.set("Content-Disposition", fmt::format("attachment; filename=\"{}\"", name));
-  return res;
-}
-
-http::Response stream_archive(std::shared_ptr<SpoolDir> spool, std::vector<ArchiveEntry> entries, SodaFormat format) {
-  const bool tar = format == SodaFormat::tar;
-  const auto size = tar ? tar_size(entries) : zip_size(entries);
-  if (!tar && size > 0xffffffffULL) throw bad("the zip archive would exceed 4 GiB; ask for RESPONSEFORMAT=application/x-tar");
-  auto res = http::Response::stream(
-      format_of(format),
-      [spool = std::move(spool), entries = std::move(entries), tar](http::BodyWriter& w) {
-        const ByteSink sink = [&w](std::string_view bytes) { return w.write(bytes); };
-        if (tar) {
-          write_tar(entries, sink);
-        } else {
-          write_zip(entries, sink);
-        }
-      },
-      size);
-  res.headers.set("Content-Disposition", fmt::format("attachment; filename=\"cutouts.{}\"", tar ? "tar" : "zip"));
-  return res;
-}
-
-// Runs `write` (which writes a sync response's files under `dir`); a failure
-// there for lack of disk space becomes the SODA ServiceUnavailable error
-// (503, Retry-After) instead of an internal error. DALI errors (the
-// client's) pass unchanged. Jobs get the same from the UWS runner.
-template <typename F>
-decltype(auto) with_space_check(const fs::path& dir, F&& write) {
-  try {
-    return std::forward<F>(write)();
-  } catch (const dali::DaliError&) {
-    throw;
-  } catch (const std::exception&) {
-    if (http::out_of_space(dir, errno)) {
-      throw dali::ServiceUnavailable(std::string(http::kNoSpaceMessage), http::kNoSpaceRetryAfterSeconds);
-    }
-    throw;
-  }
 }
 
 }  // namespace
@@ -226,17 +164,6 @@ SodaRequest soda_request(const dali::ParsedParams& params, const SodaLimits& lim
     }
   }
   return r;
-}
-
-SodaRequest soda_request(const std::vector<uws::Parameter>& parameters, const SodaLimits& limits) {
-  dali::RawParams raw;
-  for (const auto& p : parameters) {
-    if (is_uws_control(p.name)) continue;
-    if (p.by_reference) throw bad(fmt::format("{}: values by reference are not supported", printable(p.name)));
-    raw.emplace_back(p.name, p.value);
-  }
-  const auto declaration = soda_sync_declaration();
-  return soda_request(dali::parse_params(declaration.params, raw, declaration.parse_options), limits);
 }
 
 // ---------------------------------------------------------------- engine
@@ -429,11 +356,75 @@ std::vector<SodaPiece> SodaEngine::write_each(const SodaRequest& request, const 
 
 // ---------------------------------------------------------------- service
 
-dali::Service soda_service(std::shared_ptr<SharedRepository> repository, std::vector<dali::AvailabilityCheck> checks,
-                           const SodaOptions& options) {
-  auto spool = SpoolArea::open({.root = spool_root(*repository, options),
-                                 .max_age = options.spool_max_age,
-                                 .sweep_interval = options.spool_sweep_interval});
+namespace {
+
+// The SODA job function, for /sync and /async alike. A sync run answers with
+// one document: all cutouts in one FITS file, or one archive streamed from
+// the cutout files; a job gives one result per ID x shape (SODA 1.0 section
+// 6: a text entry for a combination without pixels), or one archive.
+void run_cutouts(SodaEngine& engine, uws::JobRun& run) {
+  SodaRequest request = soda_request(run.params(), engine.limits());
+  request.caller = run.caller();
+  const auto sources = engine.resolve(request);
+  auto& results = run.results();
+  const SodaMonitor monitor{.progress = [&run](double f) { run.progress().report(f); },
+                            .check_cancelled = [&run] { run.cancel().throw_if_cancelled(); }};
+  if (request.format == SodaFormat::fits && run.synchronous()) {
+    if (engine.write_fits(request, sources, results.path("cutouts.fits"), monitor) > 0) {
+      results.add_file("cutouts", "cutouts.fits", std::string(kSodaFits));
+    }
+    return;  // no result: 204 (sync_without_result)
+  }
+  const auto pieces =
+      engine.write_each(request, sources, [&results](const std::string& name) { return results.path(name); }, monitor);
+  std::vector<ArchiveEntry> entries;
+  for (const auto& p : pieces) {
+    if (!p.file.empty()) entries.push_back(archive_entry(p.name, p.file));
+  }
+  if (request.format == SodaFormat::fits) {
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+      const auto& p = pieces[i];
+      const std::string id = fmt::format("cutout-{}", i + 1);
+      if (!p.file.empty()) {
+        results.add_file(id, p.name, std::string(kSodaFits));
+      } else {
+        results.write(id, fmt::format("cutout-{}.txt", i + 1), "text/plain; charset=utf-8", p.message + "\n");
+      }
+    }
+  }
+  const bool with_pixels = !entries.empty();
+  if (request.format != SodaFormat::fits && with_pixels) {
+    const bool tar = request.format == SodaFormat::tar;
+    const auto size = tar ? tar_size(entries) : zip_size(entries);
+    if (!tar && size > 0xffffffffULL) throw bad("the zip archive would exceed 4 GiB; ask for RESPONSEFORMAT=application/x-tar");
+    uws::StreamResult archive{.id = "cutouts",
+                              .file_name = tar ? "cutouts.tar" : "cutouts.zip",
+                              .mime_type = format_of(request.format),
+                              .size = size,
+                              .produce = {},
+                              .consumed_files = {},
+                              .attachment = true};
+    for (const auto& e : entries) archive.consumed_files.push_back(e.name);
+    archive.produce = [entries = std::move(entries), tar](const http::ByteSink& sink) {
+      try {
+        return tar ? write_tar(entries, sink) : write_zip(entries, sink);
+      } catch (const ArchiveTooLarge& e) {
+        throw dali::UsageError(e.what());
+      }
+    };
+    results.add_stream(std::move(archive));
+  }
+  if (!with_pixels && !run.synchronous()) throw dali::UsageError("NoOverlap: no cutout has pixels");
+  run.progress().report(1.0);
+}
+
+}  // namespace
+
+dali::Service soda_service(std::shared_ptr<SharedRepository> repository, std::shared_ptr<uws::JobEngine> jobs,
+                           std::vector<dali::AvailabilityCheck> checks, const SodaOptions& options) {
+  auto spool = uws::SpoolArea::open({.root = spool_root(*repository, options),
+                                     .max_age = options.spool_max_age,
+                                     .sweep_interval = options.spool_sweep_interval});
   checks.push_back({.name = "spool", .run = [spool] {
                       const auto u = spool->usage();
                       return dali::CheckResult{
@@ -443,37 +434,12 @@ dali::Service soda_service(std::shared_ptr<SharedRepository> repository, std::ve
                     }});
   auto engine = std::make_shared<SodaEngine>(repository, options.limits);
 
-  dali::Endpoint sync = soda_sync_declaration();
-  sync.handler = [engine, spool](const http::Request&, const dali::ParsedParams& params) -> http::Response {
-    SodaRequest request = soda_request(params, engine->limits());
-    request.caller = params.caller();
-    const auto sources = engine->resolve(request);
-    // The folder outlives the check, so a partial file still fills the disk
-    // when the failure is examined.
-    auto dir = spool->make();
-    return with_space_check(dir->path(), [&]() -> http::Response {
-      if (request.format == SodaFormat::fits) {
-        const fs::path file = dir->path() / "cutouts.fits";
-        if (engine->write_fits(request, sources, file) == 0) return no_content("no cutout has pixels");
-        return stream_file(std::move(dir), file, std::string(kSodaFits), "cutouts.fits");
-      }
-      const auto pieces =
-          engine->write_each(request, sources, [&dir](const std::string& name) { return dir->path() / name; });
-      std::vector<ArchiveEntry> entries;
-      for (const auto& p : pieces) {
-        if (!p.file.empty()) entries.push_back(archive_entry(p.name, p.file));
-      }
-      if (entries.empty()) return no_content("no cutout has pixels");
-      return stream_archive(std::move(dir), std::move(entries), request.format);
-    });
-  };
-
-  return dali::Service{
+  dali::Service service{
       .name = std::string(links::kSoda),
       .title = "Image cutouts (SODA 1.0)",
       .description = "Cutouts of survey images by sky region or pixel section, every plane cut alike with its WCS, "
                      "synchronously or as UWS jobs.",
-      .endpoints = {std::move(sync), soda_async_declaration()},
+      .endpoints = {},
       .checks = std::move(checks),
       // A dataset that exists, and a circle around its centre so the
       // example cuts something out.
@@ -486,71 +452,20 @@ dali::Service soda_service(std::shared_ptr<SharedRepository> repository, std::ve
                                                        record->s_fov.value_or(0.04) / 4.0)}};
           },
   };
-}
-
-void install_soda_async(http::Router& router, std::shared_ptr<SharedRepository> repository,
-                        std::shared_ptr<AsyncJobs> jobs, const SodaOptions& options,
-                        const dali::IdentifyHook& identify) {
-  auto engine = std::make_shared<SodaEngine>(std::move(repository), options.limits);
-  // The job function holds the engine, never `jobs` (which holds the function).
-  jobs->runner().register_kind(
-      std::string(kJobKind),
-      dali_job(dali::ErrorVocabulary::soda, [engine](const uws::Job& job, uws::ResultWriter& out,
-                                                     uws::Progress& progress, const uws::CancelToken& cancel) {
-        try {
-          SodaRequest request = soda_request(job.parameters, engine->limits());
-          request.caller = job_identity(job);  // the owner's, recorded by the server
-          const auto sources = engine->resolve(request);
-          const SodaMonitor monitor{.progress = [&progress](double f) { progress.report(f); },
-                                    .check_cancelled = [&cancel] { cancel.throw_if_cancelled(); }};
-          const auto pieces =
-              engine->write_each(request, sources, [&out](const std::string& name) { return out.path(name); }, monitor);
-          const auto with_pixels =
-              std::count_if(pieces.begin(), pieces.end(), [](const SodaPiece& p) { return !p.file.empty(); });
-          if (request.format == SodaFormat::fits) {
-            for (std::size_t i = 0; i < pieces.size(); ++i) {
-              const auto& p = pieces[i];
-              const std::string id = fmt::format("cutout-{}", i + 1);
-              if (!p.file.empty()) {
-                out.add_file(id, p.name, std::string(kSodaFits));
-              } else {
-                out.write(id, fmt::format("cutout-{}.txt", i + 1), "text/plain; charset=utf-8", p.message + "\n");
-              }
-            }
-          } else if (with_pixels > 0) {
-            std::vector<ArchiveEntry> entries;
-            for (const auto& p : pieces) {
-              if (!p.file.empty()) entries.push_back(archive_entry(p.name, p.file));
-            }
-            const bool tar = request.format == SodaFormat::tar;
-            const std::string name = tar ? "cutouts.tar" : "cutouts.zip";
-            {
-              std::ofstream file(out.path(name), std::ios::binary);
-              const ByteSink sink = [&file](std::string_view bytes) {
-                file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-                return static_cast<bool>(file);
-              };
-              const bool ok = tar ? write_tar(entries, sink) : write_zip(entries, sink);
-              if (!ok) throw std::runtime_error("writing " + name + " failed");
-            }
-            for (const auto& e : entries) fs::remove(e.file);
-            out.add_file("cutouts", name, format_of(request.format));
-          }
-          if (with_pixels == 0) throw dali::UsageError("NoOverlap: no cutout has pixels");
-          progress.report(1.0);
-        } catch (const ArchiveTooLarge& e) {
-          throw dali::UsageError(e.what());
-        }
-      }));
-  uws::RouteOptions routes{.kind = std::string(kJobKind)};
-  set_job_owner(routes, identify);
-  routes.validate = dali_job_validator(
-      dali::ErrorVocabulary::soda,
-      [limits = options.limits, keep_alive = jobs](const std::vector<uws::Parameter>& parameters) {
-        static_cast<void>(keep_alive);  // the routes use jobs' runner: it lives as long as they do
-        static_cast<void>(soda_request(parameters, limits));
-      });
-  uws::install_routes(router, links::endpoint(links::kSoda, "async"), jobs->runner(), std::move(routes));
+  uws::add_job_endpoints(
+      service, std::move(jobs),
+      {.kind = std::string(kJobKind),
+       .sync = soda_sync_declaration(),
+       .async = soda_async_declaration(),
+       .run = [engine](uws::JobRun& run) { run_cutouts(*engine, run); },
+       // Bad parameters never make a job.
+       .check_on_create = true,
+       .check = [limits = options.limits](const dali::ParsedParams& params) { soda_request(params, limits); },
+       .sync_time_limit = {},
+       .sync_without_result = [] { return no_content("no cutout has pixels"); },
+       .spool = std::move(spool),
+       .max_inline_upload_bytes = 0});
+  return service;
 }
 
 }  // namespace pixserve::services

@@ -20,11 +20,14 @@
 //   application/x-tar, application/zip: one FITS per cutout named
 //                      <n>-<dataset id>[_s<shape>].fits.
 //
+// Sync and async are one job function (uws/job_service.hpp) called twice.
+//
 // Streaming: a sync response is written to a file in a per-request spool
 // directory (<repository>/cache/soda-spool/<process>/<request>/ by default) and then
-// streamed from it with Content-Length; the directory is removed when the
+// streamed from it with Content-Length (an archive is made from the cutout
+// files while it streams); the directory is removed when the
 // response is finished or abandoned; what a killed process left is removed
-// at the next start and by a background sweep (soda_spool.hpp), and the
+// at the next start and by a background sweep (uws/spool.hpp), and the
 // spool's size is the "spool" availability check on /status. Writing first keeps cfitsio's
 // seek-heavy output on a real file, gives an exact Content-Length, and lets a
 // failing cut become a proper error status instead of a truncated body.
@@ -65,9 +68,8 @@
 #include "http/router.hpp"
 #include "image/cutout.hpp"
 #include "repo/dataset.hpp"
-#include "services/async_jobs.hpp"
 #include "services/repository_access.hpp"
-#include "uws/job.hpp"
+#include "uws/engine.hpp"
 
 namespace pixserve::services {
 
@@ -80,7 +82,7 @@ struct SodaLimits {
 struct SodaOptions {
   SodaLimits limits{};
   std::filesystem::path spool_dir{};  // empty: <repository>/cache/soda-spool
-  std::chrono::seconds spool_max_age{std::chrono::hours(24)};           // soda_spool.hpp
+  std::chrono::seconds spool_max_age{std::chrono::hours(24)};           // uws/spool.hpp
   std::chrono::seconds spool_sweep_interval{std::chrono::minutes(10)};
 };
 
@@ -105,9 +107,6 @@ struct SodaRequest {
 // From parameters parsed against soda_sync_params(). Throws
 // dali::UsageError (the endpoint labels it "UsageError: ").
 SodaRequest soda_request(const dali::ParsedParams& params, const SodaLimits& limits);
-// From a job's parameters (parsed with the same declaration; UWS control
-// parameters such as EXECUTIONDURATION are ignored). Throws dali::UsageError.
-SodaRequest soda_request(const std::vector<uws::Parameter>& parameters, const SodaLimits& limits);
 
 // "[x1:x2,y1:y2]" (1-based, inclusive; "*" for a whole axis; the brackets
 // are optional). Throws dali::UsageError.
@@ -170,16 +169,11 @@ class SodaEngine {
   SodaLimits limits_;
 };
 
-// The SODA service (sync endpoint routed by dali::install, async endpoint
-// declared for capabilities and OpenAPI). Opens the spool (soda_spool.hpp),
-// which removes what processes that are gone left there.
-dali::Service soda_service(std::shared_ptr<SharedRepository> repository, std::vector<dali::AvailabilityCheck> checks,
-                           const SodaOptions& options = {});
-
-// Registers the "soda" job kind on jobs' runner and routes the UWS binding
-// at /api/soda/async (the routes keep `jobs` alive).
-void install_soda_async(http::Router& router, std::shared_ptr<SharedRepository> repository,
-                        std::shared_ptr<AsyncJobs> jobs, const SodaOptions& options = {},
-                        const dali::IdentifyHook& identify = {});
+// The SODA service: /sync and /async from one job function
+// (uws/job_service.hpp), run by `jobs` for jobs. Opens the spool
+// (uws/spool.hpp) of sync responses, which removes what processes that are
+// gone left there.
+dali::Service soda_service(std::shared_ptr<SharedRepository> repository, std::shared_ptr<uws::JobEngine> jobs,
+                           std::vector<dali::AvailabilityCheck> checks, const SodaOptions& options = {});
 
 }  // namespace pixserve::services

@@ -12,7 +12,6 @@ namespace pixserve::services {
 namespace {
 
 constexpr std::uint64_t kBlock = 512;
-constexpr std::size_t kChunk = 1 << 20;
 
 bool safe_name(std::string_view name) {
   if (name.empty() || name.size() >= 100 || name.front() == '.') return false;
@@ -71,7 +70,7 @@ constexpr std::uint32_t kDosTime = 0;
 
 std::uint32_t file_crc(const std::filesystem::path& file, std::uint64_t size) {
   std::uint32_t crc = 0;
-  copy_file_to(file, size, [&crc](std::string_view bytes) {
+  http::copy_file_to(file, size, [&crc](std::string_view bytes) {
     crc = crc32(bytes, crc);
     return true;
   });
@@ -108,20 +107,6 @@ std::uint32_t crc32(std::string_view bytes, std::uint32_t crc) {
   return ~crc;
 }
 
-bool copy_file_to(const std::filesystem::path& file, std::uint64_t size, const ByteSink& sink) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open " + file.string());
-  std::string buffer(kChunk, '\0');
-  std::uint64_t left = size;
-  while (left > 0) {
-    const auto want = static_cast<std::streamsize>(std::min<std::uint64_t>(left, buffer.size()));
-    in.read(buffer.data(), want);
-    if (in.gcount() != want) throw std::runtime_error(fmt::format("{} is shorter than {} bytes", file.string(), size));
-    left -= static_cast<std::uint64_t>(want);
-    if (!sink(std::string_view(buffer.data(), static_cast<std::size_t>(want)))) return false;
-  }
-  return true;
-}
 
 std::uint64_t tar_size(const std::vector<ArchiveEntry>& entries) {
   std::uint64_t n = 2 * kBlock;  // end-of-archive marker
@@ -135,7 +120,7 @@ bool write_tar(const std::vector<ArchiveEntry>& entries, const ByteSink& sink, s
     if (!safe_name(e.name)) throw std::invalid_argument("tar: unsafe entry name");
     const auto header = tar_header(e, mtime);
     if (!sink(std::string_view(header.data(), header.size()))) return false;
-    if (!copy_file_to(e.file, e.size, sink)) return false;
+    if (!http::copy_file_to(e.file, e.size, sink)) return false;
     const auto pad = padded(e.size) - e.size;
     if (pad > 0 && !sink(std::string_view(kZeros.data(), static_cast<std::size_t>(pad)))) return false;
   }
@@ -174,7 +159,7 @@ bool write_zip(const std::vector<ArchiveEntry>& entries, const ByteSink& sink) {
     put16(local, name_len);
     put16(local, 0);  // extra
     local += e.name;
-    if (!sink(local) || !copy_file_to(e.file, e.size, sink)) return false;
+    if (!sink(local) || !http::copy_file_to(e.file, e.size, sink)) return false;
 
     put32(central, 0x02014b50);
     put16(central, 20);  // made by: 2.0

@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include "http/files.hpp"
+
 namespace pixserve::services {
 
 struct ArchiveEntry {
@@ -38,7 +40,7 @@ class ArchiveTooLarge : public std::runtime_error {
 };
 
 // Receives the archive's bytes; returns false to stop (client gone).
-using ByteSink = std::function<bool(std::string_view)>;
+using http::ByteSink;
 
 // Exact sizes of the archives of these entries.
 std::uint64_t tar_size(const std::vector<ArchiveEntry>& entries);
@@ -52,10 +54,5 @@ bool write_zip(const std::vector<ArchiveEntry>& entries, const ByteSink& sink);
 
 // CRC-32 (ISO-HDLC, as zip and gzip use), continuing from `crc` (0 to start).
 std::uint32_t crc32(std::string_view bytes, std::uint32_t crc = 0);
-
-// Streams a file's bytes to the sink in chunks; false when the sink stopped.
-// Throws std::runtime_error when the file cannot be read or is shorter
-// than `size`.
-bool copy_file_to(const std::filesystem::path& file, std::uint64_t size, const ByteSink& sink);
 
 }  // namespace pixserve::services

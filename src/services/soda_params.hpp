@@ -137,6 +137,7 @@ inline dali::Endpoint soda_async_declaration() {
       .interface_version = "1.0",
       .parse_options = {.reject_unknown = true},
       .binding = dali::Binding::uws,
+      .errors = dali::ErrorVocabulary::soda,
   };
 }
 

@@ -14,8 +14,7 @@
 #include "http/params.hpp"
 #include "services/links.hpp"
 #include "services/tap_fetch.hpp"
-#include "services/job_identity.hpp"
-#include "uws/routes.hpp"
+#include "uws/job_service.hpp"
 
 namespace pixserve::services {
 namespace {
@@ -409,41 +408,6 @@ std::string xml_escape(std::string_view s) {
   return out;
 }
 
-// ------------------------------------------------------------ async
-
-// A multipart job creation: parts with a file name become parameters of
-// the same name (their content), so that the job keeps its inline uploads.
-http::Response forward_with_uploads(const http::Router& inner, const http::Request& req, const TapOptions& options) {
-  http::RawRequest raw;
-  raw.method = req.method();
-  raw.target = req.path();  // parameters travel in the body
-  for (const auto& [name, value] : req.headers()) {
-    if (iequals(name, "Content-Type") || iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding")) continue;
-    raw.headers.add(name, value);
-  }
-  raw.headers.set("Content-Type", "application/x-www-form-urlencoded");
-  std::string body;
-  const auto add = [&body](std::string_view name, std::string_view value) {
-    if (!body.empty()) body += '&';
-    body += http::percent_encode(name) + "=" + http::percent_encode(value);
-  };
-  for (const auto& [name, value] : req.params()) add(name, value);
-  for (const auto& file : req.files()) {
-    if (file.content.size() > options.max_upload_bytes) {
-      return dali::error_response(400, fmt::format("UPLOAD: part '{}' is larger than the limit of {} bytes",
-                                                   file.name.substr(0, 64), options.max_upload_bytes));
-    }
-    add(file.name, file.content.read_all());
-  }
-  raw.body = http::Blob(std::move(body));
-  raw.remote_address = req.remote_address();
-  raw.request_id = req.request_id();
-  http::RequestOptions ro;
-  ro.base_url = req.base_url();
-  http::Request rebuilt = http::Request::parse(std::move(raw), ro);
-  return inner.dispatch(rebuilt);
-}
-
 }  // namespace
 
 std::shared_ptr<tap::TapEngine> make_tap_engine(SharedRepository& repository, const TapOptions& options) {
@@ -479,9 +443,9 @@ std::string tap_examples_xhtml() {
   return out;
 }
 
-dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, const dali::ResultLimits& limits,
-                          const TapOptions& options, const http::ServerConfig::Jobs& jobs,
-                          std::vector<dali::AvailabilityCheck> checks) {
+dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, std::shared_ptr<uws::JobEngine> job_engine,
+                          const dali::ResultLimits& limits, const TapOptions& options,
+                          const http::ServerConfig::Jobs& jobs, std::vector<dali::AvailabilityCheck> checks) {
   dali::Endpoint sync{
       .path = "sync",
       .summary = "Synchronous ADQL query (TAP 1.1)",
@@ -493,32 +457,58 @@ dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, const dali::Re
       .standard_id = std::string(kTapStandardId),
       .interface_version = "1.1",
   };
-  sync.handler = [engine, limits, options](const http::Request& req, const dali::ParsedParams& p) {
-    TapCall call = prepare_call(p, limits, options, [&req](std::string_view part) -> std::optional<std::string> {
-      if (const auto* f = req.file(part)) return f->content.read_all();
-      return req.params().first(part);
-    });
-    tap::QueryRequest q = query_request(call, p.caller());
-    q.deadline = std::chrono::steady_clock::now() + options.sync_time_limit;
+  dali::Endpoint async{
+      .path = "async",
+      .summary = "Asynchronous ADQL query (TAP 1.1, UWS 1.1)",
+      .description = "The parameters of /sync create a UWS job that runs the query; its result is the job's result "
+                     "'result'. Rows are those the job's owner may see.",
+      .params = tap_params(limits),
+      .methods = {"POST"},
+      .result_types = dali::table_result_types(),
+      .interface_version = "1.1",
+      .binding = dali::Binding::uws,
+  };
+  // One function for /sync and /async: a sync query has the sync time
+  // limit, a job its execution duration (cancel()).
+  const auto run_query = [engine, limits, options](uws::JobRun& run) {
+    TapCall call = prepare_call(run.params(), limits, options, [&run](std::string_view part) { return run.upload(part); });
+    tap::QueryRequest q = query_request(call, run.caller());
+    q.deadline = run.deadline();
+    q.cancelled = [cancel = run.cancel()] { return cancel.cancelled(); };
+    if (!run.synchronous()) run.progress().report(0.0, "running the query");
     std::shared_ptr<const tap::QueryResult> result;
     try {
       result = std::make_shared<const tap::QueryResult>(engine->run(q));
     } catch (const tap::QueryInterrupted& e) {
-      throw dali::usage_error(fmt::format(
-          "QUERY: {} ({} s for /sync); run it as an asynchronous job at /async, which may run longer", e.what(),
-          std::chrono::duration_cast<std::chrono::seconds>(options.sync_time_limit).count()));
-    }
-    const dali::ResponseFormat format = call.format;
-    const std::string adql = call.adql;
-    return http::Response::stream(format.content_type, [format, result, adql](http::BodyWriter& body) {
-      struct Gone {};
-      try {
-        write_result([&body](std::string_view chunk) {
-          if (!body.write(chunk)) throw Gone{};
-        }, format, *result, adql);
-      } catch (const Gone&) {
+      if (run.synchronous()) {
+        throw dali::usage_error(fmt::format(
+            "QUERY: {} ({} s for /sync); run it as an asynchronous job at /async, which may run longer", e.what(),
+            std::chrono::duration_cast<std::chrono::seconds>(options.sync_time_limit).count()));
       }
-    });
+      if (run.cancel().cancelled()) throw uws::Cancelled();
+      throw uws::JobError(e.what());
+    }
+    run.cancel().throw_if_cancelled();
+    run.results().add_stream({.id = "result",
+                              .file_name = "result." + file_extension(call.format),
+                              .mime_type = call.format.content_type,
+                              .size = std::nullopt,
+                              .produce =
+                                  [format = call.format, result, adql = call.adql](const http::ByteSink& sink) {
+                                    struct Gone {};
+                                    try {
+                                      write_result(
+                                          [&sink](std::string_view chunk) {
+                                            if (!sink(chunk)) throw Gone{};
+                                          },
+                                          format, *result, adql);
+                                    } catch (const Gone&) {
+                                      return false;
+                                    }
+                                    return true;
+                                  },
+                              .consumed_files = {},
+                              .attachment = false});
   };
 
   dali::Endpoint examples{
@@ -535,9 +525,22 @@ dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, const dali::Re
       .name = std::string(links::kTap),
       .title = "ObsTAP (TAP 1.1)",
       .description = "ADQL queries over the ObsCore table of the survey's images and the survey tables.",
-      .endpoints = {std::move(sync), std::move(examples)},
+      .endpoints = {},
       .checks = std::move(checks),
   };
+  uws::add_job_endpoints(service, std::move(job_engine),
+                         {.kind = "tap",
+                          .sync = std::move(sync),
+                          .async = std::move(async),
+                          .run = run_query,
+                          // TAP reports bad queries as ERROR jobs (TAP 1.1 section 2.7.1).
+                          .check_on_create = false,
+                          .check = {},
+                          .sync_time_limit = options.sync_time_limit,
+                          .sync_without_result = {},
+                          .spool = {},
+                          .max_inline_upload_bytes = options.max_upload_bytes});
+  service.endpoints.push_back(std::move(examples));
   service.tables = [engine](const http::Request& req) {
     const bool min = iequals(req.params().first("detail").value_or(""), "min");
     return http::Response::text(200, engine->metadata().vosi_tables_xml(min), "text/xml; charset=utf-8");
@@ -547,55 +550,6 @@ dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, const dali::Re
                                 "text/xml; charset=utf-8");
   };
   return service;
-}
-
-void install_tap_async(http::Router& router, std::shared_ptr<AsyncJobs> jobs, std::shared_ptr<tap::TapEngine> engine,
-                       const dali::ResultLimits& limits, const TapOptions& options,
-                       const dali::IdentifyHook& identify) {
-  auto specs = std::make_shared<const std::vector<dali::ParamSpec>>(tap_params(limits));
-  jobs->runner().register_kind(
-      "tap", dali_job(dali::ErrorVocabulary::dali, [engine, specs, limits, options](
-                                                        const uws::Job& job, uws::ResultWriter& out,
-                                                        uws::Progress& progress, const uws::CancelToken& cancel) {
-        try {
-          const http::Parameters params = job.http_parameters();
-          const dali::ParsedParams p = dali::parse_params(*specs, dali::RawParams(params.begin(), params.end()));
-          TapCall call = prepare_call(p, limits, options, [&job](std::string_view part) { return job.parameter(part); });
-          tap::QueryRequest q = query_request(call, job_identity(job));
-          q.cancelled = [cancel] { return cancel.cancelled(); };
-          progress.report(0.0, "running the query");
-          const tap::QueryResult result = engine->run(q);
-          cancel.throw_if_cancelled();
-          const std::string file = "result." + file_extension(call.format);
-          {
-            std::ofstream f(out.path(file), std::ios::binary);
-            write_result([&f](std::string_view chunk) { f.write(chunk.data(), static_cast<std::streamsize>(chunk.size())); },
-                         call.format, result, call.adql);
-            if (!f) throw std::runtime_error("tap: writing the job result failed");
-          }
-          out.add_file("result", file, call.format.content_type);
-        } catch (const tap::QueryInterrupted& e) {
-          if (cancel.cancelled()) throw uws::Cancelled();
-          throw uws::JobError(e.what());
-        }
-      }));
-
-  const std::string base = links::endpoint(links::kTap, "async");
-  auto inner = std::make_shared<http::Router>();
-  uws::RouteOptions routes{.kind = "tap"};
-  set_job_owner(routes, identify);
-  uws::install_routes(*inner, base, jobs->runner(), std::move(routes));
-  // The job store outlives the routes through `jobs`.
-  const auto forward = [inner, jobs](const http::Request& req) {
-    http::Request copy = req;
-    return inner->dispatch(copy);
-  };
-  router.get(base, forward);
-  router.post(base, [inner, jobs, options, forward](const http::Request& req) {
-    if (req.files().empty()) return forward(req);
-    return forward_with_uploads(*inner, req, options);
-  });
-  router.add({"GET", "POST", "DELETE"}, base + "/{rest...}", forward);
 }
 
 }  // namespace pixserve::services

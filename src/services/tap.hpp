@@ -20,9 +20,9 @@
 #include "dali/service.hpp"
 #include "http/config.hpp"
 #include "http/router.hpp"
-#include "services/async_jobs.hpp"
 #include "services/repository_access.hpp"
 #include "services/tap_query.hpp"
+#include "uws/engine.hpp"
 
 namespace pixserve::services {
 
@@ -33,19 +33,14 @@ using TapOptions = http::ServerConfig::Tap;
 // database file).
 std::shared_ptr<tap::TapEngine> make_tap_engine(SharedRepository& repository, const TapOptions& options);
 
-// The declaration (sync, examples, tables, capabilities, availability).
-// `jobs` gives the async limits the capabilities advertise.
-dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, const dali::ResultLimits& limits,
-                          const TapOptions& options, const http::ServerConfig::Jobs& jobs,
-                          std::vector<dali::AvailabilityCheck> checks);
-
-// Registers the "tap" job kind on the shared runner and the UWS routes at
-// /api/tap/async (services/links.hpp). Inline uploads sent with the job creation
-// (multipart parts) are kept as job parameters of the same name, so that
-// UPLOAD=t,param:t resolves when the job runs.
-void install_tap_async(http::Router& router, std::shared_ptr<AsyncJobs> jobs, std::shared_ptr<tap::TapEngine> engine,
-                       const dali::ResultLimits& limits, const TapOptions& options,
-                       const dali::IdentifyHook& identify = {});
+// The declaration (sync and async from one job function, examples, tables,
+// capabilities, availability); `job_engine` runs the jobs, `jobs` gives
+// the async limits the capabilities advertise. Inline uploads sent with a
+// job creation (multipart parts) are kept as job parameters of the same
+// name, so that UPLOAD=t,param:t resolves when the job runs.
+dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, std::shared_ptr<uws::JobEngine> job_engine,
+                          const dali::ResultLimits& limits, const TapOptions& options,
+                          const http::ServerConfig::Jobs& jobs, std::vector<dali::AvailabilityCheck> checks);
 
 // The DALI examples document (exposed for tests).
 std::string tap_examples_xhtml();

@@ -37,19 +37,59 @@ void CancelToken::cancel(std::string reason) const {
   state_->cancelled.store(true, std::memory_order_release);
 }
 
-// ---------------------------------------------------------------- ResultWriter
+// ---------------------------------------------------------------- results
 
-ResultWriter::ResultWriter(JobStore& store, std::string job_id, CancelToken cancel)
-    : store_(store), job_id_(std::move(job_id)), cancel_(std::move(cancel)) {}
+namespace {
+
+// The results of an asynchronous job: files in its folder, rows in the store.
+class JobResults final : public ResultTarget {
+ public:
+  JobResults(JobStore& store, std::string job_id) : store_(store), job_id_(std::move(job_id)) {}
+  fs::path directory() override {
+    fs::path dir = store_.job_directory(job_id_);
+    fs::create_directories(dir);
+    return dir;
+  }
+  void add(Result result) override { store_.add_result(job_id_, result); }
+
+ private:
+  JobStore& store_;
+  std::string job_id_;
+};
+
+}  // namespace
+
+void ResultTarget::add_stream(StreamResult result) {
+  const fs::path dir = directory();
+  const fs::path file = dir / result.file_name;
+  {
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    const http::ByteSink sink = [&out](std::string_view bytes) {
+      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      return static_cast<bool>(out);
+    };
+    const bool written = result.produce(sink);
+    out.close();
+    if (!written || !out) throw std::runtime_error(fmt::format("cannot write {}", file.string()));
+  }
+  for (const auto& consumed : result.consumed_files) {
+    if (valid_file_name(consumed) && consumed != result.file_name) fs::remove(dir / consumed);
+  }
+  add(Result{.id = std::move(result.id),
+             .file_name = std::move(result.file_name),
+             .url = {},
+             .mime_type = std::move(result.mime_type),
+             .size = fs::file_size(file)});
+}
+
+ResultWriter::ResultWriter(ResultTarget& target, CancelToken cancel) : target_(target), cancel_(std::move(cancel)) {}
 
 fs::path ResultWriter::path(std::string_view file_name) {
   // A cancelled job may already be destroyed: creating its directory again
   // would leave files no job owns.
   cancel_.throw_if_cancelled();
   if (!valid_file_name(file_name)) throw std::invalid_argument(fmt::format("invalid result file name '{}'", file_name));
-  const fs::path dir = store_.job_directory(job_id_);
-  fs::create_directories(dir);
-  return dir / std::string(file_name);
+  return target_.directory() / std::string(file_name);
 }
 
 void ResultWriter::add_file(std::string result_id, std::string file_name, std::string mime_type) {
@@ -59,7 +99,7 @@ void ResultWriter::add_file(std::string result_id, std::string file_name, std::s
   r.file_name = std::move(file_name);
   r.mime_type = std::move(mime_type);
   r.size = fs::file_size(file);  // throws when the function did not write it
-  store_.add_result(job_id_, r);
+  target_.add(std::move(r));
 }
 
 void ResultWriter::write(std::string result_id, std::string file_name, std::string mime_type,
@@ -81,21 +121,31 @@ void ResultWriter::add_url(std::string result_id, std::string url, std::string m
   r.url = std::move(url);
   r.mime_type = std::move(mime_type);
   r.size = size;
-  store_.add_result(job_id_, r);
+  target_.add(std::move(r));
+}
+
+void ResultWriter::add_stream(StreamResult result) {
+  cancel_.throw_if_cancelled();
+  if (!valid_file_name(result.file_name)) {
+    throw std::invalid_argument(fmt::format("invalid result file name '{}'", result.file_name));
+  }
+  if (!result.produce) throw std::invalid_argument("uws::ResultWriter::add_stream: no producer");
+  target_.add_stream(std::move(result));
 }
 
 // ---------------------------------------------------------------- Progress
 
-Progress::Progress(JobStore& store, std::string job_id) : store_(store), job_id_(std::move(job_id)) {}
+Progress::Progress(JobStore& store, std::string job_id) : store_(&store), job_id_(std::move(job_id)) {}
 
 void Progress::report(double fraction, std::string_view message) {
+  if (store_ == nullptr) return;
   const auto t = steady::now();
   // Job functions may report per row or per tile; the database needs far
   // fewer writes than that for a client polling every second.
   if (fraction < 1.0 && last_write_ != steady::time_point{} && t - last_write_ < std::chrono::milliseconds{200})
     return;
   last_write_ = t;
-  store_.set_progress(job_id_, fraction, message);
+  store_->set_progress(job_id_, fraction, message);
 }
 
 // ---------------------------------------------------------------- Runner
@@ -296,7 +346,8 @@ void Runner::execute(const std::string& id) {
   job = store_.load(id);
   if (!job) return;
 
-  ResultWriter results(store_, id, cancel);
+  JobResults target(store_, id);
+  ResultWriter results(target, cancel);
   Progress progress(store_, id);
   try {
     function(*job, results, progress, cancel);

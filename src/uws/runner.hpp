@@ -56,6 +56,7 @@
 #include <thread>
 #include <vector>
 
+#include "http/files.hpp"
 #include "uws/job.hpp"
 #include "uws/store.hpp"
 
@@ -103,13 +104,43 @@ class CancelToken {
   std::shared_ptr<State> state_;
 };
 
-// Where a job function puts its results: files in the job's directory
-// (<jobs_dir>/<job id>/), registered under a result id.
+// A result whose bytes are produced when they are needed (an archive of
+// files already written, a table held in memory): an asynchronous job writes
+// it to a file at once; a synchronous run streams it as the response, so it
+// never takes disk space twice.
+struct StreamResult {
+  std::string id{};
+  std::string file_name{};  // the job's file (async) or the download's name (sync)
+  std::string mime_type{};
+  std::optional<std::uint64_t> size{};  // when known: the sync response's Content-Length
+  // Writes every byte to the sink; false when the sink refused them.
+  std::function<bool(const http::ByteSink&)> produce{};
+  // Files of the result folder that `produce` reads, removed once a job's
+  // file is written.
+  std::vector<std::string> consumed_files{};
+  bool attachment = false;  // a sync response names file_name in Content-Disposition
+};
+
+// Where the results of one run go: the job store (an async job, the runner's)
+// or the response of a synchronous request (uws/job_service.cpp).
+class ResultTarget {
+ public:
+  virtual ~ResultTarget() = default;
+  // The run's folder, created when missing.
+  virtual std::filesystem::path directory() = 0;
+  virtual void add(Result result) = 0;
+  // By default the stream is written to directory()/file_name and added as
+  // a file; a target that can stream it keeps it instead.
+  virtual void add_stream(StreamResult result);
+};
+
+// Where a job function puts its results: files in the run's folder (for a
+// job <jobs_dir>/<job id>/), registered under a result id.
 class ResultWriter {
  public:
-  ResultWriter(JobStore& store, std::string job_id, CancelToken cancel);
+  ResultWriter(ResultTarget& target, CancelToken cancel);
   // The path of `file_name` (one component: [A-Za-z0-9._-], not starting
-  // with '.') in the job directory, which is created. Throws
+  // with '.') in the run's folder, which is created. Throws
   // std::invalid_argument for a bad name, Cancelled once the job is cancelled
   // (so nothing is written into the directory of a destroyed job).
   std::filesystem::path path(std::string_view file_name);
@@ -121,24 +152,26 @@ class ResultWriter {
   // An external result (an absolute http(s) URL), e.g. a file in a shared store.
   void add_url(std::string result_id, std::string url, std::string mime_type,
                std::optional<std::uint64_t> size = std::nullopt);
-  const std::string& job_id() const noexcept { return job_id_; }
+  // A result produced on demand (see StreamResult).
+  void add_stream(StreamResult result);
 
  private:
-  JobStore& store_;
-  std::string job_id_;
+  ResultTarget& target_;
   CancelToken cancel_;
 };
 
 // Progress of an executing job, shown in <uws:jobInfo>. Writes are
 // throttled (at most one database write per 200 ms, and the last one).
+// A default-constructed Progress (a synchronous run's) records nothing.
 class Progress {
  public:
+  Progress() = default;
   Progress(JobStore& store, std::string job_id);
   // fraction in [0, 1]
   void report(double fraction, std::string_view message = {});
 
  private:
-  JobStore& store_;
+  JobStore* store_ = nullptr;
   std::string job_id_;
   std::chrono::steady_clock::time_point last_write_{};
 };

@@ -82,6 +82,12 @@ def start_server(repo, *extra_args, timeout=60):
     """Starts `pixserve serve` on a free loopback port and waits for its
     "listening on http://127.0.0.1:PORT" line."""
     cmd = [pixserve_binary(), "serve", "--repo", str(repo), "--host", "127.0.0.1", "--port", "0", *map(str, extra_args)]
+    return start_listening(cmd, timeout)
+
+
+def start_listening(cmd, timeout=60):
+    """Starts a server command and waits for its "listening on
+    http://127.0.0.1:PORT" line."""
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     lines = []
     found = threading.Event()
@@ -104,7 +110,7 @@ def start_server(repo, *extra_args, timeout=60):
     if "url" not in url:
         process.kill()
         process.wait()
-        raise AssertionError(f"pixserve serve did not start:\n{''.join(lines)}")
+        raise AssertionError(f"{' '.join(cmd)} did not start:\n{''.join(lines)}")
     return Server(process, url["url"], lines)
 
 

@@ -24,7 +24,7 @@
 #include "fits/fits.hpp"
 #include "repo/astro_units.hpp"
 #include "services/app.hpp"
-#include "services/job_identity.hpp"
+#include "uws/job_identity.hpp"
 #include "services/soda.hpp"
 #include "services/soda_archive.hpp"
 #include "services/soda_params.hpp"
@@ -109,11 +109,6 @@ TEST(SodaParams, RequestShapesFormatsAndLimits) {
   EXPECT_THROW(parsed({{"ID", "a"}, {"POLYGON", huge}}), dali::DaliError);
   // A typo'd parameter is an error, not a silently whole image.
   EXPECT_THROW(parsed({{"ID", "a"}, {"CIRCEL", "1 1 1"}}), dali::DaliError);
-  // Job parameters: UWS control parameters are not SODA's.
-  const auto job = soda_request(std::vector<uws::Parameter>{{"ID", "a", false}, {"EXECUTIONDURATION", "10", false}}, {});
-  EXPECT_EQ(job.ids.size(), 1u);
-  EXPECT_THROW(soda_request(std::vector<uws::Parameter>{{"ID", "a", false}, {"CIRCLE", "1 1 NaN", false}}, {}),
-               dali::DaliError);
 }
 
 // ------------------------------------------------------------ archives
@@ -475,8 +470,8 @@ TEST(SodaJobIdentity, RoundTripsTheOwnersRightsAndRefusesMismatches) {
                      .staff = true, .via = "token"};
   uws::Job job;
   job.owner = "bob";
-  job.owner_context = services::encode_job_identity(bob);
-  const auto who = services::job_identity(job);
+  job.owner_context = uws::encode_job_identity(bob);
+  const auto who = uws::job_identity(job);
   EXPECT_EQ(who.user, "bob");
   EXPECT_EQ(who.groups, bob.groups);
   EXPECT_EQ(who.scopes, bob.scopes);
@@ -484,16 +479,16 @@ TEST(SodaJobIdentity, RoundTripsTheOwnersRightsAndRefusesMismatches) {
   EXPECT_TRUE(who.staff);
 
   job.owner = "mallory";  // a record of another user is not mallory's
-  const auto mallory = services::job_identity(job);
+  const auto mallory = uws::job_identity(job);
   EXPECT_EQ(mallory.user, "mallory");
   EXPECT_TRUE(mallory.groups.empty());
   EXPECT_FALSE(mallory.data_rights || mallory.staff);
 
   job.owner = "bob";
   job.owner_context = "garbage";
-  EXPECT_TRUE(services::job_identity(job).groups.empty());
+  EXPECT_TRUE(uws::job_identity(job).groups.empty());
   job.owner = std::string(uws::anonymous_owner);
-  job.owner_context = services::encode_job_identity(bob);
-  EXPECT_TRUE(services::job_identity(job).anonymous());
-  EXPECT_TRUE(services::encode_job_identity(auth::Identity{}).empty());
+  job.owner_context = uws::encode_job_identity(bob);
+  EXPECT_TRUE(uws::job_identity(job).anonymous());
+  EXPECT_TRUE(uws::encode_job_identity(auth::Identity{}).empty());
 }

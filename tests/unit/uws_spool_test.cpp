@@ -12,14 +12,14 @@
 #include <filesystem>
 #include <fstream>
 
-#include "services/soda_spool.hpp"
+#include "uws/spool.hpp"
 #include "test_scratch.hpp"
 
 namespace pixserve {
 namespace {
 
 namespace fs = std::filesystem;
-using services::SpoolArea;
+using uws::SpoolArea;
 
 void write(const fs::path& file, std::size_t bytes) {
   fs::create_directories(file.parent_path());
@@ -32,7 +32,7 @@ std::size_t entries(const fs::path& dir) {
   return n;
 }
 
-TEST(SodaSpool, RequestFoldersGoWithTheirLastHolder) {
+TEST(UwsSpool, RequestFoldersGoWithTheirLastHolder) {
   testing::ScratchDir scratch;
   auto area = SpoolArea::open({.root = scratch.dir / "spool"});
   auto dir = area->make();
@@ -53,7 +53,7 @@ TEST(SodaSpool, RequestFoldersGoWithTheirLastHolder) {
   EXPECT_EQ(area->usage().requests, 0u);
 }
 
-TEST(SodaSpool, WhatDeadProcessesLeftIsRemovedAtOpen) {
+TEST(UwsSpool, WhatDeadProcessesLeftIsRemovedAtOpen) {
   testing::ScratchDir scratch;
   const auto root = scratch.dir / "spool";
   // A process folder whose owner lock nobody holds (its process was killed).
@@ -83,7 +83,7 @@ TEST(SodaSpool, WhatDeadProcessesLeftIsRemovedAtOpen) {
   EXPECT_EQ(area->usage().files, 0u);
 }
 
-TEST(SodaSpool, TwoAreasOnOneRootLeaveEachOtherAlone) {
+TEST(UwsSpool, TwoAreasOnOneRootLeaveEachOtherAlone) {
   testing::ScratchDir scratch;
   auto a = SpoolArea::open({.root = scratch.dir / "spool"});
   auto dir = a->make();
@@ -98,7 +98,7 @@ TEST(SodaSpool, TwoAreasOnOneRootLeaveEachOtherAlone) {
   EXPECT_TRUE(fs::exists(dir->path() / "cutouts.fits"));
 }
 
-TEST(SodaSpool, TheSweepRemovesUnheldAndTooOldFolders) {
+TEST(UwsSpool, TheSweepRemovesUnheldAndTooOldFolders) {
   testing::ScratchDir scratch;
   auto area = SpoolArea::open({.root = scratch.dir / "spool", .max_age = std::chrono::hours(1)});
   // A folder in this process's spool that no request holds (e.g. its
@@ -120,7 +120,7 @@ TEST(SodaSpool, TheSweepRemovesUnheldAndTooOldFolders) {
   EXPECT_EQ(entries(area->own_folder()), 2u);  // .owner and the fresh request
 }
 
-TEST(SodaSpool, BadSettingsAreRefused) {
+TEST(UwsSpool, BadSettingsAreRefused) {
   testing::ScratchDir scratch;
   EXPECT_THROW(SpoolArea::open({.root = {}}), std::invalid_argument);
   EXPECT_THROW(SpoolArea::open({.root = scratch.dir, .max_age = std::chrono::seconds(0)}), std::invalid_argument);

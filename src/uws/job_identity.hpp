@@ -1,7 +1,7 @@
 // The identity an asynchronous job acts with: its owner's, as the
 // credentials of the request that created the job said. It is recorded by
-// the server with the job (uws::NewJob::owner_context, set from
-// uws::RouteOptions::owner_context), never taken from a job parameter, so a
+// the server with the job (NewJob::owner_context, set from
+// RouteOptions::owner_context), never taken from a job parameter, so a
 // client cannot give itself groups or rights.
 //
 // Encoding: "v1\x1f<user>\x1f<groups>\x1f<scopes>\x1f<data_rights>\x1f<staff>"
@@ -19,7 +19,7 @@
 #include "uws/job.hpp"
 #include "uws/routes.hpp"
 
-namespace pixserve::services {
+namespace pixserve::uws {
 
 inline std::string encode_job_identity(const auth::Identity& who) {
   if (who.anonymous()) return {};
@@ -41,9 +41,9 @@ inline std::string encode_job_identity(const auth::Identity& who) {
 // The identity of a job's owner. A job without a (valid) record, or whose
 // record names another user than its owner, acts as its owner name alone
 // (no groups, no rights beyond ownership); an anonymous job as anonymous.
-inline auth::Identity job_identity(const uws::Job& job) {
+inline auth::Identity job_identity(const Job& job) {
   auth::Identity who;
-  if (job.owner == uws::anonymous_owner || job.owner.empty()) return who;
+  if (job.owner == anonymous_owner || job.owner.empty()) return who;
   who.user = job.owner;
   std::vector<std::string> fields;
   std::string_view rest = job.owner_context;
@@ -76,17 +76,17 @@ inline auth::Identity job_identity(const uws::Job& job) {
 // everyone anonymous): a job belongs to its caller's user name, records
 // the caller's rights, and refused credentials are answered with 401/403
 // and a WWW-Authenticate challenge.
-inline void set_job_owner(uws::RouteOptions& routes, const dali::IdentifyHook& identify) {
+inline void set_job_owner(RouteOptions& routes, const dali::IdentifyHook& identify) {
   if (!identify) return;
   const auto who = [identify](const http::Request& request) {
     try {
       return identify(request);
     } catch (const auth::AuthError& e) {
-      throw uws::IdentityRefused(dali::auth_error_response(e));
+      throw IdentityRefused(dali::auth_error_response(e));
     }
   };
   routes.identify = [who](const http::Request& request) { return who(request).user; };
   routes.owner_context = [who](const http::Request& request) { return encode_job_identity(who(request)); };
 }
 
-}  // namespace pixserve::services
+}  // namespace pixserve::uws

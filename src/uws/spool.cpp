@@ -1,4 +1,4 @@
-#include "services/soda_spool.hpp"
+#include "uws/spool.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -16,7 +16,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-namespace pixserve::services {
+namespace pixserve::uws {
 
 namespace fs = std::filesystem;
 
@@ -75,7 +75,7 @@ SpoolDir::SpoolDir(std::shared_ptr<SpoolArea> area, fs::path dir) : area_(std::m
 SpoolDir::~SpoolDir() {
   std::error_code ec;
   fs::remove_all(dir_, ec);
-  if (ec) spdlog::warn("soda spool: could not remove a request folder ({}); the sweep will", ec.message());
+  if (ec) spdlog::warn("spool: could not remove a request folder ({}); the sweep will", ec.message());
   area_->release(dir_.filename().string());
 }
 
@@ -88,20 +88,20 @@ std::shared_ptr<SpoolArea> SpoolArea::open(SpoolSettings settings) {
 }
 
 SpoolArea::SpoolArea(Private, SpoolSettings settings) : settings_(std::move(settings)) {
-  if (settings_.root.empty()) throw std::invalid_argument("soda spool: no root folder");
+  if (settings_.root.empty()) throw std::invalid_argument("spool: no root folder");
   if (settings_.max_age.count() <= 0 || settings_.sweep_interval.count() <= 0) {
-    throw std::invalid_argument("soda spool: max_age and sweep_interval must be positive");
+    throw std::invalid_argument("spool: max_age and sweep_interval must be positive");
   }
   fs::create_directories(settings_.root);
   own_ = settings_.root / fmt::format("{}-{}-{}", host_name(), ::getpid(), random_suffix());
   fs::create_directories(own_);
   lock_fd_ = try_lock(own_ / kOwnerFile, true);
   if (lock_fd_ < 0) {
-    throw std::runtime_error(fmt::format("soda spool: cannot lock {}: {}", (own_ / kOwnerFile).string(),
+    throw std::runtime_error(fmt::format("spool: cannot lock {}: {}", (own_ / kOwnerFile).string(),
                                          std::strerror(errno)));
   }
   const auto removed = remove_dead_owners();
-  if (removed > 0) spdlog::info("soda spool: removed {} folder(s) left by processes that are gone", removed);
+  if (removed > 0) spdlog::info("spool: removed {} folder(s) left by processes that are gone", removed);
 }
 
 SpoolArea::~SpoolArea() {
@@ -123,9 +123,9 @@ void SpoolArea::start_sweeper() {
       lock.unlock();
       try {
         const auto removed = sweep();
-        if (removed > 0) spdlog::info("soda spool: the sweep removed {} folder(s)", removed);
+        if (removed > 0) spdlog::info("spool: the sweep removed {} folder(s)", removed);
       } catch (const std::exception& e) {
-        spdlog::warn("soda spool: sweep failed: {}", e.what());
+        spdlog::warn("spool: sweep failed: {}", e.what());
       }
       lock.lock();
     }
@@ -222,4 +222,4 @@ SpoolUsage SpoolArea::usage() const {
   return u;
 }
 
-}  // namespace pixserve::services
+}  // namespace pixserve::uws

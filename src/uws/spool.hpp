@@ -1,8 +1,10 @@
-// The spool of synchronous SODA responses: each response is written to a
-// file in a directory of its own and streamed from there (soda.hpp says
+// The spool of synchronous runs of a job service (uws/job_service.hpp) that
+// write files, e.g. SODA cutouts: each response is written to files in a
+// directory of its own and streamed from there (services/soda.hpp says
 // why), and nothing may outlive the request that owns it, not even a crash.
 //
-// Layout under the spool root (<repository>/cache/soda-spool by default):
+// Layout under the spool root (SODA's: <repository>/cache/soda-spool by
+// default):
 //
 //   <root>/<host>-<pid>-<random>/          one folder per serving process
 //           .owner                         flock()ed by that process for its life
@@ -30,7 +32,7 @@
 #include <string>
 #include <thread>
 
-namespace pixserve::services {
+namespace pixserve::uws {
 
 class SpoolArea;
 
@@ -106,4 +108,4 @@ class SpoolArea : public std::enable_shared_from_this<SpoolArea> {
   std::thread sweeper_;
 };
 
-}  // namespace pixserve::services
+}  // namespace pixserve::uws

@@ -1,0 +1,35 @@
+#include "uws/engine.hpp"
+
+#include <chrono>
+
+namespace pixserve::uws {
+
+namespace {
+
+std::chrono::seconds whole_seconds(std::chrono::milliseconds ms) {
+  return std::chrono::duration_cast<std::chrono::seconds>(ms + std::chrono::milliseconds(999));
+}
+
+}  // namespace
+
+JobEngine::JobEngine(const std::filesystem::path& registry_db, const std::filesystem::path& jobs_dir,
+                     const http::ServerConfig::Jobs& settings, std::chrono::milliseconds sweep_interval) {
+  StoreOptions store_options;
+  store_options.jobs_dir = jobs_dir;
+  store_options.default_execution_duration = whole_seconds(settings.execution_duration);
+  store_options.max_execution_duration = whole_seconds(settings.max_execution_duration);
+  store_options.default_retention = whole_seconds(settings.retention);
+  store_options.max_retention = whole_seconds(settings.max_retention);
+  store_ = JobStore::open(registry_db, store_options);
+  RunnerOptions runner_options;
+  runner_options.threads = settings.threads;
+  runner_options.max_queued = settings.max_queued;
+  runner_options.sweep_interval = sweep_interval;
+  runner_ = std::make_unique<Runner>(*store_, runner_options);
+}
+
+JobEngine::~JobEngine() {
+  if (runner_) runner_->stop();
+}
+
+}  // namespace pixserve::uws
