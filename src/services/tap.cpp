@@ -13,7 +13,7 @@
 #include "http/headers.hpp"
 #include "http/params.hpp"
 #include "services/links.hpp"
-#include "services/tap_fetch.hpp"
+#include "tap/fetch.hpp"
 #include "uws/job_service.hpp"
 
 namespace pixserve::services {

@@ -2,11 +2,11 @@
 //   /sync          GET/POST  LANG=ADQL (ADQL-2.0, ADQL-2.1), QUERY, RESPONSEFORMAT or FORMAT,
 //                            MAXREC, UPLOAD (name,param:part inline tables), REQUEST=doQuery
 //   /async         UWS 1.1 jobs of the same parameters (kind "tap"); result id "result"
-//   /tables        VOSI tables 1.1 from TAP_SCHEMA (tap_schema.hpp)
+//   /tables        VOSI tables 1.1 from TAP_SCHEMA (tap/schema.hpp)
 //   /capabilities  VOSI capabilities with the TAPRegExt TableAccess capability
 //   /availability  VOSI availability
 //   /examples      DALI examples (XHTML + RDFa): useful ObsCore queries
-// Queries run on TapEngine (tap_query.hpp): read-only connections, the
+// Queries run on tap::TapEngine (tap/query.hpp): read-only connections, the
 // caller's visible rows only, time and size limits.
 #pragma once
 
@@ -21,7 +21,7 @@
 #include "http/config.hpp"
 #include "http/router.hpp"
 #include "services/repository_access.hpp"
-#include "services/tap_query.hpp"
+#include "tap/query.hpp"
 #include "uws/engine.hpp"
 
 namespace pixserve::services {

@@ -16,7 +16,7 @@
 #include "repo/obscore_schema.hpp"
 #include "services/app.hpp"
 #include "services/tap.hpp"
-#include "services/tap_fetch.hpp"
+#include "tap/fetch.hpp"
 #include "service_test_support.hpp"
 #include "test_scratch.hpp"
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-namespace pixserve::services::tap {
+namespace pixserve::tap {
 
 struct FetchOptions {
   std::uint64_t max_bytes = 16ull << 20;
@@ -26,4 +26,4 @@ std::string fetch_upload(std::string_view url, const FetchOptions& options);
 // allow_private_addresses. Exposed for tests.
 bool is_public_address(std::string_view address);
 
-}  // namespace pixserve::services::tap
+}  // namespace pixserve::tap

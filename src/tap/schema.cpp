@@ -1,4 +1,4 @@
-#include "services/tap_schema.hpp"
+#include "tap/schema.hpp"
 
 #include <sstream>
 #include <stdexcept>
@@ -11,7 +11,7 @@
 #include "auth/policy.hpp"
 #include "repo/obscore_schema.hpp"
 
-namespace pixserve::services::tap {
+namespace pixserve::tap {
 namespace {
 
 using adql::AdqlType;
@@ -416,4 +416,4 @@ std::vector<std::string> drop_views_sql() {
           "DROP VIEW IF EXISTS temp.tap_survey_visits", "DROP VIEW IF EXISTS temp.tap_survey_provenance"};
 }
 
-}  // namespace pixserve::services::tap
+}  // namespace pixserve::tap

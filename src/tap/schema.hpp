@@ -24,7 +24,7 @@
 #include "auth/identity.hpp"
 #include "votable/model.hpp"
 
-namespace pixserve::services::tap {
+namespace pixserve::tap {
 
 struct TapColumn {
   adql::ColumnDef def;  // ADQL name and type, SQL name, unit, UCD, utype, description, flags
@@ -114,4 +114,4 @@ std::string visibility_predicate(const Viewer& viewer, std::string_view alias);
 std::vector<std::string> views_sql(const Viewer& viewer);
 std::vector<std::string> drop_views_sql();
 
-}  // namespace pixserve::services::tap
+}  // namespace pixserve::tap

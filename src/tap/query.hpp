@@ -34,11 +34,11 @@
 #include <string>
 #include <vector>
 
-#include "services/tap_schema.hpp"
+#include "tap/schema.hpp"
 #include "votable/model.hpp"
 #include "votable/reader.hpp"
 
-namespace pixserve::services::tap {
+namespace pixserve::tap {
 
 struct EngineOptions {
   std::filesystem::path registry_file{};
@@ -118,4 +118,4 @@ class TapEngine {
 // columns). Exposed for tests.
 adql::AdqlType upload_column_type(const votable::Field& field);
 
-}  // namespace pixserve::services::tap
+}  // namespace pixserve::tap

@@ -1,4 +1,4 @@
-#include "services/tap_fetch.hpp"
+#include "tap/fetch.hpp"
 
 #include <utility>
 
@@ -10,7 +10,7 @@
 
 #include "dali/params.hpp"
 
-namespace pixserve::services::tap {
+namespace pixserve::tap {
 namespace {
 
 namespace asio = boost::asio;
@@ -132,4 +132,4 @@ std::string fetch_upload(std::string_view url, const FetchOptions& options) {
   return res.body();
 }
 
-}  // namespace pixserve::services::tap
+}  // namespace pixserve::tap

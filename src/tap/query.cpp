@@ -1,7 +1,7 @@
 // The TAP query engine. It talks to the registry only through db::
 // (a read-only query connection with a progress check and the ADQL
 // functions), so the SQL it runs is the only thing tied to a backend.
-#include "services/tap_query.hpp"
+#include "tap/query.hpp"
 
 #include <cmath>
 #include <set>
@@ -19,7 +19,7 @@
 #include "db/database.hpp"
 #include "sky/healpix.hpp"
 
-namespace pixserve::services::tap {
+namespace pixserve::tap {
 namespace {
 
 using adql::AdqlType;
@@ -546,4 +546,4 @@ QueryResult TapEngine::run(const QueryRequest& request) {
   return result;
 }
 
-}  // namespace pixserve::services::tap
+}  // namespace pixserve::tap
