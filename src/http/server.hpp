@@ -13,7 +13,7 @@
 // goes back to the system: the server limits glibc to two malloc arenas
 // (unless MALLOC_ARENA_MAX is set) and runs malloc_trim once large responses
 // have stopped for a second, so RSS returns to its level before a burst of
-// large or aborted downloads (see MallocTuning in server.cpp).
+// large or aborted downloads (see http/malloc_tuning.hpp).
 //
 // Per connection: keep-alive and pipelining; the request head must arrive
 // within limits.header_timeout and the whole request within
