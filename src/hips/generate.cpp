@@ -21,9 +21,9 @@
 #include "hips/image_io.hpp"
 #include "hips/map_files.hpp"
 #include "hips/properties.hpp"
-#include "hips/stretch.hpp"
 #include "hips/tile.hpp"
 #include "auth/policy.hpp"
+#include "image/render.hpp"
 #include "image/resample.hpp"
 #include "image/statistics.hpp"
 #include "parallel/parallel_for.hpp"
@@ -391,13 +391,13 @@ HipsReport build_band_map(repo::Repository& repository, const BandMapOptions& op
   auto previous = Properties::load(properties_file);
 
   // One cut for the whole map: the median sky level and noise of the coadds.
-  Cut cut;
+  image::Cut cut;
   bool have_cut = false;
   if (!options.force && previous) {
     if (auto c = previous->get("pixserve_sky_noise")) {
       double sky = 0, noise = 0;
       if (std::sscanf(c->c_str(), "%lf %lf", &sky, &noise) == 2) {
-        cut = cut_from_background(sky, noise);
+        cut = image::cut_from_background(sky, noise);
         have_cut = true;
       }
     }
@@ -411,7 +411,7 @@ HipsReport build_band_map(repo::Repository& repository, const BandMapOptions& op
       noises[i] = stats.rms;
       if (progress) progress("hips-load", ++done, inputs.size());
     });
-    cut = cut_from_background(median(levels), median(noises));
+    cut = image::cut_from_background(median(levels), median(noises));
   }
   const std::string settings = fmt::format("band-v1 {} {} {} {:.9g} {:.9g}", options.band, max_order,
                                            formats_of(true, formats.png, formats.jpeg), cut.sky, cut.noise);
@@ -516,7 +516,7 @@ HipsReport build_band_map(repo::Repository& repository, const BandMapOptions& op
   const auto allsky_dir = options.out / fmt::format("Norder{}", kAllskyOrder);
   write_fits_image(allsky_dir / "Allsky.fits", allsky, {{"ORDER", kAllskyOrder}});
   if (formats.png || formats.jpeg) {
-    const auto raster = grey_raster(allsky, cut);
+    const auto raster = image::grey_raster(allsky, cut, image::BlankPixels::transparent);
     if (formats.png) write_png(allsky_dir / "Allsky.png", raster);
     if (formats.jpeg) write_jpeg(allsky_dir / "Allsky.jpg", raster);
   }
@@ -617,7 +617,7 @@ HipsReport build_color_map(const ColorMapOptions& options, const ProgressCallbac
   if (!options.png && !options.jpeg) throw std::invalid_argument("a colour map needs PNG or JPEG tiles");
   check_out(options.out);
   std::array<Properties, 3> props;
-  std::array<Cut, 3> cuts;
+  std::array<image::Cut, 3> cuts;
   std::array<std::map<TileId, Journal::Entry>, 3> band_tiles;
   int max_order = -1;
   std::vector<std::string> band_names;
@@ -630,7 +630,7 @@ HipsReport build_color_map(const ColorMapOptions& options, const ProgressCallbac
     if (std::sscanf(sn.c_str(), "%lf %lf", &sky, &noise) != 2) {
       throw std::runtime_error("band map " + options.bands[b].string() + " has no pixserve_sky_noise");
     }
-    cuts[b] = cut_from_background(sky, noise);
+    cuts[b] = image::cut_from_background(sky, noise);
     const int order = std::stoi(p->get("hips_order").value_or("0"));
     max_order = max_order < 0 ? order : std::min(max_order, order);
     band_tiles[b] = Journal(options.bands[b] / kJournal).snapshot();
@@ -679,7 +679,7 @@ HipsReport build_color_map(const ColorMapOptions& options, const ProgressCallbac
         auto img = read_fits_tile(options.bands[b] / tile_path(id, "fits"));
         planes[b] = img ? std::move(*img) : fits::Image<float>(kTileWidth, kTileWidth, kNaN);
       }
-      const auto raster = color_raster(planes[0], planes[1], planes[2], cuts);
+      const auto raster = image::color_raster(planes[0], planes[1], planes[2], cuts);
       if (options.png) write_png(options.out / tile_path(id, "png"), raster);
       if (options.jpeg) write_jpeg(options.out / tile_path(id, "jpg"), raster);
       journal.record(id, hash, false);
@@ -696,7 +696,7 @@ HipsReport build_color_map(const ColorMapOptions& options, const ProgressCallbac
     if (!img) throw std::runtime_error("band map " + options.bands[b].string() + " has no Allsky.fits");
     sky_planes[b] = std::move(*img);
   }
-  const auto allsky = color_raster(sky_planes[0], sky_planes[1], sky_planes[2], cuts);
+  const auto allsky = image::color_raster(sky_planes[0], sky_planes[1], sky_planes[2], cuts);
   const auto allsky_dir = options.out / fmt::format("Norder{}", kAllskyOrder);
   if (options.png) write_png(allsky_dir / "Allsky.png", allsky);
   if (options.jpeg) write_jpeg(allsky_dir / "Allsky.jpg", allsky);

@@ -5,7 +5,6 @@
 // never sees a partial file.
 #pragma once
 
-#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -13,23 +12,13 @@
 
 #include "fits/fits.hpp"
 #include "hips/tile.hpp"
+#include "image/render.hpp"
 
 namespace pixserve::hips {
 
-// An 8-bit image with 1 (grey), 2 (grey+alpha), 3 (RGB) or 4 (RGBA)
-// channels, rows top-down as in PNG and JPEG.
-struct Raster {
-  long width = 0;
-  long height = 0;
-  int channels = 1;
-  std::vector<std::uint8_t> pixels{};  // width * height * channels
-};
-
-void write_png(const std::filesystem::path& path, const Raster& image);
-// JPEG drops an alpha channel (grey+alpha -> grey, RGBA -> RGB).
-void write_jpeg(const std::filesystem::path& path, const Raster& image, int quality = 90);
-// Reads an 8-bit PNG as RGBA (for tests and tools).
-Raster read_png_rgba(const std::filesystem::path& path);
+// PNG and JPEG tiles as image::encode_png (sRGB) and image::encode_jpeg make them.
+void write_png(const std::filesystem::path& path, const image::Raster& image);
+void write_jpeg(const std::filesystem::path& path, const image::Raster& image, int quality = 90);
 
 // Writes a float tile with its WCS and HiPS keywords (ORDER, NPIX).
 void write_fits_tile(const std::filesystem::path& path, const TileId& id, const fits::Image<float>& pixels);

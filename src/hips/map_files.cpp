@@ -122,10 +122,10 @@ std::size_t drop_stale_tiles(Journal& journal, const std::filesystem::path& dir,
 }
 
 void write_grey_tile(const std::filesystem::path& dir, const TileId& t, const fits::Image<float>& img,
-                     const TileFormats& f, const Cut& cut) {
+                     const TileFormats& f, const image::Cut& cut) {
   if (f.fits) write_fits_tile(dir / tile_path(t, "fits"), t, img);
   if (f.png || f.jpeg) {
-    const auto raster = grey_raster(img, cut);
+    const auto raster = image::grey_raster(img, cut, image::BlankPixels::transparent);
     if (f.png) write_png(dir / tile_path(t, "png"), raster);
     if (f.jpeg) write_jpeg(dir / tile_path(t, "jpg"), raster);
   }

@@ -16,9 +16,10 @@
 #include <fmt/format.h>
 
 #include "fits/fits.hpp"
+#include "hips/image_io.hpp"
 #include "hips/properties.hpp"
-#include "hips/stretch.hpp"
 #include "hips/tile.hpp"
+#include "image/render.hpp"
 
 namespace pixserve::hips::detail {
 
@@ -114,7 +115,7 @@ void remove_tile_files(const std::filesystem::path& dir, const TileId& t);
 std::size_t drop_stale_tiles(Journal& journal, const std::filesystem::path& dir, int order,
                              const std::set<std::int64_t>& keep);
 void write_grey_tile(const std::filesystem::path& dir, const TileId& t, const fits::Image<float>& img,
-                     const TileFormats& f, const Cut& cut);
+                     const TileFormats& f, const image::Cut& cut);
 // Creates the output directory (it must be named).
 void check_out(const std::filesystem::path& out);
 

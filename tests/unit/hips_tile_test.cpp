@@ -1,6 +1,6 @@
 // HiPS tiles: the pixel -> HEALPix cell layout, the HPX WCS written into FITS
 // tiles (every pixel centre on its cell centre, on every kind of base face),
-// PNG/JPEG writing and the stretches.
+// PNG/JPEG tile files (the stretches and encoders: image_render_test.cpp).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,7 +9,6 @@
 #include "fits/fits.hpp"
 #include "hips/image_io.hpp"
 #include "hips/properties.hpp"
-#include "hips/stretch.hpp"
 #include "hips/tile.hpp"
 #include "sky/healpix.hpp"
 #include "test_scratch.hpp"
@@ -99,9 +98,9 @@ INSTANTIATE_TEST_SUITE_P(Faces, HipsTileWcs,
 
 TEST(HipsImages, PngRoundTripAndJpegMagic) {
   const pixserve::testing::ScratchDir scratch;
-  Raster r{.width = 3, .height = 2, .channels = 2, .pixels = {0, 255, 10, 255, 20, 0, 30, 255, 40, 255, 250, 255}};
+  image::Raster r{.width = 3, .height = 2, .channels = 2, .pixels = {0, 255, 10, 255, 20, 0, 30, 255, 40, 255, 250, 255}};
   write_png(scratch.dir / "a" / "t.png", r);
-  const auto back = read_png_rgba(scratch.dir / "a" / "t.png");
+  const auto back = image::read_png_rgba(scratch.dir / "a" / "t.png");
   ASSERT_EQ(back.width, 3);
   ASSERT_EQ(back.height, 2);
   EXPECT_EQ(back.pixels[4 * 1 + 0], 10);
@@ -113,35 +112,12 @@ TEST(HipsImages, PngRoundTripAndJpegMagic) {
   in.read(reinterpret_cast<char*>(magic), 2);
   EXPECT_EQ(magic[0], 0xFF);
   EXPECT_EQ(magic[1], 0xD8);
-  EXPECT_THROW(write_png(scratch.dir / "bad.png", Raster{.width = 2, .height = 2, .channels = 1, .pixels = {1}}),
+  EXPECT_THROW(write_png(scratch.dir / "bad.png", image::Raster{.width = 2, .height = 2, .channels = 1, .pixels = {1}}),
                std::invalid_argument);
   // No temporary file left behind.
   for (const auto& e : std::filesystem::directory_iterator(scratch.dir)) {
     EXPECT_EQ(e.path().extension() == ".tmp", false) << e.path();
   }
-}
-
-TEST(HipsImages, GreyStretchFlipsRowsAndKeepsBlankTransparent) {
-  fits::Image<float> tile(2, 2, 0.0F);
-  tile.at(0, 0) = std::nanf("");
-  tile.at(1, 1) = 1e9F;
-  const auto cut = cut_from_background(0.0, 1.0);
-  const auto r = grey_raster(tile, cut);
-  // FITS row 0 is the PNG's last row.
-  EXPECT_EQ(r.pixels[(1 * 2 + 0) * 2 + 1], 0);    // (0,0) blank -> transparent
-  EXPECT_EQ(r.pixels[(0 * 2 + 1) * 2 + 0], 255);  // (1,1) bright -> white, first row
-  EXPECT_GT(grey_level(10.0F, cut), grey_level(1.0F, cut));
-  EXPECT_EQ(grey_level(-100.0F, cut), 0);
-}
-
-TEST(HipsImages, ColourKeepsTheHueOfABrightSource) {
-  fits::Image<float> red(1, 1, 1000.0F), green(1, 1, 500.0F), blue(1, 1, 100.0F);
-  const auto c = cut_from_background(0.0, 1.0);
-  const auto r = color_raster(red, green, blue, {c, c, c});
-  EXPECT_EQ(r.pixels[0], 255);
-  EXPECT_GT(r.pixels[0], r.pixels[1]);
-  EXPECT_GT(r.pixels[1], r.pixels[2]);
-  EXPECT_EQ(r.pixels[3], 255);
 }
 
 TEST(HipsProperties, ParseSetAndText) {
