@@ -6,19 +6,14 @@
 #include <cstdlib>
 #include <type_traits>
 
+#include "fits/header_text.hpp"
+
 namespace pixserve::fits {
 namespace {
 
 std::string rtrim(std::string s) {
   while (!s.empty() && s.back() == ' ') s.pop_back();
   return s;
-}
-
-std::string trim(std::string_view s) {
-  const auto b = s.find_first_not_of(' ');
-  if (b == std::string_view::npos) return {};
-  const auto e = s.find_last_not_of(' ');
-  return std::string(s.substr(b, e - b + 1));
 }
 
 // The content of the first quoted FITS string in text ('' unescaped, trailing blanks dropped).
@@ -124,8 +119,8 @@ std::pair<std::string, std::string> split_value(std::string_view field) {
     }
   }
   const auto slash = field.find('/', end);
-  const std::string value = trim(field.substr(i, (slash == std::string_view::npos ? field.size() : slash) - i));
-  const std::string comment = slash == std::string_view::npos ? "" : trim(field.substr(slash + 1));
+  const std::string value = trim_blanks(field.substr(i, (slash == std::string_view::npos ? field.size() : slash) - i));
+  const std::string comment = slash == std::string_view::npos ? "" : trim_blanks(field.substr(slash + 1));
   return {value, comment};
 }
 
@@ -138,13 +133,13 @@ std::vector<TypedCard> copyable_cards(const std::string& records, int nkeys) {
   bool continuing = false;  // the previous card is a long string to be continued
   for (int i = 0; i < nkeys && static_cast<size_t>(i + 1) * 80 <= records.size(); ++i) {
     const std::string_view rec(records.data() + static_cast<size_t>(i) * 80, 80);
-    std::string key = trim(rec.substr(0, 8));
+    std::string key = trim_blanks(rec.substr(0, 8));
     // Where the value starts: column 11, or after the '=' of a HIERARCH card
     // (cfitsio writes keywords longer than 8 characters, e.g. MP_NO_DATA, so).
     size_t value_at = rec.substr(8, 2) == "= " ? 10 : std::string_view::npos;
     if (key == "HIERARCH") {
       const auto eq = rec.find('=', 8);
-      key = trim(rec.substr(8, eq == std::string_view::npos ? 72 : eq - 8));
+      key = trim_blanks(rec.substr(8, eq == std::string_view::npos ? 72 : eq - 8));
       value_at = eq == std::string_view::npos ? eq : eq + 1;
     }
     if (key == "CONTINUE") {

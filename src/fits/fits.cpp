@@ -5,9 +5,9 @@
 #include "fits/fits.hpp"
 
 #include "fits/cfitsio.hpp"
+#include "fits/header_text.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <limits>
 #include <system_error>
@@ -99,19 +99,6 @@ template <>
 struct PixelType<std::int64_t> {
   static constexpr int datatype = TLONGLONG, bitpix = LONGLONG_IMG;
 };
-
-// Shortest text that reads back as exactly the same double, in a form FITS
-// accepts as a real value (always a decimal point, upper-case exponent).
-std::string format_double(double value) {
-  char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
-  std::string s(buf, end);
-  auto e = s.find('e');
-  std::string mantissa = e == std::string::npos ? s : s.substr(0, e);
-  std::string exponent = e == std::string::npos ? "" : "E" + s.substr(e + 1);
-  if (mantissa.find('.') == std::string::npos) mantissa += ".0";
-  return mantissa + exponent;
-}
 
 // Strips the quotes of a FITS string value and undoes '' escaping; trailing
 // blanks are not significant in FITS strings.

@@ -21,6 +21,8 @@
 
 #include <fmt/format.h>
 
+#include "fits/header_text.hpp"
+
 namespace pixserve::wcs {
 
 namespace {
@@ -28,18 +30,8 @@ namespace {
 constexpr int kMaxSipOrder = 9;
 constexpr double kDeg = std::numbers::pi / 180.0;
 
-// Shortest decimal text that reads back as the same double, in FITS form
-// (always a decimal point, upper-case exponent); same as fits::File's.
-std::string format_double(double value) {
-  char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
-  std::string s(buf, end);
-  auto e = s.find('e');
-  std::string mantissa = e == std::string::npos ? s : s.substr(0, e);
-  std::string exponent = e == std::string::npos ? "" : "E" + s.substr(e + 1);
-  if (mantissa.find('.') == std::string::npos) mantissa += ".0";
-  return mantissa + exponent;
-}
+using fits::format_double;
+using fits::trim_blanks;
 
 // One 80-character header record "KEY     = value".
 std::string record(std::string_view key, std::string_view value_text) {
@@ -60,20 +52,13 @@ std::string string_record(std::string_view key, std::string_view value) {
   return card;
 }
 
-std::string trim(std::string_view s) {
-  const auto b = s.find_first_not_of(' ');
-  if (b == std::string_view::npos) return {};
-  const auto e = s.find_last_not_of(' ');
-  return std::string(s.substr(b, e - b + 1));
-}
-
 // Value of a numeric record (FITS allows a 'D' exponent).
 std::optional<double> record_number(std::string_view card) {
   if (card.size() < 10 || card.substr(8, 2) != "= ") return std::nullopt;
   std::string v(card.substr(10));
   const auto slash = v.find('/');
   if (slash != std::string::npos) v.resize(slash);
-  v = trim(v);
+  v = trim_blanks(v);
   std::replace(v.begin(), v.end(), 'D', 'E');
   std::replace(v.begin(), v.end(), 'd', 'e');
   char* end = nullptr;
@@ -110,7 +95,7 @@ std::optional<Sip> parse_sip(const std::string& records, int nkeys) {
   std::vector<std::pair<std::string, double>> values;
   for (int i = 0; i < nkeys; ++i) {
     const std::string_view card(records.data() + static_cast<size_t>(i) * 80, 80);
-    const std::string key = trim(card.substr(0, 8));
+    const std::string key = trim_blanks(card.substr(0, 8));
     if (key.empty() || (key[0] != 'A' && key[0] != 'B')) continue;
     auto v = record_number(card);
     if (!v) continue;
@@ -407,9 +392,9 @@ std::string Wcs::header_records() const {
     ++nkeys;
   };
   add(record("WCSAXES", std::to_string(naxis)));
-  for (int i = 0; i < naxis; ++i) add(string_record(fmt::format("CTYPE{}", i + 1), trim(w->ctype[i])));
+  for (int i = 0; i < naxis; ++i) add(string_record(fmt::format("CTYPE{}", i + 1), trim_blanks(w->ctype[i])));
   for (int i = 0; i < naxis; ++i) {
-    const std::string unit = trim(w->cunit[i]);
+    const std::string unit = trim_blanks(w->cunit[i]);
     if (!unit.empty()) add(string_record(fmt::format("CUNIT{}", i + 1), unit));
   }
   for (int i = 0; i < naxis; ++i) add(record(fmt::format("CRVAL{}", i + 1), format_double(w->crval[i])));
@@ -431,7 +416,7 @@ std::string Wcs::header_records() const {
   }
   add(record("LONPOLE", format_double(w->lonpole)));
   add(record("LATPOLE", format_double(w->latpole)));
-  const std::string radesys = trim(w->radesys);
+  const std::string radesys = trim_blanks(w->radesys);
   add(string_record("RADESYS", radesys.empty() ? "ICRS" : radesys));
   if ((radesys == "FK4" || radesys == "FK5") && !undefined(w->equinox)) {
     add(record("EQUINOX", format_double(w->equinox)));
@@ -444,8 +429,8 @@ void Wcs::write_to(fits::File& file) const {
   const std::string records = header_records();
   for (size_t i = 0; i + 80 <= records.size(); i += 80) {
     const std::string_view card(records.data() + i, 80);
-    const std::string key = trim(card.substr(0, 8));
-    std::string value = trim(card.substr(10));
+    const std::string key = trim_blanks(card.substr(0, 8));
+    std::string value = trim_blanks(card.substr(10));
     if (!value.empty() && value.front() == '\'') {
       // String value (no comments in our records): strip the quotes and padding.
       std::string s;
@@ -453,7 +438,7 @@ void Wcs::write_to(fits::File& file) const {
         s += value[k];
         if (value[k] == '\'' && value[k + 1] == '\'') ++k;
       }
-      file.write_string(key, trim(s));
+      file.write_string(key, trim_blanks(s));
     } else if (key == "WCSAXES" || key.ends_with("_ORDER")) {
       file.write_int(key, std::stoll(value));
     } else {
@@ -468,7 +453,7 @@ Wcs Wcs::shifted(double x0, double y0) const {
   // Rewrite CRPIX in the original records and re-parse, so everything else
   // (distortions, alternate WCSs, ...) stays exactly as it was; SIP is
   // relative to CRPIX and so needs no change.
-  const std::string alt = trim(w->alt);
+  const std::string alt = trim_blanks(w->alt);
   const std::string key1 = "CRPIX1" + alt, key2 = "CRPIX2" + alt;
   const std::string card1 = record(key1, format_double(w->crpix[0] - x0));
   const std::string card2 = record(key2, format_double(w->crpix[1] - y0));
@@ -476,7 +461,7 @@ Wcs Wcs::shifted(double x0, double y0) const {
   int nkeys = impl_->nkeys;
   bool have1 = false, have2 = false;
   for (int i = 0; i < nkeys; ++i) {
-    const std::string key = trim(std::string_view(records).substr(static_cast<size_t>(i) * 80, 8));
+    const std::string key = trim_blanks(std::string_view(records).substr(static_cast<size_t>(i) * 80, 8));
     if (key == key1) {
       records.replace(static_cast<size_t>(i) * 80, 80, card1);
       have1 = true;
