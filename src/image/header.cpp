@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "fits/cards.hpp"
+
 namespace pixserve::image {
 
 HeaderCards& HeaderCards::set_value(std::string_view keyword, CardValue value, std::string_view comment) {
@@ -26,22 +28,12 @@ const CardValue* HeaderCards::find(std::string_view keyword) const {
 }
 
 void HeaderCards::write_to(fits::File& file) const {
+  std::vector<fits::TypedCard> typed;
+  typed.reserve(cards_.size());
   for (const auto& c : cards_) {
-    std::visit(
-        [&](const auto& v) {
-          using T = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<T, bool>) {
-            file.write_bool(c.keyword, v, c.comment);
-          } else if constexpr (std::is_same_v<T, long long>) {
-            file.write_int(c.keyword, v, c.comment);
-          } else if constexpr (std::is_same_v<T, double>) {
-            file.write_double(c.keyword, v, c.comment);
-          } else {
-            file.write_string(c.keyword, v, c.comment);
-          }
-        },
-        c.value);
+    typed.push_back({c.keyword, std::visit([](const auto& v) { return fits::CardValue(v); }, c.value), c.comment});
   }
+  fits::write_cards(file, typed);
 }
 
 }  // namespace pixserve::image
