@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "adql/errors.hpp"
+#include "adql/sql_text.hpp"
 
 namespace pixserve::adql {
 
@@ -46,12 +47,6 @@ constexpr std::array kReserved = std::to_array<std::string_view>({
 bool is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_ident_char(char c) { return is_letter(c) || is_digit(c) || c == '_'; }
-
-std::string to_upper(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // Length of the UTF-8 sequence starting at s[i], or 0 when it is invalid
 // (overlong forms, surrogates and code points above U+10FFFF included).
@@ -194,7 +189,7 @@ class Lexer {
       while (i_ < s_.size() && is_ident_char(s_[i_])) ++i_;
       t.kind = TokenKind::identifier;
       t.text = std::string(s_.substr(start, i_ - start));
-      t.upper = to_upper(t.text);
+      t.upper = ascii_upper(t.text);
       return;
     }
     if (is_digit(c) || (c == '.' && i_ + 1 < s_.size() && is_digit(s_[i_ + 1]))) {

@@ -4,7 +4,9 @@
 // names (c1, c2, ...) and subquery names (q1, s1, ...) are generated, string
 // literals are re-quoted and numbers re-printed, so no text written by the
 // user reaches the database verbatim. The real output names and types are in
-// Translation::columns.
+// Translation::columns. It works in three layers: parse (parser.hpp), bind
+// (binder.hpp: names and types, into the bound tree of bound_tree.hpp) and
+// write the SQL of the dialect (sql_writer.hpp).
 //
 // Semantics shared by both dialects (documented choices where ADQL is silent):
 // - Integer division truncates towards zero (as both SQLite and PostgreSQL
