@@ -263,6 +263,31 @@ TEST(AdqlTranslate, SpatialHints) {
   EXPECT_NE(t.sql.find("= 1)) AND (t1.dataset_key IN (SELECT k FROM cells))"), std::string::npos) << t.sql;
 }
 
+// The query is bound completely before any SQL is written: a semantic error
+// anywhere means the caller's index filter (which may create temporary
+// tables) is never called.
+TEST(AdqlTranslate, IndexFilterOnlyForQueriesThatBind) {
+  int calls = 0;
+  TranslateOptions o;
+  o.index_filter = [&](const SpatialHint&) {
+    ++calls;
+    return std::string("1 = 1");
+  };
+  EXPECT_THROW(translate("SELECT obs_id FROM ivoa.obscore WHERE INTERSECTS(s_region, CIRCLE(1, 2, 3)) = 1 "
+                         "ORDER BY no_such_column",
+                         cat(), o),
+               SemanticError);
+  EXPECT_EQ(calls, 0);
+  const auto t = translate("SELECT obs_id FROM ivoa.obscore WHERE INTERSECTS(s_region, CIRCLE(1, 2, 3)) = 1 AND "
+                           "EXISTS (SELECT 1 FROM ivoa.obscore AS i WHERE CONTAINS(POINT(i.s_ra, i.s_dec), "
+                           "CIRCLE(1, 2, 3)) = 1)",
+                           cat(), o);
+  EXPECT_EQ(calls, 2);
+  ASSERT_EQ(t.hints.size(), 2u);
+  EXPECT_EQ(t.hints[0].sql_alias, "t2");  // the subquery's hint first: it is bound first
+  EXPECT_EQ(t.hints[1].sql_alias, "t1");
+}
+
 TEST(AdqlTranslate, GroupByOrderByAliases) {
   EXPECT_EQ(sql("SELECT band AS b, COUNT(*) AS n FROM ivoa.obscore GROUP BY b ORDER BY n DESC, b"),
             "SELECT t1.\"band\" AS c1, count(*) AS c2 FROM \"ivoa_obscore\" AS t1 GROUP BY t1.\"band\" ORDER BY c2 "
