@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -22,6 +23,24 @@ std::string column_sql(const BoundColumn& c) {
   const ColumnAccess& a = c.access;
   if (!a.database_column.empty()) return table_alias(a.table_number) + "." + quote_identifier(a.database_column);
   return fmt::format("{}.c{}", table_alias(a.table_number), a.output_index + 1);
+}
+
+// The GLOB pattern matching what a LIKE pattern (without escape character)
+// matches: % and _ become * and ?, GLOB's own wildcards are bracketed.
+std::string like_to_glob(std::string_view pattern) {
+  std::string glob;
+  for (const char c : pattern) {
+    if (c == '%') {
+      glob += '*';
+    } else if (c == '_') {
+      glob += '?';
+    } else if (c == '*' || c == '?' || c == '[') {
+      glob += {'[', c, ']'};
+    } else {
+      glob += c;
+    }
+  }
+  return glob;
 }
 
 const char* set_keyword(SetOpKind kind) {
@@ -209,18 +228,7 @@ class SqlWriter {
     } else if (const auto* literal = std::get_if<BoundString>(&l.pattern->node)) {
       // Case-sensitive LIKE with a literal pattern: the equivalent GLOB
       // (which SQLite can also serve from an index).
-      std::string glob;
-      for (const char c : literal->value) {
-        switch (c) {
-          case '%': glob += '*'; break;
-          case '_': glob += '?'; break;
-          case '*': glob += "[*]"; break;
-          case '?': glob += "[?]"; break;
-          case '[': glob += "[[]"; break;
-          default: glob += c;
-        }
-      }
-      test = fmt::format("{} GLOB {}", x, quote_string(glob));
+      test = fmt::format("{} GLOB {}", x, quote_string(like_to_glob(literal->value)));
     } else {
       test = fmt::format("adql_like({}, {}) = 1", x, p);
     }
