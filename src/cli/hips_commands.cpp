@@ -9,7 +9,7 @@
 #include "cli/commands.hpp"
 #include "auth/policy.hpp"
 #include "cli/progress.hpp"
-#include "hips/coverage.hpp"
+#include "repo/coverage.hpp"
 #include "hips/generate.hpp"
 #include "hips/image_io.hpp"
 #include "repo/astro_units.hpp"
@@ -189,13 +189,13 @@ int HipsCommands::run_moc() {
   const std::string id = fmt::format("ivo://{}/{}/moc", repository.config().authority, repository.config().name);
   if (a.stmoc) {
     if (a.order > 20) throw CLI::ValidationError("--order", "an ST-MOC's space order is at most 20 here");
-    const auto st = hips::coverage_stmoc(records, a.time_order, a.order, a.threads);
+    const auto st = repo::coverage_stmoc(records, a.time_order, a.order, a.threads);
     cells = st.entries().size();
     bytes = a.format == "fits" ? st.to_fits({.moc_id = id, .date = repo::iso_from_mjd(repo::mjd_now())})
             : a.format == "json" ? st.to_json()
                                  : st.to_ascii() + "\n";
   } else {
-    const auto moc = hips::coverage_moc(records, a.order, a.threads);
+    const auto moc = repo::coverage_moc(records, a.order, a.threads);
     cells = moc.cells().size();
     bytes = a.format == "fits" ? sky::to_fits(moc, {.moc_id = id, .date = repo::iso_from_mjd(repo::mjd_now())})
             : a.format == "json" ? moc.to_json() + "\n"

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "hips/coverage.hpp"
+#include "repo/coverage.hpp"
 #include "repo/astro_units.hpp"
 #include "services/datasets.hpp"
 #include "services/links.hpp"
@@ -81,7 +81,7 @@ dali::Service moc_service(std::shared_ptr<SharedRepository> repository, std::vec
                      "DPSUBTYPE says otherwise) as HEALPix cells of ORDER: every cell shares at least one point "
                      "with a footprint, and every point of a footprint lies in a cell. FITS (NUNIQ packaging, "
                      "MOCVERS 2.0), ASCII or JSON. An empty selection gives an empty MOC.",
-      .params = selection_params(hips::kDefaultMocOrder),
+      .params = selection_params(repo::kDefaultMocOrder),
       .methods = {"GET", "POST"},
       .result_types = {"application/fits", "text/plain", "application/json"},
       .example_params = {"FORMAT"},
@@ -90,7 +90,7 @@ dali::Service moc_service(std::shared_ptr<SharedRepository> repository, std::vec
     const auto order = static_cast<int>(*params.first<std::int64_t>("ORDER"));
     const auto format = *params.first<std::string>("FORMAT");
     const auto records = select(*repository, params, {});
-    const auto moc = hips::coverage_moc(records, order, 2);
+    const auto moc = repo::coverage_moc(records, order, 2);
     const std::string id = request.base_url() + links::endpoint(links::kMoc, "query");
     return moc_response(format, sky::to_fits(moc, {.moc_id = id, .date = repo::iso_from_mjd(repo::mjd_now())}),
                         moc.to_ascii(), moc.to_json(), "moc");
@@ -104,7 +104,7 @@ dali::Service moc_service(std::shared_ptr<SharedRepository> repository, std::vec
                        .ucd = "meta.number",
                        .min = 0.0,
                        .max = 61.0,
-                       .default_value = std::to_string(hips::kDefaultTimeOrder),
+                       .default_value = std::to_string(repo::kDefaultTimeOrder),
                        .example = "31"});
   dali::Endpoint stmoc{
       .path = "stmoc",
@@ -122,7 +122,7 @@ dali::Service moc_service(std::shared_ptr<SharedRepository> repository, std::vec
     const auto time_order = static_cast<int>(*params.first<std::int64_t>("TIME_ORDER"));
     const auto format = *params.first<std::string>("FORMAT");
     const auto records = select(*repository, params, {"calexp"});
-    const auto st = hips::coverage_stmoc(records, time_order, order, 2);
+    const auto st = repo::coverage_stmoc(records, time_order, order, 2);
     const std::string id = request.base_url() + links::endpoint(links::kMoc, "stmoc");
     return moc_response(format, st.to_fits({.moc_id = id, .date = repo::iso_from_mjd(repo::mjd_now())}),
                         st.to_ascii(), st.to_json(), "stmoc");

@@ -1,12 +1,12 @@
-#include "hips/coverage.hpp"
+#include "repo/coverage.hpp"
 
 #include <mutex>
 
 #include "parallel/parallel_for.hpp"
 
-namespace pixserve::hips {
+namespace pixserve::repo {
 
-sky::Moc coverage_moc(const std::vector<repo::DatasetRecord>& records, int order, unsigned threads) {
+sky::Moc coverage_moc(const std::vector<DatasetRecord>& records, int order, unsigned threads) {
   sky::Moc moc(order);
   std::mutex mutex;
   parallel::parallel_for(records.size(), threads, [&](std::size_t i) {
@@ -18,7 +18,7 @@ sky::Moc coverage_moc(const std::vector<repo::DatasetRecord>& records, int order
   return moc;
 }
 
-sky::StMoc coverage_stmoc(const std::vector<repo::DatasetRecord>& records, int time_order, int space_order,
+sky::StMoc coverage_stmoc(const std::vector<DatasetRecord>& records, int time_order, int space_order,
                           unsigned threads) {
   sky::StMoc st(time_order, space_order);
   std::vector<std::optional<sky::Moc>> spaces(records.size());
@@ -32,4 +32,4 @@ sky::StMoc coverage_stmoc(const std::vector<repo::DatasetRecord>& records, int t
   return st;
 }
 
-}  // namespace pixserve::hips
+}  // namespace pixserve::repo

@@ -8,16 +8,16 @@
 #include "repo/dataset.hpp"
 #include "sky/moc.hpp"
 
-namespace pixserve::hips {
+namespace pixserve::repo {
 
 inline constexpr int kDefaultMocOrder = 12;
 inline constexpr int kDefaultTimeOrder = 31;  // MOC 2.0's advice when the time scale is not TCB (~17 min cells)
 
 // Datasets without a footprint (calibrations) are skipped.
-sky::Moc coverage_moc(const std::vector<repo::DatasetRecord>& records, int order, unsigned threads = 0);
+sky::Moc coverage_moc(const std::vector<DatasetRecord>& records, int order, unsigned threads = 0);
 
 // Datasets without a footprint or without t_min/t_max are skipped.
-sky::StMoc coverage_stmoc(const std::vector<repo::DatasetRecord>& records, int time_order, int space_order,
+sky::StMoc coverage_stmoc(const std::vector<DatasetRecord>& records, int time_order, int space_order,
                           unsigned threads = 0);
 
-}  // namespace pixserve::hips
+}  // namespace pixserve::repo
