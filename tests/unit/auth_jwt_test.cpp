@@ -53,7 +53,7 @@ std::string make_jwt(EVP_PKEY* key, const nlohmann::json& claims, const nlohmann
   return input + "." + auth::base64url_encode(sign_rs256(key, input));
 }
 
-constexpr std::int64_t kNow = 1'700'000'000;
+constexpr std::int64_t kJwtNow = 1'700'000'000;
 
 class JwtTest : public ::testing::Test {
  protected:
@@ -72,7 +72,7 @@ class JwtTest : public ::testing::Test {
   }
   static nlohmann::json claims() {
     return {{"iss", "https://idp.example.org"}, {"aud", "pixserve"}, {"sub", "alice"},
-            {"exp", kNow + 600},              {"iat", kNow},       {"groups", {"g1", "staff", "bad group"}}};
+            {"exp", kJwtNow + 600},              {"iat", kJwtNow},       {"groups", {"g1", "staff", "bad group"}}};
   }
   static EVP_PKEY* key_;
   static EVP_PKEY* other_key_;
@@ -81,11 +81,11 @@ EVP_PKEY* JwtTest::key_ = nullptr;
 EVP_PKEY* JwtTest::other_key_ = nullptr;
 
 TEST_F(JwtTest, ValidTokenGivesUserGroupsAndDefaultScope) {
-  const auto c = verifier().verify(make_jwt(key_, claims()), kNow);
+  const auto c = verifier().verify(make_jwt(key_, claims()), kJwtNow);
   EXPECT_EQ(c.user, "alice");
   EXPECT_EQ(c.groups, (std::vector<std::string>{"g1", "staff"}));  // unusable names dropped
   EXPECT_EQ(c.scopes, std::vector<std::string>{"read:image"});
-  EXPECT_EQ(c.expires, kNow + 600);
+  EXPECT_EQ(c.expires, kJwtNow + 600);
 }
 
 TEST_F(JwtTest, AudienceListScopeAndCustomGroupsClaim) {
@@ -93,7 +93,7 @@ TEST_F(JwtTest, AudienceListScopeAndCustomGroupsClaim) {
   c["aud"] = {"other", "pixserve"};
   c["scope"] = "read:image write:image";
   c["memberOf"] = "g7 g8";
-  const auto got = verifier("memberOf").verify(make_jwt(key_, c), kNow);
+  const auto got = verifier("memberOf").verify(make_jwt(key_, c), kJwtNow);
   EXPECT_EQ(got.scopes, (std::vector<std::string>{"read:image", "write:image"}));
   EXPECT_EQ(got.groups, (std::vector<std::string>{"g7", "g8"}));
 }
@@ -109,24 +109,24 @@ TEST_F(JwtTest, RefusesWrongIssuerAudienceTimesAndUser) {
     }
     return make_jwt(key_, c);
   };
-  EXPECT_THROW(v.verify(bad("iss", "https://evil.example.org"), kNow), auth::JwtError);
-  EXPECT_THROW(v.verify(bad("aud", "someone-else"), kNow), auth::JwtError);
-  EXPECT_THROW(v.verify(bad("aud", nullptr), kNow), auth::JwtError);
-  EXPECT_THROW(v.verify(bad("exp", nullptr), kNow), auth::JwtError);
-  EXPECT_THROW(v.verify(bad("exp", kNow - 61), kNow), auth::JwtError);
-  EXPECT_NO_THROW(v.verify(bad("exp", kNow - 30), kNow));  // within the leeway
-  EXPECT_THROW(v.verify(bad("nbf", kNow + 3600), kNow), auth::JwtError);
-  EXPECT_THROW(v.verify(bad("sub", nullptr), kNow), auth::JwtError);
-  EXPECT_THROW(v.verify(bad("sub", "alice smith"), kNow), auth::JwtError);
-  EXPECT_THROW(v.verify(bad("sub", "survey"), kNow), auth::JwtError);  // the owner of survey data
-  EXPECT_THROW(v.verify(bad("sub", "SURVEY"), kNow), auth::JwtError);
-  EXPECT_THROW(v.verify(bad("exp", "tomorrow"), kNow), auth::JwtError);
+  EXPECT_THROW(v.verify(bad("iss", "https://evil.example.org"), kJwtNow), auth::JwtError);
+  EXPECT_THROW(v.verify(bad("aud", "someone-else"), kJwtNow), auth::JwtError);
+  EXPECT_THROW(v.verify(bad("aud", nullptr), kJwtNow), auth::JwtError);
+  EXPECT_THROW(v.verify(bad("exp", nullptr), kJwtNow), auth::JwtError);
+  EXPECT_THROW(v.verify(bad("exp", kJwtNow - 61), kJwtNow), auth::JwtError);
+  EXPECT_NO_THROW(v.verify(bad("exp", kJwtNow - 30), kJwtNow));  // within the leeway
+  EXPECT_THROW(v.verify(bad("nbf", kJwtNow + 3600), kJwtNow), auth::JwtError);
+  EXPECT_THROW(v.verify(bad("sub", nullptr), kJwtNow), auth::JwtError);
+  EXPECT_THROW(v.verify(bad("sub", "alice smith"), kJwtNow), auth::JwtError);
+  EXPECT_THROW(v.verify(bad("sub", "survey"), kJwtNow), auth::JwtError);  // the owner of survey data
+  EXPECT_THROW(v.verify(bad("sub", "SURVEY"), kJwtNow), auth::JwtError);
+  EXPECT_THROW(v.verify(bad("exp", "tomorrow"), kJwtNow), auth::JwtError);
 }
 
 TEST_F(JwtTest, RefusesForgedSignaturesAndAlgorithms) {
   const auto v = verifier();
   // Signed by another key.
-  EXPECT_THROW(v.verify(make_jwt(other_key_, claims()), kNow), auth::JwtError);
+  EXPECT_THROW(v.verify(make_jwt(other_key_, claims()), kJwtNow), auth::JwtError);
   // Payload changed after signing.
   const std::string good = make_jwt(key_, claims());
   auto c = claims();
@@ -134,10 +134,10 @@ TEST_F(JwtTest, RefusesForgedSignaturesAndAlgorithms) {
   const auto dot1 = good.find('.');
   const auto dot2 = good.find('.', dot1 + 1);
   const std::string tampered = good.substr(0, dot1 + 1) + auth::base64url_encode(c.dump()) + good.substr(dot2);
-  EXPECT_THROW(v.verify(tampered, kNow), auth::JwtError);
+  EXPECT_THROW(v.verify(tampered, kJwtNow), auth::JwtError);
   // alg none with an empty signature.
   const std::string none = auth::base64url_encode(R"({"alg":"none"})") + "." + auth::base64url_encode(claims().dump()) + ".";
-  EXPECT_THROW(v.verify(none, kNow), auth::JwtError);
+  EXPECT_THROW(v.verify(none, kJwtNow), auth::JwtError);
   // HS256 "signed" with the public key as the HMAC secret.
   const std::string pem = public_pem(key_);
   const std::string input = auth::base64url_encode(R"({"alg":"HS256"})") + "." + auth::base64url_encode(claims().dump());
@@ -146,10 +146,10 @@ TEST_F(JwtTest, RefusesForgedSignaturesAndAlgorithms) {
   HMAC(EVP_sha256(), pem.data(), static_cast<int>(pem.size()), reinterpret_cast<const unsigned char*>(input.data()),
        input.size(), mac, &mac_len);
   const std::string hs = input + "." + auth::base64url_encode(std::string(reinterpret_cast<char*>(mac), mac_len));
-  EXPECT_THROW(v.verify(hs, kNow), auth::JwtError);
+  EXPECT_THROW(v.verify(hs, kJwtNow), auth::JwtError);
   // Garbage.
-  EXPECT_THROW(v.verify("a.b.c", kNow), auth::JwtError);
-  EXPECT_THROW(v.verify("not a jwt", kNow), auth::JwtError);
+  EXPECT_THROW(v.verify("a.b.c", kJwtNow), auth::JwtError);
+  EXPECT_THROW(v.verify("not a jwt", kJwtNow), auth::JwtError);
 }
 
 TEST_F(JwtTest, ConfigurationChecks) {

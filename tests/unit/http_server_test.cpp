@@ -257,7 +257,7 @@ Router basic_router() {
   return r;
 }
 
-std::filesystem::path test_dir(const std::string& name) {
+std::filesystem::path server_test_dir(const std::string& name) {
   auto dir = pixserve::testing::test_scratch_dir(name);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
@@ -420,7 +420,7 @@ TEST(HttpServer, ProducersStopWhenClientsGoOrStall) {
 }
 
 TEST(HttpServer, FilesWithRangesAndValidators) {
-  auto dir = test_dir("files");
+  auto dir = server_test_dir("files");
   std::string content(300000, '\0');
   for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>(i % 253);
   std::ofstream(dir / "image.fits", std::ios::binary) << content;

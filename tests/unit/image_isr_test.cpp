@@ -29,7 +29,7 @@ using namespace pixserve::image;
 
 namespace {
 
-fs::path tmp_path(const std::string& name) { return pixserve::testing::test_scratch_file(name); }
+fs::path isr_tmp_path(const std::string& name) { return pixserve::testing::test_scratch_file(name); }
 
 std::string file_bytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -241,7 +241,7 @@ TEST(RunIsr, ProcessesASyntheticRawExactly) {
   };
   const AmpDef defs[2] = {{"SEGMENT00", 2.0, 1000.0, parse_section("[1:8,1:8]")},
                           {"SEGMENT01", 1.5, 1200.0, parse_section("[16:9,1:8]")}};
-  const fs::path path = tmp_path("raw_synthetic.fits");
+  const fs::path path = isr_tmp_path("raw_synthetic.fits");
   {
     auto file = fits::File::create(path);
     file.write_string("DETSIZE", "[1:16,1:8]");
@@ -401,7 +401,7 @@ TEST(ExposureFiles, RoundTripWithMaskKeywordsAndDeterministicCompression) {
   p.crpix = {20.0, 15.0};
   p.cd = {-5.5e-5, 0.0, 0.0, 5.5e-5};
   const auto w = wcs::Wcs::tan(p);
-  const fs::path path = tmp_path("exposure.fits");
+  const fs::path path = isr_tmp_path("exposure.fits");
   write_exposure(path, e, h, &w);
 
   const Exposure back = read_exposure(path);
@@ -423,7 +423,7 @@ TEST(ExposureFiles, RoundTripWithMaskKeywordsAndDeterministicCompression) {
     EXPECT_EQ(f.read_string("CTYPE1"), "RA---TAN");
   }
 
-  const fs::path a = tmp_path("exposure_a.fits.fz"), b = tmp_path("exposure_b.fits.fz");
+  const fs::path a = isr_tmp_path("exposure_a.fits.fz"), b = isr_tmp_path("exposure_b.fits.fz");
   fits::CompressCopyOptions settings;
   settings.quantize_level = 16.0F;
   settings.dither_seed = 42;
@@ -442,7 +442,7 @@ TEST(ExposureFiles, RoundTripWithMaskKeywordsAndDeterministicCompression) {
   EXPECT_EQ(f.image_shape(), (std::vector<long>{40, 30}));
   EXPECT_EQ(f.read_string("BUNIT"), "electron");
 
-  const fs::path headers = tmp_path("exposure_headers.fits");
+  const fs::path headers = isr_tmp_path("exposure_headers.fits");
   write_exposure_headers(headers, h, &w);
   auto hf = fits::File::open(headers);
   EXPECT_EQ(hf.hdu_count(), 4);

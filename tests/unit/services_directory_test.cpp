@@ -21,7 +21,7 @@ namespace {
 using testing::call;
 using json = nlohmann::json;
 
-repo::DatasetRecord calexp(std::int64_t visit, double ra, double dec) {
+repo::DatasetRecord directory_calexp(std::int64_t visit, double ra, double dec) {
   repo::DatasetRecord r;
   r.type = repo::DatasetType::calexp;
   r.collection = "DR1";
@@ -53,11 +53,11 @@ struct Server {
   static std::shared_ptr<SharedRepository> open(const pixserve::testing::ScratchDir& scratch, bool with_data) {
     auto repo = repo::Repository::open_or_create(scratch.dir / "repo", {.name = "testrepo", .authority = "example.org"});
     if (with_data) {
-      auto secret = calexp(1, 60.0, -30.0);  // first by ID, but no example may name it
+      auto secret = directory_calexp(1, 60.0, -30.0);  // first by ID, but no example may name it
       secret.rights.policy = repo::ReadPolicy::owner;
       secret.rights.owner = "alice";
       repo.registry().insert(secret);
-      repo.registry().insert(calexp(2, 53.0, -28.0));
+      repo.registry().insert(directory_calexp(2, 53.0, -28.0));
     }
     return std::make_shared<SharedRepository>(std::move(repo));
   }

@@ -25,11 +25,11 @@ namespace {
 
 using testing::call;
 
-sky::Polygon square(double ra, double dec, double half) {
+sky::Polygon tap_square(double ra, double dec, double half) {
   return sky::Polygon({{ra - half, dec - half}, {ra + half, dec - half}, {ra + half, dec + half}, {ra - half, dec + half}});
 }
 
-repo::DatasetRecord calexp(std::int64_t visit, std::int64_t detector, double ra, double dec, std::string band) {
+repo::DatasetRecord tap_calexp(std::int64_t visit, std::int64_t detector, double ra, double dec, std::string band) {
   repo::DatasetRecord r;
   r.type = repo::DatasetType::calexp;
   r.collection = "DR1";
@@ -41,7 +41,7 @@ repo::DatasetRecord calexp(std::int64_t visit, std::int64_t detector, double ra,
   r.file_path = "data/" + r.dataset_id + ".fits";
   r.file_size = 5000;
   r.checksum = "00";
-  r.footprint = square(ra, dec, 0.05);
+  r.footprint = tap_square(ra, dec, 0.05);
   r.s_ra = ra;
   r.s_dec = dec;
   r.t_min = 60000.0 + static_cast<double>(visit);
@@ -57,17 +57,17 @@ struct Fixture {
   Fixture(AppOptions options = default_options()) : scratch("tap") {
     auto repo = repo::Repository::open_or_create(scratch.dir / "repo", {.name = "testrepo", .authority = "example.org"});
     auto& reg = repo.registry();
-    reg.insert(calexp(1, 1, 53.0, -28.0, "r"));
-    reg.insert(calexp(2, 1, 53.0, -28.0, "g"));
-    reg.insert(calexp(3, 2, 60.0, -30.0, "r"));
-    auto secret = calexp(4, 1, 53.0, -28.0, "r");
+    reg.insert(tap_calexp(1, 1, 53.0, -28.0, "r"));
+    reg.insert(tap_calexp(2, 1, 53.0, -28.0, "g"));
+    reg.insert(tap_calexp(3, 2, 60.0, -30.0, "r"));
+    auto secret = tap_calexp(4, 1, 53.0, -28.0, "r");
     secret.rights.policy = repo::ReadPolicy::owner;
     secret.rights.owner = "alice";
     reg.insert(secret);
-    auto embargoed = calexp(5, 1, 53.0, -28.0, "r");
+    auto embargoed = tap_calexp(5, 1, 53.0, -28.0, "r");
     embargoed.rights.release_mjd = repo::mjd_now() + 1.0;
     reg.insert(embargoed);
-    auto with_inputs = calexp(6, 1, 53.0, -28.0, "i");
+    auto with_inputs = tap_calexp(6, 1, 53.0, -28.0, "i");
     with_inputs.inputs = {{embargoed.dataset_id, "raw"}, {"DR1.raw.v6.d1", "raw"}};
     reg.insert(with_inputs);
     repository = std::make_shared<SharedRepository>(std::move(repo));

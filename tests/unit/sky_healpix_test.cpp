@@ -21,7 +21,7 @@ using testing::kDeg;
 using testing::offset;
 using testing::ShapeMaker;
 
-constexpr double kPi = std::numbers::pi;
+constexpr double kHealpixPi = std::numbers::pi;
 
 std::int64_t cells_at(int order) { return std::int64_t{12} << (2 * order); }
 
@@ -49,7 +49,7 @@ void expect_sorted_merged(const std::vector<CellRange>& ranges, int order) {
 }
 
 double area_sr(const Shape& s) {
-  if (const auto* c = std::get_if<Circle>(&s)) return 2 * kPi * (1 - std::cos(c->radius_deg * kDeg));
+  if (const auto* c = std::get_if<Circle>(&s)) return 2 * kHealpixPi * (1 - std::cos(c->radius_deg * kDeg));
   if (const auto* p = std::get_if<Polygon>(&s)) return p->area_sr();
   const auto& r = std::get<RaDecRange>(s);
   return testing::ra_width(r) * kDeg * (std::sin(r.dec_max * kDeg) - std::sin(r.dec_min * kDeg));
@@ -91,7 +91,7 @@ TEST(SkyHealpix, CellOfAndCentre) {
 }
 
 TEST(SkyHealpix, CellSize) {
-  EXPECT_NEAR(cell_size_deg(0), std::sqrt(4 * kPi / 12) / kDeg, 1e-12);
+  EXPECT_NEAR(cell_size_deg(0), std::sqrt(4 * kHealpixPi / 12) / kDeg, 1e-12);
   EXPECT_NEAR(cell_size_deg(10) * 1024, cell_size_deg(0), 1e-12);
   EXPECT_NEAR(cell_size_deg(29) * 3600e3, 0.3932, 1e-3);  // ~0.39 mas
 }
@@ -180,7 +180,7 @@ TEST(SkyHealpix, CoverIsSupersetOfRandomShapes) {
     // Not wildly larger than the shape once it spans many cells.
     if (extent_deg(s) > 8 * cell) {
       ++big_shapes;
-      const double ratio = count(cells) * (4 * kPi / cells_at(order)) / area_sr(s);
+      const double ratio = count(cells) * (4 * kHealpixPi / cells_at(order)) / area_sr(s);
       worst_ratio = std::max(worst_ratio, ratio);
       EXPECT_LT(ratio, 4.0) << "case " << i << " kind " << s.index();
     }
@@ -206,7 +206,7 @@ TEST(SkyHealpix, CoverAroundPolesAndRaZero) {
     expect_sorted_merged(cells, order);
     for (const auto& p : testing::interior_points(s, 3000, mk)) EXPECT_TRUE(covered(cells, cell_of(p, order)));
     for (const auto& p : testing::boundary_points(s, 400)) EXPECT_TRUE(covered(cells, cell_of(p, order)));
-    EXPECT_LT(count(cells) * (4 * kPi / cells_at(order)), 4 * area_sr(s));
+    EXPECT_LT(count(cells) * (4 * kHealpixPi / cells_at(order)), 4 * area_sr(s));
   }
   // The polar cap covers every cell around the pole.
   const auto cap = cover(Circle{{0, 90}, 3}, order);
