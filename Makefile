@@ -6,20 +6,30 @@ BUILD_ASAN := build-asan
 DEMO_DIR ?= demo
 PORT ?= 8080
 
-.PHONY: all deps build build-asan demo test unit-test asan-test protocol-test protocol-asan-test browser-test bench-http clean fuzz fuzz-build fuzz-adql fuzz-dali fuzz-http
+.PHONY: all deps build build-asan bench demo test unit-test asan-test protocol-test protocol-asan-test browser-test bench-http clean fuzz fuzz-build fuzz-adql fuzz-dali fuzz-http
 
 all: build
 
 deps:
 	@bash scripts/install-deps.sh
 
+# The plain tree is optimised with line tables only (-g1: backtraces, perf
+# and gdb show functions, files and lines; -g would add types and locals for
+# a third more compile time). The ASan tree keeps full -g; DEBUG_INFO=-g
+# gives the plain tree full debug info too.
+DEBUG_INFO ?= -g1
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 $(DEBUG_INFO) -DNDEBUG" >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
 build-asan: deps
 	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DPIXSERVE_SANITIZE=ON -DPIXSERVE_BENCH=OFF >/dev/null
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
+
+# The benchmarks (build/bench/bench_*), not built by `make build`.
+bench: build
+	cmake --build $(BUILD) -j $(JOBS) --target bench
 
 demo: build
 	bash scripts/demo.sh $(BUILD)/pixserve $(DEMO_DIR) $(PORT)
