@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <ostream>
 
 #include "fits/fits.hpp"
 #include "hips/image_io.hpp"
@@ -15,6 +16,11 @@
 #include "wcs/wcs.hpp"
 
 namespace pixserve::hips {
+
+// How gtest (and so ctest's test names) prints a tile: by its fields, not by
+// the struct's bytes, whose padding differs from build to build.
+void PrintTo(const TileId& tile, std::ostream* out) { *out << "order " << tile.order << " pixel " << tile.npix; }
+
 namespace {
 
 TEST(HipsTile, PathLayout) {
@@ -94,7 +100,11 @@ INSTANTIATE_TEST_SUITE_P(Faces, HipsTileWcs,
                          ::testing::Values(TileId{3, 0}, TileId{3, 3 * 64 + 21}, TileId{3, 4 * 64 + 40},
                                            TileId{3, 7 * 64 + 5}, TileId{6, 6 * 4096 + 1000},
                                            TileId{3, 9 * 64 + 63}, TileId{11, 8 * 4194304LL + 12345},
-                                           TileId{11, 4 * 4194304LL + 3000000}));
+                                           TileId{11, 4 * 4194304LL + 3000000}),
+                         // Named by order and pixel, for names that stay the same between builds.
+                         [](const ::testing::TestParamInfo<TileId>& info) {
+                           return "order" + std::to_string(info.param.order) + "_pixel" + std::to_string(info.param.npix);
+                         });
 
 TEST(HipsImages, PngRoundTripAndJpegMagic) {
   const pixserve::testing::ScratchDir scratch;
