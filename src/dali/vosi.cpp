@@ -15,22 +15,12 @@ constexpr std::string_view kVosiCapabilitiesId = "ivo://ivoa.net/std/VOSI#capabi
 constexpr std::string_view kVosiAvailabilityId = "ivo://ivoa.net/std/VOSI#availability";
 constexpr std::string_view kVosiTablesId = "ivo://ivoa.net/std/VOSI#tables";
 
-std::string to_xml(const pugi::xml_document& doc) {
-  std::ostringstream out;
-  doc.save(out, " ", pugi::format_indent, pugi::encoding_utf8);
-  return out.str();
-}
-
 pugi::xml_document new_document() {
   pugi::xml_document doc;
   auto decl = doc.append_child(pugi::node_declaration);
   decl.append_attribute("version") = "1.0";
   decl.append_attribute("encoding") = "UTF-8";
   return doc;
-}
-
-void text_element(pugi::xml_node parent, const char* name, std::string_view text) {
-  parent.append_child(name).text().set(std::string(text).c_str());
 }
 
 // VODataService 1.1 SimpleDataType: integer, real, complex, boolean, char,
@@ -88,6 +78,16 @@ std::string summary_of(const Service& service, const Endpoint& e) {
 }
 
 }  // namespace
+
+std::string to_xml(const pugi::xml_document& doc) {
+  std::ostringstream out;
+  doc.save(out, " ", pugi::format_indent, pugi::encoding_utf8);
+  return out.str();
+}
+
+void text_element(pugi::xml_node parent, const char* name, std::string_view text) {
+  parent.append_child(name).text().set(std::string(text).c_str());
+}
 
 std::string iso_utc(std::chrono::system_clock::time_point t) {
   const std::time_t tt = std::chrono::system_clock::to_time_t(t);

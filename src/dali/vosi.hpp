@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <pugixml.hpp>
 
 #include "dali/service.hpp"
 
@@ -19,6 +20,12 @@ inline constexpr std::string_view vosi_capabilities_ns = "http://www.ivoa.net/xm
 inline constexpr std::string_view vosi_availability_ns = "http://www.ivoa.net/xml/VOSIAvailability/v1.0";
 inline constexpr std::string_view vodataservice_ns = "http://www.ivoa.net/xml/VODataService/v1.1";
 inline constexpr std::string_view xsi_ns = "http://www.w3.org/2001/XMLSchema-instance";
+
+// An XML document as text: UTF-8, indented one space per level (every VOSI
+// and TAP document pixserve writes).
+std::string to_xml(const pugi::xml_document& doc);
+// Appends <name>text</name> to parent.
+void text_element(pugi::xml_node parent, const char* name, std::string_view text);
 
 // <vosi:capabilities> for one service. base_url is the server's public URL
 // (http::Request::base_url()); every accessURL is absolute.

@@ -17,6 +17,9 @@
 #include "uws/job_service.hpp"
 
 namespace pixserve::services {
+
+using dali::text_element;
+using dali::to_xml;
 namespace {
 
 constexpr std::string_view kTapStandardId = "ivo://ivoa.net/std/TAP";
@@ -213,16 +216,6 @@ std::string file_extension(const dali::ResponseFormat& f) {
 }
 
 // ------------------------------------------------------------ capabilities
-
-std::string to_xml(const pugi::xml_document& doc) {
-  std::ostringstream out;
-  doc.save(out, " ", pugi::format_indent, pugi::encoding_utf8);
-  return out.str();
-}
-
-void text_element(pugi::xml_node parent, const char* name, std::string_view text) {
-  parent.append_child(name).text().set(std::string(text).c_str());
-}
 
 void simple_capability(pugi::xml_node root, std::string_view standard_id, const std::string& url,
                        const char* interface_type = "vs:ParamHTTP") {

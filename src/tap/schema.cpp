@@ -9,9 +9,13 @@
 
 #include "adql/sql_text.hpp"
 #include "auth/policy.hpp"
+#include "dali/vosi.hpp"
 #include "repo/obscore_schema.hpp"
 
 namespace pixserve::tap {
+
+using dali::text_element;
+using dali::to_xml;
 namespace {
 
 using adql::AdqlType;
@@ -205,16 +209,6 @@ std::vector<TapTable> tap_schema_tables() {
                             make_column({"from_column", v, "", "", "Column in from_table", true, false, true}),
                             make_column({"target_column", v, "", "", "Column in target_table", true, false, true})}));
   return out;
-}
-
-std::string to_xml(const pugi::xml_document& doc) {
-  std::ostringstream out;
-  doc.save(out, " ", pugi::format_indent, pugi::encoding_utf8);
-  return out.str();
-}
-
-void text_element(pugi::xml_node parent, const char* name, std::string_view text) {
-  parent.append_child(name).text().set(std::string(text).c_str());
 }
 
 }  // namespace
