@@ -25,9 +25,6 @@ int sextet(char c) {
 struct BioFree {
   void operator()(BIO* b) const { BIO_free(b); }
 };
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
 struct MdCtxFree {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
 };
@@ -67,7 +64,10 @@ std::vector<std::string> string_list(const nlohmann::json& v) {
 }  // namespace
 
 struct JwtVerifier::Key {
-  std::unique_ptr<EVP_PKEY, PkeyFree> pkey;
+  struct Free {
+    void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+  };
+  std::unique_ptr<EVP_PKEY, Free> pkey;
 };
 
 std::string base64url_encode(std::string_view bytes) {

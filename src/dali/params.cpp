@@ -33,7 +33,7 @@ std::vector<std::string_view> words(std::string_view text) {
 
 // A value quoted in error messages: short, printable, so that hostile input
 // cannot fill or garble the error document.
-std::string quoted(std::string_view text) {
+std::string quoted_for_message(std::string_view text) {
   std::string out;
   for (const char c : text.substr(0, 60)) out += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
   if (text.size() > 60) out += "...";
@@ -53,7 +53,7 @@ double parse_number(const ParamSpec& spec, std::string_view word, bool infinity_
   if (!word.empty() && *begin == '+') ++begin;  // from_chars refuses a leading '+'
   const auto [ptr, ec] = std::from_chars(begin, end, v);
   if (ec != std::errc() || ptr != end || !std::isfinite(v)) {
-    throw usage_error(fmt::format("{}: {} is not a number", spec.name, quoted(word)));
+    throw usage_error(fmt::format("{}: {} is not a number", spec.name, quoted_for_message(word)));
   }
   return v;
 }
@@ -180,18 +180,18 @@ Value parse_value(const ParamSpec& spec, std::string_view text) {
     case ParamType::boolean:
       if (iequals(text, "true") || text == "1") return true;
       if (iequals(text, "false") || text == "0") return false;
-      throw usage_error(fmt::format("{}: {} is not a boolean (true or false)", spec.name, quoted(text)));
+      throw usage_error(fmt::format("{}: {} is not a boolean (true or false)", spec.name, quoted_for_message(text)));
     case ParamType::integer: {
       std::int64_t v = 0;
       const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
       if (ec != std::errc() || ptr != text.data() + text.size()) {
-        throw usage_error(fmt::format("{}: {} is not an integer", spec.name, quoted(text)));
+        throw usage_error(fmt::format("{}: {} is not an integer", spec.name, quoted_for_message(text)));
       }
       check_bounds(spec, static_cast<double>(v), "value");
       return v;
     }
     case ParamType::real: {
-      if (w.size() != 1) throw usage_error(fmt::format("{}: {} is not a number", spec.name, quoted(text)));
+      if (w.size() != 1) throw usage_error(fmt::format("{}: {} is not a number", spec.name, quoted_for_message(text)));
       const double v = parse_number(spec, w[0], false);
       check_bounds(spec, v, "value");
       return v;
@@ -203,7 +203,7 @@ Value parse_value(const ParamSpec& spec, std::string_view text) {
       if (std::find(spec.options.begin(), spec.options.end(), text) == spec.options.end()) {
         std::string allowed;
         for (const auto& o : spec.options) allowed += (allowed.empty() ? "" : ", ") + o;
-        throw usage_error(fmt::format("{}: {} is not one of: {}", spec.name, quoted(text), allowed));
+        throw usage_error(fmt::format("{}: {} is not one of: {}", spec.name, quoted_for_message(text), allowed));
       }
       return std::string(text);
     case ParamType::timestamp:
@@ -211,7 +211,7 @@ Value parse_value(const ParamSpec& spec, std::string_view text) {
         return repo::mjd_from_iso(text);
       } catch (const std::invalid_argument& e) {
         throw usage_error(fmt::format("{}: {} is not a DALI timestamp (YYYY-MM-DD['T'hh:mm:ss[.sss]]['Z']): {}", spec.name,
-                                      quoted(text), e.what()));
+                                      quoted_for_message(text), e.what()));
       }
     case ParamType::interval: {
       // DALI interval: two numbers; SIA 2.0 also accepts a single number
@@ -221,7 +221,7 @@ Value parse_value(const ParamSpec& spec, std::string_view text) {
         check_bounds(spec, v, "value");
         return Interval{v, v};
       }
-      if (w.size() != 2) throw usage_error(fmt::format("{}: an interval is 'lo hi' (2 numbers, -Inf/+Inf allowed), got {}", spec.name, quoted(text)));
+      if (w.size() != 2) throw usage_error(fmt::format("{}: an interval is 'lo hi' (2 numbers, -Inf/+Inf allowed), got {}", spec.name, quoted_for_message(text)));
       const Interval iv{parse_number(spec, w[0], true), parse_number(spec, w[1], true)};
       if (iv.lo > iv.hi) throw usage_error(fmt::format("{}: interval lower bound {} exceeds upper bound {}", spec.name, iv.lo, iv.hi));
       if (std::isfinite(iv.lo)) check_bounds(spec, iv.lo, "lower bound");
@@ -241,7 +241,7 @@ Value parse_value(const ParamSpec& spec, std::string_view text) {
       if (iequals(w[0], "CIRCLE")) return parse_circle(spec, rest);
       if (iequals(w[0], "RANGE")) return parse_range(spec, rest);
       if (iequals(w[0], "POLYGON")) return parse_polygon(spec, rest);
-      throw usage_error(fmt::format("{}: shape {} is not CIRCLE, RANGE or POLYGON", spec.name, quoted(w[0])));
+      throw usage_error(fmt::format("{}: shape {} is not CIRCLE, RANGE or POLYGON", spec.name, quoted_for_message(w[0])));
     }
   }
   throw usage_error(fmt::format("{}: unsupported parameter type", spec.name));
@@ -275,7 +275,7 @@ ParsedParams parse_params(std::span<const ParamSpec> specs, const RawParams& raw
     const std::string& value = entry.second;
     const auto spec = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return iequals(s.name, name); });
     if (spec == specs.end()) {
-      if (options.reject_unknown) throw usage_error(fmt::format("unknown parameter {}", quoted(name)));
+      if (options.reject_unknown) throw usage_error(fmt::format("unknown parameter {}", quoted_for_message(name)));
       continue;
     }
     if (!spec->multiple && out.has(spec->name)) {

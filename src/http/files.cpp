@@ -17,6 +17,8 @@
 
 #include <fmt/format.h>
 
+#include "http/headers.hpp"
+
 namespace pixserve::http {
 
 namespace {
@@ -42,12 +44,6 @@ class FileHandle {
   int fd_;
 };
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 std::optional<std::uint64_t> parse_u64(std::string_view s) {
   std::uint64_t v = 0;
   if (s.empty()) return std::nullopt;
@@ -64,13 +60,13 @@ enum class RangeKind { none, satisfiable, unsatisfiable };
 // RFC 9110 section 14: "bytes=a-b", "bytes=a-", "bytes=-n". Anything else
 // (other units, several ranges, bad syntax) is ignored, i.e. the whole file.
 RangeKind parse_range(std::string_view header, std::uint64_t size, ByteRange& out) {
-  header = trim(header);
+  header = trim_ows(header);
   if (header.size() < 6 || !iequals(header.substr(0, 6), "bytes=")) return RangeKind::none;
-  std::string_view spec = trim(header.substr(6));
+  std::string_view spec = trim_ows(header.substr(6));
   if (spec.find(',') != std::string_view::npos) return RangeKind::none;
   std::size_t dash = spec.find('-');
   if (dash == std::string_view::npos) return RangeKind::none;
-  std::string_view a = trim(spec.substr(0, dash)), b = trim(spec.substr(dash + 1));
+  std::string_view a = trim_ows(spec.substr(0, dash)), b = trim_ows(spec.substr(dash + 1));
   if (a.empty()) {  // suffix range: the last n bytes
     auto n = parse_u64(b);
     if (!n) return RangeKind::none;
@@ -101,11 +97,11 @@ std::string_view strip_weak(std::string_view tag) noexcept {
 // If-None-Match uses the weak comparison: "*" or any listed tag equal to ours
 // ignoring W/ prefixes.
 bool none_match_hits(std::string_view header, std::string_view etag) {
-  header = trim(header);
+  header = trim_ows(header);
   if (header == "*") return true;
   while (!header.empty()) {
     std::size_t comma = header.find(',');
-    std::string_view tag = trim(header.substr(0, comma));
+    std::string_view tag = trim_ows(header.substr(0, comma));
     if (!tag.empty() && strip_weak(tag) == strip_weak(etag)) return true;
     if (comma == std::string_view::npos) break;
     header.remove_prefix(comma + 1);
@@ -128,7 +124,7 @@ std::string http_date(std::chrono::system_clock::time_point t) {
 }
 
 std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text) {
-  std::string s(trim(text));
+  std::string s(trim_ows(text));
   char day[4] = {}, month[4] = {};
   int d = 0, y = 0, hh = 0, mm = 0, ss = 0, consumed = 0;
   if (std::sscanf(s.c_str(), "%3s, %2d %3s %4d %2d:%2d:%2d GMT%n", day, &d, month, &y, &hh, &mm, &ss, &consumed) != 7 ||
@@ -229,7 +225,7 @@ Response serve_file(const Request& request, const std::filesystem::path& path, s
     if (auto range = request.header("Range")) {
       bool if_range_ok = true;
       if (auto ir = request.header("If-Range")) {
-        std::string_view v = trim(*ir);
+        std::string_view v = trim_ows(*ir);
         // A strong comparison: a weak tag or a different date means the
         // client's partial copy is stale, so it gets the whole file.
         if (!v.empty() && (v.front() == '"' || v.substr(0, 2) == "W/"))

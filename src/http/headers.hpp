@@ -16,6 +16,9 @@ namespace pixserve::http {
 // locale-aware comparisons would make "I" and "i" differ under a Turkish locale.
 bool iequals(std::string_view a, std::string_view b) noexcept;
 std::string ascii_lower(std::string_view s);
+// Strips the optional whitespace (spaces and tabs, RFC 9110 OWS) around a
+// field value or one of its list elements.
+std::string_view trim_ows(std::string_view s) noexcept;
 
 // Ordered list of (name, value) header fields; lookup ignores the case of the
 // name, repeated fields are kept in order (e.g. several Set-Cookie).

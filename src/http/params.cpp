@@ -198,12 +198,6 @@ int hex_value(char c) noexcept {
   return -1;
 }
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 }  // namespace
 
 std::string percent_encode(std::string_view s) {
@@ -265,13 +259,13 @@ std::optional<std::string> HeaderValue::param(std::string_view key) const {
 HeaderValue parse_header_value(std::string_view text) {
   HeaderValue out;
   std::size_t semi = text.find(';');
-  out.value = ascii_lower(trim(text.substr(0, semi)));
+  out.value = ascii_lower(trim_ows(text.substr(0, semi)));
   std::size_t pos = semi == std::string_view::npos ? text.size() : semi + 1;
   while (pos < text.size()) {
     // key up to '=' or ';'
     std::size_t stop = text.find_first_of("=;", pos);
     std::string key =
-        ascii_lower(trim(text.substr(pos, stop == std::string_view::npos ? std::string_view::npos : stop - pos)));
+        ascii_lower(trim_ows(text.substr(pos, stop == std::string_view::npos ? std::string_view::npos : stop - pos)));
     std::string value;
     if (stop == std::string_view::npos) {
       pos = text.size();
@@ -292,7 +286,7 @@ HeaderValue parse_header_value(std::string_view text) {
       } else {
         std::size_t next = text.find(';', pos);
         value =
-            std::string(trim(text.substr(pos, next == std::string_view::npos ? std::string_view::npos : next - pos)));
+            std::string(trim_ows(text.substr(pos, next == std::string_view::npos ? std::string_view::npos : next - pos)));
         pos = next == std::string_view::npos ? text.size() : next + 1;
       }
     }
@@ -358,8 +352,8 @@ void parse_multipart_view(std::string_view body, const std::string& boundary, co
       header_block = eol == std::string_view::npos ? std::string_view{} : header_block.substr(eol + 2);
       std::size_t colon = line.find(':');
       if (colon == std::string_view::npos) throw malformed("bad part header");
-      std::string_view name = trim(line.substr(0, colon));
-      std::string_view value = trim(line.substr(colon + 1));
+      std::string_view name = trim_ows(line.substr(0, colon));
+      std::string_view value = trim_ows(line.substr(colon + 1));
       if (iequals(name, "Content-Disposition"))
         disposition = parse_header_value(value);
       else if (iequals(name, "Content-Type"))

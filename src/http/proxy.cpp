@@ -7,6 +7,8 @@
 
 #include <boost/asio/ip/address_v6.hpp>
 
+#include "http/headers.hpp"
+
 namespace pixserve::http {
 
 namespace ip = boost::asio::ip;
@@ -18,12 +20,6 @@ std::optional<ip::address> parse_address(std::string_view text) {
   auto address = ip::make_address(std::string(text), ec);
   if (ec) return std::nullopt;
   return address;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 constexpr std::string_view kV1Prefix = "PROXY ";
@@ -164,7 +160,7 @@ ip::address client_from_forwarded_for(const ip::address& peer, const std::vector
   for (std::string_view value : values) {
     for (;;) {
       const std::size_t comma = value.find(',');
-      hops.push_back(trim(value.substr(0, comma)));
+      hops.push_back(trim_ows(value.substr(0, comma)));
       if (comma == std::string_view::npos) break;
       value.remove_prefix(comma + 1);
     }

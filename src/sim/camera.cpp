@@ -9,11 +9,12 @@
 #include <stdexcept>
 
 #include "sim/random.hpp"
+#include "sky/geometry.hpp"
 
 namespace pixserve::sim {
 namespace {
 
-constexpr double kDeg = std::numbers::pi / 180.0;
+using sky::kDeg;
 
 // Raft slots, centre first so that a survey with few detectors still
 // images the middle of the field.

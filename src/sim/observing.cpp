@@ -9,11 +9,12 @@
 #include <stdexcept>
 
 #include "sim/random.hpp"
+#include "sky/geometry.hpp"
 
 namespace pixserve::sim {
 namespace {
 
-constexpr double kDeg = std::numbers::pi / 180.0;
+using sky::kDeg;
 constexpr double kSiderealRate = 360.98564736629;     // GMST degrees per day
 constexpr double kSiderealDay = 1.0 / 1.00273790935;  // days
 

@@ -5,11 +5,12 @@
 #include <numbers>
 
 #include "sim/random.hpp"
+#include "sky/geometry.hpp"
 
 namespace pixserve::sim {
 namespace {
 
-constexpr double kDeg = std::numbers::pi / 180.0;
+using sky::kDeg;
 constexpr double kSigmaPerFwhm = 1.0 / 2.354820045;
 // Profiles are drawn out to where they fall below this many electrons per
 // pixel: far below the sky noise of any band.

@@ -9,11 +9,12 @@
 
 #include "sim/observing.hpp"
 #include "sim/random.hpp"
+#include "sky/geometry.hpp"
 
 namespace pixserve::sim {
 namespace {
 
-constexpr double kDeg = std::numbers::pi / 180.0;
+using sky::kDeg;
 
 // A magnitude drawn from N(<m) ~ 10^(slope m) between bright and faint.
 double power_law_magnitude(Rng& rng, double bright, double faint, double slope) {

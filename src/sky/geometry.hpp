@@ -5,12 +5,16 @@
 #pragma once
 
 #include <array>
+#include <numbers>
 #include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
 namespace pixserve::sky {
+
+// One degree in radians: the API speaks degrees, the trigonometry radians.
+inline constexpr double kDeg = std::numbers::pi / 180.0;
 
 struct SkyPoint {
   double ra = 0.0;   // degrees, [0, 360)

@@ -170,7 +170,7 @@ Response delete_job(const Context& ctx, const Request& req) {
   return see_other(ctx.list_url(req));
 }
 
-bool is_job_control(std::string_view name) { return http::iequals(name, "PHASE") || http::iequals(name, "ACTION"); }
+bool is_phase_or_action(std::string_view name) { return http::iequals(name, "PHASE") || http::iequals(name, "ACTION"); }
 
 Response post_job(const Context& ctx, const Request& req) {
   const Job job = ctx.job(req);
@@ -179,7 +179,7 @@ Response post_job(const Context& ctx, const Request& req) {
     return delete_job(ctx, req);
   }
   // UWS 1.1 allows parameter updates by POST to the job itself.
-  const auto updates = job_parameters(req, is_job_control);
+  const auto updates = job_parameters(req, is_phase_or_action);
   if (!updates.empty()) ctx.store().update_parameters(job.id, updates);
   if (auto phase = req.params().first("PHASE")) apply_phase(ctx, req, job.id, *phase);
   return see_other(ctx.job_url(req, job.id));

@@ -53,14 +53,14 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-struct Shape {
+struct ArrayExtent {
   bool scalar = true;
   bool variable = false;
   std::size_t fixed = 1;  // elements of a fixed array (product of the fixed dimensions)
 };
 
-Shape parse_arraysize(std::string_view text, std::string_view field) {
-  Shape s;
+ArrayExtent parse_arraysize(std::string_view text, std::string_view field) {
+  ArrayExtent s;
   text = trim(text);
   if (text.empty()) return s;
   s.scalar = false;
@@ -97,7 +97,7 @@ Shape parse_arraysize(std::string_view text, std::string_view field) {
 
 struct Column {
   Field field;
-  Shape shape;
+  ArrayExtent shape;
   std::optional<std::int64_t> null_int;
   std::optional<std::string> null_text;
   bool is_string() const { return field.datatype == Datatype::char_ || field.datatype == Datatype::unicodeChar; }

@@ -22,13 +22,14 @@
 #include <fmt/format.h>
 
 #include "fits/header_text.hpp"
+#include "sky/geometry.hpp"
 
 namespace pixserve::wcs {
 
 namespace {
 
 constexpr int kMaxSipOrder = 9;
-constexpr double kDeg = std::numbers::pi / 180.0;
+using sky::kDeg;
 
 using fits::format_double;
 using fits::trim_blanks;
