@@ -315,7 +315,7 @@ int http_benchmark(const fs::path& dir, int visits, int rounds) {
   auto repository = std::make_shared<services::SharedRepository>(repo::Repository::open(repo_dir));
   services::AppOptions options;
   auto app = services::make_app(repository, options);
-  http::ServerConfig config;
+  http::ServerSettings config;
   config.host = "127.0.0.1";
   config.port = 0;
   config.handle_signals = false;

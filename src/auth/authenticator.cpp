@@ -51,16 +51,16 @@ std::string AuthError::challenge() const {
   return out;
 }
 
-Authenticator::Authenticator(AuthOptions options, std::shared_ptr<TokenStore> tokens,
+Authenticator::Authenticator(AuthSettings settings, std::shared_ptr<TokenStore> tokens,
                              std::shared_ptr<const JwtVerifier> jwt)
-    : options_(std::move(options)), tokens_(std::move(tokens)), jwt_(std::move(jwt)) {}
+    : settings_(std::move(settings)), tokens_(std::move(tokens)), jwt_(std::move(jwt)) {}
 
 Identity Authenticator::with_roles(Identity who) const {
   const auto member_of_any = [&](const std::vector<std::string>& groups) {
     return std::any_of(groups.begin(), groups.end(), [&](const std::string& g) { return who.in_group(g); });
   };
-  who.data_rights = member_of_any(options_.data_rights_groups);
-  who.staff = member_of_any(options_.embargo_exempt_groups);
+  who.data_rights = member_of_any(settings_.data_rights_groups);
+  who.staff = member_of_any(settings_.embargo_exempt_groups);
   return who;
 }
 
@@ -74,13 +74,13 @@ Identity Authenticator::resolve_authorization(std::optional<std::string_view> au
   const std::string_view value = *authorization;
   const auto space = value.find(' ');
   if (space == std::string_view::npos || !ascii_iequal(value.substr(0, space), "Bearer")) {
-    throw AuthError(400, "invalid_request", "the Authorization header must be: Bearer <token>", options_.realm);
+    throw AuthError(400, "invalid_request", "the Authorization header must be: Bearer <token>", settings_.realm);
   }
   std::string_view token = value.substr(space + 1);
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
   const auto invalid = [&](std::string message) {
-    return AuthError(401, "invalid_token", std::move(message), options_.realm);
+    return AuthError(401, "invalid_token", std::move(message), settings_.realm);
   };
   if (token.empty()) throw invalid("the bearer token is empty");
 
@@ -121,7 +121,7 @@ Identity Authenticator::resolve_authorization(std::optional<std::string_view> au
   if (repo::is_reserved_owner(who.user)) throw invalid("the token's user name is reserved on this server");
   if (!required_scope.empty() && !who.has_scope(required_scope)) {
     throw AuthError(403, "insufficient_scope", fmt::format("the token does not grant {}", required_scope),
-                    options_.realm, std::string(required_scope));
+                    settings_.realm, std::string(required_scope));
   }
   return with_roles(std::move(who));
 }

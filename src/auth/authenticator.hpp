@@ -23,18 +23,11 @@
 
 #include "auth/identity.hpp"
 #include "auth/jwt.hpp"
+#include "auth/settings.hpp"
 #include "auth/token_store.hpp"
 #include "http/request.hpp"
 
 namespace pixserve::auth {
-
-struct AuthOptions {
-  std::string realm = "pixserve";
-  // Members of these groups hold data rights (ReadPolicy data-rights).
-  std::vector<std::string> data_rights_groups{"data-rights"};
-  // Members of these groups see visit data before the end of its embargo.
-  std::vector<std::string> embargo_exempt_groups{"staff"};
-};
 
 class AuthError : public std::runtime_error {
  public:
@@ -58,7 +51,9 @@ class Authenticator {
  public:
   // Either source may be absent: no store (no opaque tokens), no JWT
   // verifier (no external identity provider).
-  Authenticator(AuthOptions options, std::shared_ptr<TokenStore> tokens, std::shared_ptr<const JwtVerifier> jwt);
+  // The realm and role groups come from `settings` (its jwt_* keys are the
+  // verifier's).
+  Authenticator(AuthSettings settings, std::shared_ptr<TokenStore> tokens, std::shared_ptr<const JwtVerifier> jwt);
 
   // The caller of a request; throws AuthError. A non-anonymous identity
   // without `required_scope` (when not empty) is refused with 403.
@@ -67,11 +62,11 @@ class Authenticator {
   Identity resolve_authorization(std::optional<std::string_view> authorization, std::string_view required_scope,
                                  std::int64_t now) const;
 
-  const AuthOptions& options() const noexcept { return options_; }
+  const AuthSettings& settings() const noexcept { return settings_; }
 
  private:
   Identity with_roles(Identity who) const;
-  AuthOptions options_;
+  AuthSettings settings_;
   std::shared_ptr<TokenStore> tokens_;
   std::shared_ptr<const JwtVerifier> jwt_;
 };

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -118,11 +119,12 @@ bool looks_like_jwt(std::string_view token) noexcept {
   return dots == 2;
 }
 
-JwtVerifier::JwtVerifier(JwtOptions options) : options_(std::move(options)), key_(std::make_unique<Key>()) {
-  if (options_.issuer.empty()) throw std::invalid_argument("JWT verification needs an issuer");
-  if (options_.audience.empty()) throw std::invalid_argument("JWT verification needs an audience");
-  if (options_.user_claim.empty() || options_.groups_claim.empty()) throw std::invalid_argument("JWT claim names must not be empty");
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(options_.public_key_pem.data(), static_cast<int>(options_.public_key_pem.size())));
+JwtVerifier::JwtVerifier(std::string_view public_key_pem, AuthSettings settings)
+    : settings_(std::move(settings)), key_(std::make_unique<Key>()) {
+  if (settings_.jwt_issuer.empty()) throw std::invalid_argument("JWT verification needs an issuer");
+  if (settings_.jwt_audience.empty()) throw std::invalid_argument("JWT verification needs an audience");
+  if (settings_.jwt_user_claim.empty() || settings_.jwt_groups_claim.empty()) throw std::invalid_argument("JWT claim names must not be empty");
+  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(public_key_pem.data(), static_cast<int>(public_key_pem.size())));
   if (!bio) throw std::invalid_argument("cannot read the JWT public key");
   key_->pkey.reset(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
   if (!key_->pkey) throw std::invalid_argument("the JWT public key is not a PEM public key");
@@ -158,27 +160,27 @@ JwtClaims JwtVerifier::verify(std::string_view token, std::int64_t now) const {
 
   const auto claims = parse_part(payload_part, "payload");
   try {
-    if (!claims.contains("iss") || claims["iss"] != options_.issuer) throw JwtError("the token's issuer is not accepted");
+    if (!claims.contains("iss") || claims["iss"] != settings_.jwt_issuer) throw JwtError("the token's issuer is not accepted");
     const auto& aud = claims.contains("aud") ? claims["aud"] : nlohmann::json();
     const auto audiences = string_list(aud.is_string() ? nlohmann::json::array({aud}) : aud);
-    if (std::find(audiences.begin(), audiences.end(), options_.audience) == audiences.end()) {
+    if (std::find(audiences.begin(), audiences.end(), settings_.jwt_audience) == audiences.end()) {
       throw JwtError("the token is not for this service (audience)");
     }
     if (!claims.contains("exp")) throw JwtError("the token has no expiry");
     JwtClaims out;
     out.expires = numeric_date(claims, "exp");
-    if (out.expires + options_.leeway_s <= now) throw JwtError("the token has expired");
-    if (claims.contains("nbf") && numeric_date(claims, "nbf") - options_.leeway_s > now) {
+    if (out.expires + settings_.jwt_leeway_s <= now) throw JwtError("the token has expired");
+    if (claims.contains("nbf") && numeric_date(claims, "nbf") - settings_.jwt_leeway_s > now) {
       throw JwtError("the token is not valid yet");
     }
-    if (!claims.contains(options_.user_claim) || !claims[options_.user_claim].is_string()) {
+    if (!claims.contains(settings_.jwt_user_claim) || !claims[settings_.jwt_user_claim].is_string()) {
       throw JwtError("the token names no user");
     }
-    out.user = claims[options_.user_claim].get<std::string>();
+    out.user = claims[settings_.jwt_user_claim].get<std::string>();
     if (!valid_principal_name(out.user)) throw JwtError("the token's user name is not usable here");
     if (repo::is_reserved_owner(out.user)) throw JwtError("the token's user name is reserved on this server");
-    if (claims.contains(options_.groups_claim)) {
-      for (auto& g : string_list(claims[options_.groups_claim])) {
+    if (claims.contains(settings_.jwt_groups_claim)) {
+      for (auto& g : string_list(claims[settings_.jwt_groups_claim])) {
         if (valid_principal_name(g)) out.groups.push_back(std::move(g));
       }
     }
@@ -192,6 +194,19 @@ JwtClaims JwtVerifier::verify(std::string_view token, std::int64_t now) const {
     return out;
   } catch (const nlohmann::json::exception&) {
     throw JwtError("the token's claims are malformed");
+  }
+}
+
+std::shared_ptr<const JwtVerifier> load_jwt_verifier(const AuthSettings& config) {
+  if (config.jwt_public_key.empty()) return nullptr;
+  std::ifstream in(config.jwt_public_key, std::ios::binary);
+  if (!in) throw settings::ConfigError("auth.jwt_public_key: cannot read " + config.jwt_public_key.string());
+  std::ostringstream pem;
+  pem << in.rdbuf();
+  try {
+    return std::make_shared<const JwtVerifier>(pem.str(), config);
+  } catch (const std::invalid_argument& e) {
+    throw settings::ConfigError(std::string("auth.jwt_public_key: ") + e.what());
   }
 }
 

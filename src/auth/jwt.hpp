@@ -14,16 +14,9 @@
 #include <string_view>
 #include <vector>
 
-namespace pixserve::auth {
+#include "auth/settings.hpp"
 
-struct JwtOptions {
-  std::string public_key_pem{};  // the provider's RSA public key (PEM "PUBLIC KEY")
-  std::string issuer{};
-  std::string audience{};
-  std::string user_claim = "sub";
-  std::string groups_claim = "groups";  // a list of strings, or one space-separated string
-  std::int64_t leeway_s = 60;
-};
+namespace pixserve::auth {
 
 // Why a JWT was refused; what() is safe to show the client.
 class JwtError : public std::runtime_error {
@@ -43,9 +36,11 @@ bool looks_like_jwt(std::string_view token) noexcept;
 
 class JwtVerifier {
  public:
-  // Throws std::invalid_argument when the key does not load or issuer or
-  // audience is empty.
-  explicit JwtVerifier(JwtOptions options);
+  // The provider's RSA public key (PEM "PUBLIC KEY") and the jwt_* keys of
+  // the auth settings (issuer, audience, claim names, leeway). Throws
+  // std::invalid_argument when the key does not load or issuer or audience
+  // is empty.
+  JwtVerifier(std::string_view public_key_pem, AuthSettings settings);
   ~JwtVerifier();
   JwtVerifier(JwtVerifier&&) noexcept;
   JwtVerifier& operator=(JwtVerifier&&) noexcept;
@@ -53,13 +48,16 @@ class JwtVerifier {
   // The claims of a valid token; throws JwtError otherwise.
   JwtClaims verify(std::string_view token, std::int64_t now) const;
 
-  const JwtOptions& options() const noexcept { return options_; }
-
  private:
   struct Key;
-  JwtOptions options_;
+  AuthSettings settings_;
   std::unique_ptr<Key> key_;
 };
+
+// The verifier of config.jwt_public_key's provider (that file read), or
+// null when none is configured. Throws settings::ConfigError naming
+// auth.jwt_public_key when the file cannot be read or holds no usable key.
+std::shared_ptr<const JwtVerifier> load_jwt_verifier(const AuthSettings& config);
 
 // base64url without padding (also the text of opaque tokens).
 std::string base64url_encode(std::string_view bytes);

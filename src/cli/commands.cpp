@@ -9,7 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/progress.hpp"
-#include "http/config.hpp"
+#include "config/config.hpp"
 #include "http/server.hpp"
 #include "repo/astro_units.hpp"
 #include "repo/repository.hpp"
@@ -250,22 +250,22 @@ int Commands::run_query() {
 
 int Commands::run_serve() {
   // The file first, then the flags given on the command line.
-  http::ServerConfig config = serve_args_.config.empty() ? http::ServerConfig{} : http::load_config(serve_args_.config);
-  if (serve_->count("--host")) config.host = serve_args_.host;
-  if (serve_->count("--port")) config.port = static_cast<std::uint16_t>(serve_args_.port);
-  if (serve_->count("--threads")) config.threads = serve_args_.threads;
-  if (serve_->count("--base-url")) config.base_url = serve_args_.base_url;
-  if (serve_->count("--web-root")) config.web_root = serve_args_.web_root;
-  http::validate(config);
+  config::Config config = serve_args_.config.empty() ? config::Config{} : config::load(serve_args_.config);
+  if (serve_->count("--host")) config.server.host = serve_args_.host;
+  if (serve_->count("--port")) config.server.port = static_cast<std::uint16_t>(serve_args_.port);
+  if (serve_->count("--threads")) config.server.threads = serve_args_.threads;
+  if (serve_->count("--base-url")) config.server.base_url = serve_args_.base_url;
+  if (serve_->count("--web-root")) config.service.web_root = serve_args_.web_root;
+  config::validate(config);
 
   services::WebOptions web;
-  if (!config.web_root.empty()) {
-    web.web_root = config.web_root;
+  if (!config.service.web_root.empty()) {
+    web.web_root = config.service.web_root;
   } else if (auto found = services::find_web_root(std::filesystem::read_symlink("/proc/self/exe"))) {
     web.web_root = *found;
   }
-  if (!config.swagger_ui_dir.empty()) {
-    web.swagger_ui_dir = config.swagger_ui_dir;
+  if (!config.service.swagger_ui_dir.empty()) {
+    web.swagger_ui_dir = config.service.swagger_ui_dir;
   } else if (!web.web_root.empty()) {
     if (auto found = services::find_swagger_ui(web.web_root)) web.swagger_ui_dir = *found;
   }
@@ -280,17 +280,18 @@ int Commands::run_serve() {
   // Publisher DIDs are part of the registry (the ObsCore view builds them), so
   // the authority is the repository's, fixed when it was created; the
   // configuration can only state what the operator expects it to be.
-  if (!config.authority.empty() && config.authority != repository->config().authority)
-    throw http::ConfigError(fmt::format(
+  if (!config.service.authority.empty() && config.service.authority != repository->config().authority)
+    throw settings::ConfigError(fmt::format(
         "service.authority '{}' differs from the repository's authority '{}' (publisher DIDs are fixed when the "
         "repository is created: pixserve ingest --authority)",
-        config.authority, repository->config().authority));
-  auto options = services::app_options(config, web);
+        config.service.authority, repository->config().authority));
+  auto options = config::app_options(config);
+  options.web = web;
   options.version = std::string(kVersion);
   auto app = services::make_app(repository, options);
   spdlog::info("serving repository {} ({} service(s); web root {})", repository->root().string(),
                app.catalog->services().size(), web.web_root.empty() ? "none" : web.web_root.string());
-  http::Server server(config, std::move(app.router));
+  http::Server server(config.server, std::move(app.router));
   server.run();  // until SIGTERM/SIGINT; in-flight requests finish
   return 0;
 }

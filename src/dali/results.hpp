@@ -37,17 +37,13 @@
 #include <vector>
 
 #include "dali/params.hpp"
+#include "dali/settings.hpp"
 #include "http/response.hpp"
 #include "votable/model.hpp"
 #include "votable/output_buffer.hpp"
 #include "votable/writer.hpp"
 
 namespace pixserve::dali {
-
-struct ResultLimits {
-  std::int64_t default_maxrec = 10'000;
-  std::int64_t max_maxrec = 100'000;  // the hard limit (service.maxrec_limit's default)
-};
 
 // The standard MAXREC and RESPONSEFORMAT declarations.
 ParamSpec maxrec_param(const ResultLimits& limits);

@@ -29,13 +29,13 @@ std::shared_ptr<spdlog::logger> default_logger(std::shared_ptr<spdlog::logger> g
   return given ? std::move(given) : spdlog::default_logger();
 }
 
-ServerConfig validated(ServerConfig c) {
+ServerSettings validated(ServerSettings c) {
   validate(c);
   return c;
 }
 }  // namespace
 
-ServerCore::ServerCore(ServerConfig config, Router router, std::shared_ptr<spdlog::logger> logger)
+ServerCore::ServerCore(ServerSettings config, Router router, std::shared_ptr<spdlog::logger> logger)
     : config_(validated(std::move(config))),
       router_(std::move(router)),
       log_(default_logger(std::move(logger))),
@@ -65,7 +65,7 @@ ServerCore::ServerCore(ServerConfig config, Router router, std::shared_ptr<spdlo
                              e.code().message());
   }
   if (!config_.spool_dir.empty() && !std::filesystem::is_directory(config_.spool_dir))
-    throw ConfigError("server.spool_dir: " + config_.spool_dir.string() + " is not a directory");
+    throw settings::ConfigError("server.spool_dir: " + config_.spool_dir.string() + " is not a directory");
   port_ = acceptor_.local_endpoint().port();
   std::string host =
       endpoint.address().is_v6() ? "[" + endpoint.address().to_string() + "]" : endpoint.address().to_string();
@@ -258,13 +258,13 @@ void ServerCore::finish_shutdown() {
 
 // ---------------------------------------------------------------- Server
 
-Server::Server(ServerConfig config, Router router, std::shared_ptr<spdlog::logger> logger)
+Server::Server(ServerSettings config, Router router, std::shared_ptr<spdlog::logger> logger)
     : core_(std::make_unique<detail::ServerCore>(std::move(config), std::move(router), std::move(logger))) {}
 Server::~Server() = default;
 void Server::run() { core_->run(); }
 void Server::stop() { core_->stop(); }
 std::uint16_t Server::port() const noexcept { return core_->port(); }
 std::string Server::url() const { return core_->url(); }
-const ServerConfig& Server::config() const noexcept { return core_->config(); }
+const ServerSettings& Server::config() const noexcept { return core_->config(); }
 
 }  // namespace pixserve::http

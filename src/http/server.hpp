@@ -24,7 +24,7 @@
 // request head are closed, longest waiting first, to make room, and only
 // when there are none does a new one get 503. Behind trusted proxies the
 // client address comes from a PROXY protocol header or X-Forwarded-For (see
-// config.hpp). Every response carries X-Request-Id (the
+// settings.hpp). Every response carries X-Request-Id (the
 // client's when valid, else a random one) and one access-log line is written
 // per request (spdlog, key=value).
 //
@@ -38,7 +38,7 @@
 #include <memory>
 #include <string>
 
-#include "http/config.hpp"
+#include "http/settings.hpp"
 #include "http/router.hpp"
 
 namespace spdlog {
@@ -53,9 +53,9 @@ class ServerCore;
 
 class Server {
  public:
-  // Validates the configuration and binds host:port. Throws ConfigError or
+  // Validates the settings and binds host:port. Throws settings::ConfigError or
   // std::runtime_error (address in use, unknown host).
-  Server(ServerConfig config, Router router, std::shared_ptr<spdlog::logger> logger = nullptr);
+  Server(ServerSettings config, Router router, std::shared_ptr<spdlog::logger> logger = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -68,7 +68,7 @@ class Server {
 
   std::uint16_t port() const noexcept;  // the bound port (useful with port 0)
   std::string url() const;              // "http://HOST:PORT"
-  const ServerConfig& config() const noexcept;
+  const ServerSettings& config() const noexcept;
 
  private:
   std::unique_ptr<detail::ServerCore> core_;

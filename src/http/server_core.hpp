@@ -19,7 +19,7 @@
 
 #include <boost/asio.hpp>
 
-#include "http/config.hpp"
+#include "http/settings.hpp"
 #include "http/malloc_tuning.hpp"
 #include "http/proxy.hpp"
 #include "http/request.hpp"
@@ -45,7 +45,7 @@ class Connection;
 // Everything the server shares between its threads; Server is a thin handle.
 class ServerCore {
  public:
-  ServerCore(ServerConfig config, Router router, std::shared_ptr<spdlog::logger> logger);
+  ServerCore(ServerSettings config, Router router, std::shared_ptr<spdlog::logger> logger);
   ~ServerCore();
 
   void run();
@@ -55,7 +55,7 @@ class ServerCore {
 
   std::uint16_t port() const noexcept { return port_; }
   const std::string& url() const noexcept { return url_; }
-  const ServerConfig& config() const noexcept { return config_; }
+  const ServerSettings& config() const noexcept { return config_; }
   const Router& router() const noexcept { return router_; }
   spdlog::logger& log() const noexcept { return *log_; }
   const RequestOptions& request_options() const noexcept { return request_options_; }
@@ -99,7 +99,7 @@ class ServerCore {
 
   // First, so that the allocator is tuned before any thread (workers_) exists.
   MallocTuning malloc_tuning_;
-  ServerConfig config_;
+  ServerSettings config_;
   Router router_;
   std::shared_ptr<spdlog::logger> log_;
   AddressSet trusted_proxies_;

@@ -10,35 +10,34 @@
 
 #include "dali/results.hpp"
 #include "dali/service.hpp"
-#include "http/config.hpp"
 #include "http/router.hpp"
 #include "uws/engine.hpp"
+#include "uws/settings.hpp"
 #include "services/hips.hpp"
 #include "auth/authenticator.hpp"
-#include "auth/jwt.hpp"
+#include "auth/settings.hpp"
 #include "services/repository_access.hpp"
+#include "services/settings.hpp"
 #include "services/user_images.hpp"
 #include "services/tap.hpp"
+#include "tap/settings.hpp"
 #include "services/web.hpp"
 
 namespace pixserve::services {
 
+// The settings of each component (their sections of the configuration
+// file, src/config) and what the command line found.
 struct AppOptions {
+  ServiceSettings service{};  // min_free_disk_bytes (authority and the web folders are the command line's)
   dali::ResultLimits limits{};
-  std::uint64_t min_free_disk_bytes = std::uint64_t{1} << 30;
+  uws::JobSettings jobs{};          // asynchronous jobs (UWS)
+  tap::TapSettings tap{};           // TAP query limits
+  HipsSettings hips{};              // HiPS maps: root, public order, full-endpoint access
+  auth::AuthSettings auth{};        // realm, role groups, JWT provider (make_app reads its key file)
+  UserImageSettings user_images{};  // /api/user/images (Level 3)
   WebOptions web{};
   std::string version = "0.1.0";
-  http::ServerConfig::Jobs jobs{};  // asynchronous jobs (UWS)
-  TapOptions tap{};                 // TAP query limits
-  HipsOptions hips{};               // HiPS maps: root, public order, full-endpoint access
-  auth::AuthOptions auth{};                        // realm, data-rights and embargo-exempt groups
-  std::shared_ptr<const auth::JwtVerifier> jwt{};  // external identity provider (optional)
-  bool user_images_enabled = true;                 // /api/user/images (Level 3)
-  UserImageOptions user_images{};
 };
-
-// The options a server configuration gives (service section).
-AppOptions app_options(const http::ServerConfig& config, const WebOptions& web);
 
 struct App {
   std::shared_ptr<const dali::ServiceCatalog> catalog;

@@ -28,7 +28,7 @@ bool reserved(std::string_view name) {
 }
 
 std::filesystem::path root_of(const SharedRepository& repository, const HipsOptions& options) {
-  return options.root.empty() ? repository.root() / "hips" : options.root;
+  return options.settings.root.empty() ? repository.root() / "hips" : options.settings.root;
 }
 
 // The folder of a map's tree for an audience: <root>/<map> (public) or
@@ -158,15 +158,15 @@ http::Response serve_map_file(const http::Request& request, const SharedReposito
     const auto rest = request.path_param("rest");
     const auto file = parse_hips_path(rest);
     if (!file) throw dali::NotFound(fmt::format("not a file of a HiPS tree: '{}'", rest.substr(0, 120)));
-    if (!full && file->order && *file->order > options.public_max_order) {
+    if (!full && file->order && *file->order > options.settings.public_max_order) {
       throw dali::Forbidden(fmt::format("order {} is deeper than the public order {}: use /api/hips/full/{}/ "
                                              "with data rights",
-                                             *file->order, options.public_max_order, map));
+                                             *file->order, options.settings.public_max_order, map));
     }
     const std::string service_url =
         request.base_url() + links::hips_map(map, full);
     if (file->properties) {
-      auto res = http::Response::text(200, served_properties(dir, service_url, full, options.public_max_order),
+      auto res = http::Response::text(200, served_properties(dir, service_url, full, options.settings.public_max_order),
                                       file->content_type);
       res.headers.set("Cache-Control", full ? "private, max-age=300" : "public, max-age=300");
       return res;
@@ -229,7 +229,7 @@ dali::Service hips_service(std::shared_ptr<SharedRepository> repository, const H
     std::string out;
     for (const auto& name : map_names(root)) {
       const std::string url = request.base_url() + links::hips_map(name, false);
-      auto p = hips::Properties::parse(served_properties(root / name, url, false, options.public_max_order));
+      auto p = hips::Properties::parse(served_properties(root / name, url, false, options.settings.public_max_order));
       try {
         static_cast<void>(map_dir(root, name, auth::Audience::data_rights));
         p.set("hips_service_url_1", request.base_url() + links::hips_map(name, true));

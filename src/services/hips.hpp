@@ -29,17 +29,17 @@
 #include "dali/service.hpp"
 #include "http/router.hpp"
 #include "services/repository_access.hpp"
+#include "services/settings.hpp"
 
 namespace pixserve::services {
 
 struct HipsOptions {
-  std::filesystem::path root{};  // folder of the maps; empty: <repository>/hips
-  int public_max_order = 9;      // deepest order of the public endpoint
+  HipsSettings settings{};  // root, public_max_order (full_access: see authorize_full)
   // Decides whether a request may use the full endpoint: returns normally
   // to allow, throws auth::AuthError (answered with its WWW-Authenticate
   // challenge) or dali::DaliError (401 or 403) to refuse. make_app sets it
-  // to "the caller holds data rights" unless the operator opened the
-  // endpoint (hips.full_access: open); empty: everyone is refused (403).
+  // from settings.full_access: "the caller holds data rights" unless the
+  // operator opened the endpoint (open); empty: everyone is refused (403).
   std::function<void(const http::Request&)> authorize_full{};
   std::filesystem::path aladin_lite_dir{};  // aladin-lite's dist/ for /web/aladin-lite/; empty: not served
 };

@@ -93,7 +93,7 @@ struct TapCall {
 
 using UploadSource = std::function<std::optional<std::string>(std::string_view part)>;
 
-TapCall prepare_call(const dali::ParsedParams& p, const dali::ResultLimits& limits, const TapOptions& options,
+TapCall prepare_call(const dali::ParsedParams& p, const dali::ResultLimits& limits, const tap::TapSettings& options,
                      const UploadSource& upload_source) {
   if (auto request = p.first<std::string>("REQUEST"); request && !iequals(trim(*request), "doQuery")) {
     throw dali::usage_error(fmt::format("REQUEST: '{}' is not supported; use doQuery", request->substr(0, 40)));
@@ -229,8 +229,8 @@ void simple_capability(pugi::xml_node root, std::string_view standard_id, const 
   a.text().set(url.c_str());
 }
 
-std::string capabilities_document(const std::string& base, const dali::ResultLimits& limits, const TapOptions& options,
-                                  const http::ServerConfig::Jobs& jobs) {
+std::string capabilities_document(const std::string& base, const dali::ResultLimits& limits, const tap::TapSettings& options,
+                                  const uws::JobSettings& jobs) {
   pugi::xml_document doc;
   auto decl = doc.append_child(pugi::node_declaration);
   decl.append_attribute("version") = "1.0";
@@ -403,7 +403,7 @@ std::string xml_escape(std::string_view s) {
 
 }  // namespace
 
-std::shared_ptr<tap::TapEngine> make_tap_engine(SharedRepository& repository, const TapOptions& options) {
+std::shared_ptr<tap::TapEngine> make_tap_engine(SharedRepository& repository, const tap::TapSettings& options) {
   tap::EngineOptions eo;
   eo.registry_file = repository.root() / repository.config().registry;
   eo.index_order = repository.with([](repo::Repository& r) { return r.registry().index_order(); });
@@ -437,8 +437,8 @@ std::string tap_examples_xhtml() {
 }
 
 dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, std::shared_ptr<uws::JobEngine> job_engine,
-                          const dali::ResultLimits& limits, const TapOptions& options,
-                          const http::ServerConfig::Jobs& jobs, std::vector<dali::AvailabilityCheck> checks) {
+                          const dali::ResultLimits& limits, const tap::TapSettings& options,
+                          const uws::JobSettings& jobs, std::vector<dali::AvailabilityCheck> checks) {
   dali::Endpoint sync{
       .path = "sync",
       .summary = "Synchronous ADQL query (TAP 1.1)",

@@ -18,20 +18,18 @@
 
 #include "dali/results.hpp"
 #include "dali/service.hpp"
-#include "http/config.hpp"
 #include "http/router.hpp"
 #include "services/repository_access.hpp"
 #include "tap/query.hpp"
+#include "tap/settings.hpp"
 #include "uws/engine.hpp"
+#include "uws/settings.hpp"
 
 namespace pixserve::services {
 
-// The TAP limits, as the configuration's `tap` section gives them.
-using TapOptions = http::ServerConfig::Tap;
-
 // The engine of a repository's registry (read-only connections to its
 // database file).
-std::shared_ptr<tap::TapEngine> make_tap_engine(SharedRepository& repository, const TapOptions& options);
+std::shared_ptr<tap::TapEngine> make_tap_engine(SharedRepository& repository, const tap::TapSettings& options);
 
 // The declaration (sync and async from one job function, examples, tables,
 // capabilities, availability); `job_engine` runs the jobs, `jobs` gives
@@ -39,8 +37,8 @@ std::shared_ptr<tap::TapEngine> make_tap_engine(SharedRepository& repository, co
 // job creation (multipart parts) are kept as job parameters of the same
 // name, so that UPLOAD=t,param:t resolves when the job runs.
 dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, std::shared_ptr<uws::JobEngine> job_engine,
-                          const dali::ResultLimits& limits, const TapOptions& options,
-                          const http::ServerConfig::Jobs& jobs, std::vector<dali::AvailabilityCheck> checks);
+                          const dali::ResultLimits& limits, const tap::TapSettings& options,
+                          const uws::JobSettings& jobs, std::vector<dali::AvailabilityCheck> checks);
 
 // The DALI examples document (exposed for tests).
 std::string tap_examples_xhtml();

@@ -143,12 +143,12 @@ std::vector<std::string> list_param(const http::Request& request, std::string_vi
 struct Context {
   std::shared_ptr<SharedRepository> repository;
   std::shared_ptr<const auth::Authenticator> authenticator;
-  UserImageOptions options;
+  UserImageSettings options;
 
   auth::Identity user(const http::Request& request, std::string_view scope) const {
     auto who = authenticator->resolve(request, scope);
     if (who.anonymous()) {
-      throw auth::AuthError::authentication_required(authenticator->options().realm,
+      throw auth::AuthError::authentication_required(authenticator->settings().realm,
                                                      "Level-3 images need an authenticated user (Authorization: Bearer)");
     }
     return who;
@@ -322,7 +322,7 @@ repo::Rights user_image_rights(const std::string& owner, const std::string& poli
 }
 
 void add_user_image_routes(http::Router& router, std::shared_ptr<SharedRepository> repository,
-                           std::shared_ptr<const auth::Authenticator> authenticator, UserImageOptions options) {
+                           std::shared_ptr<const auth::Authenticator> authenticator, UserImageSettings options) {
   auto ctx = std::make_shared<const Context>(Context{std::move(repository), std::move(authenticator), std::move(options)});
   // Identity is resolved inside each handler (with the scope it needs), so
   // the wrapper's hook is empty.

@@ -29,17 +29,12 @@
 #include "auth/authenticator.hpp"
 #include "http/router.hpp"
 #include "services/repository_access.hpp"
+#include "services/settings.hpp"
 
 namespace pixserve::services {
 
-struct UserImageOptions {
-  std::string collection = "user";
-  std::uint64_t max_file_bytes = std::uint64_t{100} << 20;
-  std::uint64_t quota_bytes = std::uint64_t{1} << 30;
-};
-
 void add_user_image_routes(http::Router& router, std::shared_ptr<SharedRepository> repository,
-                           std::shared_ptr<const auth::Authenticator> authenticator, UserImageOptions options);
+                           std::shared_ptr<const auth::Authenticator> authenticator, UserImageSettings options);
 
 // "shared" read groups of a Level-3 image from USER and GROUP lists ("@user"
 // for a user); throws dali::UsageError for a bad name or an empty share.

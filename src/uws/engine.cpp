@@ -4,16 +4,8 @@
 
 namespace pixserve::uws {
 
-namespace {
-
-std::chrono::seconds whole_seconds(std::chrono::milliseconds ms) {
-  return std::chrono::duration_cast<std::chrono::seconds>(ms + std::chrono::milliseconds(999));
-}
-
-}  // namespace
-
 JobEngine::JobEngine(const std::filesystem::path& registry_db, const std::filesystem::path& jobs_dir,
-                     const http::ServerConfig::Jobs& settings, std::chrono::milliseconds sweep_interval) {
+                     const JobSettings& settings, std::chrono::milliseconds sweep_interval) {
   StoreOptions store_options;
   store_options.jobs_dir = jobs_dir;
   store_options.default_execution_duration = whole_seconds(settings.execution_duration);

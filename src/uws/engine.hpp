@@ -4,7 +4,7 @@
 // threads, however many services and jobs there are, and the HTTP handler
 // threads stay free for sync requests.
 //
-//   auto engine = std::make_shared<uws::JobEngine>(registry_db, jobs_dir, config.jobs);
+//   auto engine = std::make_shared<uws::JobEngine>(registry_db, jobs_dir, settings);  // uws/settings.hpp
 //   uws::add_job_endpoints(service, engine, declaration);   // uws/job_service.hpp
 //
 // Jobs a previous server process left QUEUED or EXECUTING (a crash, kill -9)
@@ -16,8 +16,8 @@
 #include <filesystem>
 #include <memory>
 
-#include "http/config.hpp"
 #include "uws/runner.hpp"
+#include "uws/settings.hpp"
 #include "uws/store.hpp"
 
 namespace pixserve::uws {
@@ -28,7 +28,7 @@ class JobEngine {
   // files under jobs_dir, and starts the job threads; expired jobs are
   // looked for every sweep_interval.
   JobEngine(const std::filesystem::path& registry_db, const std::filesystem::path& jobs_dir,
-            const http::ServerConfig::Jobs& settings,
+            const JobSettings& settings,
             std::chrono::milliseconds sweep_interval = std::chrono::minutes(1));
   JobEngine(const JobEngine&) = delete;
   JobEngine& operator=(const JobEngine&) = delete;

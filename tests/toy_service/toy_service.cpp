@@ -21,7 +21,6 @@
 
 #include "dali/errors.hpp"
 #include "dali/service.hpp"
-#include "http/config.hpp"
 #include "http/server.hpp"
 #include "uws/engine.hpp"
 #include "uws/job_service.hpp"
@@ -88,7 +87,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(cli, argc, argv);
 
   fs::create_directories(dir);
-  http::ServerConfig::Jobs settings;
+  uws::JobSettings settings;
   settings.threads = 2;
   // Expired jobs are looked for every second, so that a test sees DESTRUCTION work.
   auto engine = std::make_shared<uws::JobEngine>(dir / "jobs.sqlite", dir / "jobs", settings, std::chrono::seconds(1));
@@ -114,7 +113,7 @@ int main(int argc, char** argv) {
   http::Router router;
   dali::install(router, catalog);
 
-  http::ServerConfig config;
+  http::ServerSettings config;
   config.host = host;
   config.port = static_cast<std::uint16_t>(port);
   http::Server server(config, std::move(router));

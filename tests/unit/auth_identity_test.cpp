@@ -15,7 +15,7 @@ class IdentityTest : public ::testing::Test {
   void SetUp() override {
     store_ = std::make_shared<auth::TokenStore>(db::open_sqlite(scratch_.dir / "registry.sqlite3", true));
     authn_ = std::make_unique<auth::Authenticator>(
-        auth::AuthOptions{.realm = "test-realm", .data_rights_groups = {"dr"}, .embargo_exempt_groups = {"staff"}}, store_,
+        auth::AuthSettings{.realm = "test-realm", .data_rights_groups = {"dr"}, .embargo_exempt_groups = {"staff"}}, store_,
         nullptr);
   }
   auth::AuthError refusal(std::optional<std::string_view> header, std::string_view scope = auth::kScopeRead) {

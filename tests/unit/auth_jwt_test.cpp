@@ -66,9 +66,11 @@ class JwtTest : public ::testing::Test {
     EVP_PKEY_free(other_key_);
   }
   auth::JwtVerifier verifier(std::string groups_claim = "groups") const {
-    return auth::JwtVerifier({.public_key_pem = public_pem(key_), .issuer = "https://idp.example.org",
-                              .audience = "pixserve", .user_claim = "sub", .groups_claim = std::move(groups_claim),
-                              .leeway_s = 60});
+    return auth::JwtVerifier(public_pem(key_), {.jwt_issuer = "https://idp.example.org",
+                                                .jwt_audience = "pixserve",
+                                                .jwt_user_claim = "sub",
+                                                .jwt_groups_claim = std::move(groups_claim),
+                                                .jwt_leeway_s = 60});
   }
   static nlohmann::json claims() {
     return {{"iss", "https://idp.example.org"}, {"aud", "pixserve"}, {"sub", "alice"},
@@ -153,9 +155,9 @@ TEST_F(JwtTest, RefusesForgedSignaturesAndAlgorithms) {
 }
 
 TEST_F(JwtTest, ConfigurationChecks) {
-  EXPECT_THROW(auth::JwtVerifier({.public_key_pem = "nonsense", .issuer = "i", .audience = "a"}), std::invalid_argument);
-  EXPECT_THROW(auth::JwtVerifier({.public_key_pem = public_pem(key_), .issuer = "", .audience = "a"}), std::invalid_argument);
-  EXPECT_THROW(auth::JwtVerifier({.public_key_pem = public_pem(key_), .issuer = "i", .audience = ""}), std::invalid_argument);
+  EXPECT_THROW(auth::JwtVerifier("nonsense", {.jwt_issuer = "i", .jwt_audience = "a"}), std::invalid_argument);
+  EXPECT_THROW(auth::JwtVerifier(public_pem(key_), {.jwt_issuer = "", .jwt_audience = "a"}), std::invalid_argument);
+  EXPECT_THROW(auth::JwtVerifier(public_pem(key_), {.jwt_issuer = "i", .jwt_audience = ""}), std::invalid_argument);
 }
 
 TEST(Base64Url, RoundTrips) {

@@ -1,17 +1,11 @@
 // Request interpretation without a server: parameters (query, urlencoded and
-// multipart bodies), paths, the router, the configuration file and the file
-// helpers.
+// multipart bodies), paths, the router and the file helpers.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <regex>
-#include <set>
-#include <sstream>
 #include <string>
 
-#include "http/config.hpp"
 #include "http/files.hpp"
 #include "http/params.hpp"
 #include "http/request.hpp"
@@ -412,131 +406,6 @@ TEST(HttpRouter, RejectsBadRoutes) {
   EXPECT_THROW(router.add({}, "/z", h), std::invalid_argument);
 }
 
-// ---------------------------------------------------------------- config
-
-TEST(HttpConfig, ReadsEveryKey) {
-  auto c = config_from_yaml(R"(
-server:
-  host: 0.0.0.0
-  port: 9090
-  threads: 8
-  io_threads: 2
-  base_url: https://data.example.org/pixserve/
-  spool_dir: /var/tmp
-service:
-  authority: example.org
-limits:
-  max_body_bytes: 1000000
-  max_header_bytes: 32768
-  max_connections: 50
-  header_timeout_s: 2.5
-  request_timeout_s: 30
-  keepalive_timeout_s: 5
-  write_timeout_s: 20
-  drain_timeout_s: 10
-  spool_threshold_bytes: 4096
-  max_form_parts: 20
-)");
-  EXPECT_EQ(c.host, "0.0.0.0");
-  EXPECT_EQ(c.port, 9090);
-  EXPECT_EQ(c.threads, 8u);
-  EXPECT_EQ(c.io_threads, 2u);
-  EXPECT_EQ(c.base_url, "https://data.example.org/pixserve");
-  EXPECT_EQ(c.spool_dir, "/var/tmp");
-  EXPECT_EQ(c.authority, "example.org");
-  EXPECT_EQ(c.limits.max_body_bytes, 1000000u);
-  EXPECT_EQ(c.limits.max_header_bytes, 32768u);
-  EXPECT_EQ(c.limits.max_connections, 50u);
-  EXPECT_EQ(c.limits.header_timeout, std::chrono::milliseconds(2500));
-  EXPECT_EQ(c.limits.request_timeout, std::chrono::seconds(30));
-  EXPECT_EQ(c.limits.keepalive_timeout, std::chrono::seconds(5));
-  EXPECT_EQ(c.limits.write_timeout, std::chrono::seconds(20));
-  EXPECT_EQ(c.limits.drain_timeout, std::chrono::seconds(10));
-  EXPECT_EQ(c.limits.spool_threshold, 4096u);
-  EXPECT_EQ(c.limits.max_form_parts, 20u);
-
-  auto defaults = config_from_yaml("");
-  EXPECT_EQ(defaults.port, 8080);
-  EXPECT_EQ(defaults.host, "127.0.0.1");
-  EXPECT_EQ(defaults.cors_origins, std::vector<std::string>{"*"});
-
-  auto cors = config_from_yaml("service:\n  cors_origins: [https://a.example.org, 'http://localhost:8000']\n");
-  EXPECT_EQ(cors.cors_origins, (std::vector<std::string>{"https://a.example.org", "http://localhost:8000"}));
-  EXPECT_TRUE(config_from_yaml("service:\n  cors_origins: []\n").cors_origins.empty());
-  EXPECT_EQ(config_from_yaml("service:\n  cors_origins: '*'\n").cors_origins, std::vector<std::string>{"*"});
-
-  auto jobs = config_from_yaml(
-      "jobs:\n  threads: 3\n  max_queued: 10\n  execution_duration_s: 30\n  max_execution_duration_s: 60\n"
-      "  retention_s: 3600\n  max_retention_s: 7200\n  dir: /var/lib/pixserve/jobs\n");
-  EXPECT_EQ(jobs.jobs.threads, 3u);
-  EXPECT_EQ(jobs.jobs.max_queued, 10u);
-  EXPECT_EQ(jobs.jobs.execution_duration, std::chrono::seconds(30));
-  EXPECT_EQ(jobs.jobs.max_execution_duration, std::chrono::seconds(60));
-  EXPECT_EQ(jobs.jobs.retention, std::chrono::hours(1));
-  EXPECT_EQ(jobs.jobs.max_retention, std::chrono::hours(2));
-  EXPECT_EQ(jobs.jobs.dir, "/var/lib/pixserve/jobs");
-  auto tap = config_from_yaml(
-      "tap:\n  sync_time_limit_s: 5\n  max_result_mb: 8\n  max_upload_mb: 2\n  max_upload_rows: 50\n"
-      "  max_query_length: 1000\n  upload_fetch_timeout_s: 3\n  upload_allow_private_hosts: true\n");
-  EXPECT_EQ(tap.tap.sync_time_limit, std::chrono::seconds(5));
-  EXPECT_EQ(tap.tap.max_result_bytes, 8u << 20);
-  EXPECT_EQ(tap.tap.max_upload_bytes, 2u << 20);
-  EXPECT_EQ(tap.tap.max_upload_rows, 50u);
-  EXPECT_EQ(tap.tap.max_query_length, 1000u);
-  EXPECT_EQ(tap.tap.upload_fetch_timeout, std::chrono::seconds(3));
-  EXPECT_TRUE(tap.tap.upload_allow_private_hosts);
-  EXPECT_FALSE(defaults.tap.upload_allow_private_hosts);
-  EXPECT_EQ(defaults.tap.sync_time_limit, std::chrono::seconds(60));
-  EXPECT_EQ(defaults.jobs.threads, 2u);
-  EXPECT_TRUE(defaults.jobs.dir.empty());
-}
-
-// The message of the ConfigError a configuration text raises ("no error": none).
-std::string config_error(const std::string& yaml) {
-  try {
-    config_from_yaml(yaml, "test.yaml");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
-TEST(HttpConfig, ErrorsNameTheKey) {
-  const auto message = config_error;
-  EXPECT_NE(message("server:\n  prot: 80\n").find("server.prot: unknown key"), std::string::npos)
-      << message("server:\n  prot: 80\n");
-  EXPECT_NE(message("server:\n  prot: 80\n").find("test.yaml:2"), std::string::npos);
-  EXPECT_NE(message("srv:\n  port: 80\n").find("srv: unknown section"), std::string::npos);
-  EXPECT_NE(message("server:\n  port: eighty\n").find("server.port: expected an integer"), std::string::npos);
-  EXPECT_NE(message("server:\n  port: 70000\n").find("server.port"), std::string::npos);
-  EXPECT_NE(message("server:\n  port: [1, 2]\n").find("server.port: expected a single value"), std::string::npos);
-  EXPECT_NE(message("limits:\n  request_timeout_s: -1\n").find("limits.request_timeout_s"), std::string::npos);
-  EXPECT_NE(message("limits:\n  max_body_bytes: 1.5\n").find("limits.max_body_bytes"), std::string::npos);
-  EXPECT_NE(message("server:\n  base_url: ftp://x\n").find("server.base_url"), std::string::npos);
-  EXPECT_NE(message("server: [\n").find("test.yaml"), std::string::npos);
-  EXPECT_NE(message("jobs:\n  threads: 0\n").find("jobs.threads: must be at least 1"), std::string::npos);
-  EXPECT_NE(message("jobs:\n  execution_duration_s: 100\n  max_execution_duration_s: 10\n")
-                .find("jobs.execution_duration_s"),
-            std::string::npos);
-  EXPECT_NE(message("jobs:\n  retention_s: 0\n").find("jobs.retention_s"), std::string::npos);
-  EXPECT_NE(message("tap:\n  upload_allow_private_hosts: yes\n").find("tap.upload_allow_private_hosts: expected true or false"),
-            std::string::npos);
-  EXPECT_NE(message("tap:\n  max_result_mb: 0\n").find("tap.max_result_mb"), std::string::npos);
-  EXPECT_NE(message("tap:\n  sync_time_limit_s: -3\n").find("tap.sync_time_limit_s"), std::string::npos);
-  EXPECT_NE(message("- a\n- b\n").find("expected a mapping"), std::string::npos);
-  EXPECT_NE(message("server: 3\n").find("server: expected a mapping"), std::string::npos);
-  EXPECT_NE(message("service:\n  cors_origins: [https://a.org/path]\n").find("service.cors_origins"), std::string::npos);
-  EXPECT_NE(message("service:\n  cors_origins: {a: b}\n").find("service.cors_origins: expected a list"),
-            std::string::npos);
-
-  auto dir = test_dir("config");
-  std::ofstream(dir / "c.yaml") << "server:\n  port: 0\nlimits:\n  max_connections: 7\n";
-  auto c = load_config(dir / "c.yaml");
-  EXPECT_EQ(c.port, 0);
-  EXPECT_EQ(c.limits.max_connections, 7u);
-  EXPECT_THROW(load_config(dir / "missing.yaml"), ConfigError);
-}
-
 // ---------------------------------------------------------------- files
 
 TEST(HttpFiles, DatesAndContentTypes) {
@@ -605,84 +474,4 @@ TEST(HttpFiles, RangesAndValidators) {
   EXPECT_EQ(serve_static(Request::parse(raw), dir, "f.fits").status, 200);
   EXPECT_EQ(serve_static(Request::parse(raw), dir, "../files/f.fits").status, 404);
   EXPECT_EQ(serve_static(Request::parse(raw), dir, "/etc/passwd").status, 404);
-}
-
-TEST(HttpConfig, ConnectionLimitAndProxyKeys) {
-  auto defaults = config_from_yaml("");
-  EXPECT_EQ(defaults.limits.max_connections_per_client, 128u);
-  EXPECT_TRUE(defaults.trusted_proxies.empty());
-  EXPECT_FALSE(defaults.proxy_protocol);
-
-  auto c = config_from_yaml(
-      "server:\n  trusted_proxies: [127.0.0.1, 10.0.0.0/8, 'fd00::/8']\n  proxy_protocol: true\n"
-      "limits:\n  max_connections_per_client: 16\n");
-  EXPECT_EQ(c.trusted_proxies, (std::vector<std::string>{"127.0.0.1", "10.0.0.0/8", "fd00::/8"}));
-  EXPECT_TRUE(c.proxy_protocol);
-  EXPECT_EQ(c.limits.max_connections_per_client, 16u);
-  EXPECT_EQ(config_from_yaml("server:\n  trusted_proxies: 10.0.0.1\n").trusted_proxies,
-            std::vector<std::string>{"10.0.0.1"});
-
-  auto expect = [](const std::string& yaml, const std::string& part) {
-    EXPECT_NE(config_error(yaml).find(part), std::string::npos) << config_error(yaml);
-  };
-  expect("limits:\n  max_connections_per_client: 0\n", "limits.max_connections_per_client: must be at least 1");
-  expect("limits:\n  max_connections_per_client: many\n", "limits.max_connections_per_client: expected an integer");
-  expect("limits:\n  max_connection_per_client: 5\n", "limits.max_connection_per_client: unknown key");
-  expect("server:\n  trusted_proxies: [10.0.0.0/33]\n", "server.trusted_proxies: expected an IP address or a CIDR");
-  expect("server:\n  trusted_proxies: [lb.example.org]\n", "'lb.example.org'");
-  expect("server:\n  trusted_proxies: {a: b}\n", "server.trusted_proxies: expected a list");
-  expect("server:\n  proxy_protocol: yes\n", "server.proxy_protocol: expected true or false");
-  expect("server:\n  proxy_protocol: true\n", "server.proxy_protocol: needs server.trusted_proxies");
-  expect("server:\n  trusted_proxy: [127.0.0.1]\n", "server.trusted_proxy: unknown key");
-}
-
-namespace {
-
-// "section.key" of every key docs/pixserve.example.yaml shows, set or
-// commented out ("  # base_url: ..." for a key whose default is empty).
-std::set<std::string> keys_in_example(const std::string& text) {
-  static const std::regex section(R"(^([a-z_]+):\s*(#.*)?$)");
-  static const std::regex key(R"(^  (?:# )?([a-z_0-9]+):( |$))");
-  std::set<std::string> out;
-  std::string current;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    std::smatch m;
-    if (std::regex_match(line, m, section)) {
-      current = m[1];
-    } else if (!current.empty() && std::regex_search(line, m, key)) {
-      out.insert(current + "." + m[1].str());
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
-TEST(HttpConfig, ExampleFileListsEveryKeyWithItsDefault) {
-  const std::filesystem::path example = std::filesystem::path(PIXSERVE_SOURCE_DIR) / "docs" / "pixserve.example.yaml";
-  std::ifstream in(example);
-  ASSERT_TRUE(in) << example;
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // Every value it sets is the declared default.
-  const ServerConfig loaded = load_config(example);
-  EXPECT_TRUE(loaded == ServerConfig{}) << "docs/pixserve.example.yaml sets a value other than the default";
-  EXPECT_EQ(loaded.limits, Limits{});
-  EXPECT_EQ(loaded.jobs, ServerConfig{}.jobs);
-  EXPECT_EQ(loaded.tap, ServerConfig{}.tap);
-  EXPECT_EQ(loaded.hips, ServerConfig{}.hips);
-  EXPECT_EQ(loaded.auth, ServerConfig{}.auth);
-  EXPECT_EQ(loaded.user_images, ServerConfig{}.user_images);
-  // It shows exactly the declared keys.
-  const auto listed = keys_in_example(text);
-  std::vector<std::string> missing, unknown;
-  for (const auto& k : config_keys()) {
-    if (!listed.contains(k)) missing.push_back(k);
-  }
-  const auto keys = config_keys();
-  for (const auto& k : listed) {
-    if (std::find(keys.begin(), keys.end(), k) == keys.end()) unknown.push_back(k);
-  }
-  EXPECT_TRUE(missing.empty()) << "declared but not in the example: " << ::testing::PrintToString(missing);
-  EXPECT_TRUE(unknown.empty()) << "in the example but not declared: " << ::testing::PrintToString(unknown);
 }

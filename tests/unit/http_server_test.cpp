@@ -206,8 +206,8 @@ struct Log {
   std::string text() { return sink->text(); }
 };
 
-ServerConfig test_config() {
-  ServerConfig c;
+ServerSettings test_config() {
+  ServerSettings c;
   c.host = "127.0.0.1";
   c.port = 0;
   c.threads = 8;
@@ -226,7 +226,7 @@ ServerConfig test_config() {
 
 class Running {
  public:
-  Running(Router router, ServerConfig config = test_config())
+  Running(Router router, ServerSettings config = test_config())
       : server_(std::move(config), std::move(router), log.logger), thread_([this] { server_.run(); }) {}
   ~Running() { stop(); }
   void stop() {
@@ -374,7 +374,7 @@ TEST(HttpServer, StreamsFiftyMegabytesWithBoundedMemory) {
 }
 
 TEST(HttpServer, ProducersStopWhenClientsGoOrStall) {
-  ServerConfig cfg = test_config();
+  ServerSettings cfg = test_config();
   cfg.limits.write_timeout = 300ms;
   std::atomic<int> finished{0};
   std::atomic<bool> last_write_ok{true};
@@ -606,7 +606,7 @@ TEST(HttpServer, BodyTooLargeIs413) {
 }
 
 TEST(HttpServer, SlowClientsAreTimedOut) {
-  ServerConfig cfg = test_config();
+  ServerSettings cfg = test_config();
   cfg.limits.header_timeout = 300ms;
   cfg.limits.request_timeout = 600ms;
   cfg.limits.keepalive_timeout = 300ms;
@@ -677,7 +677,7 @@ TEST(HttpServer, StopLetsInFlightRequestsFinish) {
 }
 
 TEST(HttpServer, DrainTimeoutCutsStuckRequests) {
-  ServerConfig cfg = test_config();
+  ServerSettings cfg = test_config();
   cfg.limits.drain_timeout = 300ms;
   std::atomic<bool> entered{false};
   Router r;
@@ -725,7 +725,7 @@ TEST(HttpServer, HundredConcurrentConnections) {
 }
 
 TEST(HttpServer, ConnectionLimitAnswers503) {
-  ServerConfig cfg = test_config();
+  ServerSettings cfg = test_config();
   cfg.limits.max_connections = 2;
   Running server(basic_router(), cfg);
   Client a(server.port()), b(server.port());
@@ -739,19 +739,19 @@ TEST(HttpServer, ConnectionLimitAnswers503) {
 }
 
 TEST(HttpServer, StopBeforeRunAndBindErrors) {
-  ServerConfig cfg = test_config();
+  ServerSettings cfg = test_config();
   Server server(cfg, basic_router());
   server.stop();
   server.run();  // returns at once
   SUCCEED();
 
   Running running(basic_router());
-  ServerConfig taken = test_config();
+  ServerSettings taken = test_config();
   taken.port = running.port();
   EXPECT_THROW(Server(taken, basic_router()), std::runtime_error);
-  ServerConfig bad = test_config();
+  ServerSettings bad = test_config();
   bad.limits.max_connections = 0;
-  EXPECT_THROW(Server(bad, basic_router()), ConfigError);
+  EXPECT_THROW(Server(bad, basic_router()), pixserve::settings::ConfigError);
 }
 
 // ---------------------------------------------------------------- clients and proxies
@@ -788,7 +788,7 @@ const std::string kGetWhoami = "GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n";
 }  // namespace
 
 TEST(HttpServer, PerClientConnectionLimit) {
-  ServerConfig cfg = test_config();
+  ServerSettings cfg = test_config();
   cfg.limits.max_connections_per_client = 2;
   Running server(whoami_router(), cfg);
   auto a = std::make_unique<Client>(server.port());
@@ -818,7 +818,7 @@ TEST(HttpServer, PerClientConnectionLimit) {
 }
 
 TEST(HttpServer, FullServerClosesConnectionsWaitingForAHead) {
-  ServerConfig cfg = test_config();
+  ServerSettings cfg = test_config();
   cfg.limits.max_connections = 3;
   Running server(basic_router(), cfg);
   Client served(server.port());
@@ -850,7 +850,7 @@ TEST(HttpServer, FullServerClosesConnectionsWaitingForAHead) {
 }
 
 TEST(HttpServer, ProxyProtocolFromTrustedProxies) {
-  ServerConfig cfg = test_config();
+  ServerSettings cfg = test_config();
   cfg.trusted_proxies = {"127.0.0.1"};
   cfg.proxy_protocol = true;
   cfg.limits.max_connections_per_client = 1;
@@ -910,7 +910,7 @@ TEST(HttpServer, ProxyProtocolFromTrustedProxies) {
 }
 
 TEST(HttpServer, ForwardedForOnlyFromTrustedProxies) {
-  ServerConfig cfg = test_config();
+  ServerSettings cfg = test_config();
   cfg.trusted_proxies = {"127.0.0.1"};
   cfg.limits.max_connections_per_client = 1;
   Running server(whoami_router(), cfg);

@@ -88,7 +88,7 @@ struct RepoFixture {
 AppOptions options(std::uint64_t min_free = 0) {
   AppOptions o;
   o.limits = {.default_maxrec = 100, .max_maxrec = 1000};
-  o.min_free_disk_bytes = min_free;
+  o.service.min_free_disk_bytes = min_free;
   return o;
 }
 

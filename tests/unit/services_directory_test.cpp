@@ -64,7 +64,7 @@ struct Server {
   static AppOptions options() {
     AppOptions o;
     o.limits = {.default_maxrec = 100, .max_maxrec = 1000};
-    o.min_free_disk_bytes = 0;
+    o.service.min_free_disk_bytes = 0;
     return o;
   }
   json directory() const {

@@ -76,7 +76,7 @@ struct Fixture {
   static AppOptions default_options() {
     AppOptions o;
     o.limits = {.default_maxrec = 100, .max_maxrec = 1000};
-    o.min_free_disk_bytes = 0;
+    o.service.min_free_disk_bytes = 0;
     return o;
   }
   testing::Reply sync(const std::string& query, const std::string& extra = "") {

@@ -185,7 +185,7 @@ struct Service {
                                for (const auto& p : params)
                                  if (p.name == "ID" && p.value.empty()) throw http::HttpError(400, "ID must not be empty");
                              }});
-    http::ServerConfig c;
+    http::ServerSettings c;
     c.host = "127.0.0.1";
     c.port = 0;
     c.threads = 6;

@@ -1,0 +1,46 @@
+// The services' own settings: the rest of section `service` (the MAXREC
+// keys are dali's, cors_origins the HTTP server's), and sections `hips` and
+// `user_images` of the configuration file. The defaults are the member
+// initialisers; the *_section() functions declare the keys
+// (settings/settings.hpp).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "settings/settings.hpp"
+
+namespace pixserve::services {
+
+struct ServiceSettings {
+  std::string authority{};                 // expected authority of the repository (checked by serve); empty: any
+  std::filesystem::path web_root{};        // empty: looked up near the binary
+  std::filesystem::path swagger_ui_dir{};  // empty: node_modules/swagger-ui-dist beside web_root
+  std::uint64_t min_free_disk_bytes = std::uint64_t{1} << 30;  // VOSI availability's disk check
+  friend bool operator==(const ServiceSettings&, const ServiceSettings&) = default;
+};
+
+// HiPS maps (services/hips.hpp).
+struct HipsSettings {
+  std::filesystem::path root{};  // folder of the maps; empty: <repository>/hips
+  int public_max_order = 9;      // deepest order of the public endpoint /api/hips/<map>/
+  // /api/hips/full/<map>/: "closed" (data-rights holders) or "open" (everyone).
+  std::string full_access = "closed";
+  friend bool operator==(const HipsSettings&, const HipsSettings&) = default;
+};
+
+// Level-3 user images (services/user_images.hpp).
+struct UserImageSettings {
+  bool enabled = true;
+  std::string collection = "user";                          // collection they are registered in
+  std::uint64_t max_file_bytes = std::uint64_t{100} << 20;  // one upload
+  std::uint64_t quota_bytes = std::uint64_t{1} << 30;       // all images of one user
+  friend bool operator==(const UserImageSettings&, const UserImageSettings&) = default;
+};
+
+const settings::Section<ServiceSettings>& service_section();
+const settings::Section<HipsSettings>& hips_section();
+const settings::Section<UserImageSettings>& user_images_section();
+
+}  // namespace pixserve::services
