@@ -148,9 +148,7 @@ TapCall prepare_call(const dali::ParsedParams& p, const dali::ResultLimits& limi
       if (uri.rfind("param:", 0) == 0) {
         content = upload_source(uri.substr(6));
       } else if (uri.rfind("http://", 0) == 0 || uri.rfind("https://", 0) == 0) {
-        content = tap::fetch_upload(uri, {.max_bytes = options.max_upload_bytes,
-                                          .timeout = options.upload_fetch_timeout,
-                                          .allow_private_addresses = options.upload_allow_private_hosts});
+        content = tap::fetch_upload(uri, options);
       } else {
         throw dali::usage_error(fmt::format("UPLOAD {}: '{}' is neither param:<part> nor an http:// URL",
                                             upload.name.substr(0, 64), uri.substr(0, 80)));
@@ -407,10 +405,7 @@ std::shared_ptr<tap::TapEngine> make_tap_engine(SharedRepository& repository, co
   tap::EngineOptions eo;
   eo.registry_file = repository.root() / repository.config().registry;
   eo.index_order = repository.with([](repo::Repository& r) { return r.registry().index_order(); });
-  eo.max_query_length = options.max_query_length;
-  eo.max_result_bytes = options.max_result_bytes;
-  eo.upload_limits.max_bytes = options.max_upload_bytes;
-  eo.upload_limits.max_rows = options.max_upload_rows;
+  eo.settings = options;
   return std::make_shared<tap::TapEngine>(std::make_shared<const tap::TapMetadata>(), eo);
 }
 

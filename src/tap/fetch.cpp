@@ -89,7 +89,7 @@ bool is_public_address(std::string_view address) {
   return !ec && public_address(a);
 }
 
-std::string fetch_upload(std::string_view url, const FetchOptions& options) {
+std::string fetch_upload(std::string_view url, const TapSettings& settings) {
   const Url u = parse_url(url);
   const auto fail = [&](std::string_view why) {
     return dali::usage_error(fmt::format("UPLOAD: fetching '{}' failed: {}", url.substr(0, 120), why));
@@ -101,13 +101,13 @@ std::string fetch_upload(std::string_view url, const FetchOptions& options) {
   if (ec || results.empty()) throw fail("the host does not resolve");
   std::vector<tcp::endpoint> endpoints;
   for (const auto& r : results) {
-    if (!options.allow_private_addresses && !public_address(r.endpoint().address())) {
+    if (!settings.upload_allow_private_hosts && !public_address(r.endpoint().address())) {
       throw fail("the host is not a public address (loopback, private and link-local hosts are refused)");
     }
     endpoints.push_back(r.endpoint());
   }
   beast::tcp_stream stream(io);
-  stream.expires_after(options.timeout);
+  stream.expires_after(settings.upload_fetch_timeout);
   // Connect to the checked addresses themselves (no second resolution).
   stream.connect(endpoints.front(), ec);
   if (ec) throw fail("cannot connect");
@@ -119,11 +119,11 @@ std::string fetch_upload(std::string_view url, const FetchOptions& options) {
   if (ec) throw fail("cannot send the request");
   beast::flat_buffer buffer;
   beast::http::response_parser<beast::http::string_body> parser;
-  parser.body_limit(options.max_bytes);
+  parser.body_limit(settings.max_upload_bytes);
   parser.header_limit(64 * 1024);
   beast::http::read(stream, buffer, parser, ec);
   if (ec == beast::http::error::body_limit) {
-    throw fail(fmt::format("the table is larger than the limit of {} bytes", options.max_bytes));
+    throw fail(fmt::format("the table is larger than the limit of {} bytes", settings.max_upload_bytes));
   }
   if (ec == beast::error::timeout) throw fail("timed out");
   if (ec) throw fail("bad HTTP response");

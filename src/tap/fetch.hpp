@@ -6,24 +6,19 @@
 // allows private ones. Errors are dali::UsageError naming the problem.
 #pragma once
 
-#include <chrono>
-#include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "tap/settings.hpp"
+
 namespace pixserve::tap {
 
-struct FetchOptions {
-  std::uint64_t max_bytes = 16ull << 20;
-  std::chrono::milliseconds timeout{15'000};
-  bool allow_private_addresses = false;
-};
-
-// The body of a 200 answer to GET `url`.
-std::string fetch_upload(std::string_view url, const FetchOptions& options);
+// The body of a 200 answer to GET `url`, within the limits of
+// max_upload_bytes, upload_fetch_timeout and upload_allow_private_hosts.
+std::string fetch_upload(std::string_view url, const TapSettings& settings);
 
 // True when `address` (textual IPv4 or IPv6) may be contacted without
-// allow_private_addresses. Exposed for tests.
+// upload_allow_private_hosts. Exposed for tests.
 bool is_public_address(std::string_view address);
 
 }  // namespace pixserve::tap

@@ -374,8 +374,9 @@ void TapEngine::release(std::unique_ptr<Connection> connection) {
 }
 
 QueryResult TapEngine::run(const QueryRequest& request) {
-  if (request.adql.size() > options_.max_query_length) {
-    throw dali::usage_error(fmt::format("QUERY is longer than the limit of {} characters", options_.max_query_length));
+  if (request.adql.size() > options_.settings.max_query_length) {
+    throw dali::usage_error(
+        fmt::format("QUERY is longer than the limit of {} characters", options_.settings.max_query_length));
   }
   if (request.uploads.size() > options_.max_uploads) {
     throw dali::usage_error(fmt::format("UPLOAD: at most {} tables", options_.max_uploads));
@@ -468,6 +469,7 @@ QueryResult TapEngine::run(const QueryRequest& request) {
   adql::TranslateOptions topts;
   topts.dialect = conn->db().dialect();
   topts.max_rows = request.maxrec + 1;  // one more tells whether it overflows
+  topts.parse.max_length = options_.settings.max_query_length;  // the setting, not the parser's default, decides
   topts.index_filter = [&](const adql::SpatialHint& hint) -> std::string {
     if (hint.table != "ivoa.obscore") return {};
     const auto ranges = sky::cover(hint.shape, options_.index_order);
@@ -537,7 +539,7 @@ QueryResult TapEngine::run(const QueryRequest& request) {
       row.push_back(read_cell(*stmt, i, translation.columns[static_cast<std::size_t>(i)].type));
       bytes += cell_bytes(row.back());
     }
-    if (bytes > options_.max_result_bytes) {
+    if (bytes > options_.settings.max_result_bytes) {
       result.overflow = true;  // cut at the size limit, reported like MAXREC
       break;
     }

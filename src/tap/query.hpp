@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "tap/schema.hpp"
+#include "tap/settings.hpp"
 #include "votable/model.hpp"
 #include "votable/reader.hpp"
 
@@ -43,10 +44,8 @@ namespace pixserve::tap {
 struct EngineOptions {
   std::filesystem::path registry_file{};
   int index_order = 9;  // the registry's HEALPix index order
-  std::size_t max_query_length = 100'000;           // characters of ADQL
-  std::uint64_t max_result_bytes = 256ull << 20;    // estimated in-memory size of the rows
+  TapSettings settings{};  // max_query_length, max_result_bytes
   std::size_t max_uploads = 10;
-  votable::ReadLimits upload_limits{};
   std::size_t max_idle_connections = 8;
   // Spatial constraints with more HEALPix ranges than this put them in a
   // temporary table instead of the SQL text.

@@ -352,6 +352,17 @@ TEST(ServicesTap, SyncQueriesStopAtTheTimeLimit) {
   EXPECT_EQ(f.sync("SELECT COUNT(*) FROM ivoa.obscore").status, 200);  // the connection is fine afterwards
 }
 
+TEST(ServicesTap, QueryLengthLimitIsTheSetting) {
+  // Beyond the ADQL parser's own default limit (100 000 characters): the
+  // setting decides, the parser does not cut it shorter.
+  auto options = Fixture::default_options();
+  options.tap.max_query_length = 300'000;
+  Fixture f(options);
+  const auto r = f.sync(std::string(200'000, ' ') + "SELECT COUNT(*) FROM ivoa.obscore");
+  EXPECT_EQ(r.status, 200) << r.body.substr(0, 2000);
+  EXPECT_EQ(f.sync(std::string(300'000, ' ') + "SELECT 1").status, 400);
+}
+
 std::string location_job(const testing::Reply& r) {
   const auto loc = std::string(r.headers.get("Location").value_or(""));
   return loc.substr(loc.rfind('/') + 1);
