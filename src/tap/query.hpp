@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "dali/settings.hpp"
 #include "tap/schema.hpp"
 #include "tap/settings.hpp"
 #include "votable/model.hpp"
@@ -59,7 +60,7 @@ struct Upload {
 
 struct QueryRequest {
   std::string adql{};
-  std::int64_t maxrec = 10'000;
+  std::int64_t maxrec = dali::ResultLimits{}.default_maxrec;
   std::vector<Upload> uploads{};
   Viewer viewer{};
   // Interrupts the query when reached.

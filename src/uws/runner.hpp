@@ -58,6 +58,7 @@
 
 #include "http/files.hpp"
 #include "uws/job.hpp"
+#include "uws/settings.hpp"
 #include "uws/store.hpp"
 
 namespace pixserve::uws {
@@ -179,9 +180,10 @@ class Progress {
 using JobFunction =
     std::function<void(const Job& job, ResultWriter& results, Progress& progress, const CancelToken& cancel)>;
 
+// The defaults are the configuration's (uws/settings.hpp).
 struct RunnerOptions {
-  unsigned threads = 2;         // jobs executing at once
-  std::size_t max_queued = 1000;  // run() beyond this throws Busy
+  unsigned threads = JobSettings{}.threads;            // jobs executing at once
+  std::size_t max_queued = JobSettings{}.max_queued;  // run() beyond this throws Busy
   std::chrono::milliseconds sweep_interval{60'000};  // 0: no sweeper thread (call sweep())
   bool recover_on_start = true;
 };

@@ -32,15 +32,20 @@
 
 #include "db/database.hpp"
 #include "uws/job.hpp"
+#include "uws/settings.hpp"
 
 namespace pixserve::uws {
 
+// The defaults are the configuration's (uws/settings.hpp).
 struct StoreOptions {
   std::filesystem::path jobs_dir;  // result files; created when missing
-  std::chrono::seconds default_execution_duration{600};
-  std::chrono::seconds max_execution_duration{3600};    // 0: no maximum
-  std::chrono::seconds default_retention{7 * 24 * 3600};  // destruction = creation + this
-  std::chrono::seconds max_retention{30 * 24 * 3600};     // later destruction times are clamped
+  std::chrono::seconds default_execution_duration = whole_seconds(JobSettings{}.execution_duration);
+  // 0: no maximum
+  std::chrono::seconds max_execution_duration = whole_seconds(JobSettings{}.max_execution_duration);
+  // destruction = creation + this
+  std::chrono::seconds default_retention = whole_seconds(JobSettings{}.retention);
+  // later destruction times are clamped
+  std::chrono::seconds max_retention = whole_seconds(JobSettings{}.max_retention);
 };
 
 struct NewJob {

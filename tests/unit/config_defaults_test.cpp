@@ -1,5 +1,5 @@
-// Each default exists once: what the services advertise is the declared
-// settings.
+// Each default exists once: what the services advertise and what the
+// components' own option structs start from are the declared settings.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -11,7 +11,10 @@
 #include "repo/repository.hpp"
 #include "service_test_support.hpp"
 #include "services/app.hpp"
+#include "tap/query.hpp"
 #include "test_scratch.hpp"
+#include "uws/runner.hpp"
+#include "uws/store.hpp"
 
 namespace pixserve::config {
 namespace {
@@ -48,6 +51,26 @@ TEST(ConfigDefaults, TapCapabilitiesStateTheConfiguredLimits) {
     EXPECT_EQ(text("//retentionPeriod/default"), seconds_text(config.jobs.retention));
     EXPECT_EQ(text("//retentionPeriod/hard"), seconds_text(config.jobs.max_retention));
   }
+}
+
+// The option structs of the job store, the job runner and the TAP engine
+// start from the declared settings, not from defaults of their own.
+TEST(ConfigDefaults, ComponentOptionsStartFromTheSettings) {
+  const Config defaults;
+  const uws::StoreOptions store;
+  EXPECT_EQ(store.default_execution_duration, uws::whole_seconds(defaults.jobs.execution_duration));
+  EXPECT_EQ(store.max_execution_duration, uws::whole_seconds(defaults.jobs.max_execution_duration));
+  EXPECT_EQ(store.default_retention, uws::whole_seconds(defaults.jobs.retention));
+  EXPECT_EQ(store.max_retention, uws::whole_seconds(defaults.jobs.max_retention));
+  const uws::RunnerOptions runner;
+  EXPECT_EQ(runner.threads, defaults.jobs.threads);
+  EXPECT_EQ(runner.max_queued, defaults.jobs.max_queued);
+  EXPECT_EQ(tap::EngineOptions{}.settings, defaults.tap);
+  EXPECT_EQ(tap::QueryRequest{}.maxrec, defaults.results.default_maxrec);
+  const services::AppOptions app = app_options(defaults);
+  EXPECT_EQ(app.limits, services::AppOptions{}.limits);
+  EXPECT_EQ(app.jobs, services::AppOptions{}.jobs);
+  EXPECT_EQ(app.tap, services::AppOptions{}.tap);
 }
 
 }  // namespace
