@@ -152,6 +152,11 @@ void Commands::add_to(CLI::App& app) {
   serve_->add_option("--web-root", serve_args_.web_root,
                      "Folder with index.html and docs/ (default: service.web_root, else web/ near the binary)")
       ->check(CLI::ExistingDirectory);
+
+  config_ = app.add_subcommand("config", "Print the keys of the configuration file of serve");
+  config_->add_flag("--example", config_example_,
+                    "Every key with its default and what it does: docs/pixserve.example.yaml")
+      ->required();
 }
 
 int Commands::run() {
@@ -159,6 +164,7 @@ int Commands::run() {
   if (ingest_->parsed()) return run_ingest();
   if (query_->parsed()) return run_query();
   if (serve_->parsed()) return run_serve();
+  if (config_->parsed()) return run_config();
   return 2;
 }
 
@@ -293,6 +299,11 @@ int Commands::run_serve() {
                app.catalog->services().size(), web.web_root.empty() ? "none" : web.web_root.string());
   http::Server server(config.server, std::move(app.router));
   server.run();  // until SIGTERM/SIGINT; in-flight requests finish
+  return 0;
+}
+
+int Commands::run_config() {
+  std::cout << config::example_yaml();
   return 0;
 }
 

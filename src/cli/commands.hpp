@@ -22,11 +22,13 @@ class Commands {
   int run_ingest();
   int run_query();
   int run_serve();
+  int run_config();
 
   CLI::App* simulate_ = nullptr;
   CLI::App* ingest_ = nullptr;
   CLI::App* query_ = nullptr;
   CLI::App* serve_ = nullptr;
+  CLI::App* config_ = nullptr;
 
   struct SimulateArgs {
     std::string out;
@@ -81,6 +83,8 @@ class Commands {
     std::string base_url;
     std::string web_root;
   } serve_args_;
+
+  bool config_example_ = false;
 };
 
 }  // namespace pixserve::cli

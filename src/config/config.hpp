@@ -7,8 +7,8 @@
 // member initialiser. Unknown sections and keys, and values of the wrong
 // type, are errors naming the file, the line and the key. Command-line flags
 // override the file: load it, set() the flags' keys, then validate().
-// docs/pixserve.example.yaml shows every key with its default and what it
-// does.
+// docs/pixserve.example.yaml is example_yaml() (`pixserve config --example`):
+// every key with its default and what it does.
 #pragma once
 
 #include <filesystem>
@@ -61,6 +61,10 @@ void set(Config& config, std::string_view name, std::string_view text);
 // Runs the checks of every key (and normalises what they normalise).
 // Throws settings::ConfigError naming the key.
 void validate(Config& config);
+
+// The example file: every section and key with its default and what it
+// does, as docs/pixserve.example.yaml holds it.
+std::string example_yaml();
 
 // What the services take of it (the command line adds the web folders it
 // found and the version).
