@@ -3,6 +3,9 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -79,6 +82,48 @@ void print_records(const std::vector<repo::DatasetRecord>& rows, const std::stri
   if (!csv) std::cout << fmt::format("{} dataset{}\n", rows.size(), rows.size() == 1 ? "" : "s");
 }
 
+// The flags of serve that set a key of the configuration file (over the
+// file's value): their help, default and the check of their value are the
+// key's own.
+constexpr std::pair<std::string_view, std::string_view> kServeKeyFlags[] = {
+    {"--host", "server.host"},
+    {"--port", "server.port"},
+    {"--threads", "server.threads"},
+    {"--base-url", "server.base_url"},
+    {"--web-root", "service.web_root"},
+};
+
+// A name in kServeKeyFlags that is no key is a programming error, and every
+// run of pixserve would say so (the flags are made at start).
+const settings::Key<config::Config>& declared_key(std::string_view name) {
+  const auto* key = config::find_key(name);
+  if (key == nullptr) throw std::logic_error("no configuration key " + std::string(name));
+  return *key;
+}
+
+std::string key_flag_help(std::string_view name) {
+  const auto& key = declared_key(name);
+  const std::string value = key.show(config::Config{});
+  const bool unset = !key.example.empty() && value == settings::show_text("");
+  const std::string range = key.kind == settings::Kind::integer ? fmt::format(", 0 to {}", key.max) : "";
+  return fmt::format("{} (sets {}{}; {} {})", key.doc, name, range, unset ? "e.g." : "default",
+                     unset ? key.example : value);
+}
+
+// Refuses what the key would refuse in the file, naming the key.
+CLI::Validator key_value(std::string_view name) {
+  return CLI::Validator(
+      [name = std::string(name)](std::string& text) -> std::string {
+        config::Config scratch;
+        try {
+          config::set(scratch, name, text);
+        } catch (const settings::ConfigError& e) {
+          return e.what();
+        }
+        return {};
+      },
+      "");
+}
 
 }  // namespace
 
@@ -141,17 +186,14 @@ void Commands::add_to(CLI::App& app) {
 
   serve_ = app.add_subcommand("serve", "Serve the repository over HTTP: IVOA services under /api, docs at /docs/");
   serve_->add_option("--repo", serve_args_.repo, "Repository directory")->required();
-  serve_->add_option("--host", serve_args_.host, "Listen address (default 127.0.0.1, or server.host of the config)");
-  serve_->add_option("--port", serve_args_.port, "Listen port, 0 for any free one (default 8080, or server.port)")
-      ->check(CLI::Range(0u, 65535u));
   serve_->add_option("--config", serve_args_.config, "YAML configuration file (see docs/pixserve.example.yaml)")
       ->check(CLI::ExistingFile);
-  serve_->add_option("--threads", serve_args_.threads, "Handler threads (0: 4 x cores; default server.threads)");
-  serve_->add_option("--base-url", serve_args_.base_url,
-                     "Public URL of the server, e.g. https://data.example.org/pixserve (default: from the Host header)");
-  serve_->add_option("--web-root", serve_args_.web_root,
-                     "Folder with index.html and docs/ (default: service.web_root, else web/ near the binary)")
-      ->check(CLI::ExistingDirectory);
+  for (const auto& [flag, key] : kServeKeyFlags) {
+    auto* option = serve_->add_option(std::string(flag), serve_args_.keys[std::string(key)], key_flag_help(key))
+                       ->check(key_value(key));
+    if (declared_key(key).kind == settings::Kind::integer) option->type_name("UINT");
+    if (flag == "--web-root") option->check(CLI::ExistingDirectory);
+  }
 
   config_ = app.add_subcommand("config", "Print the keys of the configuration file of serve");
   config_->add_flag("--example", config_example_,
@@ -257,11 +299,9 @@ int Commands::run_query() {
 int Commands::run_serve() {
   // The file first, then the flags given on the command line.
   config::Config config = serve_args_.config.empty() ? config::Config{} : config::load(serve_args_.config);
-  if (serve_->count("--host")) config.server.host = serve_args_.host;
-  if (serve_->count("--port")) config.server.port = static_cast<std::uint16_t>(serve_args_.port);
-  if (serve_->count("--threads")) config.server.threads = serve_args_.threads;
-  if (serve_->count("--base-url")) config.server.base_url = serve_args_.base_url;
-  if (serve_->count("--web-root")) config.service.web_root = serve_args_.web_root;
+  for (const auto& [flag, key] : kServeKeyFlags) {
+    if (serve_->count(std::string(flag))) config::set(config, key, serve_args_.keys.at(std::string(key)));
+  }
   config::validate(config);
 
   services::WebOptions web;

@@ -2,6 +2,7 @@
 // runs when selected.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -76,12 +77,10 @@ class Commands {
 
   struct ServeArgs {
     std::string repo;
-    std::string host;
-    unsigned port = 0;
     std::string config;
-    unsigned threads = 0;
-    std::string base_url;
-    std::string web_root;
+    // The values of the flags that set a key of the configuration file
+    // (--host: server.host, ...), by key.
+    std::map<std::string, std::string> keys;
   } serve_args_;
 
   bool config_example_ = false;
