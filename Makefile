@@ -13,18 +13,25 @@ all: build
 deps:
 	@bash scripts/install-deps.sh
 
+# Ninja compiles a library's files as soon as their headers exist, without
+# waiting for the libraries it links to be archived (Make's generator does
+# wait), so both cores stay busy to the end; with each library compiled in
+# unity batches (CMakeLists.txt) a tree builds in about half the time. A tree
+# already configured keeps its generator.
+generator = $(if $(wildcard $(1)/CMakeCache.txt),,-G Ninja)
+
 # The plain tree is optimised with line tables only (-g1: backtraces, perf
 # and gdb show functions, files and lines; -g would add types and locals for
 # a third more compile time). The ASan tree keeps full -g; DEBUG_INFO=-g
 # gives the plain tree full debug info too.
 DEBUG_INFO ?= -g1
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	cmake $(call generator,$(BUILD)) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 $(DEBUG_INFO) -DNDEBUG" >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
 build-asan: deps
-	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DPIXSERVE_SANITIZE=ON -DPIXSERVE_BENCH=OFF >/dev/null
+	cmake $(call generator,$(BUILD_ASAN)) -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DPIXSERVE_SANITIZE=ON -DPIXSERVE_BENCH=OFF >/dev/null
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 
 # The benchmarks (build/bench/bench_*), not built by `make build`.

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake pkg-config git
+  build-essential cmake ninja-build pkg-config git
   libcfitsio-dev wcslib-dev libhealpix-cxx-dev
   libsqlite3-dev libpq-dev
   libboost-dev libboost-system-dev
