@@ -8,8 +8,9 @@ std::string error_text(const DaliError& error, ErrorVocabulary vocabulary) {
     case ErrorVocabulary::dali: return message;
     case ErrorVocabulary::soda:
       if (error.status() == 503) return "ServiceUnavailable: " + message;
-      return error.status() < 500 ? "UsageError: " + message : message;
+      return error.status() < 500 ? "UsageError: " + message : "FatalFault: " + message;
     case ErrorVocabulary::datalink:
+      if (error.status() >= 500 && error.status() != 503) return "FatalFault: " + message;
       return error.status() == 404 ? "NotFoundFault: " + message : message;
   }
   return message;

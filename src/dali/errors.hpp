@@ -62,13 +62,23 @@ class ServiceUnavailable : public DaliError {
   int retry_after_s_;
 };
 
+// 500: a fault of the service's own data that the client should be told
+// of (an input of a re-created product missing or changed), with a message
+// that names datasets, never paths or other internals. Other 5xx errors are
+// logged and answered as "internal error".
+class ServerFault : public DaliError {
+ public:
+  explicit ServerFault(std::string message) : DaliError(500, std::move(message)) {}
+};
+
 inline UsageError usage_error(std::string message) { return UsageError(std::move(message)); }
 
 // Which standard's error labels an endpoint's messages carry.
 enum class ErrorVocabulary {
   dali,      // the message as it is (DALI 1.1 prescribes no label)
-  soda,      // SODA 1.0 section 5.2: "UsageError: " for every refusal, "ServiceUnavailable: " for 503
-  datalink,  // DataLink 1.0 section 3.4: "NotFoundFault: " for an unknown ID
+  soda,      // SODA 1.0 section 5.2: "UsageError: " for every refusal, "ServiceUnavailable: " for 503,
+             // "FatalFault: " for a ServerFault
+  datalink,  // DataLink 1.0 section 3.4: "NotFoundFault: " for an unknown ID, "FatalFault: " for a ServerFault
 };
 
 // The message a client reads: the error's text with its label in `vocabulary`.

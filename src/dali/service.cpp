@@ -87,19 +87,45 @@ http::Response auth_error_response(const auth::AuthError& error) {
   return res;
 }
 
+// The answer to the exception being handled, for every DALI endpoint: the
+// one place where a typed error becomes its status and document.
+http::Response current_error_response(const http::Request& request, ErrorVocabulary errors) {
+  try {
+    throw;
+  } catch (const auth::AuthError& e) {
+    return auth_error_response(e);
+  } catch (const ServiceUnavailable& e) {
+    spdlog::warn("request id={} service unavailable: {}", request.request_id(), e.what());
+    auto res = error_response(503, error_text(e, errors));
+    res.headers.set("Retry-After", std::to_string(e.retry_after_s()));
+    return res;
+  } catch (const ServerFault& e) {
+    spdlog::error("request id={} server fault: {}", request.request_id(), e.what());
+    return error_response(500, fmt::format("{} (request id {})", error_text(e, errors), request.request_id()));
+  } catch (const DaliError& e) {
+    const int status = e.status() >= 400 && e.status() <= 599 ? e.status() : 500;
+    if (status >= 500) spdlog::error("request id={} service error: {}", request.request_id(), e.what());
+    return error_response(status, status >= 500 ? "internal error, request id " + request.request_id()
+                                                : error_text(e, errors));
+  } catch (const http::HttpError& e) {
+    const int status = e.status() >= 400 && e.status() <= 499 ? e.status() : 500;
+    if (status >= 500) spdlog::error("request id={} failed: {}", request.request_id(), e.what());
+    return error_response(status, status >= 500 ? "internal error, request id " + request.request_id()
+                                                : error_text(DaliError(status, e.what()), errors));
+  } catch (const std::exception& e) {
+    // Never shown to the client: it may hold paths, SQL or other internals.
+    spdlog::error("request id={} failed: {}", request.request_id(), e.what());
+    return error_response(500, "internal error, request id " + request.request_id());
+  }
+}
+
 http::Handler with_identity(IdentifyHook identify, IdentifiedHandler handler, ErrorVocabulary errors) {
   return [identify = std::move(identify), handler = std::move(handler), errors](const http::Request& request) {
     try {
       const auth::Identity who = identify ? identify(request) : auth::Identity{};
       return handler(request, who);
-    } catch (const auth::AuthError& e) {
-      return auth_error_response(e);
-    } catch (const DaliError& e) {
-      if (e.status() >= 500) throw;
-      return error_response(e.status() >= 400 ? e.status() : 500, error_text(e, errors));
-    } catch (const http::HttpError& e) {
-      if (e.status() >= 500) throw;
-      return error_response(e.status(), error_text(DaliError(e.status(), e.what()), errors));
+    } catch (...) {
+      return current_error_response(request, errors);
     }
   };
 }
@@ -114,27 +140,8 @@ http::Response call_endpoint(const Endpoint& endpoint, const http::Request& requ
     ParsedParams params = parse_params(endpoint.params, raw_params(request), endpoint.parse_options);
     params.set_caller(std::move(caller));
     return endpoint.handler(request, params);
-  } catch (const auth::AuthError& e) {
-    return auth_error_response(e);
-  } catch (const ServiceUnavailable& e) {
-    spdlog::warn("request id={} service unavailable: {}", request.request_id(), e.what());
-    auto res = error_response(503, error_text(e, endpoint.errors));
-    res.headers.set("Retry-After", std::to_string(e.retry_after_s()));
-    return res;
-  } catch (const DaliError& e) {
-    const int status = e.status() >= 400 && e.status() <= 599 ? e.status() : 500;
-    if (status >= 500) spdlog::error("request id={} service error: {}", request.request_id(), e.what());
-    return error_response(status, status >= 500 ? "internal error, request id " + request.request_id()
-                                                : error_text(e, endpoint.errors));
-  } catch (const http::HttpError& e) {
-    const int status = e.status() >= 400 && e.status() <= 499 ? e.status() : 500;
-    if (status >= 500) spdlog::error("request id={} failed: {}", request.request_id(), e.what());
-    return error_response(status, status >= 500 ? "internal error, request id " + request.request_id()
-                                                : error_text(DaliError(status, e.what()), endpoint.errors));
-  } catch (const std::exception& e) {
-    // Never shown to the client: it may hold paths, SQL or other internals.
-    spdlog::error("request id={} failed: {}", request.request_id(), e.what());
-    return error_response(500, "internal error, request id " + request.request_id());
+  } catch (...) {
+    return current_error_response(request, endpoint.errors);
   }
 }
 
