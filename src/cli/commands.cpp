@@ -146,6 +146,9 @@ void Commands::add_to(CLI::App& app) {
   simulate_->add_flag("--headers-only", sim_.headers_only, "Write full headers and WCS with header-only image HDUs, no pixels and no coadds (for ingest benchmarks at scale)");
   simulate_->add_flag("--no-coadds", sim_.no_coadds, "Do not build deepCoadd patches");
   simulate_->add_flag("--no-comp", sim_.no_comp, "Do not write calexp_comp files");
+  simulate_->add_flag("--virtual", sim_.virtual_calexps,
+                      "Write no calexp (nor calexp_comp) files: ingest registers them as virtual calexps, "
+                      "re-created from raw, bias and flat on request");
   simulate_->add_option("--threads", sim_.threads, "Worker threads (0: one per core)");
 
   ingest_ = app.add_subcommand("ingest", "Register FITS files (files or folders) into a repository, creating it if new");
@@ -166,6 +169,9 @@ void Commands::add_to(CLI::App& app) {
   ingest_->add_option("--mapping", ingest_args_.mapping,
                       "A mapping file (YAML) that says how these files become datasets (docs/ingest-mapping.md)");
   ingest_->add_flag("--dry-run", ingest_args_.dry_run, "Print the datasets that would be registered; register nothing");
+  ingest_->add_flag("--no-virtual", ingest_args_.no_virtual,
+                    "Register no virtual calexps (by default each new raw without a calexp gets one when its bias "
+                    "and flat are registered)");
   ingest_->add_option("--format", ingest_args_.format, "Output of --dry-run")->capture_default_str()->check(
       CLI::IsMember({"table", "csv", "json"}));
   ingest_->add_option("--name", ingest_args_.name, "Repository name in publisher DIDs (new repositories only)");
@@ -220,7 +226,8 @@ int Commands::run_simulate() {
   config.detector_height = sim_.detector_size;
   config.headers_only = sim_.headers_only;
   config.write_coadds = !sim_.no_coadds;
-  config.write_calexp_comp = !sim_.no_comp;
+  config.write_calexp_comp = !sim_.no_comp && !sim_.virtual_calexps;
+  config.write_calexps = !sim_.virtual_calexps;
   config.threads = static_cast<int>(sim_.threads);
   for (const char b : config.bands) {
     if (!repo::band_limits(std::string_view(&b, 1))) {
@@ -263,6 +270,7 @@ int Commands::run_ingest() {
     options.mapping = std::make_shared<const repo::Mapping>(repo::Mapping::load(ingest_args_.mapping));
   }
   options.dry_run = ingest_args_.dry_run;
+  options.virtual_calexps = !ingest_args_.no_virtual;
   std::vector<std::filesystem::path> paths(ingest_args_.paths.begin(), ingest_args_.paths.end());
 
   ProgressPrinter printer;
@@ -274,8 +282,10 @@ int Commands::run_ingest() {
     return 0;
   }
   for (const auto& s : report.skipped) spdlog::warn("skipped {}", s);
-  std::cout << fmt::format("ingest: {} files, {} registered, {} unchanged, {} skipped in {:.2f} s ({:.0f} files/s)\n",
-                           report.files_seen, report.registered, report.unchanged, report.skipped.size(),
+  const std::string virtuals =
+      report.virtual_registered > 0 ? fmt::format(" and {} virtual calexps", report.virtual_registered) : "";
+  std::cout << fmt::format("ingest: {} files, {} registered{}, {} unchanged, {} skipped in {:.2f} s ({:.0f} files/s)\n",
+                           report.files_seen, report.registered, virtuals, report.unchanged, report.skipped.size(),
                            report.seconds, report.seconds > 0 ? report.files_seen / report.seconds : 0.0);
   return 0;
 }

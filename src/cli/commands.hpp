@@ -41,6 +41,7 @@ class Commands {
     bool headers_only = false;
     bool no_coadds = false;
     bool no_comp = false;
+    bool virtual_calexps = false;
     unsigned threads = 0;
   } sim_;
 
@@ -60,6 +61,7 @@ class Commands {
     int index_order = -1;
     std::string mapping;
     bool dry_run = false;
+    bool no_virtual = false;
     std::string format = "table";
   } ingest_args_;
 

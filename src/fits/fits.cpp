@@ -671,6 +671,18 @@ void File::append_header_hdu(std::string_view extname) {
   }
 }
 
+void File::write_datasum() {
+  fitsfile* f = Handle::writable(handle_, path_, "write_datasum");
+  int status = 0;
+  // The data must be on disk, in its padded final size, to be summed.
+  fits_flush_buffer(f, 0, &status);
+  unsigned long datasum = 0, hdusum = 0;
+  fits_get_chksum(f, &datasum, &hdusum, &status);
+  check(status, "computing DATASUM");
+  fits_update_key_str(f, "DATASUM", std::to_string(datasum).c_str(), "data unit checksum", &status);
+  check(status, "writing DATASUM");
+}
+
 void File::close() {
   if (!handle_ || handle_->fptr == nullptr) return;
   fitsfile* f = std::exchange(handle_->fptr, nullptr);

@@ -129,6 +129,11 @@ class File {
   void write_comment(std::string_view text);
   void write_history(std::string_view text);
   void delete_key(std::string_view key);  // no error if absent
+  // Writes DATASUM, the FITS checksum of the current HDU's data unit, after
+  // its pixels are written. Unlike cfitsio's fits_write_chksum it writes no
+  // CHECKSUM and no time into the comment, so the same pixels and cards
+  // always give the same bytes (re-created products are compared that way).
+  void write_datasum();
   // All cards of the current HDU as 80-character records concatenated, in the
   // form wcslib's wcspih() expects; nkeys receives the record count.
   std::string header_records(int& nkeys);

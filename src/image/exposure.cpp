@@ -26,12 +26,15 @@ void write_exposure(const std::filesystem::path& path, const Exposure& exposure,
   file.append_image(exposure.image, plane("IMAGE"));
   if (wcs != nullptr) wcs->write_to(file);
   headers.image.write_to(file);
+  file.write_datasum();
   file.append_image(exposure.mask, plane("MASK"));
   if (wcs != nullptr) wcs->write_to(file);
   write_mask_keywords(file);
+  file.write_datasum();
   file.append_image(exposure.variance, plane("VARIANCE"));
   if (wcs != nullptr) wcs->write_to(file);
   headers.variance.write_to(file);
+  file.write_datasum();
   file.close();
 }
 

@@ -61,6 +61,14 @@ bool is_visit_based(DatasetType t) {
          t == DatasetType::diffim;
 }
 bool is_coadd(DatasetType t) { return t == DatasetType::deepCoadd || t == DatasetType::goodSeeingCoadd; }
+std::string_view to_string(Storage s) { return s == Storage::file ? "file" : "virtual"; }
+
+std::optional<Storage> storage_from_string(std::string_view s) {
+  if (s == "file") return Storage::file;
+  if (s == "virtual") return Storage::virtual_;
+  return std::nullopt;
+}
+
 bool is_calibration(DatasetType t) { return t == DatasetType::bias || t == DatasetType::flat; }
 
 int calib_level(DatasetType t) {

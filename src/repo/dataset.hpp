@@ -62,6 +62,11 @@ struct Rights {
   std::optional<double> release_mjd;    // embargoed before this time
 };
 
+// Where a dataset's bytes come from: a stored file, or re-created on demand.
+enum class Storage { file, virtual_ };
+std::string_view to_string(Storage s);
+std::optional<Storage> storage_from_string(std::string_view s);
+
 struct ProvenanceLink {
   std::string input_id;  // dataset ID of the input (need not be registered yet)
   std::string role;      // raw, bias, flat, input (coadd input)
@@ -79,6 +84,12 @@ struct DatasetRecord {
   std::int64_t file_size = 0;
   std::string checksum;   // sha256 hex of the file bytes
   std::string content_type = "application/fits";
+  // A stored dataset has its file in the repository; a virtual one is made
+  // on request from `recipe` (JSON: its inputs by dataset ID and checksum,
+  // the algorithm and software versions, the configuration; see
+  // products/recipe.hpp), and `checksum` is then the recipe's hash.
+  Storage storage = Storage::file;
+  std::string recipe;
 
   // sky (absent for calibrations)
   std::optional<sky::Polygon> footprint;

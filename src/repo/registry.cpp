@@ -13,7 +13,14 @@
 namespace pixserve::repo {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// 2: dataset.storage and dataset.recipe (virtual datasets). A version-1
+// registry is upgraded in place when opened (kUpgradeFrom1).
+constexpr int kSchemaVersion = 2;
+constexpr const char* kUpgradeFrom1 = R"SQL(
+ALTER TABLE dataset ADD COLUMN storage TEXT NOT NULL DEFAULT 'file' CHECK (storage IN ('file', 'virtual'));
+ALTER TABLE dataset ADD COLUMN recipe TEXT;
+UPDATE registry_meta SET value = '2' WHERE key = 'schema_version';
+)SQL";
 
 // The registry schema. `dataset` holds everything; `ivoa_obscore` presents
 // it with ObsCore 1.1 names and units plus the survey columns; TAP exposes
@@ -44,6 +51,8 @@ CREATE TABLE IF NOT EXISTS dataset (
   file_size        INTEGER NOT NULL,
   checksum         TEXT NOT NULL,
   content_type     TEXT NOT NULL,
+  storage          TEXT NOT NULL DEFAULT 'file' CHECK (storage IN ('file', 'virtual')),
+  recipe           TEXT,
   s_ra             REAL,
   s_dec            REAL,
   s_fov            REAL,
@@ -183,7 +192,8 @@ std::vector<std::string> split(const std::string& s, char sep) {
 // Column order of kSelectColumns, read back by read_record().
 constexpr const char* kSelectColumns =
     "dataset_key, dataset_id, dataset_type, collection, instrument, visit, exposure, detector, detector_name, raft, "
-    "band, physical_filter, skymap, tract, patch, file_path, file_size, checksum, content_type, s_ra, s_dec, s_fov, "
+    "band, physical_filter, skymap, tract, patch, file_path, file_size, checksum, content_type, storage, recipe, "
+    "s_ra, s_dec, s_fov, "
     "s_region, s_resolution, pixel_scale, s_xel1, s_xel2, t_min, t_max, t_exptime, em_min, em_max, em_res_power, "
     "facility_name, instrument_name, target_name, seeing, airmass, sky_background, zero_point, psf_fwhm, "
     "telescope_ra, telescope_dec, software_version, owner, read_policy, read_groups, release_mjd, calib_level";
@@ -209,6 +219,8 @@ DatasetRecord read_record(db::Statement& s) {
   r.file_size = s.get_int(c++);
   r.checksum = s.get_text(c++);
   r.content_type = s.get_text(c++);
+  r.storage = storage_from_string(s.get_text(c++)).value_or(Storage::file);
+  r.recipe = s.get_optional_text(c++).value_or("");
   r.s_ra = s.get_optional_double(c++);
   r.s_dec = s.get_optional_double(c++);
   r.s_fov = s.get_optional_double(c++);
@@ -275,9 +287,17 @@ Registry::Registry(std::unique_ptr<db::Connection> conn, int index_order_if_new)
     index_order_ = std::stoi(get->get_text(0));
     get->reset();
     get->bind(1, "schema_version");
-    if (get->step() && std::stoi(get->get_text(0)) != kSchemaVersion) {
-      throw db::DbError(fmt::format("registry schema version {} is not the supported version {}", get->get_text(0),
-                                    kSchemaVersion));
+    int version = get->step() ? std::stoi(get->get_text(0)) : kSchemaVersion;
+    get->reset();
+    if (version == 1) {
+      db::Transaction upgrade(*conn_);
+      conn_->exec(kUpgradeFrom1);
+      upgrade.commit();
+      version = 2;
+    }
+    if (version != kSchemaVersion) {
+      throw db::DbError(
+          fmt::format("registry schema version {} is not the supported version {}", version, kSchemaVersion));
     }
   } else {
     if (index_order_if_new < 0 || index_order_if_new > 16) {
@@ -295,10 +315,10 @@ void Registry::insert(const DatasetRecord& r) {
   auto s = conn_->prepare(
       "INSERT INTO dataset (dataset_id, dataset_type, collection, instrument, visit, exposure, detector, "
       "detector_name, raft, band, physical_filter, skymap, tract, patch, file_path, file_size, checksum, "
-      "content_type, s_ra, s_dec, s_fov, s_region, s_resolution, pixel_scale, s_xel1, s_xel2, t_min, t_max, "
+      "content_type, storage, recipe, s_ra, s_dec, s_fov, s_region, s_resolution, pixel_scale, s_xel1, s_xel2, t_min, t_max, "
       "t_exptime, em_min, em_max, em_res_power, facility_name, instrument_name, target_name, seeing, airmass, "
       "sky_background, zero_point, psf_fwhm, telescope_ra, telescope_dec, calib_level, software_version, owner, "
-      "read_policy, read_groups, release_mjd, ingest_mjd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+      "read_policy, read_groups, release_mjd, ingest_mjd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
       "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
       "julianday('now') - 2400000.5)");
   int c = 1;
@@ -327,6 +347,8 @@ void Registry::insert(const DatasetRecord& r) {
   s->bind(c++, r.file_size);
   s->bind(c++, r.checksum);
   s->bind(c++, r.content_type);
+  s->bind(c++, std::string(to_string(r.storage)));
+  text_or_null(r.recipe);
   s->bind(c++, r.s_ra);
   s->bind(c++, r.s_dec);
   s->bind(c++, r.s_fov);

@@ -14,6 +14,7 @@
 #include "parallel/parallel_for.hpp"
 #include "repo/astro_units.hpp"
 #include "repo/metadata.hpp"
+#include "repo/virtual_products.hpp"
 
 namespace fs = std::filesystem;
 
@@ -192,24 +193,48 @@ std::optional<Transfer> transfer_from_string(std::string_view s) {
   return std::nullopt;
 }
 
+namespace {
+
+// Incremental SHA-256 over OpenSSL's EVP interface, as hex.
+class Sha256 {
+ public:
+  Sha256() : ctx_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) {
+    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1) throw std::runtime_error("sha256: init failed");
+  }
+  void add(const void* data, size_t n) { EVP_DigestUpdate(ctx_.get(), data, n); }
+  std::string hex() {
+    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+    unsigned int length = 0;
+    EVP_DigestFinal_ex(ctx_.get(), digest.data(), &length);
+    std::string out;
+    for (unsigned i = 0; i < length; ++i) out += fmt::format("{:02x}", digest[i]);
+    return out;
+  }
+
+ private:
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
+};
+
+}  // namespace
+
 std::string sha256_file(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw std::runtime_error(fmt::format("{}: cannot open for reading", file.string()));
-  const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) throw std::runtime_error("sha256: init failed");
+  Sha256 sha;
   std::vector<char> buffer(1 << 20);
   while (in) {
     in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
     const auto n = in.gcount();
-    if (n > 0) EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<size_t>(n));
+    if (n > 0) sha.add(buffer.data(), static_cast<size_t>(n));
   }
   if (in.bad()) throw std::runtime_error(fmt::format("{}: read error", file.string()));
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int length = 0;
-  EVP_DigestFinal_ex(ctx.get(), digest.data(), &length);
-  std::string hex;
-  for (unsigned i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
-  return hex;
+  return sha.hex();
+}
+
+std::string sha256_text(std::string_view text) {
+  Sha256 sha;
+  sha.add(text.data(), text.size());
+  return sha.hex();
 }
 
 Repository::Repository(fs::path root, RepositoryConfig config, std::unique_ptr<Registry> registry)
@@ -385,8 +410,21 @@ IngestReport ingest(Repository& repo, const std::vector<fs::path>& inputs, const
     }
     report.skipped = problems;
   }
+  // Virtual calexps of the new raws whose calibrations are known.
+  std::vector<DatasetRecord> virtual_records;
+  if (options.virtual_calexps) {
+    std::map<std::string, KnownDataset> known;
+    for (const auto& [id, p] : new_by_id) known.emplace(id, KnownDataset{p->record.checksum});
+    for (const Prepared* p : to_register) {
+      if (auto v = virtual_calexp_of(p->record, known, registry)) {
+        known.emplace(v->dataset_id, KnownDataset{v->checksum});
+        virtual_records.push_back(std::move(*v));
+      }
+    }
+  }
   if (options.dry_run) {
     for (const Prepared* p : to_register) report.planned.push_back(p->record);
+    for (const auto& v : virtual_records) report.planned.push_back(v);
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     return report;
   }
@@ -413,6 +451,7 @@ IngestReport ingest(Repository& repo, const std::vector<fs::path>& inputs, const
         progress("register", inserted, to_register.size());
       }
     }
+    for (const auto& v : virtual_records) registry.insert(v);
     for (const Prepared* p : to_register) {
       const fs::path final_file = repo.root() / p->record.file_path;
       fs::create_directories(final_file.parent_path());
@@ -422,6 +461,7 @@ IngestReport ingest(Repository& repo, const std::vector<fs::path>& inputs, const
     tx.commit();
     staging.commit();
     report.registered = to_register.size();
+    report.virtual_registered = virtual_records.size();
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;

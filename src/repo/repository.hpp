@@ -80,11 +80,15 @@ struct IngestOptions {
   // embargo take precedence over the options above.
   std::shared_ptr<const Mapping> mapping{};
   bool dry_run = false;  // decide everything, register nothing (IngestReport::planned)
+  // Registers for each new raw without a calexp, whose bias and flat are
+  // registered or in this run, a virtual calexp (repo/virtual_products.hpp).
+  bool virtual_calexps = true;
 };
 
 struct IngestReport {
   std::size_t files_seen = 0;
   std::size_t registered = 0;
+  std::size_t virtual_registered = 0;  // virtual calexps registered for new raws
   std::size_t unchanged = 0;  // already registered with the same checksum
   std::vector<std::string> skipped;  // "file: reason", with skip_bad
   std::vector<DatasetRecord> planned;  // with dry_run: the records that would be registered
@@ -102,5 +106,6 @@ IngestReport ingest(Repository& repo, const std::vector<std::filesystem::path>& 
 
 // SHA-256 of a file's bytes, lowercase hex.
 std::string sha256_file(const std::filesystem::path& file);
+std::string sha256_text(std::string_view text);
 
 }  // namespace pixserve::repo

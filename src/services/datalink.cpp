@@ -310,6 +310,8 @@ void add_file_routes(http::Router& router, std::shared_ptr<SharedRepository> rep
     if (!record) throw no_such_dataset();
     try {
       return http::Response::text(200, fits_header_text(repository->file_of(*record)), "text/plain; charset=us-ascii");
+    } catch (const dali::ServerFault&) {
+      throw;  // a virtual product that cannot be re-created says why
     } catch (const std::exception& e) {
       spdlog::warn("headers of {} unreadable: {}", record->dataset_id, e.what());
       throw dali::NotFound("the file of this dataset cannot be read");
@@ -321,6 +323,8 @@ void add_file_routes(http::Router& router, std::shared_ptr<SharedRepository> rep
     try {
       const auto png = cached_preview(repository->root(), record->dataset_id, repository->file_of(*record));
       return http::serve_file(request, png, "image/png");
+    } catch (const dali::ServerFault&) {
+      throw;  // a virtual product that cannot be re-created says why
     } catch (const std::exception& e) {
       spdlog::warn("preview of {} failed: {}", record->dataset_id, e.what());
       throw dali::NotFound("no preview for this dataset");

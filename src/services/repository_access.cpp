@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "auth/policy.hpp"
+#include "dali/errors.hpp"
 #include "repo/astro_units.hpp"
 
 namespace pixserve::services {
@@ -20,7 +21,22 @@ std::string human_bytes(std::uint64_t bytes) {
 
 }  // namespace
 
-SharedRepository::SharedRepository(repo::Repository repository) : repository_(std::move(repository)) {}
+SharedRepository::SharedRepository(repo::Repository repository)
+    : repository_(std::move(repository)), products_(repository_.root() / "cache" / "products") {}
+
+std::filesystem::path SharedRepository::file_of(const repo::DatasetRecord& record) {
+  if (record.storage == repo::Storage::file) return repository_.file_of(record);
+  // Inputs are found without a rights check: a product's visibility is its
+  // own (the raw's), decided by the caller; its inputs are only read here.
+  const products::InputResolver inputs{
+      [this](const std::string& id) { return with([&](repo::Repository& r) { return r.registry().find_by_id(id); }); },
+      [this](const repo::DatasetRecord& input) { return repository_.file_of(input); }};
+  try {
+    return products_.file_for(record, inputs);
+  } catch (const products::RecreationError& e) {
+    throw dali::ServerFault(e.what());
+  }
+}
 
 std::vector<repo::DatasetRecord> SharedRepository::find_visible(repo::DatasetQuery query) {
   return find_visible(std::move(query), auth::Identity{});

@@ -24,6 +24,7 @@
 
 #include "auth/identity.hpp"
 #include "dali/service.hpp"
+#include "products/product_cache.hpp"
 #include "repo/repository.hpp"
 
 namespace pixserve::services {
@@ -61,12 +62,18 @@ class SharedRepository {
   // invisible (the two must look the same to the caller).
   std::optional<repo::DatasetRecord> find_visible_by_id(const std::string& dataset_id);
   std::optional<repo::DatasetRecord> find_visible_by_id(const std::string& dataset_id, const auth::Identity& caller);
-  // Its file on disk (checked to stay inside the repository).
-  std::filesystem::path file_of(const repo::DatasetRecord& record) const { return repository_.file_of(record); }
+  // Its file on disk (checked to stay inside the repository). For a virtual
+  // dataset, the re-created file in the product cache, made first when the
+  // cache lacks it (products::RecreationError when it cannot be made): the
+  // caller has already decided, through find_visible*, that the dataset may
+  // be read, so everything that serves pixels gets them through here.
+  std::filesystem::path file_of(const repo::DatasetRecord& record);
+  products::CacheStats product_cache_stats() const { return products_.stats(); }
 
  private:
   std::mutex mutex_;
   repo::Repository repository_;
+  products::ProductCache products_;
 };
 
 // The real checks behind VOSI availability of services that read the

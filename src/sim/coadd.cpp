@@ -12,6 +12,7 @@
 #include "image/mask.hpp"
 #include "image/resample.hpp"
 #include "parallel/parallel_for.hpp"
+#include "repo/recipe.hpp"
 #include "sim/observing.hpp"
 #include "sim/products.hpp"
 #include "sim/stage_progress.hpp"
@@ -193,7 +194,7 @@ image::ExposureHeaders coadd_headers(const Job& job, const SkyMap& skymap, const
   p.set("PSFFWHM", std::round(psf_sum / weight_sum * 1e4) / 1e4, "[arcsec] weighted mean input PSF FWHM");
   p.set("MAGZERO", kNanojanskyZeroPoint - 2.5 * std::log10(exptime), "AB mag: 1 count/s over EXPTIME; pixels in nJy");
   p.set("BGSUB", true, "background subtracted");
-  p.set("SWVER", software_version(), "software that made the file");
+  p.set("SWVER", repo::software_version(), "software that made the file");
   h.image.set("BUNIT", "nJy", "pixel unit");
   h.variance.set("BUNIT", "nJy**2", "pixel unit");
   return h;

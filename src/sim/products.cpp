@@ -5,10 +5,7 @@
 #include <cmath>
 
 #include "repo/astro_units.hpp"
-
-#ifndef PIXSERVE_VERSION
-#define PIXSERVE_VERSION "unknown"
-#endif
+#include "repo/recipe.hpp"
 
 namespace pixserve::sim {
 namespace {
@@ -22,8 +19,6 @@ double round_to(double v, int decimals) {
 }
 
 }  // namespace
-
-std::string software_version() { return std::string("pixserve-") + PIXSERVE_VERSION; }
 
 namespace paths {
 std::filesystem::path bias(const DetectorInfo& det) {
@@ -77,6 +72,9 @@ image::HeaderCards observation_cards(std::string_view dstype, const Visit& visit
   h.set("HASTART", round_to(visit.hour_angle_deg, 4), "[deg] hour angle at mid-exposure");
   h.set("AIRMASS", round_to(visit.airmass, 4), "airmass at mid-exposure");
   h.set("SEEING", round_to(visit.seeing_arcsec, 3), "[arcsec] delivered seeing FWHM");
+  // The zero point of the photometric model, known before processing: a
+  // calexp made from this raw (image/calexp.hpp) carries it on.
+  h.set("MAGZERO", visit.zero_point, "AB mag giving 1 electron per second");
   h.set("HUMIDITY", round_to(visit.humidity, 1), "[%] relative humidity");
   h.set("PRESSURE", round_to(visit.pressure, 1), "[hPa] air pressure");
   h.set("AIRTEMP", round_to(visit.air_temperature, 1), "[deg C] air temperature");
@@ -101,7 +99,7 @@ image::HeaderCards calibration_cards(std::string_view dstype, const DetectorInfo
     h.set("BAND", band_string(*band), "abstract band");
     h.set("FILTER", std::string(band->physical_filter), "physical filter");
   }
-  h.set("SWVER", software_version(), "software that made the file");
+  h.set("SWVER", repo::software_version(), "software that made the file");
   return h;
 }
 

@@ -19,8 +19,6 @@ inline constexpr std::string_view kInstrument = "PixSimCam";
 inline constexpr std::string_view kTelescope = "PixSim Survey Telescope";
 inline constexpr std::string_view kFieldName = "PIXSIM-DEEP";
 
-// "pixserve-<version>", written as SWVER.
-std::string software_version();
 
 namespace paths {
 std::filesystem::path bias(const DetectorInfo& det);

@@ -12,10 +12,12 @@
 #include <optional>
 #include <stdexcept>
 
+#include "image/calexp.hpp"
 #include "image/exposure.hpp"
 #include "image/isr.hpp"
 #include "image/statistics.hpp"
 #include "parallel/parallel_for.hpp"
+#include "repo/recipe.hpp"
 #include "sim/camera.hpp"
 #include "sim/coadd.hpp"
 #include "sim/observing.hpp"
@@ -30,8 +32,6 @@ namespace pixserve::sim {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr double kFwhmPerSigma = 2.354820045;
 
 void validate(const SurveyConfig& c) {
   if (c.visits < 1) throw std::invalid_argument("visits must be at least 1");
@@ -64,23 +64,6 @@ struct Tally {
   }
 };
 
-// The header of a calexp: the visit's metadata plus what processing measured.
-image::ExposureHeaders calexp_headers(const Visit& v, const DetectorInfo& d, const Camera& camera,
-                                      double psf_fwhm_arcsec, double background, double background_rms) {
-  image::ExposureHeaders h;
-  h.primary = observation_cards("calexp", v, d, camera);
-  h.primary.set("PSFFWHM", std::round(psf_fwhm_arcsec * 1e4) / 1e4, "[arcsec] measured PSF FWHM");
-  h.primary.set("BGMEAN", std::round(background * 1e3) / 1e3, "[electron] sky background level per pixel");
-  h.primary.set("BGRMS", std::round(background_rms * 1e3) / 1e3, "[electron] sky noise per pixel");
-  h.primary.set("BGSUB", true, "BGMEAN has been subtracted from IMAGE");
-  h.primary.set("MAGZERO", v.zero_point, "AB mag giving 1 electron per second");
-  h.primary.set("SWVER", software_version(), "software that made the file");
-  h.primary.set("ISRVER", std::string(image::kIsrVersion), "instrument signature removal version");
-  h.image.set("BUNIT", "electron", "pixel unit");
-  h.variance.set("BUNIT", "electron**2", "pixel unit");
-  return h;
-}
-
 // One simulation run: the fixed inputs (camera, visits, sky) and the stages.
 class Survey {
  public:
@@ -111,6 +94,8 @@ class Survey {
       tally_.files.fetch_add(coadds.patches);
       tally_.bytes.fetch_add(coadds.bytes);
     }
+    // The calexps the coadds read, when the survey keeps none (virtual).
+    fs::remove_all(out_ / kScratchDir);
     summary.files_written = tally_.files.load();
     summary.raws = tally_.raws.load();
     summary.calibrations = tally_.calibrations.load();
@@ -128,12 +113,20 @@ class Survey {
     for (const auto* b : bands_) fs::create_directories(out_ / paths::flat(any, *b).parent_path());
     for (const auto& v : visits_) {
       fs::create_directories(out_ / paths::raw(v, any).parent_path());
-      fs::create_directories(out_ / paths::calexp(v, any).parent_path());
+      fs::create_directories(calexp_file(v, any).parent_path());
       if (compress()) fs::create_directories(out_ / paths::calexp_comp(v, any).parent_path());
     }
   }
 
-  bool compress() const { return config_.write_calexp_comp && !config_.headers_only; }
+  bool compress() const { return config_.write_calexp_comp && !config_.headers_only && config_.write_calexps; }
+
+  // Where a calexp is written: its place in the survey, or (a survey without
+  // stored calexps) a scratch folder that the coadds read and that is
+  // removed when they are done.
+  static constexpr const char* kScratchDir = ".calexp-scratch";
+  fs::path calexp_file(const Visit& visit, const DetectorInfo& det) const {
+    return config_.write_calexps ? out_ / paths::calexp(visit, det) : out_ / kScratchDir / paths::calexp(visit, det);
+  }
 
   // One bias per detector, one flat per detector and band.
   void write_calibrations() {
@@ -189,9 +182,11 @@ class Survey {
     const fs::path raw_path = out_ / paths::raw(visit, det);
     write_raw(raw_path, observation_cards("raw", visit, det, camera_), wcs, camera_.amplifiers(det), {});
     tally_.add(raw_path, tally_.raws);
+    if (!config_.write_calexps) return;
     const fs::path calexp_path = out_ / paths::calexp(visit, det);
-    const auto h =
-        calexp_headers(visit, det, camera_, visit.seeing_arcsec, visit.sky_electrons, std::sqrt(visit.sky_electrons));
+    const auto h = image::calexp_headers(observation_cards("calexp", visit, det, camera_), visit.seeing_arcsec,
+                                         {visit.sky_electrons, std::sqrt(visit.sky_electrons), 0}, true,
+                                         repo::software_version());
     image::write_exposure_headers(calexp_path, h, &wcs);
     tally_.add(calexp_path, tally_.calexps);
   }
@@ -210,17 +205,13 @@ class Survey {
               render_raw(amps, render_scene(sky, visit, wcs, camera_), flat, bias, seed));
     tally_.add(raw_path, tally_.raws);
 
-    image::IsrOptions options;
-    options.psf_sigma_guess = visit.seeing_arcsec / kFwhmPerSigma / camera_.pixel_scale_arcsec();
-    auto raw_file = fits::File::open(raw_path);
-    const auto isr = image::run_isr(raw_file, bias, flat, options);
-    raw_file.close();
-    const double psf_fwhm = isr.psf_fwhm ? *isr.psf_fwhm * camera_.pixel_scale_arcsec() : visit.seeing_arcsec;
-    const fs::path calexp_path = out_ / paths::calexp(visit, det);
-    image::write_exposure(calexp_path, isr.exposure,
-                          calexp_headers(visit, det, camera_, psf_fwhm, isr.background.level, isr.background.rms),
-                          &wcs);
-    tally_.add(calexp_path, tally_.calexps);
+    // The calexp is made from the files just written, by the code that
+    // re-creates unstored calexps (image/calexp.hpp), so both give one file.
+    const auto calexp = image::make_calexp(raw_path, bias, flat, {.software_version = repo::software_version()});
+    const double psf_fwhm = calexp.psf_fwhm.value_or(visit.seeing_arcsec);
+    const fs::path calexp_path = calexp_file(visit, det);
+    image::write_calexp(calexp_path, calexp);
+    if (config_.write_calexps) tally_.add(calexp_path, tally_.calexps);
 
     if (compress()) {
       const fs::path comp_path = out_ / paths::calexp_comp(visit, det);
@@ -246,7 +237,7 @@ class Survey {
                       visit.exposure_time,
                       visit.mjd_start,
                       psf_fwhm,
-                      image::estimate_background(isr.exposure.variance).level};
+                      image::estimate_background(calexp.exposure.variance).level};
   }
 
   const SurveyConfig& config_;

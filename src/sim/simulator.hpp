@@ -24,6 +24,9 @@ struct SurveyConfig {
   bool headers_only = false;  // full headers and WCS, header-only image HDUs, no coadds
   bool write_coadds = true;
   bool write_calexp_comp = true;
+  // false: calexps are made (coadds need them) but not written; ingest then
+  // registers virtual calexps, re-created from raw, bias and flat.
+  bool write_calexps = true;
   int threads = 0;  // 0: one per core
 
   // Sky and survey geometry.

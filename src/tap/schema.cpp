@@ -120,7 +120,8 @@ TapTable datasets_table() {
           make_column({"calib_level", AdqlType::integer, "", "meta.code;obs.calib", "ObsCore calibration level", false}),
           make_column({"content_type", AdqlType::varchar, "", "meta.code.mime", "MIME type of the file", false}),
           make_column({"file_size", AdqlType::bigint, "byte", "phys.size;meta.file", "Size of the file", false}),
-          make_column({"checksum", AdqlType::varchar, "", "meta.code", "Checksum of the file (SHA-256, hex)", false}),
+          make_column({"storage", AdqlType::varchar, "", "meta.code", "file: a stored file; virtual: re-created on request from its recipe (raw, calibrations, templates), the same file each time", true}),
+          make_column({"checksum", AdqlType::varchar, "", "meta.code", "Checksum of the file (SHA-256, hex); of a virtual dataset, of its recipe", false}),
           make_column({"software_version", AdqlType::varchar, "", "meta.version;meta.software", "Software that made the dataset", false}),
           make_column({"release_mjd", AdqlType::double_precision, "d", "time.release", "End of the embargo (MJD UTC); null: never embargoed", false}),
           make_column({"ingest_mjd", AdqlType::double_precision, "d", "time.processing", "Time of ingestion into the repository (MJD UTC)", false}),
@@ -389,7 +390,7 @@ std::vector<std::string> views_sql(const Viewer& viewer) {
       "d.dataset_type AS dataset_type, d.collection AS collection, d.instrument AS instrument, d.visit AS visit, "
       "d.exposure AS exposure, d.detector AS detector, d.detector_name AS detector_name, d.raft AS raft, "
       "d.band AS band, d.physical_filter AS physical_filter, d.skymap AS skymap, d.tract AS tract, d.patch AS patch, "
-      "d.calib_level AS calib_level, d.content_type AS content_type, d.file_size AS file_size, "
+      "d.calib_level AS calib_level, d.content_type AS content_type, d.file_size AS file_size, d.storage AS storage, "
       "d.checksum AS checksum, d.software_version AS software_version, d.release_mjd AS release_mjd, "
       "d.ingest_mjd AS ingest_mjd FROM main.dataset AS d WHERE " + d,
       "CREATE TEMP VIEW tap_survey_visits AS SELECT d.visit AS visit, MIN(d.exposure) AS exposure, "

@@ -24,12 +24,17 @@
 #include <unistd.h>
 
 #include "fits/fits.hpp"
+#include "image/calexp.hpp"
 #include "image/exposure.hpp"
+#include "image/isr.hpp"
 #include "image/mask.hpp"
 #include "image/statistics.hpp"
 #include "repo/metadata.hpp"
+#include "repo/recipe.hpp"
+#include "repo/repository.hpp"
 #include "sim/camera.hpp"
 #include "sim/observing.hpp"
+#include "sim/products.hpp"
 #include "sim/simulator.hpp"
 #include "wcs/wcs.hpp"
 #include "test_scratch.hpp"
@@ -257,6 +262,85 @@ TEST_F(TinySurvey, IsrRecoversTheSkyWithinTheNoise) {
     const double predicted = std::sqrt(image::estimate_background(e.variance).level);
     EXPECT_NEAR(stats.rms / predicted, 1.0, 0.1) << path;
   }
+}
+
+// A calexp that is not stored is re-created from its raw, bias and flat by
+// the code that made the stored ones: the file is the same byte for byte
+// (DATASUM included), given the software version the recipe records.
+TEST_F(TinySurvey, CalexpsAreRecreatedByteForByteFromRawBiasAndFlat) {
+  const auto config = tiny_config();
+  const sim::Camera camera(config);
+  int compared = 0;
+  for (const auto& visit : sim::plan_visits(config, camera.raft_width_deg())) {
+    for (const auto& det : camera.detectors()) {
+      const fs::path stored = dir() / sim::paths::calexp(visit, det);
+      ASSERT_TRUE(fs::exists(stored)) << stored;
+      const auto software = fits::File::open(stored).read_string("SWVER");
+      ASSERT_TRUE(software.has_value());
+      const auto calexp = image::make_calexp(dir() / sim::paths::raw(visit, det),
+                                             image::read_calibration(dir() / sim::paths::bias(det)),
+                                             image::read_calibration(dir() / sim::paths::flat(det, *visit.band)),
+                                             {.software_version = *software});
+      const fs::path again = dir() / "recreated.fits";
+      image::write_calexp(again, calexp);
+      EXPECT_EQ(bytes_of(again), bytes_of(stored)) << stored;
+      auto file = fits::File::open(again);
+      ASSERT_TRUE(file.move_to_named_hdu("IMAGE"));
+      EXPECT_TRUE(file.read_string("DATASUM").has_value());
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, 4);
+}
+
+// A survey that stores no calexps: ingest registers one virtual calexp per
+// raw, with the raw's rights and a recipe naming raw, bias and flat by ID
+// and checksum; a survey that stores them gets none.
+TEST_F(TinySurvey, IngestRegistersVirtualCalexpsWhereNoneAreStored) {
+  const fs::path base = tmp_dir("virtual");
+  Cleanup cleanup{base};
+  auto config = tiny_config();
+  config.write_calexps = false;
+  const auto summary = sim::simulate(config, base / "survey");
+  EXPECT_EQ(summary.calexps, 0U);
+  EXPECT_GT(summary.coadds, 0U);  // made from calexps kept only while the coadds need them
+  EXPECT_FALSE(fs::exists(base / "survey" / "calexp"));
+  EXPECT_FALSE(fs::exists(base / "survey" / ".calexp-scratch"));
+
+  auto repo = repo::Repository::open_or_create(base / "repo", {});
+  repo::IngestOptions options;
+  options.policy = repo::ReadPolicy::data_rights;
+  const auto report = repo::ingest(repo, {base / "survey"}, options);
+  EXPECT_EQ(report.virtual_registered, 4U);
+  repo::DatasetQuery q;
+  q.dataset_types = {"calexp"};
+  const auto calexps = repo.registry().find(q);
+  ASSERT_EQ(calexps.size(), 4U);
+  for (const auto& c : calexps) {
+    EXPECT_EQ(c.storage, repo::Storage::virtual_);
+    EXPECT_EQ(c.checksum, repo::recipe_hash(c.recipe));
+    EXPECT_EQ(c.rights.policy, repo::ReadPolicy::data_rights);
+    EXPECT_TRUE(c.footprint.has_value());
+    const auto recipe = repo::Recipe::from_json(c.recipe);
+    EXPECT_EQ(recipe.algorithm_version, image::kIsrVersion);
+    for (const char* role : {"raw", "bias", "flat"}) {
+      const auto& input = recipe.input(role);
+      EXPECT_EQ(repo.registry().checksum_of(input.dataset_id), input.checksum) << role;
+    }
+    const auto raw = repo.registry().find_by_id(recipe.input("raw").dataset_id);
+    ASSERT_TRUE(raw);
+    EXPECT_EQ(raw->rights.release_mjd, c.rights.release_mjd);
+    EXPECT_EQ(raw->footprint->vertices().size(), c.footprint->vertices().size());
+  }
+  // Ingesting again adds nothing.
+  EXPECT_EQ(repo::ingest(repo, {base / "survey"}, options).virtual_registered, 0U);
+
+  // The survey with stored calexps: none virtual.
+  auto stored = repo::Repository::open_or_create(base / "stored-repo", {});
+  EXPECT_EQ(repo::ingest(stored, {dir()}, {}).virtual_registered, 0U);
+  // Raws without their calibrations: none either.
+  auto raws_only = repo::Repository::open_or_create(base / "raws-repo", {});
+  EXPECT_EQ(repo::ingest(raws_only, {base / "survey" / "raw"}, {}).virtual_registered, 0U);
 }
 
 TEST_F(TinySurvey, StarsLandWhereTheWcsPutsThem) {

@@ -1,0 +1,155 @@
+#include "products/product_cache.hpp"
+
+#include <unistd.h>
+
+#include <system_error>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "image/calexp.hpp"
+#include "image/isr.hpp"
+#include "repo/repository.hpp"
+#include "repo/virtual_products.hpp"
+
+namespace pixserve::products {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr std::string_view kTemporaryMarker = ".partial-";
+
+// The file of a recipe input, checked to be the one the recipe was written
+// for.
+fs::path input_file(const repo::DatasetRecord& product, const repo::Recipe& recipe, const std::string& role,
+                    const InputResolver& inputs) {
+  const repo::RecipeInput* input = nullptr;
+  try {
+    input = &recipe.input(role);
+  } catch (const std::invalid_argument& e) {
+    throw RecreationError(fmt::format("{}: {}", product.dataset_id, e.what()));
+  }
+  const auto record = inputs.find(input->dataset_id);
+  if (!record) {
+    throw RecreationError(fmt::format("{}: its {} input {} is not registered", product.dataset_id, role,
+                                      input->dataset_id));
+  }
+  fs::path file = inputs.file_of(*record);
+  std::string checksum;
+  try {
+    checksum = repo::sha256_file(file);
+  } catch (const std::exception& e) {
+    // The details name paths: for the log, not for the client.
+    spdlog::error("{}: reading input {}: {}", product.dataset_id, input->dataset_id, e.what());
+    throw RecreationError(fmt::format("{}: its {} input {} cannot be read", product.dataset_id, role,
+                                      input->dataset_id));
+  }
+  if (checksum != input->checksum) {
+    throw RecreationError(fmt::format("{}: its {} input {} no longer matches the recipe (checksum {}, recipe {})",
+                                      product.dataset_id, role, input->dataset_id, checksum, input->checksum));
+  }
+  return file;
+}
+
+}  // namespace
+
+void recreate(const repo::DatasetRecord& record, const repo::Recipe& recipe, const InputResolver& inputs,
+              const fs::path& path) {
+  if (recipe.product != "calexp") {
+    throw RecreationError(fmt::format("{}: recipes of {} products are not supported", record.dataset_id, recipe.product));
+  }
+  if (recipe.algorithm_version != image::kIsrVersion) {
+    throw RecreationError(fmt::format("{}: its recipe needs ISR {}, this build has {}", record.dataset_id,
+                                      recipe.algorithm_version, image::kIsrVersion));
+  }
+  image::CalexpParameters parameters;
+  try {
+    parameters = repo::calexp_parameters_from_json(recipe.parameters, recipe.software_version);
+  } catch (const std::invalid_argument& e) {
+    throw RecreationError(fmt::format("{}: {}", record.dataset_id, e.what()));
+  }
+  const fs::path raw = input_file(record, recipe, "raw", inputs);
+  const fs::path bias = input_file(record, recipe, "bias", inputs);
+  const fs::path flat = input_file(record, recipe, "flat", inputs);
+  try {
+    image::write_calexp(path, image::make_calexp(raw, image::read_calibration(bias), image::read_calibration(flat),
+                                                 parameters));
+  } catch (const std::exception& e) {
+    spdlog::error("{}: re-creation failed: {}", record.dataset_id, e.what());
+    throw RecreationError(fmt::format("{}: re-creation from its raw {} failed (the inputs are unreadable)",
+                                      record.dataset_id, recipe.input("raw").dataset_id));
+  }
+}
+
+ProductCache::ProductCache(fs::path dir) : dir_(std::move(dir)) {
+  // Partial files of a process that died while writing them.
+  std::error_code ec;
+  if (!fs::is_directory(dir_, ec)) return;
+  for (auto it = fs::recursive_directory_iterator(dir_, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (it->is_regular_file(ec) && it->path().filename().string().find(kTemporaryMarker) != std::string::npos) {
+      fs::remove(it->path(), ec);
+    }
+  }
+}
+
+fs::path ProductCache::entry_path(const std::string& recipe_hash) const {
+  return dir_ / recipe_hash.substr(0, 2) / (recipe_hash + ".fits");
+}
+
+std::filesystem::path ProductCache::file_for(const repo::DatasetRecord& record, const InputResolver& inputs) {
+  if (record.storage != repo::Storage::virtual_ || record.recipe.empty()) {
+    throw RecreationError(fmt::format("{} is not a virtual dataset", record.dataset_id));
+  }
+  const std::string hash = repo::recipe_hash(record.recipe);
+  const fs::path entry = entry_path(hash);
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    if (fs::exists(entry)) {
+      ++stats_.hits;
+      return entry;
+    }
+    if (!in_progress_.contains(hash)) break;
+    finished_.wait(lock);
+  }
+  // This caller re-creates it; others asking meanwhile wait above.
+  in_progress_.insert(hash);
+  const std::uint64_t serial = next_temporary_++;
+  lock.unlock();
+  const fs::path temporary =
+      entry.parent_path() / fmt::format("{}{}{}-{}", hash, kTemporaryMarker, ::getpid(), serial);
+  auto finish = [&] {
+    const std::lock_guard done(mutex_);
+    in_progress_.erase(hash);
+    finished_.notify_all();
+  };
+  try {
+    fs::create_directories(entry.parent_path());
+    repo::Recipe recipe;
+    try {
+      recipe = repo::Recipe::from_json(record.recipe);
+    } catch (const std::invalid_argument& e) {
+      throw RecreationError(fmt::format("{}: {}", record.dataset_id, e.what()));
+    }
+    recreate(record, recipe, inputs, temporary);
+    fs::rename(temporary, entry);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(temporary, ec);
+    finish();
+    throw;
+  }
+  {
+    const std::lock_guard done(mutex_);
+    ++stats_.recreated;
+  }
+  spdlog::info("re-created {} ({})", record.dataset_id, entry.filename().string());
+  finish();
+  return entry;
+}
+
+CacheStats ProductCache::stats() const {
+  const std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+}  // namespace pixserve::products

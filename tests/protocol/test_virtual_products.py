@@ -1,0 +1,171 @@
+"""Virtual calexps: a survey simulated with --virtual keeps raws, bias and
+flats but no calexp files; ingest registers a virtual calexp for every raw,
+and every service treats it as it treats a stored one. Its file is re-created
+on request, byte for byte the file the simulator writes for the same survey
+when it keeps its calexps.
+"""
+import concurrent.futures
+import pathlib
+import shutil
+import urllib.parse
+
+import pytest
+import requests
+from astropy.io import fits
+from pyvo.dal import TAPService
+from pyvo.dal.adhoc import DatalinkResults
+from astropy.io.votable import parse as votable_parse
+import io
+
+from conftest import run, start_server, stop_server
+
+SIM = ["--visits", "3", "--detectors", "2", "--detector-size", "128", "--seed", "23", "--no-coadds"]
+
+
+@pytest.fixture(scope="module")
+def surveys(tmp_path_factory):
+    stored = tmp_path_factory.mktemp("stored")
+    virtual = tmp_path_factory.mktemp("virtual")
+    run("simulate", "--out", stored, *SIM)
+    run("simulate", "--out", virtual, *SIM, "--virtual")
+    return stored, virtual
+
+
+@pytest.fixture(scope="module")
+def virtual_repo(surveys, tmp_path_factory):
+    repo = tmp_path_factory.mktemp("vrepo") / "repo"
+    out = run("ingest", "--repo", repo, surveys[1]).stdout
+    assert "and 6 virtual calexps" in out, out
+    return repo
+
+
+@pytest.fixture(scope="module")
+def server(virtual_repo):
+    srv = start_server(virtual_repo)
+    yield srv
+    assert stop_server(srv) == 0, srv.log()[-3000:]
+
+
+def stored_calexps(survey):
+    """{(visit, detector): bytes} of the calexp files the simulator kept."""
+    out = {}
+    for path in sorted(pathlib.Path(survey).rglob("calexp_*.fits")):
+        header = fits.getheader(path)
+        out[(header["VISIT"], header["DETECTOR"])] = path.read_bytes()
+    return out
+
+
+def calexp_rows(server):
+    tap = TAPService(server.url + "/api/tap")
+    rows = tap.search("SELECT d.dataset_id, d.storage, d.visit, d.detector, o.calib_level, o.access_url, o.s_region "
+                      "FROM survey.datasets AS d JOIN ivoa.obscore AS o ON o.obs_id = d.dataset_id "
+                      "WHERE d.dataset_type = 'calexp' ORDER BY d.dataset_id").to_table()
+    return rows
+
+
+def links_of(server, dataset_id):
+    r = requests.get(server.url + "/api/datalink/links", params={"ID": dataset_id}, timeout=60)
+    assert r.status_code == 200, r.text[:500]
+    return DatalinkResults(votable_parse(io.BytesIO(r.content)))
+
+
+def this_url(server, dataset_id):
+    this = list(links_of(server, dataset_id).bysemantics("#this", include_narrower=False))
+    assert len(this) == 1
+    url = str(this[0]["access_url"])
+    return url if url.startswith("http") else server.url + url
+
+
+def test_the_virtual_survey_keeps_no_calexp_files(surveys):
+    stored, virtual = surveys
+    assert len(stored_calexps(stored)) == 6
+    assert not list(pathlib.Path(virtual).rglob("calexp_*.fits"))
+    assert len(list(pathlib.Path(virtual).rglob("raw_*.fits"))) == 6
+
+
+def test_virtual_calexps_are_ordinary_rows_in_tap(server):
+    rows = calexp_rows(server)
+    assert len(rows) == 6
+    assert set(rows["storage"]) == {"virtual"}
+    assert set(rows["calib_level"]) == {2}
+    assert all(str(r).startswith("POLYGON") or "Polygon" in str(r) for r in rows["s_region"])
+    raws = TAPService(server.url + "/api/tap").search(
+        "SELECT COUNT(*) AS n FROM survey.datasets WHERE dataset_type = 'raw' AND storage = 'file'").to_table()
+    assert raws["n"][0] == 6
+
+
+def test_sia_finds_them_and_datalink_names_raw_bias_and_flat(server):
+    r = requests.get(server.url + "/api/sia/query", params={"COLLECTION": "DR1", "CALIB": "2", "MAXREC": "100"},
+                     timeout=60)
+    assert r.status_code == 200
+    table = votable_parse(io.BytesIO(r.content)).get_first_table().to_table()
+    calexps = [row for row in table if row["dataproduct_subtype"] == "calexp"]
+    assert len(calexps) == 6
+    links = links_of(server, str(calexps[0]["obs_id"]))
+    progenitors = sorted(str(l["local_semantics"]) for l in links.bysemantics("#progenitor", include_narrower=False))
+    assert progenitors == ["bias", "flat", "raw"]
+
+
+def test_this_is_the_file_the_simulator_keeps_byte_for_byte(server, surveys):
+    expected = stored_calexps(surveys[0])
+    rows = calexp_rows(server)
+    for row in rows:
+        r = requests.get(this_url(server, str(row["dataset_id"])), timeout=120)
+        assert r.status_code == 200, r.text[:500]
+        assert r.content == expected[(int(row["visit"]), int(row["detector"]))], row["dataset_id"]
+    # A second request is a cache hit: the same bytes, nothing re-created.
+    before = server.log().count("re-created ")
+    again = requests.get(this_url(server, str(rows[0]["dataset_id"])), timeout=60)
+    assert again.content == expected[(int(rows[0]["visit"]), int(rows[0]["detector"]))]
+    assert server.log().count("re-created ") == before
+
+
+def test_a_soda_cutout_of_a_virtual_calexp_equals_one_of_the_stored_file(server, surveys, tmp_path):
+    rows = calexp_rows(server)
+    row = rows[len(rows) - 1]
+    with fits.open(io.BytesIO(requests.get(this_url(server, str(row["dataset_id"])), timeout=60).content)) as hdul:
+        from astropy.wcs import WCS
+        wcs = WCS(hdul["IMAGE"].header)
+        ra, dec = wcs.all_pix2world([[64, 64]], 0)[0]
+    r = requests.get(server.url + "/api/soda/sync",
+                     params={"ID": str(row["dataset_id"]), "CIRCLE": f"{ra} {dec} 0.001"}, timeout=60)
+    assert r.status_code == 200, r.text[:500]
+    expected = stored_calexps(surveys[0])[(int(row["visit"]), int(row["detector"]))]
+    with fits.open(io.BytesIO(r.content)) as cut, fits.open(io.BytesIO(expected)) as full:
+        image = cut["IMAGE"]
+        x0 = int(round(full["IMAGE"].header["CRPIX1"] - image.header["CRPIX1"]))
+        y0 = int(round(full["IMAGE"].header["CRPIX2"] - image.header["CRPIX2"]))
+        h, w = image.data.shape
+        assert (image.data == full["IMAGE"].data[y0:y0 + h, x0:x0 + w]).all()
+
+
+def test_concurrent_requests_for_one_cold_product_compute_it_once(server, virtual_repo):
+    shutil.rmtree(pathlib.Path(virtual_repo) / "cache" / "products", ignore_errors=True)
+    dataset_id = str(calexp_rows(server)["dataset_id"][0])
+    url = this_url(server, dataset_id)
+    before = server.log().count(f"re-created {dataset_id} ")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        bodies = list(pool.map(lambda _: requests.get(url, timeout=120), range(20)))
+    assert all(b.status_code == 200 for b in bodies)
+    assert len({b.content for b in bodies}) == 1
+    assert server.log().count(f"re-created {dataset_id} ") == before + 1
+
+
+def test_a_changed_input_is_reported_not_used(server, virtual_repo):
+    """An input whose bytes no longer match the recipe: a DALI error naming
+    it, HTTP 500, and nothing in the cache."""
+    cache = pathlib.Path(virtual_repo) / "cache" / "products"
+    shutil.rmtree(cache, ignore_errors=True)
+    row = calexp_rows(server)[0]
+    bias = next(pathlib.Path(virtual_repo).rglob(f"*bias.d{int(row['detector']):03d}.fits"))
+    original = bias.read_bytes()
+    try:
+        with fits.open(bias, mode="update") as hdul:
+            hdul["IMAGE"].data[0, 0] += 1.0
+        r = requests.get(this_url(server, str(row["dataset_id"])), timeout=60)
+        assert r.status_code == 500
+        assert "no longer matches the recipe" in r.text and "bias" in r.text
+        assert not [p for p in cache.rglob("*") if p.is_file()]
+    finally:
+        bias.write_bytes(original)
+    assert requests.get(this_url(server, str(row["dataset_id"])), timeout=60).status_code == 200

@@ -1,0 +1,132 @@
+// The product cache's refusals and its recovery from a crash: an input that
+// is missing or changed since the recipe was written is named in the error
+// and leaves no entry; partial files of a dead process are removed when the
+// cache is opened. (Re-creation itself is checked byte for byte against the
+// simulator's files in sim_survey_test and over HTTP in the protocol tests.)
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "image/isr.hpp"
+#include "products/product_cache.hpp"
+#include "repo/repository.hpp"
+#include "repo/virtual_products.hpp"
+#include "test_scratch.hpp"
+
+namespace fs = std::filesystem;
+
+namespace pixserve::products {
+namespace {
+
+void write_text(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << text;
+}
+
+struct Fixture {
+  pixserve::testing::ScratchDir scratch;
+  std::map<std::string, repo::DatasetRecord> registered;
+  repo::DatasetRecord product;
+
+  Fixture() {
+    repo::Recipe recipe;
+    recipe.product = "calexp";
+    recipe.software_version = "pixserve-test";
+    recipe.algorithm_version = std::string(image::kIsrVersion);
+    recipe.parameters = repo::calexp_parameters_to_json({});
+    for (const char* role : {"raw", "bias", "flat"}) {
+      repo::DatasetRecord input;
+      input.dataset_id = std::string("DR1.") + role;
+      input.file_path = std::string(role) + ".fits";
+      write_text(scratch.dir / input.file_path, role);
+      input.checksum = repo::sha256_file(scratch.dir / input.file_path);
+      registered[input.dataset_id] = input;
+      recipe.inputs.push_back({role, input.dataset_id, input.checksum});
+    }
+    product.dataset_id = "DR1.calexp.v1.d001";
+    product.type = repo::DatasetType::calexp;
+    product.storage = repo::Storage::virtual_;
+    product.recipe = recipe.to_json();
+    product.checksum = repo::recipe_hash(product.recipe);
+  }
+
+  InputResolver resolver() {
+    return {[this](const std::string& id) -> std::optional<repo::DatasetRecord> {
+              const auto it = registered.find(id);
+              if (it == registered.end()) return std::nullopt;
+              return it->second;
+            },
+            [this](const repo::DatasetRecord& r) { return scratch.dir / r.file_path; }};
+  }
+
+  std::string error_of(ProductCache& cache) {
+    try {
+      cache.file_for(product, resolver());
+    } catch (const RecreationError& e) {
+      return e.what();
+    }
+    return "no error";
+  }
+};
+
+bool has_files(const fs::path& dir) {
+  if (!fs::exists(dir)) return false;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) return true;
+  }
+  return false;
+}
+
+TEST(ProductCache, AChangedInputIsNamedAndNothingIsCached) {
+  Fixture f;
+  ProductCache cache(f.scratch.dir / "cache");
+  write_text(f.scratch.dir / "flat.fits", "a different flat");
+  const std::string error = f.error_of(cache);
+  EXPECT_NE(error.find("DR1.calexp.v1.d001"), std::string::npos) << error;
+  EXPECT_NE(error.find("flat input DR1.flat no longer matches the recipe"), std::string::npos) << error;
+  EXPECT_FALSE(has_files(f.scratch.dir / "cache"));
+  EXPECT_EQ(cache.stats().recreated, 0U);
+}
+
+TEST(ProductCache, AMissingInputIsNamed) {
+  Fixture f;
+  f.registered.erase("DR1.bias");
+  ProductCache cache(f.scratch.dir / "cache");
+  EXPECT_NE(f.error_of(cache).find("its bias input DR1.bias is not registered"), std::string::npos);
+}
+
+TEST(ProductCache, AnUnreadableRawFailsWithoutPathsOrPartialFiles) {
+  Fixture f;  // the inputs match their checksums but are not FITS files
+  ProductCache cache(f.scratch.dir / "cache");
+  const std::string error = f.error_of(cache);
+  EXPECT_NE(error.find("re-creation from its raw DR1.raw failed"), std::string::npos) << error;
+  EXPECT_EQ(error.find(f.scratch.dir.string()), std::string::npos) << error;
+  EXPECT_FALSE(has_files(f.scratch.dir / "cache"));
+}
+
+TEST(ProductCache, RecipesItCannotFollowAreRefused) {
+  Fixture f;
+  ProductCache cache(f.scratch.dir / "cache");
+  auto recipe = repo::Recipe::from_json(f.product.recipe);
+  recipe.algorithm_version = "pixserve-isr-0.9";
+  f.product.recipe = recipe.to_json();
+  EXPECT_NE(f.error_of(cache).find("needs ISR pixserve-isr-0.9"), std::string::npos);
+  f.product.recipe = "{not json";
+  EXPECT_NE(f.error_of(cache).find("malformed recipe"), std::string::npos);
+  f.product.storage = repo::Storage::file;
+  EXPECT_NE(f.error_of(cache).find("is not a virtual dataset"), std::string::npos);
+}
+
+TEST(ProductCache, PartialFilesOfACrashedWriterAreRemovedOnOpen) {
+  Fixture f;
+  const fs::path dir = f.scratch.dir / "cache";
+  const std::string hash = f.product.checksum;
+  write_text(dir / hash.substr(0, 2) / (hash + ".partial-12345-0"), "half a file");
+  write_text(dir / "ab" / "kept.fits", "a finished entry");
+  ProductCache cache(dir);
+  EXPECT_FALSE(fs::exists(dir / hash.substr(0, 2) / (hash + ".partial-12345-0")));
+  EXPECT_TRUE(fs::exists(dir / "ab" / "kept.fits"));
+}
+
+}  // namespace
+}  // namespace pixserve::products

@@ -1,0 +1,123 @@
+// Virtual datasets in the registry: the recipe document, the storage column,
+// and the upgrade of a version-1 registry that has neither.
+#include <gtest/gtest.h>
+
+#include "image/calexp.hpp"
+#include "repo/recipe.hpp"
+#include "repo/repository.hpp"
+#include "repo/virtual_products.hpp"
+#include "test_scratch.hpp"
+
+namespace fs = std::filesystem;
+
+namespace pixserve::repo {
+namespace {
+
+Recipe a_recipe() {
+  Recipe r;
+  r.product = "calexp";
+  r.inputs = {{"raw", "DR1.raw.v1.d004", "aa"}, {"bias", "DR1.bias.d004", "bb"}, {"flat", "DR1.flat.r.d004", "cc"}};
+  r.software_version = "pixserve-0.1.0";
+  r.algorithm_version = std::string(image::kIsrVersion);
+  r.parameters = calexp_parameters_to_json({});
+  return r;
+}
+
+TEST(Recipe, RoundTripsAndHashesTheSameDocumentTheSameWay) {
+  const Recipe r = a_recipe();
+  const std::string text = r.to_json();
+  EXPECT_EQ(Recipe::from_json(text), r);
+  EXPECT_EQ(Recipe::from_json(text).to_json(), text);
+  EXPECT_EQ(recipe_hash(text), recipe_hash(a_recipe().to_json()));
+  EXPECT_EQ(recipe_hash(text).size(), 64U);
+  Recipe other = r;
+  other.inputs[1].checksum = "bd";
+  EXPECT_NE(recipe_hash(other.to_json()), recipe_hash(text));
+  EXPECT_EQ(r.input("flat").dataset_id, "DR1.flat.r.d004");
+  EXPECT_THROW(r.input("template"), std::invalid_argument);
+}
+
+TEST(Recipe, MalformedDocumentsAreRefused) {
+  for (const char* bad : {"", "[]", "{\"recipe\": 2}", "{\"recipe\": 1, \"product\": \"calexp\"}",
+                          "{\"recipe\": 1, \"product\": \"calexp\", \"inputs\": [{\"role\": \"raw\"}]}"}) {
+    EXPECT_THROW(Recipe::from_json(bad), std::invalid_argument) << bad;
+  }
+}
+
+TEST(Recipe, CalexpParametersRoundTripExactly) {
+  image::CalexpParameters p;
+  p.isr.overscan.statistic = image::OverscanStatistic::median;
+  p.isr.overscan.smoothing_rows = 3;
+  p.isr.edge_width = 7;
+  p.isr.bad_flat_threshold = 0.25F;
+  p.isr.subtract_background = false;
+  p.isr.detection_sigma = 4.5F;
+  p.psf_sigma_guess = 1.75;
+  const auto back = calexp_parameters_from_json(calexp_parameters_to_json(p), "v9");
+  EXPECT_EQ(back.isr.overscan.statistic, image::OverscanStatistic::median);
+  EXPECT_EQ(back.isr.overscan.smoothing_rows, 3);
+  EXPECT_EQ(back.isr.edge_width, 7);
+  EXPECT_EQ(back.isr.bad_flat_threshold, 0.25F);
+  EXPECT_FALSE(back.isr.subtract_background);
+  EXPECT_EQ(back.isr.detection_sigma, 4.5F);
+  EXPECT_EQ(back.psf_sigma_guess, 1.75);
+  EXPECT_EQ(back.software_version, "v9");
+  EXPECT_THROW(calexp_parameters_from_json(nlohmann::json::object(), "v9"), std::invalid_argument);
+}
+
+TEST(Recipe, EstimatedCalexpSizeCountsPaddedPlanes) {
+  // 128 x 128 x 4 bytes = 65536 -> 23 blocks of 2880 per plane, 4 header blocks.
+  EXPECT_EQ(estimated_calexp_bytes(128, 128), 3 * 23 * 2880 + 4 * 2880);
+}
+
+TEST(RegistrySchema, AVersionOneRegistryIsUpgradedInPlace) {
+  pixserve::testing::ScratchDir s;
+  {
+    auto repo = Repository::open_or_create(s.dir / "repo", {});
+    DatasetRecord r;
+    r.dataset_id = "DR1.bias.d001";
+    r.type = DatasetType::bias;
+    r.collection = "DR1";
+    r.data_id.detector = 1;
+    r.file_path = "data/bias.fits";
+    r.checksum = "00";
+    repo.registry().insert(r);
+    // Back to version 1: no storage and recipe columns.
+    auto& c = repo.registry().connection();
+    c.exec("ALTER TABLE dataset DROP COLUMN storage; ALTER TABLE dataset DROP COLUMN recipe; "
+           "UPDATE registry_meta SET value = '1' WHERE key = 'schema_version'");
+  }
+  auto repo = Repository::open(s.dir / "repo");
+  const auto r = repo.registry().find_by_id("DR1.bias.d001");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->storage, Storage::file);
+  EXPECT_TRUE(r->recipe.empty());
+  auto version = repo.registry().connection().prepare("SELECT value FROM registry_meta WHERE key = 'schema_version'");
+  ASSERT_TRUE(version->step());
+  EXPECT_EQ(version->get_text(0), "2");
+}
+
+TEST(RegistrySchema, StorageAndRecipeAreStoredAndReadBack) {
+  pixserve::testing::ScratchDir s;
+  auto repo = Repository::open_or_create(s.dir / "repo", {});
+  DatasetRecord r;
+  r.dataset_id = "DR1.calexp.v1.d004";
+  r.type = DatasetType::calexp;
+  r.collection = "DR1";
+  r.data_id.visit = 1;
+  r.data_id.detector = 4;
+  r.storage = Storage::virtual_;
+  r.recipe = a_recipe().to_json();
+  r.checksum = recipe_hash(r.recipe);
+  repo.registry().insert(r);
+  const auto back = repo.registry().find_by_id(r.dataset_id);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->storage, Storage::virtual_);
+  EXPECT_EQ(back->recipe, r.recipe);
+  EXPECT_TRUE(back->file_path.empty());
+  EXPECT_EQ(storage_from_string("virtual"), Storage::virtual_);
+  EXPECT_EQ(storage_from_string("tape"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace pixserve::repo
