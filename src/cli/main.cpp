@@ -5,6 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/hips_commands.hpp"
+#include "cli/product_commands.hpp"
 #include "cli/token_commands.hpp"
 
 int main(int argc, char** argv) {
@@ -21,6 +22,8 @@ int main(int argc, char** argv) {
   hips_commands.add_to(app);
   pixserve::cli::TokenCommands token_commands;  // token create|list|revoke
   token_commands.add_to(app);
+  pixserve::cli::ProductCommands product_commands;  // materialize, cache status|prune
+  product_commands.add_to(app);
 
   try {
     app.parse(argc, argv);
@@ -34,6 +37,7 @@ int main(int argc, char** argv) {
   try {
     if (auto status = hips_commands.run()) return *status;
     if (auto status = token_commands.run()) return *status;
+    if (auto status = product_commands.run()) return *status;
     return commands.run();
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());

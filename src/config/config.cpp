@@ -39,6 +39,7 @@ std::vector<Section<Config>> compose() {
   add(all, within(&Config::hips, services::hips_section()));
   add(all, within(&Config::auth, auth::auth_section()));
   add(all, within(&Config::user_images, services::user_images_section()));
+  add(all, within(&Config::products, products::products_section()));
   return all;
 }
 

@@ -19,6 +19,7 @@
 #include "auth/settings.hpp"
 #include "dali/settings.hpp"
 #include "http/settings.hpp"
+#include "products/settings.hpp"
 #include "services/app.hpp"
 #include "services/settings.hpp"
 #include "settings/settings.hpp"
@@ -36,6 +37,7 @@ struct Config {
   services::HipsSettings hips{};
   auth::AuthSettings auth{};
   services::UserImageSettings user_images{};
+  products::ProductCacheSettings products{};
   friend bool operator==(const Config&, const Config&) = default;
 };
 

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <system_error>
+#include <vector>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -80,7 +82,7 @@ void recreate(const repo::DatasetRecord& record, const repo::Recipe& recipe, con
   }
 }
 
-ProductCache::ProductCache(fs::path dir) : dir_(std::move(dir)) {
+ProductCache::ProductCache(fs::path dir, std::uint64_t max_bytes) : dir_(std::move(dir)), max_bytes_(max_bytes) {
   // Partial files of a process that died while writing them.
   std::error_code ec;
   if (!fs::is_directory(dir_, ec)) return;
@@ -106,6 +108,8 @@ std::filesystem::path ProductCache::file_for(const repo::DatasetRecord& record, 
   for (;;) {
     if (fs::exists(entry)) {
       ++stats_.hits;
+      std::error_code ec;  // the file may have been evicted meanwhile: then it is simply not marked
+      fs::last_write_time(entry, fs::file_time_type::clock::now(), ec);
       return entry;
     }
     if (!in_progress_.contains(hash)) break;
@@ -144,7 +148,61 @@ std::filesystem::path ProductCache::file_for(const repo::DatasetRecord& record, 
   }
   spdlog::info("re-created {} ({})", record.dataset_id, entry.filename().string());
   finish();
+  prune(max_bytes_);
   return entry;
+}
+
+namespace {
+
+struct Entry {
+  fs::path path;
+  std::uint64_t bytes;
+  fs::file_time_type used;
+};
+
+std::vector<Entry> entries_of(const fs::path& dir) {
+  std::vector<Entry> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    const auto& p = it->path();
+    if (!it->is_regular_file(ec) || p.extension() != ".fits") continue;
+    std::error_code e1, e2;
+    const auto bytes = fs::file_size(p, e1);
+    const auto used = fs::last_write_time(p, e2);
+    if (!e1 && !e2) out.push_back({p, bytes, used});
+  }
+  return out;
+}
+
+}  // namespace
+
+CacheUsage ProductCache::usage() const {
+  CacheUsage u;
+  for (const auto& e : entries_of(dir_)) {
+    ++u.files;
+    u.bytes += e.bytes;
+  }
+  return u;
+}
+
+CacheUsage ProductCache::prune(std::uint64_t max_bytes) {
+  auto entries = entries_of(dir_);
+  std::uint64_t total = 0;
+  for (const auto& e : entries) total += e.bytes;
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.used < b.used; });
+  CacheUsage removed;
+  for (const auto& e : entries) {
+    if (total <= max_bytes) break;
+    std::error_code ec;
+    if (fs::remove(e.path, ec)) {
+      total -= e.bytes;
+      ++removed.files;
+      removed.bytes += e.bytes;
+    }
+  }
+  if (removed.files > 0) spdlog::info("product cache: removed {} files ({} bytes) over its limit", removed.files, removed.bytes);
+  return removed;
 }
 
 CacheStats ProductCache::stats() const {

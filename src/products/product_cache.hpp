@@ -7,7 +7,10 @@
 // kill -9) leaves no entry that could be served; leftovers of such a crash
 // are removed when the cache is opened. Concurrent requests for one product
 // compute it once: the first caller re-creates it while the others wait for
-// that file.
+// that file. Beyond its size limit the least recently used files are
+// removed (a hit marks a file used); a file being sent when it is removed
+// stays readable through the open descriptor (POSIX unlink), so eviction
+// never cuts a download short.
 #pragma once
 
 #include <condition_variable>
@@ -21,6 +24,7 @@
 #include <string>
 
 #include "repo/dataset.hpp"
+#include "products/settings.hpp"
 #include "repo/recipe.hpp"
 
 namespace pixserve::products {
@@ -45,10 +49,16 @@ struct CacheStats {
   std::uint64_t recreated = 0;
 };
 
+struct CacheUsage {
+  std::uint64_t files = 0;
+  std::uint64_t bytes = 0;
+};
+
 class ProductCache {
  public:
-  // Files live under dir (created when the first one is written).
-  explicit ProductCache(std::filesystem::path dir);
+  // Files live under dir (created when the first one is written), at most
+  // max_bytes of them.
+  ProductCache(std::filesystem::path dir, std::uint64_t max_bytes);
   ProductCache(const ProductCache&) = delete;
   ProductCache& operator=(const ProductCache&) = delete;
 
@@ -57,12 +67,17 @@ class ProductCache {
   std::filesystem::path file_for(const repo::DatasetRecord& record, const InputResolver& inputs);
 
   CacheStats stats() const;
+  CacheUsage usage() const;
+  // Removes the least recently used files until at most max_bytes remain;
+  // returns what was removed.
+  CacheUsage prune(std::uint64_t max_bytes);
   const std::filesystem::path& dir() const noexcept { return dir_; }
 
  private:
   std::filesystem::path entry_path(const std::string& recipe_hash) const;
 
   std::filesystem::path dir_;
+  std::uint64_t max_bytes_;
   mutable std::mutex mutex_;
   std::condition_variable finished_;
   std::set<std::string> in_progress_;  // recipe hashes being re-created

@@ -21,18 +21,21 @@ std::string human_bytes(std::uint64_t bytes) {
 
 }  // namespace
 
-SharedRepository::SharedRepository(repo::Repository repository)
-    : repository_(std::move(repository)), products_(repository_.root() / "cache" / "products") {}
+SharedRepository::SharedRepository(repo::Repository repository, const products::ProductCacheSettings& products)
+    : repository_(std::move(repository)),
+      products_(products.dir.empty() ? repository_.root() / "cache" / "products" : products.dir, products.max_bytes) {}
+
+products::InputResolver SharedRepository::product_inputs() {
+  return {[this](const std::string& id) { return with([&](repo::Repository& r) { return r.registry().find_by_id(id); }); },
+          [this](const repo::DatasetRecord& input) { return repository_.file_of(input); }};
+}
 
 std::filesystem::path SharedRepository::file_of(const repo::DatasetRecord& record) {
   if (record.storage == repo::Storage::file) return repository_.file_of(record);
   // Inputs are found without a rights check: a product's visibility is its
   // own (the raw's), decided by the caller; its inputs are only read here.
-  const products::InputResolver inputs{
-      [this](const std::string& id) { return with([&](repo::Repository& r) { return r.registry().find_by_id(id); }); },
-      [this](const repo::DatasetRecord& input) { return repository_.file_of(input); }};
   try {
-    return products_.file_for(record, inputs);
+    return products_.file_for(record, product_inputs());
   } catch (const products::RecreationError& e) {
     throw dali::ServerFault(e.what());
   }

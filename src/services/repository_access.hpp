@@ -31,7 +31,7 @@ namespace pixserve::services {
 
 class SharedRepository {
  public:
-  explicit SharedRepository(repo::Repository repository);
+  explicit SharedRepository(repo::Repository repository, const products::ProductCacheSettings& products = {});
   SharedRepository(const SharedRepository&) = delete;
   SharedRepository& operator=(const SharedRepository&) = delete;
 
@@ -69,6 +69,12 @@ class SharedRepository {
   // be read, so everything that serves pixels gets them through here.
   std::filesystem::path file_of(const repo::DatasetRecord& record);
   products::CacheStats product_cache_stats() const { return products_.stats(); }
+  products::CacheUsage product_cache_usage() const { return products_.usage(); }
+  products::CacheUsage prune_product_cache(std::uint64_t max_bytes) { return products_.prune(max_bytes); }
+  const std::filesystem::path& product_cache_dir() const noexcept { return products_.dir(); }
+  // The records of the inputs of virtual products, for re-creation (no
+  // rights check: see file_of).
+  products::InputResolver product_inputs();
 
  private:
   std::mutex mutex_;

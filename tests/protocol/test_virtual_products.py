@@ -151,6 +151,24 @@ def test_concurrent_requests_for_one_cold_product_compute_it_once(server, virtua
     assert server.log().count(f"re-created {dataset_id} ") == before + 1
 
 
+def test_materialize_fills_the_cache_and_prune_empties_it(server, virtual_repo):
+    cache = pathlib.Path(virtual_repo) / "cache" / "products"
+    shutil.rmtree(cache, ignore_errors=True)
+    visit = int(calexp_rows(server)["visit"][0])
+    first = run("materialize", "--repo", virtual_repo, "--visit", visit, "--jobs", 2)
+    assert "materialize: 2 virtual datasets, 2 re-created, 0 already cached, 0 failed" in first.stdout, first.stdout
+    again = run("materialize", "--repo", virtual_repo, "--visit", visit)
+    assert "2 virtual datasets, 0 re-created, 2 already cached" in again.stdout, again.stdout
+    assert run("cache", "status", "--repo", virtual_repo).stdout.startswith("cache: 2 files, ")
+    pruned = run("cache", "prune", "--repo", virtual_repo, "--max-mb", 0).stdout
+    assert "removed 2 files" in pruned and "0 files, 0 bytes left" in pruned, pruned
+    refused = run("materialize", "--repo", virtual_repo, check=False)
+    assert refused.returncode != 0 and "--visit or --id" in refused.stderr + refused.stdout
+    # The server re-creates what was pruned.
+    row = calexp_rows(server)[0]
+    assert requests.get(this_url(server, str(row["dataset_id"])), timeout=60).status_code == 200
+
+
 def test_a_changed_input_is_reported_not_used(server, virtual_repo):
     """An input whose bytes no longer match the recipe: a DALI error naming
     it, HTTP 500, and nothing in the cache."""

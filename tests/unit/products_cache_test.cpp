@@ -5,7 +5,10 @@
 // simulator's files in sim_survey_test and over HTTP in the protocol tests.)
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fstream>
+
+#include <fmt/format.h>
 
 #include "image/isr.hpp"
 #include "products/product_cache.hpp"
@@ -79,7 +82,7 @@ bool has_files(const fs::path& dir) {
 
 TEST(ProductCache, AChangedInputIsNamedAndNothingIsCached) {
   Fixture f;
-  ProductCache cache(f.scratch.dir / "cache");
+  ProductCache cache(f.scratch.dir / "cache", std::uint64_t{1} << 30);
   write_text(f.scratch.dir / "flat.fits", "a different flat");
   const std::string error = f.error_of(cache);
   EXPECT_NE(error.find("DR1.calexp.v1.d001"), std::string::npos) << error;
@@ -91,13 +94,13 @@ TEST(ProductCache, AChangedInputIsNamedAndNothingIsCached) {
 TEST(ProductCache, AMissingInputIsNamed) {
   Fixture f;
   f.registered.erase("DR1.bias");
-  ProductCache cache(f.scratch.dir / "cache");
+  ProductCache cache(f.scratch.dir / "cache", std::uint64_t{1} << 30);
   EXPECT_NE(f.error_of(cache).find("its bias input DR1.bias is not registered"), std::string::npos);
 }
 
 TEST(ProductCache, AnUnreadableRawFailsWithoutPathsOrPartialFiles) {
   Fixture f;  // the inputs match their checksums but are not FITS files
-  ProductCache cache(f.scratch.dir / "cache");
+  ProductCache cache(f.scratch.dir / "cache", std::uint64_t{1} << 30);
   const std::string error = f.error_of(cache);
   EXPECT_NE(error.find("re-creation from its raw DR1.raw failed"), std::string::npos) << error;
   EXPECT_EQ(error.find(f.scratch.dir.string()), std::string::npos) << error;
@@ -106,7 +109,7 @@ TEST(ProductCache, AnUnreadableRawFailsWithoutPathsOrPartialFiles) {
 
 TEST(ProductCache, RecipesItCannotFollowAreRefused) {
   Fixture f;
-  ProductCache cache(f.scratch.dir / "cache");
+  ProductCache cache(f.scratch.dir / "cache", std::uint64_t{1} << 30);
   auto recipe = repo::Recipe::from_json(f.product.recipe);
   recipe.algorithm_version = "pixserve-isr-0.9";
   f.product.recipe = recipe.to_json();
@@ -123,9 +126,29 @@ TEST(ProductCache, PartialFilesOfACrashedWriterAreRemovedOnOpen) {
   const std::string hash = f.product.checksum;
   write_text(dir / hash.substr(0, 2) / (hash + ".partial-12345-0"), "half a file");
   write_text(dir / "ab" / "kept.fits", "a finished entry");
-  ProductCache cache(dir);
+  ProductCache cache(dir, std::uint64_t{1} << 30);
   EXPECT_FALSE(fs::exists(dir / hash.substr(0, 2) / (hash + ".partial-12345-0")));
   EXPECT_TRUE(fs::exists(dir / "ab" / "kept.fits"));
+}
+
+TEST(ProductCache, PruneRemovesTheLeastRecentlyUsedFilesFirst) {
+  pixserve::testing::ScratchDir s;
+  const fs::path dir = s.dir / "cache";
+  const auto now = fs::file_time_type::clock::now();
+  for (int i = 0; i < 4; ++i) {
+    const fs::path p = dir / "0" / fmt::format("{}.fits", i);
+    write_text(p, std::string(1000, 'x'));
+    fs::last_write_time(p, now - std::chrono::hours(10 - i));  // 0 is the oldest
+  }
+  ProductCache cache(dir, 10'000);
+  EXPECT_EQ(cache.usage().files, 4U);
+  EXPECT_EQ(cache.usage().bytes, 4000U);
+  const auto removed = cache.prune(2500);
+  EXPECT_EQ(removed.files, 2U);
+  EXPECT_FALSE(fs::exists(dir / "0" / "0.fits"));
+  EXPECT_FALSE(fs::exists(dir / "0" / "1.fits"));
+  EXPECT_TRUE(fs::exists(dir / "0" / "3.fits"));
+  EXPECT_EQ(cache.prune(2500).files, 0U);
 }
 
 }  // namespace

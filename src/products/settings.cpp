@@ -1,0 +1,21 @@
+#include "products/settings.hpp"
+
+namespace pixserve::products {
+
+const settings::Section<ProductCacheSettings>& products_section() {
+  using namespace settings;
+  using P = ProductCacheSettings;
+  static const Section<P> section{
+      .name = "products",
+      .doc = "Virtual datasets (calexps re-created on request from raw, bias and flat): where re-created files are "
+             "kept.",
+      .keys = {
+          path("cache_dir", &P::dir, "re-created files; empty: cache/products/ in the repository")
+              .with_example("/var/cache/pixserve/products"),
+          integer("cache_max_mb", &P::max_bytes, {.max = std::uint64_t{1} << 32, .min = 1, .shift = 20},
+                  "beyond this, the least recently used files are removed (a file being sent stays readable)"),
+      }};
+  return section;
+}
+
+}  // namespace pixserve::products
