@@ -72,6 +72,7 @@ class ProductCache {
   // returns what was removed.
   CacheUsage prune(std::uint64_t max_bytes);
   const std::filesystem::path& dir() const noexcept { return dir_; }
+  std::uint64_t max_bytes() const noexcept { return max_bytes_; }
 
  private:
   std::filesystem::path entry_path(const std::string& recipe_hash) const;

@@ -105,6 +105,25 @@ dali::CheckResult check_free_space(const std::filesystem::path& root, std::uint6
   return {true, fmt::format("{} free (threshold {})", free, human_bytes(min_free_bytes))};
 }
 
+// The cache of re-created virtual products: its size against its limit and
+// how often it answered; unavailable when its folder cannot be written.
+dali::CheckResult check_product_cache(const SharedRepository& repository) {
+  const auto& dir = repository.product_cache_dir();
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec) && ::access(dir.c_str(), W_OK | X_OK) != 0) {
+    return {false, "the product cache folder is not writable: virtual datasets cannot be re-created"};
+  }
+  const auto usage = repository.product_cache_usage();
+  const auto stats = repository.product_cache_stats();
+  const auto asked = stats.hits + stats.recreated;
+  return {true, fmt::format("{} files, {} of {}; since start {} re-created, {} served from the cache{}", usage.files,
+                            human_bytes(usage.bytes), human_bytes(repository.product_cache_max_bytes()),
+                            stats.recreated, stats.hits,
+                            asked > 0 ? fmt::format(" (hit rate {:.0f}%)", 100.0 * static_cast<double>(stats.hits) /
+                                                                             static_cast<double>(asked))
+                                      : std::string())};
+}
+
 std::optional<repo::DatasetRecord> example_dataset(SharedRepository& repository) {
   repo::DatasetQuery q;
   q.dataset_types = {std::string(repo::to_string(repo::DatasetType::calexp))};
@@ -120,6 +139,7 @@ std::vector<dali::AvailabilityCheck> repository_checks(std::shared_ptr<SharedRep
       {"registry database", [repository] { return check_registry(*repository); }},
       {"repository files", [repository] { return check_readable(repository->root()); }},
       {"disk space", [repository, min_free_bytes] { return check_free_space(repository->root(), min_free_bytes); }},
+      {"product cache", [repository] { return check_product_cache(*repository); }},
   };
 }
 

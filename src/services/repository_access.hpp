@@ -72,6 +72,7 @@ class SharedRepository {
   products::CacheUsage product_cache_usage() const { return products_.usage(); }
   products::CacheUsage prune_product_cache(std::uint64_t max_bytes) { return products_.prune(max_bytes); }
   const std::filesystem::path& product_cache_dir() const noexcept { return products_.dir(); }
+  std::uint64_t product_cache_max_bytes() const noexcept { return products_.max_bytes(); }
   // The records of the inputs of virtual products, for re-creation (no
   // rights check: see file_of).
   products::InputResolver product_inputs();

@@ -182,7 +182,7 @@ def test_availability_summary_xml_and_json(server):
     assert report["available"] is True
     assert [s["name"] for s in report["services"]] == ["datasets", "sia", "datalink", "tap", "soda", "hips", "moc"]
     assert {c["name"] for c in report["services"][0]["checks"]} == {"registry database", "repository files",
-                                                                     "disk space"}
+                                                                     "disk space", "product cache"}
 
 
 def test_availability_reports_failed_checks_with_http_200(repo_dir, tmp_path):

@@ -149,6 +149,11 @@ def test_concurrent_requests_for_one_cold_product_compute_it_once(server, virtua
     assert all(b.status_code == 200 for b in bodies)
     assert len({b.content for b in bodies}) == 1
     assert server.log().count(f"re-created {dataset_id} ") == before + 1
+    # /status shows the cache: its size, what was re-created and what it served.
+    report = requests.get(server.url + "/status.json", timeout=30).json()
+    notes = [c for s in report["services"] for c in s["checks"] if c["name"] == "product cache"]
+    assert notes and all(c["ok"] for c in notes), notes
+    assert "re-created" in notes[0]["note"] and "hit rate" in notes[0]["note"], notes[0]
 
 
 def test_materialize_fills_the_cache_and_prune_empties_it(server, virtual_repo):
