@@ -205,6 +205,11 @@ CacheUsage ProductCache::prune(std::uint64_t max_bytes) {
   return removed;
 }
 
+bool ProductCache::contains(const repo::DatasetRecord& record) const {
+  std::error_code ec;
+  return !record.recipe.empty() && fs::exists(entry_path(repo::recipe_hash(record.recipe)), ec);
+}
+
 CacheStats ProductCache::stats() const {
   const std::lock_guard lock(mutex_);
   return stats_;

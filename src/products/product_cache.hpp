@@ -66,6 +66,8 @@ class ProductCache {
   // Throws RecreationError.
   std::filesystem::path file_for(const repo::DatasetRecord& record, const InputResolver& inputs);
 
+  // True when the file of this virtual dataset is in the cache now.
+  bool contains(const repo::DatasetRecord& record) const;
   CacheStats stats() const;
   CacheUsage usage() const;
   // Removes the least recently used files until at most max_bytes remain;

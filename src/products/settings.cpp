@@ -14,6 +14,8 @@ const settings::Section<ProductCacheSettings>& products_section() {
               .with_example("/var/cache/pixserve/products"),
           integer("cache_max_mb", &P::max_bytes, {.max = std::uint64_t{1} << 32, .min = 1, .shift = 20},
                   "beyond this, the least recently used files are removed (a file being sent stays readable)"),
+          integer("sync_max_recreations", &P::sync_max_recreations, {.max = 100'000},
+                  "a SODA /sync request needing more products re-created is refused: use /async"),
       }};
   return section;
 }

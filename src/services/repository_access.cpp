@@ -23,7 +23,8 @@ std::string human_bytes(std::uint64_t bytes) {
 
 SharedRepository::SharedRepository(repo::Repository repository, const products::ProductCacheSettings& products)
     : repository_(std::move(repository)),
-      products_(products.dir.empty() ? repository_.root() / "cache" / "products" : products.dir, products.max_bytes) {}
+      products_(products.dir.empty() ? repository_.root() / "cache" / "products" : products.dir, products.max_bytes),
+      sync_max_recreations_(products.sync_max_recreations) {}
 
 products::InputResolver SharedRepository::product_inputs() {
   return {[this](const std::string& id) { return with([&](repo::Repository& r) { return r.registry().find_by_id(id); }); },

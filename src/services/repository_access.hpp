@@ -73,6 +73,12 @@ class SharedRepository {
   products::CacheUsage prune_product_cache(std::uint64_t max_bytes) { return products_.prune(max_bytes); }
   const std::filesystem::path& product_cache_dir() const noexcept { return products_.dir(); }
   std::uint64_t product_cache_max_bytes() const noexcept { return products_.max_bytes(); }
+  // A stored dataset, or a virtual one whose file is cached: reading it
+  // costs no re-creation.
+  bool has_file_now(const repo::DatasetRecord& record) const {
+    return record.storage == repo::Storage::file || products_.contains(record);
+  }
+  std::size_t sync_max_recreations() const noexcept { return sync_max_recreations_; }
   // The records of the inputs of virtual products, for re-creation (no
   // rights check: see file_of).
   products::InputResolver product_inputs();
@@ -81,6 +87,7 @@ class SharedRepository {
   std::mutex mutex_;
   repo::Repository repository_;
   products::ProductCache products_;
+  std::size_t sync_max_recreations_;
 };
 
 // The real checks behind VOSI availability of services that read the

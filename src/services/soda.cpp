@@ -220,6 +220,20 @@ std::vector<SodaSource> SodaEngine::resolve(const SodaRequest& request) {
   return out;
 }
 
+void SodaEngine::check_sync_recreations(const std::vector<SodaSource>& sources) const {
+  std::size_t to_make = 0;
+  for (const auto& src : sources) {
+    if (src.rejected.empty() && !repository_->has_file_now(src.record)) ++to_make;
+  }
+  const std::size_t limit = repository_->sync_max_recreations();
+  if (to_make > limit) {
+    throw bad(fmt::format("{} of the requested datasets are virtual and must be re-created first, more than the {} a "
+                          "/sync request may re-create; submit the request to /async (UWS), which reports progress "
+                          "per dataset and can be aborted",
+                          to_make, limit));
+  }
+}
+
 std::vector<fs::path> SodaEngine::coadd_patches(const repo::DatasetRecord& record, const sky::Shape& shape,
                                                 const auth::Identity& caller) {
   repo::DatasetQuery q;
@@ -366,6 +380,7 @@ void run_cutouts(SodaEngine& engine, uws::JobRun& run) {
   SodaRequest request = soda_request(run.params(), engine.limits());
   request.caller = run.caller();
   const auto sources = engine.resolve(request);
+  if (run.synchronous()) engine.check_sync_recreations(sources);
   auto& results = run.results();
   const SodaMonitor monitor{.progress = [&run](double f) { run.progress().report(f); },
                             .check_cancelled = [&run] { run.cancel().throw_if_cancelled(); }};

@@ -145,6 +145,9 @@ class SodaEngine {
   // Looks every ID up (caller's visibility); dali::NotFound naming the first
   // unknown or invisible ID. Applies BAND, TIME and POL.
   std::vector<SodaSource> resolve(const SodaRequest& request);
+  // For /sync: refuses (UsageError naming /async) sources whose virtual
+  // products, not yet re-created, are more than the configured number.
+  void check_sync_recreations(const std::vector<SodaSource>& sources) const;
 
   // All cutouts in one multi-extension FITS at `out`; the number of cutouts
   // (0: none had pixels, and `out` is removed).

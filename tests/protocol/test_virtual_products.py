@@ -17,7 +17,7 @@ from pyvo.dal.adhoc import DatalinkResults
 from astropy.io.votable import parse as votable_parse
 import io
 
-from conftest import run, start_server, stop_server
+from conftest import run, run_uws_job, start_server, stop_server
 
 SIM = ["--visits", "3", "--detectors", "2", "--detector-size", "128", "--seed", "23", "--no-coadds"]
 
@@ -172,6 +172,25 @@ def test_materialize_fills_the_cache_and_prune_empties_it(server, virtual_repo):
     # The server re-creates what was pruned.
     row = calexp_rows(server)[0]
     assert requests.get(this_url(server, str(row["dataset_id"])), timeout=60).status_code == 200
+
+
+def test_sync_refuses_more_re_creation_than_its_limit_and_async_does_it(server, virtual_repo):
+    """Six cold virtual calexps are more than a /sync request may re-create
+    (products.sync_max_recreations, 4): refused with a pointer to /async,
+    where the same request completes."""
+    shutil.rmtree(pathlib.Path(virtual_repo) / "cache" / "products", ignore_errors=True)
+    ids = [str(i) for i in calexp_rows(server)["dataset_id"]]
+    params = [("ID", i) for i in ids] + [("PIXEL", "[1:8,1:8]")]
+    r = requests.get(server.url + "/api/soda/sync", params=params, timeout=60)
+    assert r.status_code == 400, r.text[:300]
+    assert "UsageError" in r.text and "/async" in r.text and "6 of the requested datasets" in r.text
+    assert requests.get(server.url + "/api/soda/sync", params=[("ID", ids[0]), ("PIXEL", "[1:8,1:8]")],
+                        timeout=60).status_code == 200  # one is within the limit
+    _, job = run_uws_job(server.url, "/api/soda/async", params + [("PHASE", "RUN")])
+    assert job.phase == "COMPLETED", job.errorsummary
+    assert len(job.results) == 6
+    # Now they are cached, /sync may have them all.
+    assert requests.get(server.url + "/api/soda/sync", params=params, timeout=60).status_code == 200
 
 
 def test_a_changed_input_is_reported_not_used(server, virtual_repo):
