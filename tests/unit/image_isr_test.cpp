@@ -1,7 +1,7 @@
 // Unit tests of pixserve::image: FITS sections, the ISR steps on synthetic
 // amplifiers with known answers, a whole run_isr on a small raw file, mask
-// bits, background and moments, resampling helpers, exposure files and
-// deterministic compression.
+// bits, background and moments, exposure files and deterministic
+// compression (resampling: image_resample_test.cpp).
 
 #include <gtest/gtest.h>
 
@@ -18,7 +18,6 @@
 #include "image/exposure.hpp"
 #include "image/isr.hpp"
 #include "image/mask.hpp"
-#include "image/resample.hpp"
 #include "image/section.hpp"
 #include "image/statistics.hpp"
 #include "test_scratch.hpp"
@@ -335,51 +334,6 @@ TEST(Statistics, AdaptiveMomentsRecoverAGaussian) {
   ASSERT_TRUE(fwhm);
   EXPECT_NEAR(*fwhm, 2.35482 * sigma, 0.01);
   EXPECT_FALSE(adaptive_moments(fits::Image<float>(64, 64, 0.0F), 32, 32, 2.0));
-}
-
-// --- resampling ---
-
-TEST(Resample, BilinearSamplesAndEdges) {
-  fits::Image<float> img(3, 2);
-  img.pixels = {0, 1, 2, 10, 11, 12};
-  auto s = bilinear_at(3, 2, 0.5, 0.5);
-  ASSERT_TRUE(s);
-  EXPECT_FLOAT_EQ(interpolate(img, *s), 5.5F);
-  s = bilinear_at(3, 2, 2.4, 1.0);  // within half a pixel of the edge: edge value
-  ASSERT_TRUE(s);
-  EXPECT_FLOAT_EQ(interpolate(img, *s), 12.0F);
-  EXPECT_FALSE(bilinear_at(3, 2, 2.5, 1.0));
-  EXPECT_FALSE(bilinear_at(3, 2, -0.6, 0.0));
-  fits::Image<std::int32_t> m(3, 2, 0);
-  m.at(1, 1) = 4;
-  EXPECT_EQ(mask_under(m, *bilinear_at(3, 2, 0.5, 0.5)), 4);
-  EXPECT_EQ(mask_under(m, *bilinear_at(3, 2, 0.0, 0.0)), 4);  // neighbours of (0,0) include (1,1)
-}
-
-TEST(Resample, GridMappingIsExactForAffineMaps) {
-  auto affine = [](double x, double y) -> std::optional<wcs::PixelPoint> {
-    return wcs::PixelPoint{0.9 * x - 0.2 * y + 3.5, 0.1 * x + 1.1 * y - 7.25};
-  };
-  const GridMapping map({5, 7, 101, 37}, 16, affine);
-  for (long y = 7; y < 44; y += 3) {
-    for (long x = 5; x < 106; x += 7) {
-      const auto got = map(x, y);
-      const auto want = affine(static_cast<double>(x), static_cast<double>(y));
-      ASSERT_TRUE(got);
-      EXPECT_NEAR(got->x, want->x, 1e-9);
-      EXPECT_NEAR(got->y, want->y, 1e-9);
-    }
-  }
-  const auto e = map.extent();
-  ASSERT_TRUE(e);
-  EXPECT_NEAR(e->x_min, std::min(affine(5, 43)->x, affine(5, 7)->x), 1e-9);
-  // Nodes without an answer make their cells map nowhere.
-  const GridMapping holes({0, 0, 64, 64}, 16, [](double x, double) -> std::optional<wcs::PixelPoint> {
-    if (x > 40) return std::nullopt;
-    return wcs::PixelPoint{x, 0};
-  });
-  EXPECT_TRUE(holes(10, 10));
-  EXPECT_FALSE(holes(60, 10));
 }
 
 // --- files ---
