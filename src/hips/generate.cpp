@@ -110,8 +110,9 @@ class CoaddCache {
   std::size_t bytes_ = 0;
 };
 
-// Resamples the inputs onto one tile: bilinear within each coadd, averaged
-// over the coadds that cover a pixel.
+// Resamples the inputs onto one tile: each coadd warped (bilinear) by the
+// image library's resampling engine, averaged over the coadds that cover a
+// pixel.
 fits::Image<float> resample_tile(const TileId& id, const std::vector<const Input*>& inputs, CoaddCache& cache) {
   const TileGeometry geometry(id);
   const auto n = static_cast<std::size_t>(kTileWidth * kTileWidth);
@@ -137,18 +138,12 @@ fits::Image<float> resample_tile(const TileId& id, const std::vector<const Input
     if (!extent || extent->x_max < -1.0 || extent->y_max < -1.0 || extent->x_min > width || extent->y_min > height) {
       continue;
     }
-    for (long y = 0; y < kTileWidth; ++y) {
-      for (long x = 0; x < kTileWidth; ++x) {
-        const auto p = map(x, y);
-        if (!p) continue;
-        const auto s = image::bilinear_at(coadd->pixels.width, coadd->pixels.height, p->x, p->y);
-        if (!s) continue;
-        const float v = image::interpolate(coadd->pixels, *s);
-        if (!std::isfinite(v)) continue;
-        const auto i = static_cast<std::size_t>(y * kTileWidth + x);
-        sum[i] += v;
-        ++count[i];
-      }
+    const auto warped = image::Resampler(image::Kernel::bilinear, coadd->pixels).warp_image(map, map.box());
+    for (std::size_t i = 0; i < n; ++i) {
+      const float v = warped.pixels[i];
+      if (!std::isfinite(v)) continue;
+      sum[i] += v;
+      ++count[i];
     }
   }
   fits::Image<float> out(kTileWidth, kTileWidth, kNaN);
