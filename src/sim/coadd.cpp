@@ -29,6 +29,8 @@ constexpr std::int32_t kReject =
 // Input conditions a coadd pixel reports (whether the input was used or not).
 constexpr std::int32_t kPropagate = mask_bit(MaskPlane::bad) | mask_bit(MaskPlane::saturated) |
                                     mask_bit(MaskPlane::cosmic_ray) | mask_bit(MaskPlane::interpolated);
+// How calexp pixels are sampled on the patch grid.
+constexpr image::Kernel kWarpKernel = image::Kernel::bilinear;
 // Grid spacing of the patch -> calexp mapping: the TAN-SIP distortion is
 // cubic and small, so bilinear interpolation over 32 pixels errs by far
 // less than a thousandth of a pixel.
@@ -100,17 +102,11 @@ bool add_input(Accumulator& acc, const wcs::Wcs& patch_wcs, const CalexpInfo& in
                                    return std::nullopt;
                                  }
                                });
-  const auto extent = map.extent();
-  if (!extent) return false;
-  // Read only the calexp pixels the mapping reaches (plus a margin for the
-  // bilinear neighbours).
-  const long cx0 = std::max(0L, static_cast<long>(std::floor(extent->x_min)) - 2);
-  const long cy0 = std::max(0L, static_cast<long>(std::floor(extent->y_min)) - 2);
-  const long cx1 = std::min(in.width - 1, static_cast<long>(std::ceil(extent->x_max)) + 2);
-  const long cy1 = std::min(in.height - 1, static_cast<long>(std::ceil(extent->y_max)) + 2);
-  if (cx0 > cx1 || cy0 > cy1) return false;
-  const fits::PixelBox read_box{cx0, cy0, cx1 - cx0 + 1, cy1 - cy0 + 1};
-  const image::Exposure e = image::read_exposure(in.file, read_box);
+  // Read only the calexp pixels the mapping reaches.
+  const auto read_box = image::source_box(map, kWarpKernel, in.width, in.height);
+  if (!read_box) return false;
+  const image::Exposure e = image::read_exposure(in.file, *read_box);
+  const image::Resampler calexp(kWarpKernel, e, *read_box, in.width, in.height);
 
   const double scale = flux_scale(in);
   const auto s = static_cast<float>(scale), s2 = static_cast<float>(scale * scale);
@@ -120,21 +116,15 @@ bool add_input(Accumulator& acc, const wcs::Wcs& patch_wcs, const CalexpInfo& in
     for (long x = bx0; x <= bx1; ++x) {
       const auto m = map(x, y);
       if (!m) continue;
-      // Whether the point lies on the calexp at all (its full extent, not the box).
-      if (!image::bilinear_at(in.width, in.height, m->x, m->y)) continue;
-      const auto sample = image::bilinear_at(read_box.width, read_box.height, m->x - static_cast<double>(cx0),
-                                             m->y - static_cast<double>(cy0));
-      if (!sample) continue;
+      const auto sample = calexp.sample(*m);
       const size_t k = static_cast<size_t>(y) * static_cast<size_t>(acc.width) + static_cast<size_t>(x);
-      const std::int32_t bits = image::mask_under(e.mask, *sample);
-      acc.mask[k] |= bits & kPropagate;
-      if ((bits & kReject) != 0) continue;
-      const float v = image::interpolate(e.image, *sample);
-      const float var = image::interpolate(e.variance, *sample);
-      if (!std::isfinite(v) || !std::isfinite(var)) continue;
-      acc.sum_wv[k] += w * v * s;
+      acc.mask[k] |= sample.mask & kPropagate;
+      // NO_DATA (in kReject) covers positions off the calexp and non-finite
+      // pixels: what remains is finite.
+      if ((sample.mask & kReject) != 0) continue;
+      acc.sum_wv[k] += w * sample.image * s;
       acc.sum_w[k] += w;
-      acc.sum_w2var[k] += w * w * var * s2;
+      acc.sum_w2var[k] += w * w * sample.variance * s2;
       contributed = true;
     }
   }
