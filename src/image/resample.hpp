@@ -25,7 +25,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -76,49 +75,6 @@ struct AxisWeights {
 // Lanczos weights are normalized to sum 1 so that flat fields stay flat
 // (tabulated finely: within 5e-7 of the exact ones).
 std::optional<AxisWeights> axis_weights(Kernel kernel, double p, long size);
-
-// The former bilinear helpers, which HiPS tiles and coadds use until they
-// move to the Resampler.
-
-// Where a bilinear sample reads: the pixel (x0, y0), its right/upper
-// neighbours (x1, y1) (the same pixel at the border) and the weights of the
-// neighbours.
-struct BilinearSample {
-  long x0 = 0, y0 = 0, x1 = 0, y1 = 0;
-  float fx = 0.0F, fy = 0.0F;
-};
-
-// The sample at (x, y) (0-based pixel centres) of a width x height plane.
-// Defined over the whole area of the pixels, [-0.5, width - 0.5) x
-// [-0.5, height - 0.5): within half a pixel of the border the edge pixel's
-// value extends outwards. nullopt outside.
-inline std::optional<BilinearSample> bilinear_at(long width, long height, double x, double y) {
-  if (!(x >= -0.5 && x < static_cast<double>(width) - 0.5 && y >= -0.5 && y < static_cast<double>(height) - 0.5)) {
-    return std::nullopt;
-  }
-  const double cx = std::clamp(x, 0.0, static_cast<double>(width - 1));
-  const double cy = std::clamp(y, 0.0, static_cast<double>(height - 1));
-  BilinearSample s;
-  s.x0 = std::min(static_cast<long>(cx), width - 1);
-  s.y0 = std::min(static_cast<long>(cy), height - 1);
-  s.x1 = std::min(s.x0 + 1, width - 1);
-  s.y1 = std::min(s.y0 + 1, height - 1);
-  s.fx = static_cast<float>(cx - static_cast<double>(s.x0));
-  s.fy = static_cast<float>(cy - static_cast<double>(s.y0));
-  return s;
-}
-
-template <typename T>
-float interpolate(const fits::Image<T>& plane, const BilinearSample& s) {
-  const float a = static_cast<float>(plane.at(s.x0, s.y0)), b = static_cast<float>(plane.at(s.x1, s.y0));
-  const float c = static_cast<float>(plane.at(s.x0, s.y1)), d = static_cast<float>(plane.at(s.x1, s.y1));
-  return (1.0F - s.fy) * ((1.0F - s.fx) * a + s.fx * b) + s.fy * ((1.0F - s.fx) * c + s.fx * d);
-}
-
-// The OR of the mask values the sample reads (all four neighbours).
-inline std::int32_t mask_under(const fits::Image<std::int32_t>& mask, const BilinearSample& s) {
-  return mask.at(s.x0, s.y0) | mask.at(s.x1, s.y0) | mask.at(s.x0, s.y1) | mask.at(s.x1, s.y1);
-}
 
 // A mapping from the pixels of an output box to source pixel positions,
 // exact at grid nodes and bilinear between them. Accurate to well below a
