@@ -13,19 +13,23 @@
 namespace pixserve::repo {
 namespace {
 
-// 2: dataset.storage and dataset.recipe (virtual datasets). A version-1
-// registry is upgraded in place when opened (kUpgradeFrom1).
+// 2: dataset.storage and dataset.recipe (virtual datasets); ivoa_obscore's
+// access_url without the DataLink path. A version-1 registry is upgraded in
+// place when opened (kUpgradeFrom1, then the schema again for the view).
 constexpr int kSchemaVersion = 2;
 constexpr const char* kUpgradeFrom1 = R"SQL(
 ALTER TABLE dataset ADD COLUMN storage TEXT NOT NULL DEFAULT 'file' CHECK (storage IN ('file', 'virtual'));
 ALTER TABLE dataset ADD COLUMN recipe TEXT;
+DROP VIEW IF EXISTS ivoa_obscore;
 UPDATE registry_meta SET value = '2' WHERE key = 'schema_version';
 )SQL";
 
 // The registry schema. `dataset` holds everything; `ivoa_obscore` presents
 // it with ObsCore 1.1 names and units plus the survey columns; TAP exposes
-// the view as ivoa.obscore. access_url is stored relative to the service
-// root: the services prefix their base URL, which the registry cannot know.
+// the view as ivoa.obscore. access_url holds the dataset's DataLink ID
+// (its publisher DID, percent-encoded): where DataLink lives is the service
+// catalogue's to say (services/links.hpp), so TAP's view of this one
+// (tap/schema.cpp) prefixes the links endpoint it is given.
 constexpr const char* kSchema = R"SQL(
 CREATE TABLE IF NOT EXISTS registry_meta (
   key   TEXT PRIMARY KEY,
@@ -119,7 +123,7 @@ SELECT
   'ivo://' || (SELECT value FROM registry_meta WHERE key = 'authority') || '/' ||
     (SELECT value FROM registry_meta WHERE key = 'name') || '?' || d.dataset_id
                                             AS obs_publisher_did,
-  '/api/datalink/links?ID=' || 'ivo%3A%2F%2F' || (SELECT value FROM registry_meta WHERE key = 'authority') ||
+  'ivo%3A%2F%2F' || (SELECT value FROM registry_meta WHERE key = 'authority') ||
     '%2F' || (SELECT value FROM registry_meta WHERE key = 'name') || '%3F' || d.dataset_id
                                             AS access_url,
   'application/x-votable+xml;content=datalink' AS access_format,
@@ -292,6 +296,7 @@ Registry::Registry(std::unique_ptr<db::Connection> conn, int index_order_if_new)
     if (version == 1) {
       db::Transaction upgrade(*conn_);
       conn_->exec(kUpgradeFrom1);
+      conn_->exec(kSchema);  // the view as version 2 defines it
       upgrade.commit();
       version = 2;
     }

@@ -406,6 +406,7 @@ std::shared_ptr<tap::TapEngine> make_tap_engine(SharedRepository& repository, co
   eo.registry_file = repository.root() / repository.config().registry;
   eo.index_order = repository.with([](repo::Repository& r) { return r.registry().index_order(); });
   eo.settings = options;
+  eo.datalink_links = links::endpoint(links::kDatalink, "links");
   return std::make_shared<tap::TapEngine>(std::make_shared<const tap::TapMetadata>(), eo);
 }
 

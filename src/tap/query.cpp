@@ -234,7 +234,7 @@ adql::AdqlType upload_column_type(const votable::Field& f) {
 class TapEngine::Connection {
  public:
   Connection(const TapMetadata& metadata, const EngineOptions& options)
-      : db_(open_query_connection(options.registry_file)) {
+      : db_(open_query_connection(options.registry_file)), datalink_links_(options.datalink_links) {
     adql::register_functions(*db_);
     exec("PRAGMA temp_store = MEMORY");
     create_tap_schema(metadata);
@@ -265,7 +265,7 @@ class TapEngine::Connection {
     if (viewer_key_ && *viewer_key_ == key) return;
     viewer_key_.reset();
     for (const auto& sql : drop_views_sql()) exec(sql);
-    for (const auto& sql : views_sql(viewer)) exec(sql);
+    for (const auto& sql : views_sql(viewer, datalink_links_)) exec(sql);
     viewer_key_ = key;
   }
 
@@ -346,6 +346,7 @@ class TapEngine::Connection {
   }
 
   std::unique_ptr<db::Connection> db_;
+  std::string datalink_links_;  // EngineOptions::datalink_links
   std::optional<std::string> viewer_key_;
   std::vector<std::string> temp_tables_;
   std::uint64_t temp_counter_ = 0;

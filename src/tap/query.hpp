@@ -51,6 +51,9 @@ struct EngineOptions {
   // Spatial constraints with more HEALPix ranges than this put them in a
   // temporary table instead of the SQL text.
   std::size_t inline_ranges = 64;
+  // DataLink's links endpoint, from the service catalogue: ivoa.obscore's
+  // access_url is it with ?ID=<DID>.
+  std::string datalink_links{};
 };
 
 struct Upload {

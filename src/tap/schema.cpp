@@ -380,11 +380,21 @@ std::string visibility_predicate(const Viewer& viewer, std::string_view alias) {
   return "(" + sql + ")";
 }
 
-std::vector<std::string> views_sql(const Viewer& viewer) {
+std::vector<std::string> views_sql(const Viewer& viewer, std::string_view datalink_links) {
   const std::string d = visibility_predicate(viewer, "d");
   const std::string i = visibility_predicate(viewer, "i");
+  // The registry's view holds the DataLink ID in access_url; the link is the
+  // catalogue's endpoint with it (a SQL string literal: quotes doubled).
+  std::string prefix;
+  for (const char c : std::string(datalink_links) + "?ID=") prefix += c == '\'' ? std::string("''") : std::string(1, c);
+  std::string columns;
+  for (const auto& c : repo::obscore_columns()) {
+    if (!columns.empty()) columns += ", ";
+    columns += c.name == "access_url" ? fmt::format("'{}' || o.access_url AS access_url", prefix)
+                                      : fmt::format("o.{}", c.name);
+  }
   return {
-      "CREATE TEMP VIEW tap_ivoa_obscore AS SELECT o.*, d.dataset_key AS dataset_key FROM main.dataset AS d "
+      "CREATE TEMP VIEW tap_ivoa_obscore AS SELECT " + columns + ", d.dataset_key AS dataset_key FROM main.dataset AS d "
       "JOIN main.ivoa_obscore AS o ON o.obs_id = d.dataset_id WHERE " + d,
       "CREATE TEMP VIEW tap_survey_datasets AS SELECT d.dataset_key AS dataset_key, d.dataset_id AS dataset_id, "
       "d.dataset_type AS dataset_type, d.collection AS collection, d.instrument AS instrument, d.visit AS visit, "

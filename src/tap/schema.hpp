@@ -111,7 +111,9 @@ std::string visibility_predicate(const Viewer& viewer, std::string_view alias);
 // rows) and the TAP_SCHEMA tables. create_schema_sql() is run once per
 // connection (TAP_SCHEMA rows are then inserted by the caller from
 // TapMetadata); views_sql() whenever the viewer changes.
-std::vector<std::string> views_sql(const Viewer& viewer);
+// datalink_links: the path (or URL) of DataLink's links endpoint;
+// ivoa.obscore's access_url is it followed by ?ID=<the dataset's DID>.
+std::vector<std::string> views_sql(const Viewer& viewer, std::string_view datalink_links);
 std::vector<std::string> drop_views_sql();
 
 }  // namespace pixserve::tap

@@ -15,6 +15,7 @@
 #include "repo/astro_units.hpp"
 #include "repo/obscore_schema.hpp"
 #include "services/app.hpp"
+#include "services/links.hpp"
 #include "services/tap.hpp"
 #include "tap/fetch.hpp"
 #include "service_test_support.hpp"
@@ -123,6 +124,22 @@ TEST(ServicesTap, AnonymousQueriesSeeOnlyVisibleRows) {
   r = f.sync("SELECT input_id FROM survey.provenance");
   ASSERT_EQ(cells(r.body).size(), 1u) << r.body;
   EXPECT_EQ(cells(r.body)[0][0], "DR1.raw.v6.d1");
+}
+
+// access_url is the DataLink endpoint of the service catalogue (links.hpp)
+// with the dataset's DID, whatever column order a query asks for.
+TEST(ServicesTap, AccessUrlIsTheCataloguesDatalinkEndpoint) {
+  Fixture f;
+  auto r = f.sync("SELECT access_url, obs_id FROM ivoa.obscore WHERE visit = 1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto rows = cells(r.body);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0][0], links::endpoint(links::kDatalink, "links") + "?ID=ivo%3A%2F%2Fexample.org%2Ftestrepo%3F" +
+                            rows[0][1]);
+  EXPECT_EQ(cells(f.sync("SELECT COUNT(*) FROM ivoa.obscore WHERE access_url LIKE '/api/datalink/links?ID=%'").body)
+                .at(0)
+                .at(0),
+            "4");
 }
 
 TEST(ServicesTap, ConeAndRegionQueriesMatchBruteForce) {
