@@ -37,10 +37,9 @@ std::string not_empty(const std::string& value) { return value.empty() ? "must n
 
 const settings::Section<AuthSettings>& auth_section() {
   using namespace settings;
-  static const Section<A> section{
-      .name = "auth",
-      .doc = "Identity and rights (docs/auth.md). Tokens are made with `pixserve token create`.",
-      .keys = {
+  static const auto section = make_section<A>(
+      "auth", "Identity and rights (docs/auth.md). Tokens are made with `pixserve token create`.",
+      {
           text("realm", &A::realm, "realm of the WWW-Authenticate: Bearer challenges").with_check(check_realm),
           list("data_rights_groups", &A::data_rights_groups, "members read datasets with the data-rights policy")
               .with_check(group_names(&A::data_rights_groups)),
@@ -76,7 +75,7 @@ const settings::Section<AuthSettings>& auth_section() {
           text("jwt_groups_claim", &A::jwt_groups_claim, "claim listing the groups (list, or space-separated string)")
               .with_check([](A& a) { return not_empty(a.jwt_groups_claim); }),
           integer("jwt_leeway_s", &A::jwt_leeway_s, {.max = 3600}, "clock skew allowed on exp and nbf"),
-      }};
+      });
   return section;
 }
 

@@ -157,6 +157,19 @@ bool any_finite(const fits::Image<float>& img) {
   return std::any_of(img.pixels.begin(), img.pixels.end(), [](float v) { return std::isfinite(v); });
 }
 
+// Writes a tile, or removes an earlier run's files of it when it holds no
+// data, and records which in the journal.
+void store_grey_tile(const std::filesystem::path& out, const TileId& id, const fits::Image<float>& img,
+                     const TileFormats& formats, const image::Cut& cut, Journal& journal, const std::string& hash) {
+  const bool empty = !any_finite(img);
+  if (empty) {
+    remove_tile_files(out, id);
+  } else {
+    write_grey_tile(out, id, img, formats, cut);
+  }
+  journal.record(id, hash, empty);
+}
+
 // 2 x 2 averaging of the four children (absent ones leave NaN).
 fits::Image<float> average_children(const std::array<std::optional<fits::Image<float>>, 4>& children) {
   fits::Image<float> out(kTileWidth, kTileWidth, kNaN);
@@ -429,14 +442,7 @@ HipsReport build_band_map(repo::Repository& repository, const BandMapOptions& op
     if (!options.force && prev && prev->hash == hash && (prev->empty || files_exist(options.out, id, formats))) {
       ++skipped;
     } else {
-      const auto img = resample_tile(id, ins, cache);
-      if (any_finite(img)) {
-        write_grey_tile(options.out, id, img, formats, cut);
-        journal.record(id, hash, false);
-      } else {
-        remove_tile_files(options.out, id);
-        journal.record(id, hash, true);
-      }
+      store_grey_tile(options.out, id, resample_tile(id, ins, cache), formats, cut, journal, hash);
       ++written;
     }
     if (progress) progress("hips-tiles", ++done, todo.size());
@@ -481,14 +487,7 @@ HipsReport build_band_map(repo::Repository& repository, const BandMapOptions& op
                 read_fits_tile(options.out / tile_path({order + 1, list[i] * 4 + q}, "fits"));
           }
         }
-        const auto img = average_children(children);
-        if (any_finite(img)) {
-          write_grey_tile(options.out, id, img, formats, cut);
-          journal.record(id, hash, false);
-        } else {
-          remove_tile_files(options.out, id);
-          journal.record(id, hash, true);
-        }
+        store_grey_tile(options.out, id, average_children(children), formats, cut, journal, hash);
         ++written;
       }
       if (progress) progress(fmt::format("hips-order{}", order), ++done, list.size());

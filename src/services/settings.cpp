@@ -7,68 +7,67 @@ namespace pixserve::services {
 
 const settings::Section<ServiceSettings>& service_section() {
   using namespace settings;
-  using S = ServiceSettings;
-  static const Section<S> section{
-      .name = "service",
-      .doc = {},
-      .keys = {
-          text("authority", &S::authority,
+  static const auto section = make_section<ServiceSettings>(
+      "service", "",
+      {
+          text("authority", &ServiceSettings::authority,
                "expected IVOA authority of publisher DIDs: serve refuses a repository created with another (set "
                "at creation: pixserve ingest --authority)")
               .with_example("example.org"),
-          path("web_root", &S::web_root, "index.html and docs/ (default: web/ near the binary)")
+          path("web_root", &ServiceSettings::web_root, "index.html and docs/ (default: web/ near the binary)")
               .with_example("/usr/share/pixserve/web"),
-          path("swagger_ui_dir", &S::swagger_ui_dir, "swagger-ui-dist (default: node_modules/ beside web/)")
+          path("swagger_ui_dir", &ServiceSettings::swagger_ui_dir,
+               "swagger-ui-dist (default: node_modules/ beside web/)")
               .with_example("/usr/share/pixserve/swagger-ui"),
-          integer("min_free_disk_mb", &S::min_free_disk_bytes, {.max = std::uint64_t{1} << 30, .shift = 20},
+          integer("min_free_disk_mb", &ServiceSettings::min_free_disk_bytes,
+                  {.max = std::uint64_t{1} << 30, .shift = 20},
                   "VOSI availability turns false below this much free space"),
-      }};
+      });
   return section;
 }
 
 const settings::Section<HipsSettings>& hips_section() {
   using namespace settings;
-  using H = HipsSettings;
-  static const Section<H> section{
-      .name = "hips",
-      .doc = {},
-      .keys = {
-          path("root", &H::root, "folder of the HiPS maps made by `pixserve hips`; empty: <repository>/hips"),
-          integer("public_max_order", &H::public_max_order, {.max = 20},
+  static const auto section = make_section<HipsSettings>(
+      "hips", "",
+      {
+          path("root", &HipsSettings::root,
+               "folder of the HiPS maps made by `pixserve hips`; empty: <repository>/hips"),
+          integer("public_max_order", &HipsSettings::public_max_order, {.max = 20},
                   "/api/hips/<map>/ serves tiles up to this order (properties say so)"),
-          text("full_access", &H::full_access,
+          text("full_access", &HipsSettings::full_access,
                "/api/hips/full/<map>/ (every order): closed = data-rights holders only, open = everyone")
-              .with_check([](H& h) {
+              .with_check([](HipsSettings& h) {
                 return h.full_access == "open" || h.full_access == "closed"
                            ? std::string()
                            : "expected open or closed, got '" + h.full_access + "'";
               }),
-      }};
+      });
   return section;
 }
 
 const settings::Section<UserImageSettings>& user_images_section() {
   using namespace settings;
-  using U = UserImageSettings;
-  static const Section<U> section{
-      .name = "user_images",
-      .doc = "Level-3 user images: PUT /api/user/images/{name} (docs/auth.md).",
-      .keys = {
-          boolean("enabled", &U::enabled, "false: no /api/user/images endpoints"),
-          text("collection", &U::collection, "the collection they are registered in").with_check([](U& u) {
-            const auto& c = u.collection;
-            const bool ok =
-                !c.empty() && c.size() <= 64 && std::isalnum(static_cast<unsigned char>(c.front())) &&
-                std::all_of(c.begin(), c.end(), [](char ch) {
-                  return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-';
-                });
-            return ok ? std::string() : "expected letters, digits, '.', '_', '-', got '" + c + "'";
-          }),
-          integer("max_file_mb", &U::max_file_bytes, {.max = std::uint64_t{1} << 30, .min = 1, .shift = 20},
+  static const auto section = make_section<UserImageSettings>(
+      "user_images", "Level-3 user images: PUT /api/user/images/{name} (docs/auth.md).",
+      {
+          boolean("enabled", &UserImageSettings::enabled, "false: no /api/user/images endpoints"),
+          text("collection", &UserImageSettings::collection, "the collection they are registered in")
+              .with_check([](UserImageSettings& u) {
+                const auto& c = u.collection;
+                const bool ok =
+                    !c.empty() && c.size() <= 64 && std::isalnum(static_cast<unsigned char>(c.front())) &&
+                    std::all_of(c.begin(), c.end(), [](char ch) {
+                      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-';
+                    });
+                return ok ? std::string() : "expected letters, digits, '.', '_', '-', got '" + c + "'";
+              }),
+          integer("max_file_mb", &UserImageSettings::max_file_bytes,
+                  {.max = std::uint64_t{1} << 30, .min = 1, .shift = 20},
                   "larger uploads get 413 (limits.max_body_bytes applies too)"),
-          integer("quota_mb", &U::quota_bytes, {.max = std::uint64_t{1} << 30, .shift = 20},
+          integer("quota_mb", &UserImageSettings::quota_bytes, {.max = std::uint64_t{1} << 30, .shift = 20},
                   "all images of one user; beyond it uploads get 403"),
-      }};
+      });
   return section;
 }
 

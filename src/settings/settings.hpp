@@ -103,6 +103,13 @@ struct Section {
   std::vector<Key<S>> keys{};
 };
 
+// A section as its component declares it: its name, the text shown above
+// it in the example file (may be empty) and its keys.
+template <class S>
+Section<S> make_section(std::string name, std::string doc, std::vector<Key<S>> keys) {
+  return {std::move(name), std::move(doc), std::move(keys)};
+}
+
 template <class S>
 Key<S> text(std::string name, std::string S::*member, std::string doc) {
   return {.name = std::move(name),

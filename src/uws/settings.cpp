@@ -4,30 +4,30 @@ namespace pixserve::uws {
 
 const settings::Section<JobSettings>& jobs_section() {
   using namespace settings;
-  using J = JobSettings;
-  static const Section<J> section{
-      .name = "jobs",
-      .doc = "Asynchronous jobs (UWS: SODA and TAP /async), kept in the registry database.",
-      .keys = {
-          integer("threads", &J::threads, {.max = 256, .min = 1},
+  static const auto section = make_section<JobSettings>(
+      "jobs", "Asynchronous jobs (UWS: SODA and TAP /async), kept in the registry database.",
+      {
+          integer("threads", &JobSettings::threads, {.max = 256, .min = 1},
                   "jobs executing at once over every service; sync requests never wait for them"),
-          integer("max_queued", &J::max_queued, {.max = 1'000'000, .min = 1}, "further PHASE=RUN requests get 503"),
-          seconds("execution_duration_s", &J::execution_duration,
+          integer("max_queued", &JobSettings::max_queued, {.max = 1'000'000, .min = 1},
+                  "further PHASE=RUN requests get 503"),
+          seconds("execution_duration_s", &JobSettings::execution_duration,
                   "EXECUTIONDURATION of a new job; a job running longer is aborted")
-              .with_check([](J& j) {
+              .with_check([](JobSettings& j) {
                 return j.execution_duration > j.max_execution_duration ? "must not exceed jobs.max_execution_duration_s"
                                                                        : std::string();
               }),
-          seconds("max_execution_duration_s", &J::max_execution_duration,
+          seconds("max_execution_duration_s", &JobSettings::max_execution_duration,
                   "larger EXECUTIONDURATION values are lowered to this"),
-          seconds("retention_s", &J::retention, "a job and its results are destroyed this long after creation")
-              .with_check([](J& j) {
+          seconds("retention_s", &JobSettings::retention,
+                  "a job and its results are destroyed this long after creation")
+              .with_check([](JobSettings& j) {
                 return j.retention > j.max_retention ? "must not exceed jobs.max_retention_s" : std::string();
               }),
-          seconds("max_retention_s", &J::max_retention, "later DESTRUCTION requests are clamped to this"),
-          path("dir", &J::dir, "result files (default: jobs/ in the repository)")
+          seconds("max_retention_s", &JobSettings::max_retention, "later DESTRUCTION requests are clamped to this"),
+          path("dir", &JobSettings::dir, "result files (default: jobs/ in the repository)")
               .with_example("/var/lib/pixserve/jobs"),
-      }};
+      });
   return section;
 }
 
