@@ -5,6 +5,7 @@ on request, byte for byte the file the simulator writes for the same survey
 when it keeps its calexps.
 """
 import concurrent.futures
+import json
 import pathlib
 import shutil
 import urllib.parse
@@ -212,3 +213,37 @@ def test_a_changed_input_is_reported_not_used(server, virtual_repo):
     finally:
         bias.write_bytes(original)
     assert requests.get(this_url(server, str(row["dataset_id"])), timeout=60).status_code == 200
+
+
+def test_a_product_its_caller_may_not_read_is_neither_made_nor_served(surveys, tmp_path):
+    """Virtual calexps of data-rights raws: to an anonymous caller they look
+    like unknown IDs and nothing is re-created; a data-rights holder gets
+    them."""
+    repo = tmp_path / "restricted"
+    run("ingest", "--repo", repo, "--policy", "data-rights", surveys[1])
+    token = json.loads(run("token", "create", "--repo", repo, "--user", "dr", "--groups", "data-rights",
+                           "--format", "json").stdout)["token"]
+    srv = start_server(repo)
+    try:
+        holder = {"Authorization": "Bearer " + token}
+        tap = TAPService(srv.url + "/api/tap")
+        assert len(tap.search("SELECT dataset_id FROM survey.datasets WHERE storage = 'virtual'").to_table()) == 0
+        ids = [str(i) for i in TAPService(srv.url + "/api/tap", session=session_with(holder)).search(
+            "SELECT dataset_id FROM survey.datasets WHERE storage = 'virtual'").to_table()["dataset_id"]]
+        assert len(ids) == 6
+        for path in (f"/api/files/{ids[0]}", f"/api/files/{ids[0]}/header", f"/api/files/{ids[0]}/preview.png"):
+            assert requests.get(srv.url + path, timeout=60).status_code == 404, path
+        cut = requests.get(srv.url + "/api/soda/sync", params={"ID": ids[0], "PIXEL": "[1:8,1:8]"}, timeout=60)
+        assert cut.status_code == 404
+        assert "re-created" not in srv.log()
+        assert not (repo / "cache" / "products").exists()
+        r = requests.get(srv.url + f"/api/files/{ids[0]}", headers=holder, timeout=60)
+        assert r.status_code == 200 and r.content[:6] == b"SIMPLE"
+    finally:
+        assert stop_server(srv) == 0
+
+
+def session_with(headers):
+    session = requests.Session()
+    session.headers.update(headers)
+    return session
