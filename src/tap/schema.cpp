@@ -384,13 +384,12 @@ std::vector<std::string> views_sql(const Viewer& viewer, std::string_view datali
   const std::string d = visibility_predicate(viewer, "d");
   const std::string i = visibility_predicate(viewer, "i");
   // The registry's view holds the DataLink ID in access_url; the link is the
-  // catalogue's endpoint with it (a SQL string literal: quotes doubled).
-  std::string prefix;
-  for (const char c : std::string(datalink_links) + "?ID=") prefix += c == '\'' ? std::string("''") : std::string(1, c);
+  // catalogue's endpoint with it.
+  const std::string prefix = adql::quote_string(std::string(datalink_links) + "?ID=");
   std::string columns;
   for (const auto& c : repo::obscore_columns()) {
     if (!columns.empty()) columns += ", ";
-    columns += c.name == "access_url" ? fmt::format("'{}' || o.access_url AS access_url", prefix)
+    columns += c.name == "access_url" ? fmt::format("{} || o.access_url AS access_url", prefix)
                                       : fmt::format("o.{}", c.name);
   }
   return {
