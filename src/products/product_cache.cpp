@@ -83,13 +83,19 @@ void recreate(const repo::DatasetRecord& record, const repo::Recipe& recipe, con
 }
 
 ProductCache::ProductCache(fs::path dir, std::uint64_t max_bytes) : dir_(std::move(dir)), max_bytes_(max_bytes) {
-  // Partial files of a process that died while writing them.
+  // Partial files of a process that died while writing them go; the
+  // finished files are counted.
   std::error_code ec;
   if (!fs::is_directory(dir_, ec)) return;
   for (auto it = fs::recursive_directory_iterator(dir_, ec); !ec && it != fs::recursive_directory_iterator();
        it.increment(ec)) {
-    if (it->is_regular_file(ec) && it->path().filename().string().find(kTemporaryMarker) != std::string::npos) {
-      fs::remove(it->path(), ec);
+    if (!it->is_regular_file(ec)) continue;
+    std::error_code size_ec;
+    if (it->path().filename().string().find(kTemporaryMarker) != std::string::npos) {
+      fs::remove(it->path(), size_ec);
+    } else if (it->path().extension() == ".fits") {
+      const auto bytes = it->file_size(size_ec);
+      if (!size_ec) known_bytes_ += bytes;
     }
   }
 }
@@ -142,13 +148,17 @@ std::filesystem::path ProductCache::file_for(const repo::DatasetRecord& record, 
     finish();
     throw;
   }
+  bool over_limit = false;
   {
     const std::lock_guard done(mutex_);
     ++stats_.recreated;
+    std::error_code ec;
+    known_bytes_ += fs::file_size(entry, ec);
+    over_limit = known_bytes_ > max_bytes_;
   }
   spdlog::info("re-created {} ({})", record.dataset_id, entry.filename().string());
   finish();
-  prune(max_bytes_);
+  if (over_limit) prune(max_bytes_);
   return entry;
 }
 
@@ -200,6 +210,10 @@ CacheUsage ProductCache::prune(std::uint64_t max_bytes) {
       ++removed.files;
       removed.bytes += e.bytes;
     }
+  }
+  {
+    const std::lock_guard lock(mutex_);
+    known_bytes_ = total;
   }
   if (removed.files > 0) spdlog::info("product cache: removed {} files ({} bytes) over its limit", removed.files, removed.bytes);
   return removed;

@@ -86,6 +86,12 @@ class ProductCache {
   std::set<std::string> in_progress_;  // recipe hashes being re-created
   CacheStats stats_;
   std::uint64_t next_temporary_ = 0;
+  // Bytes in the cache as this process knows them: counted when it opens,
+  // added to by each re-creation, recounted by prune(). A re-creation
+  // prunes only when this passes the limit, rather than walking the whole
+  // cache each time; files another process adds meanwhile are counted at the
+  // next prune.
+  std::uint64_t known_bytes_ = 0;
 };
 
 // Re-creates the product of a recipe into `path` (calexp: ISR of the raw
