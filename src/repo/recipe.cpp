@@ -25,15 +25,15 @@ const RecipeInput& Recipe::input(const std::string& role) const {
 }
 
 std::string Recipe::to_json() const {
-  nlohmann::ordered_json doc;
-  doc["recipe"] = kRecipeFormat;
-  doc["product"] = product;
-  auto& list = doc["inputs"] = nlohmann::ordered_json::array();
-  for (const auto& i : inputs) list.push_back({{"role", i.role}, {"id", i.dataset_id}, {"checksum", i.checksum}});
-  doc["versions"] = {{"software", software_version}, {"algorithm", algorithm_version}};
-  // nlohmann::json keeps object keys sorted, so the same parameters always
-  // give the same text and hence the same hash.
-  doc["parameters"] = nlohmann::ordered_json::parse(parameters.dump());
+  // nlohmann::json keeps object keys sorted, so the same recipe always gives
+  // the same text and hence the same hash.
+  nlohmann::json inputs_json = nlohmann::json::array();
+  for (const auto& i : inputs) inputs_json.push_back({{"role", i.role}, {"id", i.dataset_id}, {"checksum", i.checksum}});
+  const nlohmann::json doc = {{"recipe", kRecipeFormat},
+                              {"product", product},
+                              {"inputs", std::move(inputs_json)},
+                              {"versions", {{"software", software_version}, {"algorithm", algorithm_version}}},
+                              {"parameters", parameters}};
   return doc.dump();
 }
 

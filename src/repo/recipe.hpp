@@ -1,12 +1,12 @@
 // The recipe of a virtual dataset: what re-creates it, bit for bit. The
 // survey keeps for every product it does not store "the list of input images
 // and the pipeline parameters, including software versions"; here that is
-// one JSON document per dataset (dataset.recipe in the registry):
+// one JSON document per dataset (dataset.recipe in the registry; keys
+// sorted, as written):
 //
-//   {"recipe": 1, "product": "calexp",
-//    "inputs": [{"role": "raw", "id": "DR1.raw.v1000000.d004", "checksum": "<sha256>"}, ...],
-//    "versions": {"software": "pixserve-0.1.0", "isr": "pixserve-isr-1.0"},
-//    "parameters": {...}}
+//   {"inputs": [{"checksum": "<sha256>", "id": "DR1.raw.v1000000.d004", "role": "raw"}, ...],
+//    "parameters": {...}, "product": "calexp", "recipe": 1,
+//    "versions": {"algorithm": "pixserve-isr-1.0", "software": "pixserve-0.1.0"}}
 //
 // Its hash (SHA-256 of the document as written) is the dataset's checksum
 // and the key of the re-created file in the product cache.
