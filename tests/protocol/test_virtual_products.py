@@ -247,3 +247,13 @@ def session_with(headers):
     session = requests.Session()
     session.headers.update(headers)
     return session
+
+
+def test_ingest_no_virtual_registers_only_the_files(surveys, tmp_path):
+    repo = tmp_path / "files-only"
+    out = run("ingest", "--repo", repo, "--no-virtual", surveys[1]).stdout
+    assert "virtual" not in out, out
+    rows = json.loads(run("query", "--repo", repo, "--type", "calexp", "--format", "json").stdout)
+    assert rows == []
+    dry = run("ingest", "--repo", tmp_path / "dry", "--dry-run", "--format", "json", surveys[1]).stdout
+    assert sum(1 for r in json.loads(dry) if r["type"] == "calexp") == 6
