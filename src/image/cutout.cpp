@@ -15,6 +15,7 @@
 #include <variant>
 
 #include "fits/cards.hpp"
+#include "image/section.hpp"
 
 namespace pixserve::image {
 
@@ -46,12 +47,45 @@ struct Source {
   std::vector<Plane> planes;
 };
 
+// The pixel type (equivalent BITPIX) of the exposure planes that a
+// header-only file describes; 0 for any other HDU name.
+int computed_plane_bitpix(std::string_view extname) {
+  if (extname == "IMAGE" || extname == "VARIANCE") return -32;
+  if (extname == "MASK") return 32;
+  return 0;
+}
+
+// The full size a header-only exposure file describes: its primary DETSIZE.
+std::pair<long, long> header_only_size(fits::File& file) {
+  file.move_to_hdu(1);
+  const auto text = file.read_string("DETSIZE");
+  if (!text) {
+    throw UnsupportedDataset(
+        fmt::format("{}: a header-only exposure file without DETSIZE (its image size is unknown)",
+                    file.path().filename().string()));
+  }
+  try {
+    const auto box = parse_section(*text).box();
+    return {box.width, box.height};
+  } catch (const std::invalid_argument& e) {
+    throw UnsupportedDataset(fmt::format("{}: DETSIZE: {}", file.path().filename().string(), e.what()));
+  }
+}
+
 // Opens `path` and describes its image planes (HDUs with 2-D pixels). Raw
 // amplifier files are refused: their pixels are not on the sky grid until
 // assembled and calibrated.
-Source describe(fits::File& file) {
+//
+// header_only: the file is the header of a computed exposure
+// (write_exposure_headers): its IMAGE, MASK and VARIANCE HDUs have no pixels
+// (NAXIS = 0) and are described as the planes of the full file would be
+// (size from DETSIZE, float/int32/float), so that cutting computed pixels
+// plans and writes exactly what cutting that full file does.
+Source describe(fits::File& file, bool header_only = false) {
   Source s;
   s.path = file.path();
+  std::pair<long, long> full_size{0, 0};
+  if (header_only) full_size = header_only_size(file);
   const int n = file.hdu_count();
   for (int h = 1; h <= n; ++h) {
     file.move_to_hdu(h);
@@ -63,16 +97,23 @@ Source describe(fits::File& file) {
     }
     if (!file.current_is_image()) continue;
     const auto shape = file.image_shape();
-    if (shape.size() < 2 || shape[0] <= 0 || shape[1] <= 0) continue;
-    bool plane2d = true;
-    for (size_t i = 2; i < shape.size(); ++i) plane2d = plane2d && shape[i] == 1;
-    if (!plane2d) continue;
     Plane p;
     p.hdu = h;
     p.extname = file.read_string("EXTNAME").value_or("");
-    p.bitpix = file.image_bitpix();
-    p.width = shape[0];
-    p.height = shape[1];
+    if (header_only) {
+      if (!shape.empty() || computed_plane_bitpix(p.extname) == 0) continue;
+      p.bitpix = computed_plane_bitpix(p.extname);
+      p.width = full_size.first;
+      p.height = full_size.second;
+    } else {
+      if (shape.size() < 2 || shape[0] <= 0 || shape[1] <= 0) continue;
+      bool plane2d = true;
+      for (size_t i = 2; i < shape.size(); ++i) plane2d = plane2d && shape[i] == 1;
+      if (!plane2d) continue;
+      p.bitpix = file.image_bitpix();
+      p.width = shape[0];
+      p.height = shape[1];
+    }
     if (file.has_key("DATASEC") || file.has_key("BIASSEC")) {
       throw UnsupportedDataset(fmt::format(
           "{}: cutouts of raw amplifier data are not supported; cut the calexp (processed visit image) of the "
@@ -231,18 +272,22 @@ std::vector<TypedCard> primary_for_output(const std::vector<TypedCard>& metadata
 
 namespace {
 
-// Cuts every planned box from every plane of an open, described source.
-std::vector<CutoutPiece> cut_planes(fits::File& in, const Source& src, const std::vector<Planned>& planned,
+// Cuts every planned box from every plane of a described source. The
+// pixels come from read_box(box), called once per planned box, which returns
+// a callable with_plane(i, write) that calls write(const fits::Image<T>&)
+// with plane i's pixels over that box (in the plane's pixel type).
+template <typename ReadBox>
+std::vector<CutoutPiece> cut_planes(const Source& src, const std::vector<Planned>& planned,
                                     const CutoutRequest& request, fits::File& out, std::string_view dataset_id,
-                                    int extver_start) {
+                                    int extver_start, ReadBox&& read_box) {
   std::vector<CutoutPiece> pieces;
   int extver = extver_start;
   for (const auto& p : planned) {
     CutoutPiece piece{p.box, p.region, p.shape_index, extver, {}};
-    for (const auto& plane : src.planes) {
-      in.move_to_hdu(plane.hdu);
-      with_pixel_type(plane.bitpix, src.path, [&]<typename T>(T) {
-        const auto pixels = in.read_subset<T>(p.box);
+    auto with_plane = read_box(p.box);
+    for (size_t i = 0; i < src.planes.size(); ++i) {
+      const Plane& plane = src.planes[i];
+      with_plane(i, [&]<typename T>(const fits::Image<T>& pixels) {
         fits::ImageWriteOptions o;
         o.extname = plane.extname;
         o.header_reserve = header_reserve(pixels.pixels.size() * sizeof(T), src.primary, plane);
@@ -255,6 +300,43 @@ std::vector<CutoutPiece> cut_planes(fits::File& in, const Source& src, const std
     ++extver;
   }
   return pieces;
+}
+
+// Cuts from the planes of an open file: each plane's box read from disk.
+std::vector<CutoutPiece> cut_file_planes(fits::File& in, const Source& src, const std::vector<Planned>& planned,
+                                         const CutoutRequest& request, fits::File& out, std::string_view dataset_id,
+                                         int extver_start) {
+  return cut_planes(src, planned, request, out, dataset_id, extver_start, [&](const fits::PixelBox& box) {
+    return [&in, &src, box](size_t i, auto&& write) {
+      const Plane& plane = src.planes[i];
+      in.move_to_hdu(plane.hdu);
+      with_pixel_type(plane.bitpix, src.path, [&]<typename T>(T) { write(in.read_subset<T>(box)); });
+    };
+  });
+}
+
+// Cuts from computed pixels: one call of pixels(box) per box gives all planes.
+std::vector<CutoutPiece> cut_computed_planes(const ComputedExposure& source, const Source& src,
+                                             const std::vector<Planned>& planned, const CutoutRequest& request,
+                                             fits::File& out, std::string_view dataset_id, int extver_start) {
+  return cut_planes(src, planned, request, out, dataset_id, extver_start, [&](const fits::PixelBox& box) {
+    Exposure e = source.pixels(box);
+    if (e.image.width != box.width || e.image.height != box.height || e.mask.width != box.width ||
+        e.mask.height != box.height || e.variance.width != box.width || e.variance.height != box.height) {
+      throw std::logic_error(fmt::format("{}: computed pixels for {} are not {}x{}", src.path.filename().string(),
+                                         section_text(box), box.width, box.height));
+    }
+    return [e = std::move(e), &src](size_t i, auto&& write) {
+      const std::string& name = src.planes[i].extname;
+      if (name == "IMAGE") {
+        write(e.image);
+      } else if (name == "MASK") {
+        write(e.mask);
+      } else {
+        write(e.variance);
+      }
+    };
+  });
 }
 
 // Boxes come from the first plane's WCS (IMAGE in calexps); every plane is
@@ -270,7 +352,7 @@ std::vector<CutoutPiece> append_cutouts(const std::filesystem::path& source, con
                                         fits::File& out, std::string_view dataset_id, int extver_start) {
   auto in = fits::File::open(source);
   const Source src = describe(in);
-  return cut_planes(in, src, plan_source(src, request), request, out, dataset_id, extver_start);
+  return cut_file_planes(in, src, plan_source(src, request), request, out, dataset_id, extver_start);
 }
 
 std::vector<CutoutPiece> write_cutout(const std::filesystem::path& source, const CutoutRequest& request,
@@ -281,7 +363,34 @@ std::vector<CutoutPiece> write_cutout(const std::filesystem::path& source, const
   const auto planned = plan_source(src, request);
   auto out = fits::File::create(out_path);
   write_cards(out, primary_for_output(src.primary, dataset_id));
-  auto pieces = cut_planes(in, src, planned, request, out, dataset_id, 1);
+  auto pieces = cut_file_planes(in, src, planned, request, out, dataset_id, 1);
+  out.close();
+  return pieces;
+}
+
+namespace {
+
+Source describe_computed(const ComputedExposure& source) {
+  if (!source.pixels) throw std::invalid_argument("cutout: a computed exposure without a pixel function");
+  auto in = fits::File::open(source.headers);
+  return describe(in, true);
+}
+
+}  // namespace
+
+std::vector<CutoutPiece> append_cutouts(const ComputedExposure& source, const CutoutRequest& request,
+                                        fits::File& out, std::string_view dataset_id, int extver_start) {
+  const Source src = describe_computed(source);
+  return cut_computed_planes(source, src, plan_source(src, request), request, out, dataset_id, extver_start);
+}
+
+std::vector<CutoutPiece> write_cutout(const ComputedExposure& source, const CutoutRequest& request,
+                                      const std::filesystem::path& out_path, std::string_view dataset_id) {
+  const Source src = describe_computed(source);
+  const auto planned = plan_source(src, request);
+  auto out = fits::File::create(out_path);
+  write_cards(out, primary_for_output(src.primary, dataset_id));
+  auto pieces = cut_computed_planes(source, src, planned, request, out, dataset_id, 1);
   out.close();
   return pieces;
 }

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "fits/fits.hpp"
+#include "image/exposure.hpp"
 #include "sky/geometry.hpp"
 #include "wcs/wcs.hpp"
 
@@ -124,6 +126,29 @@ std::vector<CutoutPiece> append_cutouts(const std::filesystem::path& source, con
 // Writes a complete cutout file at out_path (truncating it): primary header =
 // the source's metadata plus PSDSID, then append_cutouts' extensions.
 std::vector<CutoutPiece> write_cutout(const std::filesystem::path& source, const CutoutRequest& request,
+                                      const std::filesystem::path& out_path, std::string_view dataset_id);
+
+// An exposure whose pixels are computed on demand (a virtual product), cut
+// as if it were the full file that write_exposure() writes from the same
+// headers and pixels: the output is byte for byte the cutout of that file.
+struct ComputedExposure {
+  // A header-only exposure file (write_exposure_headers(): IMAGE, MASK and
+  // VARIANCE HDUs with NAXIS = 0) whose primary header has DETSIZE giving
+  // the full image size.
+  std::filesystem::path headers;
+  // The three planes over a box of the full image (0-based, inside it), as
+  // an exposure of the box's size. Called once per cutout box.
+  std::function<Exposure(const fits::PixelBox&)> pixels;
+};
+
+// As the file versions above, planned from the header-only file (so
+// NoOverlap, UnsupportedDataset for raw data and invalid shapes happen
+// before any pixel is computed). UnsupportedDataset also when the header
+// file has no DETSIZE or no IMAGE/MASK/VARIANCE header HDUs;
+// std::logic_error when pixels() returns planes of another size than the box.
+std::vector<CutoutPiece> append_cutouts(const ComputedExposure& source, const CutoutRequest& request,
+                                        fits::File& out, std::string_view dataset_id, int extver_start = 1);
+std::vector<CutoutPiece> write_cutout(const ComputedExposure& source, const CutoutRequest& request,
                                       const std::filesystem::path& out_path, std::string_view dataset_id);
 
 // Coadd cutouts across patches of one tract. The patches must share one pixel

@@ -14,11 +14,14 @@
 #include <cstdio>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
 #include "fits/fits.hpp"
 #include "image/cutout.hpp"
+#include "image/exposure.hpp"
 #include "sky/geometry.hpp"
 #include "wcs/wcs.hpp"
 #include "test_scratch.hpp"
@@ -625,6 +628,178 @@ TEST_F(CoaddCutoutTest, PatchesOnDifferentGridsAreRefused) {
   const auto other = tmp_path("patch_other.fits");
   write_exposure_file(other, make_planes(50, 50), wcs::Wcs::tan(params), "deepCoadd");
   EXPECT_THROW(write_coadd_cutout({patches_[0], other}, {}, tmp_path("refused.fits"), "t"), std::invalid_argument);
+}
+
+// --- computed exposures (virtual products) ---
+
+std::string cutout_file_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The same exposure written fully (write_exposure, with DATASUM) and as
+// headers only (write_exposure_headers), under one file name in two
+// directories (error messages name the file), plus a pixel function over
+// its planes that counts its calls.
+class ComputedCutoutTest : public ::testing::Test {
+ protected:
+  // Over 1 MB per float plane, so whole-image cutouts reserve header room.
+  static constexpr long kW = 600, kH = 450;
+  wcs::Wcs wcs_ = wcs::Wcs::tan(tan_params(300.0, 225.0));
+  Exposure exposure_;
+  ExposureHeaders headers_;
+  fs::path full_, header_only_;
+  int calls_ = 0;
+
+  void SetUp() override {
+    const Planes p = make_planes(kW, kH);
+    exposure_.image = p.image;
+    exposure_.mask = p.mask;
+    exposure_.variance = p.variance;
+    headers_.primary.set("DSTYPE", "calexp", "dataset type");
+    headers_.primary.set("VISIT", 1234, "visit number");
+    headers_.primary.set("MJD-OBS", 60000.123456789, "start of exposure");
+    headers_.primary.set("LONGTXT", kLongText);
+    headers_.primary.set("DETSIZE", "[1:600,1:450]", "detector size");
+    headers_.image.set("BUNIT", "electron", "pixel unit");
+    headers_.variance.set("BUNIT", "electron**2", "pixel unit");
+    full_ = pixserve::testing::test_scratch_dir("full") / "calexp.fits";
+    header_only_ = pixserve::testing::test_scratch_dir("headers") / "calexp.fits";
+    write_exposure(full_, exposure_, headers_, &wcs_);
+    write_exposure_headers(header_only_, headers_, &wcs_);
+  }
+
+  ComputedExposure computed() {
+    return {header_only_, [this](const fits::PixelBox& b) {
+              ++calls_;
+              Exposure e;
+              e.image = subarray(exposure_.image, b);
+              e.mask = subarray(exposure_.mask, b);
+              e.variance = subarray(exposure_.variance, b);
+              return e;
+            }};
+  }
+
+  sky::SkyPoint sky_at(double x, double y) const { return wcs_.pixel_to_sky({x, y}); }
+};
+
+TEST_F(ComputedCutoutTest, FullFileHasChecksumsTheCutoutsDoNotCopy) {
+  auto f = fits::File::open(full_);
+  ASSERT_TRUE(f.move_to_named_hdu("IMAGE"));
+  EXPECT_TRUE(f.has_key("DATASUM"));
+  const auto out = tmp_path("computed_whole.fits");
+  write_cutout(full_, {}, out, "c-1");
+  auto c = fits::File::open(out);
+  for (int h = 1; h <= c.hdu_count(); ++h) {
+    c.move_to_hdu(h);
+    EXPECT_FALSE(c.has_key("DATASUM")) << "HDU " << h;
+    EXPECT_FALSE(c.has_key("CHECKSUM")) << "HDU " << h;
+  }
+}
+
+TEST_F(ComputedCutoutTest, OutputIsByteIdenticalToCuttingTheFullFile) {
+  const std::vector<std::pair<std::string, CutoutRequest>> requests = {
+      {"whole image", {}},
+      {"circle", {{sky::Circle{sky_at(120.0, 80.0), 25.0 * kScale}}, std::nullopt}},
+      {"circle at the corner", {{sky::Circle{sky_at(2.0, 448.0), 30.0 * kScale}}, std::nullopt}},
+      {"polygon",
+       {{sky::Polygon{{sky_at(300.0, 200.0), sky_at(340.0, 210.0), sky_at(320.0, 260.0)}}}, std::nullopt}},
+      {"range",
+       {{sky::RaDecRange{sky_at(400.0, 300.0).ra - 0.001, sky_at(400.0, 300.0).ra + 0.001,
+                    sky_at(400.0, 300.0).dec - 0.001, sky_at(400.0, 300.0).dec + 0.001}},
+        std::nullopt}},
+      {"pixels alone", {{}, PixelRanges{PixelRange{11, 560}, PixelRange{3, 3}}}},
+      {"pixels x only", {{}, PixelRanges{PixelRange{590, 700}, std::nullopt}}},
+      {"shapes and pixels",
+       {{sky::Circle{sky_at(100.0, 100.0), 40.0 * kScale}, sky::Circle{sky_at(500.0, 400.0), 10.0 * kScale},
+         sky::Circle{sky_at(-500.0, -500.0), 10.0 * kScale}},
+        PixelRanges{PixelRange{80, 520}, std::nullopt}}},
+  };
+  for (const auto& [what, request] : requests) {
+    SCOPED_TRACE(what);
+    const auto a = tmp_path("from_file.fits"), b = tmp_path("from_pixels.fits");
+    calls_ = 0;
+    const auto pa = write_cutout(full_, request, a, "calexp-1");
+    const auto pb = write_cutout(computed(), request, b, "calexp-1");
+    ASSERT_EQ(pa.size(), pb.size());
+    EXPECT_EQ(calls_, static_cast<int>(pb.size()));  // once per box, not per plane
+    for (size_t i = 0; i < pa.size(); ++i) {
+      EXPECT_EQ(pa[i].box.x0, pb[i].box.x0);
+      EXPECT_EQ(pa[i].box.width, pb[i].box.width);
+      EXPECT_EQ(pa[i].planes.size(), pb[i].planes.size());
+    }
+    const auto bytes = cutout_file_bytes(a);
+    EXPECT_GT(bytes.size(), 2880U);
+    EXPECT_TRUE(bytes == cutout_file_bytes(b));
+  }
+}
+
+TEST_F(ComputedCutoutTest, AppendedCutoutsAreByteIdenticalToo) {
+  const CutoutRequest request{{sky::Circle{sky_at(200.0, 300.0), 20.0 * kScale}}, std::nullopt};
+  const auto a = tmp_path("append_file.fits"), b = tmp_path("append_pixels.fits");
+  for (const auto& path : {a, b}) {
+    auto out = fits::File::create(path);
+    out.write_string("ORIGIN", "test");
+    if (path == a) {
+      append_cutouts(full_, request, out, "calexp-2", 3);
+    } else {
+      append_cutouts(computed(), request, out, "calexp-2", 3);
+    }
+    out.close();
+  }
+  EXPECT_EQ(calls_, 1);
+  EXPECT_TRUE(cutout_file_bytes(a) == cutout_file_bytes(b));
+}
+
+TEST_F(ComputedCutoutTest, NoOverlapIsTheSameAndComputesNothing) {
+  const CutoutRequest far{{sky::Circle{sky_at(-2000.0, 100.0), 10.0 * kScale}}, std::nullopt};
+  const CutoutRequest outside{{}, PixelRanges{PixelRange{700, 800}, std::nullopt}};
+  for (const auto& request : {far, outside}) {
+    std::string from_file, from_pixels;
+    const auto a = tmp_path("none_file.fits"), b = tmp_path("none_pixels.fits");
+    try {
+      write_cutout(full_, request, a, "x");
+    } catch (const NoOverlap& e) {
+      from_file = e.what();
+    }
+    try {
+      write_cutout(computed(), request, b, "x");
+    } catch (const NoOverlap& e) {
+      from_pixels = e.what();
+    }
+    EXPECT_FALSE(from_file.empty());
+    EXPECT_EQ(from_file, from_pixels);
+    EXPECT_FALSE(fs::exists(b));
+  }
+  EXPECT_EQ(calls_, 0);
+}
+
+TEST_F(ComputedCutoutTest, RawHeadersAndMissingDetsizeAreRefused) {
+  ExposureHeaders raw = headers_;
+  raw.primary.set("DSTYPE", "raw", "dataset type");
+  const auto raw_path = tmp_path("raw_headers.fits");
+  write_exposure_headers(raw_path, raw, &wcs_);
+  ComputedExposure c = computed();
+  c.headers = raw_path;
+  EXPECT_THROW(write_cutout(c, {}, tmp_path("raw_cut.fits"), "r"), UnsupportedDataset);
+
+  ExposureHeaders no_size;
+  no_size.primary.set("DSTYPE", "calexp");
+  const auto no_size_path = tmp_path("no_detsize.fits");
+  write_exposure_headers(no_size_path, no_size, &wcs_);
+  c.headers = no_size_path;
+  EXPECT_THROW(write_cutout(c, {}, tmp_path("no_size_cut.fits"), "n"), UnsupportedDataset);
+  EXPECT_EQ(calls_, 0);
+
+  // A file path to header-only data is still refused: it has no pixels.
+  EXPECT_THROW(write_cutout(header_only_, {}, tmp_path("hdr_cut.fits"), "h"), UnsupportedDataset);
+}
+
+TEST_F(ComputedCutoutTest, PixelsOfTheWrongSizeAreALogicError) {
+  ComputedExposure c = computed();
+  c.pixels = [](const fits::PixelBox&) { return Exposure(3, 3); };
+  EXPECT_THROW(write_cutout(c, {{}, PixelRanges{PixelRange{1, 10}, PixelRange{1, 10}}}, tmp_path("bad.fits"), "b"),
+               std::logic_error);
 }
 
 // A light-curve sized stamp from a larger image, timed (informative only:
