@@ -32,6 +32,50 @@ void require_same_shape(const fits::Image<A>& a, const fits::Image<B>& b, std::s
   }
 }
 
+// The datasec pixels of raw (in DATASEC order) minus their row's level:
+// row_level[y] is the level of raw row y.
+fits::Image<float> isr_subtract_row_levels(const fits::Image<std::int32_t>& raw, const Section& datasec,
+                                           const double* row_level) {
+  fits::Image<float> out(datasec.width(), datasec.height());
+  for (long j = 0; j < out.height; ++j) {
+    const long ry = datasec.row(j);
+    const double level = row_level[ry];
+    for (long i = 0; i < out.width; ++i) out.at(i, j) = static_cast<float>(raw.at(datasec.column(i), ry) - level);
+  }
+  return out;
+}
+
+// The part of an amplifier that lands in a box of the detector: the pixels
+// (i, j) of DATASEC order with i in [i0, i0 + width), j in [j0, j0 + height).
+struct IsrAmpPart {
+  long i0 = 0, j0 = 0, width = 0, height = 0;
+};
+
+// Along one axis of a section starting at 0-based first and running forward
+// or backward: the index range [begin, begin + count) whose pixels lie in
+// [lo, hi). count is 0 when none does.
+void isr_axis_overlap(long first, long length, bool reversed, long lo, long hi, long& begin, long& count) {
+  const long a = reversed ? first - length + 1 : first;  // lowest pixel
+  const long from = std::max(a, lo), to = std::min(a + length, hi);
+  count = std::max(0L, to - from);
+  begin = reversed ? first - (to - 1) : from - first;
+}
+
+std::optional<IsrAmpPart> isr_amp_part(const Section& detsec, const fits::PixelBox& box) {
+  IsrAmpPart p;
+  isr_axis_overlap(detsec.column(0), detsec.width(), detsec.x_reversed(), box.x0, box.x0 + box.width, p.i0, p.width);
+  isr_axis_overlap(detsec.row(0), detsec.height(), detsec.y_reversed(), box.y0, box.y0 + box.height, p.j0, p.height);
+  if (p.width <= 0 || p.height <= 0) return std::nullopt;
+  return p;
+}
+
+// The pixels of section s with indices in the part, as a section of their
+// own (same directions), moved by (-dx, -dy).
+Section isr_part_section(const Section& s, const IsrAmpPart& p, long dx, long dy) {
+  return Section{s.column(p.i0) + 1 - dx, s.column(p.i0 + p.width - 1) + 1 - dx, s.row(p.j0) + 1 - dy,
+                 s.row(p.j0 + p.height - 1) + 1 - dy};
+}
+
 }  // namespace
 
 Amplifier read_amplifier(fits::File& file) {
@@ -102,15 +146,7 @@ fits::Image<float> subtract_overscan(const fits::Image<std::int32_t>& raw, const
                                      const OverscanOptions& options) {
   require_inside(amp.datasec, raw.width, raw.height, "DATASEC");
   const auto levels = overscan_levels(raw, amp.biassec, options);
-  fits::Image<float> out(amp.datasec.width(), amp.datasec.height());
-  for (long j = 0; j < out.height; ++j) {
-    const long ry = amp.datasec.row(j);
-    const double level = levels[static_cast<size_t>(ry)];
-    for (long i = 0; i < out.width; ++i) {
-      out.at(i, j) = static_cast<float>(raw.at(amp.datasec.column(i), ry) - level);
-    }
-  }
-  return out;
+  return isr_subtract_row_levels(raw, amp.datasec, levels.data());
 }
 
 template <typename T>
@@ -175,12 +211,23 @@ void divide_flat(Exposure& exposure, const fits::Image<float>& flat, float bad_t
 }
 
 void mask_edges(fits::Image<std::int32_t>& mask, long width) {
+  mask_edges(mask, width, fits::PixelBox{0, 0, mask.width, mask.height}, mask.width, mask.height);
+}
+
+void mask_edges(fits::Image<std::int32_t>& mask, long width, const fits::PixelBox& region, long detector_width,
+                long detector_height) {
+  if (mask.width != region.width || mask.height != region.height) {
+    throw std::invalid_argument(fmt::format("mask_edges: a {}x{} mask for a {}x{} region", mask.width, mask.height,
+                                            region.width, region.height));
+  }
   if (width <= 0) return;
   const std::int32_t edge = mask_bit(MaskPlane::edge);
   for (long y = 0; y < mask.height; ++y) {
-    const bool edge_row = y < width || y >= mask.height - width;
+    const long dy = region.y0 + y;
+    const bool edge_row = dy < width || dy >= detector_height - width;
     for (long x = 0; x < mask.width; ++x) {
-      if (edge_row || x < width || x >= mask.width - width) mask.at(x, y) |= edge;
+      const long dx = region.x0 + x;
+      if (edge_row || dx < width || dx >= detector_width - width) mask.at(x, y) |= edge;
     }
   }
 }
@@ -194,37 +241,74 @@ void mask_detected(Exposure& exposure, float nsigma) {
   }
 }
 
-IsrResult run_isr(fits::File& raw, const fits::Image<float>& bias, const fits::Image<float>& flat,
-                  const IsrOptions& options) {
+Section read_detsize(fits::File& raw) {
   raw.move_to_hdu(1);
   const auto detsize_text = raw.read_string("DETSIZE");
   if (!detsize_text) throw std::invalid_argument(fmt::format("{}: raw file without DETSIZE", raw.path().string()));
-  const Section detsize = parse_section(*detsize_text);
-  const long width = detsize.width(), height = detsize.height();
+  return parse_section(*detsize_text);
+}
 
-  IsrResult result;
+IsrBoxResult run_isr_box(fits::File& raw, const fits::Image<float>& bias, const fits::Image<float>& flat,
+                         const fits::PixelBox& box, const IsrOptions& options) {
+  const Section detsize = read_detsize(raw);
+  const long width = detsize.width(), height = detsize.height();
+  if (box.x0 < 0 || box.y0 < 0 || box.width <= 0 || box.height <= 0 || box.x0 + box.width > width ||
+      box.y0 + box.height > height) {
+    throw std::invalid_argument(fmt::format("{}: pixel box [{}+{}, {}+{}] outside the {}x{} detector",
+                                            raw.path().string(), box.x0, box.width, box.y0, box.height, width,
+                                            height));
+  }
+
+  IsrBoxResult result;
   Exposure& e = result.exposure;
-  e = Exposure(width, height);
-  fits::Image<float> read_noise_sq(width, height, 0.0F);
-  fits::Image<std::int32_t> covered(width, height, 0);
+  e = Exposure(box.width, box.height);
+  require_same_shape(e.image, bias, "the bias");
+  require_same_shape(e.image, flat, "the flat");
+  fits::Image<float> read_noise_sq(box.width, box.height, 0.0F);
+  fits::Image<std::int32_t> covered(box.width, box.height, 0);
   const int hdus = raw.hdu_count();
   int amplifiers = 0;
   for (int hdu = 2; hdu <= hdus; ++hdu) {
     raw.move_to_hdu(hdu);
     if (!raw.has_key("DATASEC")) continue;
-    const Amplifier amp = read_amplifier(raw);
-    const auto pixels = raw.read_image<std::int32_t>();
-    // Overscan-subtracted ADU -> electrons with this amplifier's gain.
-    auto trimmed = subtract_overscan(pixels, amp, options.overscan);
-    for (float& v : trimmed.pixels) v = static_cast<float>(v * amp.gain);
-    assemble_amplifier(e.image, trimmed, amp.detsec);
-    auto sat = saturation_mask(pixels, amp);
-    for (auto v : sat.pixels) result.saturated_pixels += v != 0 ? 1 : 0;
-    assemble_amplifier(e.mask, sat, amp.detsec);
-    const float rn2 = static_cast<float>(amp.read_noise * amp.read_noise);
-    assemble_amplifier(read_noise_sq, fits::Image<float>(amp.detsec.width(), amp.detsec.height(), rn2), amp.detsec);
-    assemble_amplifier(covered, fits::Image<std::int32_t>(amp.detsec.width(), amp.detsec.height(), 1), amp.detsec);
     ++amplifiers;
+    const Amplifier amp = read_amplifier(raw);
+    const auto shape = raw.image_shape();
+    if (shape.size() < 2) {
+      throw std::invalid_argument(
+          fmt::format("{}: amplifier {} HDU is not a 2-D image", raw.path().string(), amp.name));
+    }
+    const long raw_width = shape[0], raw_height = shape[1];
+    require_inside(amp.datasec, raw_width, raw_height, "DATASEC");
+    require_inside(amp.biassec, raw_width, raw_height, "BIASSEC");
+    require_inside(amp.detsec, width, height, "DETSEC");
+    const auto part = isr_amp_part(amp.detsec, box);
+    if (!part) continue;
+
+    // The overscan columns over every row, so the levels and their running
+    // mean are those of the whole amplifier.
+    const auto bias_cols = amp.biassec.box();
+    const auto overscan = raw.read_subset<std::int32_t>(fits::PixelBox{bias_cols.x0, 0, bias_cols.width, raw_height});
+    const Section overscan_sec{1, bias_cols.width, bias_cols.y0 + 1, bias_cols.y0 + bias_cols.height};
+    const auto levels = overscan_levels(overscan, overscan_sec, options.overscan);
+
+    // The DATASEC pixels that land in the box; sections relative to what is read.
+    const auto raw_box = isr_part_section(amp.datasec, *part, 0, 0).box();
+    const auto pixels = raw.read_subset<std::int32_t>(raw_box);
+    Amplifier local = amp;
+    local.datasec = isr_part_section(amp.datasec, *part, raw_box.x0, raw_box.y0);
+    const Section place = isr_part_section(amp.detsec, *part, box.x0, box.y0);
+
+    // Overscan-subtracted ADU -> electrons with this amplifier's gain.
+    auto trimmed = isr_subtract_row_levels(pixels, local.datasec, levels.data() + raw_box.y0);
+    for (float& v : trimmed.pixels) v = static_cast<float>(v * amp.gain);
+    assemble_amplifier(e.image, trimmed, place);
+    auto sat = saturation_mask(pixels, local);
+    for (auto v : sat.pixels) result.saturated_pixels += v != 0 ? 1 : 0;
+    assemble_amplifier(e.mask, sat, place);
+    const float rn2 = static_cast<float>(amp.read_noise * amp.read_noise);
+    assemble_amplifier(read_noise_sq, fits::Image<float>(place.width(), place.height(), rn2), place);
+    assemble_amplifier(covered, fits::Image<std::int32_t>(place.width(), place.height(), 1), place);
   }
   if (amplifiers == 0) {
     throw std::invalid_argument(fmt::format("{}: raw file without amplifier HDUs (DATASEC)", raw.path().string()));
@@ -242,37 +326,87 @@ IsrResult run_isr(fits::File& raw, const fits::Image<float>& bias, const fits::I
       e.mask.pixels[k] |= mask_bit(MaskPlane::no_data);
     }
   }
-  mask_edges(e.mask, options.edge_width);
+  mask_edges(e.mask, options.edge_width, box, width, height);
+  return result;
+}
+
+namespace {
+
+void isr_subtract_level(fits::Image<float>& image, double level) {
+  const auto l = static_cast<float>(level);
+  for (float& v : image.pixels) v -= l;
+}
+
+}  // namespace
+
+void apply_background(Exposure& e, const BackgroundStats& background, const IsrOptions& options) {
+  if (options.subtract_background) {
+    isr_subtract_level(e.image, background.level);
+    mask_detected(e, options.detection_sigma);
+    return;
+  }
+  // Detection needs the sky removed: work on a subtracted copy.
+  Exposure work = e;
+  isr_subtract_level(work.image, background.level);
+  mask_detected(work, options.detection_sigma);
+  e.mask = std::move(work.mask);
+}
+
+IsrResult run_isr(fits::File& raw, const fits::Image<float>& bias, const fits::Image<float>& flat,
+                  const IsrOptions& options) {
+  const Section detsize = read_detsize(raw);
+  auto pixels = run_isr_box(raw, bias, flat, fits::PixelBox{0, 0, detsize.width(), detsize.height()}, options);
+  IsrResult result;
+  result.exposure = std::move(pixels.exposure);
+  result.saturated_pixels = pixels.saturated_pixels;
+  Exposure& e = result.exposure;
 
   const std::int32_t reject = mask_bit(MaskPlane::bad) | mask_bit(MaskPlane::saturated) | mask_bit(MaskPlane::no_data) |
                               mask_bit(MaskPlane::edge);
   result.background = estimate_background(e.image, &e.mask, reject);
+  apply_background(e, result.background, options);
   if (options.subtract_background) {
-    const auto level = static_cast<float>(result.background.level);
-    for (float& v : e.image.pixels) v -= level;
-    mask_detected(e, options.detection_sigma);
     result.psf_fwhm = measure_psf_fwhm(e, result.background.rms, options.psf_sigma_guess);
   } else {
-    // Detection and the PSF need the sky removed: work on a subtracted copy.
+    // The PSF needs the sky removed too.
     Exposure work = e;
-    const auto level = static_cast<float>(result.background.level);
-    for (float& v : work.image.pixels) v -= level;
-    mask_detected(work, options.detection_sigma);
-    e.mask = work.mask;
+    isr_subtract_level(work.image, result.background.level);
     result.psf_fwhm = measure_psf_fwhm(work, result.background.rms, options.psf_sigma_guess);
   }
   return result;
 }
 
-fits::Image<float> read_calibration(const std::filesystem::path& path) {
-  auto file = fits::File::open(path);
-  if (file.move_to_named_hdu("IMAGE")) return file.read_image<float>();
+namespace {
+
+// Moves to the calibration plane: HDU IMAGE, else the first image with pixels.
+void isr_move_to_calibration_plane(fits::File& file, const std::filesystem::path& path) {
+  if (file.move_to_named_hdu("IMAGE")) return;
   const int hdus = file.hdu_count();
   for (int hdu = 1; hdu <= hdus; ++hdu) {
     file.move_to_hdu(hdu);
-    if (file.current_is_image() && file.image_shape().size() >= 2) return file.read_image<float>();
+    if (file.current_is_image() && file.image_shape().size() >= 2) return;
   }
   throw fits::FitsError(path, "no image plane in the calibration file");
+}
+
+}  // namespace
+
+fits::Image<float> read_calibration(const std::filesystem::path& path) {
+  auto file = fits::File::open(path);
+  isr_move_to_calibration_plane(file, path);
+  return file.read_image<float>();
+}
+
+fits::Image<float> read_calibration(const std::filesystem::path& path, const fits::PixelBox& box,
+                                    long detector_width, long detector_height) {
+  auto file = fits::File::open(path);
+  isr_move_to_calibration_plane(file, path);
+  const auto shape = file.image_shape();
+  if (shape.size() < 2 || shape[0] != detector_width || shape[1] != detector_height) {
+    throw std::invalid_argument(fmt::format("{}: calibration is not the {}x{} detector's size", path.string(),
+                                            detector_width, detector_height));
+  }
+  return file.read_subset<float>(box);
 }
 
 }  // namespace pixserve::image

@@ -93,6 +93,14 @@ void divide_flat(Exposure& exposure, const fits::Image<float>& flat, float bad_t
 // EDGE for the pixels within width of the detector border.
 void mask_edges(fits::Image<std::int32_t>& mask, long width);
 
+// The same for a mask covering only region of a detector of
+// detector_width x detector_height (mask pixel (0, 0) is detector pixel
+// (region.x0, region.y0)): exactly the EDGE bits of that region of the whole
+// detector's mask. Throws std::invalid_argument when the mask is not
+// region-sized.
+void mask_edges(fits::Image<std::int32_t>& mask, long width, const fits::PixelBox& region, long detector_width,
+                long detector_height);
+
 // DETECTED where image > nsigma * sqrt(variance) (a background-subtracted image).
 void mask_detected(Exposure& exposure, float nsigma);
 
@@ -112,13 +120,51 @@ struct IsrResult {
   long saturated_pixels = 0;
 };
 
+// DETSIZE of the raw file's primary HDU (the detector's size). Throws
+// std::invalid_argument when there is none.
+Section read_detsize(fits::File& raw);
+
+// The per-pixel part of ISR over a box of the detector.
+struct IsrBoxResult {
+  Exposure exposure;  // box-sized, electrons, background NOT subtracted, no DETECTED
+  // SAT pixels within the box (over the whole detector: run_isr's count).
+  long saturated_pixels = 0;
+};
+
+// Overscan, assembly, gain, bias, variance, flat, SAT, BAD, NO_DATA (pixels
+// no amplifier reads) and EDGE for the pixels of box (0-based, inside
+// DETSIZE) only: bias_box and flat_box are the calibrations' pixels over box.
+// Reads the pixels of just the amplifier HDUs whose DETSEC overlaps the box:
+// their overscan columns over the amplifier's full height (so the row levels
+// and their smoothing are those of the whole detector) and the DATASEC pixels
+// that land in the box. Every amplifier header is still checked as run_isr
+// checks it. The result equals, bit for bit, run_isr's pixels over box before
+// its background subtraction (run_isr runs this over the whole detector).
+// Throws std::invalid_argument for a box outside DETSIZE or calibrations of
+// another size than the box.
+IsrBoxResult run_isr_box(fits::File& raw, const fits::Image<float>& bias_box, const fits::Image<float>& flat_box,
+                         const fits::PixelBox& box, const IsrOptions& options = {});
+
+// What ISR does to the pixels once the background is known (measured over
+// the whole detector, perhaps earlier): DETECTED where the image minus
+// background.level exceeds options.detection_sigma sigma, and the image left
+// background-subtracted when options.subtract_background. Per pixel, so it
+// gives the same pixels on a box as on the whole detector.
+void apply_background(Exposure& exposure, const BackgroundStats& background, const IsrOptions& options);
+
 // Reads DETSIZE from the primary HDU and every amplifier HDU (those with
 // DATASEC) of the raw file, then: overscan, assembly, gain, bias, variance,
-// flat, masks, background, PSF. bias and flat must have the DETSIZE shape.
+// flat, masks (run_isr_box over the whole detector), background, PSF. bias
+// and flat must have the DETSIZE shape.
 IsrResult run_isr(fits::File& raw, const fits::Image<float>& bias, const fits::Image<float>& flat,
                   const IsrOptions& options = {});
 
 // The float plane of a calibration file (HDU IMAGE, else the first image with pixels).
 fits::Image<float> read_calibration(const std::filesystem::path& path);
+
+// The pixels over box of that plane, which must be detector_width x
+// detector_height (else std::invalid_argument); reads only the box.
+fits::Image<float> read_calibration(const std::filesystem::path& path, const fits::PixelBox& box,
+                                    long detector_width, long detector_height);
 
 }  // namespace pixserve::image
