@@ -8,6 +8,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -30,12 +31,31 @@ struct CalexpParameters {
   std::string software_version{};
 };
 
+// What processing measures over the whole detector and a calexp's pixels
+// and header depend on: with these stored (plain numbers; doubles survive a
+// JSON round trip), any box of the calexp can be re-created from the raw
+// and calibrations over that box alone (make_calexp_box).
+struct CalexpMeasurements {
+  BackgroundStats background;                  // sky level and noise, over the whole detector
+  std::optional<double> psf_fwhm_arcsec;       // nullopt: no stars were measured
+};
+
 struct Calexp {
   Exposure exposure;
   ExposureHeaders headers;
   wcs::Wcs wcs;
   BackgroundStats background;      // measured over the whole detector
   std::optional<double> psf_fwhm;  // arcsec, measured from stars
+
+  CalexpMeasurements measurements() const { return {background, psf_fwhm}; }
+};
+
+// A calexp's file apart from its pixels.
+struct CalexpHeader {
+  ExposureHeaders headers;
+  wcs::Wcs wcs;
+  long width = 0;  // DETSIZE
+  long height = 0;
 };
 
 // Runs ISR on the raw file and derives the header: the raw's primary cards
@@ -45,6 +65,24 @@ struct Calexp {
 // MAGZERO or amplifiers, fits::FitsError / wcs::WcsError for unreadable input.
 Calexp make_calexp(const std::filesystem::path& raw, const fits::Image<float>& bias, const fits::Image<float>& flat,
                    const CalexpParameters& parameters);
+
+// The header make_calexp derives (make_calexp uses this function, so the two
+// agree card for card) from the raw's header and stored measurements: reads
+// only the raw's primary header. Throws as make_calexp does for a raw without
+// DETSIZE, SEEING or MAGZERO.
+CalexpHeader calexp_header(const std::filesystem::path& raw, const CalexpParameters& parameters,
+                           const CalexpMeasurements& measurements);
+
+// The calexp's exposure over box (0-based, inside DETSIZE) from its inputs
+// and the measurements of its whole-detector run (Calexp::measurements()):
+// run_isr_box on the amplifiers the box overlaps, with bias and flat read
+// over the box only, then the stored background applied (apply_background).
+// Bit for bit make_calexp(...).exposure restricted to box, given the same
+// parameters and measurements. Does not check SEEING or MAGZERO (the
+// measurements come from a make_calexp that did).
+Exposure make_calexp_box(const std::filesystem::path& raw, const std::filesystem::path& bias,
+                         const std::filesystem::path& flat, const CalexpParameters& parameters,
+                         const CalexpMeasurements& measurements, const fits::PixelBox& box);
 
 // The calexp header from the observation's cards and what processing
 // measured (the part of make_calexp that needs no pixels; a headers-only
