@@ -170,8 +170,9 @@ void Commands::add_to(CLI::App& app) {
                       "A mapping file (YAML) that says how these files become datasets (docs/ingest-mapping.md)");
   ingest_->add_flag("--dry-run", ingest_args_.dry_run, "Print the datasets that would be registered; register nothing");
   ingest_->add_flag("--no-virtual", ingest_args_.no_virtual,
-                    "Register no virtual calexps (by default each new raw without a calexp gets one when its bias "
-                    "and flat are registered)");
+                    "Register no virtual products (by default each new raw without a calexp gets a virtual one "
+                    "when its bias and flat are registered, and a virtual difference image where template patches "
+                    "(goodSeeingCoadd) of its band, made without its visit, cover it)");
   ingest_->add_option("--format", ingest_args_.format, "Output of --dry-run")->capture_default_str()->check(
       CLI::IsMember({"table", "csv", "json"}));
   ingest_->add_option("--name", ingest_args_.name, "Repository name in publisher DIDs (new repositories only)");
@@ -271,6 +272,7 @@ int Commands::run_ingest() {
   }
   options.dry_run = ingest_args_.dry_run;
   options.virtual_calexps = !ingest_args_.no_virtual;
+  options.virtual_diffims = !ingest_args_.no_virtual;
   std::vector<std::filesystem::path> paths(ingest_args_.paths.begin(), ingest_args_.paths.end());
 
   ProgressPrinter printer;
@@ -282,8 +284,10 @@ int Commands::run_ingest() {
     return 0;
   }
   for (const auto& s : report.skipped) spdlog::warn("skipped {}", s);
-  const std::string virtuals =
-      report.virtual_registered > 0 ? fmt::format(" and {} virtual calexps", report.virtual_registered) : "";
+  const std::size_t calexps = report.virtual_registered - report.virtual_diffims;
+  std::string virtuals;
+  if (calexps > 0) virtuals += fmt::format(" and {} virtual calexps", calexps);
+  if (report.virtual_diffims > 0) virtuals += fmt::format(" and {} virtual diffims", report.virtual_diffims);
   std::cout << fmt::format("ingest: {} files, {} registered{}, {} unchanged, {} skipped in {:.2f} s ({:.0f} files/s)\n",
                            report.files_seen, report.registered, virtuals, report.unchanged, report.skipped.size(),
                            report.seconds, report.seconds > 0 ? report.files_seen / report.seconds : 0.0);

@@ -13,32 +13,9 @@ namespace {
 
 constexpr double kFwhmPerSigma = 2.354820045;
 
-// The raw's primary cards as the calexp's observation metadata. Commentary
-// cards are not metadata of the observation and are left out.
-HeaderCards observation_cards_of(fits::File& raw) {
-  raw.move_to_hdu(1);
-  int nkeys = 0;
-  const std::string records = fits::image_header_records(raw, nkeys);
-  HeaderCards cards;
-  for (auto& card : fits::copyable_cards(records, nkeys)) {
-    std::visit(
-        [&](auto& v) {
-          using V = std::decay_t<decltype(v)>;
-          if constexpr (!std::is_same_v<V, fits::Commentary> && !std::is_same_v<V, fits::History>) {
-            cards.set_value(card.keyword, CardValue(std::move(v)), card.comment);
-          }
-        },
-        card.value);
-  }
-  return cards;
-}
-
+// A numeric card the raw must have.
 double number_card(const HeaderCards& cards, std::string_view keyword, const std::filesystem::path& raw) {
-  const CardValue* v = cards.find(keyword);
-  if (v != nullptr) {
-    if (const auto* d = std::get_if<double>(v)) return *d;
-    if (const auto* i = std::get_if<long long>(v)) return static_cast<double>(*i);
-  }
+  if (const auto v = card_number(cards, keyword)) return *v;
   throw std::invalid_argument(fmt::format("{}: raw file without a numeric {}", raw.string(), keyword));
 }
 
@@ -55,8 +32,9 @@ struct CalexpRawInfo {
 };
 
 CalexpRawInfo calexp_raw_info(fits::File& raw, const std::filesystem::path& raw_path) {
-  HeaderCards observation = observation_cards_of(raw);
+  // The raw's primary cards are the calexp's observation metadata.
   raw.move_to_hdu(1);
+  HeaderCards observation = read_metadata_cards(raw);
   wcs::Wcs wcs = wcs::Wcs::from_fits(raw);
   const Section detsize = read_detsize(raw);
   const double arcsec_per_pixel = wcs.pixel_scale_deg() * 3600.0;

@@ -1,6 +1,7 @@
 #include "image/exposure.hpp"
 
 #include "image/mask.hpp"
+#include "image/section.hpp"
 
 namespace pixserve::image {
 namespace {
@@ -51,6 +52,28 @@ void write_exposure_headers(const std::filesystem::path& path, const ExposureHea
   if (wcs != nullptr) wcs->write_to(file);
   headers.variance.write_to(file);
   file.close();
+}
+
+ExposureFrame read_exposure_frame(const std::filesystem::path& path) {
+  auto file = fits::File::open(path);
+  file.move_to_hdu(1);
+  HeaderCards primary = read_metadata_cards(file);
+  const auto detsize = file.read_string("DETSIZE");
+  if (!file.move_to_named_hdu("IMAGE")) throw fits::FitsError(path, "no HDU named IMAGE");
+  wcs::Wcs wcs = wcs::Wcs::from_fits(file);
+  const auto shape = file.image_shape();
+  ExposureFrame frame{std::move(primary), std::move(wcs), 0, 0};
+  if (shape.size() >= 2 && shape[0] > 0 && shape[1] > 0) {
+    frame.width = shape[0];
+    frame.height = shape[1];
+  } else if (detsize) {
+    const Section s = parse_section(*detsize);
+    frame.width = s.width();
+    frame.height = s.height();
+  } else {
+    throw fits::FitsError(path, "IMAGE has no pixels and the file no DETSIZE");
+  }
+  return frame;
 }
 
 Exposure read_exposure(const std::filesystem::path& path, const std::optional<fits::PixelBox>& box) {

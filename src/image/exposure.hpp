@@ -43,6 +43,18 @@ void write_exposure(const std::filesystem::path& path, const Exposure& exposure,
 // the size the WCS refers to (as ingest does for such files).
 void write_exposure_headers(const std::filesystem::path& path, const ExposureHeaders& headers, const wcs::Wcs* wcs);
 
+// What an exposure file says of itself without its pixels: the primary
+// metadata (read_metadata_cards), the IMAGE plane's WCS and the image size
+// (NAXIS1/2 of IMAGE, or DETSIZE for a header-only file).
+struct ExposureFrame {
+  HeaderCards primary;
+  wcs::Wcs wcs;
+  long width = 0, height = 0;
+};
+// Throws fits::FitsError / wcs::WcsError / std::invalid_argument for a file
+// without an IMAGE plane, WCS or size.
+ExposureFrame read_exposure_frame(const std::filesystem::path& path);
+
 // Reads the three planes (whole, or the pixels of box) of an exposure file,
 // tile-compressed or not.
 Exposure read_exposure(const std::filesystem::path& path, const std::optional<fits::PixelBox>& box = std::nullopt);

@@ -3,6 +3,7 @@
 // files (raw, calexp, their headers-only variants) can carry it.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -59,5 +60,14 @@ class HeaderCards {
  private:
   std::vector<Card> cards_;
 };
+
+// The value of a numeric card (integer or real); nullopt when absent or not a number.
+std::optional<double> card_number(const HeaderCards& cards, std::string_view keyword);
+
+// The keywords of the current HDU of file that a derived file may carry
+// (fits::copyable_cards: no structural or checksum cards), commentary and
+// history left out. Reading them from a full file or from a header-only copy
+// written from the same cards gives the same list.
+HeaderCards read_metadata_cards(fits::File& file);
 
 }  // namespace pixserve::image

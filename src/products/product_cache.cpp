@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <system_error>
 #include <vector>
 
@@ -16,72 +17,6 @@
 
 namespace pixserve::products {
 namespace fs = std::filesystem;
-namespace {
-
-constexpr std::string_view kTemporaryMarker = ".partial-";
-
-// The file of a recipe input, checked to be the one the recipe was written
-// for.
-fs::path input_file(const repo::DatasetRecord& product, const repo::Recipe& recipe, const std::string& role,
-                    const InputResolver& inputs) {
-  const repo::RecipeInput* input = nullptr;
-  try {
-    input = &recipe.input(role);
-  } catch (const std::invalid_argument& e) {
-    throw RecreationError(fmt::format("{}: {}", product.dataset_id, e.what()));
-  }
-  const auto record = inputs.find(input->dataset_id);
-  if (!record) {
-    throw RecreationError(fmt::format("{}: its {} input {} is not registered", product.dataset_id, role,
-                                      input->dataset_id));
-  }
-  fs::path file = inputs.file_of(*record);
-  std::string checksum;
-  try {
-    checksum = repo::sha256_file(file);
-  } catch (const std::exception& e) {
-    // The details name paths: for the log, not for the client.
-    spdlog::error("{}: reading input {}: {}", product.dataset_id, input->dataset_id, e.what());
-    throw RecreationError(fmt::format("{}: its {} input {} cannot be read", product.dataset_id, role,
-                                      input->dataset_id));
-  }
-  if (checksum != input->checksum) {
-    throw RecreationError(fmt::format("{}: its {} input {} no longer matches the recipe (checksum {}, recipe {})",
-                                      product.dataset_id, role, input->dataset_id, checksum, input->checksum));
-  }
-  return file;
-}
-
-}  // namespace
-
-void recreate(const repo::DatasetRecord& record, const repo::Recipe& recipe, const InputResolver& inputs,
-              const fs::path& path) {
-  if (recipe.product != "calexp") {
-    throw RecreationError(fmt::format("{}: recipes of {} products are not supported", record.dataset_id, recipe.product));
-  }
-  if (recipe.algorithm_version != image::kIsrVersion) {
-    throw RecreationError(fmt::format("{}: its recipe needs ISR {}, this build has {}", record.dataset_id,
-                                      recipe.algorithm_version, image::kIsrVersion));
-  }
-  image::CalexpParameters parameters;
-  try {
-    parameters = repo::calexp_parameters_from_json(recipe.parameters, recipe.software_version);
-  } catch (const std::invalid_argument& e) {
-    throw RecreationError(fmt::format("{}: {}", record.dataset_id, e.what()));
-  }
-  const fs::path raw = input_file(record, recipe, "raw", inputs);
-  const fs::path bias = input_file(record, recipe, "bias", inputs);
-  const fs::path flat = input_file(record, recipe, "flat", inputs);
-  try {
-    image::write_calexp(path, image::make_calexp(raw, image::read_calibration(bias), image::read_calibration(flat),
-                                                 parameters));
-  } catch (const std::exception& e) {
-    spdlog::error("{}: re-creation failed: {}", record.dataset_id, e.what());
-    throw RecreationError(fmt::format("{}: re-creation from its raw {} failed (the inputs are unreadable)",
-                                      record.dataset_id, recipe.input("raw").dataset_id));
-  }
-}
-
 ProductCache::ProductCache(fs::path dir, std::uint64_t max_bytes) : dir_(std::move(dir)), max_bytes_(max_bytes) {
   // Partial files of a process that died while writing them go; the
   // finished files are counted.
@@ -100,8 +35,47 @@ ProductCache::ProductCache(fs::path dir, std::uint64_t max_bytes) : dir_(std::mo
   }
 }
 
+std::uint64_t ProductCache::next_serial() {
+  const std::lock_guard lock(mutex_);
+  return next_temporary_++;
+}
+
 fs::path ProductCache::entry_path(const std::string& recipe_hash) const {
   return dir_ / recipe_hash.substr(0, 2) / (recipe_hash + ".fits");
+}
+
+// Measurements live beside the files under names the size accounting and
+// eviction ignore (*.json): they are a few hundred bytes per product and cost
+// a whole-CCD computation to make again.
+fs::path ProductCache::measurements_path(const std::string& recipe_hash) const {
+  return dir_ / "measurements" / recipe_hash.substr(0, 2) / (recipe_hash + ".json");
+}
+
+std::optional<nlohmann::json> ProductCache::measurements(const repo::DatasetRecord& record) const {
+  if (record.recipe.empty()) return std::nullopt;
+  std::ifstream in(measurements_path(repo::recipe_hash(record.recipe)));
+  if (!in) return std::nullopt;
+  auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;  // unreadable: measured again
+  return j;
+}
+
+void ProductCache::keep_measurements(const std::string& recipe_hash, const nlohmann::json& measurements) {
+  const fs::path path = measurements_path(recipe_hash);
+  fs::create_directories(path.parent_path());
+  const std::uint64_t serial = next_serial();
+  const fs::path temporary = path.parent_path() / fmt::format("{}{}{}-{}", recipe_hash, kTemporaryMarker, ::getpid(), serial);
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << measurements.dump();
+    out.flush();
+    if (!out) {
+      std::error_code ec;
+      fs::remove(temporary, ec);
+      throw RecreationError(fmt::format("the product cache cannot keep measurements ({})", path.parent_path().string()));
+    }
+  }
+  fs::rename(temporary, path);
 }
 
 std::filesystem::path ProductCache::file_for(const repo::DatasetRecord& record, const InputResolver& inputs) {
@@ -134,13 +108,12 @@ std::filesystem::path ProductCache::file_for(const repo::DatasetRecord& record, 
   };
   try {
     fs::create_directories(entry.parent_path());
-    repo::Recipe recipe;
-    try {
-      recipe = repo::Recipe::from_json(record.recipe);
-    } catch (const std::invalid_argument& e) {
-      throw RecreationError(fmt::format("{}: {}", record.dataset_id, e.what()));
-    }
-    recreate(record, recipe, inputs, temporary);
+    const repo::Recipe recipe = followable_recipe(record);
+    const auto kept = measurements(record);
+    const auto measured = recreate(record, recipe, RecipeInputs(record, recipe, inputs, checksums_), temporary,
+                                   kept.value_or(nlohmann::json()));
+    // Measurements first: a kept file always has its measurements.
+    if (!kept || *kept != measured) keep_measurements(hash, measured);
     fs::rename(temporary, entry);
   } catch (...) {
     std::error_code ec;

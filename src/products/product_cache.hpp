@@ -22,27 +22,14 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "repo/dataset.hpp"
 #include "products/settings.hpp"
 #include "repo/recipe.hpp"
+#include "products/recreate.hpp"
 
 namespace pixserve::products {
-
-// A product cannot be re-created: an input is missing, changed since the
-// recipe was written, or unreadable, or the recipe is not one this build can
-// follow. The message names the product and the input.
-class RecreationError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-// How the cache finds a recipe's inputs: the registered record of a dataset
-// ID (nullopt when there is none) and the file of a record.
-struct InputResolver {
-  std::function<std::optional<repo::DatasetRecord>(const std::string& dataset_id)> find;
-  std::function<std::filesystem::path(const repo::DatasetRecord&)> file_of;
-};
 
 struct CacheStats {
   std::uint64_t hits = 0;
@@ -66,6 +53,18 @@ class ProductCache {
   // Throws RecreationError.
   std::filesystem::path file_for(const repo::DatasetRecord& record, const InputResolver& inputs);
 
+  // The measurements kept of this virtual dataset's last re-creation
+  // (products/recreate.hpp), or nullopt.
+  std::optional<nlohmann::json> measurements(const repo::DatasetRecord& record) const;
+  InputChecksums& checksums() noexcept { return checksums_; }
+
+  // Files whose names hold this marker are unfinished (a temporary name
+  // before the rename, a part's scratch header): the cache removes them when
+  // it opens and never serves them.
+  static constexpr std::string_view kTemporaryMarker = ".partial-";
+  // A number no other temporary name of this process uses.
+  std::uint64_t next_serial();
+
   // True when the file of this virtual dataset is in the cache now.
   bool contains(const repo::DatasetRecord& record) const;
   CacheStats stats() const;
@@ -78,6 +77,8 @@ class ProductCache {
 
  private:
   std::filesystem::path entry_path(const std::string& recipe_hash) const;
+  std::filesystem::path measurements_path(const std::string& recipe_hash) const;
+  void keep_measurements(const std::string& recipe_hash, const nlohmann::json& measurements);
 
   std::filesystem::path dir_;
   std::uint64_t max_bytes_;
@@ -92,12 +93,7 @@ class ProductCache {
   // cache each time; files another process adds meanwhile are counted at the
   // next prune.
   std::uint64_t known_bytes_ = 0;
+  InputChecksums checksums_;
 };
-
-// Re-creates the product of a recipe into `path` (calexp: ISR of the raw
-// with the bias and flat, by image::make_calexp). Inputs are checked against
-// the recipe's checksums first. Throws RecreationError.
-void recreate(const repo::DatasetRecord& record, const repo::Recipe& recipe, const InputResolver& inputs,
-              const std::filesystem::path& path);
 
 }  // namespace pixserve::products

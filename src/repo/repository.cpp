@@ -422,6 +422,36 @@ IngestReport ingest(Repository& repo, const std::vector<fs::path>& inputs, const
       }
     }
   }
+  if (options.virtual_diffims) {
+    std::map<std::string, KnownDataset> known;
+    for (const auto& [id, p] : new_by_id) known.emplace(id, KnownDataset{p->record.checksum});
+    for (const auto& v : virtual_records) known.emplace(v.dataset_id, KnownDataset{v.checksum});
+    std::vector<const DatasetRecord*> new_records;
+    for (const Prepared* p : to_register) new_records.push_back(&p->record);
+    const auto templates = template_patches(new_records, registry);
+    // This run's raws, and the registered raws that this run's templates cover.
+    std::vector<DatasetRecord> raws;
+    for (const Prepared* p : to_register) {
+      if (p->record.type == DatasetType::raw) raws.push_back(p->record);
+    }
+    DatasetQuery covered;
+    covered.dataset_types = {std::string(to_string(DatasetType::raw))};
+    for (const Prepared* p : to_register) {
+      if (p->record.type == DatasetType::goodSeeingCoadd && p->record.footprint) {
+        covered.regions.emplace_back(*p->record.footprint);
+      }
+    }
+    if (!covered.regions.empty()) {
+      for (auto& r : registry.find(covered)) raws.push_back(std::move(r));
+    }
+    for (const auto& raw : raws) {
+      if (auto d = virtual_diffim_of(raw, known, templates, registry)) {
+        known.emplace(d->dataset_id, KnownDataset{d->checksum});
+        virtual_records.push_back(std::move(*d));
+        ++report.virtual_diffims;
+      }
+    }
+  }
   if (options.dry_run) {
     for (const Prepared* p : to_register) report.planned.push_back(p->record);
     for (const auto& v : virtual_records) report.planned.push_back(v);

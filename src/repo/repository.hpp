@@ -83,12 +83,18 @@ struct IngestOptions {
   // Registers for each new raw without a calexp, whose bias and flat are
   // registered or in this run, a virtual calexp (repo/virtual_products.hpp).
   bool virtual_calexps = true;
+  // Registers for each new raw whose calexp is registered or in this run,
+  // and for each registered raw that a new template patch covers, a virtual
+  // difference image against the template patches (goodSeeingCoadd) of its
+  // band made without its visit.
+  bool virtual_diffims = true;
 };
 
 struct IngestReport {
   std::size_t files_seen = 0;
   std::size_t registered = 0;
-  std::size_t virtual_registered = 0;  // virtual calexps registered for new raws
+  std::size_t virtual_registered = 0;  // virtual datasets registered (calexps and diffims)
+  std::size_t virtual_diffims = 0;     // of which difference images
   std::size_t unchanged = 0;  // already registered with the same checksum
   std::vector<std::string> skipped;  // "file: reason", with skip_bad
   std::vector<DatasetRecord> planned;  // with dry_run: the records that would be registered

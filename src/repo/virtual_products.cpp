@@ -1,5 +1,6 @@
 #include "repo/virtual_products.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "repo/recipe.hpp"
@@ -11,6 +12,15 @@ std::optional<std::string> checksum_of(const std::string& id, const std::map<std
                                        Registry& registry) {
   if (const auto it = known.find(id); it != known.end()) return it->second.checksum;
   return registry.checksum_of(id);
+}
+
+// The raw's detector's bias and flat IDs.
+std::pair<std::string, std::string> calibration_ids(const DatasetRecord& raw) {
+  DataId calib;
+  calib.detector = raw.data_id.detector;
+  std::string bias_id = make_dataset_id(raw.collection, DatasetType::bias, calib);
+  calib.band = raw.data_id.band;
+  return {std::move(bias_id), make_dataset_id(raw.collection, DatasetType::flat, calib)};
 }
 
 }  // namespace
@@ -60,11 +70,7 @@ std::optional<DatasetRecord> virtual_calexp_of(const DatasetRecord& raw,
   if (raw.type != DatasetType::raw || !raw.data_id.detector || raw.data_id.band.empty()) return std::nullopt;
   const std::string calexp_id = make_dataset_id(raw.collection, DatasetType::calexp, raw.data_id);
   if (checksum_of(calexp_id, known, registry)) return std::nullopt;  // stored (or already virtual)
-  DataId calib;
-  calib.detector = raw.data_id.detector;
-  const std::string bias_id = make_dataset_id(raw.collection, DatasetType::bias, calib);
-  calib.band = raw.data_id.band;
-  const std::string flat_id = make_dataset_id(raw.collection, DatasetType::flat, calib);
+  const auto [bias_id, flat_id] = calibration_ids(raw);
   const auto bias = checksum_of(bias_id, known, registry);
   const auto flat = checksum_of(flat_id, known, registry);
   if (!bias || !flat) return std::nullopt;
@@ -89,6 +95,134 @@ std::optional<DatasetRecord> virtual_calexp_of(const DatasetRecord& raw,
   calexp.software_version = recipe.software_version;
   calexp.inputs = {{raw.dataset_id, "raw"}, {bias_id, "bias"}, {flat_id, "flat"}};
   return calexp;
+}
+
+nlohmann::json diffim_parameters_to_json(const image::DiffimParameters& p) {
+  const auto& s = p.stars;
+  return {{"stars",
+           {{"min_peak_snr", s.min_peak_snr},
+            {"neighbour_snr", s.neighbour_snr},
+            {"isolation_radius", s.isolation_radius},
+            {"grid", s.grid},
+            {"max_per_cell", s.max_per_cell}}},
+          {"spatial_order", p.spatial_order},
+          {"background_order", p.background_order},
+          {"clip_sigma", p.clip_sigma},
+          {"max_iterations", p.max_iterations},
+          {"warp", "lanczos3"}};
+}
+
+image::DiffimParameters diffim_parameters_from_json(const nlohmann::json& j, const std::string& software_version) {
+  try {
+    image::DiffimParameters p;
+    const auto& s = j.at("stars");
+    p.stars.min_peak_snr = s.at("min_peak_snr").get<double>();
+    p.stars.neighbour_snr = s.at("neighbour_snr").get<double>();
+    p.stars.isolation_radius = s.at("isolation_radius").get<double>();
+    p.stars.grid = s.at("grid").get<int>();
+    p.stars.max_per_cell = s.at("max_per_cell").get<int>();
+    p.spatial_order = j.at("spatial_order").get<int>();
+    p.background_order = j.at("background_order").get<int>();
+    p.clip_sigma = j.at("clip_sigma").get<double>();
+    p.max_iterations = j.at("max_iterations").get<int>();
+    if (j.at("warp").get<std::string>() != "lanczos3") throw std::invalid_argument("unknown warp kernel");
+    if (p.spatial_order < 0 || p.spatial_order > 3 || p.background_order < 0 || p.background_order > 3) {
+      throw std::invalid_argument("polynomial orders must be 0..3");
+    }
+    p.software_version = software_version;
+    return p;
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(std::string("diffim recipe parameters: ") + e.what());
+  }
+}
+
+std::vector<TemplatePatch> template_patches(std::span<const DatasetRecord* const> records, Registry& registry) {
+  std::vector<DatasetRecord> found;
+  for (const DatasetRecord* r : records) {
+    if (r->type == DatasetType::goodSeeingCoadd) found.push_back(*r);
+  }
+  DatasetQuery q;
+  q.dataset_types = {std::string(to_string(DatasetType::goodSeeingCoadd))};
+  for (auto& r : registry.find(q)) {
+    r.inputs = registry.inputs_of(r.dataset_id);
+    found.push_back(std::move(r));
+  }
+  // The visits of the inputs: from this run's records, else the registry.
+  std::map<std::string, std::int64_t> visit_of;
+  for (const DatasetRecord* r : records) {
+    if (r->data_id.visit) visit_of.emplace(r->dataset_id, *r->data_id.visit);
+  }
+  DatasetQuery inputs;
+  for (const auto& t : found) {
+    for (const auto& link : t.inputs) {
+      if (!visit_of.contains(link.input_id)) inputs.dataset_ids.push_back(link.input_id);
+    }
+  }
+  if (!inputs.dataset_ids.empty()) {
+    for (const auto& r : registry.find(inputs)) {
+      if (r.data_id.visit) visit_of.emplace(r.dataset_id, *r.data_id.visit);
+    }
+  }
+  std::vector<TemplatePatch> out;
+  for (const auto& t : found) {
+    if (!t.footprint || t.data_id.band.empty()) continue;
+    TemplatePatch patch{t.dataset_id, t.checksum, t.data_id.band, *t.footprint, {}};
+    for (const auto& link : t.inputs) {
+      if (const auto v = visit_of.find(link.input_id); v != visit_of.end()) patch.visits.insert(v->second);
+    }
+    out.push_back(std::move(patch));
+  }
+  std::sort(out.begin(), out.end(), [](const TemplatePatch& a, const TemplatePatch& b) { return a.dataset_id < b.dataset_id; });
+  return out;
+}
+
+std::optional<DatasetRecord> virtual_diffim_of(const DatasetRecord& raw, const std::map<std::string, KnownDataset>& known,
+                                               std::span<const TemplatePatch> templates, Registry& registry) {
+  if (raw.type != DatasetType::raw || !raw.data_id.detector || !raw.data_id.visit || raw.data_id.band.empty() ||
+      !raw.footprint) {
+    return std::nullopt;
+  }
+  const std::string diffim_id = make_dataset_id(raw.collection, DatasetType::diffim, raw.data_id);
+  if (checksum_of(diffim_id, known, registry)) return std::nullopt;
+  const std::string calexp_id = make_dataset_id(raw.collection, DatasetType::calexp, raw.data_id);
+  const auto calexp_checksum = checksum_of(calexp_id, known, registry);
+  if (!calexp_checksum) return std::nullopt;
+
+  Recipe recipe;
+  recipe.product = "diffim";
+  recipe.inputs.push_back({"calexp", calexp_id, *calexp_checksum});
+  for (const auto& t : templates) {
+    // A template made with this visit would subtract part of the visit
+    // from itself.
+    if (t.band != raw.data_id.band || t.visits.contains(*raw.data_id.visit)) continue;
+    if (!sky::intersects(t.footprint, *raw.footprint)) continue;
+    recipe.inputs.push_back({"template", t.dataset_id, t.checksum});
+  }
+  if (recipe.inputs.size() == 1) return std::nullopt;
+  recipe.software_version = software_version();
+  recipe.algorithm_version = std::string(image::kDiffimVersion);
+  recipe.parameters = diffim_parameters_to_json({});
+
+  DatasetRecord diffim = raw;
+  diffim.type = DatasetType::diffim;
+  diffim.dataset_id = diffim_id;
+  diffim.calib_level.reset();
+  diffim.storage = Storage::virtual_;
+  diffim.recipe = recipe.to_json();
+  diffim.checksum = recipe_hash(diffim.recipe);
+  diffim.file_path.clear();
+  diffim.content_type = "application/fits";
+  diffim.file_size = estimated_calexp_bytes(raw.width, raw.height);
+  diffim.software_version = recipe.software_version;
+  diffim.inputs = {{calexp_id, "calexp"}};
+  for (const auto& input : recipe.inputs) {
+    if (input.role == "template") diffim.inputs.push_back({input.dataset_id, "template"});
+  }
+  diffim.inputs.push_back({raw.dataset_id, "raw"});
+  const auto [bias_id, flat_id] = calibration_ids(raw);
+  if (checksum_of(bias_id, known, registry)) diffim.inputs.push_back({bias_id, "bias"});
+  if (checksum_of(flat_id, known, registry)) diffim.inputs.push_back({flat_id, "flat"});
+  return diffim;
 }
 
 }  // namespace pixserve::repo

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "auth/policy.hpp"
@@ -222,6 +223,16 @@ std::vector<Link> links_of(SharedRepository& repository, const std::string& id, 
                  .description = "The FITS headers of every HDU, as text",
                  .content_type = "text/plain",
                  .local_semantics = "fits-header"});
+  if (record->storage == repo::Storage::virtual_) {
+    out.push_back({.id = id,
+                   .access_url = file_url(base_url, record->dataset_id) + "/recipe",
+                   .semantics = "#provenance",
+                   .description = "How this product is re-created on request: its inputs by dataset ID and checksum, "
+                                  "the algorithm and software versions, the configuration, and what its last "
+                                  "re-creation measured (JSON)",
+                   .content_type = "application/json",
+                   .local_semantics = "recipe"});
+  }
   // The dataset's own links need credentials when it is not public.
   const bool needs_auth = !auth::may_read(auth::Identity{}, *record, repo::mjd_now());
   for (auto& link : out) link.needs_auth = needs_auth;
@@ -316,6 +327,21 @@ void add_file_routes(http::Router& router, std::shared_ptr<SharedRepository> rep
       spdlog::warn("headers of {} unreadable: {}", record->dataset_id, e.what());
       throw dali::NotFound("the file of this dataset cannot be read");
     }
+  }, dali::ErrorVocabulary::datalink));
+  // A virtual product's recipe and kept measurements: its provenance in
+  // the survey's sense (inputs, pipeline parameters, software versions).
+  router.get(links::files() + "/{id}/recipe", dali::with_identity(identify, [repository](const http::Request& request, const auth::Identity& caller) {
+    const auto record = repository->find_visible_by_id(std::string(request.path_param("id")), caller);
+    if (!record) throw no_such_dataset();
+    if (record->storage != repo::Storage::virtual_) {
+      throw dali::NotFound(record->dataset_id + " is a stored file: it has no recipe");
+    }
+    nlohmann::json doc = {{"dataset_id", record->dataset_id},
+                          {"recipe_hash", record->checksum},
+                          {"recipe", nlohmann::json::parse(record->recipe)}};
+    const auto measured = repository->product_measurements(*record);
+    doc["measurements"] = measured ? *measured : nlohmann::json(nullptr);
+    return http::Response::text(200, doc.dump(2) + "\n", "application/json");
   }, dali::ErrorVocabulary::datalink));
   router.get(links::files() + "/{id}/preview.png", dali::with_identity(identify, [repository](const http::Request& request, const auth::Identity& caller) {
     const auto record = repository->find_visible_by_id(std::string(request.path_param("id")), caller);

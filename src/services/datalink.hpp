@@ -2,11 +2,15 @@
 // ivo://ivoa.net/std/DataLink#links-1.1) and the file endpoints they point
 // to: /api/files/<dataset id> (the FITS file, with ranges and ETags) and
 // /api/files/<dataset id>/preview.png (a PNG rendering, cached in the
-// repository).
+// repository), /api/files/<dataset id>/header (the FITS headers as text) and,
+// for virtual products, /api/files/<dataset id>/recipe (JSON).
 //
 // Per ID: #this, #preview, #cutout (service descriptor of SODA sync, ID
-// taken from the ID column), #progenitor (coadd inputs), #derivation
-// (the raw of a calexp), #calibration (its bias and flat); unknown or
+// taken from the ID column), #detached-header, #provenance (the recipe of a
+// virtual product), #progenitor (what it was made from: a calexp's raw, bias
+// and flat; a coadd's inputs; a difference image's calexp and template
+// patches), #derivation (what was made from it), #bias and #flat (the
+// calibrations a raw can still take); unknown or
 // invisible IDs get one NotFoundFault error_message row, the same for both.
 #pragma once
 
@@ -59,7 +63,8 @@ std::string file_url(const std::string& base_url, const std::string& dataset_id)
 dali::Service datalink_service(std::shared_ptr<SharedRepository> repository, const dali::ResultLimits& limits,
                                std::vector<dali::AvailabilityCheck> checks);
 
-// GET /api/files/{id}, /api/files/{id}/preview.png and /api/files/{id}/header,
+// GET /api/files/{id}, /api/files/{id}/preview.png, /api/files/{id}/header
+// and /api/files/{id}/recipe,
 // for the caller `identify` resolves (no hook: anonymous).
 void add_file_routes(http::Router& router, std::shared_ptr<SharedRepository> repository,
                      dali::IdentifyHook identify = {});

@@ -28,18 +28,22 @@ SharedRepository::SharedRepository(repo::Repository repository, const products::
 
 products::InputResolver SharedRepository::product_inputs() {
   return {[this](const std::string& id) { return with([&](repo::Repository& r) { return r.registry().find_by_id(id); }); },
-          [this](const repo::DatasetRecord& input) { return repository_.file_of(input); }};
+          [this](const repo::DatasetRecord& input) {
+            // A virtual input (the calexp of a difference image) is re-created too.
+            return input.storage == repo::Storage::file ? repository_.file_of(input)
+                                                        : products_.file_for(input, product_inputs());
+          }};
 }
 
 std::filesystem::path SharedRepository::file_of(const repo::DatasetRecord& record) {
   if (record.storage == repo::Storage::file) return repository_.file_of(record);
   // Inputs are found without a rights check: a product's visibility is its
   // own (the raw's), decided by the caller; its inputs are only read here.
-  try {
-    return products_.file_for(record, product_inputs());
-  } catch (const products::RecreationError& e) {
-    throw dali::ServerFault(e.what());
-  }
+  return recreation_faults_to_server([&] { return products_.file_for(record, product_inputs()); });
+}
+
+std::optional<products::ProductPart> SharedRepository::part_of(const repo::DatasetRecord& record) {
+  return recreation_faults_to_server([&] { return products::product_part(products_, record, product_inputs()); });
 }
 
 std::vector<repo::DatasetRecord> SharedRepository::find_visible(repo::DatasetQuery query) {

@@ -24,6 +24,7 @@
 
 #include "auth/identity.hpp"
 #include "dali/service.hpp"
+#include "products/parts.hpp"
 #include "products/product_cache.hpp"
 #include "repo/repository.hpp"
 
@@ -78,6 +79,19 @@ class SharedRepository {
   bool has_file_now(const repo::DatasetRecord& record) const {
     return record.storage == repo::Storage::file || products_.contains(record);
   }
+  // The part source of a virtual product that is not cached but whose
+  // measurements are kept (products/parts.hpp), nullopt otherwise; a
+  // dali::ServerFault when an input is missing or changed. Like file_of, for
+  // a record the caller has found visible.
+  std::optional<products::ProductPart> part_of(const repo::DatasetRecord& record);
+  // What the last re-creation of a virtual product measured (recreate.hpp).
+  std::optional<nlohmann::json> product_measurements(const repo::DatasetRecord& record) const {
+    return products_.measurements(record);
+  }
+  // A virtual product, not cached, whose parts can be computed now.
+  bool has_part_now(const repo::DatasetRecord& record) const {
+    return record.storage == repo::Storage::virtual_ && products_.measurements(record).has_value();
+  }
   std::size_t sync_max_recreations() const noexcept { return sync_max_recreations_; }
   // The records of the inputs of virtual products, for re-creation (no
   // rights check: see file_of).
@@ -89,6 +103,18 @@ class SharedRepository {
   products::ProductCache products_;
   std::size_t sync_max_recreations_;
 };
+
+// Runs fn, turning a products::RecreationError (a virtual product whose
+// inputs are missing, changed or unreadable) into the server fault a client
+// sees: HTTP 500 with the message naming the input.
+template <typename F>
+decltype(auto) recreation_faults_to_server(F&& fn) {
+  try {
+    return std::forward<F>(fn)();
+  } catch (const products::RecreationError& e) {
+    throw dali::ServerFault(e.what());
+  }
+}
 
 // The real checks behind VOSI availability of services that read the
 // repository: the registry database answers a trivial query, the repository

@@ -220,10 +220,12 @@ std::vector<SodaSource> SodaEngine::resolve(const SodaRequest& request) {
   return out;
 }
 
-void SodaEngine::check_sync_recreations(const std::vector<SodaSource>& sources) const {
+void SodaEngine::check_sync_recreations(const SodaRequest& request, const std::vector<SodaSource>& sources) const {
+  const bool whole = request.shapes.empty() && !request.pixels;
   std::size_t to_make = 0;
   for (const auto& src : sources) {
-    if (src.rejected.empty() && !repository_->has_file_now(src.record)) ++to_make;
+    if (!src.rejected.empty() || repository_->has_file_now(src.record)) continue;
+    if (whole || !repository_->has_part_now(src.record)) ++to_make;
   }
   const std::size_t limit = repository_->sync_max_recreations();
   if (to_make > limit) {
@@ -232,6 +234,23 @@ void SodaEngine::check_sync_recreations(const std::vector<SodaSource>& sources) 
                           "per dataset and can be aborted",
                           to_make, limit));
   }
+}
+
+std::vector<image::CutoutPiece> SodaEngine::append_cutouts(const repo::DatasetRecord& record,
+                                                           const image::CutoutRequest& cut, fits::File& out,
+                                                           int extver) {
+  if (const auto part = repository_->part_of(record)) {
+    return recreation_faults_to_server([&] { return image::append_cutouts(part->exposure(), cut, out, record.dataset_id, extver); });
+  }
+  return image::append_cutouts(file_of(record), cut, out, record.dataset_id, extver);
+}
+
+void SodaEngine::write_cutout(const repo::DatasetRecord& record, const image::CutoutRequest& cut, const fs::path& file) {
+  if (const auto part = repository_->part_of(record)) {
+    recreation_faults_to_server([&] { return image::write_cutout(part->exposure(), cut, file, record.dataset_id); });
+    return;
+  }
+  image::write_cutout(file_of(record), cut, file, record.dataset_id);
 }
 
 std::vector<fs::path> SodaEngine::coadd_patches(const repo::DatasetRecord& record, const sky::Shape& shape,
@@ -298,8 +317,7 @@ std::size_t SodaEngine::write_fits(const SodaRequest& request, const std::vector
           }
         }
       } else {
-        const auto pieces = image::append_cutouts(file_of(r), {.shapes = request.shapes, .pixels = request.pixels}, out,
-                                                  r.dataset_id, extver);
+        const auto pieces = append_cutouts(r, {.shapes = request.shapes, .pixels = request.pixels}, out, extver);
         extver += static_cast<int>(pieces.size());
         count += pieces.size();
       }
@@ -351,7 +369,7 @@ std::vector<SodaPiece> SodaEngine::write_each(const SodaRequest& request, const 
         } else {
           image::CutoutRequest cut{.shapes = {}, .pixels = request.pixels};
           if (shape) cut.shapes.push_back(request.shapes[*shape]);
-          image::write_cutout(file_of(r), cut, file, r.dataset_id);
+          write_cutout(r, cut, file);
         }
         piece.file = file;
       } catch (const image::NoOverlap&) {
@@ -380,7 +398,7 @@ void run_cutouts(SodaEngine& engine, uws::JobRun& run) {
   SodaRequest request = soda_request(run.params(), engine.limits());
   request.caller = run.caller();
   const auto sources = engine.resolve(request);
-  if (run.synchronous()) engine.check_sync_recreations(sources);
+  if (run.synchronous()) engine.check_sync_recreations(request, sources);
   auto& results = run.results();
   const SodaMonitor monitor{.progress = [&run](double f) { run.progress().report(f); },
                             .check_cancelled = [&run] { run.cancel().throw_if_cancelled(); }};

@@ -145,9 +145,11 @@ class SodaEngine {
   // Looks every ID up (caller's visibility); dali::NotFound naming the first
   // unknown or invisible ID. Applies BAND, TIME and POL.
   std::vector<SodaSource> resolve(const SodaRequest& request);
-  // For /sync: refuses (UsageError naming /async) sources whose virtual
-  // products, not yet re-created, are more than the configured number.
-  void check_sync_recreations(const std::vector<SodaSource>& sources) const;
+  // For /sync: refuses (UsageError naming /async) requests that would
+  // re-create more whole virtual products than the configured number: those
+  // neither cached nor computable as a part (products/parts.hpp), and every
+  // uncached one a request asks for whole (no region, no pixel ranges).
+  void check_sync_recreations(const SodaRequest& request, const std::vector<SodaSource>& sources) const;
 
   // All cutouts in one multi-extension FITS at `out`; the number of cutouts
   // (0: none had pixels, and `out` is removed).
@@ -167,6 +169,12 @@ class SodaEngine {
   std::vector<std::filesystem::path> coadd_patches(const repo::DatasetRecord& record, const sky::Shape& shape,
                                                    const auth::Identity& caller);
   std::filesystem::path file_of(const repo::DatasetRecord& record) const;
+  // The cutouts of one dataset: from the part of a virtual product that is
+  // not cached, computed over the boxes asked only, else from its file.
+  std::vector<image::CutoutPiece> append_cutouts(const repo::DatasetRecord& record, const image::CutoutRequest& cut,
+                                                 fits::File& out, int extver);
+  void write_cutout(const repo::DatasetRecord& record, const image::CutoutRequest& cut,
+                    const std::filesystem::path& file);
 
   std::shared_ptr<SharedRepository> repository_;
   SodaLimits limits_;
