@@ -6,6 +6,9 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
+#include <string>
+#include <utility>
 
 #include "image/exposure.hpp"
 #include "image/isr.hpp"
@@ -150,7 +153,8 @@ image::Exposure finish(const Accumulator& acc) {
   return e;
 }
 
-image::ExposureHeaders coadd_headers(const Job& job, const SkyMap& skymap, const std::vector<const CalexpInfo*>& used) {
+image::ExposureHeaders coadd_headers(const CoaddKind& kind, const Job& job, const SkyMap& skymap,
+                                     const std::vector<const CalexpInfo*>& used) {
   double mjd_beg = std::numeric_limits<double>::infinity(), mjd_end = -mjd_beg;
   double psf_sum = 0.0, weight_sum = 0.0;
   // Exposure time counts each visit once (a patch may see several of its detectors).
@@ -167,7 +171,7 @@ image::ExposureHeaders coadd_headers(const Job& job, const SkyMap& skymap, const
 
   image::ExposureHeaders h;
   auto& p = h.primary;
-  p.set("DSTYPE", "deepCoadd", "dataset type");
+  p.set("DSTYPE", std::string(kind.dataset_type), "dataset type");
   p.set("INSTRUME", std::string(kInstrument), "instrument");
   p.set("TELESCOP", std::string(kTelescope), "facility");
   p.set("OBJECT", std::string(kFieldName), "field name");
@@ -192,8 +196,8 @@ image::ExposureHeaders coadd_headers(const Job& job, const SkyMap& skymap, const
 
 }  // namespace
 
-CoaddResult build_coadds(const SkyMap& skymap, const std::vector<CalexpInfo>& calexps, const std::filesystem::path& out,
-                         unsigned threads, const ProgressCallback& progress) {
+CoaddResult build_coadds(const SkyMap& skymap, const std::vector<CalexpInfo>& calexps, const CoaddKind& kind,
+                         const std::filesystem::path& out, unsigned threads, const ProgressCallback& progress) {
   // Which calexps touch which (band, patch); std::map keeps the jobs in a
   // fixed order and the inputs of each sorted as the calexps are.
   std::vector<std::size_t> order(calexps.size());
@@ -210,12 +214,12 @@ CoaddResult build_coadds(const SkyMap& skymap, const std::vector<CalexpInfo>& ca
   for (auto& [key, inputs] : overlaps) jobs.push_back({key.first, key.second, std::move(inputs)});
 
   for (const auto& job : jobs) {
-    std::filesystem::create_directories(out / paths::coadd(job.band, skymap.tract(), "x").parent_path());
+    std::filesystem::create_directories(out / paths::coadd(kind.dataset_type, job.band, skymap.tract(), "x").parent_path());
   }
 
   CoaddResult result;
   std::atomic<std::size_t> written{0}, bytes{0};
-  StageProgress stage(progress, "coadd", jobs.size());
+  StageProgress stage(progress, kind.stage, jobs.size());
   parallel::parallel_for(jobs.size(), threads, [&](std::size_t j) {
     const Job& job = jobs[j];
     const auto box = skymap.patch_box(job.patch);
@@ -226,8 +230,8 @@ CoaddResult build_coadds(const SkyMap& skymap, const std::vector<CalexpInfo>& ca
       if (add_input(acc, patch_wcs, calexps[i])) used.push_back(&calexps[i]);
     }
     if (!used.empty()) {
-      const auto path = out / paths::coadd(job.band, skymap.tract(), job.patch.file_token());
-      image::write_exposure(path, finish(acc), coadd_headers(job, skymap, used), &patch_wcs);
+      const auto path = out / paths::coadd(kind.dataset_type, job.band, skymap.tract(), job.patch.file_token());
+      image::write_exposure(path, finish(acc), coadd_headers(kind, job, skymap, used), &patch_wcs);
       std::vector<long long> visits, detectors;
       for (const CalexpInfo* c : used) {
         visits.push_back(c->visit);
@@ -244,6 +248,30 @@ CoaddResult build_coadds(const SkyMap& skymap, const std::vector<CalexpInfo>& ca
   result.patches = written.load();
   result.bytes = bytes.load();
   return result;
+}
+
+std::vector<CalexpInfo> template_calexps(const std::vector<CalexpInfo>& calexps, int visits_per_band) {
+  if (visits_per_band <= 0) return {};
+  // Per band and visit, the summed PSF FWHM and the number of calexps.
+  std::map<char, std::map<long long, std::pair<double, int>>> seeing;
+  for (const auto& c : calexps) {
+    auto& s = seeing[c.band][c.visit];
+    s.first += c.psf_fwhm_arcsec;
+    s.second += 1;
+  }
+  std::set<std::pair<char, long long>> chosen;
+  for (const auto& [band, visits] : seeing) {
+    std::vector<std::pair<double, long long>> ranked;  // (mean FWHM, visit): ties go to the lower visit
+    for (const auto& [visit, s] : visits) ranked.emplace_back(s.first / s.second, visit);
+    std::sort(ranked.begin(), ranked.end());
+    const auto n = std::min(ranked.size(), static_cast<std::size_t>(visits_per_band));
+    for (std::size_t i = 0; i < n; ++i) chosen.insert({band, ranked[i].second});
+  }
+  std::vector<CalexpInfo> out;
+  for (const auto& c : calexps) {
+    if (chosen.count({c.band, c.visit})) out.push_back(c);
+  }
+  return out;
 }
 
 }  // namespace pixserve::sim

@@ -40,9 +40,9 @@ std::filesystem::path calexp_comp(const Visit& visit, const DetectorInfo& det) {
   return std::filesystem::path("calexp_comp") / fmt::format("v{}", visit.id) /
          fmt::format("calexp_comp_{}_{}_{}.fits.fz", visit.id, det.raft, det.name);
 }
-std::filesystem::path coadd(char band, int tract, const std::string& patch_token) {
-  return std::filesystem::path("deepCoadd") / std::string(1, band) / fmt::format("t{}", tract) /
-         fmt::format("deepCoadd_{}_t{}_p{}.fits", band, tract, patch_token);
+std::filesystem::path coadd(std::string_view dataset_type, char band, int tract, const std::string& patch_token) {
+  return std::filesystem::path(dataset_type) / std::string(1, band) / fmt::format("t{}", tract) /
+         fmt::format("{}_{}_t{}_p{}.fits", dataset_type, band, tract, patch_token);
 }
 }  // namespace paths
 

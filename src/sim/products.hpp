@@ -26,7 +26,9 @@ std::filesystem::path flat(const DetectorInfo& det, const BandInfo& band);
 std::filesystem::path raw(const Visit& visit, const DetectorInfo& det);
 std::filesystem::path calexp(const Visit& visit, const DetectorInfo& det);
 std::filesystem::path calexp_comp(const Visit& visit, const DetectorInfo& det);
-std::filesystem::path coadd(char band, int tract, const std::string& patch_token);
+// <dataset_type>/<band>/t<tract>/<dataset_type>_<band>_t<tract>_p<x>_<y>.fits, for
+// deepCoadd and goodSeeingCoadd.
+std::filesystem::path coadd(std::string_view dataset_type, char band, int tract, const std::string& patch_token);
 }  // namespace paths
 
 // Primary header of a visit's files (raw, calexp): data ID, time (TAI),

@@ -1,8 +1,9 @@
 // The survey simulation, stage by stage: the sky model and its truth table;
 // calibrations (bias per detector, flat per detector and band); then per
 // (visit, detector) the raw file, the calexp made from it by the ISR
-// library, and its compressed copy; finally the coadd patches. Each stage
-// runs in parallel over independent files.
+// library, and its compressed copy; finally the coadd patches (deepCoadd,
+// then the goodSeeingCoadd templates). Each stage runs in parallel over
+// independent files.
 #include "sim/simulator.hpp"
 
 #include <algorithm>
@@ -35,6 +36,7 @@ namespace fs = std::filesystem;
 
 void validate(const SurveyConfig& c) {
   if (c.visits < 1) throw std::invalid_argument("visits must be at least 1");
+  if (c.template_visits < 0) throw std::invalid_argument("template_visits must not be negative");
   if (c.bands.empty()) throw std::invalid_argument("at least one band is needed");
   for (const char b : c.bands) band_info(b);  // throws for letters outside ugrizy
   if (c.detector_width > 65536 || c.detector_height > 65536)
@@ -89,12 +91,20 @@ class Survey {
     auto calexps = write_exposures(sky);
     SurveySummary summary;
     if (config_.write_coadds && !config_.headers_only) {
-      const auto coadds = build_coadds(skymap_, calexps, out_, threads_, progress_);
+      const auto coadds = build_coadds(skymap_, calexps, kDeepCoadd, out_, threads_, progress_);
       summary.coadds = coadds.patches;
       tally_.files.fetch_add(coadds.patches);
       tally_.bytes.fetch_add(coadds.bytes);
+      const auto inputs = template_calexps(calexps, config_.template_visits);
+      if (!inputs.empty()) {
+        const auto templates = build_coadds(skymap_, inputs, kGoodSeeingCoadd, out_, threads_, progress_);
+        summary.templates = templates.patches;
+        tally_.files.fetch_add(templates.patches);
+        tally_.bytes.fetch_add(templates.bytes);
+      }
     }
-    // The calexps the coadds read, when the survey keeps none (virtual).
+    // The calexps both kinds of coadd read, when the survey keeps none
+    // (virtual): only now are they done with.
     fs::remove_all(out_ / kScratchDir);
     summary.files_written = tally_.files.load();
     summary.raws = tally_.raws.load();
@@ -121,8 +131,8 @@ class Survey {
   bool compress() const { return config_.write_calexp_comp && !config_.headers_only && config_.write_calexps; }
 
   // Where a calexp is written: its place in the survey, or (a survey without
-  // stored calexps) a scratch folder that the coadds read and that is
-  // removed when they are done.
+  // stored calexps) a scratch folder that the coadds (deepCoadd and
+  // goodSeeingCoadd) read and that is removed when both are done.
   static constexpr const char* kScratchDir = ".calexp-scratch";
   fs::path calexp_file(const Visit& visit, const DetectorInfo& det) const {
     return config_.write_calexps ? out_ / paths::calexp(visit, det) : out_ / kScratchDir / paths::calexp(visit, det);

@@ -1,6 +1,7 @@
 // The survey simulator: a fixed synthetic sky observed by an LSST-like
 // camera (one 3x3 raft), written as the files a survey produces (raw,
-// bias, flat, calexp, calexp_comp, deepCoadd; see docs/fits-conventions.md)
+// bias, flat, calexp, calexp_comp, deepCoadd, goodSeeingCoadd; see
+// docs/fits-conventions.md)
 // plus truth.csv. Deterministic for a seed: the same configuration writes the
 // same bytes whatever the thread count.
 #pragma once
@@ -22,7 +23,11 @@ struct SurveyConfig {
   long detector_width = 512;
   long detector_height = 512;
   bool headers_only = false;  // full headers and WCS, header-only image HDUs, no coadds
-  bool write_coadds = true;
+  bool write_coadds = true;   // deepCoadd and goodSeeingCoadd patches
+  // Difference-imaging templates: per band, the goodSeeingCoadd patches are
+  // built from this many visits of the band, those with the best seeing
+  // (smallest PSF FWHM; ties: lower visit number). 0: no templates.
+  int template_visits = 2;
   bool write_calexp_comp = true;
   // false: calexps are made (coadds need them) but not written; ingest then
   // registers virtual calexps, re-created from raw, bias and flat.
@@ -56,6 +61,7 @@ struct SurveyConfig {
 struct SurveySummary {
   std::size_t files_written = 0;
   std::size_t raws = 0, calibrations = 0, calexps = 0, compressed = 0, coadds = 0;
+  std::size_t templates = 0;  // goodSeeingCoadd patches
   std::size_t bytes_written = 0;
   double seconds = 0.0;
 };
@@ -69,9 +75,13 @@ struct SurveySummary {
 //   calexp/v<visit>/calexp_<visit>_<raft>_<det>.fits
 //   calexp_comp/v<visit>/calexp_comp_<visit>_<raft>_<det>.fits.fz
 //   deepCoadd/<band>/t<tract>/deepCoadd_<band>_t<tract>_p<x>_<y>.fits
-// Progress stages: "calib", "exposures" (raw + calexp + calexp_comp per
-// visit and detector), "coadd". Throws std::invalid_argument for an unusable
-// configuration.
+//   goodSeeingCoadd/<band>/t<tract>/goodSeeingCoadd_<band>_t<tract>_p<x>_<y>.fits
+// The goodSeeingCoadd patches (difference-imaging templates) are built as
+// the deepCoadd ones, from the calexps of the template_visits best-seeing
+// visits of each band only. Without write_coadds, or with headers_only,
+// neither coadd is written. Progress stages: "calib", "exposures" (raw +
+// calexp + calexp_comp per visit and detector), "coadd", "template". Throws
+// std::invalid_argument for an unusable configuration.
 SurveySummary simulate(const SurveyConfig& config, const std::filesystem::path& out,
                        const ProgressCallback& progress = {});
 

@@ -3,8 +3,10 @@
 // the bytes are deterministic for a seed whatever the thread count; the ISR
 // recovers the simulated sky; stars land where the WCS puts them; coadd
 // INPUTS list the overlapping calexps; the coadds' variance planes describe
-// their pixel noise; headers-only mode is fast and sized right.
+// their pixel noise; the goodSeeingCoadd templates come from the
+// best-seeing visits only; headers-only mode is fast and sized right.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -149,14 +151,19 @@ TEST_F(TinySurvey, WritesEveryProductWithItsKeywords) {
   const auto biases = with_suffix(dir(), "calib/bias", ".fits");
   const auto flats = with_suffix(dir(), "calib/flat", ".fits");
   const auto coadds = with_suffix(dir(), "deepCoadd", ".fits");
+  // Both visits are the template set (2 per band by default).
+  const auto templates = with_suffix(dir(), "goodSeeingCoadd", ".fits");
   EXPECT_EQ(raws.size(), 4U);
   EXPECT_EQ(calexps.size(), 4U);
   EXPECT_EQ(comps.size(), 4U);
   EXPECT_EQ(biases.size(), 2U);
   EXPECT_EQ(flats.size(), 2U);
   EXPECT_GE(coadds.size(), 1U);
-  EXPECT_EQ(summary_.files_written,
-            raws.size() + calexps.size() + comps.size() + biases.size() + flats.size() + coadds.size());
+  EXPECT_EQ(templates.size(), coadds.size());
+  EXPECT_EQ(summary_.coadds, coadds.size());
+  EXPECT_EQ(summary_.templates, templates.size());
+  EXPECT_EQ(summary_.files_written, raws.size() + calexps.size() + comps.size() + biases.size() + flats.size() +
+                                        coadds.size() + templates.size());
 
   // The raw: primary metadata, WCS and DETSIZE; amplifier HDUs with sections.
   auto raw = fits::File::open(raws.front());
@@ -219,6 +226,7 @@ TEST_F(TinySurvey, WritesEveryProductWithItsKeywords) {
   EXPECT_EQ(types["bias"], 2);
   EXPECT_EQ(types["flat"], 2);
   EXPECT_GE(types["deepCoadd"], 1);
+  EXPECT_EQ(types["goodSeeingCoadd"], types["deepCoadd"]);
 }
 
 TEST_F(TinySurvey, IsDeterministicWhateverTheThreadCount) {
@@ -304,6 +312,7 @@ TEST_F(TinySurvey, IngestRegistersVirtualCalexpsWhereNoneAreStored) {
   const auto summary = sim::simulate(config, base / "survey");
   EXPECT_EQ(summary.calexps, 0U);
   EXPECT_GT(summary.coadds, 0U);  // made from calexps kept only while the coadds need them
+  EXPECT_EQ(summary.templates, summary.coadds);  // and the templates too (from both visits)
   EXPECT_FALSE(fs::exists(base / "survey" / "calexp"));
   EXPECT_FALSE(fs::exists(base / "survey" / ".calexp-scratch"));
 
@@ -331,6 +340,20 @@ TEST_F(TinySurvey, IngestRegistersVirtualCalexpsWhereNoneAreStored) {
     ASSERT_TRUE(raw);
     EXPECT_EQ(raw->rights.release_mjd, c.rights.release_mjd);
     EXPECT_EQ(raw->footprint->vertices().size(), c.footprint->vertices().size());
+  }
+  // The templates are registered with their (virtual) calexps as inputs.
+  q.dataset_types = {"goodSeeingCoadd"};
+  const auto templates = repo.registry().find(q);
+  EXPECT_EQ(templates.size(), summary.templates);
+  std::set<std::string> calexp_ids;
+  for (const auto& c : calexps) calexp_ids.insert(c.dataset_id);
+  for (const auto& t : templates) {
+    const auto inputs = repo.registry().inputs_of(t.dataset_id);
+    EXPECT_FALSE(inputs.empty()) << t.dataset_id;
+    for (const auto& in : inputs) {
+      EXPECT_EQ(in.role, "input");
+      EXPECT_TRUE(calexp_ids.count(in.input_id)) << in.input_id;
+    }
   }
   // Ingesting again adds nothing.
   EXPECT_EQ(repo::ingest(repo, {base / "survey"}, options).virtual_registered, 0U);
@@ -462,6 +485,120 @@ TEST_F(TinySurvey, CoaddInputsListTheOverlappingCalexps) {
   EXPECT_EQ(covered.size(), calexps.size()) << "every calexp feeds some coadd";
 }
 
+// The mean measured PSF FWHM of each visit's calexps, by band.
+std::map<std::string, std::map<long long, double>> visit_seeing(const fs::path& survey) {
+  std::map<std::string, std::map<long long, std::pair<double, int>>> sums;
+  for (const auto& path : with_suffix(survey, "calexp", ".fits")) {
+    auto f = fits::File::open(path);
+    auto& s = sums[*f.read_string("BAND")][*f.read_int("VISIT")];
+    s.first += *f.read_double("PSFFWHM");
+    s.second += 1;
+  }
+  std::map<std::string, std::map<long long, double>> out;
+  for (const auto& [band, visits] : sums) {
+    for (const auto& [visit, s] : visits) out[band][visit] = s.first / s.second;
+  }
+  return out;
+}
+
+// Three visits in each of two bands; the templates take the two of each
+// band with the smallest PSF FWHM.
+sim::SurveyConfig template_config() {
+  auto c = tiny_config();
+  c.visits = 6;
+  c.detectors = 1;
+  c.bands = "gr";
+  c.template_visits = 2;
+  return c;
+}
+
+TEST(SurveyTemplates, AreCoaddsOfTheBestSeeingVisitsOnly) {
+  const fs::path dir = tmp_dir("templates");
+  const Cleanup clean{dir};
+  const auto summary = sim::simulate(template_config(), dir);
+  const auto seeing = visit_seeing(dir);
+  ASSERT_EQ(seeing.size(), 2U);
+
+  const auto templates = with_suffix(dir, "goodSeeingCoadd", ".fits");
+  ASSERT_FALSE(templates.empty());
+  EXPECT_EQ(summary.templates, templates.size());
+  std::map<std::string, std::set<long long>> used;  // visits in the INPUTS of a band's templates
+  for (const auto& path : templates) {
+    auto f = fits::File::open(path);
+    EXPECT_EQ(f.read_string("DSTYPE"), "goodSeeingCoadd");
+    const auto band = *f.read_string("BAND");
+    const auto tract = *f.read_int("TRACT");
+    auto patch = *f.read_string("PATCH");
+    std::replace(patch.begin(), patch.end(), ',', '_');
+    const std::string name = fmt::format("goodSeeingCoadd_{}_t{}_p{}.fits", band, tract, patch);
+    EXPECT_EQ(fs::relative(path, dir), fs::path("goodSeeingCoadd") / band / fmt::format("t{}", tract) / name);
+
+    // The deepCoadd of the same patch: the same cards, planes and WCS.
+    const fs::path deep = dir / "deepCoadd" / band / fmt::format("t{}", tract) /
+                          fmt::format("deepCoadd_{}_t{}_p{}.fits", band, tract, patch);
+    ASSERT_TRUE(fs::exists(deep)) << deep;
+    auto d = fits::File::open(deep);
+    for (const char* key : {"INSTRUME", "TELESCOP", "OBJECT", "FILTER", "SKYMAP", "PATCH", "TIMESYS", "MJD-BEG",
+                            "MJD-END", "NINPUTS", "EXPTIME", "PSFFWHM", "MAGZERO", "BGSUB", "SWVER"}) {
+      EXPECT_TRUE(f.has_key(key)) << key;
+    }
+    EXPECT_EQ(f.read_string("PATCH"), d.read_string("PATCH"));
+    EXPECT_LE(*f.read_int("NINPUTS"), *d.read_int("NINPUTS"));
+    for (const char* hdu : {"IMAGE", "MASK", "VARIANCE"}) {
+      ASSERT_TRUE(f.move_to_named_hdu(hdu)) << hdu;
+      ASSERT_TRUE(d.move_to_named_hdu(hdu)) << hdu;
+      EXPECT_EQ(f.image_shape(), d.image_shape());
+      EXPECT_EQ(f.read_string("BUNIT").value_or("?"), d.read_string("BUNIT").value_or("?")) << hdu;
+      const auto fw = wcs::Wcs::from_fits(f), dw = wcs::Wcs::from_fits(d);
+      for (const wcs::PixelPoint p : {wcs::PixelPoint{0.0, 0.0}, wcs::PixelPoint{321.0, 123.0}}) {
+        const auto a = fw.pixel_to_sky(p), b = dw.pixel_to_sky(p);
+        EXPECT_EQ(a.ra, b.ra) << hdu;
+        EXPECT_EQ(a.dec, b.dec) << hdu;
+      }
+    }
+
+    ASSERT_TRUE(f.move_to_named_hdu("INPUTS"));
+    for (const auto v : f.read_int_column("VISIT")) used[band].insert(v);
+    // Read by ingest as a goodSeeingCoadd.
+    EXPECT_EQ(repo::read_dataset_metadata(path, {}).type, repo::DatasetType::goodSeeingCoadd);
+  }
+
+  for (const auto& [band, visits] : seeing) {
+    ASSERT_EQ(visits.size(), 3U) << band;
+    const auto& chosen = used[band];
+    EXPECT_EQ(chosen.size(), 2U) << band;
+    // Every template visit sees at least as well as every other visit.
+    for (const auto& [visit, fwhm] : visits) {
+      std::cout << band << " visit " << visit << ": PSF FWHM " << fwhm << (chosen.count(visit) ? " (template)" : "")
+                << "\n";
+      if (chosen.count(visit)) continue;
+      for (const auto t : chosen) EXPECT_LE(visits.at(t), fwhm + 1e-3) << band << " " << t << " vs " << visit;
+    }
+  }
+}
+
+TEST(SurveyTemplates, NoneWithZeroTemplateVisitsOrWithoutCoadds) {
+  const fs::path dir = tmp_dir("no_templates");
+  const Cleanup clean{dir};
+  auto config = template_config();
+  config.visits = 2;
+  config.template_visits = 0;
+  auto summary = sim::simulate(config, dir / "zero");
+  EXPECT_GT(summary.coadds, 0U);
+  EXPECT_EQ(summary.templates, 0U);
+  EXPECT_FALSE(fs::exists(dir / "zero" / "goodSeeingCoadd"));
+
+  config.template_visits = 2;
+  config.write_coadds = false;
+  summary = sim::simulate(config, dir / "no_coadds");
+  EXPECT_EQ(summary.coadds, 0U);
+  EXPECT_EQ(summary.templates, 0U);
+  EXPECT_FALSE(fs::exists(dir / "no_coadds" / "goodSeeingCoadd"));
+
+  config.template_visits = -1;
+  EXPECT_THROW(sim::simulate(config, dir / "bad"), std::invalid_argument);
+}
+
 TEST(SurveyHeadersOnly, IsFastAndSizedRight) {
   sim::SurveyConfig config;
   config.visits = 20;
@@ -477,7 +614,9 @@ TEST(SurveyHeadersOnly, IsFastAndSizedRight) {
   // 180 raws + 180 calexps + 9 biases + 27 flats, no pixels, no coadds.
   EXPECT_EQ(summary.files_written, 396U);
   EXPECT_EQ(summary.coadds, 0U);
+  EXPECT_EQ(summary.templates, 0U);
   EXPECT_FALSE(fs::exists(dir / "deepCoadd"));
+  EXPECT_FALSE(fs::exists(dir / "goodSeeingCoadd"));
   EXPECT_LT(seconds, 20.0);
   EXPECT_LT(summary.bytes_written, 396U * 60'000U);  // headers only: a few FITS blocks each
   std::cout << "headers-only survey: " << summary.files_written << " files in " << seconds << " s\n";
