@@ -144,7 +144,12 @@ void Commands::add_to(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(64L, 8192L));
   simulate_->add_flag("--headers-only", sim_.headers_only, "Write full headers and WCS with header-only image HDUs, no pixels and no coadds (for ingest benchmarks at scale)");
-  simulate_->add_flag("--no-coadds", sim_.no_coadds, "Do not build deepCoadd patches");
+  simulate_->add_option("--template-visits",
+                        "Visits per band, those with the best seeing, that make the goodSeeingCoadd patches "
+                        "(difference-imaging templates); 0: none")
+      ->default_val(defaults.template_visits)
+      ->check(CLI::Range(0, 100000));
+  simulate_->add_flag("--no-coadds", sim_.no_coadds, "Do not build deepCoadd nor goodSeeingCoadd patches");
   simulate_->add_flag("--no-comp", sim_.no_comp, "Do not write calexp_comp files");
   simulate_->add_flag("--virtual", sim_.virtual_calexps,
                       "Write no calexp (nor calexp_comp) files: ingest registers them as virtual calexps, "
@@ -227,6 +232,7 @@ int Commands::run_simulate() {
   config.detector_height = sim_.detector_size;
   config.headers_only = sim_.headers_only;
   config.write_coadds = !sim_.no_coadds;
+  config.template_visits = simulate_->get_option("--template-visits")->as<int>();
   config.write_calexp_comp = !sim_.no_comp && !sim_.virtual_calexps;
   config.write_calexps = !sim_.virtual_calexps;
   config.threads = static_cast<int>(sim_.threads);
@@ -238,8 +244,8 @@ int Commands::run_simulate() {
   ProgressPrinter printer;
   const auto summary = sim::simulate(config, sim_.out, printer.callback());
   printer.finish();
-  std::cout << fmt::format("simulated survey in {}: {} files in {:.1f} s\n", sim_.out, summary.files_written,
-                           summary.seconds);
+  std::cout << fmt::format("simulated survey in {}: {} files ({} deepCoadd, {} goodSeeingCoadd) in {:.1f} s\n",
+                           sim_.out, summary.files_written, summary.coadds, summary.templates, summary.seconds);
   return 0;
 }
 
