@@ -59,18 +59,15 @@ struct Job {
   std::vector<std::size_t> inputs;  // indices into calexps, sorted by (visit, detector)
 };
 
+// The sums accumulate in the planes of the coadd itself (image: sum of
+// w v, variance: sum of w^2 var, mask: the propagated bits), so a patch
+// allocates its planes once; only the sum of weights is extra.
 struct Accumulator {
   explicit Accumulator(long w, long h)
-      : width(w),
-        height(h),
-        sum_wv(size(w, h), 0.0F),
-        sum_w(size(w, h), 0.0F),
-        sum_w2var(size(w, h), 0.0F),
-        mask(size(w, h), 0) {}
-  static size_t size(long w, long h) { return static_cast<size_t>(w) * static_cast<size_t>(h); }
+      : width(w), height(h), planes(w, h), sum_w(static_cast<size_t>(w) * static_cast<size_t>(h), 0.0F) {}
   long width, height;
-  std::vector<float> sum_wv, sum_w, sum_w2var;
-  std::vector<std::int32_t> mask;
+  image::Exposure planes;
+  std::vector<float> sum_w;
 };
 
 // Adds one calexp to the patch; true if it contributed any pixel.
@@ -121,28 +118,27 @@ bool add_input(Accumulator& acc, const wcs::Wcs& patch_wcs, const CalexpInfo& in
       if (!m) continue;
       const auto sample = calexp.sample(*m);
       const size_t k = static_cast<size_t>(y) * static_cast<size_t>(acc.width) + static_cast<size_t>(x);
-      acc.mask[k] |= sample.mask & kPropagate;
+      acc.planes.mask.pixels[k] |= sample.mask & kPropagate;
       // NO_DATA (in kReject) covers positions off the calexp and non-finite
       // pixels: what remains is finite.
       if ((sample.mask & kReject) != 0) continue;
-      acc.sum_wv[k] += w * sample.image * s;
+      acc.planes.image.pixels[k] += w * sample.image * s;
       acc.sum_w[k] += w;
-      acc.sum_w2var[k] += w * w * sample.variance * s2;
+      acc.planes.variance.pixels[k] += w * w * sample.variance * s2;
       contributed = true;
     }
   }
   return contributed;
 }
 
-// The weighted means; NaN and NO_DATA where no input reached.
-image::Exposure finish(const Accumulator& acc) {
-  image::Exposure e(acc.width, acc.height);
+// The weighted means, in place; NaN and NO_DATA where no input reached.
+image::Exposure finish(Accumulator&& acc) {
+  image::Exposure e = std::move(acc.planes);
   const float nan = std::numeric_limits<float>::quiet_NaN();
   for (size_t k = 0; k < acc.sum_w.size(); ++k) {
-    e.mask.pixels[k] = acc.mask[k];
     if (acc.sum_w[k] > 0.0F) {
-      e.image.pixels[k] = acc.sum_wv[k] / acc.sum_w[k];
-      e.variance.pixels[k] = acc.sum_w2var[k] / (acc.sum_w[k] * acc.sum_w[k]);
+      e.image.pixels[k] /= acc.sum_w[k];
+      e.variance.pixels[k] /= acc.sum_w[k] * acc.sum_w[k];
     } else {
       e.image.pixels[k] = nan;
       e.variance.pixels[k] = nan;
@@ -231,7 +227,7 @@ CoaddResult build_coadds(const SkyMap& skymap, const std::vector<CalexpInfo>& ca
     }
     if (!used.empty()) {
       const auto path = out / paths::coadd(kind.dataset_type, job.band, skymap.tract(), job.patch.file_token());
-      image::write_exposure(path, finish(acc), coadd_headers(kind, job, skymap, used), &patch_wcs);
+      image::write_exposure(path, finish(std::move(acc)), coadd_headers(kind, job, skymap, used), &patch_wcs);
       std::vector<long long> visits, detectors;
       for (const CalexpInfo* c : used) {
         visits.push_back(c->visit);
