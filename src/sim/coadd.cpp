@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -60,14 +62,51 @@ struct Job {
 };
 
 // The sums accumulate in the planes of the coadd itself (image: sum of
-// w v, variance: sum of w^2 var, mask: the propagated bits), so a patch
-// allocates its planes once; only the sum of weights is extra.
+// w v, variance: sum of w^2 var, mask: the propagated bits); only the sum
+// of weights is extra.
 struct Accumulator {
   explicit Accumulator(long w, long h)
       : width(w), height(h), planes(w, h), sum_w(static_cast<size_t>(w) * static_cast<size_t>(h), 0.0F) {}
+  // Back to zero sums for another patch of the same size.
+  void clear() {
+    std::fill(planes.image.pixels.begin(), planes.image.pixels.end(), 0.0F);
+    std::fill(planes.mask.pixels.begin(), planes.mask.pixels.end(), 0);
+    std::fill(planes.variance.pixels.begin(), planes.variance.pixels.end(), 0.0F);
+    std::fill(sum_w.begin(), sum_w.end(), 0.0F);
+  }
   long width, height;
   image::Exposure planes;
   std::vector<float> sum_w;
+};
+
+// Accumulators for the patches being built, reused from patch to patch
+// (at most one per thread): fresh patch-sized planes cost more in page
+// faults than the warping of a few inputs.
+class AccumulatorPool {
+ public:
+  std::unique_ptr<Accumulator> take(long w, long h) {
+    std::unique_ptr<Accumulator> acc;
+    {
+      const std::lock_guard lock(mutex_);
+      if (!free_.empty()) {
+        acc = std::move(free_.back());
+        free_.pop_back();
+      }
+    }
+    if (acc && acc->width == w && acc->height == h) {
+      acc->clear();
+      return acc;
+    }
+    return std::make_unique<Accumulator>(w, h);
+  }
+  void give_back(std::unique_ptr<Accumulator> acc) {
+    const std::lock_guard lock(mutex_);
+    free_.push_back(std::move(acc));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Accumulator>> free_;
 };
 
 // Adds one calexp to the patch; true if it contributed any pixel.
@@ -132,8 +171,8 @@ bool add_input(Accumulator& acc, const wcs::Wcs& patch_wcs, const CalexpInfo& in
 }
 
 // The weighted means, in place; NaN and NO_DATA where no input reached.
-image::Exposure finish(Accumulator&& acc) {
-  image::Exposure e = std::move(acc.planes);
+const image::Exposure& finish(Accumulator& acc) {
+  image::Exposure& e = acc.planes;
   const float nan = std::numeric_limits<float>::quiet_NaN();
   for (size_t k = 0; k < acc.sum_w.size(); ++k) {
     if (acc.sum_w[k] > 0.0F) {
@@ -216,18 +255,20 @@ CoaddResult build_coadds(const SkyMap& skymap, const std::vector<CalexpInfo>& ca
   CoaddResult result;
   std::atomic<std::size_t> written{0}, bytes{0};
   StageProgress stage(progress, kind.stage, jobs.size());
+  AccumulatorPool pool;
   parallel::parallel_for(jobs.size(), threads, [&](std::size_t j) {
     const Job& job = jobs[j];
     const auto box = skymap.patch_box(job.patch);
     const wcs::Wcs patch_wcs = skymap.patch_wcs(job.patch);
-    Accumulator acc(box.width, box.height);
+    auto pooled = pool.take(box.width, box.height);
+    Accumulator& acc = *pooled;
     std::vector<const CalexpInfo*> used;
     for (const size_t i : job.inputs) {
       if (add_input(acc, patch_wcs, calexps[i])) used.push_back(&calexps[i]);
     }
     if (!used.empty()) {
       const auto path = out / paths::coadd(kind.dataset_type, job.band, skymap.tract(), job.patch.file_token());
-      image::write_exposure(path, finish(std::move(acc)), coadd_headers(kind, job, skymap, used), &patch_wcs);
+      image::write_exposure(path, finish(acc), coadd_headers(kind, job, skymap, used), &patch_wcs);
       std::vector<long long> visits, detectors;
       for (const CalexpInfo* c : used) {
         visits.push_back(c->visit);
@@ -239,6 +280,7 @@ CoaddResult build_coadds(const SkyMap& skymap, const std::vector<CalexpInfo>& ca
       written.fetch_add(1);
       bytes.fetch_add(static_cast<std::size_t>(std::filesystem::file_size(path)));
     }
+    pool.give_back(std::move(pooled));
     stage.step();
   });
   result.patches = written.load();
