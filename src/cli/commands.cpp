@@ -147,6 +147,7 @@ void Commands::add_to(CLI::App& app) {
   simulate_->add_option("--template-visits",
                         "Visits per band, those with the best seeing, that make the goodSeeingCoadd patches "
                         "(difference-imaging templates); 0: none")
+      ->type_name("INT")
       ->default_val(defaults.template_visits)
       ->check(CLI::Range(0, 100000));
   simulate_->add_flag("--no-coadds", sim_.no_coadds, "Do not build deepCoadd nor goodSeeingCoadd patches");
