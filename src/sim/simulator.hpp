@@ -26,7 +26,8 @@ struct SurveyConfig {
   bool write_coadds = true;   // deepCoadd and goodSeeingCoadd patches
   // Difference-imaging templates: per band, the goodSeeingCoadd patches are
   // built from this many visits of the band, those with the best seeing
-  // (smallest PSF FWHM; ties: lower visit number). 0: no templates.
+  // (smallest measured PSF FWHM, the mean over the visit's calexps; ties:
+  // lower visit number). 0: no templates.
   int template_visits = 2;
   bool write_calexp_comp = true;
   // false: calexps are made (coadds need them) but not written; ingest then
