@@ -304,6 +304,7 @@ int http_benchmark(const fs::path& dir, int visits, int rounds) {
     config.detectors = 9;
     config.patch_size = 4400;  // a 4k x 4k coadd cutout within two patches of a 2x2 block
     config.write_calexp_comp = false;
+    config.template_visits = 0;  // no difference-imaging templates: only the deepCoadds are cut
     sim::simulate(config, survey);
     auto repo = repo::Repository::open_or_create(repo_dir, {.name = "bench", .authority = "bench.example"});
     repo::IngestOptions ingest_options;

@@ -108,16 +108,17 @@ std::optional<ProductPart> diffim_part(ProductCache& cache, const repo::DatasetR
   } catch (const std::invalid_argument& e) {
     throw RecreationError(fmt::format("{}: {}", record.dataset_id, e.what()));
   }
-  image::PsfMatchingKernel kernel = [&] {
+  image::DiffimKernel kernel = [&] {
     try {
-      return image::PsfMatchingKernel::from_json(kept.at("kernel").get<std::string>());
-    } catch (const std::exception& e) {
-      throw RecreationError(fmt::format("{}: its kept kernel is unusable: {}", record.dataset_id, e.what()));
+      return diffim_kernel_from_json(kept);
+    } catch (const RecreationError& e) {
+      throw RecreationError(fmt::format("{}: {}", record.dataset_id, e.what()));
     }
   }();
   std::vector<ScratchFile> scratch;
   // The science side: the calexp's file when it has one now, else a calexp
   // part (which needs the calexp's own measurements).
+  std::vector<fs::path> patches = inputs.files("template");
   const repo::DatasetRecord calexp = inputs.record("calexp");
   fs::path calexp_header;
   std::function<image::Exposure(const fits::PixelBox&)> science;
@@ -135,7 +136,6 @@ std::optional<ProductPart> diffim_part(ProductCache& cache, const repo::DatasetR
     calexp_header = scratch.back().path();
     science = calexp_pixels(calexp.dataset_id, std::move(source));
   }
-  std::vector<fs::path> patches = inputs.files("template");
   ScratchFile diffim_frame = scratch_frame(cache, record);
   // Read back from a file, as a whole re-creation reads the calexp's.
   const auto frame = [&] {
@@ -157,13 +157,15 @@ std::optional<ProductPart> diffim_part(ProductCache& cache, const repo::DatasetR
   const fs::path header = diffim_frame.path();
   scratch.push_back(std::move(diffim_frame));
   auto pixels = [id = record.dataset_id, science = std::move(science), patches = std::move(patches),
-                 kernel = std::move(kernel), wcs = frame.wcs, width = frame.width,
+                 kernel = std::move(kernel), detection_sigma = parameters.detection_sigma, wcs = frame.wcs, width = frame.width,
                  height = frame.height](const fits::PixelBox& box) {
     return part_pixels(id, [&] {
-      const fits::PixelBox template_box = image::difference_template_box(kernel, box);
+      const fits::PixelBox template_box = image::difference_template_box(kernel.kernel, box);
       const image::Exposure s = science(box);
       const image::Exposure t = image::warp_template(patches, wcs, width, height, template_box);
-      return image::subtract_template({s, box.x0, box.y0}, {t, template_box.x0, template_box.y0}, kernel, box);
+      auto d = image::subtract_template({s, box.x0, box.y0}, {t, template_box.x0, template_box.y0}, kernel.kernel, box);
+      image::mask_difference_detections(d, detection_sigma);
+      return d;
     });
   };
   return ProductPart(std::move(scratch), image::ComputedExposure{header, std::move(pixels)});

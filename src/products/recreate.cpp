@@ -139,6 +139,31 @@ image::CalexpMeasurements calexp_measurements_from_json(const nlohmann::json& j)
   }
 }
 
+nlohmann::json diffim_kernel_to_json(const image::DiffimKernel& k) {
+  return {{"kernel", k.kernel.to_json()}, {"kernel_source", std::string(image::to_string(k.source))},
+          {"stamps", k.stamps}};
+}
+
+image::DiffimKernel diffim_kernel_from_json(const nlohmann::json& j) {
+  try {
+    const auto source_text = j.at("kernel_source").get<std::string>();
+    image::KernelSource source = image::KernelSource::fit;
+    if (source_text == "fit-constant") {
+      source = image::KernelSource::fit_constant;
+    } else if (source_text == "model") {
+      source = image::KernelSource::model;
+    } else if (source_text != "fit") {
+      throw RecreationError("unknown kernel source " + source_text);
+    }
+    return {image::PsfMatchingKernel::from_json(j.at("kernel").get<std::string>()), source,
+            j.at("stamps").get<std::size_t>()};
+  } catch (const nlohmann::json::exception& e) {
+    throw RecreationError(fmt::format("malformed difference image measurements: {}", e.what()));
+  } catch (const image::PsfMatchError& e) {
+    throw RecreationError(fmt::format("unusable kept kernel: {}", e.what()));
+  }
+}
+
 namespace {
 
 // Runs a step of re-creation, turning the failures of reading or computing
@@ -184,30 +209,31 @@ nlohmann::json recreate_diffim(const repo::DatasetRecord& record, const repo::Re
   } catch (const std::invalid_argument& e) {
     throw RecreationError(fmt::format("{}: {}", record.dataset_id, e.what()));
   }
-  const fs::path calexp = inputs.file("calexp");
+  // The stored inputs are checked before the calexp, which may have to be
+  // made: a changed template makes nothing.
   const std::vector<fs::path> patches = inputs.files("template");
+  const fs::path calexp = inputs.file("calexp");
   const auto frame = recreation_step(record, "reading its calexp", [&] { return image::read_exposure_frame(calexp); });
   const auto science = recreation_step(record, "reading its calexp", [&] { return image::read_exposure(calexp); });
   const auto tmpl = recreation_step(record, "warping its template", [&] {
     return image::warp_template(patches, frame.wcs, frame.width, frame.height, {0, 0, frame.width, frame.height});
   });
   const auto kernel = recreation_step(record, "PSF matching", [&] {
-    if (kept.is_object() && kept.contains("kernel")) {
-      return image::PsfMatchingKernel::from_json(kept.at("kernel").get<std::string>());
-    }
+    if (kept.is_object() && kept.contains("kernel")) return diffim_kernel_from_json(kept);
     const double arcsec_per_pixel = frame.wcs.pixel_scale_deg() * 3600.0;
     const double science_fwhm = image::card_number(frame.primary, "PSFFWHM").value_or(0.0) / arcsec_per_pixel;
     const double template_fwhm = image::template_psf_fwhm(patches) / arcsec_per_pixel;
-    return image::fit_diffim_kernel(science, tmpl, science_fwhm, template_fwhm, parameters);
+    return image::fit_diffim_kernel(science, tmpl, science_fwhm, template_fwhm,
+                                    image::model_kernel_scale(frame.primary), parameters);
   });
   recreation_step(record, "subtracting its template", [&] {
-    const auto difference = image::subtract_template(science, tmpl, kernel);
-    image::write_exposure(path,
-                          difference,
+    auto difference = image::subtract_template(science, tmpl, kernel.kernel);
+    image::mask_difference_detections(difference, parameters.detection_sigma);
+    image::write_exposure(path, difference,
                           image::diffim_headers(frame.primary, kernel, patches.size(), parameters.software_version),
                           &frame.wcs);
   });
-  return nlohmann::json{{"kernel", kernel.to_json()}};
+  return diffim_kernel_to_json(kernel);
 }
 
 }  // namespace

@@ -105,6 +105,11 @@ repo::Recipe followable_recipe(const repo::DatasetRecord& record);
 nlohmann::json calexp_measurements_to_json(const image::CalexpMeasurements& m);
 image::CalexpMeasurements calexp_measurements_from_json(const nlohmann::json& j);
 
+// A difference image's kernel as kept (JSON) and back; from_json throws
+// RecreationError for a malformed object or a kernel of another version.
+nlohmann::json diffim_kernel_to_json(const image::DiffimKernel& kernel);
+image::DiffimKernel diffim_kernel_from_json(const nlohmann::json& j);
+
 // Re-creates the whole product of a recipe into `path` and returns the
 // measurements to keep. `kept` holds the measurements kept of an earlier
 // re-creation (or null): a difference image then uses the kept kernel.

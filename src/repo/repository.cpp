@@ -428,6 +428,8 @@ IngestReport ingest(Repository& repo, const std::vector<fs::path>& inputs, const
     for (const auto& v : virtual_records) known.emplace(v.dataset_id, KnownDataset{v.checksum});
     std::vector<const DatasetRecord*> new_records;
     for (const Prepared* p : to_register) new_records.push_back(&p->record);
+    // The templates' inputs may be this run's virtual calexps.
+    for (const auto& v : virtual_records) new_records.push_back(&v);
     const auto templates = template_patches(new_records, registry);
     // This run's raws, and the registered raws that this run's templates cover.
     std::vector<DatasetRecord> raws;

@@ -109,6 +109,7 @@ nlohmann::json diffim_parameters_to_json(const image::DiffimParameters& p) {
           {"background_order", p.background_order},
           {"clip_sigma", p.clip_sigma},
           {"max_iterations", p.max_iterations},
+          {"detection_sigma", p.detection_sigma},
           {"warp", "lanczos3"}};
 }
 
@@ -125,6 +126,7 @@ image::DiffimParameters diffim_parameters_from_json(const nlohmann::json& j, con
     p.background_order = j.at("background_order").get<int>();
     p.clip_sigma = j.at("clip_sigma").get<double>();
     p.max_iterations = j.at("max_iterations").get<int>();
+    p.detection_sigma = j.at("detection_sigma").get<float>();
     if (j.at("warp").get<std::string>() != "lanczos3") throw std::invalid_argument("unknown warp kernel");
     if (p.spatial_order < 0 || p.spatial_order > 3 || p.background_order < 0 || p.background_order > 3) {
       throw std::invalid_argument("polynomial orders must be 0..3");

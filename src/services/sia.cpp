@@ -108,8 +108,8 @@ std::vector<dali::ParamSpec> sia_query_params(const dali::ResultLimits& limits) 
   p.push_back(text_param("DPTYPE", "Data product type; everything here is an image.", "meta.code.class", "image"));
   p.push_back({.name = "CALIB",
                .type = dali::ParamType::integer,
-               .description = "Calibration level: 1 raw, 2 calibrated (calexp, diffim, bias, flat), 3 coadd or "
-                              "user image.",
+               .description = "Calibration level: 1 raw, bias and flat; 2 calibrated single exposures (calexp); 3 "
+                              "enhanced products (difference images, coadds, user images).",
                .ucd = "meta.code;obs.calib",
                .min = 0.0,
                .max = 4.0,
