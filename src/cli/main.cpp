@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "cli/hips_commands.hpp"
 #include "cli/product_commands.hpp"
+#include "cli/rights_commands.hpp"
 #include "cli/token_commands.hpp"
 
 int main(int argc, char** argv) {
@@ -24,6 +25,8 @@ int main(int argc, char** argv) {
   token_commands.add_to(app);
   pixserve::cli::ProductCommands product_commands;  // materialize, cache status|prune
   product_commands.add_to(app);
+  pixserve::cli::RightsCommands rights_commands;  // rights
+  rights_commands.add_to(app);
 
   try {
     app.parse(argc, argv);
@@ -38,6 +41,7 @@ int main(int argc, char** argv) {
     if (auto status = hips_commands.run()) return *status;
     if (auto status = token_commands.run()) return *status;
     if (auto status = product_commands.run()) return *status;
+    if (auto status = rights_commands.run()) return *status;
     return commands.run();
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());

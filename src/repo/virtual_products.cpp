@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "db/database.hpp"
 #include "repo/recipe.hpp"
 
 namespace pixserve::repo {
@@ -95,6 +96,30 @@ std::optional<DatasetRecord> virtual_calexp_of(const DatasetRecord& raw,
   calexp.software_version = recipe.software_version;
   calexp.inputs = {{raw.dataset_id, "raw"}, {bias_id, "bias"}, {flat_id, "flat"}};
   return calexp;
+}
+
+std::size_t set_rights_with_products(Registry& registry, const DatasetRecord& stored, const Rights& rights) {
+  if (stored.storage == Storage::virtual_) {
+    throw std::invalid_argument(stored.dataset_id + " is a virtual product: its rights are those of its raw");
+  }
+  DatasetQuery made_from_it;
+  made_from_it.dataset_ids = registry.outputs_of(stored.dataset_id);
+  std::vector<std::string> products;
+  if (!made_from_it.dataset_ids.empty()) {
+    for (const auto& output : registry.find(made_from_it)) {
+      if (output.storage != Storage::virtual_) continue;
+      const auto inputs = registry.inputs_of(output.dataset_id);
+      const bool its_raw = std::any_of(inputs.begin(), inputs.end(), [&](const ProvenanceLink& l) {
+        return l.role == "raw" && l.input_id == stored.dataset_id;
+      });
+      if (its_raw) products.push_back(output.dataset_id);
+    }
+  }
+  db::Transaction tx(registry.connection());
+  registry.set_rights(stored.dataset_id, rights);
+  for (const auto& id : products) registry.set_rights(id, rights);
+  tx.commit();
+  return products.size();
 }
 
 nlohmann::json diffim_parameters_to_json(const image::DiffimParameters& p) {

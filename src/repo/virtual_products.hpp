@@ -62,6 +62,13 @@ std::vector<TemplatePatch> template_patches(std::span<const DatasetRecord* const
 std::optional<DatasetRecord> virtual_diffim_of(const DatasetRecord& raw, const std::map<std::string, KnownDataset>& known,
                                                std::span<const TemplatePatch> templates, Registry& registry);
 
+// Sets the rights of a stored dataset and of every virtual product made
+// from it as its raw (its calexp and difference image), in one transaction:
+// a virtual product is visible exactly when its raw is, also after the raw's
+// rights change. Returns the virtual products changed. Throws
+// std::invalid_argument for a virtual dataset (its rights are its raw's).
+std::size_t set_rights_with_products(Registry& registry, const DatasetRecord& stored, const Rights& rights);
+
 // The calexp parameters a recipe records (ISR settings, PSF guess; 0: from
 // the raw's SEEING) and back; from_json throws std::invalid_argument for a
 // malformed or incomplete object. software_version is the recipe's.

@@ -269,3 +269,33 @@ def test_kill_9_while_writing_leaves_nothing_a_restart_serves(repo, tmp_path):
                 assert hdul["VARIANCE"].data.shape == (512, 512)
     finally:
         assert stop_server(srv) == 0
+
+
+def test_virtual_products_follow_later_changes_of_their_raws_rights(server, repo):
+    """`pixserve rights` on a visit's raws: its virtual calexps and
+    difference images become invisible to an anonymous caller with them
+    (unknown IDs on every endpoint, nothing made), and visible again when
+    the raws are public again."""
+    diffim = rows(server, "diffim")[0]
+    visit, dataset_id = int(diffim["visit"]), str(diffim["dataset_id"])
+    calexp_id = dataset_id.replace(".diffim.", ".calexp.")
+    shutil.rmtree(pathlib.Path(repo) / "cache" / "products", ignore_errors=True)
+    out = run("rights", "--repo", repo, "--visit", visit, "--type", "raw", "--policy", "data-rights").stdout
+    assert "2 stored datasets and 4 virtual products made from them are now data-rights" in out, out
+    try:
+        tap = TAPService(server.url + "/api/tap")
+        hidden = tap.search(f"SELECT dataset_id FROM survey.datasets WHERE visit = {visit}").to_table()
+        assert len(hidden) == 0
+        for product in (dataset_id, calexp_id):
+            for path in (f"/api/files/{product}", f"/api/files/{product}/recipe"):
+                assert requests.get(server.url + path, timeout=60).status_code == 404, path
+            r = requests.get(server.url + "/api/soda/sync", params={"ID": product, "PIXEL": "[1:8,1:8]"}, timeout=60)
+            assert r.status_code == 404
+        links = links_of(server, dataset_id)
+        assert [str(e) for e in links["error_message"] if str(e)], "an invisible ID must be a DataLink error row"
+        assert not list((pathlib.Path(repo) / "cache" / "products").rglob("*.fits"))
+        refused = run("rights", "--repo", repo, "--id", dataset_id, "--policy", "public", check=False)
+        assert refused.returncode != 0 and "set the rights of its raw" in refused.stderr + refused.stdout
+    finally:
+        run("rights", "--repo", repo, "--visit", visit, "--type", "raw", "--policy", "public")
+    assert requests.get(file_url(server, dataset_id), timeout=120).status_code == 200
