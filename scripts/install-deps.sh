@@ -14,7 +14,7 @@ PACKAGES=(
   libgtest-dev googletest
   clang libclang-rt-14-dev clang-tidy
   python3 python3-pytest python3-pyvo python3-astropy python3-astropy-healpix
-  python3-numpy python3-requests python3-pytest-xdist
+  python3-numpy python3-requests python3-pytest-xdist python3-photutils
   stilts chromium wrk
   aladin
 )

@@ -150,6 +150,18 @@ void Commands::add_to(CLI::App& app) {
       ->type_name("INT")
       ->default_val(defaults.template_visits)
       ->check(CLI::Range(0, 100000));
+  simulate_->add_option("--star-density", "Stars of 16-24.5 mag per square degree")
+      ->type_name("FLOAT")
+      ->default_val(defaults.star_density_per_deg2)
+      ->check(CLI::Range(0.0, 1e7));
+  simulate_->add_option("--variable-fraction", "Fraction of the stars that vary (sinusoidal light curves)")
+      ->type_name("FLOAT")
+      ->default_val(defaults.variable_fraction)
+      ->check(CLI::Range(0.0, 1.0));
+  simulate_->add_option("--field-radius", "Radius (degrees) of the disc the synthetic sky covers")
+      ->type_name("FLOAT")
+      ->default_val(defaults.field_radius_deg)
+      ->check(CLI::Range(0.01, 10.0));
   simulate_->add_flag("--no-coadds", sim_.no_coadds, "Do not build deepCoadd nor goodSeeingCoadd patches");
   simulate_->add_flag("--no-comp", sim_.no_comp, "Do not write calexp_comp files");
   simulate_->add_flag("--virtual", sim_.virtual_calexps,
@@ -234,6 +246,9 @@ int Commands::run_simulate() {
   config.headers_only = sim_.headers_only;
   config.write_coadds = !sim_.no_coadds;
   config.template_visits = simulate_->get_option("--template-visits")->as<int>();
+  config.star_density_per_deg2 = simulate_->get_option("--star-density")->as<double>();
+  config.variable_fraction = simulate_->get_option("--variable-fraction")->as<double>();
+  config.field_radius_deg = simulate_->get_option("--field-radius")->as<double>();
   config.write_calexp_comp = !sim_.no_comp && !sim_.virtual_calexps;
   config.write_calexps = !sim_.virtual_calexps;
   config.threads = static_cast<int>(sim_.threads);
