@@ -76,7 +76,9 @@ ScratchFile write_calexp_frame(ProductCache& cache, const repo::DatasetRecord& r
     image::write_exposure_headers(frame.path(), header.headers, &header.wcs);
   } catch (const std::exception& e) {
     spdlog::error("{}: writing its header: {}", record.dataset_id, e.what());
-    throw RecreationError(fmt::format("{}: its raw's header cannot be read", record.dataset_id));
+    throw RecreationError(fmt::format(
+        "{}: writing its header failed (its raw is unreadable or the product cache cannot be written)",
+        record.dataset_id));
   }
   return frame;
 }
@@ -152,7 +154,8 @@ std::optional<ProductPart> diffim_part(ProductCache& cache, const repo::DatasetR
         image::diffim_headers(frame.primary, kernel, patches.size(), parameters.software_version), &frame.wcs);
   } catch (const std::exception& e) {
     spdlog::error("{}: writing its header: {}", record.dataset_id, e.what());
-    throw RecreationError(fmt::format("{}: its calexp's header cannot be read", record.dataset_id));
+    throw RecreationError(fmt::format("{}: writing its header failed (the product cache cannot be written)",
+                                      record.dataset_id));
   }
   const fs::path header = diffim_frame.path();
   scratch.push_back(std::move(diffim_frame));

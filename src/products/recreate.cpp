@@ -166,10 +166,14 @@ image::DiffimKernel diffim_kernel_from_json(const nlohmann::json& j) {
 
 namespace {
 
-// Runs a step of re-creation, turning the failures of reading or computing
-// into a RecreationError with `what` (the details go to the log).
+constexpr std::string_view kInputsUnreadable = "the inputs are unreadable";
+constexpr std::string_view kCacheUnwritable = "the product cache cannot be written: is its disk full?";
+
+// Runs a step of re-creation, turning its failures into a RecreationError
+// saying `what` failed and the likely cause (the details go to the log).
 template <typename F>
-decltype(auto) recreation_step(const repo::DatasetRecord& record, const std::string& what, F&& step) {
+decltype(auto) recreation_step(const repo::DatasetRecord& record, const std::string& what, F&& step,
+                               std::string_view cause = kInputsUnreadable) {
   try {
     return std::forward<F>(step)();
   } catch (const RecreationError&) {
@@ -178,7 +182,7 @@ decltype(auto) recreation_step(const repo::DatasetRecord& record, const std::str
     throw RecreationError(fmt::format("{}: {}: {}", record.dataset_id, what, e.what()));
   } catch (const std::exception& e) {
     spdlog::error("{}: {}: {}", record.dataset_id, what, e.what());
-    throw RecreationError(fmt::format("{}: {} failed (the inputs are unreadable)", record.dataset_id, what));
+    throw RecreationError(fmt::format("{}: {} failed ({})", record.dataset_id, what, cause));
   }
 }
 
@@ -193,12 +197,11 @@ nlohmann::json recreate_calexp(const repo::DatasetRecord& record, const repo::Re
   const fs::path raw = inputs.file("raw");
   const fs::path bias = inputs.file("bias");
   const fs::path flat = inputs.file("flat");
-  return recreation_step(record, fmt::format("re-creation from its raw {}", recipe.input("raw").dataset_id), [&] {
-    const auto calexp =
-        image::make_calexp(raw, image::read_calibration(bias), image::read_calibration(flat), parameters);
-    image::write_calexp(path, calexp);
-    return calexp_measurements_to_json(image::CalexpMeasurements{calexp.background, calexp.psf_fwhm});
+  const auto calexp = recreation_step(record, fmt::format("re-creation from its raw {}", recipe.input("raw").dataset_id), [&] {
+    return image::make_calexp(raw, image::read_calibration(bias), image::read_calibration(flat), parameters);
   });
+  recreation_step(record, "writing it", [&] { image::write_calexp(path, calexp); }, kCacheUnwritable);
+  return calexp_measurements_to_json(calexp.measurements());
 }
 
 nlohmann::json recreate_diffim(const repo::DatasetRecord& record, const repo::Recipe& recipe,
@@ -226,13 +229,16 @@ nlohmann::json recreate_diffim(const repo::DatasetRecord& record, const repo::Re
     return image::fit_diffim_kernel(science, tmpl, science_fwhm, template_fwhm,
                                     image::model_kernel_scale(frame.primary), parameters);
   });
-  recreation_step(record, "subtracting its template", [&] {
-    auto difference = image::subtract_template(science, tmpl, kernel.kernel);
-    image::mask_difference_detections(difference, parameters.detection_sigma);
+  const auto difference = recreation_step(record, "subtracting its template", [&] {
+    auto d = image::subtract_template(science, tmpl, kernel.kernel);
+    image::mask_difference_detections(d, parameters.detection_sigma);
+    return d;
+  });
+  recreation_step(record, "writing it", [&] {
     image::write_exposure(path, difference,
                           image::diffim_headers(frame.primary, kernel, patches.size(), parameters.software_version),
                           &frame.wcs);
-  });
+  }, kCacheUnwritable);
   return diffim_kernel_to_json(kernel);
 }
 

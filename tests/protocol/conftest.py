@@ -78,17 +78,19 @@ class Server:
         return "".join(self.log_lines)
 
 
-def start_server(repo, *extra_args, timeout=60):
+def start_server(repo, *extra_args, timeout=60, preexec_fn=None):
     """Starts `pixserve serve` on a free loopback port and waits for its
-    "listening on http://127.0.0.1:PORT" line."""
+    "listening on http://127.0.0.1:PORT" line. preexec_fn runs in the child
+    before the server starts (e.g. to set resource limits)."""
     cmd = [pixserve_binary(), "serve", "--repo", str(repo), "--host", "127.0.0.1", "--port", "0", *map(str, extra_args)]
-    return start_listening(cmd, timeout)
+    return start_listening(cmd, timeout, preexec_fn)
 
 
-def start_listening(cmd, timeout=60):
+def start_listening(cmd, timeout=60, preexec_fn=None):
     """Starts a server command and waits for its "listening on
     http://127.0.0.1:PORT" line."""
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                               preexec_fn=preexec_fn)
     lines = []
     found = threading.Event()
     url = {}

@@ -299,3 +299,39 @@ def test_virtual_products_follow_later_changes_of_their_raws_rights(server, repo
     finally:
         run("rights", "--repo", repo, "--visit", visit, "--type", "raw", "--policy", "public")
     assert requests.get(file_url(server, dataset_id), timeout=120).status_code == 200
+
+
+def small_file_size_limit():
+    """In the server's process: every write past 512 KiB fails (EFBIG), as
+    writes fail on a full disk; the signal that would kill the process
+    instead is ignored, as an ignored signal stays ignored across exec."""
+    import resource
+    resource.setrlimit(resource.RLIMIT_FSIZE, (512 * 1024, resource.RLIM_INFINITY))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def test_a_full_disk_during_re_creation_leaves_the_cache_consistent(repo):
+    """Writes that fail while a product is written: a server-side DALI
+    error, no entry and no partial file in the cache, the server still
+    serving; with room again the product is made."""
+    cache = pathlib.Path(repo) / "cache" / "products"
+    shutil.rmtree(cache, ignore_errors=True)
+    srv = start_server(repo, preexec_fn=small_file_size_limit)
+    try:
+        dataset_id = str(rows(srv, "diffim")["dataset_id"][0])
+        r = requests.get(file_url(srv, dataset_id), timeout=120)
+        assert r.status_code == 500, r.text[:300]
+        assert "the product cache cannot be written" in r.text, r.text[:600]
+        assert not [p for p in cache.rglob("*") if p.is_file() and p.suffix == ".fits"]
+        assert not list(cache.rglob("*.partial-*"))
+        assert requests.get(srv.url + "/api/datalink/links", params={"ID": dataset_id}, timeout=60).status_code == 200
+    finally:
+        assert stop_server(srv) == 0
+    srv = start_server(repo)
+    try:
+        r = requests.get(file_url(srv, dataset_id), timeout=120)
+        assert r.status_code == 200
+        with fits.open(io.BytesIO(r.content), checksum=True) as hdul:
+            assert hdul[0].header["DSTYPE"] == "diffim"
+    finally:
+        assert stop_server(srv) == 0
