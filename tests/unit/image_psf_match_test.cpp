@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "image/difference.hpp"
+#include "image/diffim.hpp"
+#include "image/statistics.hpp"
 #include "image/mask.hpp"
 #include "image/psf_match.hpp"
 
@@ -542,6 +544,59 @@ TEST(ImagePsfMatchKernelData, MalformedOrForeignKernelsAreRefused) {
                std::invalid_argument);  // empty
   const auto whole = subtract_template(e, e, k);
   EXPECT_EQ(whole.width(), 100);
+}
+
+
+// fit_diffim_kernel: the recipe's fit where there are stars enough, a
+// spatially constant fit with fewer, the model kernel without any; the
+// differential sky from the difference itself.
+TEST(ImageDiffimKernel, FitsWithEnoughStarsAndTakesTheSkyFromTheDifference) {
+  const auto field = make_star_field(384, 11);
+  DiffimParameters p;
+  const auto k = fit_diffim_kernel(field.science, field.tmpl, 2.3548 * 2.2, 2.3548 * StarFieldPair::kTemplateSigma,
+                                   1.0 / StarFieldPair::kTemplateUnit, p);
+  EXPECT_EQ(k.source, KernelSource::fit);
+  EXPECT_GE(k.stamps, 10U);
+  EXPECT_NEAR(k.kernel.kernel_sum() * StarFieldPair::kTemplateUnit, 1.0, 0.01);
+  auto d = subtract_template(field.science, field.tmpl, k.kernel);
+  mask_difference_detections(d, p.detection_sigma);
+  const std::int32_t reject = kPsfMatchRejectBits | mask_bit(MaskPlane::detected) | mask_bit(MaskPlane::detected_negative);
+  EXPECT_NEAR(estimate_background(d.image, &d.mask, reject).level, 0.0, 0.5);
+}
+
+TEST(ImageDiffimKernel, FewStarsGiveAConstantFitAndNoneTheModelKernel) {
+  const auto field = make_star_field(384, 12);
+  // A piece holding a couple of stars only.
+  const fits::PixelBox piece{0, 0, 100, 100};
+  Exposure s = copy_piece(field.science, piece), t = copy_piece(field.tmpl, piece);
+  DiffimParameters p;
+  const auto few = fit_diffim_kernel(s, t, 2.3548 * 2.2, 2.3548 * StarFieldPair::kTemplateSigma, 4.0, p);
+  EXPECT_NE(few.source, KernelSource::fit);
+  EXPECT_EQ(few.kernel.spatial_order(), 0);
+  // No star at all: the model kernel, whose sum is the zero points' scale.
+  Exposure flat_s(64, 64), flat_t(64, 64);
+  for (auto& v : flat_s.variance.pixels) v = 1.0F;
+  for (auto& v : flat_t.variance.pixels) v = 1.0F;
+  const auto model = fit_diffim_kernel(flat_s, flat_t, 5.0, 3.0, 4.0, p);
+  EXPECT_EQ(model.source, KernelSource::model);
+  EXPECT_EQ(model.stamps, 0U);
+  EXPECT_DOUBLE_EQ(model.kernel.kernel_sum(), 4.0);
+  EXPECT_EQ(to_string(model.source), "model");
+  EXPECT_THROW(fit_diffim_kernel(flat_s, flat_t, 5.0, 3.0, 0.0, p), PsfMatchError);
+}
+
+TEST(ImageDiffimKernel, DetectionsAndTheModelScaleFromTheHeader) {
+  Exposure d(3, 1);
+  d.image.pixels = {10.0F, -10.0F, 1.0F};
+  d.variance.pixels = {1.0F, 1.0F, 1.0F};
+  mask_difference_detections(d, 5.0F);
+  EXPECT_EQ(d.mask.pixels[0], mask_bit(MaskPlane::detected));
+  EXPECT_EQ(d.mask.pixels[1], mask_bit(MaskPlane::detected_negative));
+  EXPECT_EQ(d.mask.pixels[2], 0);
+  HeaderCards h;
+  h.set("MAGZERO", 28.9).set("EXPTIME", 30.0);
+  EXPECT_NEAR(model_kernel_scale(h), 30.0 * std::pow(10.0, 0.4 * (28.9 - 31.4)), 1e-12);
+  EXPECT_EQ(model_kernel_scale(HeaderCards{}), 0.0);
 }
 
 }  // namespace
