@@ -63,7 +63,10 @@ void print_records(const std::vector<repo::DatasetRecord>& rows, const std::stri
                      {"t_exptime", r.t_exptime ? nlohmann::json(*r.t_exptime) : nlohmann::json()},
                      {"target_name", r.target_name},
                      {"policy", std::string(repo::to_string(r.rights.policy))},
-                     {"file", repository.file_of(r).string()}});
+                     {"storage", std::string(repo::to_string(r.storage))},
+                     // A virtual dataset has no file until it is re-created (into the product cache).
+                     {"file", r.storage == repo::Storage::file ? nlohmann::json(repository.file_of(r).string())
+                                                               : nlohmann::json()}});
     }
     std::cout << out.dump(1) << '\n';
     return;

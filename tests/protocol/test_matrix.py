@@ -8,7 +8,8 @@ kind of dataset the repository can hold and with every kind of caller:
                 links, /api/files/<id>, .../header, .../preview.png, SIA by
                 ID, TAP (ivoa.obscore by obs_publisher_did), MOC around the
                 dataset, HiPS progenitors of the cell under a coadd
-    datasets    raw, bias, flat, calexp, calexp_comp, deepCoadd of a small
+    datasets    raw, bias, flat, calexp, calexp_comp, diffim (virtual: made
+                on request), deepCoadd of a small
                 simulated survey, each in a public collection (DR1) and in
                 restricted ones (EMB embargoed, GRP group team1, DRT data
                 rights, PRIV owner only); Level-3 user images uploaded over
@@ -63,9 +64,12 @@ from test_services import votable
 
 REALM = "pixserve-matrix"
 REPO_NAME = "matrix"
-SURVEY = ["--visits", "2", "--detectors", "2", "--detector-size", "128", "--seed", "23"]
+# Three visits, the best-seeing one the template: the two others get virtual
+# difference images.
+SURVEY = ["--visits", "3", "--bands", "r", "--detectors", "2", "--detector-size", "128", "--seed", "23",
+          "--template-visits", "1"]
 
-SURVEY_KINDS = ["raw", "bias", "flat", "calexp", "calexp_comp", "deepCoadd"]
+SURVEY_KINDS = ["raw", "bias", "flat", "calexp", "calexp_comp", "diffim", "deepCoadd"]
 VISIT_TYPES = {"raw", "calexp", "calexp_comp", "diffim"}
 
 # The caller of each identity (user, groups); forged and expired are tokens that must not work.
@@ -122,7 +126,7 @@ USER_KINDS = {kind for _, kind, _, _ in USER_IMAGES}
 # the calibrations have none); PIXEL ranges and whole images need pixels on
 # one grid (raw amplifier segments are not). Anything else is a 400
 # UsageError ("cannot be cut out"), never a 5xx.
-SKY_CUTTABLE = {"calexp", "calexp_comp", "deepCoadd"} | USER_KINDS
+SKY_CUTTABLE = {"calexp", "calexp_comp", "diffim", "deepCoadd"} | USER_KINDS
 PIXEL_CUTTABLE = SKY_CUTTABLE | {"bias", "flat"}
 
 SODA_SHAPES = ["PIXEL", "CIRCLE", "POS=CIRCLE", "POS=RANGE", "POS=POLYGON", "POLYGON", "none"]
@@ -147,8 +151,8 @@ class Dataset:
     dec: float
     radius: float      # degrees: small enough that shapes around (ra, dec) stay inside
     has_footprint: bool
-    stored: pathlib.Path      # the file as stored in the repository (user images: as uploaded)
-    digest: str = ""          # its SHA-256
+    stored: pathlib.Path      # the file as stored in the repository (user images: as uploaded; virtual: None)
+    digest: str = ""          # its SHA-256 (virtual: of its first download, the re-created file)
     download: pathlib.Path = None  # the same file downloaded through /api/files/<id>: the pixels' oracle
 
     @property
@@ -442,7 +446,8 @@ def add_datasets(m, registered, tmp_path_factory):
             region = rec["s_region"] or a_calexp["s_region"]
             ra, dec, reach = centre_of(region)
             m.datasets.append(Dataset(dataset_id, kind, collection, kind, survey_audience(collection, kind),
-                                      ra, dec, reach * 0.2, rec["s_region"] is not None, pathlib.Path(rec["file"])))
+                                      ra, dec, reach * 0.2, rec["s_region"] is not None,
+                                      pathlib.Path(rec["file"]) if rec["file"] else None))
 
     # Level-3 images, uploaded by their owner over HTTP, each at its own place.
     fail = Failures()
@@ -470,7 +475,7 @@ def add_datasets(m, registered, tmp_path_factory):
     # Every source file, downloaded once through /api/files by someone who may read it.
     downloads = tmp_path_factory.mktemp("matrix-downloads")
     for ds in m.datasets:
-        ds.digest = sha256_of(ds.stored)
+        ds.digest = sha256_of(ds.stored) if ds.stored else ""
         who = "owner" if "owner" in ds.audience else sorted(ds.audience)[0]
         ds.download = downloads / (ds.id + ".fits")
         with m.session.get(f"{m.url}/api/files/{ds.id}", headers=m.headers(who), stream=True, timeout=120) as r:
@@ -478,6 +483,8 @@ def add_datasets(m, registered, tmp_path_factory):
             with open(ds.download, "wb") as f:
                 for block in r.iter_content(1 << 20):
                     f.write(block)
+        if not ds.stored:  # virtual: re-created on this first request; later ones must give the same bytes
+            ds.digest = sha256_of(ds.download)
         fail.check(sha256_of(ds.download) == ds.digest, f"/api/files/{ds.id} is not the stored file")
     fail.assert_none("downloading the source files")
     assert m.server.process.poll() is None, m.server.log()[-3000:]
