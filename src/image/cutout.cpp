@@ -407,24 +407,6 @@ struct Patch {
   long ox = 0, oy = 0;  // origin of the patch in the reference patch's grid
 };
 
-// The WCS records with the CRPIX cards taken out, and the CRPIX values.
-std::pair<std::string, std::pair<double, double>> grid_signature(const wcs::Wcs& w) {
-  const std::string records = w.header_records();
-  std::string rest;
-  double c1 = 0.0, c2 = 0.0;
-  for (size_t i = 0; i + 80 <= records.size(); i += 80) {
-    const std::string_view card(records.data() + i, 80);
-    const std::string_view key = card.substr(0, 6);  // wcslib writes "CRPIXn  = value"
-    if ((key == "CRPIX1" || key == "CRPIX2") && card.substr(6, 4) == "  = ") {
-      const std::string v(card.substr(10));
-      (key == "CRPIX1" ? c1 : c2) = std::strtod(v.c_str(), nullptr);
-    } else {
-      rest += card;
-    }
-  }
-  return {rest, {c1, c2}};
-}
-
 struct Mosaic {
   std::vector<Patch> patches;  // sorted by path; the first is the reference grid
   fits::PixelBox bounds;       // union of the patches, reference grid
@@ -444,7 +426,7 @@ Mosaic open_mosaic(const std::vector<std::filesystem::path>& files) {
   }
   const Source& ref = patches.front().source;
   if (!ref.planes.front().wcs) throw UnsupportedDataset(fmt::format("{}: no celestial WCS", sorted.front().string()));
-  const auto [ref_sig, ref_crpix] = grid_signature(*ref.planes.front().wcs);
+  const auto [ref_sig, ref_crpix] = pixel_grid_signature(*ref.planes.front().wcs);
   long x0 = 0, y0 = 0, x1 = 0, y1 = 0;
   for (auto& p : patches) {
     const Source& s = p.source;
@@ -462,7 +444,7 @@ Mosaic open_mosaic(const std::vector<std::filesystem::path>& files) {
       }
     }
     if (!s.planes.front().wcs) throw std::invalid_argument(fmt::format("coadd cutout: {} has no celestial WCS", name));
-    const auto [sig, crpix] = grid_signature(*s.planes.front().wcs);
+    const auto [sig, crpix] = pixel_grid_signature(*s.planes.front().wcs);
     const double dx = ref_crpix.first - crpix.first, dy = ref_crpix.second - crpix.second;
     if (sig != ref_sig || std::abs(dx - std::round(dx)) > 1e-6 || std::abs(dy - std::round(dy)) > 1e-6) {
       throw std::invalid_argument(fmt::format(
@@ -636,6 +618,23 @@ std::vector<CutoutPiece> write_coadd_cutout(const std::vector<std::filesystem::p
   auto pieces = cut_mosaic(m, planned, request, out, dataset_id, 1);
   out.close();
   return pieces;
+}
+
+std::pair<std::string, std::pair<double, double>> pixel_grid_signature(const wcs::Wcs& w) {
+  const std::string records = w.header_records();
+  std::string rest;
+  double c1 = 0.0, c2 = 0.0;
+  for (size_t i = 0; i + 80 <= records.size(); i += 80) {
+    const std::string_view card(records.data() + i, 80);
+    const std::string_view key = card.substr(0, 6);  // wcslib writes "CRPIXn  = value"
+    if ((key == "CRPIX1" || key == "CRPIX2") && card.substr(6, 4) == "  = ") {
+      const std::string v(card.substr(10));
+      (key == "CRPIX1" ? c1 : c2) = std::strtod(v.c_str(), nullptr);
+    } else {
+      rest += card;
+    }
+  }
+  return {rest, {c1, c2}};
 }
 
 }  // namespace pixserve::image

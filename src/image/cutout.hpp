@@ -22,6 +22,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "fits/fits.hpp"
@@ -150,6 +151,11 @@ std::vector<CutoutPiece> append_cutouts(const ComputedExposure& source, const Cu
                                         fits::File& out, std::string_view dataset_id, int extver_start = 1);
 std::vector<CutoutPiece> write_cutout(const ComputedExposure& source, const CutoutRequest& request,
                                       const std::filesystem::path& out_path, std::string_view dataset_id);
+
+// The WCS header records with the CRPIX cards taken out, and the CRPIX
+// values: images on one pixel grid (the patches of a tract) have equal
+// records and CRPIX values differing by whole pixels.
+std::pair<std::string, std::pair<double, double>> pixel_grid_signature(const wcs::Wcs& w);
 
 // Coadd cutouts across patches of one tract. The patches must share one pixel
 // grid (WCSs equal but for integer CRPIX offsets; checked, std::invalid_argument

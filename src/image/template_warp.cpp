@@ -11,31 +11,13 @@
 #include <string>
 #include <utility>
 
+#include "image/cutout.hpp"
 #include "image/mask.hpp"
 
 namespace pixserve::image {
 namespace {
 
 constexpr std::int32_t kWarpNoDataBit = mask_bit(MaskPlane::no_data);
-
-// The WCS header records without the CRPIX cards, and the CRPIX values:
-// patches on one grid have equal records and CRPIX differing by integers.
-std::pair<std::string, std::pair<double, double>> warp_grid_signature(const wcs::Wcs& w) {
-  const std::string records = w.header_records();
-  std::string rest;
-  double c1 = 0.0, c2 = 0.0;
-  for (size_t i = 0; i + 80 <= records.size(); i += 80) {
-    const std::string_view card(records.data() + i, 80);
-    const std::string_view key = card.substr(0, 6);  // wcslib writes "CRPIXn  = value"
-    if ((key == "CRPIX1" || key == "CRPIX2") && card.substr(6, 4) == "  = ") {
-      const std::string v(card.substr(10));
-      (key == "CRPIX1" ? c1 : c2) = std::strtod(v.c_str(), nullptr);
-    } else {
-      rest += card;
-    }
-  }
-  return {rest, {c1, c2}};
-}
 
 // "x,y" of a PATCH keyword.
 std::optional<std::pair<long, long>> parse_patch_index(const std::optional<std::string>& text) {
@@ -104,7 +86,7 @@ TemplatePatches::TemplatePatches(std::span<const std::filesystem::path> patch_fi
     p.width = shape[0];
     p.height = shape[1];
     wcs::Wcs w = wcs::Wcs::from_fits(file);
-    const auto [sig, crpix] = warp_grid_signature(w);
+    const auto [sig, crpix] = pixel_grid_signature(w);
     if (!grid_wcs_) {
       grid_wcs_ = std::move(w);
       ref_sig = sig;

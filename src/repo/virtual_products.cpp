@@ -24,6 +24,25 @@ std::pair<std::string, std::string> calibration_ids(const DatasetRecord& raw) {
   return {std::move(bias_id), make_dataset_id(raw.collection, DatasetType::flat, calib)};
 }
 
+// The record of a virtual product of a raw: the raw's ObsCore row, rights
+// and observation, with the product's type, ID, recipe and provenance.
+DatasetRecord virtual_record(const DatasetRecord& raw, DatasetType type, std::string dataset_id, const Recipe& recipe,
+                             std::vector<ProvenanceLink> inputs) {
+  DatasetRecord product = raw;
+  product.type = type;
+  product.dataset_id = std::move(dataset_id);
+  product.calib_level.reset();
+  product.storage = Storage::virtual_;
+  product.recipe = recipe.to_json();
+  product.checksum = recipe_hash(product.recipe);
+  product.file_path.clear();
+  product.content_type = "application/fits";
+  product.file_size = estimated_calexp_bytes(raw.width, raw.height);
+  product.software_version = recipe.software_version;
+  product.inputs = std::move(inputs);
+  return product;
+}
+
 }  // namespace
 
 nlohmann::json calexp_parameters_to_json(const image::CalexpParameters& p) {
@@ -83,19 +102,8 @@ std::optional<DatasetRecord> virtual_calexp_of(const DatasetRecord& raw,
   recipe.algorithm_version = std::string(image::kIsrVersion);
   recipe.parameters = calexp_parameters_to_json({});
 
-  DatasetRecord calexp = raw;
-  calexp.type = DatasetType::calexp;
-  calexp.dataset_id = calexp_id;
-  calexp.calib_level.reset();
-  calexp.storage = Storage::virtual_;
-  calexp.recipe = recipe.to_json();
-  calexp.checksum = recipe_hash(calexp.recipe);
-  calexp.file_path.clear();
-  calexp.content_type = "application/fits";
-  calexp.file_size = estimated_calexp_bytes(raw.width, raw.height);
-  calexp.software_version = recipe.software_version;
-  calexp.inputs = {{raw.dataset_id, "raw"}, {bias_id, "bias"}, {flat_id, "flat"}};
-  return calexp;
+  return virtual_record(raw, DatasetType::calexp, calexp_id, recipe,
+                        {{raw.dataset_id, "raw"}, {bias_id, "bias"}, {flat_id, "flat"}});
 }
 
 std::size_t set_rights_with_products(Registry& registry, const DatasetRecord& stored, const Rights& rights) {
@@ -230,26 +238,15 @@ std::optional<DatasetRecord> virtual_diffim_of(const DatasetRecord& raw, const s
   recipe.algorithm_version = std::string(image::kDiffimVersion);
   recipe.parameters = diffim_parameters_to_json({});
 
-  DatasetRecord diffim = raw;
-  diffim.type = DatasetType::diffim;
-  diffim.dataset_id = diffim_id;
-  diffim.calib_level.reset();
-  diffim.storage = Storage::virtual_;
-  diffim.recipe = recipe.to_json();
-  diffim.checksum = recipe_hash(diffim.recipe);
-  diffim.file_path.clear();
-  diffim.content_type = "application/fits";
-  diffim.file_size = estimated_calexp_bytes(raw.width, raw.height);
-  diffim.software_version = recipe.software_version;
-  diffim.inputs = {{calexp_id, "calexp"}};
+  std::vector<ProvenanceLink> provenance{{calexp_id, "calexp"}};
   for (const auto& input : recipe.inputs) {
-    if (input.role == "template") diffim.inputs.push_back({input.dataset_id, "template"});
+    if (input.role == "template") provenance.push_back({input.dataset_id, "template"});
   }
-  diffim.inputs.push_back({raw.dataset_id, "raw"});
+  provenance.push_back({raw.dataset_id, "raw"});
   const auto [bias_id, flat_id] = calibration_ids(raw);
-  if (checksum_of(bias_id, known, registry)) diffim.inputs.push_back({bias_id, "bias"});
-  if (checksum_of(flat_id, known, registry)) diffim.inputs.push_back({flat_id, "flat"});
-  return diffim;
+  if (checksum_of(bias_id, known, registry)) provenance.push_back({bias_id, "bias"});
+  if (checksum_of(flat_id, known, registry)) provenance.push_back({flat_id, "flat"});
+  return virtual_record(raw, DatasetType::diffim, diffim_id, recipe, std::move(provenance));
 }
 
 }  // namespace pixserve::repo
