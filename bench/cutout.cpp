@@ -32,20 +32,13 @@
 
 #include <fmt/format.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <atomic>
 #include <memory>
-#include <mutex>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 
+#include "bench_http.hpp"
 #include "fits/fits.hpp"
-#include "http/params.hpp"
 #include "http/server.hpp"
 #include "image/cutout.hpp"
 #include "repo/repository.hpp"
@@ -57,16 +50,9 @@
 
 namespace fs = std::filesystem;
 using namespace pixserve;
-using Clock = std::chrono::steady_clock;
+using namespace pixserve::bench;
 
 namespace {
-
-double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(std::min<double>(static_cast<double>(v.size() - 1), p * static_cast<double>(v.size())))];
-}
 
 constexpr double kScale = 0.2 / 3600.0;
 
@@ -181,104 +167,6 @@ void row(const char* what, const std::vector<double>& ms) {
 }
 
 // ---------------------------------------------------------------- HTTP
-
-// A bare HTTP/1.1 client: one request per connection (Connection: close),
-// the body counted and dropped as it arrives, so that 20 clients receiving
-// 200 MB each hold no more than their read buffers.
-struct HttpResult {
-  int status = 0;
-  std::uint64_t body_bytes = 0;
-  double ms = 0.0;
-};
-
-class Socket {
- public:
-  Socket() : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {}
-  ~Socket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Socket(const Socket&) = delete;
-  Socket& operator=(const Socket&) = delete;
-  int fd() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-HttpResult http_post(std::uint16_t port, const std::string& path, const std::string& form) {
-  const auto start = Clock::now();
-  HttpResult result;
-  Socket s;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(s.fd(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) return result;
-  const std::string request = fmt::format(
-      "POST {} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-      "Content-Length: {}\r\nConnection: close\r\n\r\n{}",
-      path, form.size(), form);
-  for (std::size_t sent = 0; sent < request.size();) {
-    const auto n = ::send(s.fd(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) return result;
-    sent += static_cast<std::size_t>(n);
-  }
-  std::vector<char> buffer(1 << 20);
-  std::string head;
-  bool in_body = false;
-  for (;;) {
-    const auto n = ::recv(s.fd(), buffer.data(), buffer.size(), 0);
-    if (n <= 0) break;
-    if (in_body) {
-      result.body_bytes += static_cast<std::uint64_t>(n);
-      continue;
-    }
-    head.append(buffer.data(), static_cast<std::size_t>(n));
-    const auto end = head.find("\r\n\r\n");
-    if (end == std::string::npos) continue;
-    in_body = true;
-    result.body_bytes = head.size() - end - 4;
-    if (head.size() > 12) result.status = std::atoi(head.c_str() + 9);
-  }
-  result.ms = ms_since(start);
-  return result;
-}
-
-std::string circle_form(const std::vector<std::string>& ids, double ra, double dec, double radius) {
-  std::string form;
-  for (const auto& id : ids) form += "ID=" + http::percent_encode(id) + "&";
-  form += "CIRCLE=" + http::percent_encode(fmt::format("{:.10f} {:.10f} {:.10f}", ra, dec, radius));
-  return form;
-}
-
-// Runs `clients` threads, each doing `rounds` requests; returns every result.
-std::vector<HttpResult> concurrent(int clients, int rounds, const std::function<HttpResult()>& one) {
-  std::mutex mutex;
-  std::vector<HttpResult> all;
-  {
-    std::vector<std::jthread> threads;
-    for (int c = 0; c < clients; ++c) {
-      threads.emplace_back([&] {
-        for (int r = 0; r < rounds; ++r) {
-          auto res = one();
-          std::lock_guard lock(mutex);
-          all.push_back(res);
-        }
-      });
-    }
-  }
-  return all;
-}
-
-std::vector<double> latencies(const std::vector<HttpResult>& results) {
-  std::vector<double> ms;
-  for (const auto& r : results) ms.push_back(r.ms);
-  return ms;
-}
-
-bool all_ok(const std::vector<HttpResult>& results) {
-  return std::all_of(results.begin(), results.end(), [](const HttpResult& r) { return r.status == 200; });
-}
 
 double read_bytes_ms(const std::vector<fs::path>& files, std::uint64_t bytes) {
   const auto t = Clock::now();
