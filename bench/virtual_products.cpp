@@ -18,7 +18,9 @@
 //   3. cold whole re-creation (nothing cached, no measurements) of a calexp
 //      and of a difference image (its calexp cold too), against a GET of a
 //      stored calexp; a cache hit of a virtual calexp against the stored GET;
-//   4. stamp against whole re-creation of a calexp;
+//   4. stamp against whole re-creation of a calexp; 4b. the same at the
+//      survey's CCD size (--large-ccd, 4096 by default; in process, on a
+//      survey of its own);
 //   5. all epochs of one object: 10 concurrent clients, each the cold
 //      difference-image stamps of every epoch of its own object;
 //   6. 20 concurrent users, each a different cold whole calexp;
@@ -30,7 +32,7 @@
 // products of visits no other figure uses.
 //
 //   build/bench/bench_virtual_products [--dir DIR] [--visits N] [--stamps N] [--whole N]
-//       [--users N] [--whole-visits N] [--objects N] [--min-epochs N]
+//       [--users N] [--whole-visits N] [--objects N] [--min-epochs N] [--large-ccd PX]
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -59,6 +61,7 @@
 #include "services/app.hpp"
 #include "services/links.hpp"
 #include "services/repository_access.hpp"
+#include "image/cutout.hpp"
 #include "sim/simulator.hpp"
 
 namespace fs = std::filesystem;
@@ -76,7 +79,8 @@ constexpr int kStoredVisits = 2;
 
 struct Options {
   fs::path dir = fs::temp_directory_path() / "pixserve-bench-virtual";
-  int visits = 104;
+  int visits = 112;     // enough for >= 100 difference-image epochs of several stars (figure 5)
+  long large_ccd = 4096;  // figure 4b: the survey's CCD size (0: skip)
   int stamps = 50;        // figures 1 and 2: distinct products
   int whole = 10;         // figure 3: cold whole re-creations of each kind
   int users = 20;         // figure 6
@@ -279,6 +283,71 @@ void setup(const Options& o) {
   std::ofstream(marker) << want;
 }
 
+// Figure 4b: the same comparison at the survey's CCD size, in process (no
+// HTTP): a survey of one large detector, its calexps virtual; whole
+// re-creations of never-made calexps, then cold 51x51 stamps computed from
+// parts once their measurements are kept.
+void large_ccd_stamps(const Options& o) {
+  const long ccd = o.large_ccd;
+  fmt::print("\n[4b] Stamp vs whole re-creation of a calexp at {}x{} pixels (in process, one thread)\n", ccd, ccd);
+  const fs::path dir = o.dir / fmt::format("large-{}", ccd);
+  const fs::path survey = dir / "survey", repo_dir = dir / "repo";
+  if (!fs::exists(repo_dir / "pixserve-repo.json")) {
+    fs::remove_all(dir);
+    sim::SurveyConfig config;
+    config.visits = 3;
+    config.bands = "r";
+    config.detectors = 1;
+    config.detector_width = config.detector_height = ccd;
+    config.write_coadds = false;
+    config.write_calexps = false;
+    config.write_calexp_comp = false;
+    const auto t = Clock::now();
+    sim::simulate(config, survey);
+    auto repo = repo::Repository::open_or_create(repo_dir, {.name = "large", .authority = "large.example"});
+    repo::IngestOptions ingest;
+    ingest.transfer = repo::Transfer::hardlink;
+    repo::ingest(repo, {survey / "raw", survey / "calib"}, ingest);
+    fmt::print("  setup: simulated and ingested 3 visits of one {}x{} detector in {:.1f} s\n", ccd, ccd,
+               ms_since(t) / 1000.0);
+  }
+  services::SharedRepository repository(repo::Repository::open(repo_dir));
+  fs::remove_all(repository.product_cache_dir());
+  repo::DatasetQuery q;
+  q.dataset_types = {"calexp"};
+  const auto calexps = repository.find_visible(q);
+  std::vector<double> whole, stamps;
+  for (const auto& c : calexps) {
+    const auto t = Clock::now();
+    repository.file_of(c);
+    whole.push_back(ms_since(t));
+  }
+  repository.prune_product_cache(0);
+  const fs::path out = dir / "stamp.fits";
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<long> at(1, ccd - 51);
+  for (int k = 0; k < 30; ++k) {
+    const auto& c = calexps[static_cast<std::size_t>(k) % calexps.size()];
+    const long x = at(rng), y = at(rng);
+    const auto t = Clock::now();
+    const auto part = repository.part_of(c);
+    if (!part) {
+      fmt::print("  {} has no kept measurements: not measured\n", c.dataset_id);
+      return;
+    }
+    image::CutoutRequest cut;
+    cut.pixels = image::PixelRanges{image::PixelRange{x, x + 50}, image::PixelRange{y, y + 50}};
+    image::write_cutout(part->exposure(), cut, out, c.dataset_id);
+    stamps.push_back(ms_since(t));
+  }
+  fs::remove(out);
+  const double w = percentile(whole, 0.5), st = percentile(stamps, 0.5);
+  fmt::print("  whole re-creation (never made)  n={:<3} p50 {:9.1f} ms\n", whole.size(), w);
+  fmt::print("  cold 51x51 stamp from a part    n={:<3} p50 {:9.1f} ms  p95 {:9.1f} ms\n", stamps.size(), st,
+             percentile(stamps, 0.95));
+  fmt::print("  the stamp is x{:.0f} faster   target >= x10: {}\n", w / st, met(w / st >= 10.0));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -294,10 +363,11 @@ int main(int argc, char** argv) {
     else if (a == "--whole-visits" && i + 1 < argc) o.whole_visits = next_int();
     else if (a == "--objects" && i + 1 < argc) o.objects = next_int();
     else if (a == "--min-epochs" && i + 1 < argc) o.min_epochs = next_int();
+    else if (a == "--large-ccd" && i + 1 < argc) o.large_ccd = next_int();
     else {
       fmt::print(stderr,
                  "usage: bench_virtual_products [--dir DIR] [--visits N] [--stamps N] [--whole N] [--users N] "
-                 "[--whole-visits N] [--objects N] [--min-epochs N]\n");
+                 "[--whole-visits N] [--objects N] [--min-epochs N] [--large-ccd PX]\n");
       return 2;
     }
   }
@@ -527,6 +597,7 @@ int main(int argc, char** argv) {
   } else {
     fmt::print("  (not measured)\n");
   }
+  if (o.large_ccd > 0) large_ccd_stamps(o);
 
   // ------------------------------------------------------------ figure 5
   fmt::print("\n[5] All epochs of one object: {} concurrent clients, each the cold 51x51 stamps of every difference "
