@@ -335,3 +335,19 @@ def test_a_full_disk_during_re_creation_leaves_the_cache_consistent(repo):
             assert hdul[0].header["DSTYPE"] == "diffim"
     finally:
         assert stop_server(srv) == 0
+
+
+def test_fifty_concurrent_requests_for_a_cold_difference_image_compute_it_once(server, repo):
+    """50 clients at once ask for one difference image nothing of which is
+    cached: it is made once, and its calexp once, and all get the same bytes."""
+    import concurrent.futures
+    shutil.rmtree(pathlib.Path(repo) / "cache" / "products", ignore_errors=True)
+    dataset_id = str(rows(server, "diffim")["dataset_id"][2])
+    calexp_id = dataset_id.replace(".diffim.", ".calexp.")
+    made = lambda i: server.log().count(f"re-created {i} ")
+    before = made(dataset_id), made(calexp_id)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+        bodies = list(pool.map(lambda _: requests.get(file_url(server, dataset_id), timeout=120), range(50)))
+    assert all(b.status_code == 200 for b in bodies)
+    assert len({b.content for b in bodies}) == 1
+    assert (made(dataset_id), made(calexp_id)) == (before[0] + 1, before[1] + 1)

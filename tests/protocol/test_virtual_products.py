@@ -146,8 +146,8 @@ def test_concurrent_requests_for_one_cold_product_compute_it_once(server, virtua
     dataset_id = str(calexp_rows(server)["dataset_id"][0])
     url = this_url(server, dataset_id)
     before = server.log().count(f"re-created {dataset_id} ")
-    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
-        bodies = list(pool.map(lambda _: requests.get(url, timeout=120), range(20)))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+        bodies = list(pool.map(lambda _: requests.get(url, timeout=120), range(50)))
     assert all(b.status_code == 200 for b in bodies)
     assert len({b.content for b in bodies}) == 1
     assert server.log().count(f"re-created {dataset_id} ") == before + 1
