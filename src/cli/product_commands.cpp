@@ -26,7 +26,9 @@ void ProductCommands::add_to(CLI::App& app) {
   materialize_ = app.add_subcommand(
       "materialize", "Re-create the files of virtual datasets into the product cache ahead of requests");
   materialize_->add_option("--repo", args_.repo, "Repository directory")->required()->check(CLI::ExistingDirectory);
-  materialize_->add_option("--visit", args_.visits, "Visits whose virtual calexps to make (repeatable or comma-separated)")
+  materialize_->add_option("--visit", args_.visits,
+                           "Visits whose virtual products (calexps, difference images) to make (repeatable or "
+                           "comma-separated)")
       ->delimiter(',');
   materialize_->add_option("--id", args_.ids, "Dataset IDs to make (repeatable or comma-separated)")->delimiter(',');
   materialize_->add_option("--jobs", args_.jobs, "Products made at once (0: one per core)");
