@@ -1,8 +1,11 @@
 #include "products/product_cache.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <fstream>
 #include <system_error>
 #include <vector>
@@ -17,6 +20,24 @@
 
 namespace pixserve::products {
 namespace fs = std::filesystem;
+namespace {
+
+// Whether the process that names a temporary file (<hash>.partial-<pid>-<n>)
+// still runs: another pixserve process (a server, `materialize`) may be
+// writing it right now, while a dead one's leftovers can go. A name without
+// a readable pid counts as a dead writer's.
+bool writer_is_running(const std::string& name) {
+  const auto at = name.find(ProductCache::kTemporaryMarker);
+  if (at == std::string::npos) return false;
+  const char* digits = name.c_str() + at + ProductCache::kTemporaryMarker.size();
+  char* end = nullptr;
+  const long pid = std::strtol(digits, &end, 10);
+  if (end == digits || *end != '-' || pid <= 0 || pid == ::getpid()) return false;
+  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+}
+
+}  // namespace
+
 ProductCache::ProductCache(fs::path dir, std::uint64_t max_bytes) : dir_(std::move(dir)), max_bytes_(max_bytes) {
   // Partial files of a process that died while writing them go; the
   // finished files are counted.
@@ -26,8 +47,9 @@ ProductCache::ProductCache(fs::path dir, std::uint64_t max_bytes) : dir_(std::mo
        it.increment(ec)) {
     if (!it->is_regular_file(ec)) continue;
     std::error_code size_ec;
-    if (it->path().filename().string().find(kTemporaryMarker) != std::string::npos) {
-      fs::remove(it->path(), size_ec);
+    const std::string name = it->path().filename().string();
+    if (name.find(kTemporaryMarker) != std::string::npos) {
+      if (!writer_is_running(name)) fs::remove(it->path(), size_ec);
     } else if (it->path().extension() == ".fits") {
       const auto bytes = it->file_size(size_ec);
       if (!size_ec) known_bytes_ += bytes;

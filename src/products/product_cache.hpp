@@ -5,7 +5,8 @@
 // hash, so a changed recipe can never be answered with an old file. A file
 // is written under a temporary name and renamed into place, so a crash (even
 // kill -9) leaves no entry that could be served; leftovers of such a crash
-// are removed when the cache is opened. Concurrent requests for one product
+// are removed when the cache is opened (those of a process that still runs,
+// e.g. a server while `pixserve materialize` opens the same cache, are not). Concurrent requests for one product
 // compute it once: the first caller re-creates it while the others wait for
 // that file. Beyond its size limit the least recently used files are
 // removed (a hit marks a file used); a file being sent when it is removed

@@ -299,7 +299,8 @@ TEST(CalexpBox, HeaderFromStoredMeasurementsIsMakeCalexps) {
 
   // Without a PSF measurement the header carries the seeing, as make_calexp's would.
   restored.psf_fwhm_arcsec.reset();
-  const auto* psf = calexp_header(in.raw, parameters, restored).headers.primary.find("PSFFWHM");
+  const auto seeing_header = calexp_header(in.raw, parameters, restored);
+  const auto* psf = seeing_header.headers.primary.find("PSFFWHM");
   ASSERT_NE(psf, nullptr);
   EXPECT_EQ(std::get<double>(*psf), 0.9);
 }

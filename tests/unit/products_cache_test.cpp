@@ -4,6 +4,7 @@
 // cache is opened. (Re-creation itself is checked byte for byte against the
 // simulator's files in sim_survey_test and over HTTP in the protocol tests.)
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -124,10 +125,18 @@ TEST(ProductCache, PartialFilesOfACrashedWriterAreRemovedOnOpen) {
   Fixture f;
   const fs::path dir = f.scratch.dir / "cache";
   const std::string hash = f.product.checksum;
-  write_text(dir / hash.substr(0, 2) / (hash + ".partial-12345-0"), "half a file");
+  // 99999999 is above any pid_max: that writer is gone.
+  const fs::path dead = dir / hash.substr(0, 2) / (hash + ".partial-99999999-0");
+  write_text(dead, "half a file");
+  write_text(dir / "parts" / (hash + ".partial-99999999-3.fits"), "a part's header frame");
+  // A running process's (this test's parent) temporary files are being written: kept.
+  const fs::path live = dir / hash.substr(0, 2) / fmt::format("{}.partial-{}-0", hash, ::getppid());
+  write_text(live, "being written");
   write_text(dir / "ab" / "kept.fits", "a finished entry");
   ProductCache cache(dir, std::uint64_t{1} << 30);
-  EXPECT_FALSE(fs::exists(dir / hash.substr(0, 2) / (hash + ".partial-12345-0")));
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_FALSE(fs::exists(dir / "parts" / (hash + ".partial-99999999-3.fits")));
+  EXPECT_TRUE(fs::exists(live));
   EXPECT_TRUE(fs::exists(dir / "ab" / "kept.fits"));
 }
 
