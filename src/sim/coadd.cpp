@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "image/exposure.hpp"
@@ -57,6 +58,7 @@ double weight(const CalexpInfo& c) {
 
 struct Job {
   char band;
+  int tract;
   PatchId patch;
   std::vector<std::size_t> inputs;  // indices into calexps, sorted by (visit, detector)
 };
@@ -213,7 +215,7 @@ image::ExposureHeaders coadd_headers(const CoaddKind& kind, const Job& job, cons
   p.set("BAND", std::string(1, job.band), "abstract band");
   p.set("FILTER", std::string(band_info(job.band).physical_filter), "physical filter");
   p.set("SKYMAP", skymap.name(), "sky map");
-  p.set("TRACT", skymap.tract(), "tract number");
+  p.set("TRACT", job.tract, "tract number");
   p.set("PATCH", job.patch.str(), "patch x,y within the tract");
   p.set("TIMESYS", "TAI", "time scale of MJD-BEG and MJD-END");
   p.set("MJD-BEG", mjd_beg, "start of the first input exposure (TAI)");
@@ -233,23 +235,30 @@ image::ExposureHeaders coadd_headers(const CoaddKind& kind, const Job& job, cons
 
 CoaddResult build_coadds(const SkyMap& skymap, const std::vector<CalexpInfo>& calexps, const CoaddKind& kind,
                          const std::filesystem::path& out, unsigned threads, const ProgressCallback& progress) {
-  // Which calexps touch which (band, patch); std::map keeps the jobs in a
-  // fixed order and the inputs of each sorted as the calexps are.
+  // Which calexps touch which (band, tract, patch); std::map keeps the
+  // jobs in a fixed order and the inputs of each sorted as the calexps are.
+  // A calexp over the overlap of tracts feeds patches of each.
   std::vector<std::size_t> order(calexps.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return std::pair{calexps[a].visit, calexps[a].detector} < std::pair{calexps[b].visit, calexps[b].detector};
   });
-  std::map<std::pair<char, PatchId>, std::vector<std::size_t>> overlaps;
+  std::map<std::tuple<char, int, PatchId>, std::vector<std::size_t>> overlaps;
   for (const size_t i : order) {
     const auto& c = calexps[i];
-    for (const auto& p : skymap.patches_overlapping(c.wcs, c.width, c.height)) overlaps[{c.band, p}].push_back(i);
+    for (const int t : skymap.tracts_overlapping(c.wcs, c.width, c.height)) {
+      for (const auto& p : skymap.tract(t).patches_overlapping(c.wcs, c.width, c.height)) {
+        overlaps[{c.band, t, p}].push_back(i);
+      }
+    }
   }
   std::vector<Job> jobs;
-  for (auto& [key, inputs] : overlaps) jobs.push_back({key.first, key.second, std::move(inputs)});
+  for (auto& [key, inputs] : overlaps) {
+    jobs.push_back({std::get<0>(key), std::get<1>(key), std::get<2>(key), std::move(inputs)});
+  }
 
   for (const auto& job : jobs) {
-    std::filesystem::create_directories(out / paths::coadd(kind.dataset_type, job.band, skymap.tract(), "x").parent_path());
+    std::filesystem::create_directories(out / paths::coadd(kind.dataset_type, job.band, job.tract, "x").parent_path());
   }
 
   CoaddResult result;
@@ -258,8 +267,9 @@ CoaddResult build_coadds(const SkyMap& skymap, const std::vector<CalexpInfo>& ca
   AccumulatorPool pool;
   parallel::parallel_for(jobs.size(), threads, [&](std::size_t j) {
     const Job& job = jobs[j];
-    const auto box = skymap.patch_box(job.patch);
-    const wcs::Wcs patch_wcs = skymap.patch_wcs(job.patch);
+    const Tract& tract = skymap.tract(job.tract);
+    const auto box = tract.patch_box(job.patch);
+    const wcs::Wcs patch_wcs = tract.patch_wcs(job.patch);
     auto pooled = pool.take(box.width, box.height);
     Accumulator& acc = *pooled;
     std::vector<const CalexpInfo*> used;
@@ -267,7 +277,7 @@ CoaddResult build_coadds(const SkyMap& skymap, const std::vector<CalexpInfo>& ca
       if (add_input(acc, patch_wcs, calexps[i])) used.push_back(&calexps[i]);
     }
     if (!used.empty()) {
-      const auto path = out / paths::coadd(kind.dataset_type, job.band, skymap.tract(), job.patch.file_token());
+      const auto path = out / paths::coadd(kind.dataset_type, job.band, job.tract, job.patch.file_token());
       image::write_exposure(path, finish(acc), coadd_headers(kind, job, skymap, used), &patch_wcs);
       std::vector<long long> visits, detectors;
       for (const CalexpInfo* c : used) {

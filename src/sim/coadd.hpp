@@ -50,8 +50,9 @@ struct CoaddKind {
 inline constexpr CoaddKind kDeepCoadd{"deepCoadd", "coadd"};
 inline constexpr CoaddKind kGoodSeeingCoadd{"goodSeeingCoadd", "template"};
 
-// Builds every patch (of every band) that one of calexps overlaps, from
-// those calexps only, in parallel over patches; writes
+// Builds every patch (of every band, in every tract) that one of calexps
+// overlaps, from those calexps only, in parallel over patches; where
+// tracts overlap, a calexp feeds the patches of each. Writes
 // <type>/<band>/t<tract>/<type>_<band>_t<tract>_p<x>_<y>.fits under out
 // (<type> = kind.dataset_type). Progress stage kind.stage.
 CoaddResult build_coadds(const SkyMap& skymap, const std::vector<CalexpInfo>& calexps, const CoaddKind& kind,

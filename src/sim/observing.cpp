@@ -7,6 +7,7 @@
 #include <cmath>
 #include <numbers>
 #include <stdexcept>
+#include <utility>
 
 #include "sim/random.hpp"
 #include "sky/geometry.hpp"
@@ -34,6 +35,19 @@ double airmass_at_altitude(double alt_deg) {
   return 1.0 / (std::sin(alt_deg * kDeg) + 0.50572 * std::pow(alt_deg + 6.07995, -1.6364));
 }
 
+std::vector<std::pair<double, double>> pointing_grid(double radius, double spacing) {
+  if (!(radius > 0.0)) return {{0.0, 0.0}};
+  const int n = static_cast<int>(std::floor(radius / spacing + 1e-9));
+  std::vector<std::pair<double, double>> out;
+  for (int iy = -n; iy <= n; ++iy) {
+    for (int ix = -n; ix <= n; ++ix) {
+      const double e = ix * spacing, nn = iy * spacing;
+      if (std::hypot(e, nn) <= radius + 1e-9) out.emplace_back(e, nn);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 const BandInfo& band_info(char band) {
@@ -56,6 +70,12 @@ sky::SkyPoint offset_tangent(const sky::SkyPoint& center, double east_deg, doubl
   return {sky::normalize_ra(center.ra + dra / kDeg), dec / kDeg};
 }
 
+std::vector<std::pair<double, double>> pointing_grid_positions(const SurveyConfig& config, double raft_width_deg) {
+  // The spacing is the diameter of the circle inscribed in a raft over
+  // sqrt(2): whatever its rotation, a raft covers its grid square.
+  return pointing_grid(config.pointing_radius_deg, raft_width_deg / std::sqrt(2.0));
+}
+
 std::vector<Visit> plan_visits(const SurveyConfig& config, double raft_width_deg) {
   if (config.bands.empty()) throw std::invalid_argument("no bands to observe");
   if (config.visits_per_night < 1) throw std::invalid_argument("visits_per_night must be at least 1");
@@ -64,6 +84,11 @@ std::vector<Visit> plan_visits(const SurveyConfig& config, double raft_width_deg
   const double target_lst = config.field_center.ra - 22.5;
   const double wait = std::fmod(target_lst - local_sidereal_time_deg(config.first_night_mjd) + 720.0, 360.0);
   const double first_start = config.first_night_mjd + wait / kSiderealRate;
+
+  // Where the visits point: the field centre, or in turn the positions of
+  // a grid over the pointing disc, each for one visit per band.
+  const auto grid = pointing_grid_positions(config, raft_width_deg);
+  const std::size_t per_position = config.pointing_radius_deg > 0.0 ? config.bands.size() : 1;
 
   std::vector<Visit> visits;
   visits.reserve(static_cast<size_t>(config.visits));
@@ -83,7 +108,10 @@ std::vector<Visit> plan_visits(const SurveyConfig& config, double raft_width_deg
     // Dithered pointing: uniform within a disc, and a random rotation.
     const double r = config.dither_fraction * raft_width_deg * std::sqrt(rng.uniform());
     const double theta = 2.0 * std::numbers::pi * rng.uniform();
-    v.pointing = offset_tangent(config.field_center, r * std::cos(theta), r * std::sin(theta));
+    const auto& [grid_east, grid_north] = grid[(static_cast<std::size_t>(i) / per_position) % grid.size()];
+    const sky::SkyPoint position =
+        grid.size() == 1 ? config.field_center : offset_tangent(config.field_center, grid_east, grid_north);
+    v.pointing = offset_tangent(position, r * std::cos(theta), r * std::sin(theta));
     v.rotation_deg = rng.uniform(-45.0, 45.0);
 
     double ha = local_sidereal_time_deg(v.mjd_mid()) - v.pointing.ra;

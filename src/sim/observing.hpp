@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sim/simulator.hpp"
@@ -52,8 +53,17 @@ struct Visit {
   double mjd_mid() const noexcept { return mjd_start + 0.5 * exposure_time / 86400.0; }
 };
 
-// The visits of a survey. raft_width_deg sets the dither amplitude.
+// The visits of a survey. raft_width_deg sets the dither amplitude and,
+// with a pointing disc (pointing_radius_deg > 0), the spacing of its grid
+// of positions (raft_width_deg / sqrt(2), so rafts at any rotation leave
+// no hole between positions).
 std::vector<Visit> plan_visits(const SurveyConfig& config, double raft_width_deg);
+
+// The pointing positions: (east, north) offsets in degrees from the field
+// centre, row by row from the south-west, of the square grid points within
+// pointing_radius_deg; just (0, 0) without a pointing disc. Visit i points
+// at position (i / number of bands) mod count, dithered around it.
+std::vector<std::pair<double, double>> pointing_grid_positions(const SurveyConfig& config, double raft_width_deg);
 
 // Local apparent sidereal time (degrees) at the site; TAI stands in for UT1
 // (37 s = 0.15 deg, irrelevant for a simulation's airmass).

@@ -43,16 +43,20 @@ void validate(const SurveyConfig& c) {
     throw std::invalid_argument("detectors are at most 65536 pixels wide");
   if (!(c.exposure_time > 0.0)) throw std::invalid_argument("exposure_time must be positive");
   if (!(c.compression_q > 0.0F)) throw std::invalid_argument("compression_q must be positive");
+  if (!(c.pointing_radius_deg >= 0.0) || c.pointing_radius_deg > 30.0)
+    throw std::invalid_argument("pointing_radius_deg must be within [0, 30]");
 }
 
-// Large detectors make a raft wider than the configured sky disc and
-// tract: grow both so every pointing lands on catalogued sky and on the
-// tract (the defaults leave room to spare).
+// Large detectors (or a wide pointing disc) make the observed area wider
+// than the configured sky disc and single tract: grow both so every
+// pointing lands on catalogued sky and on the tract (the defaults leave
+// room to spare). The rings sky map covers the sphere as it is.
 SurveyConfig with_coverage(const SurveyConfig& c, const Camera& camera) {
   SurveyConfig e = c;
-  const double reach = (c.dither_fraction + std::sqrt(0.5)) * camera.raft_width_deg() + 0.01;
+  const double reach =
+      std::max(0.0, c.pointing_radius_deg) + (c.dither_fraction + std::sqrt(0.5)) * camera.raft_width_deg() + 0.01;
   e.field_radius_deg = std::max(c.field_radius_deg, reach);
-  e.tract_size_deg = std::max(c.tract_size_deg, 2.0 * reach);
+  if (c.skymap != kRingsSkyMap) e.tract_size_deg = std::max(c.tract_size_deg, 2.0 * reach);
   return e;
 }
 

@@ -43,16 +43,29 @@ struct SurveyConfig {
   double galaxy_density_per_deg2 = 1000.0;
   double variable_fraction = 0.01;   // of the stars
   double dither_fraction = 0.35;     // pointing offsets up to this fraction of the raft width
+  // 0: every visit points at the field centre (plus its dither). Otherwise
+  // the pointings tile a disc of this radius (degrees) around the field
+  // centre: a square grid of positions one raft width apart, visited in
+  // turn (consecutive visits at one position cycle through the bands),
+  // each visit dithered around its position as above. The sky disc
+  // (field_radius_deg) grows to hold every pointing.
+  double pointing_radius_deg = 0.0;
   double exposure_time = 30.0;       // seconds
   double first_night_mjd = 61000.0;  // TAI
   int visits_per_night = 6;
   double visit_spacing_minutes = 10.0;
   long long first_visit = 1000001;  // visit numbers count up from here
 
-  // Sky map of the coadds: TAN tracts at the pixel scale, cut into patches
-  // of patch_size (outer, including patch_border on each side) pixels.
+  // Sky map of the coadds (sim/skymap.hpp): TAN tracts at the pixel scale,
+  // cut into patches of patch_size (outer, including patch_border on each
+  // side) pixels. "pixserve-tract": one tract (0) tract_size_deg wide
+  // centred on the field (grown to hold every pointing).
+  // "pixserve-rings": tracts tiling the sphere in rings of declination at
+  // most tract_size_deg apart, each grown by tract_overlap_deg on every
+  // side beyond its own cell.
   std::string skymap = "pixserve-tract";
   double tract_size_deg = 2.0;
+  double tract_overlap_deg = 0.05;
   long patch_size = 2000;
   long patch_border = 100;
 
