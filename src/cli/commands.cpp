@@ -165,6 +165,41 @@ void Commands::add_to(CLI::App& app) {
       ->type_name("FLOAT")
       ->default_val(defaults.field_radius_deg)
       ->check(CLI::Range(0.01, 10.0));
+  simulate_->add_option("--pixel-scale", "Pixel scale (arcsec) of the detectors and the coadd tracts")
+      ->type_name("ARCSEC")
+      ->default_val(defaults.pixel_scale_arcsec)
+      ->check(CLI::Range(0.05, 10.0));
+  simulate_->add_option("--pointing-radius",
+                        "Radius (degrees) of a disc of pointings: a grid of positions 0.7 raft widths apart, each "
+                        "visited once per band in turn (visits = positions x bands x epochs); 0: every visit on the "
+                        "field centre, dithered")
+      ->type_name("DEG")
+      ->default_val(defaults.pointing_radius_deg)
+      ->check(CLI::Range(0.0, 30.0));
+  simulate_->add_option("--skymap",
+                        "Sky map of the coadds: tract (pixserve-tract, one tract 0 centred on the field) or rings "
+                        "(pixserve-rings, tracts tiling the sphere in rings of declination)")
+      ->type_name("NAME")
+      ->default_val("tract")
+      ->check(CLI::IsMember({"tract", "rings", "pixserve-tract", "pixserve-rings"}));
+  simulate_->add_option("--tract-size",
+                        "Tract size (degrees): the single tract's width (grown to hold every pointing), or the "
+                        "largest spacing of the rings' tracts")
+      ->type_name("DEG")
+      ->default_val(defaults.tract_size_deg)
+      ->check(CLI::Range(0.1, 20.0));
+  simulate_->add_option("--tract-overlap", "Rings sky map: margin (degrees) by which each tract extends beyond its own cell")
+      ->type_name("DEG")
+      ->default_val(defaults.tract_overlap_deg)
+      ->check(CLI::Range(0.0, 5.0));
+  simulate_->add_option("--patch-size", "Patch size in pixels, including the border on each side")
+      ->type_name("PX")
+      ->default_val(defaults.patch_size)
+      ->check(CLI::Range(64L, 20000L));
+  simulate_->add_option("--patch-border", "Patch border in pixels (overlap with each neighbour)")
+      ->type_name("PX")
+      ->default_val(defaults.patch_border)
+      ->check(CLI::Range(0L, 2000L));
   simulate_->add_flag("--no-coadds", sim_.no_coadds, "Do not build deepCoadd nor goodSeeingCoadd patches");
   simulate_->add_flag("--no-comp", sim_.no_comp, "Do not write calexp_comp files");
   simulate_->add_flag("--virtual", sim_.virtual_calexps,
@@ -252,6 +287,14 @@ int Commands::run_simulate() {
   config.star_density_per_deg2 = simulate_->get_option("--star-density")->as<double>();
   config.variable_fraction = simulate_->get_option("--variable-fraction")->as<double>();
   config.field_radius_deg = simulate_->get_option("--field-radius")->as<double>();
+  config.pixel_scale_arcsec = simulate_->get_option("--pixel-scale")->as<double>();
+  config.pointing_radius_deg = simulate_->get_option("--pointing-radius")->as<double>();
+  const auto skymap = simulate_->get_option("--skymap")->as<std::string>();
+  config.skymap = skymap.starts_with("pixserve-") ? skymap : "pixserve-" + skymap;
+  config.tract_size_deg = simulate_->get_option("--tract-size")->as<double>();
+  config.tract_overlap_deg = simulate_->get_option("--tract-overlap")->as<double>();
+  config.patch_size = simulate_->get_option("--patch-size")->as<long>();
+  config.patch_border = simulate_->get_option("--patch-border")->as<long>();
   config.write_calexp_comp = !sim_.no_comp && !sim_.virtual_calexps;
   config.write_calexps = !sim_.virtual_calexps;
   config.threads = static_cast<int>(sim_.threads);
