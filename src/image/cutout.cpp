@@ -290,7 +290,10 @@ std::vector<CutoutPiece> cut_planes(const Source& src, const std::vector<Planned
       with_plane(i, [&]<typename T>(const fits::Image<T>& pixels) {
         fits::ImageWriteOptions o;
         o.extname = plane.extname;
-        o.header_reserve = header_reserve(pixels.pixels.size() * sizeof(T), src.primary, plane);
+        // From the box rather than the pixels given, so that a placeholder
+        // (append_cutout_headers) gets the header of the whole box.
+        o.header_reserve = header_reserve(static_cast<size_t>(p.box.width) * static_cast<size_t>(p.box.height) * sizeof(T),
+                                          src.primary, plane);
         out.append_image(pixels, o);
       });
       write_plane_header(out, src.primary, plane, plane.wcs, {dataset_id, &request, &p}, extver);
@@ -366,6 +369,21 @@ std::vector<CutoutPiece> write_cutout(const std::filesystem::path& source, const
   auto pieces = cut_file_planes(in, src, planned, request, out, dataset_id, 1);
   out.close();
   return pieces;
+}
+
+std::vector<CutoutPiece> append_cutout_headers(const std::filesystem::path& source, const CutoutRequest& request,
+                                               fits::File& out, std::string_view dataset_id, int extver_start,
+                                               std::vector<PlanePixels>& planes) {
+  auto in = fits::File::open(source);
+  const Source src = describe(in);
+  const auto planned = plan_source(src, request);
+  return cut_planes(src, planned, request, out, dataset_id, extver_start, [&](const fits::PixelBox& box) {
+    return [&src, &planes, box](size_t i, auto&& write) {
+      const Plane& plane = src.planes[i];
+      planes.push_back({plane.hdu, plane.bitpix, box});
+      with_pixel_type(plane.bitpix, src.path, [&]<typename T>(T) { write(fits::Image<T>(1, 1, T{})); });
+    };
+  });
 }
 
 namespace {

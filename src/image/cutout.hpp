@@ -129,6 +129,23 @@ std::vector<CutoutPiece> append_cutouts(const std::filesystem::path& source, con
 std::vector<CutoutPiece> write_cutout(const std::filesystem::path& source, const CutoutRequest& request,
                                       const std::filesystem::path& out_path, std::string_view dataset_id);
 
+// Where the pixels of one plane HDU written by append_cutout_headers come from.
+struct PlanePixels {
+  int source_hdu = 0;  // HDU number (1-based) of the plane in the source file
+  int bitpix = 0;      // its equivalent BITPIX, which the output HDU has
+  fits::PixelBox box;  // in the source's pixel grid
+};
+
+// For writers that send pixels themselves (SODA's streamed responses): as
+// append_cutouts(source, ...), with the same checks and exceptions, but each
+// plane HDU gets one placeholder pixel instead of its box. Its header is byte
+// for byte what append_cutouts writes but for NAXIS1 and NAXIS2 (which say 1):
+// header room is reserved as for the whole box. `planes` receives one entry
+// per HDU appended, in order.
+std::vector<CutoutPiece> append_cutout_headers(const std::filesystem::path& source, const CutoutRequest& request,
+                                               fits::File& out, std::string_view dataset_id, int extver_start,
+                                               std::vector<PlanePixels>& planes);
+
 // An exposure whose pixels are computed on demand (a virtual product), cut
 // as if it were the full file that write_exposure() writes from the same
 // headers and pixels: the output is byte for byte the cutout of that file.

@@ -20,6 +20,7 @@
 #include "services/links.hpp"
 #include "services/soda_archive.hpp"
 #include "services/soda_params.hpp"
+#include "services/soda_stream.hpp"
 #include "uws/job_service.hpp"
 
 namespace pixserve::services {
@@ -339,6 +340,82 @@ std::size_t SodaEngine::write_fits(const SodaRequest& request, const std::vector
   return count;
 }
 
+std::optional<SodaEngine::FitsStream> SodaEngine::stream_fits(const SodaRequest& request,
+                                                              const std::vector<SodaSource>& sources,
+                                                              const fs::path& scratch, const SodaMonitor& monitor) {
+  for (const auto& src : sources) {
+    if (!src.rejected.empty()) continue;
+    if (coadd_assembly(request, src.record) && !request.shapes.empty()) return std::nullopt;
+    // Virtual products (cached or cut from parts) keep the engine's path.
+    if (src.record.storage == repo::Storage::virtual_) return std::nullopt;
+  }
+  struct Remove {
+    const fs::path& path;
+    ~Remove() {
+      std::error_code ec;
+      fs::remove(path, ec);
+    }
+  } remove_scratch{scratch};
+  std::vector<StreamedPlane> planes;
+  std::size_t count = 0;
+  {
+    auto out = fits::File::create(scratch);
+    out.write_string("ORIGIN", "pixserve SODA", "cutout service");
+    int extver = 1;
+    std::map<fs::path, std::pair<std::shared_ptr<const SourceFile>, std::vector<RawHdu>>> opened;
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+      check(monitor);
+      const auto& src = sources[i];
+      if (!src.rejected.empty()) continue;
+      const auto& r = src.record;
+      const fs::path file = file_of(r);
+      std::vector<image::PlanePixels> cut;
+      try {
+        const auto pieces = image::append_cutout_headers(file, {.shapes = request.shapes, .pixels = request.pixels},
+                                                         out, r.dataset_id, extver, cut);
+        extver += static_cast<int>(pieces.size());
+        count += pieces.size();
+      } catch (const image::NoOverlap&) {
+      } catch (const image::UnsupportedDataset&) {
+        throw cannot_cut(r);
+      }
+      if (!cut.empty()) {
+        auto it = opened.find(file);
+        if (it == opened.end()) {
+          auto source = std::make_shared<const SourceFile>(file);
+          auto hdus = raw_hdus(*source);
+          it = opened.emplace(file, std::make_pair(std::move(source), std::move(hdus))).first;
+        }
+        const auto& [source, hdus] = it->second;
+        for (const auto& c : cut) {
+          const auto h = static_cast<std::size_t>(c.source_hdu - 1);
+          if (h >= hdus.size()) return std::nullopt;
+          const RawHdu& raw = hdus[h];
+          if (!raw.plain || raw.bitpix != c.bitpix || raw.naxis.size() < 2 || c.box.x0 < 0 || c.box.y0 < 0 ||
+              c.box.x0 + c.box.width > raw.naxis[0] || c.box.y0 + c.box.height > raw.naxis[1]) {
+            return std::nullopt;
+          }
+          planes.push_back({c, source, raw});
+        }
+      }
+      progress(monitor, static_cast<double>(i + 1) / static_cast<double>(sources.size()));
+    }
+    if (count > 0) {
+      out.move_to_hdu(1);
+      out.write_int("PSNCUT", static_cast<long long>(count), "number of cutouts in this file");
+    }
+    out.close();
+  }
+  FitsStream stream;
+  stream.count = count;
+  if (count > 0) {
+    auto layout = std::make_shared<const FitsLayout>(layout_from_headers(scratch.string(), planes));
+    stream.size = layout->size();
+    stream.produce = [layout](const http::ByteSink& sink) { return layout->write(sink); };
+  }
+  return stream;
+}
+
 std::vector<SodaPiece> SodaEngine::write_each(const SodaRequest& request, const std::vector<SodaSource>& sources,
                                               const std::function<fs::path(const std::string&)>& place,
                                               const SodaMonitor& monitor) {
@@ -403,6 +480,18 @@ void run_cutouts(SodaEngine& engine, uws::JobRun& run) {
   const SodaMonitor monitor{.progress = [&run](double f) { run.progress().report(f); },
                             .check_cancelled = [&run] { run.cancel().throw_if_cancelled(); }};
   if (request.format == SodaFormat::fits && run.synchronous()) {
+    if (auto stream = engine.stream_fits(request, sources, results.path("cutouts-headers.fits"), monitor)) {
+      if (stream->count > 0) {
+        results.add_stream({.id = "cutouts",
+                            .file_name = "cutouts.fits",
+                            .mime_type = std::string(kSodaFits),
+                            .size = stream->size,
+                            .produce = std::move(stream->produce),
+                            .consumed_files = {},
+                            .attachment = true});
+      }
+      return;  // no result: 204 (sync_without_result)
+    }
     if (engine.write_fits(request, sources, results.path("cutouts.fits"), monitor) > 0) {
       results.add_file("cutouts", "cutouts.fits", std::string(kSodaFits));
     }

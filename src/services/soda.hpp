@@ -65,6 +65,7 @@
 #include "auth/identity.hpp"
 #include "dali/params.hpp"
 #include "dali/service.hpp"
+#include "http/files.hpp"
 #include "http/router.hpp"
 #include "image/cutout.hpp"
 #include "repo/dataset.hpp"
@@ -155,6 +156,20 @@ class SodaEngine {
   // (0: none had pixels, and `out` is removed).
   std::size_t write_fits(const SodaRequest& request, const std::vector<SodaSource>& sources,
                          const std::filesystem::path& out, const SodaMonitor& monitor = {});
+
+  // write_fits' file as a stream laid out up front (services/soda_stream.hpp):
+  // the same bytes and the same exceptions, but the pixels are copied from
+  // the source files while the response is sent. `scratch` is a file for the
+  // headers. nullopt when some cutout needs the engine's own writing (a
+  // virtual product's part, a coadd assembled from patches, a compressed or
+  // scaled plane): write_fits then makes the file.
+  struct FitsStream {
+    std::size_t count = 0;  // 0: no cutout had pixels
+    std::uint64_t size = 0;
+    std::function<bool(const http::ByteSink&)> produce{};
+  };
+  std::optional<FitsStream> stream_fits(const SodaRequest& request, const std::vector<SodaSource>& sources,
+                                        const std::filesystem::path& scratch, const SodaMonitor& monitor = {});
 
   // One file per (ID, shape); `place(name)` gives where a file named `name`
   // goes. Combinations without pixels come back with a message and no file.

@@ -1,0 +1,380 @@
+#include "services/soda_stream.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+#include <system_error>
+
+#include <fmt/format.h>
+
+namespace pixserve::services {
+// Named (not anonymous): the folder is compiled as unity batches.
+namespace soda_stream_detail {
+
+constexpr std::size_t kStreamBlock = 2880;
+constexpr std::size_t kStreamCard = 80;
+constexpr std::size_t kWriteBuffer = std::size_t{1} << 20;
+
+std::uint64_t block_padded(std::uint64_t n) { return (n + kStreamBlock - 1) / kStreamBlock * kStreamBlock; }
+
+std::string_view trim_spaces(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
+// The value field of a card (columns 11-80) without its comment; strings
+// keep their quotes.
+std::string_view card_value(std::string_view card) {
+  if (card.size() < 10 || card.substr(8, 2) != "= ") return {};
+  std::string_view v = card.substr(10);
+  if (const auto first = v.find_first_not_of(' '); first != std::string_view::npos && v[first] == '\'') {
+    const auto close = v.find('\'', first + 1);
+    return close == std::string_view::npos ? v.substr(first) : v.substr(first, close - first + 1);
+  }
+  if (const auto slash = v.find('/'); slash != std::string_view::npos) v = v.substr(0, slash);
+  return trim_spaces(v);
+}
+
+std::optional<long long> as_int(std::string_view v) {
+  long long out = 0;
+  if (!v.empty() && v.front() == '+') v.remove_prefix(1);
+  const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || p != v.data() + v.size()) return std::nullopt;
+  return out;
+}
+
+std::optional<double> as_double(std::string_view v) {
+  std::string text(v);
+  std::replace(text.begin(), text.end(), 'D', 'E');
+  char* end = nullptr;
+  const double d = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size()) return std::nullopt;
+  return d;
+}
+
+bool is_end(std::string_view card) { return card.substr(0, 3) == "END" && trim_spaces(card.substr(3)).empty(); }
+
+// The cards of one header (without END) describe the data of its HDU.
+struct HeaderFacts {
+  int bitpix = 0;
+  std::vector<long> naxis{};
+  long long pcount = 0, gcount = 1;
+  bool extension = false, image_extension = false, zimage = false, scaled = false;
+};
+
+HeaderFacts facts(std::string_view header, std::size_t cards) {
+  HeaderFacts f;
+  long long naxis = -1;
+  for (std::size_t i = 0; i < cards; ++i) {
+    const std::string_view card = header.substr(i * kStreamCard, kStreamCard);
+    const std::string_view key = trim_spaces(card.substr(0, 8));
+    const std::string_view value = card_value(card);
+    if (key == "XTENSION") {
+      f.extension = true;
+      f.image_extension = value.starts_with("'IMAGE");
+    } else if (key == "BITPIX") {
+      f.bitpix = static_cast<int>(as_int(value).value_or(0));
+    } else if (key == "NAXIS") {
+      naxis = as_int(value).value_or(-1);
+      if (naxis < 0 || naxis > 999) throw std::runtime_error(fmt::format("bad NAXIS '{}'", value));
+      f.naxis.assign(static_cast<std::size_t>(naxis), -1);
+    } else if (key.starts_with("NAXIS") && naxis > 0) {
+      const auto n = as_int(key.substr(5));
+      if (n && *n >= 1 && *n <= naxis) f.naxis[static_cast<std::size_t>(*n - 1)] = static_cast<long>(as_int(value).value_or(-1));
+    } else if (key == "PCOUNT") {
+      f.pcount = as_int(value).value_or(-1);
+    } else if (key == "GCOUNT") {
+      f.gcount = as_int(value).value_or(-1);
+    } else if (key == "ZIMAGE") {
+      f.zimage = value == "T";
+    } else if (key == "BSCALE") {
+      f.scaled = f.scaled || as_double(value) != 1.0;
+    } else if (key == "BZERO") {
+      f.scaled = f.scaled || as_double(value) != 0.0;
+    }
+  }
+  const int b = f.bitpix;
+  if (b != 8 && b != 16 && b != 32 && b != 64 && b != -32 && b != -64) {
+    throw std::runtime_error(fmt::format("bad BITPIX {}", b));
+  }
+  if (naxis < 0 || f.pcount < 0 || f.gcount < 0 || std::any_of(f.naxis.begin(), f.naxis.end(), [](long n) { return n < 0; })) {
+    throw std::runtime_error("bad NAXISn, PCOUNT or GCOUNT");
+  }
+  return f;
+}
+
+std::uint64_t data_bytes(const HeaderFacts& f) {
+  if (f.naxis.empty()) return 0;
+  std::uint64_t n = 1;
+  for (long a : f.naxis) n *= static_cast<std::uint64_t>(a);
+  return static_cast<std::uint64_t>(std::abs(f.bitpix) / 8) * static_cast<std::uint64_t>(f.gcount) *
+         (static_cast<std::uint64_t>(f.pcount) + n);
+}
+
+// Reads exactly n bytes at offset; false at the end of the file.
+void read_at(const SourceFile& file, char* out, std::size_t n, std::uint64_t offset) {
+  while (n > 0) {
+    const ssize_t got = ::pread(file.fd(), out, n, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw std::system_error(errno, std::generic_category(), "reading " + file.path().string());
+    if (got == 0) throw std::runtime_error(fmt::format("{} is shorter than its FITS headers say", file.path().string()));
+    out += got;
+    n -= static_cast<std::size_t>(got);
+    offset += static_cast<std::uint64_t>(got);
+  }
+}
+
+// What cfitsio does reading float pixels with a NaN null value: a value whose
+// exponent bits are all set (NaN, infinity) becomes the quiet NaN, one whose
+// exponent bits are all clear (zero, denormal) becomes +0. Big-endian bytes.
+void canonical_floats(char* p, std::size_t n) {
+  if constexpr (std::endian::native == std::endian::little) {
+    constexpr std::uint32_t mask = 0x0000807Fu, nan = 0x0000C07Fu;  // 7F 80 / 7F C0 00 00 loaded little-endian
+    for (std::size_t i = 0; i + 4 <= n; i += 4) {
+      std::uint32_t w;
+      std::memcpy(&w, p + i, 4);
+      const std::uint32_t e = w & mask;
+      w = e == mask ? nan : (e == 0 ? 0u : w);
+      std::memcpy(p + i, &w, 4);
+    }
+  } else {
+    for (std::size_t i = 0; i + 4 <= n; i += 4) {
+      const unsigned e = ((static_cast<unsigned char>(p[i]) << 8) | static_cast<unsigned char>(p[i + 1])) & 0x7F80u;
+      if (e == 0x7F80u) std::memcpy(p + i, "\x7F\xC0\x00\x00", 4);
+      if (e == 0) std::memset(p + i, 0, 4);
+    }
+  }
+}
+
+void canonical_doubles(char* p, std::size_t n) {
+  if constexpr (std::endian::native == std::endian::little) {
+    constexpr std::uint64_t mask = 0xF07Fu, nan = 0xF87Fu;  // 7F F0 / 7F F8 00 ... loaded little-endian
+    for (std::size_t i = 0; i + 8 <= n; i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      const std::uint64_t e = w & mask;
+      w = e == mask ? nan : (e == 0 ? 0u : w);
+      std::memcpy(p + i, &w, 8);
+    }
+  } else {
+    for (std::size_t i = 0; i + 8 <= n; i += 8) {
+      const unsigned e = ((static_cast<unsigned char>(p[i]) << 8) | static_cast<unsigned char>(p[i + 1])) & 0x7FF0u;
+      if (e == 0x7FF0u) std::memcpy(p + i, "\x7F\xF8\x00\x00\x00\x00\x00\x00", 8);
+      if (e == 0) std::memset(p + i, 0, 8);
+    }
+  }
+}
+
+void canonical(int float_bytes, char* p, std::size_t n) {
+  if (float_bytes == 4) canonical_floats(p, n);
+  if (float_bytes == 8) canonical_doubles(p, n);
+}
+
+// Sets an integer card's value (columns 11-30, right-justified as cfitsio
+// writes it).
+void set_int_card(std::string& header, std::size_t cards, std::string_view key, long value) {
+  for (std::size_t i = 0; i < cards; ++i) {
+    const std::size_t at = i * kStreamCard;
+    if (trim_spaces(std::string_view(header).substr(at, 8)) != key) continue;
+    const std::string text = fmt::format("{:>20}", value);
+    if (text.size() != 20 || header.substr(at + 8, 2) != "= ") break;
+    header.replace(at + 10, 20, text);
+    return;
+  }
+  throw std::logic_error(fmt::format("streamed FITS: no {} card to set", key));
+}
+
+}  // namespace soda_stream_detail
+
+using namespace soda_stream_detail;
+
+SourceFile::SourceFile(const std::filesystem::path& path) : path_(path) {
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "opening " + path.string());
+}
+
+SourceFile::~SourceFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::vector<RawHdu> raw_hdus(const SourceFile& file) {
+  struct stat st {};
+  if (::fstat(file.fd(), &st) != 0) throw std::system_error(errno, std::generic_category(), "stat " + file.path().string());
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  std::vector<RawHdu> out;
+  std::uint64_t pos = 0;
+  std::string header;
+  constexpr std::size_t kMaxHeaderBlocks = 4096;
+  while (pos + kStreamBlock <= size && out.size() < 10000) {
+    header.clear();
+    std::size_t cards = 0;
+    bool ended = false;
+    while (!ended) {
+      if (header.size() / kStreamBlock >= kMaxHeaderBlocks || pos + header.size() + kStreamBlock > size) {
+        throw std::runtime_error(fmt::format("{}: a FITS header without END", file.path().string()));
+      }
+      const std::size_t at = header.size();
+      header.resize(at + kStreamBlock);
+      read_at(file, header.data() + at, kStreamBlock, pos + at);
+      for (std::size_t c = at; c < header.size(); c += kStreamCard, ++cards) {
+        if (is_end(std::string_view(header).substr(c, kStreamCard))) {
+          ended = true;
+          break;
+        }
+      }
+    }
+    const HeaderFacts f = facts(header, cards);
+    RawHdu h;
+    h.header_offset = pos;
+    h.data_offset = pos + header.size();
+    h.data_bytes = data_bytes(f);
+    h.bitpix = f.bitpix;
+    h.naxis = f.naxis;
+    h.plain = (!f.extension || f.image_extension) && !f.zimage && !f.scaled && f.pcount == 0 && f.gcount == 1;
+    out.push_back(std::move(h));
+    pos = out.back().data_offset + block_padded(out.back().data_bytes);
+  }
+  return out;
+}
+
+void FitsLayout::literal(std::string_view bytes) {
+  if (bytes.empty()) return;
+  if (segments_.empty() || segments_.back().file) segments_.push_back({});
+  segments_.back().bytes.append(bytes);
+  size_ += bytes.size();
+}
+
+void FitsLayout::rows(std::shared_ptr<const SourceFile> file, std::uint64_t offset, std::uint64_t stride,
+                      std::uint64_t row_bytes, long rows, int float_bytes) {
+  if (rows <= 0 || row_bytes == 0) return;
+  Segment s;
+  s.file = std::move(file);
+  s.offset = offset;
+  s.stride = stride;
+  s.row_bytes = row_bytes;
+  s.rows = rows;
+  s.float_bytes = float_bytes;
+  segments_.push_back(std::move(s));
+  size_ += row_bytes * static_cast<std::uint64_t>(rows);
+}
+
+void FitsLayout::pad() {
+  const std::uint64_t n = block_padded(size_) - size_;
+  if (n > 0) literal(std::string(static_cast<std::size_t>(n), '\0'));
+}
+
+bool FitsLayout::write(const http::ByteSink& sink) const {
+  std::vector<char> buffer(static_cast<std::size_t>(std::min<std::uint64_t>(size_, kWriteBuffer)));
+  std::size_t used = 0;
+  const auto flush = [&] {
+    if (used == 0) return true;
+    const bool ok = sink(std::string_view(buffer.data(), used));
+    used = 0;
+    return ok;
+  };
+  for (const auto& s : segments_) {
+    if (!s.file) {
+      std::string_view rest = s.bytes;
+      while (!rest.empty()) {
+        if (used == buffer.size() && !flush()) return false;
+        const std::size_t n = std::min(rest.size(), buffer.size() - used);
+        std::memcpy(buffer.data() + used, rest.data(), n);
+        used += n;
+        rest.remove_prefix(n);
+      }
+      continue;
+    }
+    // Element-aligned pieces: whole rows, or (for full-width rows, which are
+    // contiguous) as much as fits.
+    const std::size_t unit = s.float_bytes == 8 ? 8 : 4;
+    if (s.row_bytes == s.stride) {
+      std::uint64_t left = s.row_bytes * static_cast<std::uint64_t>(s.rows), offset = s.offset;
+      while (left > 0) {
+        if (buffer.size() - used < unit && !flush()) return false;
+        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, buffer.size() - used));
+        if (n < left) n -= n % unit;
+        read_at(*s.file, buffer.data() + used, n, offset);
+        canonical(s.float_bytes, buffer.data() + used, n);
+        used += n;
+        offset += n;
+        left -= n;
+      }
+      continue;
+    }
+    for (long r = 0; r < s.rows; ++r) {
+      std::uint64_t left = s.row_bytes, offset = s.offset + static_cast<std::uint64_t>(r) * s.stride;
+      if (buffer.size() - used < left && !flush()) return false;
+      while (left > 0) {
+        if (buffer.size() - used < unit && !flush()) return false;
+        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, buffer.size() - used));
+        if (n < left) n -= n % unit;
+        read_at(*s.file, buffer.data() + used, n, offset);
+        canonical(s.float_bytes, buffer.data() + used, n);
+        used += n;
+        offset += n;
+        left -= n;
+      }
+    }
+  }
+  return flush();
+}
+
+FitsLayout layout_from_headers(const std::string& headers_file, const std::vector<StreamedPlane>& planes) {
+  std::ifstream in(headers_file, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open " + headers_file);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  FitsLayout out;
+  std::size_t pos = 0, hdu = 0;
+  while (pos + kStreamBlock <= bytes.size()) {
+    std::size_t cards = 0, end = pos;
+    bool ended = false;
+    for (; end + kStreamCard <= bytes.size(); end += kStreamCard, ++cards) {
+      if (is_end(std::string_view(bytes).substr(end, kStreamCard))) {
+        ended = true;
+        break;
+      }
+    }
+    if (!ended) throw std::logic_error("streamed FITS: a header without END");
+    std::string header = bytes.substr(pos, static_cast<std::size_t>(block_padded(end + kStreamCard - pos)));
+    const HeaderFacts f = facts(header, cards);
+    const std::uint64_t data = block_padded(data_bytes(f));
+    if (hdu == 0) {
+      out.literal(std::string_view(bytes).substr(pos, header.size() + static_cast<std::size_t>(data)));
+    } else {
+      if (hdu > planes.size()) throw std::logic_error("streamed FITS: more HDUs than planes");
+      const StreamedPlane& p = planes[hdu - 1];
+      const auto& box = p.pixels.box;
+      if (f.bitpix != p.pixels.bitpix || f.naxis.size() != 2 || f.naxis[0] != 1 || f.naxis[1] != 1) {
+        throw std::logic_error("streamed FITS: a plane HDU is not the one-pixel placeholder");
+      }
+      set_int_card(header, cards, "NAXIS1", box.width);
+      set_int_card(header, cards, "NAXIS2", box.height);
+      out.literal(header);
+      const std::uint64_t bpp = static_cast<std::uint64_t>(std::abs(p.hdu.bitpix) / 8);
+      const std::uint64_t stride = static_cast<std::uint64_t>(p.hdu.naxis[0]) * bpp;
+      out.rows(p.file,
+               p.hdu.data_offset + static_cast<std::uint64_t>(box.y0) * stride + static_cast<std::uint64_t>(box.x0) * bpp,
+               stride, static_cast<std::uint64_t>(box.width) * bpp, box.height,
+               p.hdu.bitpix < 0 ? static_cast<int>(bpp) : 0);
+      out.pad();
+    }
+    pos += header.size() + static_cast<std::size_t>(data);
+    ++hdu;
+  }
+  if (hdu != planes.size() + 1 || pos != bytes.size()) {
+    throw std::logic_error(fmt::format("streamed FITS: {} HDUs for {} planes", hdu, planes.size()));
+  }
+  return out;
+}
+
+}  // namespace pixserve::services
