@@ -12,6 +12,8 @@
 //   - "all epochs of one object": 10 concurrent clients, each asking
 //     /api/soda/sync for 51x51 stamps of every calexp holding one position
 //     (one request, a multi-extension FITS), several rounds each;
+//   - one 51x51 stamp of the CCD-sized calexp, one client (latency), and the
+//     whole calexp cut with PIXEL against the same file from /api/files;
 //   - a CCD-sized (4k x 4k) coadd cutout assembled across patches, one client
 //     and then 20 concurrent clients; bytes/s against a plain read of as many
 //     bytes of the patch files from the page cache.
@@ -182,7 +184,44 @@ double read_bytes_ms(const std::vector<fs::path>& files, std::uint64_t bytes) {
   return ms_since(t);
 }
 
-int http_benchmark(const fs::path& dir, int visits, int rounds) {
+// Registers the bench's CCD-sized calexp in the repository (a hard link), so
+// that it can be cut over HTTP and fetched whole from /api/files.
+void register_ccd(const fs::path& repo_dir, const fs::path& file, const wcs::Wcs& w, long size) {
+  auto repo = repo::Repository::open(repo_dir);
+  const std::string id = "bench.calexp.ccd";
+  const fs::path rel = "bench/calexp-ccd.fits";
+  std::error_code ec;
+  fs::create_directories(repo_dir / "bench");
+  fs::remove(repo_dir / rel, ec);
+  fs::create_hard_link(file, repo_dir / rel, ec);
+  if (ec) fs::copy_file(file, repo_dir / rel, fs::copy_options::overwrite_existing);
+  if (repo.registry().find_by_id(id)) return;
+  const double e = static_cast<double>(size) - 0.5;
+  repo::DatasetRecord r;
+  r.type = repo::DatasetType::calexp;
+  r.collection = "bench";
+  r.dataset_id = id;
+  r.file_path = rel.string();
+  r.file_size = static_cast<std::int64_t>(fs::file_size(file));
+  r.checksum = "00";
+  r.footprint = sky::Polygon(w.pixel_to_sky(std::vector<wcs::PixelPoint>{{-0.5, -0.5}, {e, -0.5}, {e, e}, {-0.5, e}}));
+  r.width = r.height = size;
+  r.data_id.instrument = "LSSTSim";
+  r.data_id.band = "r";
+  r.data_id.visit = 999999;
+  r.data_id.detector = 0;
+  repo.registry().insert(r);
+}
+
+// One client, one request after another: latency percentiles.
+std::vector<HttpResult> sequential(int n, const std::function<HttpResult()>& one) {
+  std::vector<HttpResult> out;
+  for (int i = 0; i < n; ++i) out.push_back(one());
+  return out;
+}
+
+int http_benchmark(const fs::path& dir, int visits, int rounds, const fs::path& ccd, const wcs::Wcs& ccd_wcs,
+                   long ccd_size) {
   const fs::path survey = dir / "survey", repo_dir = dir / "repo";
   auto t = Clock::now();
   if (!fs::exists(repo_dir / "pixserve-repo.json")) {
@@ -201,6 +240,7 @@ int http_benchmark(const fs::path& dir, int visits, int rounds) {
     fmt::print("\nsimulated and ingested {} visits x 9 detectors + 4400-pixel coadd patches in {:.1f} s\n", visits,
                ms_since(t) / 1000.0);
   }
+  register_ccd(repo_dir, ccd, ccd_wcs, ccd_size);
   auto repository = std::make_shared<services::SharedRepository>(repo::Repository::open(repo_dir));
   services::AppOptions options;
   auto app = services::make_app(repository, options);
@@ -213,6 +253,36 @@ int http_benchmark(const fs::path& dir, int visits, int rounds) {
   const auto port = server.port();
   std::jthread serving([&server] { server.run(); });
 
+  const std::string path = services::links::endpoint(services::links::kSoda, "sync");
+  {
+    // A 51x51 stamp of the CCD-sized calexp, one client; then the whole
+    // calexp cut with PIXEL against the same file from /api/files.
+    const auto c = ccd_wcs.pixel_to_sky({static_cast<double>(ccd_size) / 3.0, static_cast<double>(ccd_size) / 2.5});
+    const std::string stamp_form = circle_form({"bench.calexp.ccd"}, c.ra, c.dec, 25.4 * kScale);
+    sequential(20, [&] { return http_post(port, path, stamp_form); });
+    const auto stamps = sequential(200, [&] { return http_post(port, path, stamp_form); });
+    fmt::print("\nSODA over HTTP, one 51x51 stamp (3 planes) of a {}x{} calexp, 1 client x {} requests:\n", ccd_size,
+               ccd_size, stamps.size());
+    fmt::print("  p50 {:.2f} ms  p95 {:.2f} ms  {}\n", percentile(latencies(stamps), 0.5),
+               percentile(latencies(stamps), 0.95), all_ok(stamps) ? "(all 200)" : "(ERRORS)");
+    const std::string whole_form = fmt::format("ID=bench.calexp.ccd&PIXEL={}", http::percent_encode("[*,*]"));
+    const std::string files = services::links::files() + "/bench.calexp.ccd";
+    http_get(port, files);
+    http_post(port, path, whole_form);
+    const auto cut = sequential(3, [&] { return http_post(port, path, whole_form); });
+    const auto file = sequential(3, [&] { return http_get(port, files); });
+    const double cut_ms = percentile(latencies(cut), 0.5), file_ms = percentile(latencies(file), 0.5);
+    const double cut_mb = static_cast<double>(cut.front().body_bytes) / 1e6;
+    const double file_mb = static_cast<double>(file.front().body_bytes) / 1e6;
+    fmt::print("\nSODA over HTTP, the whole {}x{} calexp (PIXEL=[*,*], {:.0f} MB) against /api/files ({:.0f} MB):\n",
+               ccd_size, ccd_size, cut_mb, file_mb);
+    fmt::print("  SODA cutout   {:8.1f} ms  {:7.1f} MB/s   {}\n", cut_ms, cut_mb / (cut_ms / 1000.0),
+               all_ok(cut) ? "(200)" : "(ERROR)");
+    fmt::print("  /api/files    {:8.1f} ms  {:7.1f} MB/s   {}   (SODA at {:.0f}% of the file rate)\n", file_ms,
+               file_mb / (file_ms / 1000.0), all_ok(file) ? "(200)" : "(ERROR)",
+               100.0 * (cut_mb / cut_ms) / (file_mb / file_ms));
+  }
+
   // All epochs of one object: every calexp holding the field centre.
   const sky::SkyPoint object{53.0, -28.0};
   repo::DatasetQuery q;
@@ -221,7 +291,6 @@ int http_benchmark(const fs::path& dir, int visits, int rounds) {
   std::vector<std::string> ids;
   for (const auto& r : repository->find_visible(q)) ids.push_back(r.dataset_id);
   const double stamp_radius = 25.4 * kScale;
-  const std::string path = services::links::endpoint(services::links::kSoda, "sync");
   const std::string form = circle_form(ids, object.ra, object.dec, stamp_radius);
   http_post(port, path, form);  // warm the page cache
   t = Clock::now();
@@ -351,5 +420,5 @@ int main(int argc, char** argv) {
   const double b = percentile(big, 0.5), r = percentile(raw, 0.5);
   fmt::print("  pixserve cutout   {:8.1f} ms  {:7.1f} MB/s\n", b, bytes / 1e6 / (b / 1000.0));
   fmt::print("  plain read        {:8.1f} ms  {:7.1f} MB/s   (ratio x{:.2f})\n", r, bytes / 1e6 / (r / 1000.0), b / r);
-  return http_bench ? http_benchmark(dir, visits, rounds) : 0;
+  return http_bench ? http_benchmark(dir, visits, rounds, plain, w, size) : 0;
 }
