@@ -22,7 +22,13 @@
 //
 // Sync and async are one job function (uws/job_service.hpp) called twice.
 //
-// Streaming: a sync response is written to a file in a per-request spool
+// Streaming: a sync FITS response whose cutouts all come from plain
+// (uncompressed, unscaled) stored files is laid out before its first byte
+// (headers from the engine, so Content-Length is exact and every error is
+// known) and sent with the pixels copied from the sources by pread
+// (services/soda_stream.hpp); the same bytes as the file the engine writes.
+// Any other sync response (archives, virtual products, coadds assembled
+// across patches, compressed planes) is written to a file in a per-request spool
 // directory (<repository>/cache/soda-spool/<process>/<request>/ by default) and then
 // streamed from it with Content-Length (an archive is made from the cutout
 // files while it streams); the directory is removed when the
