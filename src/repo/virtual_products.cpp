@@ -201,7 +201,8 @@ std::vector<TemplatePatch> template_patches(std::span<const DatasetRecord* const
   std::vector<TemplatePatch> out;
   for (const auto& t : found) {
     if (!t.footprint || t.data_id.band.empty()) continue;
-    TemplatePatch patch{t.dataset_id, t.checksum, t.data_id.band, *t.footprint, {}};
+    TemplatePatch patch{t.dataset_id, t.checksum, t.data_id.band, *t.footprint, {}, t.data_id.skymap,
+                        t.data_id.tract.value_or(0)};
     for (const auto& link : t.inputs) {
       if (const auto v = visit_of.find(link.input_id); v != visit_of.end()) patch.visits.insert(v->second);
     }
@@ -226,14 +227,31 @@ std::optional<DatasetRecord> virtual_diffim_of(const DatasetRecord& raw, const s
   Recipe recipe;
   recipe.product = "diffim";
   recipe.inputs.push_back({"calexp", calexp_id, *calexp_checksum});
+  // The usable patches by tract: a template made with this visit would
+  // subtract part of the visit from itself.
+  std::map<std::pair<std::string, std::int64_t>, std::vector<const TemplatePatch*>> by_tract;
   for (const auto& t : templates) {
-    // A template made with this visit would subtract part of the visit
-    // from itself.
     if (t.band != raw.data_id.band || t.visits.contains(*raw.data_id.visit)) continue;
     if (!sky::intersects(t.footprint, *raw.footprint)) continue;
-    recipe.inputs.push_back({"template", t.dataset_id, t.checksum});
+    by_tract[{t.skymap, t.tract}].push_back(&t);
   }
-  if (recipe.inputs.size() == 1) return std::nullopt;
+  if (by_tract.empty()) return std::nullopt;
+  // One tract: the one with a patch holding the raw's centre, else the one
+  // with most patches over the raw (map order breaks ties: lower tract).
+  const std::optional<sky::SkyPoint> centre =
+      raw.s_ra && raw.s_dec ? std::optional<sky::SkyPoint>(sky::SkyPoint{*raw.s_ra, *raw.s_dec}) : std::nullopt;
+  const std::vector<const TemplatePatch*>* chosen = nullptr;
+  for (const auto& [tract, patches] : by_tract) {
+    const bool holds_centre = centre && std::any_of(patches.begin(), patches.end(), [&](const TemplatePatch* p) {
+                                return p->footprint.contains(*centre);
+                              });
+    if (holds_centre) {
+      chosen = &patches;
+      break;
+    }
+    if (chosen == nullptr || patches.size() > chosen->size()) chosen = &patches;
+  }
+  for (const TemplatePatch* t : *chosen) recipe.inputs.push_back({"template", t->dataset_id, t->checksum});
   recipe.software_version = software_version();
   recipe.algorithm_version = std::string(image::kDiffimVersion);
   recipe.parameters = diffim_parameters_to_json({});

@@ -46,6 +46,8 @@ struct TemplatePatch {
   std::string band;
   sky::Polygon footprint;
   std::set<std::int64_t> visits;  // of the calexps it was made from
+  std::string skymap;
+  std::int64_t tract = 0;
 };
 
 // The template patches of the given records (this run's) and of the
@@ -55,7 +57,10 @@ std::vector<TemplatePatch> template_patches(std::span<const DatasetRecord* const
 
 // The difference image of a raw's calexp as a virtual dataset: the calexp
 // (registered or known) minus the template patches of the raw's band whose
-// footprints overlap the raw's and that were made without the raw's visit.
+// footprints overlap the raw's and that were made without the raw's visit,
+// all of one tract (patches of one tract share a pixel grid): the tract with
+// a patch holding the raw's centre, else the one with most overlapping
+// patches (ties: the lower tract number).
 // nullopt when the raw has no calexp, no such patch exists, or the diffim is
 // already registered or known. Its provenance lists the calexp, the patches
 // (role template) and the raw, bias and flat.

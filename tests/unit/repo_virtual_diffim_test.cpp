@@ -33,7 +33,7 @@ DatasetRecord raw_record(std::int64_t visit, const std::string& band, double ra)
 }
 
 TemplatePatch template_at(const std::string& id, const std::string& band, double ra, std::set<std::int64_t> visits) {
-  return {id, std::string(64, 'b'), band, square_at(ra, -28.0, 0.1), std::move(visits)};
+  return {id, std::string(64, 'b'), band, square_at(ra, -28.0, 0.1), std::move(visits), "pixserve-tract", 0};
 }
 
 struct DiffimFixture {
@@ -91,6 +91,31 @@ TEST(VirtualDiffim, NoneWithoutACalexpOrAUsableTemplate) {
   f.known["DR1.diffim.v7.d004"] = {std::string(64, 'd')};
   const std::vector<TemplatePatch> usable{template_at("DR1.goodSeeingCoadd.r.t0.p1_1", "r", 53.0, {1})};
   EXPECT_FALSE(virtual_diffim_of(raw, f.known, usable, f.repo.registry()));
+}
+
+TEST(VirtualDiffim, TemplatesComeFromOneTract) {
+  DiffimFixture f;
+  auto raw = raw_record(7, "r", 53.0);
+  raw.s_ra = 53.0;
+  raw.s_dec = -28.0;
+  f.know_calexp(raw);
+  // Tract 5 has more patches over the raw, tract 9 one holding its centre.
+  // (The raw spans RA 52.98..53.02; patches are 0.2 deg wide.)
+  auto a = template_at("DR1.goodSeeingCoadd.r.t5.p0_0", "r", 52.89, {1});
+  auto b = template_at("DR1.goodSeeingCoadd.r.t5.p0_1", "r", 52.885, {1});
+  auto c = template_at("DR1.goodSeeingCoadd.r.t9.p3_3", "r", 53.0, {1});
+  a.tract = b.tract = 5;
+  c.tract = 9;
+  const auto diffim = virtual_diffim_of(raw, f.known, std::vector<TemplatePatch>{a, b, c}, f.repo.registry());
+  ASSERT_TRUE(diffim);
+  const auto recipe = Recipe::from_json(diffim->recipe);
+  ASSERT_EQ(recipe.inputs.size(), 2U);
+  EXPECT_EQ(recipe.inputs[1].dataset_id, "DR1.goodSeeingCoadd.r.t9.p3_3");
+  // Without a patch on the centre: the tract with most patches.
+  c.footprint = square_at(53.105, -28.0, 0.1);
+  const auto other = virtual_diffim_of(raw, f.known, std::vector<TemplatePatch>{a, b, c}, f.repo.registry());
+  ASSERT_TRUE(other);
+  EXPECT_EQ(Recipe::from_json(other->recipe).inputs.size(), 3U);
 }
 
 TEST(VirtualDiffim, MalformedParametersAreRefused) {
