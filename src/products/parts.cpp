@@ -57,11 +57,7 @@ struct CalexpSource {
 CalexpSource calexp_source(const repo::DatasetRecord& record, const repo::Recipe& recipe, const RecipeInputs& inputs,
                            const nlohmann::json& kept) {
   CalexpSource s;
-  try {
-    s.parameters = repo::calexp_parameters_from_json(recipe.parameters, recipe.software_version);
-  } catch (const std::invalid_argument& e) {
-    throw RecreationError(fmt::format("{}: {}", record.dataset_id, e.what()));
-  }
+  s.parameters = calexp_parameters_of(record, recipe);
   s.measurements = calexp_measurements_from_json(kept);
   s.raw = inputs.file("raw");
   s.bias = inputs.file("bias");
@@ -104,12 +100,7 @@ std::optional<ProductPart> calexp_part(ProductCache& cache, const repo::DatasetR
 std::optional<ProductPart> diffim_part(ProductCache& cache, const repo::DatasetRecord& record,
                                        const repo::Recipe& recipe, const RecipeInputs& inputs,
                                        const InputResolver& resolver, const nlohmann::json& kept) {
-  image::DiffimParameters parameters;
-  try {
-    parameters = repo::diffim_parameters_from_json(recipe.parameters, recipe.software_version);
-  } catch (const std::invalid_argument& e) {
-    throw RecreationError(fmt::format("{}: {}", record.dataset_id, e.what()));
-  }
+  const image::DiffimParameters parameters = diffim_parameters_of(record, recipe);
   image::DiffimKernel kernel = [&] {
     try {
       return diffim_kernel_from_json(kept);

@@ -117,6 +117,28 @@ repo::Recipe followable_recipe(const repo::DatasetRecord& record) {
   return recipe;
 }
 
+namespace {
+
+// A recipe's parameters read by `parse`, its failures as RecreationError.
+template <typename F>
+auto recipe_parameters(const repo::DatasetRecord& record, const repo::Recipe& recipe, F&& parse) {
+  try {
+    return std::forward<F>(parse)(recipe.parameters, recipe.software_version);
+  } catch (const std::invalid_argument& e) {
+    throw RecreationError(fmt::format("{}: {}", record.dataset_id, e.what()));
+  }
+}
+
+}  // namespace
+
+image::CalexpParameters calexp_parameters_of(const repo::DatasetRecord& record, const repo::Recipe& recipe) {
+  return recipe_parameters(record, recipe, repo::calexp_parameters_from_json);
+}
+
+image::DiffimParameters diffim_parameters_of(const repo::DatasetRecord& record, const repo::Recipe& recipe) {
+  return recipe_parameters(record, recipe, repo::diffim_parameters_from_json);
+}
+
 nlohmann::json calexp_measurements_to_json(const image::CalexpMeasurements& m) {
   nlohmann::json j = {{"background", {{"level", m.background.level}, {"rms", m.background.rms},
                                       {"samples", m.background.samples}}}};
@@ -188,12 +210,7 @@ decltype(auto) recreation_step(const repo::DatasetRecord& record, const std::str
 
 nlohmann::json recreate_calexp(const repo::DatasetRecord& record, const repo::Recipe& recipe,
                                const RecipeInputs& inputs, const fs::path& path) {
-  image::CalexpParameters parameters;
-  try {
-    parameters = repo::calexp_parameters_from_json(recipe.parameters, recipe.software_version);
-  } catch (const std::invalid_argument& e) {
-    throw RecreationError(fmt::format("{}: {}", record.dataset_id, e.what()));
-  }
+  const image::CalexpParameters parameters = calexp_parameters_of(record, recipe);
   const fs::path raw = inputs.file("raw");
   const fs::path bias = inputs.file("bias");
   const fs::path flat = inputs.file("flat");
@@ -206,12 +223,7 @@ nlohmann::json recreate_calexp(const repo::DatasetRecord& record, const repo::Re
 
 nlohmann::json recreate_diffim(const repo::DatasetRecord& record, const repo::Recipe& recipe,
                                const RecipeInputs& inputs, const fs::path& path, const nlohmann::json& kept) {
-  image::DiffimParameters parameters;
-  try {
-    parameters = repo::diffim_parameters_from_json(recipe.parameters, recipe.software_version);
-  } catch (const std::invalid_argument& e) {
-    throw RecreationError(fmt::format("{}: {}", record.dataset_id, e.what()));
-  }
+  const image::DiffimParameters parameters = diffim_parameters_of(record, recipe);
   // The stored inputs are checked before the calexp, which may have to be
   // made: a changed template makes nothing.
   const std::vector<fs::path> patches = inputs.files("template");

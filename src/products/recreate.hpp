@@ -100,6 +100,11 @@ class RecipeInputs {
 // (product type and algorithm version); throws RecreationError.
 repo::Recipe followable_recipe(const repo::DatasetRecord& record);
 
+// The parameters a calexp's or difference image's recipe records; throws
+// RecreationError naming the product for malformed ones.
+image::CalexpParameters calexp_parameters_of(const repo::DatasetRecord& record, const repo::Recipe& recipe);
+image::DiffimParameters diffim_parameters_of(const repo::DatasetRecord& record, const repo::Recipe& recipe);
+
 // A calexp's measurements as kept (JSON) and back; from_json throws
 // RecreationError for a malformed object.
 nlohmann::json calexp_measurements_to_json(const image::CalexpMeasurements& m);
