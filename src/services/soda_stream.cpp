@@ -136,48 +136,40 @@ void read_at(const SourceFile& file, char* out, std::size_t n, std::uint64_t off
 
 // What cfitsio does reading float pixels with a NaN null value: a value whose
 // exponent bits are all set (NaN, infinity) becomes the quiet NaN, one whose
-// exponent bits are all clear (zero, denormal) becomes +0. Big-endian bytes.
-void canonical_floats(char* p, std::size_t n) {
+// exponent bits are all clear (zero, denormal) becomes +0. Big-endian bytes;
+// Word is the real's size, kExponent and kNan its first two bytes' exponent
+// mask and quiet NaN (0x7F80 / 0x7FC0 for 32 bits, 0x7FF0 / 0x7FF8 for 64).
+template <typename Word, unsigned kExponent, unsigned kNan>
+void canonical_reals(char* p, std::size_t n) {
+  constexpr std::size_t size = sizeof(Word);
   if constexpr (std::endian::native == std::endian::little) {
-    constexpr std::uint32_t mask = 0x0000807Fu, nan = 0x0000C07Fu;  // 7F 80 / 7F C0 00 00 loaded little-endian
-    for (std::size_t i = 0; i + 4 <= n; i += 4) {
-      std::uint32_t w;
-      std::memcpy(&w, p + i, 4);
-      const std::uint32_t e = w & mask;
-      w = e == mask ? nan : (e == 0 ? 0u : w);
-      std::memcpy(p + i, &w, 4);
+    // The first two big-endian bytes, loaded little-endian, are the low 16 bits swapped.
+    constexpr Word mask = static_cast<Word>((kExponent >> 8) | ((kExponent & 0xFFu) << 8));
+    constexpr Word nan = static_cast<Word>((kNan >> 8) | ((kNan & 0xFFu) << 8));
+    for (std::size_t i = 0; i + size <= n; i += size) {
+      Word w;
+      std::memcpy(&w, p + i, size);
+      const Word e = w & mask;
+      w = e == mask ? nan : (e == 0 ? Word{0} : w);
+      std::memcpy(p + i, &w, size);
     }
   } else {
-    for (std::size_t i = 0; i + 4 <= n; i += 4) {
-      const unsigned e = ((static_cast<unsigned char>(p[i]) << 8) | static_cast<unsigned char>(p[i + 1])) & 0x7F80u;
-      if (e == 0x7F80u) std::memcpy(p + i, "\x7F\xC0\x00\x00", 4);
-      if (e == 0) std::memset(p + i, 0, 4);
-    }
-  }
-}
-
-void canonical_doubles(char* p, std::size_t n) {
-  if constexpr (std::endian::native == std::endian::little) {
-    constexpr std::uint64_t mask = 0xF07Fu, nan = 0xF87Fu;  // 7F F0 / 7F F8 00 ... loaded little-endian
-    for (std::size_t i = 0; i + 8 <= n; i += 8) {
-      std::uint64_t w;
-      std::memcpy(&w, p + i, 8);
-      const std::uint64_t e = w & mask;
-      w = e == mask ? nan : (e == 0 ? 0u : w);
-      std::memcpy(p + i, &w, 8);
-    }
-  } else {
-    for (std::size_t i = 0; i + 8 <= n; i += 8) {
-      const unsigned e = ((static_cast<unsigned char>(p[i]) << 8) | static_cast<unsigned char>(p[i + 1])) & 0x7FF0u;
-      if (e == 0x7FF0u) std::memcpy(p + i, "\x7F\xF8\x00\x00\x00\x00\x00\x00", 8);
-      if (e == 0) std::memset(p + i, 0, 8);
+    for (std::size_t i = 0; i + size <= n; i += size) {
+      const unsigned e = ((static_cast<unsigned char>(p[i]) << 8) | static_cast<unsigned char>(p[i + 1])) & kExponent;
+      if (e == kExponent) {
+        std::memset(p + i, 0, size);
+        p[i] = static_cast<char>(kNan >> 8);
+        p[i + 1] = static_cast<char>(kNan & 0xFFu);
+      } else if (e == 0) {
+        std::memset(p + i, 0, size);
+      }
     }
   }
 }
 
 void canonical(int float_bytes, char* p, std::size_t n) {
-  if (float_bytes == 4) canonical_floats(p, n);
-  if (float_bytes == 8) canonical_doubles(p, n);
+  if (float_bytes == 4) canonical_reals<std::uint32_t, 0x7F80u, 0x7FC0u>(p, n);
+  if (float_bytes == 8) canonical_reals<std::uint64_t, 0x7FF0u, 0x7FF8u>(p, n);
 }
 
 // Sets an integer card's value (columns 11-30, right-justified as cfitsio
