@@ -15,6 +15,7 @@ import time
 
 import pytest
 import requests
+from astropy.io import fits
 from pyvo.io import uws
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -151,3 +152,12 @@ def run_uws_job(base_url, path, params, headers=None, timeout=120):
         if job.phase in ("COMPLETED", "ERROR", "ABORTED") or time.monotonic() > deadline:
             return url, job
         time.sleep(0.1)
+
+
+def template_visits(survey):
+    """The visits a simulated survey's template patches (goodSeeingCoadd) were made from."""
+    visits = set()
+    for path in pathlib.Path(survey).rglob("goodSeeingCoadd_*.fits"):
+        with fits.open(path) as hdul:
+            visits.update(int(v) for v in hdul["INPUTS"].data["VISIT"])
+    return visits

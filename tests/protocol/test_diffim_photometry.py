@@ -23,7 +23,7 @@ from astropy.wcs import WCS
 from photutils.aperture import CircularAperture, aperture_photometry
 from pyvo.dal import TAPService
 
-from conftest import run, start_server, stop_server
+from conftest import run, start_server, stop_server, template_visits
 
 SIM = ["--visits", "6", "--bands", "r", "--detectors", "2", "--detector-size", "512", "--seed", "5",
        "--template-visits", "2", "--no-comp", "--virtual", "--star-density", "200000",
@@ -113,14 +113,6 @@ def products(server, dataset_type):
     tap = TAPService(server.url + "/api/tap")
     return [str(i) for i in tap.search(f"SELECT dataset_id FROM survey.datasets WHERE dataset_type = "
                                        f"'{dataset_type}' ORDER BY dataset_id").to_table()["dataset_id"]]
-
-
-def template_visits(survey):
-    visits = set()
-    for path in pathlib.Path(survey).rglob("goodSeeingCoadd_*.fits"):
-        with fits.open(path) as hdul:
-            visits.update(int(v) for v in hdul["INPUTS"].data["VISIT"])
-    return visits
 
 
 def aperture_noise_scale(d, radius, rng, count=400):

@@ -26,7 +26,7 @@ from astropy.wcs import WCS
 from pyvo.dal import TAPService
 from pyvo.dal.adhoc import DatalinkResults
 
-from conftest import run, start_server, stop_server
+from conftest import run, start_server, stop_server, template_visits
 
 SIM = ["--visits", "6", "--bands", "r", "--detectors", "2", "--detector-size", "512", "--seed", "5",
        "--template-visits", "2", "--no-comp", "--virtual"]
@@ -53,14 +53,6 @@ def server(repo):
     srv = start_server(repo)
     yield srv
     assert stop_server(srv) == 0, srv.log()[-3000:]
-
-
-def template_visits(survey):
-    visits = set()
-    for path in pathlib.Path(survey).rglob("goodSeeingCoadd_*.fits"):
-        with fits.open(path) as hdul:
-            visits.update(int(v) for v in hdul["INPUTS"].data["VISIT"])
-    return visits
 
 
 def rows(server, dataset_type):
