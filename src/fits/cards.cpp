@@ -176,7 +176,7 @@ std::vector<TypedCard> copyable_cards(const std::string& records, int nkeys) {
   return out;
 }
 
-void write_cards(File& out, const std::vector<TypedCard>& cards) {
+void write_cards(KeywordWriter& out, const std::vector<TypedCard>& cards) {
   for (const auto& c : cards) {
     std::visit(
         [&](const auto& v) {

@@ -42,8 +42,8 @@ std::vector<TypedCard> copyable_cards(const std::string& records, int nkeys);
 // too slow for a stamp).
 std::string image_header_records(File& file, int& nkeys);
 
-// Writes the cards into the current HDU of `out`, in order.
-void write_cards(File& out, const std::vector<TypedCard>& cards);
+// Writes the cards into the current HDU of `out` (or a header in memory), in order.
+void write_cards(KeywordWriter& out, const std::vector<TypedCard>& cards);
 
 // The first card named `key`, as a number (integer or real) or as a string.
 std::optional<double> card_number(const std::vector<TypedCard>& cards, std::string_view key);

@@ -89,8 +89,32 @@ struct HeaderCard {
 
 enum class OpenMode { read, read_write };
 
+// Where header keywords go: the current HDU of an open File, or a header
+// built in memory (fits/header_text.hpp: HeaderText) that holds the same
+// cards. The writers of derived headers (copied cards, WCS, cutout
+// provenance) write through it, so one function serves both. Each call
+// sets the keyword (updating it in place when present) as File's cfitsio
+// calls do.
+class KeywordWriter {
+ public:
+  virtual void write_string(std::string_view key, std::string_view value, std::string_view comment = {}) = 0;
+  virtual void write_double(std::string_view key, double value, std::string_view comment = {}) = 0;
+  virtual void write_int(std::string_view key, long long value, std::string_view comment = {}) = 0;
+  virtual void write_bool(std::string_view key, bool value, std::string_view comment = {}) = 0;
+  virtual void write_comment(std::string_view text) = 0;
+  virtual void write_history(std::string_view text) = 0;
+
+ protected:
+  KeywordWriter() = default;
+  KeywordWriter(const KeywordWriter&) = default;
+  KeywordWriter& operator=(const KeywordWriter&) = default;
+  KeywordWriter(KeywordWriter&&) = default;
+  KeywordWriter& operator=(KeywordWriter&&) = default;
+  ~KeywordWriter() = default;
+};
+
 // An open FITS file. Move-only; closes on destruction.
-class File {
+class File final : public KeywordWriter {
  public:
   static File open(const std::filesystem::path& path, OpenMode mode = OpenMode::read);
   // Creates (truncating an existing file) a file with an empty primary HDU.
@@ -122,12 +146,12 @@ class File {
   std::optional<double> read_double(std::string_view key);
   std::optional<long long> read_int(std::string_view key);
   std::optional<bool> read_bool(std::string_view key);
-  void write_string(std::string_view key, std::string_view value, std::string_view comment = {});
-  void write_double(std::string_view key, double value, std::string_view comment = {});
-  void write_int(std::string_view key, long long value, std::string_view comment = {});
-  void write_bool(std::string_view key, bool value, std::string_view comment = {});
-  void write_comment(std::string_view text);
-  void write_history(std::string_view text);
+  void write_string(std::string_view key, std::string_view value, std::string_view comment = {}) override;
+  void write_double(std::string_view key, double value, std::string_view comment = {}) override;
+  void write_int(std::string_view key, long long value, std::string_view comment = {}) override;
+  void write_bool(std::string_view key, bool value, std::string_view comment = {}) override;
+  void write_comment(std::string_view text) override;
+  void write_history(std::string_view text) override;
   void delete_key(std::string_view key);  // no error if absent
   // Writes DATASUM, the FITS checksum of the current HDU's data unit, after
   // its pixels are written. Unlike cfitsio's fits_write_chksum it writes no
