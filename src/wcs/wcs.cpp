@@ -382,7 +382,11 @@ double Wcs::pixel_scale_deg() const {
   return std::sqrt(std::abs(dex * dny - dey * dnx)) / kDeg;
 }
 
-std::string Wcs::header_records() const {
+std::string Wcs::header_records() const { return shifted_records(0.0, 0.0); }
+
+// CRPIX minus the shift is what shifted() parses back from its shortest
+// exact text, and no other record depends on CRPIX.
+std::string Wcs::shifted_records(double x0, double y0) const {
   if (!impl_) throw WcsError("use of a moved-from Wcs");
   const wcsprm* w = impl_->w;
   const int naxis = w->naxis;
@@ -399,7 +403,10 @@ std::string Wcs::header_records() const {
     if (!unit.empty()) add(string_record(fmt::format("CUNIT{}", i + 1), unit));
   }
   for (int i = 0; i < naxis; ++i) add(record(fmt::format("CRVAL{}", i + 1), format_double(w->crval[i])));
-  for (int i = 0; i < naxis; ++i) add(record(fmt::format("CRPIX{}", i + 1), format_double(w->crpix[i])));
+  for (int i = 0; i < naxis; ++i) {
+    const double shift = i == 0 ? x0 : (i == 1 ? y0 : 0.0);
+    add(record(fmt::format("CRPIX{}", i + 1), format_double(w->crpix[i] - shift)));
+  }
   // The pixel -> intermediate matrix of whichever of CD, PC/CDELT or CROTA
   // the header used, written as CD: wcsset leaves it as PC (CD is moved
   // into PC with unit CDELT, CROTA turned into PC) scaled by CDELT. Not
@@ -426,8 +433,10 @@ std::string Wcs::header_records() const {
   return out;
 }
 
-void Wcs::write_to(fits::File& file) const {
-  const std::string records = header_records();
+namespace {
+
+// Writes header records made by Wcs (no comments) as typed keywords.
+void write_records(fits::KeywordWriter& file, const std::string& records) {
   for (size_t i = 0; i + 80 <= records.size(); i += 80) {
     const std::string_view card(records.data() + i, 80);
     const std::string key = trim_blanks(card.substr(0, 8));
@@ -446,6 +455,14 @@ void Wcs::write_to(fits::File& file) const {
       file.write_double(key, *record_number(card));
     }
   }
+}
+
+}  // namespace
+
+void Wcs::write_to(fits::KeywordWriter& file) const { write_records(file, header_records()); }
+
+void Wcs::write_shifted_to(fits::KeywordWriter& file, double x0, double y0) const {
+  write_records(file, shifted_records(x0, y0));
 }
 
 Wcs Wcs::shifted(double x0, double y0) const {

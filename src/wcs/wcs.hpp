@@ -75,17 +75,22 @@ class Wcs {
   double pixel_scale_deg() const;
 
   // Writes the WCS keywords (WCSAXES, CTYPE, CRVAL, CRPIX, CD, SIP, RADESYS...)
-  // into the current HDU of file.
-  void write_to(fits::File& file) const;
+  // into the current HDU of a file (or a header built in memory).
+  void write_to(fits::KeywordWriter& out) const;
   // The keywords as "KEY = value" header records (80 chars each).
   std::string header_records() const;
 
   // A copy with CRPIX shifted for a subimage starting at (x0, y0).
   Wcs shifted(double x0, double y0) const;
+  // shifted(x0, y0).write_to(out), without making that copy (which parses
+  // the header again): only CRPIX differs.
+  void write_shifted_to(fits::KeywordWriter& out, double x0, double y0) const;
 
  private:
   struct Impl;
   explicit Wcs(std::unique_ptr<Impl> impl);
+  // header_records() of shifted(x0, y0).
+  std::string shifted_records(double x0, double y0) const;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -9,8 +9,10 @@
 #include <numbers>
 #include <random>
 #include <string>
+#include <utility>
 
 #include "fits/fits.hpp"
+#include "fits/header_text.hpp"
 #include "wcs/wcs.hpp"
 #include "test_scratch.hpp"
 
@@ -246,6 +248,19 @@ TEST(WcsTransform, ShiftedMapsSubimagePixelsToSameSky) {
     const auto s2 = s.shifted(-x0, -y0);
     expect_same_mapping(w, s2, 4072, 4000, 1e-12);
     EXPECT_EQ(s2.header_records().find("A_ORDER") != std::string::npos, t.sip.has_value());
+  }
+}
+
+TEST(WcsTransform, WriteShiftedWritesTheShiftedWcsKeywords) {
+  for (const auto& t : {simple_tan({12.0, 34.0}, 0.3, 10.0), sip_tan()}) {
+    const auto w = Wcs::tan(t);
+    for (const auto& [x0, y0] : {std::pair{0.0, 0.0}, std::pair{1000.0, 517.5}, std::pair{-3.0, 2e6}, std::pair{0.1, 0.7}}) {
+      auto by_copy = pixserve::fits::HeaderText::image(-32, 4, 4, "IMAGE");
+      auto direct = pixserve::fits::HeaderText::image(-32, 4, 4, "IMAGE");
+      w.shifted(x0, y0).write_to(by_copy);
+      w.write_shifted_to(direct, x0, y0);
+      EXPECT_EQ(direct.bytes(), by_copy.bytes()) << x0 << "," << y0;
+    }
   }
 }
 
