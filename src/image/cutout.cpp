@@ -10,11 +10,13 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <numbers>
 #include <type_traits>
 #include <variant>
 
 #include "fits/cards.hpp"
+#include "fits/header_text.hpp"
 #include "image/section.hpp"
 
 namespace pixserve::image {
@@ -24,7 +26,9 @@ using fits::card_string;
 using fits::TypedCard;
 using fits::write_cards;
 
-namespace {
+// Named (not anonymous): CutoutSource::Impl holds a Source, and the folder
+// is compiled as unity batches.
+namespace cutout_detail {
 
 // ---------------------------------------------------------------------------
 // Sources: the image planes of a file
@@ -46,6 +50,13 @@ struct Source {
   std::vector<TypedCard> primary;  // metadata of the primary HDU
   std::vector<Plane> planes;
 };
+
+}  // namespace cutout_detail
+
+namespace {
+
+using cutout_detail::Plane;
+using cutout_detail::Source;
 
 // The pixel type (equivalent BITPIX) of the exposure planes that a
 // header-only file describes; 0 for any other HDU name.
@@ -227,13 +238,13 @@ struct Provenance {
 
 // Header of one cut plane, after its pixels: metadata, the plane's own
 // cards, WCS shifted to the box, provenance.
-void write_plane_header(fits::File& out, const std::vector<TypedCard>& primary, const Plane& plane,
+void write_plane_header(fits::KeywordWriter& out, const std::vector<TypedCard>& primary, const Plane& plane,
                         const std::optional<wcs::Wcs>& wcs, const Provenance& prov, int extver) {
   const auto& box = prov.planned->box;
   out.write_int("EXTVER", extver, "cutout number within this file");
   write_cards(out, primary);
   write_cards(out, plane.cards);
-  if (wcs) wcs->shifted(static_cast<double>(box.x0), static_cast<double>(box.y0)).write_to(out);
+  if (wcs) wcs->write_shifted_to(out, static_cast<double>(box.x0), static_cast<double>(box.y0));
   out.write_string("PSDSID", prov.dataset_id, "source dataset ID");
   if (!prov.planned->region.empty()) out.write_string("PSREGION", prov.planned->region, "cutout region (DALI)");
   if (prov.request->pixels) out.write_string("PSPIXEL", pixel_text(*prov.request->pixels), "pixel ranges asked (x, y)");
@@ -256,6 +267,11 @@ int header_reserve(size_t pixel_bytes, const std::vector<TypedCard>& primary, co
   constexpr int wcs_cards = 160;  // wcslib's TAN-SIP output with high-order polynomials, generously
   constexpr int provenance_cards = 10;
   return static_cast<int>(primary.size() + plane.cards.size()) + 1 + wcs_cards + provenance_cards + extra;
+}
+
+template <typename T>
+size_t box_bytes(const fits::PixelBox& box) {
+  return static_cast<size_t>(box.width) * static_cast<size_t>(box.height) * sizeof(T);
 }
 
 std::vector<TypedCard> primary_for_output(const std::vector<TypedCard>& metadata, std::string_view dataset_id) {
@@ -290,10 +306,7 @@ std::vector<CutoutPiece> cut_planes(const Source& src, const std::vector<Planned
       with_plane(i, [&]<typename T>(const fits::Image<T>& pixels) {
         fits::ImageWriteOptions o;
         o.extname = plane.extname;
-        // From the box rather than the pixels given, so that a placeholder
-        // (append_cutout_headers) gets the header of the whole box.
-        o.header_reserve = header_reserve(static_cast<size_t>(p.box.width) * static_cast<size_t>(p.box.height) * sizeof(T),
-                                          src.primary, plane);
+        o.header_reserve = header_reserve(box_bytes<T>(p.box), src.primary, plane);
         out.append_image(pixels, o);
       });
       write_plane_header(out, src.primary, plane, plane.wcs, {dataset_id, &request, &p}, extver);
@@ -371,19 +384,46 @@ std::vector<CutoutPiece> write_cutout(const std::filesystem::path& source, const
   return pieces;
 }
 
-std::vector<CutoutPiece> append_cutout_headers(const std::filesystem::path& source, const CutoutRequest& request,
-                                               fits::File& out, std::string_view dataset_id, int extver_start,
-                                               std::vector<PlanePixels>& planes) {
-  auto in = fits::File::open(source);
-  const Source src = describe(in);
-  const auto planned = plan_source(src, request);
-  return cut_planes(src, planned, request, out, dataset_id, extver_start, [&](const fits::PixelBox& box) {
-    return [&src, &planes, box](size_t i, auto&& write) {
-      const Plane& plane = src.planes[i];
-      planes.push_back({plane.hdu, plane.bitpix, box});
-      with_pixel_type(plane.bitpix, src.path, [&]<typename T>(T) { write(fits::Image<T>(1, 1, T{})); });
-    };
-  });
+struct CutoutSource::Impl {
+  Source source;
+  // A WCS may not be used by two threads at once (wcs/wcs.hpp): planning
+  // takes turns; writing headers only reads it.
+  std::mutex planning;
+};
+
+CutoutSource::CutoutSource(const std::filesystem::path& path) : impl_(std::make_unique<Impl>()) {
+  auto in = fits::File::open(path);
+  impl_->source = describe(in);
+}
+
+CutoutSource::~CutoutSource() = default;
+
+std::vector<CutoutPiece> cutout_headers(const CutoutSource& source, const CutoutRequest& request,
+                                        std::string_view dataset_id, int extver_start,
+                                        std::vector<PlaneHeader>& planes) {
+  const Source& src = source.impl_->source;
+  std::vector<Planned> planned;
+  {
+    std::lock_guard lock(source.impl_->planning);
+    planned = plan_source(src, request);
+  }
+  std::vector<CutoutPiece> pieces;
+  int extver = extver_start;
+  for (const auto& p : planned) {
+    CutoutPiece piece{p.box, p.region, p.shape_index, extver, {}};
+    for (const Plane& plane : src.planes) {
+      int reserve = 0;
+      with_pixel_type(plane.bitpix, src.path,
+                      [&]<typename T>(T) { reserve = header_reserve(box_bytes<T>(p.box), src.primary, plane); });
+      auto header = fits::HeaderText::image(plane.bitpix, p.box.width, p.box.height, plane.extname, reserve);
+      write_plane_header(header, src.primary, plane, plane.wcs, {dataset_id, &request, &p}, extver);
+      planes.push_back({{plane.hdu, plane.bitpix, p.box}, header.bytes()});
+      piece.planes.push_back({plane.extname, static_cast<int>(planes.size()) + 1});
+    }
+    pieces.push_back(std::move(piece));
+    ++extver;
+  }
+  return pieces;
 }
 
 namespace {

@@ -18,6 +18,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -129,22 +130,49 @@ std::vector<CutoutPiece> append_cutouts(const std::filesystem::path& source, con
 std::vector<CutoutPiece> write_cutout(const std::filesystem::path& source, const CutoutRequest& request,
                                       const std::filesystem::path& out_path, std::string_view dataset_id);
 
-// Where the pixels of one plane HDU written by append_cutout_headers come from.
+// Where the pixels of one plane HDU come from.
 struct PlanePixels {
   int source_hdu = 0;  // HDU number (1-based) of the plane in the source file
   int bitpix = 0;      // its equivalent BITPIX, which the output HDU has
   fits::PixelBox box;  // in the source's pixel grid
 };
 
-// For writers that send pixels themselves (SODA's streamed responses): as
-// append_cutouts(source, ...), with the same checks and exceptions, but each
-// plane HDU gets one placeholder pixel instead of its box. Its header is byte
-// for byte what append_cutouts writes but for NAXIS1 and NAXIS2 (which say 1):
-// header room is reserved as for the whole box. `planes` receives one entry
-// per HDU appended, in order.
-std::vector<CutoutPiece> append_cutout_headers(const std::filesystem::path& source, const CutoutRequest& request,
-                                               fits::File& out, std::string_view dataset_id, int extver_start,
-                                               std::vector<PlanePixels>& planes);
+// One plane HDU of a cutout whose pixels the writer sends itself: its whole
+// header (fits::HeaderText::bytes()) and where its pixels come from.
+struct PlaneHeader {
+  PlanePixels pixels;
+  std::string header;
+};
+
+// A source file read once for many cutouts: its planes, metadata and WCS
+// (SODA keeps the recently used ones). Cutouts of one source may be made
+// from several threads at once.
+class CutoutSource {
+ public:
+  // Opens and describes `path` with the checks and exceptions of
+  // append_cutouts (UnsupportedDataset for raw data or a file without image
+  // planes; fits::FitsError when it cannot be read).
+  explicit CutoutSource(const std::filesystem::path& path);
+  ~CutoutSource();
+  CutoutSource(const CutoutSource&) = delete;
+  CutoutSource& operator=(const CutoutSource&) = delete;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  friend std::vector<CutoutPiece> cutout_headers(const CutoutSource&, const CutoutRequest&, std::string_view, int,
+                                                 std::vector<PlaneHeader>&);
+};
+
+// For writers that send pixels themselves (SODA's streamed responses): the
+// plane headers append_cutouts(path of source, ...) writes, byte for byte,
+// built in memory, with the same checks and exceptions. `planes` holds the
+// plane HDUs written so far after a primary HDU; one entry is appended per
+// new HDU (their numbers follow). fits::UnsupportedCard when a header needs
+// a card that fits::HeaderText does not write: then append_cutouts makes it.
+std::vector<CutoutPiece> cutout_headers(const CutoutSource& source, const CutoutRequest& request,
+                                        std::string_view dataset_id, int extver_start,
+                                        std::vector<PlaneHeader>& planes);
 
 // An exposure whose pixels are computed on demand (a virtual product), cut
 // as if it were the full file that write_exposure() writes from the same

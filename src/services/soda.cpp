@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "fits/fits.hpp"
+#include "fits/header_text.hpp"
 #include "http/headers.hpp"
 #include "http/response.hpp"
 #include "services/links.hpp"
@@ -169,8 +170,14 @@ SodaRequest soda_request(const dali::ParsedParams& params, const SodaLimits& lim
 
 // ---------------------------------------------------------------- engine
 
+namespace {
+// Source files kept open and described for streamed responses: enough for
+// every epoch of an object (or the detectors of a visit) asked at once.
+constexpr std::size_t kStreamSourceFiles = 128;
+}  // namespace
+
 SodaEngine::SodaEngine(std::shared_ptr<SharedRepository> repository, SodaLimits limits)
-    : repository_(std::move(repository)), limits_(limits) {}
+    : repository_(std::move(repository)), limits_(limits), stream_sources_(kStreamSourceFiles) {}
 
 fs::path SodaEngine::file_of(const repo::DatasetRecord& record) const { return repository_->file_of(record); }
 
@@ -342,74 +349,67 @@ std::size_t SodaEngine::write_fits(const SodaRequest& request, const std::vector
 
 std::optional<SodaEngine::FitsStream> SodaEngine::stream_fits(const SodaRequest& request,
                                                               const std::vector<SodaSource>& sources,
-                                                              const fs::path& scratch, const SodaMonitor& monitor) {
+                                                              const SodaMonitor& monitor) {
   for (const auto& src : sources) {
     if (!src.rejected.empty()) continue;
     if (coadd_assembly(request, src.record) && !request.shapes.empty()) return std::nullopt;
     // Virtual products (cached or cut from parts) keep the engine's path.
     if (src.record.storage == repo::Storage::virtual_) return std::nullopt;
   }
-  struct Remove {
-    const fs::path& path;
-    ~Remove() {
-      std::error_code ec;
-      fs::remove(path, ec);
-    }
-  } remove_scratch{scratch};
-  std::vector<StreamedPlane> planes;
+  try {
+    return stream_layout(request, sources, monitor);
+  } catch (const fits::UnsupportedCard&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<SodaEngine::FitsStream> SodaEngine::stream_layout(const SodaRequest& request,
+                                                                const std::vector<SodaSource>& sources,
+                                                                 const SodaMonitor& monitor) {
+  auto primary = fits::HeaderText::primary();
+  primary.write_string("ORIGIN", "pixserve SODA", "cutout service");
+  std::vector<image::PlaneHeader> planes;
+  std::vector<PlaneSource> plane_sources;
+  int extver = 1;
   std::size_t count = 0;
-  {
-    auto out = fits::File::create(scratch);
-    out.write_string("ORIGIN", "pixserve SODA", "cutout service");
-    int extver = 1;
-    std::map<fs::path, std::pair<std::shared_ptr<const SourceFile>, std::vector<RawHdu>>> opened;
-    for (std::size_t i = 0; i < sources.size(); ++i) {
-      check(monitor);
-      const auto& src = sources[i];
-      if (!src.rejected.empty()) continue;
-      const auto& r = src.record;
-      const fs::path file = file_of(r);
-      std::vector<image::PlanePixels> cut;
-      try {
-        const auto pieces = image::append_cutout_headers(file, {.shapes = request.shapes, .pixels = request.pixels},
-                                                         out, r.dataset_id, extver, cut);
-        extver += static_cast<int>(pieces.size());
-        count += pieces.size();
-      } catch (const image::NoOverlap&) {
-      } catch (const image::UnsupportedDataset&) {
-        throw cannot_cut(r);
-      }
-      if (!cut.empty()) {
-        auto it = opened.find(file);
-        if (it == opened.end()) {
-          auto source = std::make_shared<const SourceFile>(file);
-          auto hdus = raw_hdus(*source);
-          it = opened.emplace(file, std::make_pair(std::move(source), std::move(hdus))).first;
-        }
-        const auto& [source, hdus] = it->second;
-        for (const auto& c : cut) {
-          const auto h = static_cast<std::size_t>(c.source_hdu - 1);
-          if (h >= hdus.size()) return std::nullopt;
-          const RawHdu& raw = hdus[h];
-          if (!raw.plain || raw.bitpix != c.bitpix || raw.naxis.size() < 2 || c.box.x0 < 0 || c.box.y0 < 0 ||
-              c.box.x0 + c.box.width > raw.naxis[0] || c.box.y0 + c.box.height > raw.naxis[1]) {
-            return std::nullopt;
-          }
-          planes.push_back({c, source, raw});
-        }
-      }
-      progress(monitor, static_cast<double>(i + 1) / static_cast<double>(sources.size()));
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    check(monitor);
+    const auto& src = sources[i];
+    if (!src.rejected.empty()) continue;
+    const auto& r = src.record;
+    const std::size_t before = planes.size();
+    std::shared_ptr<const SourceCache::Entry> source;
+    try {
+      source = stream_sources_.get(file_of(r));
+      const auto pieces = image::cutout_headers(source->cutout, {.shapes = request.shapes, .pixels = request.pixels},
+                                                r.dataset_id, extver, planes);
+      extver += static_cast<int>(pieces.size());
+      count += pieces.size();
+    } catch (const image::NoOverlap&) {
+    } catch (const image::UnsupportedDataset&) {
+      throw cannot_cut(r);
     }
-    if (count > 0) {
-      out.move_to_hdu(1);
-      out.write_int("PSNCUT", static_cast<long long>(count), "number of cutouts in this file");
+    if (planes.size() > before) {
+      const auto& hdus = source->hdus();
+      for (std::size_t k = before; k < planes.size(); ++k) {
+        const auto& c = planes[k].pixels;
+        const auto h = static_cast<std::size_t>(c.source_hdu - 1);
+        if (h >= hdus.size()) return std::nullopt;
+        const RawHdu& raw = hdus[h];
+        if (!raw.plain || raw.bitpix != c.bitpix || raw.naxis.size() < 2 || c.box.x0 < 0 || c.box.y0 < 0 ||
+            c.box.x0 + c.box.width > raw.naxis[0] || c.box.y0 + c.box.height > raw.naxis[1]) {
+          return std::nullopt;
+        }
+        plane_sources.push_back({source->file(), raw});
+      }
     }
-    out.close();
+    progress(monitor, static_cast<double>(i + 1) / static_cast<double>(sources.size()));
   }
   FitsStream stream;
   stream.count = count;
   if (count > 0) {
-    auto layout = std::make_shared<const FitsLayout>(layout_from_headers(scratch.string(), planes));
+    primary.write_int("PSNCUT", static_cast<long long>(count), "number of cutouts in this file");
+    auto layout = std::make_shared<const FitsLayout>(layout_planes(primary.bytes(), planes, plane_sources));
     stream.size = layout->size();
     stream.produce = [layout](const http::ByteSink& sink) { return layout->write(sink); };
   }
@@ -480,7 +480,7 @@ void run_cutouts(SodaEngine& engine, uws::JobRun& run) {
   const SodaMonitor monitor{.progress = [&run](double f) { run.progress().report(f); },
                             .check_cancelled = [&run] { run.cancel().throw_if_cancelled(); }};
   if (request.format == SodaFormat::fits && run.synchronous()) {
-    if (auto stream = engine.stream_fits(request, sources, results.path("cutouts-headers.fits"), monitor)) {
+    if (auto stream = engine.stream_fits(request, sources, monitor)) {
       if (stream->count > 0) {
         results.add_stream({.id = "cutouts",
                             .file_name = "cutouts.fits",

@@ -28,7 +28,8 @@
 // known) and sent with the pixels copied from the sources by pread
 // (services/soda_stream.hpp); the same bytes as the file the engine writes.
 // Any other sync response (archives, virtual products, coadds assembled
-// across patches, compressed planes) is written to a file in a per-request spool
+// across patches, compressed planes, header cards the stream does not make)
+// is written to a file in a per-request spool
 // directory (<repository>/cache/soda-spool/<process>/<request>/ by default) and then
 // streamed from it with Content-Length (an archive is made from the cutout
 // files while it streams); the directory is removed when the
@@ -76,6 +77,7 @@
 #include "image/cutout.hpp"
 #include "repo/dataset.hpp"
 #include "services/repository_access.hpp"
+#include "services/soda_stream.hpp"
 #include "uws/engine.hpp"
 
 namespace pixserve::services {
@@ -164,18 +166,19 @@ class SodaEngine {
                          const std::filesystem::path& out, const SodaMonitor& monitor = {});
 
   // write_fits' file as a stream laid out up front (services/soda_stream.hpp):
-  // the same bytes and the same exceptions, but the pixels are copied from
-  // the source files while the response is sent. `scratch` is a file for the
-  // headers. nullopt when some cutout needs the engine's own writing (a
-  // virtual product's part, a coadd assembled from patches, a compressed or
-  // scaled plane): write_fits then makes the file.
+  // the same bytes and the same exceptions, but the headers are made in
+  // memory and the pixels are copied from the source files while the
+  // response is sent. nullopt when some cutout needs the engine's own
+  // writing (a virtual product's part, a coadd assembled from patches, a
+  // compressed or scaled plane, a header card fits::HeaderText does not
+  // write): write_fits then makes the file.
   struct FitsStream {
     std::size_t count = 0;  // 0: no cutout had pixels
     std::uint64_t size = 0;
     std::function<bool(const http::ByteSink&)> produce{};
   };
   std::optional<FitsStream> stream_fits(const SodaRequest& request, const std::vector<SodaSource>& sources,
-                                        const std::filesystem::path& scratch, const SodaMonitor& monitor = {});
+                                        const SodaMonitor& monitor = {});
 
   // One file per (ID, shape); `place(name)` gives where a file named `name`
   // goes. Combinations without pixels come back with a message and no file.
@@ -197,8 +200,13 @@ class SodaEngine {
   void write_cutout(const repo::DatasetRecord& record, const image::CutoutRequest& cut,
                     const std::filesystem::path& file);
 
+  std::optional<FitsStream> stream_layout(const SodaRequest& request, const std::vector<SodaSource>& sources,
+                                          const SodaMonitor& monitor);
+
   std::shared_ptr<SharedRepository> repository_;
   SodaLimits limits_;
+  // The source files of streamed responses, opened and described once.
+  SourceCache stream_sources_;
 };
 
 // The SODA service: /sync and /async from one job function

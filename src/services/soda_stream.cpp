@@ -172,20 +172,6 @@ void canonical(int float_bytes, char* p, std::size_t n) {
   if (float_bytes == 8) canonical_reals<std::uint64_t, 0x7FF0u, 0x7FF8u>(p, n);
 }
 
-// Sets an integer card's value (columns 11-30, right-justified as cfitsio
-// writes it).
-void set_int_card(std::string& header, std::size_t cards, std::string_view key, long value) {
-  for (std::size_t i = 0; i < cards; ++i) {
-    const std::size_t at = i * kStreamCard;
-    if (trim_spaces(std::string_view(header).substr(at, 8)) != key) continue;
-    const std::string text = fmt::format("{:>20}", value);
-    if (text.size() != 20 || header.substr(at + 8, 2) != "= ") break;
-    header.replace(at + 10, 20, text);
-    return;
-  }
-  throw std::logic_error(fmt::format("streamed FITS: no {} card to set", key));
-}
-
 }  // namespace soda_stream_detail
 
 using namespace soda_stream_detail;
@@ -321,52 +307,89 @@ bool FitsLayout::write(const http::ByteSink& sink) const {
   return flush();
 }
 
-FitsLayout layout_from_headers(const std::string& headers_file, const std::vector<StreamedPlane>& planes) {
-  std::ifstream in(headers_file, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open " + headers_file);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+FitsLayout layout_planes(std::string_view primary_header, const std::vector<image::PlaneHeader>& planes,
+                         const std::vector<PlaneSource>& sources) {
+  if (planes.size() != sources.size()) throw std::logic_error("streamed FITS: planes and sources differ in number");
   FitsLayout out;
-  std::size_t pos = 0, hdu = 0;
-  while (pos + kStreamBlock <= bytes.size()) {
-    std::size_t cards = 0, end = pos;
-    bool ended = false;
-    for (; end + kStreamCard <= bytes.size(); end += kStreamCard, ++cards) {
-      if (is_end(std::string_view(bytes).substr(end, kStreamCard))) {
-        ended = true;
-        break;
-      }
-    }
-    if (!ended) throw std::logic_error("streamed FITS: a header without END");
-    std::string header = bytes.substr(pos, static_cast<std::size_t>(block_padded(end + kStreamCard - pos)));
-    const HeaderFacts f = facts(header, cards);
-    const std::uint64_t data = block_padded(data_bytes(f));
-    if (hdu == 0) {
-      out.literal(std::string_view(bytes).substr(pos, header.size() + static_cast<std::size_t>(data)));
-    } else {
-      if (hdu > planes.size()) throw std::logic_error("streamed FITS: more HDUs than planes");
-      const StreamedPlane& p = planes[hdu - 1];
-      const auto& box = p.pixels.box;
-      if (f.bitpix != p.pixels.bitpix || f.naxis.size() != 2 || f.naxis[0] != 1 || f.naxis[1] != 1) {
-        throw std::logic_error("streamed FITS: a plane HDU is not the one-pixel placeholder");
-      }
-      set_int_card(header, cards, "NAXIS1", box.width);
-      set_int_card(header, cards, "NAXIS2", box.height);
-      out.literal(header);
-      const std::uint64_t bpp = static_cast<std::uint64_t>(std::abs(p.hdu.bitpix) / 8);
-      const std::uint64_t stride = static_cast<std::uint64_t>(p.hdu.naxis[0]) * bpp;
-      out.rows(p.file,
-               p.hdu.data_offset + static_cast<std::uint64_t>(box.y0) * stride + static_cast<std::uint64_t>(box.x0) * bpp,
-               stride, static_cast<std::uint64_t>(box.width) * bpp, box.height,
-               p.hdu.bitpix < 0 ? static_cast<int>(bpp) : 0);
-      out.pad();
-    }
-    pos += header.size() + static_cast<std::size_t>(data);
-    ++hdu;
-  }
-  if (hdu != planes.size() + 1 || pos != bytes.size()) {
-    throw std::logic_error(fmt::format("streamed FITS: {} HDUs for {} planes", hdu, planes.size()));
+  out.literal(primary_header);
+  for (std::size_t i = 0; i < planes.size(); ++i) {
+    const auto& box = planes[i].pixels.box;
+    const RawHdu& hdu = sources[i].hdu;
+    out.literal(planes[i].header);
+    const std::uint64_t bpp = static_cast<std::uint64_t>(std::abs(hdu.bitpix) / 8);
+    const std::uint64_t stride = static_cast<std::uint64_t>(hdu.naxis[0]) * bpp;
+    out.rows(sources[i].file,
+             hdu.data_offset + static_cast<std::uint64_t>(box.y0) * stride + static_cast<std::uint64_t>(box.x0) * bpp,
+             stride, static_cast<std::uint64_t>(box.width) * bpp, box.height, hdu.bitpix < 0 ? static_cast<int>(bpp) : 0);
+    out.pad();
   }
   return out;
+}
+
+SourceCache::Entry::Entry(const std::filesystem::path& path) : cutout(path) {
+  try {
+    file_ = std::make_shared<const SourceFile>(path);
+    hdus_ = raw_hdus(*file_);
+  } catch (...) {
+    error_ = std::current_exception();
+  }
+}
+
+const std::shared_ptr<const SourceFile>& SourceCache::Entry::file() const {
+  if (error_) std::rethrow_exception(error_);
+  return file_;
+}
+
+const std::vector<RawHdu>& SourceCache::Entry::hdus() const {
+  if (error_) std::rethrow_exception(error_);
+  return hdus_;
+}
+
+SourceCache::SourceCache(std::size_t capacity) : capacity_(std::max<std::size_t>(capacity, 1)) {}
+
+std::shared_ptr<const SourceCache::Entry> SourceCache::get(const std::filesystem::path& path) {
+  const std::string key = path.string();
+  struct stat st {};
+  const bool known = ::stat(path.c_str(), &st) == 0;
+  const Identity identity{.device = static_cast<std::uint64_t>(st.st_dev),
+                          .inode = static_cast<std::uint64_t>(st.st_ino),
+                          .size = static_cast<std::uint64_t>(st.st_size),
+                          .mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+  if (known) {
+    std::lock_guard lock(mutex_);
+    if (const auto it = slots_.find(key); it != slots_.end() && it->second.identity == identity) {
+      recent_.splice(recent_.begin(), recent_, it->second.recent);
+      return it->second.entry;
+    }
+  }
+  // Made without the lock (describing a file reads it); when it cannot be
+  // made, the entry goes and the error is the caller's.
+  std::shared_ptr<const Entry> entry;
+  try {
+    entry = std::make_shared<const Entry>(path);
+  } catch (...) {
+    std::lock_guard lock(mutex_);
+    if (const auto it = slots_.find(key); it != slots_.end()) {
+      recent_.erase(it->second.recent);
+      slots_.erase(it);
+    }
+    throw;
+  }
+  if (!known) return entry;
+  std::lock_guard lock(mutex_);
+  if (const auto it = slots_.find(key); it != slots_.end()) {
+    it->second.identity = identity;
+    it->second.entry = entry;
+    recent_.splice(recent_.begin(), recent_, it->second.recent);
+    return entry;
+  }
+  recent_.push_front(key);
+  slots_.emplace(key, Slot{identity, entry, recent_.begin()});
+  while (slots_.size() > capacity_) {
+    slots_.erase(recent_.back());
+    recent_.pop_back();
+  }
+  return entry;
 }
 
 }  // namespace pixserve::services

@@ -3,20 +3,24 @@
 // then written straight to the client: headers from memory, pixels copied
 // with pread from uncompressed source files in whole rows, padded to 2880.
 //
-// The headers come from image::append_cutout_headers (the cutout engine's own
-// cards, with a placeholder pixel per plane) written to a small scratch FITS
-// file; FitsLayout takes that file apart and puts the planes' pixels in. The
-// bytes are those of the file the engine writes with cfitsio, including how
-// cfitsio reads float planes (every NaN or infinity becomes the quiet NaN,
-// every zero or denormal +0).
+// The headers are the cutout engine's own (image::cutout_headers, built in
+// memory byte for byte as the engine writes them with cfitsio); the bytes
+// are those of the file the engine writes, including how cfitsio reads
+// float planes (every NaN or infinity becomes the quiet NaN, every zero or
+// denormal +0). Source files are opened and described once and kept while
+// they are in use (SourceCache).
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <filesystem>
+#include <list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "http/files.hpp"
@@ -84,16 +88,64 @@ class FitsLayout {
   std::uint64_t size_ = 0;
 };
 
-// Builds the response file from the scratch file holding the headers
-// (image::append_cutout_headers' output, primary HDU first): `planes` lists,
-// for each extension HDU in order, its pixels, and `sources` the open file
-// and raw HDUs of the source each plane comes from. Throws std::logic_error
-// when the scratch file does not have that shape.
-struct StreamedPlane {
-  image::PlanePixels pixels;
+// Where the pixels of one plane HDU are read: the open source file and the
+// raw HDU of the plane in it.
+struct PlaneSource {
   std::shared_ptr<const SourceFile> file;
   RawHdu hdu;
 };
-FitsLayout layout_from_headers(const std::string& headers_file, const std::vector<StreamedPlane>& planes);
+
+// The response file: the primary header, then for each plane HDU its header
+// and its box's rows from its source, padded. `sources` parallels `planes`.
+FitsLayout layout_planes(std::string_view primary_header, const std::vector<image::PlaneHeader>& planes,
+                         const std::vector<PlaneSource>& sources);
+
+// Source files of streamed responses, each opened and described once: the
+// recently used ones are kept (at most `capacity`; the least recently used
+// go first), each only while its file is the same (device, inode, size and
+// modification time, checked at every use, so a replaced file is read
+// anew). Thread-safe.
+class SourceCache {
+ public:
+  struct Entry {
+    // Throws what image::CutoutSource throws.
+    explicit Entry(const std::filesystem::path& path);
+    // The open file and its raw HDUs; throws (here, not when the entry is
+    // made, as the engine reads them only for cutouts with pixels) when the
+    // file cannot be opened or is not FITS as raw_hdus knows it.
+    const std::shared_ptr<const SourceFile>& file() const;
+    const std::vector<RawHdu>& hdus() const;
+
+    image::CutoutSource cutout;
+
+   private:
+    std::shared_ptr<const SourceFile> file_{};
+    std::vector<RawHdu> hdus_{};
+    std::exception_ptr error_{};
+  };
+
+  explicit SourceCache(std::size_t capacity);
+  SourceCache(const SourceCache&) = delete;
+  SourceCache& operator=(const SourceCache&) = delete;
+
+  // The entry of `path`, made now when it is missing or stale.
+  std::shared_ptr<const Entry> get(const std::filesystem::path& path);
+
+ private:
+  struct Identity {
+    std::uint64_t device = 0, inode = 0, size = 0;
+    std::int64_t mtime_ns = 0;
+    bool operator==(const Identity&) const = default;
+  };
+  struct Slot {
+    Identity identity;
+    std::shared_ptr<const Entry> entry;
+    std::list<std::string>::iterator recent;
+  };
+  std::mutex mutex_;
+  std::size_t capacity_;
+  std::list<std::string> recent_;  // paths, the most recently used first
+  std::unordered_map<std::string, Slot> slots_;
+};
 
 }  // namespace pixserve::services
