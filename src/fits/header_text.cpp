@@ -114,12 +114,7 @@ HeaderText HeaderText::image(int bitpix, long width, long height, std::string_vi
   return h;
 }
 
-bool HeaderText::has_key(std::string_view key) const {
-  for (std::size_t at = 0; at < cards_.size(); at += kCard) {
-    if (card_keyword(std::string_view(cards_).substr(at, kCard)) == key) return true;
-  }
-  return false;
-}
+bool HeaderText::has_key(std::string_view key) const { return keys_.contains(std::string(key)); }
 
 void HeaderText::add_card(std::string card) {
   // As cfitsio's ffprec: blank-padded to 80 columns; the keyword columns
@@ -131,6 +126,7 @@ void HeaderText::add_card(std::string card) {
                        (blank == std::string_view::npos || name.find_first_not_of(' ', blank) == std::string_view::npos);
   const bool text_ok = std::all_of(card.begin() + 8, card.end(), [](char c) { return c >= ' ' && c <= '~'; });
   if (!name_ok || !text_ok) throw UnsupportedCard("header text: a card cfitsio would refuse: " + card.substr(0, 8));
+  keys_.emplace(card_keyword(card));
   cards_ += card;
 }
 

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 
 #include "fits/fits.hpp"
 
@@ -66,6 +67,7 @@ class HeaderText final : public KeywordWriter {
   bool has_key(std::string_view key) const;
 
   std::string cards_;            // 80 characters each
+  std::unordered_set<std::string> keys_;  // the keywords of cards_ (as card_keyword gives them)
   std::size_t reserved_end_ = 0;  // where the data would start given the reserved room (0: none)
 };
 
