@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <stdexcept>
 #include <system_error>
 
@@ -23,6 +24,10 @@ namespace soda_stream_detail {
 constexpr std::size_t kStreamBlock = 2880;
 constexpr std::size_t kStreamCard = 80;
 constexpr std::size_t kWriteBuffer = std::size_t{1} << 20;
+// Planes whose rows are at most this far apart are read many rows at a
+// time, up to kGatherBytes a read.
+constexpr std::uint64_t kGatherStride = 8 << 10;
+constexpr std::size_t kGatherBytes = 256 << 10;
 
 std::uint64_t block_padded(std::uint64_t n) { return (n + kStreamBlock - 1) / kStreamBlock * kStreamBlock; }
 
@@ -252,56 +257,72 @@ void FitsLayout::pad() {
 }
 
 bool FitsLayout::write(const http::ByteSink& sink) const {
-  std::vector<char> buffer(static_cast<std::size_t>(std::min<std::uint64_t>(size_, kWriteBuffer)));
+  const std::size_t capacity = static_cast<std::size_t>(std::min<std::uint64_t>(size_, kWriteBuffer));
+  const auto buffer = std::make_unique_for_overwrite<char[]>(capacity);
+  std::unique_ptr<char[]> gathered;  // rows of narrow planes, read together
   std::size_t used = 0;
   const auto flush = [&] {
     if (used == 0) return true;
-    const bool ok = sink(std::string_view(buffer.data(), used));
+    const bool ok = sink(std::string_view(buffer.get(), used));
     used = 0;
     return ok;
+  };
+  // Copies n bytes (from `from`, or read from the file at `offset` when
+  // from is null) into the buffer in element-aligned pieces, cfitsio's
+  // float rules applied; a piece that fits is never split across flushes.
+  const auto put = [&](const Segment& s, const char* from, std::uint64_t offset, std::uint64_t n) {
+    const std::size_t unit = s.float_bytes == 8 ? 8 : 4;
+    if (n <= capacity && capacity - used < n && !flush()) return false;
+    while (n > 0) {
+      if (capacity - used < unit && !flush()) return false;
+      std::size_t piece = static_cast<std::size_t>(std::min<std::uint64_t>(n, capacity - used));
+      if (piece < n) piece -= piece % unit;
+      if (from != nullptr) {
+        std::memcpy(buffer.get() + used, from, piece);
+        from += piece;
+      } else {
+        read_at(*s.file, buffer.get() + used, piece, offset);
+      }
+      canonical(s.float_bytes, buffer.get() + used, piece);
+      used += piece;
+      offset += piece;
+      n -= piece;
+    }
+    return true;
   };
   for (const auto& s : segments_) {
     if (!s.file) {
       std::string_view rest = s.bytes;
       while (!rest.empty()) {
-        if (used == buffer.size() && !flush()) return false;
-        const std::size_t n = std::min(rest.size(), buffer.size() - used);
-        std::memcpy(buffer.data() + used, rest.data(), n);
+        if (used == capacity && !flush()) return false;
+        const std::size_t n = std::min(rest.size(), capacity - used);
+        std::memcpy(buffer.get() + used, rest.data(), n);
         used += n;
         rest.remove_prefix(n);
       }
       continue;
     }
-    // Element-aligned pieces: whole rows, or (for full-width rows, which are
-    // contiguous) as much as fits.
-    const std::size_t unit = s.float_bytes == 8 ? 8 : 4;
-    if (s.row_bytes == s.stride) {
-      std::uint64_t left = s.row_bytes * static_cast<std::uint64_t>(s.rows), offset = s.offset;
-      while (left > 0) {
-        if (buffer.size() - used < unit && !flush()) return false;
-        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, buffer.size() - used));
-        if (n < left) n -= n % unit;
-        read_at(*s.file, buffer.data() + used, n, offset);
-        canonical(s.float_bytes, buffer.data() + used, n);
-        used += n;
-        offset += n;
-        left -= n;
+    if (s.row_bytes == s.stride) {  // full-width rows: one contiguous range
+      if (!put(s, nullptr, s.offset, s.row_bytes * static_cast<std::uint64_t>(s.rows))) return false;
+      continue;
+    }
+    if (s.stride <= kGatherStride) {
+      // Rows of a narrow plane lie close together: one read of many rows
+      // costs less than a read per row.
+      if (!gathered) gathered = std::make_unique_for_overwrite<char[]>(kGatherBytes);
+      const long per_read = static_cast<long>((kGatherBytes - s.row_bytes) / s.stride) + 1;
+      for (long r = 0; r < s.rows; r += per_read) {
+        const long n = std::min(per_read, s.rows - r);
+        read_at(*s.file, gathered.get(), static_cast<std::size_t>(static_cast<std::uint64_t>(n - 1) * s.stride + s.row_bytes),
+                s.offset + static_cast<std::uint64_t>(r) * s.stride);
+        for (long k = 0; k < n; ++k) {
+          if (!put(s, gathered.get() + static_cast<std::uint64_t>(k) * s.stride, 0, s.row_bytes)) return false;
+        }
       }
       continue;
     }
     for (long r = 0; r < s.rows; ++r) {
-      std::uint64_t left = s.row_bytes, offset = s.offset + static_cast<std::uint64_t>(r) * s.stride;
-      if (buffer.size() - used < left && !flush()) return false;
-      while (left > 0) {
-        if (buffer.size() - used < unit && !flush()) return false;
-        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, buffer.size() - used));
-        if (n < left) n -= n % unit;
-        read_at(*s.file, buffer.data() + used, n, offset);
-        canonical(s.float_bytes, buffer.data() + used, n);
-        used += n;
-        offset += n;
-        left -= n;
-      }
+      if (!put(s, nullptr, s.offset + static_cast<std::uint64_t>(r) * s.stride, s.row_bytes)) return false;
     }
   }
   return flush();

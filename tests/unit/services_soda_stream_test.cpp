@@ -111,6 +111,7 @@ struct SodaStreamFixture : ::testing::Test {
     add(reg, root, "DR1.calexp.comp", 200, 150, true);
     add(reg, root, "DR1.deepCoadd.p", 200, 150, false, repo::DatasetType::deepCoadd);
     add(reg, root, "DR1.calexp.quote", 200, 150, false, repo::DatasetType::calexp, true);
+    add(reg, root, "DR1.calexp.wide", 2100, 40, false);  // rows over 8 KiB apart: read one by one
     repository = std::make_shared<SharedRepository>(std::move(repo));
     engine = std::make_unique<SodaEngine>(repository, SodaLimits{});
   }
@@ -178,6 +179,8 @@ TEST_F(SodaStreamFixture, StreamedBytesEqualTheEnginesFile) {
       {{"ID", "DR1.calexp.big"}, {"PIXEL", "[100:650,20:600]"}},
       {{"ID", "DR1.calexp.big"}, {"ID", "DR1.calexp.a"}, {"CIRCLE", circle(300, 300, 200)}},
       {{"ID", "DR1.deepCoadd.p"}, {"PIXEL", "[5:30,5:30]"}},         // a coadd cut by pixels: one patch
+      {{"ID", "DR1.calexp.wide"}, {"CIRCLE", circle(1000, 20, 8)}},  // rows far apart
+      {{"ID", "DR1.calexp.wide"}, {"ID", "DR1.calexp.a"}, {"PIXEL", "[90:2050,3:30]"}},
       {{"ID", "DR1.calexp.a"}, {"CIRCLE", circle(5000, 5000, 10)}},  // no pixels: no file
       {{"ID", "DR1.calexp.a"}, {"ID", "DR1.calexp.b"}, {"BAND", "0.1 0.2"}},  // rejected by BAND
   };
