@@ -152,6 +152,11 @@ class Connection {
   virtual Dialect dialect() const = 0;
   virtual void exec(std::string_view sql) = 0;  // one or more statements, no results
   virtual std::unique_ptr<Statement> prepare(std::string_view sql) = 0;
+  // As prepare(), for statements run again and again (a service's lookups):
+  // the connection may keep a few prepared statements and lend one of the
+  // same SQL text, which goes back (reset, bindings cleared) when the
+  // returned object is destroyed. The default prepares anew.
+  virtual std::unique_ptr<Statement> prepare_cached(std::string_view sql) { return prepare(sql); }
   virtual std::int64_t last_insert_id() = 0;
   virtual std::int64_t changes() = 0;  // rows changed by the last statement
   // True between BEGIN and its COMMIT or ROLLBACK.

@@ -4,6 +4,9 @@
 #include <sqlite3.h>
 
 #include <exception>
+#include <mutex>
+#include <string>
+#include <unordered_map>
 #include <utility>
 
 #include <fmt/format.h>
@@ -166,6 +169,58 @@ class SqliteStatement final : public Statement {
   bool done_ = false;
 };
 
+// Prepared statements a connection keeps for prepare_cached, by SQL text.
+class StatementPool {
+ public:
+  std::unique_ptr<SqliteStatement> take(const std::string& sql) {
+    std::lock_guard lock(mutex_);
+    const auto it = kept_.find(sql);
+    if (it == kept_.end()) return nullptr;
+    auto statement = std::move(it->second);
+    kept_.erase(it);
+    return statement;
+  }
+  void give_back(std::string sql, std::unique_ptr<SqliteStatement> statement) {
+    statement->reset();
+    std::lock_guard lock(mutex_);
+    if (kept_.size() < kMaxKept) kept_.emplace(std::move(sql), std::move(statement));
+  }
+
+ private:
+  static constexpr std::size_t kMaxKept = 32;
+  std::mutex mutex_;
+  std::unordered_multimap<std::string, std::unique_ptr<SqliteStatement>> kept_;
+};
+
+// A statement lent from the pool; it goes back when this is destroyed.
+class LentStatement final : public Statement {
+ public:
+  LentStatement(StatementPool& pool, std::string sql, std::unique_ptr<SqliteStatement> statement)
+      : pool_(pool), sql_(std::move(sql)), statement_(std::move(statement)) {}
+  LentStatement(const LentStatement&) = delete;
+  LentStatement& operator=(const LentStatement&) = delete;
+  ~LentStatement() override { pool_.give_back(std::move(sql_), std::move(statement_)); }
+
+  Statement& bind(int index, const Value& value) override {
+    statement_->bind(index, value);
+    return *this;
+  }
+  bool step() override { return statement_->step(); }
+  void reset() override { statement_->reset(); }
+  int column_count() override { return statement_->column_count(); }
+  std::string column_name(int index) override { return statement_->column_name(index); }
+  bool is_null(int index) override { return statement_->is_null(index); }
+  std::int64_t get_int(int index) override { return statement_->get_int(index); }
+  double get_double(int index) override { return statement_->get_double(index); }
+  std::string get_text(int index) override { return statement_->get_text(index); }
+  std::vector<unsigned char> get_blob(int index) override { return statement_->get_blob(index); }
+
+ private:
+  StatementPool& pool_;
+  std::string sql_;
+  std::unique_ptr<SqliteStatement> statement_;
+};
+
 class SqliteConnection final : public Connection {
  public:
   SqliteConnection(const std::filesystem::path& file, const SqliteOptions& options) {
@@ -202,6 +257,12 @@ class SqliteConnection final : public Connection {
 
   std::unique_ptr<Statement> prepare(std::string_view sql) override {
     return std::make_unique<SqliteStatement>(db_.get(), sql);
+  }
+  std::unique_ptr<Statement> prepare_cached(std::string_view sql) override {
+    std::string text(sql);
+    auto statement = pool_.take(text);
+    if (!statement) statement = std::make_unique<SqliteStatement>(db_.get(), sql);
+    return std::make_unique<LentStatement>(pool_, std::move(text), std::move(statement));
   }
   std::int64_t last_insert_id() override { return sqlite3_last_insert_rowid(db_.get()); }
   std::int64_t changes() override { return sqlite3_changes64(db_.get()); }
@@ -244,6 +305,9 @@ class SqliteConnection final : public Connection {
   // db_'s deleter) must not outlive the check it may call.
   std::function<bool()> progress_check_;
   std::unique_ptr<sqlite3, SqliteCloser> db_;
+  // Declared after db_ so that its statements are finalized before the
+  // connection closes.
+  StatementPool pool_;
 };
 
 }  // namespace

@@ -518,7 +518,9 @@ std::vector<DatasetRecord> Registry::find(const DatasetQuery& q) {
   }
   sql += " ORDER BY dataset_id";
 
-  auto s = conn_->prepare(sql);
+  // The same kinds of query come again and again (a service's lookups by
+  // ID under the caller's visibility): prepared once per connection.
+  auto s = conn_->prepare_cached(sql);
   for (size_t i = 0; i < params.size(); ++i) s->bind(static_cast<int>(i + 1), params[i]);
   std::vector<DatasetRecord> out;
   while (s->step()) {
