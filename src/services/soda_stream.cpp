@@ -9,8 +9,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <stdexcept>
 #include <system_error>
@@ -375,7 +373,8 @@ std::shared_ptr<const SourceCache::Entry> SourceCache::get(const std::filesystem
   const Identity identity{.device = static_cast<std::uint64_t>(st.st_dev),
                           .inode = static_cast<std::uint64_t>(st.st_ino),
                           .size = static_cast<std::uint64_t>(st.st_size),
-                          .mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+                          .mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+                          .ctime_ns = static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec};
   if (known) {
     std::lock_guard lock(mutex_);
     if (const auto it = slots_.find(key); it != slots_.end() && it->second.identity == identity) {

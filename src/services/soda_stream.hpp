@@ -102,9 +102,9 @@ FitsLayout layout_planes(std::string_view primary_header, const std::vector<imag
 
 // Source files of streamed responses, each opened and described once: the
 // recently used ones are kept (at most `capacity`; the least recently used
-// go first), each only while its file is the same (device, inode, size and
-// modification time, checked at every use, so a replaced file is read
-// anew). Thread-safe.
+// go first), each only while its file is the same (device, inode, size,
+// modification and status change times, checked at every use, so a
+// replaced or changed file is read anew). Thread-safe.
 class SourceCache {
  public:
   struct Entry {
@@ -134,7 +134,7 @@ class SourceCache {
  private:
   struct Identity {
     std::uint64_t device = 0, inode = 0, size = 0;
-    std::int64_t mtime_ns = 0;
+    std::int64_t mtime_ns = 0, ctime_ns = 0;
     bool operator==(const Identity&) const = default;
   };
   struct Slot {
