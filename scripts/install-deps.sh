@@ -16,7 +16,7 @@ PACKAGES=(
   python3 python3-pytest python3-pyvo python3-astropy python3-astropy-healpix
   python3-numpy python3-requests python3-pytest-xdist python3-photutils
   stilts chromium wrk
-  aladin
+  aladin swarp montage python3-reproject
 )
 # Node.js and npm (Swagger UI assets, the OpenAPI validator, the browser
 # tests): Debian 12's nodejs 18 is enough. A machine that already has node and

@@ -1,6 +1,7 @@
 #include "cli/commands.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <stdexcept>
@@ -53,6 +54,8 @@ void print_records(const std::vector<repo::DatasetRecord>& rows, const std::stri
                      {"band", r.data_id.band},
                      {"visit", r.data_id.visit ? nlohmann::json(*r.data_id.visit) : nlohmann::json()},
                      {"detector", r.data_id.detector ? nlohmann::json(*r.data_id.detector) : nlohmann::json()},
+                     // A coadd without a tract is a logical coadd (repo/coadd_mosaics.hpp).
+                     {"tract", r.data_id.tract ? nlohmann::json(*r.data_id.tract) : nlohmann::json()},
                      {"s_ra", r.s_ra ? nlohmann::json(*r.s_ra) : nlohmann::json()},
                      {"s_dec", r.s_dec ? nlohmann::json(*r.s_dec) : nlohmann::json()},
                      {"t_min", r.t_min ? nlohmann::json(*r.t_min) : nlohmann::json()},
@@ -165,6 +168,19 @@ void Commands::add_to(CLI::App& app) {
       ->type_name("FLOAT")
       ->default_val(defaults.field_radius_deg)
       ->check(CLI::Range(0.01, 10.0));
+  simulate_->add_option("--field-center", "Centre of the synthetic sky, ra,dec in degrees (e.g. 359.9,-30 across RA 0, "
+                                          "or 0,-89.5 by the south pole)")
+      ->type_name("RA,DEC")
+      ->default_val(fmt::format("{},{}", defaults.field_center.ra, defaults.field_center.dec))
+      ->check([](const std::string& text) -> std::string {
+        double ra = 0.0, dec = 0.0;
+        char comma = 0, extra = 0;
+        if (std::sscanf(text.c_str(), "%lf %c %lf %c", &ra, &comma, &dec, &extra) != 3 || comma != ',' ||
+            !std::isfinite(ra) || !std::isfinite(dec) || ra < 0.0 || ra >= 360.0 || dec < -90.0 || dec > 90.0) {
+          return "expected ra,dec in degrees with 0 <= ra < 360 and -90 <= dec <= 90";
+        }
+        return {};
+      });
   simulate_->add_option("--pixel-scale", "Pixel scale (arcsec) of the detectors and the coadd tracts")
       ->type_name("ARCSEC")
       ->default_val(defaults.pixel_scale_arcsec)
@@ -288,6 +304,12 @@ int Commands::run_simulate() {
   config.variable_fraction = simulate_->get_option("--variable-fraction")->as<double>();
   config.field_radius_deg = simulate_->get_option("--field-radius")->as<double>();
   config.pixel_scale_arcsec = simulate_->get_option("--pixel-scale")->as<double>();
+  {
+    const auto center = simulate_->get_option("--field-center")->as<std::string>();
+    double ra = 0.0, dec = 0.0;
+    char comma = 0;
+    if (std::sscanf(center.c_str(), "%lf %c %lf", &ra, &comma, &dec) == 3) config.field_center = {ra, dec};
+  }
   config.pointing_radius_deg = simulate_->get_option("--pointing-radius")->as<double>();
   const auto skymap = simulate_->get_option("--skymap")->as<std::string>();
   config.skymap = skymap.starts_with("pixserve-") ? skymap : "pixserve-" + skymap;

@@ -180,6 +180,7 @@ int HipsCommands::run_moc() {
   if (a.stmoc && q.dataset_types.empty()) q.dataset_types = {"calexp"};
   q.bands = a.bands;
   q.collections = a.collections;
+  q.patches_only = true;
   const auto audience = auth::audience_from_string(a.audience);  // nullopt: all
   const auto records = audience ? auth::find_readable(repository.registry(), q, auth::audience_identity(*audience),
                                                       repo::mjd_now())

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "repo/coadd_mosaics.hpp"
 #include "repo/repository.hpp"
 #include "repo/virtual_products.hpp"
 
@@ -50,7 +51,9 @@ std::optional<int> RightsCommands::run() {
   for (const auto& record : records) {
     if (record.storage == repo::Storage::virtual_) {
       if (!args_.ids.empty() && args_.visits.empty()) {
-        throw CLI::ValidationError("--id", record.dataset_id + " is a virtual product: set the rights of its raw");
+        throw CLI::ValidationError("--id", record.dataset_id + (repo::is_coadd_mosaic(record)
+                                                                    ? " is a logical coadd: its rights follow its patches'"
+                                                                    : " is a virtual product: set the rights of its raw"));
       }
       continue;  // follows its raw
     }

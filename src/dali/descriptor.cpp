@@ -29,6 +29,14 @@ votable::Param descriptor_param(const ParamSpec& spec) {
   p.name = spec.name;
   p.datatype = votable::parse_datatype(datatype).value_or(votable::Datatype::char_);
   p.arraysize = std::string(arraysize);
+  // An optional scalar number is written with arraysize="*": its empty
+  // value then reads as an empty array, which clients leave out of the
+  // request (as POLYGON's). A null scalar (value="" on a plain double)
+  // makes pyvo's processed() fail: it calls .all() on the None that astropy
+  // gives for it. ("1" would do too, but VOTable 1.3 deprecates it.)
+  if ((spec.type == ParamType::integer || spec.type == ParamType::real) && !spec.required && p.arraysize.empty()) {
+    p.arraysize = "*";
+  }
   p.xtype = std::string(xtype_of(spec));
   p.unit = spec.unit;
   p.ucd = spec.ucd;

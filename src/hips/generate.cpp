@@ -326,6 +326,7 @@ HipsReport build_band_map(repo::Repository& repository, const BandMapOptions& op
   repo::DatasetQuery q;
   q.dataset_types = {options.dataset_type};
   q.bands = {options.band};
+  q.patches_only = true;
   q.collections = options.collections;
   HipsReport report;
   // The inputs are what the map's audience may read, chosen by the one

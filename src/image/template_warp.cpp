@@ -42,11 +42,11 @@ std::optional<long> inner_size(const std::vector<std::pair<long, long>>& index_o
       const long di = index_offset[a].first - index_offset[b].first;
       const long d = index_offset[a].second - index_offset[b].second;
       if (di == 0) {
-        if (d != 0) throw std::invalid_argument("template: patches with the same " + axis + " index at different " + axis + " offsets");
+        if (d != 0) throw std::invalid_argument("patches: patches with the same " + axis + " index at different " + axis + " offsets");
         continue;
       }
       if (d % di != 0 || d / di <= 0 || (inner && *inner != d / di)) {
-        throw std::invalid_argument("template: the patches' PATCH indices do not match their offsets on the grid (" +
+        throw std::invalid_argument("patches: the patches' PATCH indices do not match their offsets on the grid (" +
                                     axis + ")");
       }
       inner = d / di;
@@ -64,9 +64,10 @@ struct WarpPixel {
 
 }  // namespace
 
-TemplatePatches::TemplatePatches(std::span<const std::filesystem::path> patch_files) {
+TractPatches::TractPatches(std::span<const std::filesystem::path> patch_files, Kernel kernel)
+    : kernel_(kernel) {
   std::vector<std::filesystem::path> sorted(patch_files.begin(), patch_files.end());
-  if (sorted.empty()) throw std::invalid_argument("template: no patch files given");
+  if (sorted.empty()) throw std::invalid_argument("patches: no patch files given");
   std::sort(sorted.begin(), sorted.end());
   sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
   std::string ref_sig;
@@ -81,7 +82,7 @@ TemplatePatches::TemplatePatches(std::span<const std::filesystem::path> patch_fi
     if (!file.move_to_named_hdu("IMAGE")) throw fits::FitsError(f, "no HDU named IMAGE");
     const auto shape = file.image_shape();
     if (shape.size() < 2 || shape[0] <= 0 || shape[1] <= 0) {
-      throw std::invalid_argument(fmt::format("template: {} has no IMAGE pixels", f.filename().string()));
+      throw std::invalid_argument(fmt::format("patches: {} has no IMAGE pixels", f.filename().string()));
     }
     p.width = shape[0];
     p.height = shape[1];
@@ -95,7 +96,7 @@ TemplatePatches::TemplatePatches(std::span<const std::filesystem::path> patch_fi
       const double dx = ref_crpix.first - crpix.first, dy = ref_crpix.second - crpix.second;
       if (sig != ref_sig || std::abs(dx - std::round(dx)) > 1e-6 || std::abs(dy - std::round(dy)) > 1e-6) {
         throw std::invalid_argument(fmt::format(
-            "template: {} and {} are not on one pixel grid (their WCSs differ by more than an integer CRPIX shift)",
+            "patches: {} and {} are not on one pixel grid (their WCSs differ by more than an integer CRPIX shift)",
             f.filename().string(), sorted.front().filename().string()));
       }
       p.ox = std::lround(dx);
@@ -118,7 +119,7 @@ TemplatePatches::TemplatePatches(std::span<const std::filesystem::path> patch_fi
         const long b2 = outer - *inner;
         if (b2 < 0 || b2 % 2 != 0 || (border && *border != b2 / 2)) {
           throw std::invalid_argument(fmt::format(
-              "template: {} is {} pixels along {} for patches {} apart: not a border on each side",
+              "patches: {} is {} pixels along {} for patches {} apart: not a border on each side",
               p.file.filename().string(), outer, axis, *inner));
         }
         border = b2 / 2;
@@ -130,24 +131,46 @@ TemplatePatches::TemplatePatches(std::span<const std::filesystem::path> patch_fi
   }
 }
 
-double TemplatePatches::psf_fwhm_arcsec() const {
+double TractPatches::psf_fwhm_arcsec() const {
   double sum = 0.0;
   for (const auto& p : patches_) {
     if (!p.psf_fwhm || !std::isfinite(*p.psf_fwhm)) {
-      throw std::invalid_argument(fmt::format("template: {} has no PSFFWHM", p.file.filename().string()));
+      throw std::invalid_argument(fmt::format("patches: {} has no PSFFWHM", p.file.filename().string()));
     }
     sum += *p.psf_fwhm;
   }
   return sum / static_cast<double>(patches_.size());
 }
 
-Exposure TemplatePatches::warp(const wcs::Wcs& target, long target_width, long target_height,
+Exposure TractPatches::warp(const wcs::Wcs& target, long target_width, long target_height,
                                const fits::PixelBox& box) const {
   if (box.width <= 0 || box.height <= 0 || box.x0 < 0 || box.y0 < 0 || box.x0 + box.width > target_width ||
       box.y0 + box.height > target_height) {
     throw std::invalid_argument(fmt::format("template warp: box [{}:{},{}:{}] is empty or outside the {}x{} target",
                                             box.x0 + 1, box.x0 + box.width, box.y0 + 1, box.y0 + box.height,
                                             target_width, target_height));
+  }
+  Exposure out = no_data_exposure(box.width, box.height);
+  std::vector<std::uint8_t> given(static_cast<size_t>(box.width) * static_cast<size_t>(box.height), 0);
+  warp_into(target, box, {}, out, given);
+  return out;
+}
+
+Exposure no_data_exposure(long width, long height) {
+  Exposure out(width, height);
+  std::fill(out.image.pixels.begin(), out.image.pixels.end(), std::numeric_limits<float>::quiet_NaN());
+  std::fill(out.variance.pixels.begin(), out.variance.pixels.end(), std::numeric_limits<float>::quiet_NaN());
+  std::fill(out.mask.pixels.begin(), out.mask.pixels.end(), kWarpNoDataBit);
+  return out;
+}
+
+void TractPatches::warp_into(const wcs::Wcs& target, const fits::PixelBox& box,
+                                std::span<const std::uint8_t> select, Exposure& out,
+                                std::span<std::uint8_t> given) const {
+  const auto n = static_cast<size_t>(box.width) * static_cast<size_t>(box.height);
+  if (out.image.width != box.width || out.image.height != box.height || given.size() != n ||
+      (!select.empty() && select.size() != n)) {
+    throw std::logic_error("patch warp: output planes, selection and flags must have the box's size");
   }
   // Own copies: a Wcs must not be used by two threads at once.
   const wcs::Wcs target_wcs = target;
@@ -167,7 +190,6 @@ Exposure TemplatePatches::warp(const wcs::Wcs& target, long target_width, long t
     return q;
   });
 
-  const auto n = static_cast<size_t>(box.width) * static_cast<size_t>(box.height);
   std::vector<WarpPixel> px(n);
   const auto b = static_cast<double>(border_);
   auto local = [&](const wcs::PixelPoint& q, const Patch& p) {
@@ -183,38 +205,45 @@ Exposure TemplatePatches::warp(const wcs::Wcs& target, long target_width, long t
     return l.x >= -0.5 && l.x < static_cast<double>(p.width) - 0.5 && l.y >= -0.5 &&
            l.y < static_cast<double>(p.height) - 0.5;
   };
+  // The pixels each patch is to sample, in one pass: by owner first.
+  std::vector<std::vector<std::uint32_t>> owned(patches_.size());
+  int last_owner = 0;
   for (long y = 0; y < box.height; ++y) {
     for (long x = 0; x < box.width; ++x) {
-      WarpPixel& w = px[static_cast<size_t>(y * box.width + x)];
+      const auto i = static_cast<size_t>(y * box.width + x);
+      if (!select.empty() && select[i] == 0) continue;
+      WarpPixel& w = px[i];
       w.q = map(box.x0 + x, box.y0 + y);
       if (!w.q) continue;
-      for (size_t k = 0; k < patches_.size(); ++k) {
-        if (in_inner(local(*w.q, patches_[k]), patches_[k])) {
-          w.owner = static_cast<int>(k);
-          break;
+      // Neighbouring pixels mostly share their patch: try the last one first.
+      if (in_inner(local(*w.q, patches_[static_cast<size_t>(last_owner)]), patches_[static_cast<size_t>(last_owner)])) {
+        w.owner = last_owner;
+      } else {
+        for (size_t k = 0; k < patches_.size(); ++k) {
+          if (in_inner(local(*w.q, patches_[k]), patches_[k])) {
+            w.owner = static_cast<int>(k);
+            break;
+          }
         }
+      }
+      if (w.owner >= 0) {
+        last_owner = w.owner;
+        owned[static_cast<size_t>(w.owner)].push_back(static_cast<std::uint32_t>(i));
       }
     }
   }
 
-  Exposure out(box.width, box.height);
-  std::fill(out.image.pixels.begin(), out.image.pixels.end(), std::numeric_limits<float>::quiet_NaN());
-  std::fill(out.variance.pixels.begin(), out.variance.pixels.end(), std::numeric_limits<float>::quiet_NaN());
-  std::fill(out.mask.pixels.begin(), out.mask.pixels.end(), kWarpNoDataBit);
-
-  // Samples patch k at the pixels `want` selects: reads the source_box of
-  // the mapping over their bounding box; stores samples with data (and,
+  // Samples patch k at the pixels listed (ascending): reads the source_box
+  // of the mapping over their bounding box; stores samples with data (and,
   // with keep_no_data, the others too) and marks them done.
-  auto sample_patch = [&](size_t k, auto&& want, bool keep_no_data) {
+  auto sample_patch = [&](size_t k, const std::vector<std::uint32_t>& pixels, bool keep_no_data) {
+    if (pixels.empty()) return;
     const Patch& p = patches_[k];
     long x0 = box.width, y0 = box.height, x1 = -1, y1 = -1;
-    for (long y = 0; y < box.height; ++y) {
-      for (long x = 0; x < box.width; ++x) {
-        if (!want(px[static_cast<size_t>(y * box.width + x)])) continue;
-        x0 = std::min(x0, x), y0 = std::min(y0, y), x1 = std::max(x1, x), y1 = std::max(y1, y);
-      }
+    for (const auto i : pixels) {
+      const long x = static_cast<long>(i) % box.width, y = static_cast<long>(i) / box.width;
+      x0 = std::min(x0, x), y0 = std::min(y0, y), x1 = std::max(x1, x), y1 = std::max(y1, y);
     }
-    if (x1 < 0) return;
     const fits::PixelBox sub{box.x0 + x0, box.y0 + y0, x1 - x0 + 1, y1 - y0 + 1};
     const GridMapping patch_map(sub, kTemplateWarpStep, lattice,
                                 [&](double x, double y) -> std::optional<wcs::PixelPoint> {
@@ -222,49 +251,51 @@ Exposure TemplatePatches::warp(const wcs::Wcs& target, long target_width, long t
                                   if (it == nodes.end() || !it->second) return std::nullopt;
                                   return local(*it->second, p);
                                 });
-    const auto read_box = source_box(patch_map, kTemplateWarpKernel, p.width, p.height);
+    const auto read_box = source_box(patch_map, kernel_, p.width, p.height);
     if (!read_box) return;
     const Exposure region = read_exposure(p.file, *read_box);
-    const Resampler resampler(kTemplateWarpKernel, region, *read_box, p.width, p.height);
-    for (long y = y0; y <= y1; ++y) {
-      for (long x = x0; x <= x1; ++x) {
-        const auto i = static_cast<size_t>(y * box.width + x);
-        WarpPixel& w = px[i];
-        if (!want(w)) continue;
-        const auto s = resampler.sample(local(*w.q, p));
-        const bool has_data = (s.mask & kWarpNoDataBit) == 0;
-        if (has_data || keep_no_data) {
-          out.image.pixels[i] = s.image;
-          out.variance.pixels[i] = s.variance;
-          out.mask.pixels[i] = s.mask;
-        }
-        if (has_data) w.done = true;
+    const Resampler resampler(kernel_, region, *read_box, p.width, p.height);
+    for (const auto i : pixels) {
+      WarpPixel& w = px[i];
+      const auto s = resampler.sample(local(*w.q, p));
+      const bool has_data = (s.mask & kWarpNoDataBit) == 0;
+      if (has_data || keep_no_data) {
+        out.image.pixels[i] = s.image;
+        out.variance.pixels[i] = s.variance;
+        out.mask.pixels[i] = s.mask;
+      }
+      if (has_data) {
+        w.done = true;
+        given[i] = 1;
       }
     }
   };
   // Each pixel from the patch whose inner region holds it...
-  for (size_t k = 0; k < patches_.size(); ++k) {
-    sample_patch(k, [&](const WarpPixel& w) { return w.owner == static_cast<int>(k); }, true);
-  }
+  for (size_t k = 0; k < patches_.size(); ++k) sample_patch(k, owned[k], true);
   // ... else from the first patch with data there.
-  for (size_t k = 0; k < patches_.size(); ++k) {
-    sample_patch(
-        k,
-        [&](const WarpPixel& w) {
-          return !w.done && w.q && w.owner != static_cast<int>(k) && in_outer(local(*w.q, patches_[k]), patches_[k]);
-        },
-        false);
+  std::vector<std::uint32_t> left;
+  for (size_t i = 0; i < n; ++i) {
+    if (px[i].q && !px[i].done) left.push_back(static_cast<std::uint32_t>(i));
   }
-  return out;
+  std::vector<std::uint32_t> candidates;
+  for (size_t k = 0; k < patches_.size() && !left.empty(); ++k) {
+    candidates.clear();
+    for (const auto i : left) {
+      const WarpPixel& w = px[i];
+      if (w.owner != static_cast<int>(k) && in_outer(local(*w.q, patches_[k]), patches_[k])) candidates.push_back(i);
+    }
+    sample_patch(k, candidates, false);
+    std::erase_if(left, [&](std::uint32_t i) { return px[i].done; });
+  }
 }
 
 Exposure warp_template(std::span<const std::filesystem::path> patch_files, const wcs::Wcs& target,
                        long target_width, long target_height, const fits::PixelBox& box) {
-  return TemplatePatches(patch_files).warp(target, target_width, target_height, box);
+  return TractPatches(patch_files).warp(target, target_width, target_height, box);
 }
 
 double template_psf_fwhm(std::span<const std::filesystem::path> patch_files) {
-  return TemplatePatches(patch_files).psf_fwhm_arcsec();
+  return TractPatches(patch_files).psf_fwhm_arcsec();
 }
 
 }  // namespace pixserve::image

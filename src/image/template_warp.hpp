@@ -27,6 +27,7 @@
 // mapping over the output pixels it supplies.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <span>
@@ -46,19 +47,33 @@ inline constexpr Kernel kTemplateWarpKernel = Kernel::lanczos3;
 inline constexpr long kTemplateWarpStep = 32;
 
 // The patches of one tract, opened once (headers and grid only; pixels are
-// read per warp).
-class TemplatePatches {
+// read per warp). Templates of difference images and coadd mosaics
+// (image/mosaic.hpp) warp through it.
+class TractPatches {
  public:
   // Sorts and de-duplicates the files. Throws std::invalid_argument for no
   // files, patches not on one pixel grid (WCSs equal but for integer CRPIX
   // offsets) or PATCH keywords inconsistent with their offsets;
   // fits::FitsError / wcs::WcsError for unreadable files.
-  explicit TemplatePatches(std::span<const std::filesystem::path> patch_files);
+  explicit TractPatches(std::span<const std::filesystem::path> patch_files, Kernel kernel = kTemplateWarpKernel);
 
   // The template warped onto the target grid (a width x height image with
   // WCS target) over box (target pixel coordinates, non-empty, inside the
   // target; else std::invalid_argument), as an exposure of box's size.
   Exposure warp(const wcs::Wcs& target, long target_width, long target_height, const fits::PixelBox& box) const;
+
+  // The warp's pixels of `box` (target pixel coordinates) that `select`
+  // marks (non-zero; empty: all of them), written into `out` (planes of the
+  // box's size, other pixels untouched); given[i] is set to 1 where the
+  // sample has data. A selected pixel without data gets NaN and NO_DATA
+  // only where the patch whose inner region holds it says so (as warp()).
+  // Throws std::logic_error when the sizes disagree.
+  void warp_into(const wcs::Wcs& target, const fits::PixelBox& box, std::span<const std::uint8_t> select,
+                 Exposure& out, std::span<std::uint8_t> given) const;
+
+  // The common pixel grid (the first patch's WCS) and the kernel.
+  const wcs::Wcs& grid_wcs() const noexcept { return *grid_wcs_; }
+  Kernel kernel() const noexcept { return kernel_; }
 
   // The template's PSF FWHM in arcsec: the mean of the patches' PSFFWHM.
   // Throws std::invalid_argument naming a patch without it.
@@ -79,7 +94,11 @@ class TemplatePatches {
   std::vector<Patch> patches_;  // sorted by file
   std::optional<wcs::Wcs> grid_wcs_;  // the common grid: the first patch's WCS
   long border_ = 0;
+  Kernel kernel_ = kTemplateWarpKernel;
 };
+
+// An exposure with every pixel NaN and NO_DATA: what warps start from.
+Exposure no_data_exposure(long width, long height);
 
 // One-shot forms of the above.
 Exposure warp_template(std::span<const std::filesystem::path> patch_files, const wcs::Wcs& target,

@@ -466,6 +466,10 @@ std::vector<DatasetRecord> Registry::find(const DatasetQuery& q) {
   add_in("target_name", q.targets);
   add_in("content_type", q.content_types);
   add_in("calib_level", q.calib_levels);
+  if (q.patches_only) {
+    sql += fmt::format(" AND NOT (dataset_type IN ('{}', '{}') AND tract IS NULL)", to_string(DatasetType::deepCoadd),
+                       to_string(DatasetType::goodSeeingCoadd));
+  }
   // (lo_column >= ... ) conditions for a list of ranges, OR'ed; an infinite
   // end is no condition (a NULL column then still fails the other end, or
   // matches when both ends are open: an unconstrained range).

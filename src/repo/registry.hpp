@@ -65,6 +65,11 @@ struct DatasetQuery {
   // Anonymous access: only datasets with the public read policy whose
   // embargo has ended at this time (MJD).
   std::optional<double> public_at;
+  // Leave out the logical coadds (repo/coadd_mosaics.hpp: a coadd type
+  // without a tract): what chooses the inputs of a derived product (HiPS
+  // maps, MOCs, templates, mosaics) wants the patches, whose footprints and
+  // pixels are real, not the rows that stand for them.
+  bool patches_only = false;
   // Identity-based access (auth::visibility_sql): AND'ed to the query.
   std::optional<SqlFilter> access;
   std::optional<std::size_t> limit;

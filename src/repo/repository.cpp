@@ -5,6 +5,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -13,6 +14,7 @@
 
 #include "parallel/parallel_for.hpp"
 #include "repo/astro_units.hpp"
+#include "repo/coadd_mosaics.hpp"
 #include "repo/metadata.hpp"
 #include "repo/virtual_products.hpp"
 
@@ -484,6 +486,12 @@ IngestReport ingest(Repository& repo, const std::vector<fs::path>& inputs, const
       }
     }
     for (const auto& v : virtual_records) registry.insert(v);
+    // The logical coadds (repo/coadd_mosaics.hpp) of the bands with new patches.
+    std::set<CoaddGroup> coadd_groups;
+    for (const Prepared* p : to_register) {
+      if (auto g = coadd_group_of(p->record)) coadd_groups.insert(std::move(*g));
+    }
+    refresh_coadd_mosaics(registry, coadd_groups);
     for (const Prepared* p : to_register) {
       const fs::path final_file = repo.root() / p->record.file_path;
       fs::create_directories(final_file.parent_path());

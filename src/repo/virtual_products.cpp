@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "db/database.hpp"
+#include "repo/coadd_mosaics.hpp"
 #include "repo/recipe.hpp"
 
 namespace pixserve::repo {
@@ -107,6 +108,9 @@ std::optional<DatasetRecord> virtual_calexp_of(const DatasetRecord& raw,
 }
 
 std::size_t set_rights_with_products(Registry& registry, const DatasetRecord& stored, const Rights& rights) {
+  if (is_coadd_mosaic(stored)) {
+    throw std::invalid_argument(stored.dataset_id + " is a logical coadd: its rights follow those of its patches");
+  }
   if (stored.storage == Storage::virtual_) {
     throw std::invalid_argument(stored.dataset_id + " is a virtual product: its rights are those of its raw");
   }
@@ -126,6 +130,8 @@ std::size_t set_rights_with_products(Registry& registry, const DatasetRecord& st
   db::Transaction tx(registry.connection());
   registry.set_rights(stored.dataset_id, rights);
   for (const auto& id : products) registry.set_rights(id, rights);
+  // A patch's logical coadd takes its rights from all its patches.
+  if (auto group = coadd_group_of(stored)) refresh_coadd_mosaics(registry, {*group});
   tx.commit();
   return products.size();
 }
@@ -174,10 +180,11 @@ image::DiffimParameters diffim_parameters_from_json(const nlohmann::json& j, con
 std::vector<TemplatePatch> template_patches(std::span<const DatasetRecord* const> records, Registry& registry) {
   std::vector<DatasetRecord> found;
   for (const DatasetRecord* r : records) {
-    if (r->type == DatasetType::goodSeeingCoadd) found.push_back(*r);
+    if (r->type == DatasetType::goodSeeingCoadd && !is_coadd_mosaic(*r)) found.push_back(*r);
   }
   DatasetQuery q;
   q.dataset_types = {std::string(to_string(DatasetType::goodSeeingCoadd))};
+  q.patches_only = true;
   for (auto& r : registry.find(q)) {
     r.inputs = registry.inputs_of(r.dataset_id);
     found.push_back(std::move(r));

@@ -70,7 +70,8 @@ std::optional<DatasetRecord> virtual_diffim_of(const DatasetRecord& raw, const s
 // Sets the rights of a stored dataset and of every virtual product made
 // from it as its raw (its calexp and difference image), in one transaction:
 // a virtual product is visible exactly when its raw is, also after the raw's
-// rights change. Returns the virtual products changed. Throws
+// rights change; a coadd patch's logical coadd (repo/coadd_mosaics.hpp) is
+// remade. Returns the virtual products changed. Throws
 // std::invalid_argument for a virtual dataset (its rights are its raw's).
 std::size_t set_rights_with_products(Registry& registry, const DatasetRecord& stored, const Rights& rights);
 

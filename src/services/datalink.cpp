@@ -15,6 +15,7 @@
 #include "http/files.hpp"
 #include "http/params.hpp"
 #include "repo/astro_units.hpp"
+#include "repo/coadd_mosaics.hpp"
 #include "repo/dataset.hpp"
 #include "services/links.hpp"
 #include "services/preview.hpp"
@@ -197,6 +198,26 @@ std::vector<Link> links_of(SharedRepository& repository, const std::string& id, 
 
   const std::string type(repo::to_string(record->type));
   std::vector<Link> out;
+  if (repo::is_coadd_mosaic(*record)) {
+    // No file: any region of it, as one image, through SODA.
+    out.push_back({.id = id,
+                   .service_def = std::string(kSodaDescriptorId),
+                   .semantics = "#cutout",
+                   .description = fmt::format("Mosaic of any region of the {} coadd of band {} across patches and tracts "
+                                              "(SODA; optional GRID_CENTER, GRID_SCALE, GRID_ROTATION, KERNEL)",
+                                              type, record->data_id.band),
+                   .content_type = "application/fits",
+                   .content_qualifier = "image"});
+    out.push_back({.id = id,
+                   .access_url = file_url(base_url, record->dataset_id) + "/recipe",
+                   .semantics = "#provenance",
+                   .description = "The patches this logical coadd stands for, by dataset ID and checksum (JSON)",
+                   .content_type = "application/json",
+                   .local_semantics = "recipe"});
+    const bool needs_auth = !auth::may_read(auth::Identity{}, *record, repo::mjd_now());
+    for (auto& link : out) link.needs_auth = needs_auth;
+    return out;
+  }
   out.push_back({.id = id,
                  .access_url = file_url(base_url, record->dataset_id),
                  .semantics = "#this",
@@ -321,8 +342,8 @@ void add_file_routes(http::Router& router, std::shared_ptr<SharedRepository> rep
     if (!record) throw no_such_dataset();
     try {
       return http::Response::text(200, fits_header_text(repository->file_of(*record)), "text/plain; charset=us-ascii");
-    } catch (const dali::ServerFault&) {
-      throw;  // a virtual product that cannot be re-created says why
+    } catch (const dali::DaliError&) {
+      throw;  // a virtual product that cannot be re-created, a logical coadd: they say why
     } catch (const std::exception& e) {
       spdlog::warn("headers of {} unreadable: {}", record->dataset_id, e.what());
       throw dali::NotFound("the file of this dataset cannot be read");
@@ -349,8 +370,8 @@ void add_file_routes(http::Router& router, std::shared_ptr<SharedRepository> rep
     try {
       const auto png = cached_preview(repository->root(), record->dataset_id, repository->file_of(*record));
       return http::serve_file(request, png, "image/png");
-    } catch (const dali::ServerFault&) {
-      throw;  // a virtual product that cannot be re-created says why
+    } catch (const dali::DaliError&) {
+      throw;  // a virtual product that cannot be re-created, a logical coadd: they say why
     } catch (const std::exception& e) {
       spdlog::warn("preview of {} failed: {}", record->dataset_id, e.what());
       throw dali::NotFound("no preview for this dataset");

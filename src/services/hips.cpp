@@ -288,6 +288,7 @@ dali::Service hips_service(std::shared_ptr<SharedRepository> repository, const H
     q.dataset_types = {props->get("pixserve_dataset_type").value_or("deepCoadd")};
     for (char b : props->get("pixserve_bands").value_or("")) q.bands.emplace_back(1, b);
     q.regions.emplace_back(hips::cell_polygon(order, npix));
+    q.patches_only = true;
     static const ObscoreColumns kColumns({"obs_id", "obs_publisher_did", "dataproduct_subtype", "band", "tract",
                                           "patch", "s_region", "access_url", "access_format"});
     const std::string base = request.base_url();

@@ -48,6 +48,7 @@ std::vector<repo::DatasetRecord> select(SharedRepository& repository, const dali
   q.bands = params.all_as<std::string>("BAND");
   if (q.dataset_types.empty()) q.dataset_types = std::move(default_types);
   q.limit = kMocMaxDatasets + 1;
+  q.patches_only = true;
   auto found = repository.find_visible(std::move(q), params.caller());
   if (found.size() > kMocMaxDatasets) {
     throw dali::usage_error(fmt::format("the selection has more than {} datasets: narrow it (POS, DPSUBTYPE, BAND, "

@@ -10,6 +10,7 @@
 #include "auth/policy.hpp"
 #include "dali/errors.hpp"
 #include "repo/astro_units.hpp"
+#include "repo/coadd_mosaics.hpp"
 
 namespace pixserve::services {
 namespace {
@@ -37,12 +38,18 @@ products::InputResolver SharedRepository::product_inputs() {
 
 std::filesystem::path SharedRepository::file_of(const repo::DatasetRecord& record) {
   if (record.storage == repo::Storage::file) return repository_.file_of(record);
+  if (repo::is_coadd_mosaic(record)) {
+    throw dali::UsageError(fmt::format("{} is the logical coadd of band {} across every patch and tract: it has no file "
+                                       "of its own; cut a region of it with SODA (ID and POS, CIRCLE or POLYGON)",
+                                       record.dataset_id, record.data_id.band));
+  }
   // Inputs are found without a rights check: a product's visibility is its
   // own (the raw's), decided by the caller; its inputs are only read here.
   return recreation_faults_to_server([&] { return products_.file_for(record, product_inputs()); });
 }
 
 std::optional<products::ProductPart> SharedRepository::part_of(const repo::DatasetRecord& record) {
+  if (repo::is_coadd_mosaic(record)) return std::nullopt;
   return recreation_faults_to_server([&] { return products::product_part(products_, record, product_inputs()); });
 }
 

@@ -19,6 +19,7 @@
 #include "http/headers.hpp"
 #include "http/response.hpp"
 #include "services/links.hpp"
+#include "repo/coadd_mosaics.hpp"
 #include "services/soda_archive.hpp"
 #include "services/soda_params.hpp"
 #include "services/soda_stream.hpp"
@@ -112,6 +113,30 @@ http::Response no_content(std::string why) {
 
 // ---------------------------------------------------------------- requests
 
+namespace {
+
+MosaicOptions mosaic_options(const dali::ParsedParams& params) {
+  MosaicOptions o;
+  if (auto c = params.first<sky::SkyPoint>("GRID_CENTER")) o.center = *c;
+  if (auto s = params.first<double>("GRID_SCALE")) {
+    if (!(std::isfinite(*s) && *s > 0.0)) {
+      throw dali::UsageError(fmt::format("GRID_SCALE: the pixel scale must be a positive number of arcsec, not {}", *s));
+    }
+    o.scale_arcsec = *s;
+  }
+  if (auto r = params.first<double>("GRID_ROTATION")) {
+    if (!std::isfinite(*r)) throw dali::UsageError("GRID_ROTATION: the rotation must be a finite angle in degrees");
+    o.rotation_deg = *r;
+  }
+  if (auto k = params.first<std::string>("KERNEL")) {
+    o.kernel = image::parse_kernel(*k);
+    if (!o.kernel) throw dali::UsageError("KERNEL: expected lanczos3, bilinear or nearest");
+  }
+  return o;
+}
+
+}  // namespace
+
 image::PixelRanges parse_pixel_section(std::string_view text) {
   std::string_view t = text;
   while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
@@ -158,6 +183,7 @@ SodaRequest soda_request(const dali::ParsedParams& params, const SodaLimits& lim
   r.bands = params.all_as<dali::Interval>("BAND");
   r.times = params.all_as<dali::Interval>("TIME");
   r.pols = params.all_as<std::string>("POL");
+  r.mosaic = mosaic_options(params);
   if (auto format = params.first<std::string>("RESPONSEFORMAT")) {
     if (*format == "tar" || *format == kSodaTar) {
       r.format = SodaFormat::tar;
@@ -269,6 +295,7 @@ std::vector<fs::path> SodaEngine::coadd_patches(const repo::DatasetRecord& recor
   q.collections = {record.collection};
   if (!record.data_id.band.empty()) q.bands = {record.data_id.band};
   if (record.data_id.tract) q.tracts = {*record.data_id.tract};
+  q.patches_only = true;
   const auto patches = repository_->find_visible(std::move(q), caller);
   std::vector<fs::path> files;
   bool own = false;
@@ -463,6 +490,55 @@ std::vector<SodaPiece> SodaEngine::write_each(const SodaRequest& request, const 
   return out;
 }
 
+bool SodaEngine::asks_for_mosaics(const std::vector<SodaSource>& sources) {
+  return std::any_of(sources.begin(), sources.end(),
+                     [](const SodaSource& s) { return repo::is_coadd_mosaic(s.record); });
+}
+
+std::vector<SodaEngine::MosaicPiece> SodaEngine::plan_mosaics(const SodaRequest& request,
+                                                              const std::vector<SodaSource>& sources,
+                                                              const SodaMonitor& monitor) {
+  for (const auto& src : sources) {
+    if (!repo::is_coadd_mosaic(src.record)) {
+      throw bad(fmt::format("ID {} is a single dataset while other IDs are logical coadds (mosaics): ask for them in "
+                            "separate requests", printable(src.id)));
+    }
+  }
+  const std::string& first = sources.front().record.dataset_id;
+  if (request.pixels) {
+    throw bad(fmt::format("PIXEL does not apply to {}: a logical coadd has no pixel grid of its own; give POS, CIRCLE "
+                          "or POLYGON", first));
+  }
+  if (request.shapes.empty()) {
+    throw bad(fmt::format("{} is the whole coadd of band {}: give the region to mosaic with POS, CIRCLE or POLYGON",
+                          first, sources.front().record.data_id.band));
+  }
+  if (request.format != SodaFormat::fits) {
+    throw bad("mosaics of logical coadds come as FITS: RESPONSEFORMAT=application/fits");
+  }
+  std::vector<MosaicPiece> out;
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    const auto& src = sources[i];
+    for (std::size_t k = 0; k < request.shapes.size(); ++k) {
+      check(monitor);
+      MosaicPiece piece{.name = entry_name(out.size() + 1, src.record.dataset_id, k), .plan = {}, .message = {}};
+      if (!src.rejected.empty()) {
+        piece.message = no_overlap(src.rejected);
+      } else {
+        try {
+          piece.plan = plan_coadd_mosaic(*repository_, src.record, request.shapes[k], request.mosaic,
+                                         limits_.mosaic_max_pixels, request.caller);
+        } catch (const image::NoOverlap& e) {
+          piece.message = no_overlap(fmt::format("{} has no pixels in {}: {}", src.record.dataset_id,
+                                                 printable(image::region_text(request.shapes[k])), e.what()));
+        }
+      }
+      out.push_back(std::move(piece));
+    }
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------- service
 
 namespace {
@@ -471,10 +547,76 @@ namespace {
 // one document: all cutouts in one FITS file, or one archive streamed from
 // the cutout files; a job gives one result per ID x shape (SODA 1.0 section
 // 6: a text entry for a combination without pixels), or one archive.
+// Mosaics of logical coadds: sync, one FITS file with every mosaic, made
+// while it is sent; a job, one result per ID x shape (a text entry for one
+// without pixels), each written as it is made.
+void run_mosaics(SodaEngine& engine, uws::JobRun& run, const SodaRequest& request,
+                 const std::vector<SodaSource>& sources, const SodaMonitor& monitor) {
+  auto pieces = engine.plan_mosaics(request, sources, monitor);
+  auto& results = run.results();
+  const fs::path scratch = results.path("mosaic.fits").parent_path();
+  if (run.synchronous()) {
+    std::vector<MosaicPlan> plans;
+    for (auto& p : pieces) {
+      if (p.plan) plans.push_back(std::move(*p.plan));
+    }
+    if (plans.empty()) return;  // no result: 204
+    auto file = std::make_shared<const MosaicFile>(std::move(plans), scratch);
+    const auto limit = engine.limits().mosaic_sync_max_pixels;
+    if (file->pixels() > limit) {
+      throw bad(fmt::format("the mosaic is {} pixels ({:.0f} MB with its three planes); /sync makes at most {} pixels: "
+                            "submit the same parameters to /async",
+                            file->pixels(), static_cast<double>(file->size()) / 1e6, limit));
+    }
+    results.add_stream({.id = "cutouts",
+                        .file_name = "mosaic.fits",
+                        .mime_type = std::string(kSodaFits),
+                        .size = file->size(),
+                        .produce = [file](const http::ByteSink& sink) { return file->write(sink); },
+                        .consumed_files = {},
+                        .attachment = true});
+    return;
+  }
+  const double n = static_cast<double>(pieces.size());
+  bool with_pixels = false;
+  for (std::size_t i = 0; i < pieces.size(); ++i) {
+    auto& p = pieces[i];
+    const std::string id = fmt::format("cutout-{}", i + 1);
+    if (!p.plan) {
+      results.write(id, fmt::format("cutout-{}.txt", i + 1), "text/plain; charset=utf-8", p.message + "\n");
+      continue;
+    }
+    with_pixels = true;
+    auto file = std::make_shared<const MosaicFile>(std::vector<MosaicPlan>{std::move(*p.plan)}, scratch);
+    const auto progress = [&monitor, i, n](double f) { monitor.progress((static_cast<double>(i) + f) / n); };
+    results.add_stream({.id = id,
+                        .file_name = p.name,
+                        .mime_type = std::string(kSodaFits),
+                        .size = file->size(),
+                        .produce = [file, progress, &monitor](const http::ByteSink& sink) {
+                          return file->write(sink, progress, monitor.check_cancelled);
+                        },
+                        .consumed_files = {},
+                        .attachment = true});
+  }
+  if (!with_pixels) throw dali::UsageError("NoOverlap: no mosaic has pixels");
+  run.progress().report(1.0);
+}
+
 void run_cutouts(SodaEngine& engine, uws::JobRun& run) {
   SodaRequest request = soda_request(run.params(), engine.limits());
   request.caller = run.caller();
   const auto sources = engine.resolve(request);
+  if (SodaEngine::asks_for_mosaics(sources)) {
+    const SodaMonitor monitor{.progress = [&run](double f) { run.progress().report(f); },
+                              .check_cancelled = [&run] { run.cancel().throw_if_cancelled(); }};
+    run_mosaics(engine, run, request, sources, monitor);
+    return;
+  }
+  if (request.mosaic.any()) {
+    throw bad("GRID_CENTER, GRID_SCALE, GRID_ROTATION and KERNEL apply to mosaics of logical coadds (IDs such as "
+              "<collection>.deepCoadd.<band>)");
+  }
   if (run.synchronous()) engine.check_sync_recreations(request, sources);
   auto& results = run.results();
   const SodaMonitor monitor{.progress = [&run](double f) { run.progress().report(f); },

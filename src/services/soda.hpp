@@ -61,6 +61,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -75,8 +76,10 @@
 #include "http/files.hpp"
 #include "http/router.hpp"
 #include "image/cutout.hpp"
+#include "image/resample.hpp"
 #include "repo/dataset.hpp"
 #include "services/repository_access.hpp"
+#include "services/soda_mosaic.hpp"
 #include "services/soda_stream.hpp"
 #include "uws/engine.hpp"
 
@@ -86,6 +89,10 @@ struct SodaLimits {
   std::size_t max_ids = 1000;       // IDs in one request
   std::size_t max_shapes = 100;     // POS + CIRCLE + POLYGON values in one request
   std::size_t max_cutouts = 5000;   // IDs x shapes
+  // Mosaics of logical coadds (services/soda_mosaic.hpp): the largest grid
+  // at all (4e9: 10 square degrees at 0.2"), and on /sync.
+  std::uint64_t mosaic_max_pixels = 4'000'000'000;
+  std::uint64_t mosaic_sync_max_pixels = 100'000'000;
 };
 
 struct SodaOptions {
@@ -97,6 +104,16 @@ struct SodaOptions {
 
 enum class SodaFormat { fits, tar, zip };
 
+// The grid and kernel of mosaics of logical coadds (services/soda_mosaic.hpp),
+// all optional: GRID_CENTER, GRID_SCALE, GRID_ROTATION, KERNEL.
+struct MosaicOptions {
+  std::optional<sky::SkyPoint> center{};
+  std::optional<double> scale_arcsec{};
+  std::optional<double> rotation_deg{};
+  std::optional<image::Kernel> kernel{};
+  bool any() const noexcept { return center || scale_arcsec || rotation_deg || kernel; }
+};
+
 // A request's parameters, checked without the registry.
 struct SodaRequest {
   std::vector<std::string> ids{};          // as given (publisher DIDs or dataset IDs)
@@ -106,6 +123,7 @@ struct SodaRequest {
   std::vector<dali::Interval> times{};     // MJD
   std::vector<std::string> pols{};
   SodaFormat format = SodaFormat::fits;
+  MosaicOptions mosaic{};
   // Who asks: the request's caller (sync) or the job's owner (async). Set by
   // the service, never parsed from a parameter; datasets are found with it.
   auth::Identity caller{};
@@ -185,6 +203,20 @@ class SodaEngine {
   std::vector<SodaPiece> write_each(const SodaRequest& request, const std::vector<SodaSource>& sources,
                                     const std::function<std::filesystem::path(const std::string&)>& place,
                                     const SodaMonitor& monitor = {});
+
+  // A request for logical coadds (repo/coadd_mosaics.hpp): one mosaic per
+  // ID x shape (services/soda_mosaic.hpp), planned; a combination without
+  // pixels has no plan and a message. UsageError for a request that mixes
+  // logical coadds with other IDs, has no shape, gives PIXEL or asks for
+  // an archive.
+  struct MosaicPiece {
+    std::string name{};
+    std::optional<MosaicPlan> plan{};
+    std::string message{};
+  };
+  static bool asks_for_mosaics(const std::vector<SodaSource>& sources);
+  std::vector<MosaicPiece> plan_mosaics(const SodaRequest& request, const std::vector<SodaSource>& sources,
+                                        const SodaMonitor& monitor = {});
 
  private:
   // The patch files a coadd cutout of `shape` reads: every visible patch of

@@ -95,6 +95,35 @@ inline std::vector<dali::ParamSpec> soda_sync_params() {
        .description = "Pixel section of the image, FITS style [x1:x2,y1:y2] (1-based, inclusive; * for a whole "
                       "axis), in the pixel grid of the dataset given by ID.",
        .example = "[1:100,1:100]"},
+      // Extensions for mosaics of logical coadds (IDs like DR1.deepCoadd.r;
+      // services/soda_mosaic.hpp).
+      {.name = "GRID_CENTER",
+       .type = dali::ParamType::point,
+       .description = "Mosaics of a logical coadd (ID <collection>.<coadd type>.<band>): the output TAN grid's "
+                      "centre, ra dec. Default: the region's centre.",
+       .unit = "deg",
+       .ucd = "pos",
+       .example = "53.0 -28.0"},
+      {.name = "GRID_SCALE",
+       .type = dali::ParamType::real,
+       .description = "Mosaics: the output grid's pixel scale. Default: the coadd's. Without any GRID_ or KERNEL "
+                      "parameter a region within one tract comes on that tract's grid, unresampled.",
+       .unit = "arcsec",
+       .ucd = "instr.scale",
+       .example = "0.4"},
+      {.name = "GRID_ROTATION",
+       .type = dali::ParamType::real,
+       .description = "Mosaics: position angle of the output grid's +y axis, east of north. Default 0 (north up, "
+                      "east left).",
+       .unit = "deg",
+       .ucd = "pos.posAng",
+       .example = "30"},
+      {.name = "KERNEL",
+       .type = dali::ParamType::enumerated,
+       .description = "Mosaics: the resampling kernel (image and variance propagated, mask bits OR'ed over the "
+                      "kernel's footprint). Default lanczos3.",
+       .options = {"lanczos3", "bilinear", "nearest"},
+       .example = "lanczos3"},
       {.name = "RESPONSEFORMAT",
        .type = dali::ParamType::enumerated,
        .description = "application/fits (default): all cutouts in one multi-extension FITS file; application/x-tar "

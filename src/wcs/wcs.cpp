@@ -355,6 +355,27 @@ sky::Polygon Wcs::footprint(long width, long height, int points_per_side) const 
   return sky::Polygon(pixel_to_sky(pts));
 }
 
+double Wcs::linear_scale_deg() const {
+  if (!impl_) throw WcsError("use of a moved-from Wcs");
+  // cdelt x pc, not lin.piximg (null for a unit PC; see header_records()).
+  const wcsprm* w = impl_->w;
+  const int n = w->naxis;
+  if (n < 2) throw WcsError("a celestial WCS needs two axes");
+  const double a = w->cdelt[0] * w->pc[0], b = w->cdelt[0] * w->pc[1];
+  const double c = w->cdelt[1] * w->pc[n], d = w->cdelt[1] * w->pc[n + 1];
+  return std::sqrt(std::abs(a * d - b * c));
+}
+
+sky::SkyPoint Wcs::reference_sky() const {
+  if (!impl_) throw WcsError("use of a moved-from Wcs");
+  return {sky::normalize_ra(impl_->w->crval[0]), impl_->w->crval[1]};
+}
+
+PixelPoint Wcs::reference_pixel() const {
+  if (!impl_) throw WcsError("use of a moved-from Wcs");
+  return {impl_->w->crpix[0] - 1.0, impl_->w->crpix[1] - 1.0};
+}
+
 double Wcs::pixel_scale_deg() const {
   if (!impl_) throw WcsError("use of a moved-from Wcs");
   const wcsprm* w = impl_->w;

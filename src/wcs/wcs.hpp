@@ -74,6 +74,15 @@ class Wcs {
   // Mean pixel scale in degrees per pixel at the reference pixel.
   double pixel_scale_deg() const;
 
+  // The scale of the linear part (CD, or PC x CDELT) in degrees per pixel,
+  // sqrt(|det|): the grid's nominal scale, exactly as its header gives it.
+  double linear_scale_deg() const;
+
+  // The reference point (CRVAL) and reference pixel (CRPIX, 0-based): for a
+  // TAN grid, the tangent point, where its pixels are least distorted.
+  sky::SkyPoint reference_sky() const;
+  PixelPoint reference_pixel() const;
+
   // Writes the WCS keywords (WCSAXES, CTYPE, CRVAL, CRPIX, CD, SIP, RADESYS...)
   // into the current HDU of a file (or a header built in memory).
   void write_to(fits::KeywordWriter& out) const;

@@ -151,7 +151,9 @@ def expected_ids(audit, who, collection, types=None):
 
 
 def record_of(audit, collection, dataset_type):
-    return next(r for r in audit.registered[collection] if r["type"] == dataset_type)
+    """The first dataset of a type (for coadds, the first patch: not the logical coadd)."""
+    return next(r for r in audit.registered[collection]
+                if r["type"] == dataset_type and (dataset_type != "deepCoadd" or r.get("tract") is not None))
 
 
 # --------------------------------------------------------------- searches

@@ -56,7 +56,7 @@ def hips_server(hips_repo, band_map, color_map, tmp_path_factory):
 
 
 def coadds(repo, band="r"):
-    return [d for d in query(repo, "--type", "deepCoadd", "--band", band)]
+    return [d for d in query(repo, "--type", "deepCoadd", "--band", band) if d["tract"] is not None]
 
 
 def properties(path_or_text):

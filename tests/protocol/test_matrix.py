@@ -400,7 +400,8 @@ def matrix(tmp_path_factory):
     by_id = {r["dataset_id"]: r for r in registered}
     kinds_found = {r["type"] for r in registered}
     assert set(SURVEY_KINDS) <= kinds_found, f"the simulated survey lacks {set(SURVEY_KINDS) - kinds_found}"
-    coadd = sorted(r["dataset_id"] for r in registered if r["type"] == "deepCoadd" and r["collection"] == "DR1")[0]
+    coadd = sorted(r["dataset_id"] for r in registered
+                   if r["type"] == "deepCoadd" and r["collection"] == "DR1" and r["tract"] is not None)[0]
     band = by_id[coadd]["band"]
     hips = None
     hips_skip = ""
@@ -435,8 +436,10 @@ def add_datasets(m, registered, tmp_path_factory):
     # One dataset of each kind in each collection: the same data ID in every collection.
     reference = {}
     for kind in SURVEY_KINDS:
+        # Coadds: a patch (the logical coadd has tests of its own, test_mosaics.py).
         reference[kind] = sorted(r["dataset_id"] for r in registered
-                                 if r["type"] == kind and r["collection"] == "DR1")[0]
+                                 if r["type"] == kind and r["collection"] == "DR1" and
+                                 (kind != "deepCoadd" or r["tract"] is not None))[0]
     a_calexp = by_id[reference["calexp"]]
     for collection in COLLECTIONS:
         for kind in SURVEY_KINDS:

@@ -43,7 +43,10 @@ def registered(repo_dir):
 
 
 def of_type(registered, kind):
-    return sorted((r for r in registered.values() if r["type"] == kind), key=lambda r: r["dataset_id"])
+    """Datasets of a type; coadd patches only (no logical coadd, which has no file)."""
+    return sorted((r for r in registered.values() if r["type"] == kind and r.get("storage") != "virtual"
+                   or r["type"] == kind and kind not in ("deepCoadd", "goodSeeingCoadd")),
+                  key=lambda r: r["dataset_id"])
 
 
 def sync(server, params, method="get"):

@@ -145,7 +145,7 @@ TEST_F(TemplateWarpTest, AnyBoxEqualsTheWholeWarpBitForBit) {
   // off the tract on two sides.
   constexpr long kW = 150, kH = 130;
   const Wcs calexp = tw_calexp_wcs(tract_, 60.0, 60.0, 70.0, 65.0);
-  const tw::TemplatePatches t(patches);
+  const tw::TractPatches t(patches);
   EXPECT_EQ(t.border(), kBorder);
   const tw::Exposure whole = t.warp(calexp, kW, kH, {0, 0, kW, kH});
   long with_data = 0, no_data = 0;
@@ -317,7 +317,7 @@ TEST_F(TemplateWarpTest, BadArgumentsAreRefused) {
   tw::write_exposure(path, e, h, &off);
   auto with_off = patches;
   with_off.push_back(path);
-  EXPECT_THROW(tw::TemplatePatches{with_off}, std::invalid_argument);
+  EXPECT_THROW(tw::TractPatches{with_off}, std::invalid_argument);
 }
 
 // Timing (informative; printed): a 512 x 512 calexp and an 81 x 81 stamp
@@ -344,7 +344,7 @@ TEST(TemplateWarpTiming, WholeAndStamp) {
     }
   }
   const Wcs calexp = tw_calexp_wcs(tract, 600.0, 600.0, 256.0, 256.0);
-  const tw::TemplatePatches t(patches);
+  const tw::TractPatches t(patches);
   auto time_ms = [&](const PixelBox& b, int runs, bool reopen) {
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < runs; ++i) {

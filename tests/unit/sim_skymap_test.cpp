@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "fits/fits.hpp"
+#include "repo/coadd_mosaics.hpp"
 #include "repo/repository.hpp"
 #include "sim/observing.hpp"
 #include "sim/simulator.hpp"
@@ -404,7 +405,25 @@ TEST(SkyMapSurvey, WritesAndIngestsCoaddsInSeveralTracts) {
   repo::ingest(repo, {base / "survey"}, {});
   repo::DatasetQuery q;
   q.dataset_types = {"deepCoadd"};
-  const auto coadds = repo.registry().find(q);
+  auto coadds = repo.registry().find(q);
+  // Each band's logical coadd (repo/coadd_mosaics.hpp) stands for all its
+  // patches of every tract: no tract, no file, a footprint holding them.
+  std::vector<repo::DatasetRecord> logical;
+  for (const auto& c : coadds) {
+    if (repo::is_coadd_mosaic(c)) logical.push_back(c);
+  }
+  std::erase_if(coadds, [](const repo::DatasetRecord& c) { return repo::is_coadd_mosaic(c); });
+  ASSERT_EQ(logical.size(), 2U);
+  for (const auto& l : logical) {
+    EXPECT_EQ(l.dataset_id, "DR1.deepCoadd." + l.data_id.band);
+    EXPECT_EQ(l.storage, repo::Storage::virtual_);
+    ASSERT_TRUE(l.footprint);
+    for (const auto& c : coadds) {
+      if (c.data_id.band == l.data_id.band) {
+        EXPECT_TRUE(l.footprint->contains({*c.s_ra, *c.s_dec})) << c.dataset_id;
+      }
+    }
+  }
   EXPECT_EQ(coadds.size(), summary.coadds);
   std::map<std::string, std::set<long long>> registered;
   for (const auto& c : coadds) {

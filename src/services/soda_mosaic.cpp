@@ -1,0 +1,290 @@
+#include "services/soda_mosaic.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <stdexcept>
+#include <utility>
+
+#include "dali/errors.hpp"
+#include "fits/fits.hpp"
+#include "fits/header_text.hpp"
+#include "image/cutout.hpp"
+#include "repo/coadd_mosaics.hpp"
+#include "services/soda.hpp"
+
+namespace pixserve::services {
+// Named (not anonymous): the folder is compiled as unity batches.
+namespace soda_mosaic_detail {
+
+namespace fs = std::filesystem;
+
+constexpr std::uint64_t kFitsBlock = 2880;
+// Pixels per strip: with the warp's own per-pixel state and the patch
+// regions it reads, a strip holds well under 200 MB.
+constexpr std::uint64_t kStripPixels = std::uint64_t{1} << 18;
+// Input patches listed one by one in the IMAGE header (NPATCH counts all).
+constexpr std::size_t kListedPatches = 999;
+
+std::uint64_t fits_block_padded(std::uint64_t n) { return (n + kFitsBlock - 1) / kFitsBlock * kFitsBlock; }
+
+// The 80-character records of one HDU of a file whose keys `keep` accepts.
+template <typename Keep>
+std::string records_of(fits::File& file, std::string_view extname, Keep keep) {
+  if (!file.move_to_named_hdu(extname)) return {};
+  int nkeys = 0;
+  const std::string all = file.header_records(nkeys);
+  std::string out;
+  for (std::size_t i = 0; i + 80 <= all.size(); i += 80) {
+    std::string_view card(all.data() + i, 80);
+    std::string_view key = card.substr(0, 8);
+    if (card.starts_with("HIERARCH ")) {
+      key = card.substr(9);
+      key = key.substr(0, key.find_first_of(" ="));
+    } else {
+      key = key.substr(0, key.find(' '));
+    }
+    if (keep(key)) out += card;
+  }
+  return out;
+}
+
+bool primary_card_to_keep(std::string_view key) {
+  static constexpr std::array<std::string_view, 9> kKeys = {"DSTYPE", "INSTRUME", "TELESCOP", "OBJECT", "BAND",
+                                                            "FILTER", "SKYMAP",   "MAGZERO",  "BGSUB"};
+  return std::find(kKeys.begin(), kKeys.end(), key) != kKeys.end();
+}
+
+std::string plane_header(const MosaicPlan& plan, std::string_view extname, int bitpix, int extver,
+                         const std::string& cards, bool with_provenance) {
+  fits::HeaderText h;
+  h.add_string("XTENSION", "IMAGE", "IMAGE extension");
+  h.add_int("BITPIX", bitpix, "number of bits per data pixel");
+  h.add_int("NAXIS", 2, "number of data axes");
+  h.add_int("NAXIS1", plan.grid.width, "length of data axis 1");
+  h.add_int("NAXIS2", plan.grid.height, "length of data axis 2");
+  h.add_int("PCOUNT", 0, "required keyword; must = 0");
+  h.add_int("GCOUNT", 1, "required keyword; must = 1");
+  h.add_string("EXTNAME", extname);
+  h.add_int("EXTVER", extver, "mosaic number in this file");
+  h.add_string("PSDSID", plan.dataset_id, "logical coadd this mosaic is cut from");
+  h.add_records(plan.grid.wcs.header_records());
+  h.add_records(cards);
+  h.add_string("RESAMPK", image::kernel_name(plan.kernel), "resampling kernel");
+  if (with_provenance) {
+    h.add_string("MOSVER", "pixserve-mosaic-1", "mosaic algorithm");
+    h.add_int("NPATCH", static_cast<long long>(plan.inputs.size()), "input coadd patches the grid touches");
+    for (std::size_t i = 0; i < plan.inputs.size() && i < kListedPatches; ++i) {
+      h.add_string(fmt::format("PATCH{:03}", i + 1), plan.inputs[i]);
+    }
+    if (plan.inputs.size() > kListedPatches) {
+      h.add_comment(fmt::format("PATCH001 .. PATCH{} list the first {} of {} input patches", kListedPatches,
+                                kListedPatches, plan.inputs.size()));
+    }
+  }
+  return h.finish();
+}
+
+// Big-endian bytes of 32-bit values appended to out.
+template <typename T>
+void append_big_endian(std::string& out, const T* values, std::size_t n) {
+  static_assert(sizeof(T) == 4);
+  const std::size_t at = out.size();
+  out.resize(at + 4 * n);
+  char* dst = out.data() + at;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint32_t w = 0;
+    std::memcpy(&w, values + i, 4);
+    if constexpr (std::endian::native == std::endian::little) w = __builtin_bswap32(w);
+    std::memcpy(dst + 4 * i, &w, 4);
+  }
+}
+
+// Scratch files removed on every way out.
+struct ScratchFiles {
+  std::vector<fs::path> paths;
+  ~ScratchFiles() {
+    for (const auto& p : paths) {
+      std::error_code ec;
+      fs::remove(p, ec);
+    }
+  }
+};
+
+}  // namespace soda_mosaic_detail
+
+using namespace soda_mosaic_detail;
+
+MosaicPlan plan_coadd_mosaic(SharedRepository& repository, const repo::DatasetRecord& record, const sky::Shape& shape,
+                             const MosaicOptions& options, std::uint64_t max_pixels, const auth::Identity& caller) {
+  auto patches_over = [&](const sky::Shape& region) {
+    repo::DatasetQuery q;
+    q.regions = {region};
+    q.dataset_types = {std::string(repo::to_string(record.type))};
+    q.collections = {record.collection};
+    q.bands = {record.data_id.band};
+    q.patches_only = true;
+    return repository.find_visible(std::move(q), caller);
+  };
+  using TractKey = std::pair<std::string, std::int64_t>;
+  auto by_tract = [](const std::vector<repo::DatasetRecord>& patches) {
+    std::map<TractKey, std::vector<const repo::DatasetRecord*>> tracts;
+    for (const auto& p : patches) tracts[{p.data_id.skymap, p.data_id.tract.value_or(0)}].push_back(&p);
+    return tracts;
+  };
+  const auto touched = patches_over(shape);
+  if (touched.empty()) {
+    throw image::NoOverlap(fmt::format("no patch of {} that the caller may read touches the region", record.dataset_id));
+  }
+  const auto touched_tracts = by_tract(touched);
+
+  std::optional<image::MosaicGrid> grid;
+  auto grid_error = [](const std::invalid_argument& e) {
+    return dali::UsageError(fmt::format("the mosaic's grid (POS/CIRCLE/POLYGON, GRID_CENTER, GRID_SCALE): {}", e.what()));
+  };
+  const fs::path first_file = repository.file_of(touched.front());
+  try {
+    if (touched_tracts.size() == 1 && !options.any()) {
+      // The tract's own grid: patch pixels at integer offsets, which the
+      // kernel copies unchanged.
+      auto file = fits::File::open(repository.file_of(*touched_tracts.begin()->second.front()));
+      if (!file.move_to_named_hdu("IMAGE")) throw image::NoOverlap("a patch without an IMAGE plane");
+      grid = image::grid_covering(shape, wcs::Wcs::from_fits(file), max_pixels);
+    } else {
+      // Default: the patches' nominal scale (their CD matrix).
+      double scale = options.scale_arcsec.value_or(record.pixel_scale_arcsec.value_or(0.0));
+      if (!options.scale_arcsec) {
+        auto file = fits::File::open(first_file);
+        if (file.move_to_named_hdu("IMAGE")) scale = wcs::Wcs::from_fits(file).linear_scale_deg() * 3600.0;
+      }
+      grid = image::tan_grid_covering(shape, options.center.value_or(image::region_center(shape)), scale,
+                                           options.rotation_deg.value_or(0.0), max_pixels);
+    }
+  } catch (const std::invalid_argument& e) {
+    throw grid_error(e);
+  } catch (const wcs::WcsError& e) {
+    throw grid_error(std::invalid_argument(e.what()));
+  }
+  MosaicPlan plan{.dataset_id = record.dataset_id,
+                  .grid = std::move(*grid),
+                  .kernel = options.kernel.value_or(image::Kernel::lanczos3),
+                  .tracts = {},
+                  .inputs = {},
+                  .image_cards = {},
+                  .mask_cards = {},
+                  .variance_cards = {}};
+  // Every readable patch the grid's pixels touch (the grid is the box
+  // around the region, so more than the region's).
+  const auto inputs = patches_over(plan.grid.wcs.footprint(plan.grid.width, plan.grid.height));
+  for (const auto& [key, members] : by_tract(inputs.empty() ? touched : inputs)) {
+    std::vector<fs::path> files;
+    for (const auto* p : members) {
+      files.push_back(repository.file_of(*p));
+      plan.inputs.push_back(p->dataset_id);
+    }
+    plan.tracts.push_back(std::move(files));
+  }
+  std::sort(plan.inputs.begin(), plan.inputs.end());
+  auto file = fits::File::open(first_file);
+  plan.image_cards = records_of(file, "IMAGE", [](std::string_view k) { return k == "BUNIT"; });
+  plan.mask_cards = records_of(file, "MASK", [](std::string_view k) { return k.starts_with("MP_"); });
+  plan.variance_cards = records_of(file, "VARIANCE", [](std::string_view k) { return k == "BUNIT"; });
+  file.move_to_hdu(1);
+  int nkeys = 0;
+  const std::string primary = file.header_records(nkeys);
+  for (std::size_t i = 0; i + 80 <= primary.size(); i += 80) {
+    const std::string_view card(primary.data() + i, 80);
+    if (primary_card_to_keep(card.substr(0, card.substr(0, 8).find(' ')))) plan.image_cards += card;
+  }
+  return plan;
+}
+
+MosaicFile::MosaicFile(std::vector<MosaicPlan> plans, fs::path scratch)
+    : plans_(std::move(plans)), scratch_(std::move(scratch)) {
+  fits::HeaderText primary;
+  primary.add_bool("SIMPLE", true, "file does conform to FITS standard");
+  primary.add_int("BITPIX", 8, "number of bits per data pixel");
+  primary.add_int("NAXIS", 0, "number of data axes");
+  primary.add_bool("EXTEND", true, "FITS dataset may contain extensions");
+  primary.add_string("ORIGIN", "pixserve SODA", "cutout service");
+  primary.add_int("PSNCUT", static_cast<long long>(plans_.size()), "number of cutouts in this file");
+  primary_ = primary.finish();
+  size_ = primary_.size();
+  int extver = 1;
+  for (const auto& p : plans_) {
+    headers_.push_back({plane_header(p, "IMAGE", -32, extver, p.image_cards, true),
+                        plane_header(p, "MASK", 32, extver, p.mask_cards, false),
+                        plane_header(p, "VARIANCE", -32, extver, p.variance_cards, false)});
+    ++extver;
+    for (const auto& h : headers_.back()) size_ += h.size() + fits_block_padded(p.grid.pixels() * 4);
+  }
+}
+
+std::uint64_t MosaicFile::pixels() const noexcept {
+  std::uint64_t n = 0;
+  for (const auto& p : plans_) n += p.grid.pixels();
+  return n;
+}
+
+bool MosaicFile::write(const http::ByteSink& sink, const std::function<void(double)>& progress,
+                       const std::function<void()>& check_cancelled) const {
+  if (!sink(primary_)) return false;
+  const double total = static_cast<double>(std::max<std::uint64_t>(pixels(), 1));
+  std::uint64_t done = 0;
+  const std::string zeros(kFitsBlock, '\0');
+  auto pad = [&](std::uint64_t bytes) {
+    const auto n = fits_block_padded(bytes) - bytes;
+    return n == 0 || sink(std::string_view(zeros).substr(0, static_cast<std::size_t>(n)));
+  };
+  for (std::size_t k = 0; k < plans_.size(); ++k) {
+    const MosaicPlan& plan = plans_[k];
+    const image::CoaddMosaic mosaic(plan.tracts, plan.kernel);
+    ScratchFiles scratch{{scratch_ / fmt::format("mosaic-{}-mask.tmp", k + 1),
+                          scratch_ / fmt::format("mosaic-{}-variance.tmp", k + 1)}};
+    std::ofstream mask(scratch.paths[0], std::ios::binary | std::ios::trunc);
+    std::ofstream variance(scratch.paths[1], std::ios::binary | std::ios::trunc);
+    if (!mask || !variance) throw std::runtime_error("cannot write the mosaic's scratch files in " + scratch_.string());
+    if (!sink(headers_[k][0])) return false;
+    const auto width = static_cast<std::uint64_t>(plan.grid.width);
+    const long rows = static_cast<long>(std::max<std::uint64_t>(1, kStripPixels / width));
+    std::string bytes;
+    for (long y0 = 0; y0 < plan.grid.height; y0 += rows) {
+      if (check_cancelled) check_cancelled();
+      const fits::PixelBox box{0, y0, plan.grid.width, std::min(rows, plan.grid.height - y0)};
+      const image::Exposure strip = mosaic.warp(plan.grid, box);
+      const std::size_t n = strip.image.pixels.size();
+      bytes.clear();
+      append_big_endian(bytes, strip.mask.pixels.data(), n);
+      mask.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      bytes.clear();
+      append_big_endian(bytes, strip.variance.pixels.data(), n);
+      variance.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      if (!mask || !variance) throw std::runtime_error("cannot write the mosaic's scratch files in " + scratch_.string());
+      bytes.clear();
+      append_big_endian(bytes, strip.image.pixels.data(), n);
+      if (!sink(bytes)) return false;
+      done += n;
+      if (progress) progress(0.95 * static_cast<double>(done) / total);
+    }
+    mask.close();
+    variance.close();
+    const std::uint64_t plane_bytes = plan.grid.pixels() * 4;
+    if (!pad(plane_bytes)) return false;
+    if (!sink(headers_[k][1]) || !http::copy_file_to(scratch.paths[0], plane_bytes, sink) || !pad(plane_bytes)) {
+      return false;
+    }
+    if (!sink(headers_[k][2]) || !http::copy_file_to(scratch.paths[1], plane_bytes, sink) || !pad(plane_bytes)) {
+      return false;
+    }
+  }
+  if (progress) progress(1.0);
+  return true;
+}
+
+}  // namespace pixserve::services
