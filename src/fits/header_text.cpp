@@ -211,6 +211,10 @@ void HeaderText::write_history(std::string_view text) {
   }
 }
 
+void HeaderText::add_records(std::string_view records) {
+  for (std::size_t at = 0; at < records.size(); at += kCard) add_card(std::string(records.substr(at, kCard)));
+}
+
 std::string HeaderText::bytes() const {
   // Blocks enough for the cards and END, or the reserved room if larger;
   // END follows the last card, or opens the last block when room is left

@@ -57,6 +57,11 @@ class HeaderText final : public KeywordWriter {
   void write_comment(std::string_view text) override;
   void write_history(std::string_view text) override;
 
+  // Whole 80-character cards as they stand (e.g. copied from another
+  // header's records, HIERARCH ones included), checked as cfitsio checks a
+  // card it is given; a last partial card is padded with blanks.
+  void add_records(std::string_view records);
+
   // The whole header: cards, blank room, END, padding.
   std::string bytes() const;
 

@@ -63,32 +63,24 @@ bool primary_card_to_keep(std::string_view key) {
 
 std::string plane_header(const MosaicPlan& plan, std::string_view extname, int bitpix, int extver,
                          const std::string& cards, bool with_provenance) {
-  fits::HeaderText h;
-  h.add_string("XTENSION", "IMAGE", "IMAGE extension");
-  h.add_int("BITPIX", bitpix, "number of bits per data pixel");
-  h.add_int("NAXIS", 2, "number of data axes");
-  h.add_int("NAXIS1", plan.grid.width, "length of data axis 1");
-  h.add_int("NAXIS2", plan.grid.height, "length of data axis 2");
-  h.add_int("PCOUNT", 0, "required keyword; must = 0");
-  h.add_int("GCOUNT", 1, "required keyword; must = 1");
-  h.add_string("EXTNAME", extname);
-  h.add_int("EXTVER", extver, "mosaic number in this file");
-  h.add_string("PSDSID", plan.dataset_id, "logical coadd this mosaic is cut from");
-  h.add_records(plan.grid.wcs.header_records());
+  auto h = fits::HeaderText::image(bitpix, plan.grid.width, plan.grid.height, extname);
+  h.write_int("EXTVER", extver, "mosaic number in this file");
+  h.write_string("PSDSID", plan.dataset_id, "logical coadd this mosaic is cut from");
+  plan.grid.wcs.write_to(h);
   h.add_records(cards);
-  h.add_string("RESAMPK", image::kernel_name(plan.kernel), "resampling kernel");
+  h.write_string("RESAMPK", image::kernel_name(plan.kernel), "resampling kernel");
   if (with_provenance) {
-    h.add_string("MOSVER", "pixserve-mosaic-1", "mosaic algorithm");
-    h.add_int("NPATCH", static_cast<long long>(plan.inputs.size()), "input coadd patches the grid touches");
+    h.write_string("MOSVER", "pixserve-mosaic-1", "mosaic algorithm");
+    h.write_int("NPATCH", static_cast<long long>(plan.inputs.size()), "input coadd patches the grid touches");
     for (std::size_t i = 0; i < plan.inputs.size() && i < kListedPatches; ++i) {
-      h.add_string(fmt::format("PATCH{:03}", i + 1), plan.inputs[i]);
+      h.write_string(fmt::format("PATCH{:03}", i + 1), plan.inputs[i]);
     }
     if (plan.inputs.size() > kListedPatches) {
-      h.add_comment(fmt::format("PATCH001 .. PATCH{} list the first {} of {} input patches", kListedPatches,
-                                kListedPatches, plan.inputs.size()));
+      h.write_comment(fmt::format("PATCH001 .. PATCH{} list the first {} of {} input patches", kListedPatches,
+                                  kListedPatches, plan.inputs.size()));
     }
   }
-  return h.finish();
+  return h.bytes();
 }
 
 // Big-endian bytes of 32-bit values appended to out.
@@ -207,14 +199,10 @@ MosaicPlan plan_coadd_mosaic(SharedRepository& repository, const repo::DatasetRe
 
 MosaicFile::MosaicFile(std::vector<MosaicPlan> plans, fs::path scratch)
     : plans_(std::move(plans)), scratch_(std::move(scratch)) {
-  fits::HeaderText primary;
-  primary.add_bool("SIMPLE", true, "file does conform to FITS standard");
-  primary.add_int("BITPIX", 8, "number of bits per data pixel");
-  primary.add_int("NAXIS", 0, "number of data axes");
-  primary.add_bool("EXTEND", true, "FITS dataset may contain extensions");
-  primary.add_string("ORIGIN", "pixserve SODA", "cutout service");
-  primary.add_int("PSNCUT", static_cast<long long>(plans_.size()), "number of cutouts in this file");
-  primary_ = primary.finish();
+  auto primary = fits::HeaderText::primary();
+  primary.write_string("ORIGIN", "pixserve SODA", "cutout service");
+  primary.write_int("PSNCUT", static_cast<long long>(plans_.size()), "number of cutouts in this file");
+  primary_ = primary.bytes();
   size_ = primary_.size();
   int extver = 1;
   for (const auto& p : plans_) {
