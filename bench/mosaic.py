@@ -122,7 +122,7 @@ def main():
             shutil.rmtree(sdir, ignore_errors=True)
             os.makedirs(sdir)
             with open(os.path.join(sdir, "coadd.head"), "w") as f:
-                f.write("\n".join(grid.tostring(sep="\n").splitlines()).replace("END", "") + "\nEND\n")
+                f.write("\n".join(str(c) for c in grid.cards) + "\nEND\n")
             for threads in (1, cores):
                 cmd = [swarp, *planes, "-c", "/dev/null", "-IMAGEOUT_NAME", "coadd.fits", "-WEIGHTOUT_NAME",
                        "coadd.weight.fits", "-RESAMPLING_TYPE", "LANCZOS3", "-SUBTRACT_BACK", "N", "-COMBINE_TYPE",
@@ -140,7 +140,8 @@ def main():
             os.makedirs(os.path.join(mdir, "proj"))
             template = os.path.join(mdir, "template.hdr")
             with open(template, "w") as f:
-                f.write(grid.tostring(sep="\n") + "\n")
+                f.write("SIMPLE  = T\nBITPIX  = -64\nNAXIS   = 2\n")
+                f.write("\n".join(str(c).rstrip() for c in grid.cards) + "\nEND\n")
 
             def montage():
                 for p in planes:

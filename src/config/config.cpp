@@ -37,6 +37,7 @@ std::vector<Section<Config>> compose() {
   add(all, within(&Config::tap, tap::tap_section()));
   add(all, within(&Config::server, within(&http::ServerSettings::limits, http::limits_section())));
   add(all, within(&Config::hips, services::hips_section()));
+  add(all, within(&Config::soda, services::soda_section()));
   add(all, within(&Config::auth, auth::auth_section()));
   add(all, within(&Config::user_images, services::user_images_section()));
   add(all, within(&Config::products, products::products_section()));
@@ -166,6 +167,7 @@ services::AppOptions app_options(const Config& config) {
   o.jobs = config.jobs;
   o.tap = config.tap;
   o.hips = config.hips;
+  o.soda = config.soda;
   o.auth = config.auth;
   o.user_images = config.user_images;
   return o;

@@ -35,6 +35,7 @@ struct Config {
   uws::JobSettings jobs{};
   tap::TapSettings tap{};
   services::HipsSettings hips{};
+  services::SodaLimits soda{};
   auth::AuthSettings auth{};
   services::UserImageSettings user_images{};
   products::ProductCacheSettings products{};

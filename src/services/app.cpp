@@ -41,7 +41,7 @@ App make_app(std::shared_ptr<SharedRepository> repository, const AppOptions& opt
   catalog->add(datalink_service(repository, options.limits, checks));
   auto tap_engine = make_tap_engine(*repository, options.tap);
   catalog->add(tap_service(tap_engine, jobs, options.limits, options.tap, options.jobs, checks));
-  catalog->add(soda_service(repository, jobs, checks));
+  catalog->add(soda_service(repository, jobs, checks, SodaOptions{.limits = options.soda}));
   HipsOptions hips{.settings = options.hips, .authorize_full = {}, .aladin_lite_dir = {}};
   if (!options.web.web_root.empty()) {
     if (auto dir = find_aladin_lite(options.web.web_root)) hips.aladin_lite_dir = *dir;

@@ -33,6 +33,7 @@ struct AppOptions {
   uws::JobSettings jobs{};          // asynchronous jobs (UWS)
   tap::TapSettings tap{};           // TAP query limits
   HipsSettings hips{};              // HiPS maps: root, public order, full-endpoint access
+  SodaLimits soda{};                // SODA request and mosaic sizes
   auth::AuthSettings auth{};        // realm, role groups, JWT provider (make_app reads its key file)
   UserImageSettings user_images{};  // /api/user/images (Level 3)
   WebOptions web{};

@@ -26,6 +26,26 @@ const settings::Section<ServiceSettings>& service_section() {
   return section;
 }
 
+const settings::Section<SodaLimits>& soda_section() {
+  using namespace settings;
+  static const auto section = make_section<SodaLimits>(
+      "soda", "SODA cutouts and mosaics (/api/soda).",
+      {
+          integer("max_ids", &SodaLimits::max_ids, {.max = 100000, .min = 1}, "IDs in one request"),
+          integer("max_shapes", &SodaLimits::max_shapes, {.max = 100000, .min = 1},
+                  "POS, CIRCLE and POLYGON values in one request"),
+          integer("max_cutouts", &SodaLimits::max_cutouts, {.max = 1000000, .min = 1},
+                  "IDs x shapes in one request"),
+          integer("mosaic_max_pixels", &SodaLimits::mosaic_max_pixels, {.max = std::uint64_t{1} << 40, .min = 1},
+                  "largest mosaic grid of a logical coadd (4e9: 10 square degrees at 0.2\"); larger ones are "
+                  "refused, naming their size"),
+          integer("mosaic_sync_max_pixels", &SodaLimits::mosaic_sync_max_pixels,
+                  {.max = std::uint64_t{1} << 40, .min = 1},
+                  "largest mosaic /sync makes; larger ones are refused with a pointer to /async"),
+      });
+  return section;
+}
+
 const settings::Section<HipsSettings>& hips_section() {
   using namespace settings;
   static const auto section = make_section<HipsSettings>(

@@ -5,6 +5,7 @@
 // (settings/settings.hpp).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -39,7 +40,20 @@ struct UserImageSettings {
   friend bool operator==(const UserImageSettings&, const UserImageSettings&) = default;
 };
 
+// SODA (services/soda.hpp): request sizes and mosaic sizes (section `soda`).
+struct SodaLimits {
+  std::size_t max_ids = 1000;       // IDs in one request
+  std::size_t max_shapes = 100;     // POS + CIRCLE + POLYGON values in one request
+  std::size_t max_cutouts = 5000;   // IDs x shapes
+  // Mosaics of logical coadds (services/soda_mosaic.hpp): the largest grid
+  // at all (4e9: 10 square degrees at 0.2"), and on /sync (larger: /async).
+  std::uint64_t mosaic_max_pixels = 4'000'000'000;
+  std::uint64_t mosaic_sync_max_pixels = 100'000'000;
+  friend bool operator==(const SodaLimits&, const SodaLimits&) = default;
+};
+
 const settings::Section<ServiceSettings>& service_section();
+const settings::Section<SodaLimits>& soda_section();
 const settings::Section<HipsSettings>& hips_section();
 const settings::Section<UserImageSettings>& user_images_section();
 

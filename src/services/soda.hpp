@@ -79,21 +79,12 @@
 #include "image/resample.hpp"
 #include "repo/dataset.hpp"
 #include "services/repository_access.hpp"
+#include "services/settings.hpp"
 #include "services/soda_mosaic.hpp"
 #include "services/soda_stream.hpp"
 #include "uws/engine.hpp"
 
 namespace pixserve::services {
-
-struct SodaLimits {
-  std::size_t max_ids = 1000;       // IDs in one request
-  std::size_t max_shapes = 100;     // POS + CIRCLE + POLYGON values in one request
-  std::size_t max_cutouts = 5000;   // IDs x shapes
-  // Mosaics of logical coadds (services/soda_mosaic.hpp): the largest grid
-  // at all (4e9: 10 square degrees at 0.2"), and on /sync.
-  std::uint64_t mosaic_max_pixels = 4'000'000'000;
-  std::uint64_t mosaic_sync_max_pixels = 100'000'000;
-};
 
 struct SodaOptions {
   SodaLimits limits{};
