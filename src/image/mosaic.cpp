@@ -171,9 +171,10 @@ Exposure CoaddMosaic::warp(const MosaicGrid& grid, const fits::PixelBox& box) co
     tracts_.front().warp_into(grid.wcs, box, {}, out, given);
     return out;
   }
-  // The nearest tangent point per pixel: the angle from a tract's tangent
-  // point is atan(r * scale), r the distance in its pixels from the
-  // reference pixel; positions on a lattice anchored at (0, 0) as the warp's.
+  // Among the tracts whose patches' bounding box holds the pixel, the
+  // nearest tangent point: the angle from a tract's tangent point is
+  // atan(r * scale), r the distance in its pixels from the reference pixel;
+  // positions on a lattice anchored at (0, 0) as the warp's.
   const wcs::Wcs out_wcs = grid.wcs;
   std::vector<int> owner(n, -1);
   std::vector<std::vector<std::uint8_t>> reaches(tracts_.size(), std::vector<std::uint8_t>(n, 0));
@@ -182,13 +183,16 @@ Exposure CoaddMosaic::warp(const MosaicGrid& grid, const fits::PixelBox& box) co
     for (size_t k = 0; k < tracts_.size(); ++k) {
       const wcs::Wcs tract_wcs = tracts_[k].grid_wcs();
       const auto c = tract_wcs.reference_pixel();
+      const fits::PixelBox b = tracts_[k].bounds();
+      const double bx0 = static_cast<double>(b.x0) - 0.5, bx1 = static_cast<double>(b.x0 + b.width) - 0.5;
+      const double by0 = static_cast<double>(b.y0) - 0.5, by1 = static_cast<double>(b.y0 + b.height) - 0.5;
       const double scale = tract_wcs.pixel_scale_deg() * sky::kDeg;
       const GridMapping map(box, kTemplateWarpStep, GridMapping::Lattice{0, 0},
                             [&](double x, double y) { return project(tract_wcs, out_wcs, x, y); });
       for (long y = 0; y < box.height; ++y) {
         for (long x = 0; x < box.width; ++x) {
           const auto q = map(box.x0 + x, box.y0 + y);
-          if (!q) continue;
+          if (!q || q->x < bx0 || q->x >= bx1 || q->y < by0 || q->y >= by1) continue;
           const auto i = static_cast<size_t>(y * box.width + x);
           reaches[k][i] = 1;
           // atan is monotonic: compare (r * scale)^2 instead of angles.

@@ -3,17 +3,23 @@
 // grid, strip by strip, through the one resampling engine
 // (image/resample.hpp via TractPatches, image/template_warp.hpp).
 //
-// Which tract a pixel comes from: the tract whose tangent point (its grid's
-// reference point) is nearest to the pixel on the sky, i.e. where the tract
-// projection is least distorted; it is the one the sky map's inner regions
-// assign for tracts cut as equal cells (rings of declination, sim/skymap.hpp),
-// and a rule that needs nothing but the patches' WCSs. When that tract has
-// no data at the pixel, the other tracts give it (in a fixed order). Within
+// Which tract a pixel comes from: of the tracts whose patches' bounding box
+// holds it, the one whose tangent point (its grid's reference point) is
+// nearest to the pixel on the sky, i.e. where the tract projection is least
+// distorted; it is the one the sky map's inner regions assign for tracts cut
+// as equal cells (rings of declination, sim/skymap.hpp), and a rule that
+// needs nothing but the patches' WCSs. When that tract has no data at the
+// pixel, the other tracts holding it give it (in a fixed order). Within
 // a tract, the patch rule of TractPatches (inner regions, then any patch
 // with data). Pixels no tract covers are NaN with NO_DATA in the mask.
 //
 // Image and variance are propagated per pixel (sum w I, sum w^2 Var) and the
 // mask bits OR'ed over the kernel footprint (Resampler).
+//
+// The inputs of one "tract" need only share a pixel grid: the CCD images of
+// one visit, each its own grid (TAN-SIP, all about the boresight), make a
+// focal-plane mosaic as single-image tracts, each pixel from the CCD that
+// holds it.
 //
 // Strips: the output mapping is on a lattice anchored at output pixel
 // (0, 0), so any box of the output equals, bit for bit, the same pixels of

@@ -131,6 +131,15 @@ TractPatches::TractPatches(std::span<const std::filesystem::path> patch_files, K
   }
 }
 
+fits::PixelBox TractPatches::bounds() const {
+  long x0 = patches_.front().ox, y0 = patches_.front().oy, x1 = x0, y1 = y0;
+  for (const auto& p : patches_) {
+    x0 = std::min(x0, p.ox), y0 = std::min(y0, p.oy);
+    x1 = std::max(x1, p.ox + p.width), y1 = std::max(y1, p.oy + p.height);
+  }
+  return {x0, y0, x1 - x0, y1 - y0};
+}
+
 double TractPatches::psf_fwhm_arcsec() const {
   double sum = 0.0;
   for (const auto& p : patches_) {

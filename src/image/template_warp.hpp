@@ -71,6 +71,10 @@ class TractPatches {
   void warp_into(const wcs::Wcs& target, const fits::PixelBox& box, std::span<const std::uint8_t> select,
                  Exposure& out, std::span<std::uint8_t> given) const;
 
+  // The pixels the patches cover on the common grid: their outer boxes'
+  // bounding box.
+  fits::PixelBox bounds() const;
+
   // The common pixel grid (the first patch's WCS) and the kernel.
   const wcs::Wcs& grid_wcs() const noexcept { return *grid_wcs_; }
   Kernel kernel() const noexcept { return kernel_; }

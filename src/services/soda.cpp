@@ -128,6 +128,7 @@ MosaicOptions mosaic_options(const dali::ParsedParams& params) {
     if (!std::isfinite(*r)) throw dali::UsageError("GRID_ROTATION: the rotation must be a finite angle in degrees");
     o.rotation_deg = *r;
   }
+  if (auto m = params.first<std::string>("MOSAIC")) o.visit = *m == "visit";
   if (auto k = params.first<std::string>("KERNEL")) {
     o.kernel = image::parse_kernel(*k);
     if (!o.kernel) throw dali::UsageError("KERNEL: expected lanczos3, bilinear or nearest");
@@ -490,47 +491,56 @@ std::vector<SodaPiece> SodaEngine::write_each(const SodaRequest& request, const 
   return out;
 }
 
-bool SodaEngine::asks_for_mosaics(const std::vector<SodaSource>& sources) {
-  return std::any_of(sources.begin(), sources.end(),
-                     [](const SodaSource& s) { return repo::is_coadd_mosaic(s.record); });
+bool SodaEngine::asks_for_mosaics(const SodaRequest& request, const std::vector<SodaSource>& sources) {
+  return request.mosaic.visit || std::any_of(sources.begin(), sources.end(), [](const SodaSource& s) {
+           return repo::is_coadd_mosaic(s.record);
+         });
 }
 
 std::vector<SodaEngine::MosaicPiece> SodaEngine::plan_mosaics(const SodaRequest& request,
                                                               const std::vector<SodaSource>& sources,
                                                               const SodaMonitor& monitor) {
+  const bool visit = request.mosaic.visit;
   for (const auto& src : sources) {
-    if (!repo::is_coadd_mosaic(src.record)) {
+    if (!visit && !repo::is_coadd_mosaic(src.record)) {
       throw bad(fmt::format("ID {} is a single dataset while other IDs are logical coadds (mosaics): ask for them in "
                             "separate requests", printable(src.id)));
     }
   }
   const std::string& first = sources.front().record.dataset_id;
   if (request.pixels) {
-    throw bad(fmt::format("PIXEL does not apply to {}: a logical coadd has no pixel grid of its own; give POS, CIRCLE "
+    throw bad(fmt::format("PIXEL does not apply to a mosaic ({}): it has no pixel grid of its own; give POS, CIRCLE "
                           "or POLYGON", first));
   }
-  if (request.shapes.empty()) {
+  if (request.shapes.empty() && !visit) {
     throw bad(fmt::format("{} is the whole coadd of band {}: give the region to mosaic with POS, CIRCLE or POLYGON",
                           first, sources.front().record.data_id.band));
   }
   if (request.format != SodaFormat::fits) {
     throw bad("mosaics of logical coadds come as FITS: RESPONSEFORMAT=application/fits");
   }
+  std::vector<std::optional<std::size_t>> shapes;
+  for (std::size_t k = 0; k < request.shapes.size(); ++k) shapes.emplace_back(k);
+  if (shapes.empty()) shapes.emplace_back(std::nullopt);  // a visit's whole focal plane
   std::vector<MosaicPiece> out;
   for (std::size_t i = 0; i < sources.size(); ++i) {
     const auto& src = sources[i];
-    for (std::size_t k = 0; k < request.shapes.size(); ++k) {
+    for (const auto& k : shapes) {
       check(monitor);
       MosaicPiece piece{.name = entry_name(out.size() + 1, src.record.dataset_id, k), .plan = {}, .message = {}};
       if (!src.rejected.empty()) {
         piece.message = no_overlap(src.rejected);
       } else {
         try {
-          piece.plan = plan_coadd_mosaic(*repository_, src.record, request.shapes[k], request.mosaic,
-                                         limits_.mosaic_max_pixels, request.caller);
+          const std::optional<sky::Shape> shape = k ? std::optional(request.shapes[*k]) : std::nullopt;
+          piece.plan = visit ? plan_visit_mosaic(*repository_, src.record, shape, request.mosaic,
+                                                 limits_.mosaic_max_pixels, request.caller)
+                             : plan_coadd_mosaic(*repository_, src.record, *shape, request.mosaic,
+                                                 limits_.mosaic_max_pixels, request.caller);
         } catch (const image::NoOverlap& e) {
           piece.message = no_overlap(fmt::format("{} has no pixels in {}: {}", src.record.dataset_id,
-                                                 printable(image::region_text(request.shapes[k])), e.what()));
+                                                 k ? printable(image::region_text(request.shapes[*k])) : "its visit",
+                                                 e.what()));
         }
       }
       out.push_back(std::move(piece));
@@ -607,15 +617,15 @@ void run_cutouts(SodaEngine& engine, uws::JobRun& run) {
   SodaRequest request = soda_request(run.params(), engine.limits());
   request.caller = run.caller();
   const auto sources = engine.resolve(request);
-  if (SodaEngine::asks_for_mosaics(sources)) {
+  if (SodaEngine::asks_for_mosaics(request, sources)) {
     const SodaMonitor monitor{.progress = [&run](double f) { run.progress().report(f); },
                               .check_cancelled = [&run] { run.cancel().throw_if_cancelled(); }};
     run_mosaics(engine, run, request, sources, monitor);
     return;
   }
   if (request.mosaic.any()) {
-    throw bad("GRID_CENTER, GRID_SCALE, GRID_ROTATION and KERNEL apply to mosaics of logical coadds (IDs such as "
-              "<collection>.deepCoadd.<band>)");
+    throw bad("GRID_CENTER, GRID_SCALE, GRID_ROTATION and KERNEL apply to mosaics: of logical coadds (IDs such as "
+              "<collection>.deepCoadd.<band>) or of a visit (MOSAIC=visit)");
   }
   if (run.synchronous()) engine.check_sync_recreations(request, sources);
   auto& results = run.results();

@@ -102,6 +102,7 @@ struct MosaicOptions {
   std::optional<double> scale_arcsec{};
   std::optional<double> rotation_deg{};
   std::optional<image::Kernel> kernel{};
+  bool visit = false;  // MOSAIC=visit: all CCDs of the ID's visit on one grid
   bool any() const noexcept { return center || scale_arcsec || rotation_deg || kernel; }
 };
 
@@ -195,17 +196,18 @@ class SodaEngine {
                                     const std::function<std::filesystem::path(const std::string&)>& place,
                                     const SodaMonitor& monitor = {});
 
-  // A request for logical coadds (repo/coadd_mosaics.hpp): one mosaic per
-  // ID x shape (services/soda_mosaic.hpp), planned; a combination without
-  // pixels has no plan and a message. UsageError for a request that mixes
-  // logical coadds with other IDs, has no shape, gives PIXEL or asks for
-  // an archive.
+  // A request for logical coadds (repo/coadd_mosaics.hpp) or with
+  // MOSAIC=visit: one mosaic per ID x shape (services/soda_mosaic.hpp; a
+  // visit without a shape: its whole focal plane), planned; a combination
+  // without pixels has no plan and a message. UsageError for a request that
+  // mixes logical coadds with other IDs, has no shape (coadds), gives PIXEL
+  // or asks for an archive.
   struct MosaicPiece {
     std::string name{};
     std::optional<MosaicPlan> plan{};
     std::string message{};
   };
-  static bool asks_for_mosaics(const std::vector<SodaSource>& sources);
+  static bool asks_for_mosaics(const SodaRequest& request, const std::vector<SodaSource>& sources);
   std::vector<MosaicPiece> plan_mosaics(const SodaRequest& request, const std::vector<SodaSource>& sources,
                                         const SodaMonitor& monitor = {});
 

@@ -56,8 +56,8 @@ std::string records_of(fits::File& file, std::string_view extname, Keep keep) {
 }
 
 bool primary_card_to_keep(std::string_view key) {
-  static constexpr std::array<std::string_view, 9> kKeys = {"DSTYPE", "INSTRUME", "TELESCOP", "OBJECT", "BAND",
-                                                            "FILTER", "SKYMAP",   "MAGZERO",  "BGSUB"};
+  static constexpr std::array<std::string_view, 10> kKeys = {"DSTYPE", "INSTRUME", "TELESCOP", "OBJECT", "BAND",
+                                                             "FILTER", "SKYMAP",   "MAGZERO",  "BGSUB",  "VISIT"};
   return std::find(kKeys.begin(), kKeys.end(), key) != kKeys.end();
 }
 
@@ -81,6 +81,47 @@ std::string plane_header(const MosaicPlan& plan, std::string_view extname, int b
     }
   }
   return h.bytes();
+}
+
+// The grid of a mosaic: `tract_grid`'s pixels around the region when given
+// (no grid option was), else a TAN grid from the options, at the inputs'
+// nominal scale (their CD matrix) by default.
+image::MosaicGrid mosaic_grid(const sky::Shape& region, const MosaicOptions& options,
+                              const std::optional<wcs::Wcs>& tract_grid, const fs::path& first_input,
+                              std::optional<double> record_scale, std::uint64_t max_pixels) {
+  auto grid_error = [](const std::string& what) {
+    return dali::UsageError(fmt::format("the mosaic's grid (POS/CIRCLE/POLYGON, GRID_CENTER, GRID_SCALE): {}", what));
+  };
+  try {
+    if (tract_grid) return image::grid_covering(region, *tract_grid, max_pixels);
+    double scale = options.scale_arcsec.value_or(record_scale.value_or(0.0));
+    if (!options.scale_arcsec) {
+      auto file = fits::File::open(first_input);
+      if (file.move_to_named_hdu("IMAGE")) scale = wcs::Wcs::from_fits(file).linear_scale_deg() * 3600.0;
+    }
+    return image::tan_grid_covering(region, options.center.value_or(image::region_center(region)), scale,
+                                    options.rotation_deg.value_or(0.0), max_pixels);
+  } catch (const std::invalid_argument& e) {
+    throw grid_error(e.what());
+  } catch (const wcs::WcsError& e) {
+    throw grid_error(e.what());
+  }
+}
+
+// The cards a mosaic copies from its first input: units, mask planes, and
+// the primary header's description of the data (band, filter, zero point).
+void copy_cards(const fs::path& first_input, MosaicPlan& plan) {
+  auto file = fits::File::open(first_input);
+  plan.image_cards = records_of(file, "IMAGE", [](std::string_view k) { return k == "BUNIT"; });
+  plan.mask_cards = records_of(file, "MASK", [](std::string_view k) { return k.starts_with("MP_"); });
+  plan.variance_cards = records_of(file, "VARIANCE", [](std::string_view k) { return k == "BUNIT"; });
+  file.move_to_hdu(1);
+  int nkeys = 0;
+  const std::string primary = file.header_records(nkeys);
+  for (std::size_t i = 0; i + 80 <= primary.size(); i += 80) {
+    const std::string_view card(primary.data() + i, 80);
+    if (primary_card_to_keep(card.substr(0, card.substr(0, 8).find(' ')))) plan.image_cards += card;
+  }
 }
 
 // Big-endian bytes of 32-bit values appended to out.
@@ -136,35 +177,17 @@ MosaicPlan plan_coadd_mosaic(SharedRepository& repository, const repo::DatasetRe
   }
   const auto touched_tracts = by_tract(touched);
 
-  std::optional<image::MosaicGrid> grid;
-  auto grid_error = [](const std::invalid_argument& e) {
-    return dali::UsageError(fmt::format("the mosaic's grid (POS/CIRCLE/POLYGON, GRID_CENTER, GRID_SCALE): {}", e.what()));
-  };
   const fs::path first_file = repository.file_of(touched.front());
-  try {
-    if (touched_tracts.size() == 1 && !options.any()) {
-      // The tract's own grid: patch pixels at integer offsets, which the
-      // kernel copies unchanged.
-      auto file = fits::File::open(repository.file_of(*touched_tracts.begin()->second.front()));
-      if (!file.move_to_named_hdu("IMAGE")) throw image::NoOverlap("a patch without an IMAGE plane");
-      grid = image::grid_covering(shape, wcs::Wcs::from_fits(file), max_pixels);
-    } else {
-      // Default: the patches' nominal scale (their CD matrix).
-      double scale = options.scale_arcsec.value_or(record.pixel_scale_arcsec.value_or(0.0));
-      if (!options.scale_arcsec) {
-        auto file = fits::File::open(first_file);
-        if (file.move_to_named_hdu("IMAGE")) scale = wcs::Wcs::from_fits(file).linear_scale_deg() * 3600.0;
-      }
-      grid = image::tan_grid_covering(shape, options.center.value_or(image::region_center(shape)), scale,
-                                           options.rotation_deg.value_or(0.0), max_pixels);
-    }
-  } catch (const std::invalid_argument& e) {
-    throw grid_error(e);
-  } catch (const wcs::WcsError& e) {
-    throw grid_error(std::invalid_argument(e.what()));
+  std::optional<wcs::Wcs> tract_grid;
+  if (touched_tracts.size() == 1 && !options.any()) {
+    // The tract's own grid: patch pixels at integer offsets, which the
+    // kernel copies unchanged.
+    auto file = fits::File::open(repository.file_of(*touched_tracts.begin()->second.front()));
+    if (!file.move_to_named_hdu("IMAGE")) throw image::NoOverlap("a patch without an IMAGE plane");
+    tract_grid = wcs::Wcs::from_fits(file);
   }
   MosaicPlan plan{.dataset_id = record.dataset_id,
-                  .grid = std::move(*grid),
+                  .grid = mosaic_grid(shape, options, tract_grid, first_file, record.pixel_scale_arcsec, max_pixels),
                   .kernel = options.kernel.value_or(image::Kernel::lanczos3),
                   .tracts = {},
                   .inputs = {},
@@ -183,17 +206,57 @@ MosaicPlan plan_coadd_mosaic(SharedRepository& repository, const repo::DatasetRe
     plan.tracts.push_back(std::move(files));
   }
   std::sort(plan.inputs.begin(), plan.inputs.end());
-  auto file = fits::File::open(first_file);
-  plan.image_cards = records_of(file, "IMAGE", [](std::string_view k) { return k == "BUNIT"; });
-  plan.mask_cards = records_of(file, "MASK", [](std::string_view k) { return k.starts_with("MP_"); });
-  plan.variance_cards = records_of(file, "VARIANCE", [](std::string_view k) { return k == "BUNIT"; });
-  file.move_to_hdu(1);
-  int nkeys = 0;
-  const std::string primary = file.header_records(nkeys);
-  for (std::size_t i = 0; i + 80 <= primary.size(); i += 80) {
-    const std::string_view card(primary.data() + i, 80);
-    if (primary_card_to_keep(card.substr(0, card.substr(0, 8).find(' ')))) plan.image_cards += card;
+  copy_cards(first_file, plan);
+  return plan;
+}
+
+MosaicPlan plan_visit_mosaic(SharedRepository& repository, const repo::DatasetRecord& record,
+                             const std::optional<sky::Shape>& shape, const MosaicOptions& options,
+                             std::uint64_t max_pixels, const auth::Identity& caller) {
+  if (!record.data_id.visit || !repo::is_visit_based(record.type)) {
+    throw dali::UsageError(fmt::format("MOSAIC=visit: {} ({}) is not an image of a visit", record.dataset_id,
+                                       repo::to_string(record.type)));
   }
+  // A raw's pixels have no sky grid until ISR: its visit's calexps.
+  const repo::DatasetType type = record.type == repo::DatasetType::raw ? repo::DatasetType::calexp : record.type;
+  repo::DatasetQuery q;
+  q.dataset_types = {std::string(repo::to_string(type))};
+  q.collections = {record.collection};
+  q.visits = {*record.data_id.visit};
+  if (shape) q.regions = {*shape};
+  auto ccds = repository.find_visible(std::move(q), caller);
+  std::erase_if(ccds, [](const repo::DatasetRecord& r) { return !r.footprint; });
+  if (ccds.empty()) {
+    throw image::NoOverlap(fmt::format("no {} of visit {} that the caller may read touches the region",
+                                       repo::to_string(type), *record.data_id.visit));
+  }
+  // Without a region: the whole focal plane (the CCDs' hull).
+  std::optional<sky::Shape> region = shape;
+  if (!region) {
+    std::vector<sky::Polygon> footprints;
+    for (const auto& c : ccds) footprints.push_back(*c.footprint);
+    auto hull = repo::convex_hull(footprints);
+    if (!hull) throw dali::UsageError("MOSAIC=visit: the visit's CCDs span more than a hemisphere");
+    region = sky::Shape(std::move(*hull));
+  }
+  const fs::path first_file = repository.file_of(ccds.front());
+  MosaicPlan plan{.dataset_id = record.dataset_id,
+                  .grid = mosaic_grid(*region, options, std::nullopt, first_file, record.pixel_scale_arcsec, max_pixels),
+                  .kernel = options.kernel.value_or(image::Kernel::lanczos3),
+                  .tracts = {},
+                  .inputs = {},
+                  .image_cards = {},
+                  .mask_cards = {},
+                  .variance_cards = {}};
+  // Each CCD is its own grid: a tract of one image (image/mosaic.hpp).
+  const auto grid_footprint = plan.grid.wcs.footprint(plan.grid.width, plan.grid.height);
+  for (const auto& c : ccds) {
+    if (!sky::intersects(*c.footprint, sky::Shape(grid_footprint))) continue;
+    plan.tracts.push_back({repository.file_of(c)});
+    plan.inputs.push_back(c.dataset_id);
+  }
+  std::sort(plan.inputs.begin(), plan.inputs.end());
+  copy_cards(first_file, plan);
   return plan;
 }
 

@@ -21,7 +21,10 @@
 // IMAGE rows go out as each strip is made and its MASK and VARIANCE rows
 // are kept in two scratch files that follow; memory holds one strip.
 //
-// Limits (services/soda.hpp, SodaLimits): a grid of more than mosaic_max_pixels pixels is a
+// Visit mosaics (MOSAIC=visit with the ID of an image of a visit): the same
+// engine and file, the CCDs of the visit as inputs (plan_visit_mosaic).
+//
+// Limits (services/settings.hpp, SodaLimits): a grid of more than mosaic_max_pixels pixels is a
 // usage error naming its size; /sync makes grids up to
 // mosaic_sync_max_pixels and sends larger ones to /async (UWS progress is
 // the fraction of rows made; ABORT stops between strips).
@@ -64,6 +67,16 @@ struct MosaicPlan {
 struct MosaicOptions;
 MosaicPlan plan_coadd_mosaic(SharedRepository& repository, const repo::DatasetRecord& record, const sky::Shape& shape,
                              const MosaicOptions& options, std::uint64_t max_pixels, const auth::Identity& caller);
+
+// MOSAIC=visit: the CCD images of the visit of `record` (a raw: its visit's
+// calexps; a calexp, calexp_comp or difference image: those of its type)
+// that the caller may read, onto one TAN grid (each CCD a grid of its own,
+// each output pixel from the CCD that holds it): over `shape`, or without
+// one over the whole focal plane (the CCDs' hull). Same exceptions; a
+// UsageError for a dataset that is not an image of a visit.
+MosaicPlan plan_visit_mosaic(SharedRepository& repository, const repo::DatasetRecord& record,
+                             const std::optional<sky::Shape>& shape, const MosaicOptions& options,
+                             std::uint64_t max_pixels, const auth::Identity& caller);
 
 // The FITS file of one or more mosaics, laid out before it is made.
 class MosaicFile {

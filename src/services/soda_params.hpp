@@ -124,6 +124,13 @@ inline std::vector<dali::ParamSpec> soda_sync_params() {
                       "kernel's footprint). Default lanczos3.",
        .options = {"lanczos3", "bilinear", "nearest"},
        .example = "lanczos3"},
+      {.name = "MOSAIC",
+       .type = dali::ParamType::enumerated,
+       .description = "visit: with the ID of an image of a visit (raw: its calexps; calexp, calexp_comp, diffim), "
+                      "all CCDs of that visit the caller may read on one TAN grid, over the region or, without "
+                      "one, the whole focal plane; GRID_ and KERNEL parameters apply.",
+       .options = {"visit"},
+       .example = "visit"},
       {.name = "RESPONSEFORMAT",
        .type = dali::ParamType::enumerated,
        .description = "application/fits (default): all cutouts in one multi-extension FITS file; application/x-tar "

@@ -287,6 +287,39 @@ def test_region_within_one_tract_keeps_the_tract_grid(field):
     assert checked >= 1
 
 
+# ------------------------------------------------------------------ a visit
+
+def test_visit_mosaic_puts_every_ccd_on_one_grid(field):
+    calexps = [r for r in query(field["repo"], "--type", "calexp", "--collection", "DR1")]
+    visit = calexps[0]["visit"]
+    ccds = sorted(r["dataset_id"] for r in calexps if r["visit"] == visit)
+    with mosaic(field, {"ID": ccds[0], "MOSAIC": "visit", "KERNEL": "bilinear"}) as m:
+        img, h = m["IMAGE"].data.astype(float), m["IMAGE"].header
+    assert input_patches(h) == ccds and h["VISIT"] == visit
+    wcs = WCS(h)
+    want = np.full(img.shape, np.nan)
+    files = {r["dataset_id"]: r["file"] for r in calexps}
+    for ccd in ccds:
+        with fits.open(files[ccd]) as c:
+            r, fp = reproject_interp((c["IMAGE"].data, WCS(c["IMAGE"].header)), wcs, shape_out=img.shape,
+                                     order="bilinear")
+            take = np.isnan(want) & (fp > 0) & np.isfinite(r)
+            want[take] = r[take]
+    both = np.isfinite(img) & np.isfinite(want)
+    assert both.sum() > 0.4 * img.size
+    diff = np.abs(img[both] - want[both])
+    assert np.median(diff) < 0.01 * np.nanstd(img), np.median(diff)
+    # The raw's visit mosaic is that of its calexps; a region narrows it.
+    raw = ccds[0].replace(".calexp.", ".raw.")
+    with mosaic(field, {"ID": raw, "MOSAIC": "visit", "KERNEL": "bilinear"}) as m:
+        assert input_patches(m["IMAGE"].header) == ccds
+    ra, dec = wcs.pixel_to_world_values(img.shape[1] / 2, img.shape[0] / 2)
+    with mosaic(field, {"ID": ccds[0], "MOSAIC": "visit", "CIRCLE": f"{ra} {dec} 0.03"}) as m:
+        assert 0 < len(input_patches(m["IMAGE"].header)) < len(ccds)
+    r = soda(field, {"ID": "DR1.deepCoadd.r", "MOSAIC": "visit", "CIRCLE": "0 -27.75 0.05"})
+    assert r.status_code == 400 and "not an image of a visit" in r.text
+
+
 # ------------------------------------------------------------------ a pole
 
 def test_mosaic_around_a_pole(tmp_path_factory):
