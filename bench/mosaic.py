@@ -73,6 +73,7 @@ def main():
     ap.add_argument("binary")
     ap.add_argument("workdir", nargs="?")
     ap.add_argument("--users", type=int, default=10)
+    ap.add_argument("--ccd-users", type=int, default=20)
     args = ap.parse_args()
     binary = os.path.abspath(args.binary)
     work = os.path.abspath(args.workdir or tempfile.mkdtemp(prefix="pixserve-bench-mosaic."))
@@ -210,6 +211,28 @@ def main():
             print(f"throughput {per_core / 1e6:.2f} Mpixel/s per core: one 10 deg^2 mosaic at 0.2\"/pixel "
                   f"({survey_px / 1e9:.2f} Gpixel) takes {survey_px / per_core:.0f} core-seconds; 10 users in 60 s "
                   f"need {10 * survey_px / per_core / 60:.0f} cores (DMS-REQ-0373)")
+        # DMS-REQ-0377: CCD-sized coadd areas (4k x 4k at 0.2" = 0.228 deg on a side), 20 users, 15 s.
+        if args.ccd_users > 0:
+            side = 4096 * 0.2 / 3600
+
+            def ccd(k):
+                ra = (-0.15 + 0.3 * (k % 5) / 4) % 360
+                dec = -27.9 + 0.3 * (k // 5) / 4
+                poly = " ".join(f"{(ra + dx / np.cos(np.radians(dec))) % 360:.6f} {dec + dy:.6f}"
+                                for dx, dy in ((-side / 2, -side / 2), (side / 2, -side / 2), (side / 2, side / 2),
+                                               (-side / 2, side / 2)))
+                t0 = time.perf_counter()
+                r = requests.get(url + "/api/soda/sync", params={"ID": "DR1.deepCoadd.r", "POLYGON": poly}, timeout=600)
+                assert r.status_code in (200, 204), r.text[:300]
+                return time.perf_counter() - t0, len(r.content)
+            t0 = time.perf_counter()
+            with concurrent.futures.ThreadPoolExecutor(args.ccd_users) as pool:
+                done = list(pool.map(ccd, range(args.ccd_users)))
+            wall = time.perf_counter() - t0
+            print(f"{args.ccd_users} concurrent CCD-sized coadd areas ({side:.3f} deg square at 1.0\"/pixel, "
+                  f"{sum(b for _, b in done) / 1e6:.0f} MB in all): slowest {max(t for t, _ in done):.2f} s; at 0.2\"/pixel "
+                  f"(25 times the pixels) about {25 * max(t for t, _ in done):.0f} s on {cores} cores "
+                  f"(DMS-REQ-0377: 15 s)")
     finally:
         server.terminate()
         server.wait(30)
