@@ -157,6 +157,10 @@ CoaddMosaic::CoaddMosaic(const std::vector<std::vector<std::filesystem::path>>& 
   });
 }
 
+bool CoaddMosaic::resamples(const MosaicGrid& grid) const {
+  return tracts_.size() != 1 || !tracts_.front().whole_pixel_shift(grid.wcs);
+}
+
 Exposure CoaddMosaic::warp(const MosaicGrid& grid, const fits::PixelBox& box) const {
   if (box.width <= 0 || box.height <= 0 || box.x0 < 0 || box.y0 < 0 || box.x0 + box.width > grid.width ||
       box.y0 + box.height > grid.height) {
@@ -168,7 +172,12 @@ Exposure CoaddMosaic::warp(const MosaicGrid& grid, const fits::PixelBox& box) co
   Exposure out = no_data_exposure(box.width, box.height);
   std::vector<std::uint8_t> given(n, 0);
   if (tracts_.size() == 1) {
-    tracts_.front().warp_into(grid.wcs, box, {}, out, given);
+    // On the tract's own grid nothing is resampled: the pixels are copied.
+    if (const auto shift = tracts_.front().whole_pixel_shift(grid.wcs)) {
+      tracts_.front().copy_into(*shift, box, out, given);
+    } else {
+      tracts_.front().warp_into(grid.wcs, box, {}, out, given);
+    }
     return out;
   }
   // Among the tracts whose patches' bounding box holds the pixel, the

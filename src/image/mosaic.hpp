@@ -86,6 +86,9 @@ class CoaddMosaic {
 
   Kernel kernel() const noexcept { return kernel_; }
   std::size_t tracts() const noexcept { return tracts_.size(); }
+  // False when `grid` is the one tract's grid shifted by whole pixels: the
+  // pixels are then copied, not resampled.
+  bool resamples(const MosaicGrid& grid) const;
 
  private:
   std::vector<TractPatches> tracts_;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <limits>
 #include <map>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -138,6 +139,57 @@ fits::PixelBox TractPatches::bounds() const {
     x1 = std::max(x1, p.ox + p.width), y1 = std::max(y1, p.oy + p.height);
   }
   return {x0, y0, x1 - x0, y1 - y0};
+}
+
+std::optional<std::pair<long, long>> TractPatches::whole_pixel_shift(const wcs::Wcs& target) const {
+  const auto [sig, crpix] = pixel_grid_signature(*grid_wcs_);
+  const auto [target_sig, target_crpix] = pixel_grid_signature(target);
+  const double dx = crpix.first - target_crpix.first, dy = crpix.second - target_crpix.second;
+  if (sig != target_sig || std::abs(dx - std::round(dx)) > 1e-9 || std::abs(dy - std::round(dy)) > 1e-9) {
+    return std::nullopt;
+  }
+  return std::pair{std::lround(dx), std::lround(dy)};
+}
+
+void TractPatches::copy_into(std::pair<long, long> shift, const fits::PixelBox& box, Exposure& out,
+                             std::span<std::uint8_t> given) const {
+  const auto n = static_cast<size_t>(box.width) * static_cast<size_t>(box.height);
+  if (out.image.width != box.width || out.image.height != box.height || given.size() != n) {
+    throw std::logic_error("patch copy: output planes and flags must have the box's size");
+  }
+  // Grid coordinates of the box.
+  const long gx0 = box.x0 + shift.first, gy0 = box.y0 + shift.second;
+  std::vector<std::uint8_t> decided(n, 0);  // a patch whose inner region holds the pixel has set it
+  // inner: each pixel from the patch whose inner region holds it (kept
+  // even without data, as warp_into keeps the owner's sample); then the
+  // first patch with data.
+  auto copy = [&](const Patch& p, long margin, bool inner) {
+    const long x0 = std::max(gx0, p.ox + margin), x1 = std::min(gx0 + box.width, p.ox + p.width - margin);
+    const long y0 = std::max(gy0, p.oy + margin), y1 = std::min(gy0 + box.height, p.oy + p.height - margin);
+    if (x0 >= x1 || y0 >= y1) return;
+    bool wanted = inner;
+    for (long y = y0; y < y1 && !wanted; ++y) {
+      for (long x = x0; x < x1 && !wanted; ++x) wanted = given[static_cast<size_t>((y - gy0) * box.width + (x - gx0))] == 0;
+    }
+    if (!wanted) return;
+    const Exposure e = read_exposure(p.file, fits::PixelBox{x0 - p.ox, y0 - p.oy, x1 - x0, y1 - y0});
+    for (long y = y0; y < y1; ++y) {
+      for (long x = x0; x < x1; ++x) {
+        const auto i = static_cast<size_t>((y - gy0) * box.width + (x - gx0));
+        if (given[i] != 0 || (inner && decided[i] != 0)) continue;
+        const float img = e.image.at(x - x0, y - y0), var = e.variance.at(x - x0, y - y0);
+        const bool has_data = std::isfinite(img) && std::isfinite(var);
+        if (!inner && !has_data) continue;
+        if (inner) decided[i] = 1;
+        out.image.pixels[i] = has_data ? img : std::numeric_limits<float>::quiet_NaN();
+        out.variance.pixels[i] = has_data ? var : std::numeric_limits<float>::quiet_NaN();
+        out.mask.pixels[i] = e.mask.at(x - x0, y - y0) | (has_data ? 0 : kWarpNoDataBit);
+        if (has_data) given[i] = 1;
+      }
+    }
+  };
+  for (const auto& p : patches_) copy(p, border_, true);
+  for (const auto& p : patches_) copy(p, 0, false);
 }
 
 double TractPatches::psf_fwhm_arcsec() const {

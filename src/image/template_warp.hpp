@@ -75,6 +75,19 @@ class TractPatches {
   // bounding box.
   fits::PixelBox bounds() const;
 
+  // When `target` is the common grid shifted by whole pixels, that shift
+  // (target pixel + shift = common grid pixel); else nullopt.
+  std::optional<std::pair<long, long>> whole_pixel_shift(const wcs::Wcs& target) const;
+
+  // warp_into() for a target on the common grid (shift from
+  // whole_pixel_shift()), without resampling: the pixels are copied, the
+  // same choice of patch (inner region, else the first with data), the
+  // same values a warp gives there (any kernel copies a pixel at a whole
+  // pixel position; a pixel whose image or variance is not finite has no
+  // data: NaN and NO_DATA with its own mask bits).
+  void copy_into(std::pair<long, long> shift, const fits::PixelBox& box, Exposure& out,
+                 std::span<std::uint8_t> given) const;
+
   // The common pixel grid (the first patch's WCS) and the kernel.
   const wcs::Wcs& grid_wcs() const noexcept { return *grid_wcs_; }
   Kernel kernel() const noexcept { return kernel_; }

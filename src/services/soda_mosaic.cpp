@@ -32,6 +32,7 @@ constexpr std::uint64_t kFitsBlock = 2880;
 // threshold goes back to the system); 2^16 0.73 s; 2^15 1.7 s (each strip
 // opens and reads the patches it touches again).
 constexpr std::uint64_t kStripPixels = std::uint64_t{1} << 16;
+constexpr std::uint64_t kCopyStripPixels = std::uint64_t{1} << 20;
 // Input patches listed one by one in the IMAGE header (NPATCH counts all).
 constexpr std::size_t kListedPatches = 999;
 
@@ -306,7 +307,9 @@ bool MosaicFile::write(const http::ByteSink& sink, const std::function<void(doub
     if (!mask || !variance) throw std::runtime_error("cannot write the mosaic's scratch files in " + scratch_.string());
     if (!sink(headers_[k][0])) return false;
     const auto width = static_cast<std::uint64_t>(plan.grid.width);
-    const long rows = static_cast<long>(std::max<std::uint64_t>(1, kStripPixels / width));
+    // A copy keeps no per-pixel state: larger strips read each patch fewer times.
+    const std::uint64_t strip = mosaic.resamples(plan.grid) ? kStripPixels : kCopyStripPixels;
+    const long rows = static_cast<long>(std::max<std::uint64_t>(1, strip / width));
     std::string bytes;
     for (long y0 = 0; y0 < plan.grid.height; y0 += rows) {
       if (check_cancelled) check_cancelled();

@@ -185,6 +185,29 @@ TEST_F(MosaicTest, MaskBitsAreOredOverTheKernelFootprint) {
   EXPECT_EQ(flagged, 2 * 36);
 }
 
+TEST_F(MosaicTest, OnTheTractsOwnGridPixelsAreCopiedAsTheWarpWouldGiveThem) {
+  // A grid on tract A's pixels, shifted by whole pixels and reaching past
+  // its patches: the copy (CoaddMosaic's path) equals the resampling warp
+  // bit for bit, flags, NaNs and NO_DATA included.
+  const Wcs tract = mosaic_tract_wcs(a_, 2 * kPatchInner, kPatchInner);
+  const im::MosaicGrid shifted{tract.shifted(-7.0, 4.0), 2 * kPatchInner + 20, kPatchInner};
+  const im::CoaddMosaic mosaic({tracts_[0]}, im::Kernel::lanczos3);
+  const auto copied = mosaic.warp(shifted, {0, 0, shifted.width, shifted.height});
+  const im::TractPatches patches(tracts_[0], im::Kernel::lanczos3);
+  ASSERT_TRUE(patches.whole_pixel_shift(shifted.wcs));
+  const auto warped = patches.warp(shifted.wcs, shifted.width, shifted.height, {0, 0, shifted.width, shifted.height});
+  long differ = 0, no_data = 0;
+  for (size_t i = 0; i < copied.image.pixels.size(); ++i) {
+    differ += std::bit_cast<std::uint32_t>(copied.image.pixels[i]) != std::bit_cast<std::uint32_t>(warped.image.pixels[i]) ||
+              std::bit_cast<std::uint32_t>(copied.variance.pixels[i]) != std::bit_cast<std::uint32_t>(warped.variance.pixels[i]) ||
+              copied.mask.pixels[i] != warped.mask.pixels[i];
+    no_data += (copied.mask.pixels[i] & kMosaicNoData) != 0;
+  }
+  EXPECT_EQ(differ, 0);
+  EXPECT_GT(no_data, 0);  // the columns past the tract
+  EXPECT_FALSE(patches.whole_pixel_shift(tract.shifted(0.5, 0.0)));
+}
+
 TEST(MosaicGrid, CoversARegionAcrossRaZero) {
   const pixserve::sky::Shape c = pixserve::sky::Circle{{359.98, 10.0}, 0.05};
   const auto g = im::tan_grid_covering(c, im::region_center(c), 1.0, 0.0, 1'000'000);
