@@ -114,6 +114,21 @@ image::MosaicGrid mosaic_grid(const sky::Shape& region, const MosaicOptions& opt
   }
 }
 
+// A plan of `record` over `region` without inputs yet: its grid (as
+// mosaic_grid()) and kernel.
+MosaicPlan empty_plan(const repo::DatasetRecord& record, const sky::Shape& region, const MosaicOptions& options,
+                      const std::optional<wcs::Wcs>& tract_grid, const fs::path& first_input,
+                      std::uint64_t max_pixels) {
+  return MosaicPlan{.dataset_id = record.dataset_id,
+                    .grid = mosaic_grid(region, options, tract_grid, first_input, record.pixel_scale_arcsec, max_pixels),
+                    .kernel = options.kernel.value_or(image::Kernel::lanczos3),
+                    .tracts = {},
+                    .inputs = {},
+                    .image_cards = {},
+                    .mask_cards = {},
+                    .variance_cards = {}};
+}
+
 // The cards a mosaic copies from its first input: units, mask planes, and
 // the primary header's description of the data (band, filter, zero point).
 void copy_cards(const fs::path& first_input, MosaicPlan& plan) {
@@ -192,14 +207,7 @@ MosaicPlan plan_coadd_mosaic(SharedRepository& repository, const repo::DatasetRe
     if (!file.move_to_named_hdu("IMAGE")) throw image::NoOverlap("a patch without an IMAGE plane");
     tract_grid = wcs::Wcs::from_fits(file);
   }
-  MosaicPlan plan{.dataset_id = record.dataset_id,
-                  .grid = mosaic_grid(shape, options, tract_grid, first_file, record.pixel_scale_arcsec, max_pixels),
-                  .kernel = options.kernel.value_or(image::Kernel::lanczos3),
-                  .tracts = {},
-                  .inputs = {},
-                  .image_cards = {},
-                  .mask_cards = {},
-                  .variance_cards = {}};
+  MosaicPlan plan = empty_plan(record, shape, options, tract_grid, first_file, max_pixels);
   // Every readable patch the grid's pixels touch (the grid is the box
   // around the region, so more than the region's).
   const auto inputs = patches_over(plan.grid.wcs.footprint(plan.grid.width, plan.grid.height));
@@ -246,14 +254,7 @@ MosaicPlan plan_visit_mosaic(SharedRepository& repository, const repo::DatasetRe
     region = sky::Shape(std::move(*hull));
   }
   const fs::path first_file = repository.file_of(ccds.front());
-  MosaicPlan plan{.dataset_id = record.dataset_id,
-                  .grid = mosaic_grid(*region, options, std::nullopt, first_file, record.pixel_scale_arcsec, max_pixels),
-                  .kernel = options.kernel.value_or(image::Kernel::lanczos3),
-                  .tracts = {},
-                  .inputs = {},
-                  .image_cards = {},
-                  .mask_cards = {},
-                  .variance_cards = {}};
+  MosaicPlan plan = empty_plan(record, *region, options, std::nullopt, first_file, max_pixels);
   // Each CCD is its own grid: a tract of one image (image/mosaic.hpp).
   const auto grid_footprint = plan.grid.wcs.footprint(plan.grid.width, plan.grid.height);
   for (const auto& c : ccds) {
