@@ -161,7 +161,6 @@ void Connection::respond(Response res) {
   }
   ex_.status = h.status;
   if (send_body && stream) return stream_body(h, std::move(res.headers), stream->producer);
-  if (send_body && h.length >= kLargeResponseBytes) core_.schedule_trim();
 
   std::string out = std::move(*head);
   if (send_body) out += std::get<std::string>(res.body);
@@ -176,7 +175,11 @@ void Connection::write_out(std::string out, bool close) {
   arm(Clock::now() + limits_.write_timeout);
   net::async_write(socket_, net::buffer(out_), [self = shared_from_this(), close](error_code ec, std::size_t) {
     self->disarm();
-    self->out_.clear();
+    // clear() would keep the capacity: a large body would stay with an idle
+    // keep-alive connection. Once it is freed, a trim can hand it back.
+    const bool large = self->out_.size() >= kLargeResponseBytes;
+    std::string().swap(self->out_);
+    if (large) self->core_.schedule_trim();
     self->end_exchange(!ec, close);
   });
 }
