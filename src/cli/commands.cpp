@@ -55,7 +55,9 @@ void print_records(const std::vector<repo::DatasetRecord>& rows, const std::stri
                      {"visit", r.data_id.visit ? nlohmann::json(*r.data_id.visit) : nlohmann::json()},
                      {"detector", r.data_id.detector ? nlohmann::json(*r.data_id.detector) : nlohmann::json()},
                      // A coadd without a tract is a logical coadd (repo/coadd_mosaics.hpp).
+                     {"skymap", r.data_id.skymap.empty() ? nlohmann::json() : nlohmann::json(r.data_id.skymap)},
                      {"tract", r.data_id.tract ? nlohmann::json(*r.data_id.tract) : nlohmann::json()},
+                     {"patch", r.data_id.patch.empty() ? nlohmann::json() : nlohmann::json(r.data_id.patch)},
                      {"s_ra", r.s_ra ? nlohmann::json(*r.s_ra) : nlohmann::json()},
                      {"s_dec", r.s_dec ? nlohmann::json(*r.s_dec) : nlohmann::json()},
                      {"t_min", r.t_min ? nlohmann::json(*r.t_min) : nlohmann::json()},

@@ -38,7 +38,7 @@ std::vector<dali::ParamSpec> tap_params(const dali::ResultLimits& limits) {
        .standard = true},
       {.name = "QUERY",
        .type = dali::ParamType::text,
-       .description = "The ADQL query. Tables: ivoa.obscore, survey.datasets, survey.visits, survey.provenance, "
+       .description = "The ADQL query. Tables: ivoa.obscore, survey.datasets, survey.visits, survey.provenance, survey.patches, "
                       "TAP_SCHEMA.*, and TAP_UPLOAD.<name> for uploaded tables.",
        .required = true,
        .example = "SELECT TOP 10 obs_id, s_ra, s_dec FROM ivoa.obscore",
@@ -377,6 +377,11 @@ constexpr Example kExamples[] = {
      "FROM survey.provenance AS p JOIN ivoa.obscore AS o ON o.obs_id = p.dataset_id\n"
      "WHERE o.dataproduct_subtype = 'deepCoadd'\n"
      "GROUP BY p.dataset_id"},
+    {"skymap", "Tracts of the sky map", "The tracts of the sky map with their number of patches and coadds.",
+     "SELECT skymap, tract, COUNT(*) AS n_patches, SUM(n_datasets) AS n_coadds\n"
+     "FROM survey.patches\n"
+     "GROUP BY skymap, tract\n"
+     "ORDER BY skymap, tract"},
     {"region", "Footprints meeting a polygon",
      "Coadd patches whose footprint intersects a polygon on the sky, with the area of each footprint.",
      "SELECT obs_id, band, tract, patch, AREA(s_region) AS area_deg2\n"

@@ -164,6 +164,32 @@ TapTable provenance_table() {
       });
 }
 
+// The sky map as the registry knows it: one row per patch that holds a
+// coadd the viewer may see, its geometry from those coadds' rows (every
+// band of a patch shares the patch's pixel grid). A tract is the union of
+// its patches: aggregate on tract.
+TapTable patches_table() {
+  return make_table(
+      "survey", "patches", "tap_survey_patches", "view",
+      "The sky map: one row per tract and patch with coadds, with the patch's footprint, centre, size and "
+      "pixel scale (the same in every band) and the bands and coadd kinds it holds. A tract is the union of "
+      "its patches; each tract is one TAN projection, so a mosaic across tracts is resampled.",
+      {
+          make_column({"skymap", AdqlType::varchar, "", "meta.id", "Sky map name", true, true}),
+          make_column({"tract", AdqlType::integer, "", "meta.id", "Tract: one TAN projection about its own centre", true, true}),
+          make_column({"patch", AdqlType::varchar, "", "meta.id", "Patch within the tract, as x,y", true, true}),
+          make_column({"s_ra", AdqlType::double_precision, "deg", "pos.eq.ra", "Centre of the patch, ICRS right ascension", true}),
+          make_column({"s_dec", AdqlType::double_precision, "deg", "pos.eq.dec", "Centre of the patch, ICRS declination", true}),
+          make_column({"s_region", AdqlType::region, "deg", "pos.outline;obs.field", "Footprint of the patch (with its overlap with neighbours), STC-S polygon", true}),
+          make_column({"s_xel1", AdqlType::bigint, "", "meta.number", "Patch width in pixels", false}),
+          make_column({"s_xel2", AdqlType::bigint, "", "meta.number", "Patch height in pixels", false}),
+          make_column({"pixel_scale", AdqlType::double_precision, "arcsec", "phys.angSize;instr.pixel", "Pixel scale of the tract's grid", true}),
+          make_column({"bands", AdqlType::varchar, "", "instr.bandpass", "Bands with a coadd of the patch, comma-separated, in alphabetical order", true}),
+          make_column({"coadd_types", AdqlType::varchar, "", "meta.code.class", "Coadd kinds of the patch (deepCoadd, goodSeeingCoadd, ...), comma-separated", false}),
+          make_column({"n_datasets", AdqlType::integer, "", "meta.number", "Number of coadd datasets of the patch", false}),
+      });
+}
+
 // TAP 1.1 section 4.
 std::vector<TapTable> tap_schema_tables() {
   const auto v = AdqlType::varchar;
@@ -256,19 +282,22 @@ votable::Field result_field(const std::string& name, adql::AdqlType type, const 
 TapMetadata::TapMetadata() {
   schemas_ = {
       {"ivoa", "IVOA data models: the ObsCore 1.1 table of the survey's images"},
-      {"survey", "Survey tables to join with ivoa.obscore: datasets, visits with observing conditions, provenance"},
+      {"survey", "Survey tables to join with ivoa.obscore: datasets, visits with observing conditions, provenance, the sky map's patches"},
       {"TAP_SCHEMA", "Metadata of the tables of this service (TAP 1.1)"},
   };
   tables_.push_back(obscore_table());
   tables_.push_back(datasets_table());
   tables_.push_back(visits_table());
   tables_.push_back(provenance_table());
+  tables_.push_back(patches_table());
   for (auto& t : tap_schema_tables()) tables_.push_back(std::move(t));
   keys_ = {
       {"provenance_dataset", "survey.provenance", "ivoa.obscore", "The dataset made from the inputs",
        {{"dataset_id", "obs_id"}}},
       {"datasets_obscore", "survey.datasets", "ivoa.obscore", "The ObsCore row of the dataset", {{"dataset_id", "obs_id"}}},
       {"obscore_visit", "ivoa.obscore", "survey.visits", "The visit of an exposure-level image", {{"visit", "visit"}}},
+      {"datasets_patch", "survey.datasets", "survey.patches", "The sky map patch of a coadd",
+       {{"skymap", "skymap"}, {"tract", "tract"}, {"patch", "patch"}}},
       {"tables_schema", "TAP_SCHEMA.tables", "TAP_SCHEMA.schemas", "The schema of the table",
        {{"schema_name", "schema_name"}}},
       {"columns_table", "TAP_SCHEMA.columns", "TAP_SCHEMA.tables", "The table of the column",
@@ -383,6 +412,7 @@ std::string visibility_predicate(const Viewer& viewer, std::string_view alias) {
 std::vector<std::string> views_sql(const Viewer& viewer, std::string_view datalink_links) {
   const std::string d = visibility_predicate(viewer, "d");
   const std::string i = visibility_predicate(viewer, "i");
+  const std::string e = visibility_predicate(viewer, "e");
   // The registry's view holds the DataLink ID in access_url; the link is the
   // catalogue's endpoint with it.
   const std::string prefix = adql::quote_string(std::string(datalink_links) + "?ID=");
@@ -412,12 +442,25 @@ std::vector<std::string> views_sql(const Viewer& viewer, std::string_view datali
       "CREATE TEMP VIEW tap_survey_provenance AS SELECT p.dataset_id AS dataset_id, p.input_id AS input_id, "
       "p.role AS role FROM main.provenance AS p JOIN main.dataset AS d ON d.dataset_id = p.dataset_id WHERE " + d +
           " AND NOT EXISTS (SELECT 1 FROM main.dataset AS i WHERE i.dataset_id = p.input_id AND NOT " + i + ")",
+      // The lists are built from ordered DISTINCT subqueries over the same
+      // visible rows, so they read the same whatever order the rows have.
+      "CREATE TEMP VIEW tap_survey_patches AS SELECT d.skymap AS skymap, d.tract AS tract, d.patch AS patch, "
+      "MIN(d.s_ra) AS s_ra, MIN(d.s_dec) AS s_dec, MIN(d.s_region) AS s_region, MIN(d.s_xel1) AS s_xel1, "
+      "MIN(d.s_xel2) AS s_xel2, MIN(d.pixel_scale) AS pixel_scale, "
+      "(SELECT group_concat(b, ',') FROM (SELECT DISTINCT e.band AS b FROM main.dataset AS e WHERE "
+      "e.tract = d.tract AND e.patch = d.patch AND e.skymap IS d.skymap AND e.band IS NOT NULL AND " + e +
+          " ORDER BY b)) AS bands, "
+      "(SELECT group_concat(k, ',') FROM (SELECT DISTINCT e.dataset_type AS k FROM main.dataset AS e WHERE "
+      "e.tract = d.tract AND e.patch = d.patch AND e.skymap IS d.skymap AND " + e + " ORDER BY k)) AS coadd_types, "
+      "COUNT(*) AS n_datasets FROM main.dataset AS d WHERE d.tract IS NOT NULL AND d.patch IS NOT NULL AND " + d +
+          " GROUP BY d.skymap, d.tract, d.patch",
   };
 }
 
 std::vector<std::string> drop_views_sql() {
   return {"DROP VIEW IF EXISTS temp.tap_ivoa_obscore", "DROP VIEW IF EXISTS temp.tap_survey_datasets",
-          "DROP VIEW IF EXISTS temp.tap_survey_visits", "DROP VIEW IF EXISTS temp.tap_survey_provenance"};
+          "DROP VIEW IF EXISTS temp.tap_survey_visits", "DROP VIEW IF EXISTS temp.tap_survey_provenance",
+          "DROP VIEW IF EXISTS temp.tap_survey_patches"};
 }
 
 }  // namespace pixserve::tap
