@@ -307,6 +307,7 @@ int http_benchmark(const fs::path& dir, int visits, int rounds, const fs::path& 
   // CCD-sized coadd cutout around the corner shared by the 2x2 patches.
   repo::DatasetQuery cq;
   cq.dataset_types = {"deepCoadd"};
+  cq.patches_only = true;  // not the logical coadd of the band
   const auto patches = repository->find_visible(cq);
   if (patches.empty()) {
     fmt::print("  no coadd patches\n");
@@ -323,6 +324,15 @@ int http_benchmark(const fs::path& dir, int visits, int rounds, const fs::path& 
   const std::string coadd_form = circle_form({patches.front().dataset_id}, ra, dec, 2047.9 * kScale);
   const auto single = http_post(port, path, coadd_form);  // also warms the cache
   const auto single2 = http_post(port, path, coadd_form);
+  // Against /api/files serving one of the patch files in the same run.
+  const std::string patch_file = services::links::files() + "/" + patches.front().dataset_id;
+  http_get(port, patch_file);
+  const auto coadd_cuts = sequential(3, [&] { return http_post(port, path, coadd_form); });
+  const auto patch_gets = sequential(3, [&] { return http_get(port, patch_file); });
+  const double coadd_rate = static_cast<double>(coadd_cuts.front().body_bytes) / 1e3 /
+                            percentile(latencies(coadd_cuts), 0.5);
+  const double file_rate = static_cast<double>(patch_gets.front().body_bytes) / 1e3 /
+                           percentile(latencies(patch_gets), 0.5);
   t = Clock::now();
   const auto many = concurrent(20, 1, [&] { return http_post(port, path, coadd_form); });
   const double many_wall = ms_since(t) / 1000.0;
@@ -333,6 +343,9 @@ int http_benchmark(const fs::path& dir, int visits, int rounds, const fs::path& 
              mb, patches.size());
   fmt::print("  1 client:                  {:8.0f} ms  {:7.1f} MB/s   {}\n", single2.ms, mb / (single2.ms / 1000.0),
              single.status == 200 && single2.status == 200 ? "(200)" : "(ERROR)");
+  fmt::print("  1 client, median of 3:     {:7.1f} MB/s; /api/files of one patch {:7.1f} MB/s (cutout at {:.0f}% of "
+             "the file rate; target 50%)\n",
+             coadd_rate, file_rate, 100.0 * coadd_rate / file_rate);
   fmt::print("  20 concurrent clients:     p50 {:.0f} ms  max {:.0f} ms  wall {:.1f} s  {:7.1f} MB/s aggregate  {}\n",
              percentile(latencies(many), 0.5), percentile(latencies(many), 1.0), many_wall,
              mb * static_cast<double>(many.size()) / many_wall, all_ok(many) ? "(all 200)" : "(ERRORS)");

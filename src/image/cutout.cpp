@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <map>
@@ -459,46 +462,39 @@ std::vector<CutoutPiece> write_cutout(const ComputedExposure& source, const Cuto
 
 namespace {
 
-struct Patch {
-  fits::File file;
-  Source source;
+// A patch placed on the union grid of the patches of its tract.
+struct GridPatch {
+  const Source* source = nullptr;
   long ox = 0, oy = 0;  // origin of the patch in the reference patch's grid
 };
 
-struct Mosaic {
-  std::vector<Patch> patches;  // sorted by path; the first is the reference grid
-  fits::PixelBox bounds;       // union of the patches, reference grid
-  wcs::Wcs grid_wcs;           // WCS of the union (pixel (0,0) = bounds origin)
+struct PatchGrid {
+  std::vector<GridPatch> patches;  // as given (sorted by path); the first is the reference grid
+  fits::PixelBox bounds;           // union of the patches, reference grid
+  wcs::Wcs grid_wcs;               // WCS of the union (pixel (0,0) = bounds origin)
 };
 
-Mosaic open_mosaic(const std::vector<std::filesystem::path>& files) {
-  if (files.empty()) throw std::invalid_argument("coadd cutout: no patch files given");
-  std::vector<std::filesystem::path> sorted = files;
-  std::sort(sorted.begin(), sorted.end());
-  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
-  std::vector<Patch> patches;
-  for (const auto& f : sorted) {
-    auto file = fits::File::open(f);
-    Source s = describe(file);
-    patches.push_back({std::move(file), std::move(s), 0, 0});
-  }
-  const Source& ref = patches.front().source;
-  if (!ref.planes.front().wcs) throw UnsupportedDataset(fmt::format("{}: no celestial WCS", sorted.front().string()));
+// `sources`: sorted by path, no path twice.
+PatchGrid patch_grid(const std::vector<const Source*>& sources) {
+  if (sources.empty()) throw std::invalid_argument("coadd cutout: no patch files given");
+  const Source& ref = *sources.front();
+  const auto ref_name = ref.path.filename().string();
+  if (!ref.planes.front().wcs) throw UnsupportedDataset(fmt::format("{}: no celestial WCS", ref.path.string()));
   const auto [ref_sig, ref_crpix] = pixel_grid_signature(*ref.planes.front().wcs);
+  std::vector<GridPatch> patches;
   long x0 = 0, y0 = 0, x1 = 0, y1 = 0;
-  for (auto& p : patches) {
-    const Source& s = p.source;
+  for (const Source* source : sources) {
+    const Source& s = *source;
     const auto name = s.path.filename().string();
     if (s.planes.size() != ref.planes.size()) {
       throw std::invalid_argument(fmt::format("coadd cutout: {} has {} image planes, {} has {}", name,
-                                              s.planes.size(), sorted.front().filename().string(), ref.planes.size()));
+                                              s.planes.size(), ref_name, ref.planes.size()));
     }
     for (size_t i = 0; i < s.planes.size(); ++i) {
       if (s.planes[i].extname != ref.planes[i].extname || s.planes[i].bitpix != ref.planes[i].bitpix) {
         throw std::invalid_argument(fmt::format("coadd cutout: plane {} of {} ({}, BITPIX {}) differs from {} ({}, BITPIX {})",
-                                                i + 1, name, s.planes[i].extname, s.planes[i].bitpix,
-                                                sorted.front().filename().string(), ref.planes[i].extname,
-                                                ref.planes[i].bitpix));
+                                                i + 1, name, s.planes[i].extname, s.planes[i].bitpix, ref_name,
+                                                ref.planes[i].extname, ref.planes[i].bitpix));
       }
     }
     if (!s.planes.front().wcs) throw std::invalid_argument(fmt::format("coadd cutout: {} has no celestial WCS", name));
@@ -507,48 +503,185 @@ Mosaic open_mosaic(const std::vector<std::filesystem::path>& files) {
     if (sig != ref_sig || std::abs(dx - std::round(dx)) > 1e-6 || std::abs(dy - std::round(dy)) > 1e-6) {
       throw std::invalid_argument(fmt::format(
           "coadd cutout: {} and {} are not on one pixel grid (their WCSs differ by more than an integer CRPIX shift)",
-          name, sorted.front().filename().string()));
+          name, ref_name));
     }
-    p.ox = std::lround(dx);
-    p.oy = std::lround(dy);
+    GridPatch p{source, std::lround(dx), std::lround(dy)};
     const auto& pl = s.planes.front();
-    if (&p == &patches.front()) {
+    if (patches.empty()) {
       x0 = p.ox, y0 = p.oy, x1 = p.ox + pl.width, y1 = p.oy + pl.height;
     } else {
       x0 = std::min(x0, p.ox), y0 = std::min(y0, p.oy);
       x1 = std::max(x1, p.ox + pl.width), y1 = std::max(y1, p.oy + pl.height);
     }
+    patches.push_back(p);
   }
   fits::PixelBox bounds{x0, y0, x1 - x0, y1 - y0};
   wcs::Wcs grid = ref.planes.front().wcs->shifted(static_cast<double>(x0), static_cast<double>(y0));
   return {std::move(patches), bounds, std::move(grid)};
 }
 
+// A run of pixels of one row of a box from one patch (-1: none); x
+// relative to the box.
+struct OwnerRun {
+  int patch = -1;
+  long x0 = 0, width = 0;
+  bool operator==(const OwnerRun&) const = default;
+};
+
+// Consecutive rows of a box (y0 relative to it) with the same runs.
+struct OwnerBand {
+  long y0 = 0, rows = 0;
+  std::vector<OwnerRun> runs{};
+};
+
 // Which patch each pixel of `box` (union grid) comes from: the one in which
-// it lies farthest from the patch edge; -1 where no patch covers it.
-std::vector<int> owners(const Mosaic& m, const fits::PixelBox& box) {
-  std::vector<int> owner(static_cast<size_t>(box.width * box.height), -1);
-  std::vector<long> best(owner.size(), -1);
-  for (size_t k = 0; k < m.patches.size(); ++k) {
-    const auto& p = m.patches[k];
-    const auto& pl = p.source.planes.front();
-    // Patch box in the union grid.
-    const fits::PixelBox pb{p.ox - m.bounds.x0, p.oy - m.bounds.y0, pl.width, pl.height};
-    const auto inter = intersect(pb, box);
-    if (!inter) continue;
-    for (long y = inter->y0; y < inter->y0 + inter->height; ++y) {
-      const long dy = std::min(y - pb.y0, pb.y0 + pb.height - 1 - y);
-      for (long x = inter->x0; x < inter->x0 + inter->width; ++x) {
-        const long score = std::min(dy, std::min(x - pb.x0, pb.x0 + pb.width - 1 - x));
-        const size_t i = static_cast<size_t>((y - box.y0) * box.width + (x - box.x0));
-        if (score > best[i]) {  // strictly: ties keep the earlier patch
-          best[i] = score;
-          owner[i] = static_cast<int>(k);
+// it lies farthest from the patch edge (ties: the earlier patch), none where
+// no patch covers it; as bands of rows with equal runs. Row by row: where
+// one patch alone covers a stretch of the row it owns it, and only where
+// patches overlap are the pixels weighed one by one, so a 4096 x 4096 box
+// costs little more than its few overlaps.
+std::vector<OwnerBand> owner_bands(const PatchGrid& g, const fits::PixelBox& box) {
+  struct Candidate {
+    int patch;
+    long x0, x1;  // the patch's columns in the union grid
+    long dy;      // distance of the row from the patch's top or bottom edge
+  };
+  const long bx0 = box.x0, bx1 = box.x0 + box.width;
+  std::vector<OwnerBand> bands;
+  std::vector<OwnerRun> runs;
+  std::vector<Candidate> here;
+  std::vector<long> cuts;
+  const auto add_run = [&](int k, long x0, long width) {
+    if (width <= 0) return;
+    if (!runs.empty() && runs.back().patch == k) {
+      runs.back().width += width;
+    } else {
+      runs.push_back({k, x0 - bx0, width});
+    }
+  };
+  for (long y = box.y0; y < box.y0 + box.height; ++y) {
+    here.clear();
+    cuts = {bx0, bx1};
+    for (size_t k = 0; k < g.patches.size(); ++k) {
+      const auto& p = g.patches[k];
+      const auto& pl = p.source->planes.front();
+      const long px0 = p.ox - g.bounds.x0, py0 = p.oy - g.bounds.y0;
+      const long px1 = px0 + pl.width, py1 = py0 + pl.height;
+      if (y < py0 || y >= py1 || px1 <= bx0 || px0 >= bx1) continue;
+      here.push_back({static_cast<int>(k), px0, px1, std::min(y - py0, py1 - 1 - y)});
+      cuts.push_back(std::clamp(px0, bx0, bx1));
+      cuts.push_back(std::clamp(px1, bx0, bx1));
+    }
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    runs.clear();
+    for (size_t c = 0; c + 1 < cuts.size(); ++c) {
+      const long s0 = cuts[c], s1 = cuts[c + 1];
+      int only = -1, covering = 0;
+      for (const auto& cand : here) {
+        if (cand.x0 <= s0 && cand.x1 >= s1) {
+          only = cand.patch;
+          ++covering;
         }
+      }
+      if (covering <= 1) {
+        add_run(only, s0, s1 - s0);
+        continue;
+      }
+      for (long x = s0; x < s1; ++x) {
+        int owner = -1;
+        long best = -1;
+        for (const auto& cand : here) {  // in patch order: ties keep the earlier patch
+          if (cand.x0 > x || cand.x1 <= x) continue;
+          const long score = std::min(cand.dy, std::min(x - cand.x0, cand.x1 - 1 - x));
+          if (score > best) {
+            best = score;
+            owner = cand.patch;
+          }
+        }
+        add_run(owner, x, 1);
+      }
+    }
+    if (!bands.empty() && bands.back().runs == runs) {
+      ++bands.back().rows;
+    } else {
+      bands.push_back({y - box.y0, 1, runs});
+    }
+  }
+  return bands;
+}
+
+// What one cutout box takes from the patches, and the metadata it carries.
+struct BoxSupply {
+  std::vector<OwnerBand> bands;                       // owner_bands()
+  std::vector<std::optional<fits::PixelBox>> supply;  // per patch: bounding box of its pixels (union grid)
+  size_t meta = 0;                                    // the first supplying patch: metadata and WCS
+  int used = 0;                                       // number of supplying patches
+  std::string patch_list;                             // their PATCH names (provenance)
+  std::vector<TypedCard> metadata;
+};
+
+BoxSupply box_supply(const PatchGrid& g, const fits::PixelBox& box) {
+  BoxSupply s;
+  s.bands = owner_bands(g, box);
+  s.supply.resize(g.patches.size());
+  for (const auto& band : s.bands) {
+    for (const auto& run : band.runs) {
+      if (run.patch < 0) continue;
+      auto& b = s.supply[static_cast<size_t>(run.patch)];
+      const fits::PixelBox r{box.x0 + run.x0, box.y0 + band.y0, run.width, band.rows};
+      if (!b) {
+        b = r;
+      } else {
+        const long bx1 = std::max(b->x0 + b->width, r.x0 + r.width), by1 = std::max(b->y0 + b->height, r.y0 + r.height);
+        b->x0 = std::min(b->x0, r.x0);
+        b->y0 = std::min(b->y0, r.y0);
+        b->width = bx1 - b->x0;
+        b->height = by1 - b->y0;
       }
     }
   }
-  return owner;
+  for (size_t k = g.patches.size(); k-- > 0;) {
+    if (s.supply[k]) s.meta = k;
+  }
+  for (size_t k = 0; k < g.patches.size(); ++k) {
+    if (!s.supply[k]) continue;
+    ++s.used;
+    const auto& src = *g.patches[k].source;
+    const auto id = card_string(src.primary, "PATCH").value_or(src.path.filename().string());
+    s.patch_list += (s.patch_list.empty() ? "" : " ") + id;
+  }
+  s.metadata = g.patches[s.meta].source->primary;
+  if (s.used > 1) std::erase_if(s.metadata, [](const TypedCard& c) { return c.keyword == "PATCH"; });
+  return s;
+}
+
+// The cards of plane `pi` of a coadd cutout: the metadata patch's plane,
+// its WCS moved to the union grid and then to the box, provenance, and the
+// patches used when there are several.
+void write_coadd_plane_header(fits::KeywordWriter& out, const PatchGrid& g, const BoxSupply& s, size_t pi,
+                              const CutoutRequest& request, const Planned& p, std::string_view dataset_id,
+                              int extver) {
+  const auto& meta_patch = g.patches[s.meta];
+  const Plane& plane = meta_patch.source->planes[pi];
+  std::optional<wcs::Wcs> grid_wcs;
+  if (plane.wcs) {
+    grid_wcs = plane.wcs->shifted(static_cast<double>(g.bounds.x0 - meta_patch.ox),
+                                  static_cast<double>(g.bounds.y0 - meta_patch.oy));
+  }
+  Plane shown = plane;
+  shown.ltv1 = 0.0;  // the union grid is the parent of this cutout
+  shown.ltv2 = 0.0;
+  write_plane_header(out, s.metadata, shown, grid_wcs, {dataset_id, &request, &p}, extver);
+  if (s.used > 1) out.write_string("PSPATCHS", s.patch_list, "patches the pixels come from");
+}
+
+int coadd_header_reserve(const BoxSupply& s, const Plane& plane, const fits::PixelBox& box) {
+  int reserve = 0;
+  with_pixel_type(plane.bitpix, {}, [&]<typename T>(T) {
+    reserve = header_reserve(box_bytes<T>(box), s.metadata, plane, 1);  // + PSPATCHS
+  });
+  return reserve;
 }
 
 template <typename T>
@@ -564,88 +697,99 @@ T fill_value(const Plane& plane) {
   }
 }
 
-}  // namespace
+// The bytes of one element of value v as FITS stores it (big-endian).
+template <typename T>
+std::string big_endian_bytes(T v) {
+  std::array<char, sizeof(T)> b{};
+  std::memcpy(b.data(), &v, sizeof(T));
+  if constexpr (std::endian::native == std::endian::little) std::reverse(b.begin(), b.end());
+  return std::string(b.data(), b.size());
+}
 
-namespace {
+// The box's bands with each run's source pixel in its patch for the band's
+// first row. `index` maps a grid patch to the number the caller knows it by.
+std::vector<RowBand> row_bands(const PatchGrid& g, const BoxSupply& s, const fits::PixelBox& box,
+                               const std::vector<int>& index) {
+  std::vector<RowBand> bands;
+  for (const auto& b : s.bands) {
+    RowBand band{.rows = b.rows};
+    for (const auto& r : b.runs) {
+      PatchRun run{.patch = -1, .width = r.width};
+      if (r.patch >= 0) {
+        const auto& p = g.patches[static_cast<size_t>(r.patch)];
+        run.patch = index[static_cast<size_t>(r.patch)];
+        run.src_x = box.x0 + r.x0 + g.bounds.x0 - p.ox;  // union grid -> the patch's own pixels
+        run.src_y = box.y0 + b.y0 + g.bounds.y0 - p.oy;
+      }
+      band.runs.push_back(run);
+    }
+    bands.push_back(std::move(band));
+  }
+  return bands;
+}
+
+// Patch files open for reading with cfitsio, on their union grid.
+struct Mosaic {
+  std::vector<fits::File> files;  // sorted by path
+  std::vector<Source> sources;    // parallel to files; the grid points into it (kept in place)
+  std::optional<PatchGrid> grid;  // set by open_mosaic
+};
+
+std::unique_ptr<Mosaic> open_mosaic(const std::vector<std::filesystem::path>& paths) {
+  if (paths.empty()) throw std::invalid_argument("coadd cutout: no patch files given");
+  std::vector<std::filesystem::path> sorted = paths;
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  auto m = std::make_unique<Mosaic>();
+  m->sources.reserve(sorted.size());
+  for (const auto& f : sorted) {
+    m->files.push_back(fits::File::open(f));
+    m->sources.push_back(describe(m->files.back()));
+  }
+  std::vector<const Source*> sources;
+  for (const auto& s : m->sources) sources.push_back(&s);
+  m->grid.emplace(patch_grid(sources));
+  return m;
+}
 
 std::vector<CutoutPiece> cut_mosaic(Mosaic& m, const std::vector<Planned>& planned, const CutoutRequest& request,
                                     fits::File& out, std::string_view dataset_id, int extver_start) {
+  const PatchGrid& g = *m.grid;
   std::vector<CutoutPiece> pieces;
   int extver = extver_start;
   for (const auto& p : planned) {
-    const auto owner = owners(m, p.box);
-    // Per patch, the bounding box of the pixels it supplies (union grid).
-    std::vector<std::optional<fits::PixelBox>> supply(m.patches.size());
-    for (long y = 0; y < p.box.height; ++y) {
-      for (long x = 0; x < p.box.width; ++x) {
-        const int k = owner[static_cast<size_t>(y * p.box.width + x)];
-        if (k < 0) continue;
-        auto& s = supply[static_cast<size_t>(k)];
-        const long ux = p.box.x0 + x, uy = p.box.y0 + y;
-        if (!s) {
-          s = fits::PixelBox{ux, uy, 1, 1};
-        } else {
-          const long sx1 = std::max(s->x0 + s->width, ux + 1), sy1 = std::max(s->y0 + s->height, uy + 1);
-          s->x0 = std::min(s->x0, ux);
-          s->y0 = std::min(s->y0, uy);
-          s->width = sx1 - s->x0;
-          s->height = sy1 - s->y0;
-        }
-      }
-    }
-    // Metadata from the first supplying patch; the list of patches used as provenance.
-    size_t meta = 0;
-    std::string patch_list;
-    for (size_t k = m.patches.size(); k-- > 0;) {
-      if (supply[k]) meta = k;
-    }
-    int used = 0;
-    for (size_t k = 0; k < m.patches.size(); ++k) {
-      if (!supply[k]) continue;
-      ++used;
-      const auto id = card_string(m.patches[k].source.primary, "PATCH")
-                          .value_or(m.patches[k].source.path.filename().string());
-      patch_list += (patch_list.empty() ? "" : " ") + id;
-    }
-    std::vector<TypedCard> metadata = m.patches[meta].source.primary;
-    if (used > 1) std::erase_if(metadata, [](const TypedCard& c) { return c.keyword == "PATCH"; });
+    const BoxSupply s = box_supply(g, p.box);
     CutoutPiece piece{p.box, p.region, p.shape_index, extver, {}};
-    for (size_t pi = 0; pi < m.patches[meta].source.planes.size(); ++pi) {
-      const Plane& plane = m.patches[meta].source.planes[pi];
-      with_pixel_type(plane.bitpix, m.patches[meta].source.path, [&]<typename T>(T) {
+    const Source& meta = m.sources[s.meta];
+    for (size_t pi = 0; pi < meta.planes.size(); ++pi) {
+      const Plane& plane = meta.planes[pi];
+      with_pixel_type(plane.bitpix, meta.path, [&]<typename T>(T) {
         fits::Image<T> img(p.box.width, p.box.height, fill_value<T>(plane));
-        for (size_t k = 0; k < m.patches.size(); ++k) {
-          if (!supply[k]) continue;
-          auto& patch = m.patches[k];
-          const fits::PixelBox& s = *supply[k];
+        for (size_t k = 0; k < g.patches.size(); ++k) {
+          if (!s.supply[k]) continue;
+          const auto& patch = g.patches[k];
+          const fits::PixelBox& b = *s.supply[k];
           // Union grid -> this patch's own pixels.
-          const long px = s.x0 + m.bounds.x0 - patch.ox, py = s.y0 + m.bounds.y0 - patch.oy;
-          patch.file.move_to_hdu(patch.source.planes[pi].hdu);
-          const auto part = patch.file.read_subset<T>({px, py, s.width, s.height});
-          for (long y = 0; y < s.height; ++y) {
-            for (long x = 0; x < s.width; ++x) {
-              const long ox = s.x0 - p.box.x0 + x, oy = s.y0 - p.box.y0 + y;
-              if (owner[static_cast<size_t>(oy * p.box.width + ox)] == static_cast<int>(k)) img.at(ox, oy) = part.at(x, y);
+          const long px = b.x0 + g.bounds.x0 - patch.ox, py = b.y0 + g.bounds.y0 - patch.oy;
+          m.files[k].move_to_hdu(m.sources[k].planes[pi].hdu);
+          const auto part = m.files[k].read_subset<T>({px, py, b.width, b.height});
+          for (const auto& band : s.bands) {
+            for (const auto& run : band.runs) {
+              if (run.patch != static_cast<int>(k)) continue;
+              // Box-relative run -> the part read.
+              const long sx = p.box.x0 + run.x0 - b.x0, sy = p.box.y0 + band.y0 - b.y0;
+              for (long r = 0; r < band.rows; ++r) {
+                std::copy_n(&part.at(sx, sy + r), run.width, &img.at(run.x0, band.y0 + r));
+              }
             }
           }
         }
         fits::ImageWriteOptions o;
         o.extname = plane.extname;
-        o.header_reserve = header_reserve(img.pixels.size() * sizeof(T), metadata, plane, 1);  // + PSPATCHS
+        o.header_reserve = coadd_header_reserve(s, plane, p.box);
         out.append_image(img, o);
       });
-      // Each plane's own WCS, moved to the union grid, then to the box.
-      std::optional<wcs::Wcs> grid_wcs;
-      if (plane.wcs) {
-        const auto& meta_patch = m.patches[meta];
-        grid_wcs = plane.wcs->shifted(static_cast<double>(m.bounds.x0 - meta_patch.ox),
-                                      static_cast<double>(m.bounds.y0 - meta_patch.oy));
-      }
-      Plane shown = plane;
-      shown.ltv1 = 0.0;  // the union grid is the parent of this cutout
-      shown.ltv2 = 0.0;
-      write_plane_header(out, metadata, shown, grid_wcs, {dataset_id, &request, &p}, extver);
-      if (used > 1) out.write_string("PSPATCHS", patch_list, "patches the pixels come from");
+      write_coadd_plane_header(out, g, s, pi, request, p, dataset_id, extver);
       piece.planes.push_back({plane.extname, out.current_hdu()});
     }
     pieces.push_back(std::move(piece));
@@ -659,22 +803,67 @@ std::vector<CutoutPiece> cut_mosaic(Mosaic& m, const std::vector<Planned>& plann
 std::vector<CutoutPiece> append_coadd_cutouts(const std::vector<std::filesystem::path>& patch_files,
                                               const CutoutRequest& request, fits::File& out,
                                               std::string_view dataset_id, int extver_start) {
-  Mosaic m = open_mosaic(patch_files);
-  const auto planned = plan(request, &m.grid_wcs, m.bounds.width, m.bounds.height, "coadd");
-  return cut_mosaic(m, planned, request, out, dataset_id, extver_start);
+  const auto m = open_mosaic(patch_files);
+  const auto planned = plan(request, &m->grid->grid_wcs, m->grid->bounds.width, m->grid->bounds.height, "coadd");
+  return cut_mosaic(*m, planned, request, out, dataset_id, extver_start);
 }
 
 std::vector<CutoutPiece> write_coadd_cutout(const std::vector<std::filesystem::path>& patch_files,
                                             const CutoutRequest& request, const std::filesystem::path& out_path,
                                             std::string_view dataset_id) {
-  Mosaic m = open_mosaic(patch_files);
-  const auto planned = plan(request, &m.grid_wcs, m.bounds.width, m.bounds.height, "coadd");
-  std::vector<TypedCard> primary = m.patches.front().source.primary;
-  if (m.patches.size() > 1) std::erase_if(primary, [](const TypedCard& c) { return c.keyword == "PATCH"; });
+  const auto m = open_mosaic(patch_files);
+  const auto planned = plan(request, &m->grid->grid_wcs, m->grid->bounds.width, m->grid->bounds.height, "coadd");
+  std::vector<TypedCard> primary = m->sources.front().primary;
+  if (m->sources.size() > 1) std::erase_if(primary, [](const TypedCard& c) { return c.keyword == "PATCH"; });
   auto out = fits::File::create(out_path);
   write_cards(out, primary_for_output(primary, dataset_id));
-  auto pieces = cut_mosaic(m, planned, request, out, dataset_id, 1);
+  auto pieces = cut_mosaic(*m, planned, request, out, dataset_id, 1);
   out.close();
+  return pieces;
+}
+
+std::vector<CutoutPiece> coadd_cutout_headers(const std::vector<const CutoutSource*>& patches,
+                                              const CutoutRequest& request, std::string_view dataset_id,
+                                              int extver_start, std::vector<PlaneHeader>& planes) {
+  // The grid takes the patches sorted by path, each once, as the cfitsio
+  // writer does; `index` gives back the caller's numbers.
+  std::vector<int> order(patches.size());
+  for (size_t i = 0; i < patches.size(); ++i) order[i] = static_cast<int>(i);
+  const auto path_of = [&](int i) -> const std::filesystem::path& {
+    return patches[static_cast<size_t>(i)]->impl_->source.path;
+  };
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return path_of(a) < path_of(b); });
+  order.erase(std::unique(order.begin(), order.end(), [&](int a, int b) { return path_of(a) == path_of(b); }),
+              order.end());
+  std::vector<const Source*> sources;
+  for (const int i : order) sources.push_back(&patches[static_cast<size_t>(i)]->impl_->source);
+  const PatchGrid g = patch_grid(sources);
+  const auto planned = plan(request, &g.grid_wcs, g.bounds.width, g.bounds.height, "coadd");
+  std::vector<CutoutPiece> pieces;
+  int extver = extver_start;
+  for (const auto& p : planned) {
+    const BoxSupply s = box_supply(g, p.box);
+    const auto bands = row_bands(g, s, p.box, order);
+    CutoutPiece piece{p.box, p.region, p.shape_index, extver, {}};
+    const Source& meta = *g.patches[s.meta].source;
+    for (size_t pi = 0; pi < meta.planes.size(); ++pi) {
+      const Plane& plane = meta.planes[pi];
+      auto header = fits::HeaderText::image(plane.bitpix, p.box.width, p.box.height, plane.extname,
+                                            coadd_header_reserve(s, plane, p.box));
+      write_coadd_plane_header(header, g, s, pi, request, p, dataset_id, extver);
+      PlanePixels pixels{.source_hdu = plane.hdu, .bitpix = plane.bitpix, .box = p.box};
+      pixels.bands = bands;
+      pixels.patch_hdus.assign(patches.size(), 0);
+      for (size_t k = 0; k < g.patches.size(); ++k) {
+        pixels.patch_hdus[static_cast<size_t>(order[k])] = g.patches[k].source->planes[pi].hdu;
+      }
+      with_pixel_type(plane.bitpix, meta.path, [&]<typename T>(T) { pixels.fill = big_endian_bytes(fill_value<T>(plane)); });
+      planes.push_back({std::move(pixels), header.bytes()});
+      piece.planes.push_back({plane.extname, static_cast<int>(planes.size()) + 1});
+    }
+    pieces.push_back(std::move(piece));
+    ++extver;
+  }
   return pieces;
 }
 

@@ -130,11 +130,34 @@ std::vector<CutoutPiece> append_cutouts(const std::filesystem::path& source, con
 std::vector<CutoutPiece> write_cutout(const std::filesystem::path& source, const CutoutRequest& request,
                                       const std::filesystem::path& out_path, std::string_view dataset_id);
 
+// A run of pixels of one row of a coadd cutout across patches: `width`
+// pixels from patch `patch` (the caller's number for it), starting at its
+// own pixel (src_x, src_y) in the band's first row (a band's later rows
+// follow on the patch's later rows), or the fill value when patch is -1.
+struct PatchRun {
+  int patch = -1;
+  long width = 0;
+  long src_x = 0, src_y = 0;
+};
+
+// Consecutive rows of a cutout made of the same runs.
+struct RowBand {
+  long rows = 0;
+  std::vector<PatchRun> runs{};
+};
+
 // Where the pixels of one plane HDU come from.
 struct PlanePixels {
   int source_hdu = 0;  // HDU number (1-based) of the plane in the source file
   int bitpix = 0;      // its equivalent BITPIX, which the output HDU has
   fits::PixelBox box;  // in the source's pixel grid
+  // A coadd cutout across patches (coadd_cutout_headers): the box's rows,
+  // top to bottom, as bands of runs; the plane's HDU in each patch
+  // (indexed like the patches given); one pixel of the fill value as FITS
+  // stores it. Empty bands: every pixel comes from `box` of the one source.
+  std::vector<RowBand> bands{};
+  std::vector<int> patch_hdus{};
+  std::string fill{};
 };
 
 // One plane HDU of a cutout whose pixels the writer sends itself: its whole
@@ -162,6 +185,8 @@ class CutoutSource {
   std::unique_ptr<Impl> impl_;
   friend std::vector<CutoutPiece> cutout_headers(const CutoutSource&, const CutoutRequest&, std::string_view, int,
                                                  std::vector<PlaneHeader>&);
+  friend std::vector<CutoutPiece> coadd_cutout_headers(const std::vector<const CutoutSource*>&, const CutoutRequest&,
+                                                       std::string_view, int, std::vector<PlaneHeader>&);
 };
 
 // For writers that send pixels themselves (SODA's streamed responses): the
@@ -216,5 +241,14 @@ std::vector<CutoutPiece> append_coadd_cutouts(const std::vector<std::filesystem:
 std::vector<CutoutPiece> write_coadd_cutout(const std::vector<std::filesystem::path>& patch_files,
                                             const CutoutRequest& request, const std::filesystem::path& out_path,
                                             std::string_view dataset_id);
+
+// For writers that send pixels themselves: the plane headers
+// append_coadd_cutouts(paths of `patches`, ...) writes, byte for byte, built
+// in memory, with the same checks and exceptions, and where each row's
+// pixels come from (PlanePixels::bands, runs numbered like `patches`).
+// `planes` as for cutout_headers.
+std::vector<CutoutPiece> coadd_cutout_headers(const std::vector<const CutoutSource*>& patches,
+                                              const CutoutRequest& request, std::string_view dataset_id,
+                                              int extver_start, std::vector<PlaneHeader>& planes);
 
 }  // namespace pixserve::image

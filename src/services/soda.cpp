@@ -380,7 +380,6 @@ std::optional<SodaEngine::FitsStream> SodaEngine::stream_fits(const SodaRequest&
                                                               const SodaMonitor& monitor) {
   for (const auto& src : sources) {
     if (!src.rejected.empty()) continue;
-    if (coadd_assembly(request, src.record) && !request.shapes.empty()) return std::nullopt;
     // Virtual products (cached or cut from parts) keep the engine's path.
     if (src.record.storage == repo::Storage::virtual_) return std::nullopt;
   }
@@ -400,36 +399,86 @@ std::optional<SodaEngine::FitsStream> SodaEngine::stream_layout(const SodaReques
   std::vector<PlaneSource> plane_sources;
   int extver = 1;
   std::size_t count = 0;
+  // Whether the planes from `first` on can be copied from their raw HDUs
+  // (uncompressed, as the header says, rows inside the HDU); fills in
+  // their plane sources.
+  const auto raw_planes = [&](std::size_t first, const std::vector<std::shared_ptr<const SourceCache::Entry>>& from) {
+    const auto usable = [](const RawHdu& raw, int bitpix, long x0, long y0, long width, long height) {
+      return raw.plain && raw.bitpix == bitpix && raw.naxis.size() >= 2 && x0 >= 0 && y0 >= 0 &&
+             x0 + width <= raw.naxis[0] && y0 + height <= raw.naxis[1];
+    };
+    for (std::size_t k = first; k < planes.size(); ++k) {
+      const auto& c = planes[k].pixels;
+      PlaneSource plane;
+      if (c.bands.empty()) {
+        const auto& hdus = from.front()->hdus();
+        const auto h = static_cast<std::size_t>(c.source_hdu - 1);
+        if (h >= hdus.size() || !usable(hdus[h], c.bitpix, c.box.x0, c.box.y0, c.box.width, c.box.height)) return false;
+        plane.file = from.front()->file();
+        plane.hdu = hdus[h];
+      } else {
+        plane.patches.resize(from.size());
+        for (std::size_t j = 0; j < from.size(); ++j) {
+          if (c.patch_hdus.at(j) == 0) continue;
+          const auto& hdus = from[j]->hdus();
+          const auto h = static_cast<std::size_t>(c.patch_hdus[j] - 1);
+          if (h >= hdus.size()) return false;
+          plane.patches[j] = {from[j]->file(), hdus[h]};
+        }
+        long row = 0;
+        for (const auto& band : c.bands) {
+          for (const auto& run : band.runs) {
+            if (run.patch < 0) continue;
+            const auto& p = plane.patches.at(static_cast<std::size_t>(run.patch));
+            if (!p.file || !usable(p.hdu, c.bitpix, run.src_x, run.src_y, run.width, band.rows)) return false;
+          }
+          row += band.rows;
+        }
+        if (row != c.box.height) throw std::logic_error("streamed FITS: a coadd plane's bands are not its rows");
+      }
+      plane_sources.push_back(std::move(plane));
+    }
+    return true;
+  };
   for (std::size_t i = 0; i < sources.size(); ++i) {
     check(monitor);
     const auto& src = sources[i];
     if (!src.rejected.empty()) continue;
     const auto& r = src.record;
     const std::size_t before = planes.size();
-    std::shared_ptr<const SourceCache::Entry> source;
     try {
-      source = stream_sources_.get(file_of(r));
-      const auto pieces = image::cutout_headers(source->cutout, {.shapes = request.shapes, .pixels = request.pixels},
-                                                r.dataset_id, extver, planes);
-      extver += static_cast<int>(pieces.size());
-      count += pieces.size();
+      if (coadd_assembly(request, r) && !request.shapes.empty()) {
+        // Each shape from the patches it meets, as write_fits does.
+        for (const auto& shape : request.shapes) {
+          const auto paths = coadd_patches(r, shape, request.caller);
+          if (paths.empty()) continue;
+          std::vector<std::shared_ptr<const SourceCache::Entry>> entries;
+          std::vector<const image::CutoutSource*> patches;
+          for (const auto& path : paths) {
+            entries.push_back(stream_sources_.get(path));
+            patches.push_back(&entries.back()->cutout);
+          }
+          const std::size_t shape_first = planes.size();
+          try {
+            const auto pieces = image::coadd_cutout_headers(patches, {.shapes = {shape}, .pixels = std::nullopt},
+                                                            r.dataset_id, extver, planes);
+            extver += static_cast<int>(pieces.size());
+            count += pieces.size();
+          } catch (const image::NoOverlap&) {
+          }
+          if (!raw_planes(shape_first, entries)) return std::nullopt;
+        }
+      } else {
+        auto source = stream_sources_.get(file_of(r));
+        const auto pieces = image::cutout_headers(source->cutout, {.shapes = request.shapes, .pixels = request.pixels},
+                                                  r.dataset_id, extver, planes);
+        extver += static_cast<int>(pieces.size());
+        count += pieces.size();
+        if (!raw_planes(before, {source})) return std::nullopt;
+      }
     } catch (const image::NoOverlap&) {
     } catch (const image::UnsupportedDataset&) {
       throw cannot_cut(r);
-    }
-    if (planes.size() > before) {
-      const auto& hdus = source->hdus();
-      for (std::size_t k = before; k < planes.size(); ++k) {
-        const auto& c = planes[k].pixels;
-        const auto h = static_cast<std::size_t>(c.source_hdu - 1);
-        if (h >= hdus.size()) return std::nullopt;
-        const RawHdu& raw = hdus[h];
-        if (!raw.plain || raw.bitpix != c.bitpix || raw.naxis.size() < 2 || c.box.x0 < 0 || c.box.y0 < 0 ||
-            c.box.x0 + c.box.width > raw.naxis[0] || c.box.y0 + c.box.height > raw.naxis[1]) {
-          return std::nullopt;
-        }
-        plane_sources.push_back({source->file(), raw});
-      }
     }
     progress(monitor, static_cast<double>(i + 1) / static_cast<double>(sources.size()));
   }

@@ -230,7 +230,7 @@ std::vector<RawHdu> raw_hdus(const SourceFile& file) {
 
 void FitsLayout::literal(std::string_view bytes) {
   if (bytes.empty()) return;
-  if (segments_.empty() || segments_.back().file) segments_.push_back({});
+  if (segments_.empty() || segments_.back().file || !segments_.back().runs.empty()) segments_.push_back({});
   segments_.back().bytes.append(bytes);
   size_ += bytes.size();
 }
@@ -245,6 +245,30 @@ void FitsLayout::rows(std::shared_ptr<const SourceFile> file, std::uint64_t offs
   s.row_bytes = row_bytes;
   s.rows = rows;
   s.float_bytes = float_bytes;
+  segments_.push_back(std::move(s));
+  size_ += row_bytes * static_cast<std::uint64_t>(rows);
+}
+
+void FitsLayout::band(std::vector<RowRun> runs, long rows, int float_bytes) {
+  if (rows <= 0) return;
+  std::uint64_t row_bytes = 0;
+  for (auto& run : runs) {
+    if (!run.file) {
+      if (run.fill.empty() || run.bytes % run.fill.size() != 0) {
+        throw std::logic_error("streamed FITS: a fill run that is not whole pixels");
+      }
+      std::string filled;
+      filled.reserve(static_cast<std::size_t>(run.bytes));
+      while (filled.size() < run.bytes) filled += run.fill;
+      run.fill = std::move(filled);
+    }
+    row_bytes += run.bytes;
+  }
+  if (row_bytes == 0) return;
+  Segment s;
+  s.rows = rows;
+  s.float_bytes = float_bytes;
+  s.runs = std::move(runs);
   segments_.push_back(std::move(s));
   size_ += row_bytes * static_cast<std::uint64_t>(rows);
 }
@@ -268,8 +292,9 @@ bool FitsLayout::write(const http::ByteSink& sink) const {
   // Copies n bytes (from `from`, or read from the file at `offset` when
   // from is null) into the buffer in element-aligned pieces, cfitsio's
   // float rules applied; a piece that fits is never split across flushes.
-  const auto put = [&](const Segment& s, const char* from, std::uint64_t offset, std::uint64_t n) {
-    const std::size_t unit = s.float_bytes == 8 ? 8 : 4;
+  const auto put_piece = [&](const SourceFile* file, int float_bytes, const char* from, std::uint64_t offset,
+                             std::uint64_t n) {
+    const std::size_t unit = float_bytes == 8 ? 8 : 4;
     if (n <= capacity && capacity - used < n && !flush()) return false;
     while (n > 0) {
       if (capacity - used < unit && !flush()) return false;
@@ -279,16 +304,30 @@ bool FitsLayout::write(const http::ByteSink& sink) const {
         std::memcpy(buffer.get() + used, from, piece);
         from += piece;
       } else {
-        read_at(*s.file, buffer.get() + used, piece, offset);
+        read_at(*file, buffer.get() + used, piece, offset);
       }
-      canonical(s.float_bytes, buffer.get() + used, piece);
+      canonical(float_bytes, buffer.get() + used, piece);
       used += piece;
       offset += piece;
       n -= piece;
     }
     return true;
   };
+  const auto put = [&](const Segment& s, const char* from, std::uint64_t offset, std::uint64_t n) {
+    return put_piece(s.file.get(), s.float_bytes, from, offset, n);
+  };
   for (const auto& s : segments_) {
+    if (!s.runs.empty()) {
+      for (long r = 0; r < s.rows; ++r) {
+        for (const auto& run : s.runs) {
+          const bool ok = run.file ? put_piece(run.file.get(), s.float_bytes, nullptr,
+                                               run.offset + static_cast<std::uint64_t>(r) * run.stride, run.bytes)
+                                   : put_piece(nullptr, s.float_bytes, run.fill.data(), 0, run.bytes);
+          if (!ok) return false;
+        }
+      }
+      continue;
+    }
     if (!s.file) {
       std::string_view rest = s.bytes;
       while (!rest.empty()) {
@@ -332,9 +371,34 @@ FitsLayout layout_planes(std::string_view primary_header, const std::vector<imag
   FitsLayout out;
   out.literal(primary_header);
   for (std::size_t i = 0; i < planes.size(); ++i) {
-    const auto& box = planes[i].pixels.box;
-    const RawHdu& hdu = sources[i].hdu;
+    const auto& pixels = planes[i].pixels;
+    const auto& box = pixels.box;
     out.literal(planes[i].header);
+    if (!pixels.bands.empty()) {
+      const std::uint64_t bpp = static_cast<std::uint64_t>(std::abs(pixels.bitpix) / 8);
+      for (const auto& band : pixels.bands) {
+        std::vector<FitsLayout::RowRun> runs;
+        for (const auto& run : band.runs) {
+          FitsLayout::RowRun r;
+          r.bytes = static_cast<std::uint64_t>(run.width) * bpp;
+          if (run.patch < 0) {
+            r.fill = pixels.fill;
+          } else {
+            const auto& patch = sources[i].patches.at(static_cast<std::size_t>(run.patch));
+            if (!patch.file) throw std::logic_error("streamed FITS: a run from a patch without a source");
+            r.file = patch.file;
+            r.stride = static_cast<std::uint64_t>(patch.hdu.naxis[0]) * bpp;
+            r.offset = patch.hdu.data_offset + static_cast<std::uint64_t>(run.src_y) * r.stride +
+                       static_cast<std::uint64_t>(run.src_x) * bpp;
+          }
+          runs.push_back(std::move(r));
+        }
+        out.band(std::move(runs), band.rows, pixels.bitpix < 0 ? static_cast<int>(bpp) : 0);
+      }
+      out.pad();
+      continue;
+    }
+    const RawHdu& hdu = sources[i].hdu;
     const std::uint64_t bpp = static_cast<std::uint64_t>(std::abs(hdu.bitpix) / 8);
     const std::uint64_t stride = static_cast<std::uint64_t>(hdu.naxis[0]) * bpp;
     out.rows(sources[i].file,

@@ -69,6 +69,16 @@ class FitsLayout {
   // NaN and underflow rules applied), 0 for integers (copied as they are).
   void rows(std::shared_ptr<const SourceFile> file, std::uint64_t offset, std::uint64_t stride,
             std::uint64_t row_bytes, long rows, int float_bytes);
+  // One piece of each of `rows` rows: `bytes` bytes read from `file` at
+  // offset + row * stride, or without a file, `fill` (one pixel's bytes)
+  // repeated.
+  struct RowRun {
+    std::shared_ptr<const SourceFile> file{};
+    std::uint64_t offset = 0, stride = 0, bytes = 0;
+    std::string fill{};
+  };
+  // `rows` rows, each the runs in turn (a coadd cutout's rows across patches).
+  void band(std::vector<RowRun> runs, long rows, int float_bytes);
   // Zeros to the next multiple of 2880 bytes.
   void pad();
   std::uint64_t size() const noexcept { return size_; }
@@ -83,16 +93,24 @@ class FitsLayout {
     std::uint64_t offset = 0, stride = 0, row_bytes = 0;
     long rows = 0;
     int float_bytes = 0;
+    std::vector<RowRun> runs{};  // a band (then file is null)
   };
   std::vector<Segment> segments_;
   std::uint64_t size_ = 0;
 };
 
 // Where the pixels of one plane HDU are read: the open source file and the
-// raw HDU of the plane in it.
+// raw HDU of the plane in it; for a coadd plane across patches
+// (image::PlanePixels::bands), the plane in each patch instead, numbered
+// like the runs' patches (unused ones without a file).
 struct PlaneSource {
-  std::shared_ptr<const SourceFile> file;
-  RawHdu hdu;
+  struct Patch {
+    std::shared_ptr<const SourceFile> file{};
+    RawHdu hdu{};
+  };
+  std::shared_ptr<const SourceFile> file{};
+  RawHdu hdu{};
+  std::vector<Patch> patches{};
 };
 
 // The response file: the primary header, then for each plane HDU its header

@@ -619,6 +619,59 @@ TEST_F(CoaddCutoutTest, UncoveredPixelsAreNoData) {
   EXPECT_EQ(g.read_image<std::int32_t>().at(99, 99), 1 << 8);
 }
 
+// Four patches of a 2 x 2 block overlapping by 10 pixels, one of them
+// taller (leaving a hole beside it): every pixel comes from the patch in which it lies farthest from
+// the edge (ties: the first patch by path), checked against that rule
+// pixel by pixel, corners included.
+TEST_F(CoaddCutoutTest, EachPixelComesFromThePatchWhereItIsFarthestFromTheEdge) {
+  struct P {
+    long x0, y0, w, h;
+  };
+  const std::vector<P> layout = {{0, 0, 60, 50}, {50, 0, 60, 50}, {0, 40, 60, 50}, {50, 40, 60, 70}};
+  std::vector<fs::path> paths;
+  for (size_t k = 0; k < layout.size(); ++k) {
+    const auto& q = layout[k];
+    Planes planes = make_planes(q.w, q.h, q.x0, q.y0);
+    std::fill(planes.image.pixels.begin(), planes.image.pixels.end(), static_cast<float>(k + 1));
+    paths.push_back(tmp_path("block_" + std::to_string(k) + ".fits"));
+    write_exposure_file(paths.back(), planes, tract_.shifted(static_cast<double>(q.x0), static_cast<double>(q.y0)),
+                        "deepCoadd");
+  }
+  const auto out = tmp_path("block.fits");
+  const auto pieces = write_coadd_cutout(paths, {}, out, "t");
+  ASSERT_EQ(pieces.size(), 1U);
+  ASSERT_EQ(pieces[0].box.width, 110);
+  ASSERT_EQ(pieces[0].box.height, 110);
+  auto f = fits::File::open(out);
+  f.move_to_hdu(2);
+  const auto img = f.read_image<float>();
+  long mismatches = 0, holes = 0;
+  for (long y = 0; y < 110; ++y) {
+    for (long x = 0; x < 110; ++x) {
+      int owner = -1;
+      long best = -1;
+      for (size_t k = 0; k < layout.size(); ++k) {
+        const auto& q = layout[k];
+        if (x < q.x0 || x >= q.x0 + q.w || y < q.y0 || y >= q.y0 + q.h) continue;
+        const long score = std::min({x - q.x0, q.x0 + q.w - 1 - x, y - q.y0, q.y0 + q.h - 1 - y});
+        if (score > best) {
+          best = score;
+          owner = static_cast<int>(k);
+        }
+      }
+      const float v = img.at(x, y);
+      if (owner < 0) {
+        holes += std::isnan(v) ? 1 : 0;
+        mismatches += std::isnan(v) ? 0 : 1;
+      } else {
+        mismatches += v == static_cast<float>(owner + 1) ? 0 : 1;
+      }
+    }
+  }
+  EXPECT_EQ(mismatches, 0);
+  EXPECT_EQ(holes, 50 * 20);  // below the lower left patch, beside the tall one: NaN
+}
+
 TEST_F(CoaddCutoutTest, PatchesOnDifferentGridsAreRefused) {
   const auto odd = tmp_path("patch_odd.fits");
   write_exposure_file(odd, make_planes(50, 50), tract_.shifted(0.5, 0.0), "deepCoadd");

@@ -4,9 +4,9 @@
 // across image edges, pixel ranges, several IDs and shapes in one file,
 // images of different sizes, planes large enough for reserved header room,
 // float pixels cfitsio rewrites when reading (infinities, NaN payloads,
-// negative zero, denormals), and requests with no pixels. Sources the stream
-// cannot copy (tile-compressed planes, coadds assembled across patches) are
-// left to the engine.
+// negative zero, denormals), coadd cutouts assembled across patches, and
+// requests with no pixels. Sources the stream cannot copy (tile-compressed
+// planes) are left to the engine.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -83,9 +83,16 @@ struct SodaStreamFixture : ::testing::Test {
   std::shared_ptr<SharedRepository> repository;
   std::unique_ptr<SodaEngine> engine;
 
+  // A coadd patch of tract 0 whose pixel (0, 0) is pixel (ox, oy) of patch 0,0.
+  void add_patch(repo::Registry& reg, const fs::path& root, const std::string& id, const std::string& patch, long ox,
+                 long oy, bool compressed = false) {
+    add(reg, root, id, 200, 150, compressed, repo::DatasetType::deepCoadd, false, ox, oy, patch);
+  }
+
   void add(repo::Registry& reg, const fs::path& root, const std::string& id, long width, long height, bool compressed,
-           repo::DatasetType type = repo::DatasetType::calexp, bool quoted_card = false) {
-    const auto w = grid_wcs(100.0, 100.0);
+           repo::DatasetType type = repo::DatasetType::calexp, bool quoted_card = false, long ox = 0, long oy = 0,
+           const std::string& patch = "0,0") {
+    const auto w = grid_wcs(100.0 - static_cast<double>(ox), 100.0 - static_cast<double>(oy));
     const std::string rel = "data/" + id + ".fits";
     write_odd_image(root / rel, w, width, height, compressed, quoted_card);
     const double ex = static_cast<double>(width) - 0.5, ey = static_cast<double>(height) - 0.5;
@@ -96,7 +103,7 @@ struct SodaStreamFixture : ::testing::Test {
     if (type == repo::DatasetType::deepCoadd) {
       r.data_id.skymap = "sky";
       r.data_id.tract = 0;
-      r.data_id.patch = "0,0";
+      r.data_id.patch = patch;
     }
     reg.insert(r);
   }
@@ -110,6 +117,10 @@ struct SodaStreamFixture : ::testing::Test {
     add(reg, root, "DR1.calexp.big", 700, 650, false);  // > 1 MiB a plane: reserved header room
     add(reg, root, "DR1.calexp.comp", 200, 150, true);
     add(reg, root, "DR1.deepCoadd.p", 200, 150, false, repo::DatasetType::deepCoadd);
+    // Three more patches of 200 x 150 overlapping by 20 pixels; the fourth
+    // of the 2 x 2 block is missing, so part of the block has no pixels.
+    add_patch(reg, root, "DR1.deepCoadd.q", "1,0", 180, 0);
+    add_patch(reg, root, "DR1.deepCoadd.r", "0,1", 0, 130);
     add(reg, root, "DR1.calexp.quote", 200, 150, false, repo::DatasetType::calexp, true);
     add(reg, root, "DR1.calexp.wide", 2100, 40, false);  // rows over 8 KiB apart: read one by one
     repository = std::make_shared<SharedRepository>(std::move(repo));
@@ -192,9 +203,45 @@ TEST_F(SodaStreamFixture, StreamedBytesEqualTheEnginesFile) {
   }
 }
 
-TEST_F(SodaStreamFixture, CompressedPlanesAndCoaddAssemblyAreLeftToTheEngine) {
+// Coadd cutouts across patches: each pixel from the patch in whose inner
+// part it lies (diagonal borders at the corner of three patches), the fill
+// value where no patch is, the patches' names in the header.
+TEST_F(SodaStreamFixture, CoaddCutoutsAcrossPatchesAreStreamedAsTheEngineWritesThem) {
+  const std::vector<dali::RawParams> requests = {
+      {{"ID", "DR1.deepCoadd.p"}, {"CIRCLE", circle(50, 60, 5)}},              // inside one patch
+      {{"ID", "DR1.deepCoadd.p"}, {"CIRCLE", circle(190, 140, 30)}},           // the corner of three, and the hole
+      {{"ID", "DR1.deepCoadd.q"}, {"CIRCLE", circle(150, 100, 200)}},          // the whole block, clipped
+      {{"ID", "DR1.deepCoadd.r"}, {"POLYGON", fmt::format("{} {} {} {} {} {}", grid_wcs(100, 100).pixel_to_sky({10, 120}).ra,
+                                                              grid_wcs(100, 100).pixel_to_sky({10, 120}).dec,
+                                                              grid_wcs(100, 100).pixel_to_sky({250, 125}).ra,
+                                                              grid_wcs(100, 100).pixel_to_sky({250, 125}).dec,
+                                                              grid_wcs(100, 100).pixel_to_sky({100, 260}).ra,
+                                                              grid_wcs(100, 100).pixel_to_sky({100, 260}).dec)}},
+      {{"ID", "DR1.deepCoadd.p"}, {"ID", "DR1.calexp.a"}, {"CIRCLE", circle(190, 140, 12)},
+       {"CIRCLE", circle(20, 20, 6)}},                                          // shapes x IDs, with a calexp
+      {{"ID", "DR1.deepCoadd.q"}, {"CIRCLE", circle(20, 20, 6)}},              // outside q: the cutout comes from p
+      {{"ID", "DR1.deepCoadd.p"}, {"CIRCLE", circle(5000, 5000, 10)}},         // no pixels: no file
+  };
+  for (const auto& raw : requests) {
+    std::string what;
+    for (const auto& [k, v] : raw) what += k + "=" + v + " ";
+    SCOPED_TRACE(what);
+    EXPECT_TRUE(same_bytes(raw));
+  }
+  // The corner holds pixels of all three patches and fill values.
+  const auto r = request({{"ID", "DR1.deepCoadd.p"}, {"CIRCLE", circle(190, 140, 30)}});
+  const auto stream = engine->stream_fits(r, engine->resolve(r));
+  ASSERT_TRUE(stream);
+  std::string bytes;
+  stream->produce([&](std::string_view b) {
+    bytes.append(b);
+    return true;
+  });
+  EXPECT_NE(bytes.find("PSPATCHS"), std::string::npos);
+}
+
+TEST_F(SodaStreamFixture, CompressedPlanesAreLeftToTheEngine) {
   EXPECT_FALSE(same_bytes({{"ID", "DR1.calexp.a"}, {"ID", "DR1.calexp.comp"}, {"CIRCLE", circle(50, 60, 5)}}));
-  EXPECT_FALSE(same_bytes({{"ID", "DR1.deepCoadd.p"}, {"CIRCLE", circle(50, 60, 5)}}));
 }
 
 TEST_F(SodaStreamFixture, HeaderCardsTheStreamDoesNotMakeAreLeftToTheEngine) {
