@@ -6,7 +6,7 @@ BUILD_ASAN := build-asan
 DEMO_DIR ?= demo
 PORT ?= 8080
 
-.PHONY: all deps build build-asan bench demo test unit-test asan-test protocol-test protocol-asan-test browser-test bench-http clean fuzz fuzz-build fuzz-adql fuzz-dali fuzz-http
+.PHONY: all deps build build-servers build-asan bench demo test unit-test asan-test protocol-test protocol-asan-test browser-test bench-http clean fuzz fuzz-build fuzz-adql fuzz-dali fuzz-http
 
 all: build
 
@@ -30,8 +30,20 @@ build: deps
 	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 $(DEBUG_INFO) -DNDEBUG" >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The servers the protocol and browser tests run (the plain tree without
+# its unit tests, which `make test` runs in the ASan tree).
+build-servers: deps
+	cmake $(call generator,$(BUILD)) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 $(DEBUG_INFO) -DNDEBUG" >/dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target pixserve pixserve-toy-service
+
+# Line tables (-g1) are what ASan and UBSan reports need (function, file,
+# line of each frame); full -g (types, locals) costs a third more compile
+# time: ASAN_DEBUG_INFO=-g gives it.
+ASAN_DEBUG_INFO ?= -g1
 build-asan: deps
-	cmake $(call generator,$(BUILD_ASAN)) -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DPIXSERVE_SANITIZE=ON -DPIXSERVE_BENCH=OFF >/dev/null
+	cmake $(call generator,$(BUILD_ASAN)) -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug \
+	  -DCMAKE_CXX_FLAGS_DEBUG="$(ASAN_DEBUG_INFO)" -DPIXSERVE_SANITIZE=ON -DPIXSERVE_BENCH=OFF >/dev/null
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 
 # The benchmarks (build/bench/bench_*), not built by `make build`.
@@ -53,7 +65,7 @@ asan-test: build-asan
 # The test files are shared out over $(JOBS) pytest workers (python3-pytest-xdist),
 # a whole file to each, so a file's module fixtures (servers, surveys) are
 # made once.
-protocol-test: build
+protocol-test: build-servers
 	PIXSERVE_BIN=$(abspath $(BUILD)/pixserve) /usr/bin/python3 -m pytest -q -n $(JOBS) --dist loadfile tests/protocol
 
 # The endpoint x dataset x identity matrix again against the ASan/UBSan
@@ -65,17 +77,20 @@ protocol-asan-test: build-asan
 
 # Headless Chromium (Debian's) through playwright-core: Swagger UI at /docs/
 # and the landing page; the OpenAPI document through the npm validator.
-browser-test: build
+browser-test: build-servers
 	PIXSERVE_BIN=$(abspath $(BUILD)/pixserve) node --test tests/browser/
 
 # HTTP load test with wrk on loopback (not part of `make test`).
 bench-http: build
 	bash bench/http.sh $(BUILD)/pixserve
 
-# The stages in order, with each one's time printed at the end.
-TEST_STAGES := deps build build-asan unit-test asan-test protocol-test protocol-asan-test browser-test fuzz
+# The stages in order, with each one's time printed at the end. The unit
+# tests run once, under ASan and UBSan (`make unit-test` runs them in the
+# plain tree); the fuzzers run FUZZ_TIME_TEST seconds each.
+FUZZ_TIME_TEST ?= 30
+TEST_STAGES := deps build-servers build-asan asan-test protocol-test protocol-asan-test browser-test fuzz
 test:
-	@bash scripts/test-stages.sh $(TEST_STAGES)
+	@FUZZ_TIME=$(FUZZ_TIME_TEST) bash scripts/test-stages.sh $(TEST_STAGES)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
