@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libcfitsio-dev wcslib-dev libhealpix-cxx-dev
-  libsqlite3-dev libpq-dev
+  libsqlite3-dev libpq-dev postgresql haproxy
   libboost-dev libboost-system-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libpng-dev libjpeg-dev libssl-dev libpugixml-dev libyaml-cpp-dev

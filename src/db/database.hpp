@@ -1,6 +1,6 @@
 // Database access for the registry. One small interface with an SQLite
 // implementation (the embedded default); the PostgreSQL backend for
-// scale-out implements the same interface. SQL text uses '?' placeholders;
+// scale-out (postgresql.cpp) implements the same interface. SQL text uses '?' placeholders;
 // a backend rewrites them to its own form.
 //
 // Besides plain statements the interface carries what the TAP engine needs
@@ -190,6 +190,21 @@ std::unique_ptr<Connection> open_sqlite(const std::filesystem::path& file, const
 // Opens (and with create, creates) an SQLite database file for reading and
 // writing.
 std::unique_ptr<Connection> open_sqlite(const std::filesystem::path& file, bool create);
+
+struct PostgresOptions {
+  bool read_only = false;  // every transaction read-only (default_transaction_read_only)
+  // The server cancels any statement running longer (0: no limit).
+  std::chrono::milliseconds statement_timeout{0};
+};
+
+// Connects to a PostgreSQL database given by a libpq URL or connection
+// string (postgresql://user@host:port/db). Statements take '?' placeholders
+// like SQLite's (rewritten to $n outside literals, quoted names and
+// comments); their rows are streamed one at a time. One connection carries
+// one query at a time: a statement started while another still has rows to
+// give reads those rows into memory first. Throws DbError (reason "database
+// unavailable") when the server cannot be reached.
+std::unique_ptr<Connection> open_postgresql(const std::string& url, const PostgresOptions& options = {});
 
 // A transaction that rolls back unless committed: the RAII guard behind
 // "a failed ingest leaves the repository exactly as before".

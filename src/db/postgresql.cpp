@@ -1,0 +1,469 @@
+// PostgreSQL backend of the database interface: the only code that calls
+// libpq. Statements are sent with their parameters bound ($n, text format,
+// types inferred by the server) and their rows read one at a time
+// (single-row mode), so a large result streams instead of being held. A
+// running statement is watched while it waits for the server: the
+// connection's progress check can cancel it (PQcancel), as the SQLite
+// backend's progress handler interrupts SQLite.
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "db/database.hpp"
+
+namespace pixserve::db {
+namespace pg_detail {
+
+struct ResultClearer {
+  void operator()(PGresult* r) const noexcept { PQclear(r); }
+};
+using Result = std::unique_ptr<PGresult, ResultClearer>;
+
+struct ConnFinisher {
+  void operator()(PGconn* c) const noexcept { PQfinish(c); }
+};
+
+struct CancelFreer {
+  void operator()(PGcancel* c) const noexcept { PQfreeCancel(c); }
+};
+
+// How often a waiting statement looks at its progress check.
+constexpr int kPollMilliseconds = 50;
+
+// SQLSTATE classes and codes the interface distinguishes.
+constexpr std::string_view kUniqueViolation = "23505";
+constexpr std::string_view kQueryCanceled = "57014";
+
+std::string trim_message(const char* text) {
+  std::string s = text ? text : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// The text with each ? placeholder outside string literals, quoted
+// identifiers and comments replaced by $1, $2, ...; n counts them.
+std::string numbered_placeholders(std::string_view sql, int& n) {
+  std::string out;
+  out.reserve(sql.size() + 16);
+  n = 0;
+  std::size_t i = 0;
+  const auto copy_until = [&](std::string_view end, std::size_t from) {
+    const std::size_t stop = sql.find(end, from);
+    const std::size_t to = stop == std::string_view::npos ? sql.size() : stop + end.size();
+    out.append(sql.substr(i, to - i));
+    i = to;
+  };
+  while (i < sql.size()) {
+    const char c = sql[i];
+    if (c == '\'' || c == '"') {
+      // A quoted run ends at the next lone quote; doubled quotes are part of it.
+      std::size_t j = i + 1;
+      while (j < sql.size()) {
+        if (sql[j] == c) {
+          if (j + 1 < sql.size() && sql[j + 1] == c) {
+            j += 2;
+            continue;
+          }
+          break;
+        }
+        ++j;
+      }
+      const std::size_t to = std::min(j + 1, sql.size());
+      out.append(sql.substr(i, to - i));
+      i = to;
+    } else if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
+      copy_until("\n", i + 2);
+    } else if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
+      copy_until("*/", i + 2);
+    } else if (c == '?') {
+      out += fmt::format("${}", ++n);
+      ++i;
+    } else {
+      out += c;
+      ++i;
+    }
+  }
+  return out;
+}
+
+std::string value_text(const Value& v) {
+  if (const auto* i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
+  if (const auto* d = std::get_if<double>(&v)) {
+    if (std::isnan(*d)) return "NaN";
+    if (std::isinf(*d)) return *d > 0 ? "Infinity" : "-Infinity";
+    return fmt::format("{}", *d);  // the shortest text that reads back as the same double
+  }
+  return std::get<std::string>(v);
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+class PgStatement;
+
+class PgConnection final : public Connection {
+ public:
+  PgConnection(std::unique_ptr<PGconn, ConnFinisher> conn, std::string where)
+      : conn_(std::move(conn)), where_(std::move(where)) {}
+  ~PgConnection() override;
+
+  Dialect dialect() const override { return Dialect::postgresql; }
+  void exec(std::string_view sql) override;
+  std::unique_ptr<Statement> prepare(std::string_view sql) override;
+  std::int64_t last_insert_id() override;
+  std::int64_t changes() override { return changes_; }
+  bool in_transaction() override {
+    const auto s = PQtransactionStatus(conn_.get());
+    return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE;
+  }
+  void set_progress_check(std::function<bool()> check) override { check_ = std::move(check); }
+  void create_function(std::string_view name, int, bool, ScalarFunction) override {
+    throw DbError(fmt::format("postgresql: {}(): C++ functions cannot run inside PostgreSQL statements; the "
+                              "server provides functions of the same names",
+                              name));
+  }
+
+  // --- for statements ---
+  PGconn* raw() const noexcept { return conn_.get(); }
+  // Sends a query; before that, the statement streaming rows (if another)
+  // reads the rest of its rows into memory, as one connection carries one
+  // query at a time.
+  void send(PgStatement* by, const std::string& sql, const std::vector<std::optional<std::string>>& params);
+  // The next result of the query in flight, waiting (and watching the
+  // progress check) as long as the server is busy; null when none is left.
+  Result next_result();
+  // Reads and drops every result left of the query in flight.
+  void drain();
+  void finished(PgStatement* by) {
+    if (active_ == by) active_ = nullptr;
+  }
+  void set_changes(std::int64_t n) { changes_ = n; }
+  [[noreturn]] void fail(const PGresult* result, std::string_view doing);
+  bool canceled() const noexcept { return canceled_; }
+
+ private:
+  void cancel();
+
+  std::unique_ptr<PGconn, ConnFinisher> conn_;
+  std::string where_;
+  std::function<bool()> check_;
+  PgStatement* active_ = nullptr;  // the statement whose rows are being streamed
+  std::int64_t changes_ = 0;
+  bool canceled_ = false;  // the progress check cancelled the query in flight (drain() cancelling is not that)
+};
+
+class PgStatement final : public Statement {
+ public:
+  PgStatement(PgConnection& conn, std::string sql, int params)
+      : conn_(conn), sql_(std::move(sql)), params_(static_cast<std::size_t>(params)) {}
+  ~PgStatement() override {
+    try {
+      stop();
+    } catch (...) {
+      // A destructor must not throw; the connection reports its own state at its next use.
+    }
+  }
+
+  Statement& bind(int index, const Value& value) override {
+    if (index < 1 || static_cast<std::size_t>(index) > params_.size()) {
+      throw DbError(fmt::format("postgresql: bind: parameter {} of {} in: {}", index, params_.size(), sql_));
+    }
+    if (std::holds_alternative<std::monostate>(value)) {
+      params_[static_cast<std::size_t>(index - 1)].reset();
+    } else {
+      params_[static_cast<std::size_t>(index - 1)] = value_text(value);
+    }
+    return *this;
+  }
+
+  bool step() override {
+    if (done_) return false;
+    if (!sent_) {
+      conn_.send(this, sql_, params_);
+      sent_ = true;
+      streaming_ = true;
+    }
+    row_.reset();
+    if (!buffered_.empty()) {
+      row_ = std::move(buffered_.front());
+      buffered_.pop_front();
+      return true;
+    }
+    if (!streaming_) {
+      done_ = true;
+      return false;
+    }
+    return read_row();
+  }
+
+  void reset() override {
+    stop();
+    sent_ = done_ = streaming_ = false;
+    row_.reset();
+    buffered_.clear();
+    for (auto& p : params_) p.reset();
+  }
+
+  int column_count() override { return shape() ? PQnfields(shape()) : 0; }
+  std::string column_name(int index) override {
+    if (!shape() || index < 0 || index >= PQnfields(shape())) throw DbError("postgresql: no such column");
+    return PQfname(shape(), index);
+  }
+  bool is_null(int index) override { return PQgetisnull(current(index), 0, index) != 0; }
+  std::int64_t get_int(int index) override {
+    const PGresult* r = current(index);
+    if (PQgetisnull(r, 0, index)) return 0;
+    const char* v = PQgetvalue(r, 0, index);
+    const std::size_t n = static_cast<std::size_t>(PQgetlength(r, 0, index));
+    if (n == 1 && (v[0] == 't' || v[0] == 'f')) return v[0] == 't' ? 1 : 0;  // boolean
+    std::int64_t out = 0;
+    const auto [end, ec] = std::from_chars(v, v + n, out);
+    if (ec == std::errc() && end == v + n) return out;
+    return static_cast<std::int64_t>(std::strtod(v, nullptr));  // a real read as an integer, as SQLite does
+  }
+  double get_double(int index) override {
+    const PGresult* r = current(index);
+    if (PQgetisnull(r, 0, index)) return 0.0;
+    return std::strtod(PQgetvalue(r, 0, index), nullptr);  // also reads NaN and Infinity
+  }
+  std::string get_text(int index) override {
+    const PGresult* r = current(index);
+    return std::string(PQgetvalue(r, 0, index), static_cast<std::size_t>(PQgetlength(r, 0, index)));
+  }
+  std::vector<unsigned char> get_blob(int index) override {
+    // bytea in text form: \x followed by hex digits.
+    const std::string text = get_text(index);
+    std::vector<unsigned char> out;
+    if (text.size() < 2 || text[0] != '\\' || text[1] != 'x') {
+      out.assign(text.begin(), text.end());
+      return out;
+    }
+    out.reserve((text.size() - 2) / 2);
+    for (std::size_t i = 2; i + 1 < text.size(); i += 2) {
+      const int hi = hex_digit(text[i]), lo = hex_digit(text[i + 1]);
+      if (hi < 0 || lo < 0) throw DbError("postgresql: a bytea value that is not hex");
+      out.push_back(static_cast<unsigned char>(hi * 16 + lo));
+    }
+    return out;
+  }
+
+  // Reads every row left into memory (another statement needs the connection).
+  void buffer_rest() {
+    while (streaming_) {
+      Result r = conn_.next_result();
+      if (!take(std::move(r), true)) break;
+    }
+  }
+
+ private:
+  // Reads the next row from the server; false at the end of the rows.
+  bool read_row() {
+    for (;;) {
+      Result r = conn_.next_result();
+      const auto status = r ? PQresultStatus(r.get()) : PGRES_COMMAND_OK;
+      if (r && status == PGRES_SINGLE_TUPLE) {
+        if (!shape_) shape_.reset(PQcopyResult(r.get(), PG_COPYRES_ATTRS));
+        row_ = std::move(r);
+        return true;
+      }
+      if (!take(std::move(r), false)) {
+        done_ = true;
+        return false;
+      }
+    }
+  }
+
+  // Handles a result that is not a row of the stream (or, when buffering,
+  // any result): false when the query has ended. Throws on an error result.
+  bool take(Result r, bool buffering) {
+    if (!r) {
+      streaming_ = false;
+      conn_.finished(this);
+      return false;
+    }
+    switch (PQresultStatus(r.get())) {
+      case PGRES_SINGLE_TUPLE:
+        if (!shape_) shape_.reset(PQcopyResult(r.get(), PG_COPYRES_ATTRS));
+        if (buffering) buffered_.push_back(std::move(r));
+        return true;
+      case PGRES_TUPLES_OK:  // the end of the rows (zero-row result with the columns)
+        if (!shape_) shape_ = std::move(r);
+        return true;
+      case PGRES_COMMAND_OK: {
+        const char* n = PQcmdTuples(r.get());
+        conn_.set_changes(n && *n ? std::strtoll(n, nullptr, 10) : 0);
+        return true;
+      }
+      case PGRES_EMPTY_QUERY:
+        return true;
+      default: {
+        streaming_ = false;
+        done_ = true;
+        Result error = std::move(r);
+        conn_.drain();
+        conn_.finished(this);
+        conn_.fail(error.get(), sql_);
+      }
+    }
+  }
+
+  void stop() {
+    if (streaming_) {
+      streaming_ = false;
+      conn_.drain();
+      conn_.finished(this);
+    }
+  }
+
+  const PGresult* shape() const { return shape_ ? shape_.get() : row_.get(); }
+  const PGresult* current(int index) const {
+    if (!row_) throw DbError("postgresql: no current row");
+    if (index < 0 || index >= PQnfields(row_.get())) throw DbError(fmt::format("postgresql: no column {}", index));
+    return row_.get();
+  }
+
+  PgConnection& conn_;
+  std::string sql_;
+  std::vector<std::optional<std::string>> params_;
+  bool sent_ = false, streaming_ = false, done_ = false;
+  Result row_;                  // the current row (a single-row result)
+  Result shape_;                // columns of the result, kept after the last row
+  std::deque<Result> buffered_;  // rows read ahead because another statement needed the connection
+};
+
+PgConnection::~PgConnection() {
+  if (active_) active_ = nullptr;
+}
+
+void PgConnection::send(PgStatement* by, const std::string& sql, const std::vector<std::optional<std::string>>& params) {
+  if (active_ && active_ != by) active_->buffer_rest();
+  canceled_ = false;
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  if (!PQsendQueryParams(conn_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                         nullptr, 0)) {
+    fail(nullptr, sql);
+  }
+  // Rows one at a time; only possible right after the query is sent.
+  PQsetSingleRowMode(conn_.get());
+  active_ = by;
+}
+
+Result PgConnection::next_result() {
+  PGconn* c = conn_.get();
+  while (PQisBusy(c)) {
+    pollfd p{PQsocket(c), POLLIN, 0};
+    const int n = ::poll(&p, 1, kPollMilliseconds);
+    if (n < 0 && errno != EINTR) throw DbError(fmt::format("postgresql: waiting for {}: {}", where_, std::strerror(errno)));
+    if (n > 0 && !PQconsumeInput(c)) fail(nullptr, "reading a result");
+    if (!canceled_ && check_ && check_()) {
+      canceled_ = true;
+      cancel();
+    }
+  }
+  return Result(PQgetResult(c));
+}
+
+void PgConnection::drain() {
+  // A query still sending rows is cancelled first rather than read to its end.
+  if (PQisBusy(conn_.get())) cancel();
+  while (Result r = next_result()) {
+  }
+}
+
+void PgConnection::cancel() {
+  std::unique_ptr<PGcancel, CancelFreer> handle(PQgetCancel(conn_.get()));
+  char error[256] = {};
+  if (handle) PQcancel(handle.get(), error, sizeof error);
+}
+
+void PgConnection::fail(const PGresult* result, std::string_view doing) {
+  std::string reason = trim_message(result ? PQresultErrorMessage(result) : PQerrorMessage(conn_.get()));
+  const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  const std::string_view sqlstate = state ? state : "";
+  if (reason.starts_with("ERROR:  ")) reason.erase(0, 8);
+  const std::string message = fmt::format("postgresql: {}: {}", doing.substr(0, 200), reason);
+  if (sqlstate == kUniqueViolation) throw ConstraintError(message, std::move(reason));
+  if (sqlstate == kQueryCanceled && canceled_) throw Interrupted(message, "interrupted");
+  if (PQstatus(conn_.get()) == CONNECTION_BAD) {
+    throw DbError(fmt::format("postgresql: the connection to {} is lost: {}", where_, reason), "database unavailable");
+  }
+  throw DbError(message, std::move(reason));
+}
+
+void PgConnection::exec(std::string_view sql) {
+  if (active_) active_->buffer_rest();
+  canceled_ = false;
+  const std::string text(sql);
+  if (!PQsendQuery(conn_.get(), text.c_str())) fail(nullptr, text);
+  Result error;
+  while (Result r = next_result()) {
+    const auto status = PQresultStatus(r.get());
+    if (status == PGRES_COMMAND_OK) {
+      const char* n = PQcmdTuples(r.get());
+      changes_ = n && *n ? std::strtoll(n, nullptr, 10) : 0;
+    } else if (status != PGRES_TUPLES_OK && status != PGRES_EMPTY_QUERY && !error) {
+      error = std::move(r);
+    }
+  }
+  if (error) fail(error.get(), text);
+}
+
+std::unique_ptr<Statement> PgConnection::prepare(std::string_view sql) {
+  int n = 0;
+  std::string text = numbered_placeholders(sql, n);
+  return std::make_unique<PgStatement>(*this, std::move(text), n);
+}
+
+std::int64_t PgConnection::last_insert_id() {
+  auto s = prepare("SELECT lastval()");
+  if (!s->step()) throw DbError("postgresql: lastval() returned no row");
+  return s->get_int(0);
+}
+
+}  // namespace pg_detail
+
+std::unique_ptr<Connection> open_postgresql(const std::string& url, const PostgresOptions& options) {
+  std::unique_ptr<PGconn, pg_detail::ConnFinisher> conn(PQconnectdb(url.c_str()));
+  // Where, for messages: the URL without a password.
+  std::string where = url;
+  if (const auto at = where.find('@'); at != std::string::npos) {
+    if (const auto scheme = where.find("://"); scheme != std::string::npos && scheme < at) {
+      where = where.substr(0, scheme + 3) + "...@" + where.substr(at + 1);
+    }
+  }
+  if (!conn) throw DbError(fmt::format("postgresql: cannot connect to {}: out of memory", where));
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    throw DbError(fmt::format("postgresql: cannot connect to {}: {}", where, pg_detail::trim_message(PQerrorMessage(conn.get()))),
+                  "database unavailable");
+  }
+  auto c = std::make_unique<pg_detail::PgConnection>(std::move(conn), where);
+  std::string setup = "SET client_encoding = 'UTF8'; SET DateStyle = 'ISO'; SET extra_float_digits = 3";
+  if (options.read_only) setup += "; SET default_transaction_read_only = on";
+  if (options.statement_timeout.count() > 0) {
+    setup += fmt::format("; SET statement_timeout = {}", options.statement_timeout.count());
+  }
+  c->exec(setup);
+  return c;
+}
+
+}  // namespace pixserve::db

@@ -1,0 +1,190 @@
+// The PostgreSQL backend of the database interface (db/postgresql.cpp)
+// against a private cluster (pg_cluster.hpp): placeholders, types and NULL,
+// streamed rows and statements interleaved on one connection, transactions
+// and their rollback, constraint errors, cancellation by the progress check
+// and by the server's statement_timeout, read-only connections, and a
+// server that goes away.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "db/database.hpp"
+#include "pg_cluster.hpp"
+
+namespace pixserve::db {
+namespace {
+
+using pixserve::testing::PgCluster;
+using Clock = std::chrono::steady_clock;
+
+struct PgFixture : ::testing::Test {
+  PgCluster cluster;
+  std::unique_ptr<Connection> conn = open_postgresql(cluster.url());
+};
+
+TEST_F(PgFixture, PlaceholdersTypesAndNulls) {
+  EXPECT_EQ(conn->dialect(), Dialect::postgresql);
+  conn->exec("CREATE TABLE t (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, i BIGINT, d DOUBLE PRECISION, "
+             "s TEXT, b BYTEA)");
+  auto ins = conn->prepare("INSERT INTO t (i, d, s, b) VALUES (?, ?, ?, decode(?, 'hex'))");
+  ins->bind(1, std::int64_t{1} << 53).bind(2, 0.1).bind(3, "it's a '?' -- not a placeholder").bind(4, "00ff10").run();
+  EXPECT_EQ(conn->changes(), 1);
+  EXPECT_EQ(conn->last_insert_id(), 1);
+  ins->reset();
+  ins->bind_null(1).bind(2, std::numeric_limits<double>::infinity()).bind_null(3).bind_null(4).run();
+  EXPECT_EQ(conn->last_insert_id(), 2);
+  ins->reset();
+  ins->bind(1, -7).bind(2, std::nan("")).bind(3, "").bind(4, "").run();
+
+  auto q = conn->prepare("SELECT i, d, s, b, '?' AS q /* ? */, \"s\" FROM t WHERE id >= ? ORDER BY id -- ?");
+  q->bind(1, 1);
+  ASSERT_TRUE(q->step());
+  EXPECT_EQ(q->column_count(), 6);
+  EXPECT_EQ(q->column_name(4), "q");
+  EXPECT_EQ(q->get_int(0), std::int64_t{1} << 53);
+  EXPECT_EQ(q->get_double(1), 0.1);  // exactly: the shortest text of a double reads back as it
+  EXPECT_EQ(q->get_text(2), "it's a '?' -- not a placeholder");
+  EXPECT_EQ(q->get_blob(3), (std::vector<unsigned char>{0x00, 0xff, 0x10}));
+  EXPECT_EQ(q->get_text(4), "?");
+  ASSERT_TRUE(q->step());
+  EXPECT_TRUE(q->is_null(0));
+  EXPECT_FALSE(q->get_optional_int(0));
+  EXPECT_TRUE(std::isinf(q->get_double(1)));
+  EXPECT_FALSE(q->get_optional_text(2));
+  ASSERT_TRUE(q->step());
+  EXPECT_EQ(q->get_int(0), -7);
+  EXPECT_TRUE(std::isnan(q->get_double(1)));
+  EXPECT_EQ(q->get_optional_text(2), std::string());
+  EXPECT_FALSE(q->step());
+  EXPECT_FALSE(q->step());
+  EXPECT_EQ(q->column_count(), 6);  // still known after the last row
+
+  // A result without rows still has its columns; booleans read as integers.
+  auto none = conn->prepare("SELECT i, i > 0 AS positive FROM t WHERE id < 0");
+  EXPECT_FALSE(none->step());
+  EXPECT_EQ(none->column_count(), 2);
+  auto flag = conn->prepare("SELECT i > 0 FROM t WHERE id = 1");
+  ASSERT_TRUE(flag->step());
+  EXPECT_EQ(flag->get_int(0), 1);
+
+  EXPECT_THROW(q->bind(2, 1), DbError);  // only one parameter
+  EXPECT_THROW(conn->create_function("f", 1, true, [](FunctionCall&) { return Value{}; }), DbError);
+}
+
+TEST_F(PgFixture, RowsStreamAndStatementsInterleaveOnOneConnection) {
+  conn->exec("CREATE TABLE n (k INTEGER PRIMARY KEY)");
+  conn->exec("INSERT INTO n SELECT generate_series(1, 20000)");
+  EXPECT_EQ(conn->changes(), 20000);
+  auto outer = conn->prepare("SELECT k FROM n ORDER BY k");
+  auto inner = conn->prepare("SELECT k * 2 FROM n WHERE k = ?");
+  std::int64_t sum = 0, count = 0;
+  while (outer->step()) {
+    const auto k = outer->get_int(0);
+    if (k % 5000 == 0) {  // another statement while the outer one has rows left
+      inner->bind(1, k);
+      ASSERT_TRUE(inner->step());
+      EXPECT_EQ(inner->get_int(0), 2 * k);
+      inner->reset();
+    }
+    sum += k;
+    ++count;
+  }
+  EXPECT_EQ(count, 20000);
+  EXPECT_EQ(sum, std::int64_t{20000} * 20001 / 2);
+  // A statement dropped half-way leaves the connection usable.
+  {
+    auto half = conn->prepare("SELECT k FROM n");
+    ASSERT_TRUE(half->step());
+  }
+  auto after = conn->prepare("SELECT COUNT(*) FROM n");
+  ASSERT_TRUE(after->step());
+  EXPECT_EQ(after->get_int(0), 20000);
+}
+
+TEST_F(PgFixture, TransactionsRollBackUnlessCommittedAndConstraintsAreTold) {
+  conn->exec("CREATE TABLE u (name TEXT PRIMARY KEY)");
+  EXPECT_FALSE(conn->in_transaction());
+  {
+    Transaction tx(*conn);
+    EXPECT_TRUE(conn->in_transaction());
+    conn->prepare("INSERT INTO u VALUES (?)")->bind(1, "gone").run();
+  }
+  EXPECT_FALSE(conn->in_transaction());
+  {
+    Transaction tx(*conn);
+    conn->prepare("INSERT INTO u VALUES (?)")->bind(1, "kept").run();
+    tx.commit();
+  }
+  auto count = conn->prepare("SELECT string_agg(name, ',') FROM u");
+  ASSERT_TRUE(count->step());
+  EXPECT_EQ(count->get_text(0), "kept");
+  try {
+    conn->prepare("INSERT INTO u VALUES (?)")->bind(1, "kept").run();
+    FAIL() << "a duplicate key was accepted";
+  } catch (const ConstraintError& e) {
+    EXPECT_NE(std::string(e.reason()).find("duplicate key"), std::string::npos) << e.what();
+  }
+  try {
+    conn->exec("SELECT * FROM no_such_table");
+    FAIL();
+  } catch (const ConstraintError&) {
+    FAIL() << "not a constraint error";
+  } catch (const DbError& e) {
+    EXPECT_NE(std::string(e.reason()).find("no_such_table"), std::string::npos) << e.what();
+  }
+  // The connection is still good after errors.
+  auto one = conn->prepare("SELECT 1");
+  ASSERT_TRUE(one->step());
+}
+
+TEST_F(PgFixture, TheProgressCheckCancelsARunningStatementInTheServer) {
+  bool stop = false;
+  conn->set_progress_check([&] { return stop; });
+  auto slow = conn->prepare("SELECT pg_sleep(30)");
+  stop = true;
+  const auto t0 = Clock::now();
+  EXPECT_THROW(slow->step(), Interrupted);
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(5));
+  // Cancelled in the server: nothing of it is left running.
+  conn->set_progress_check({});
+  auto left = conn->prepare("SELECT COUNT(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%' "
+                            "AND state = 'active'");
+  ASSERT_TRUE(left->step());
+  EXPECT_EQ(left->get_int(0), 0);
+
+  // The server's own limit: an error, not Interrupted (nobody here asked).
+  auto limited = open_postgresql(cluster.url(), {.read_only = false, .statement_timeout = std::chrono::milliseconds(200)});
+  auto sleeper = limited->prepare("SELECT pg_sleep(5)");
+  try {
+    sleeper->step();
+    FAIL();
+  } catch (const Interrupted&) {
+    FAIL() << "a server timeout is not an interruption by the caller";
+  } catch (const DbError& e) {
+    EXPECT_NE(std::string(e.reason()).find("statement timeout"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(PgFixture, ReadOnlyConnectionsRefuseWritesAndALostServerIsAnError) {
+  conn->exec("CREATE TABLE r (v INTEGER)");
+  auto reader = open_postgresql(cluster.url(), {.read_only = true});
+  EXPECT_THROW(reader->exec("INSERT INTO r VALUES (1)"), DbError);
+  auto q = reader->prepare("SELECT COUNT(*) FROM r");
+  ASSERT_TRUE(q->step());
+  EXPECT_EQ(q->get_int(0), 0);
+  // Nobody listens here.
+  try {
+    open_postgresql("postgresql://pixserve@127.0.0.1:1/postgres?connect_timeout=2");
+    FAIL();
+  } catch (const DbError& e) {
+    EXPECT_EQ(e.reason(), "database unavailable");
+    EXPECT_NE(std::string(e.what()).find("127.0.0.1"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace pixserve::db
