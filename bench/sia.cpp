@@ -5,7 +5,11 @@
 // side with a full-table scan (every footprint read and tested exactly)
 // over the same registry, on the same cones.
 //
-//   build/bench_sia [--rows 10000,100000,1000000] [--queries N] [--dir DIR]
+//   build/bench_sia [--rows 10000,100000,1000000] [--queries N] [--dir DIR] [--keep] [--no-scan]
+//
+// --keep keeps each synthetic registry in DIR and uses it again in later
+// runs (making 1M rows takes minutes); --no-scan leaves out the full scans
+// (to profile the service alone).
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -40,21 +44,32 @@ int main(int argc, char** argv) {
   std::vector<std::int64_t> sizes{10'000, 100'000, 1'000'000};
   int queries = 200;
   fs::path dir = fs::temp_directory_path() / "pixserve-bench-sia";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--rows")) {
-      sizes = bench::parse_sizes(argv[i + 1]);
-    } else if (!std::strcmp(argv[i], "--queries")) {
-      queries = std::stoi(argv[i + 1]);
-    } else if (!std::strcmp(argv[i], "--dir")) {
-      dir = argv[i + 1];
+  bool keep = false, scan = true;
+  for (int i = 1; i < argc; ++i) {
+    const bool has_value = i + 1 < argc;
+    if (!std::strcmp(argv[i], "--keep")) {
+      keep = true;
+    } else if (!std::strcmp(argv[i], "--no-scan")) {
+      scan = false;
+    } else if (has_value && !std::strcmp(argv[i], "--rows")) {
+      sizes = bench::parse_sizes(argv[++i]);
+    } else if (has_value && !std::strcmp(argv[i], "--queries")) {
+      queries = std::stoi(argv[++i]);
+    } else if (has_value && !std::strcmp(argv[i], "--dir")) {
+      dir = argv[++i];
+    } else {
+      fmt::print(stderr, "usage: bench_sia [--rows N,N,...] [--queries N] [--dir DIR] [--keep] [--no-scan]\n");
+      return 2;
     }
   }
   constexpr double radius = 0.1;
   std::vector<std::string> summary;
   for (const auto rows : sizes) {
     const fs::path root = dir / fmt::format("repo-{}", rows);
-    fs::remove_all(root);
-    auto repository = std::make_shared<services::SharedRepository>(bench::make_synthetic_repository(root, rows));
+    const bool reuse = keep && fs::exists(root / "pixserve-repo.json");
+    if (!reuse) fs::remove_all(root);
+    auto repository = std::make_shared<services::SharedRepository>(
+        reuse ? repo::Repository::open(root) : bench::make_synthetic_repository(root, rows));
     services::AppOptions options;
     options.limits.max_maxrec = 1'000'000;
     const auto app = services::make_app(repository, options);
@@ -66,7 +81,7 @@ int main(int argc, char** argv) {
     std::vector<double> sia_ms, scan_ms;
     std::size_t hits = 0;
     // Fewer scans at large sizes: each reads the whole table.
-    const int scans = rows >= 1'000'000 ? 3 : rows >= 100'000 ? 10 : 40;
+    const int scans = !scan ? 0 : rows >= 1'000'000 ? 3 : rows >= 100'000 ? 10 : 40;
     for (int q = 0; q < queries; ++q) {
       const sky::Circle cone{{ra(rng), dec(rng)}, radius};
       const std::string target = fmt::format("/api/sia/query?POS={}&MAXREC=1000000",
@@ -94,12 +109,12 @@ int main(int argc, char** argv) {
       }
     }
     const double p50 = bench::percentile(sia_ms, 0.5), p95 = bench::percentile(sia_ms, 0.95);
-    const double scan50 = bench::percentile(scan_ms, 0.5);
+    const double scan50 = scan_ms.empty() ? 0.0 : bench::percentile(scan_ms, 0.5);
     summary.push_back(fmt::format("{:>9} rows | SIA p50 {:8.2f} ms  p95 {:8.2f} ms | {:6.1f} rows/query | full scan "
                                   "p50 {:9.1f} ms | scan/SIA {:6.0f}x",
                                   rows, p50, p95, static_cast<double>(hits) / queries, scan50, scan50 / p50));
     fmt::print("{}\n", summary.back());
-    fs::remove_all(root);
+    if (!keep) fs::remove_all(root);
   }
   fmt::print("\nSIAv2 cone r={} deg, {} queries per size (whole service, VOTable TABLEDATA):\n", radius, queries);
   for (const auto& line : summary) fmt::print("{}\n", line);

@@ -237,6 +237,13 @@ class SqliteConnection final : public Connection {
     // second writer wait instead of failing at once.
     sqlite3_busy_timeout(db_.get(), static_cast<int>(options.busy_timeout.count()));
     if (!options.read_only) exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+    // Pages are read through a memory map instead of a pread and a copy each
+    // (a 0.1-degree cone over a million rows reads thousands of scattered
+    // pages), and a connection keeps 16 MB of pages instead of 2 MB. The map
+    // is the operating system's page cache, not memory of this process.
+    // TEMP tables (the candidate keys of a spatial query) in memory, not in
+    // a temporary file written and truncated at every statement.
+    exec("PRAGMA mmap_size = 4294967296; PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;");
   }
 
   Dialect dialect() const override { return Dialect::sqlite; }

@@ -1,6 +1,8 @@
 #include "repo/registry.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <charconv>
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -261,24 +263,30 @@ DatasetRecord read_record(db::Statement& s) {
 }  // namespace
 
 sky::Polygon polygon_from_stcs(const std::string& stcs) {
-  std::istringstream in(stcs);
-  std::string word, frame;
-  in >> word;
-  if (word != "POLYGON") throw std::invalid_argument("s_region is not an STC-S POLYGON: " + stcs.substr(0, 80));
-  std::vector<sky::SkyPoint> vertices;
-  std::string token;
+  // Read for every row a spatial query returns: tokens by hand and numbers
+  // with from_chars (no stream, no exception per token).
+  const char* p = stcs.data();
+  const char* const end = p + stcs.size();
+  const auto next_token = [&]() -> std::string_view {
+    while (p < end && std::isspace(static_cast<unsigned char>(*p))) ++p;
+    const char* start = p;
+    while (p < end && !std::isspace(static_cast<unsigned char>(*p))) ++p;
+    return {start, static_cast<size_t>(p - start)};
+  };
+  if (next_token() != "POLYGON") throw std::invalid_argument("s_region is not an STC-S POLYGON: " + stcs.substr(0, 80));
   std::vector<double> numbers;
-  while (in >> token) {
-    try {
-      size_t used = 0;
-      numbers.push_back(std::stod(token, &used));
-      if (used != token.size()) throw std::invalid_argument(token);
-    } catch (const std::exception&) {
+  for (std::string_view token = next_token(); !token.empty(); token = next_token()) {
+    double v = 0.0;
+    const auto [used, ec] = std::from_chars(token.data(), token.data() + token.size(), v);
+    if (ec != std::errc() || used != token.data() + token.size()) {
       if (numbers.empty()) continue;  // the frame name (ICRS) after POLYGON
-      throw std::invalid_argument("s_region has a non-numeric coordinate: " + token);
+      throw std::invalid_argument("s_region has a non-numeric coordinate: " + std::string(token));
     }
+    numbers.push_back(v);
   }
   if (numbers.size() % 2 != 0) throw std::invalid_argument("s_region has an odd number of coordinates");
+  std::vector<sky::SkyPoint> vertices;
+  vertices.reserve(numbers.size() / 2);
   for (size_t i = 0; i + 1 < numbers.size(); i += 2) vertices.push_back({numbers[i], numbers[i + 1]});
   return sky::Polygon(std::move(vertices));
 }
@@ -513,11 +521,20 @@ std::vector<DatasetRecord> Registry::find(const DatasetQuery& q) {
     // Candidates join through a temporary table so the statement stays one
     // index lookup per key, however many there are.
     conn_->exec("CREATE TEMP TABLE IF NOT EXISTS query_keys (k INTEGER PRIMARY KEY); DELETE FROM query_keys;");
-    auto ins = conn_->prepare("INSERT INTO query_keys (k) VALUES (?)");
-    for (const auto k : candidates) {
-      ins->bind(1, k).run();
-      ins->reset();
+    // One savepoint for all of them (inside or outside a transaction), not
+    // one commit per key.
+    conn_->exec("SAVEPOINT query_keys");
+    try {
+      auto ins = conn_->prepare_cached("INSERT INTO query_keys (k) VALUES (?)");
+      for (const auto k : candidates) {
+        ins->bind(1, k).run();
+        ins->reset();
+      }
+    } catch (...) {
+      conn_->exec("ROLLBACK TO query_keys; RELEASE query_keys");
+      throw;
     }
+    conn_->exec("RELEASE query_keys");
     sql += " AND dataset_key IN (SELECT k FROM query_keys)";
   }
   sql += " ORDER BY dataset_id";
@@ -527,6 +544,9 @@ std::vector<DatasetRecord> Registry::find(const DatasetQuery& q) {
   auto s = conn_->prepare_cached(sql);
   for (size_t i = 0; i < params.size(); ++i) s->bind(static_cast<int>(i + 1), params[i]);
   std::vector<DatasetRecord> out;
+  // A region query returns at most its candidates: no record is moved by
+  // the vector growing.
+  if (!candidates.empty()) out.reserve(std::min<size_t>(candidates.size(), q.limit.value_or(candidates.size())));
   while (s->step()) {
     DatasetRecord rec = read_record(*s);
     if (!q.regions.empty()) {
