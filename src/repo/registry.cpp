@@ -1,7 +1,6 @@
 #include "repo/registry.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <set>
@@ -267,10 +266,11 @@ sky::Polygon polygon_from_stcs(const std::string& stcs) {
   // with from_chars (no stream, no exception per token).
   const char* p = stcs.data();
   const char* const end = p + stcs.size();
+  const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
   const auto next_token = [&]() -> std::string_view {
-    while (p < end && std::isspace(static_cast<unsigned char>(*p))) ++p;
+    while (p < end && blank(*p)) ++p;
     const char* start = p;
-    while (p < end && !std::isspace(static_cast<unsigned char>(*p))) ++p;
+    while (p < end && !blank(*p)) ++p;
     return {start, static_cast<size_t>(p - start)};
   };
   if (next_token() != "POLYGON") throw std::invalid_argument("s_region is not an STC-S POLYGON: " + stcs.substr(0, 80));
