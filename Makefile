@@ -73,7 +73,7 @@ protocol-test: build-servers
 # and the virtual products' re-creation, parts and faults (an ASan error
 # stops the server, which fails them).
 protocol-asan-test: build-asan
-	PIXSERVE_BIN=$(abspath $(BUILD_ASAN)/pixserve) ASAN_OPTIONS=detect_leaks=0 /usr/bin/python3 -m pytest -q tests/protocol/test_matrix.py tests/protocol/test_virtual_diffims.py
+	PIXSERVE_BIN=$(abspath $(BUILD_ASAN)/pixserve) ASAN_OPTIONS=detect_leaks=0 /usr/bin/python3 -m pytest -q -n $(JOBS) --dist loadfile tests/protocol/test_matrix.py tests/protocol/test_virtual_diffims.py
 
 # Headless Chromium (Debian's) through playwright-core: Swagger UI at /docs/
 # and the landing page; the OpenAPI document through the npm validator.
