@@ -64,16 +64,18 @@ asan-test: build-asan
 
 # The test files are shared out over $(JOBS) pytest workers (python3-pytest-xdist),
 # a whole file to each, so a file's module fixtures (servers, surveys) are
-# made once.
+# made once. Their surveys and repositories (about 15 GB) go to one folder in
+# the build tree that each run empties first, instead of pytest's default,
+# which keeps the last three runs under /tmp.
 protocol-test: build-servers
-	PIXSERVE_BIN=$(abspath $(BUILD)/pixserve) /usr/bin/python3 -m pytest -q -n $(JOBS) --dist loadfile tests/protocol
+	PIXSERVE_BIN=$(abspath $(BUILD)/pixserve) /usr/bin/python3 -m pytest -q -n $(JOBS) --dist loadfile --basetemp=$(abspath $(BUILD)/pytest-tmp) tests/protocol
 
 # The endpoint x dataset x identity matrix again against the ASan/UBSan
 # server: a memory error in any cell fails it (the test reads the server log);
 # and the virtual products' re-creation, parts and faults (an ASan error
 # stops the server, which fails them).
 protocol-asan-test: build-asan
-	PIXSERVE_BIN=$(abspath $(BUILD_ASAN)/pixserve) ASAN_OPTIONS=detect_leaks=0 /usr/bin/python3 -m pytest -q -n $(JOBS) --dist loadfile tests/protocol/test_matrix.py tests/protocol/test_virtual_diffims.py
+	PIXSERVE_BIN=$(abspath $(BUILD_ASAN)/pixserve) ASAN_OPTIONS=detect_leaks=0 /usr/bin/python3 -m pytest -q -n $(JOBS) --dist loadfile --basetemp=$(abspath $(BUILD_ASAN)/pytest-tmp) tests/protocol/test_matrix.py tests/protocol/test_virtual_diffims.py
 
 # Headless Chromium (Debian's) through playwright-core: Swagger UI at /docs/
 # and the landing page; the OpenAPI document through the npm validator.
