@@ -123,7 +123,6 @@ class PgConnection final : public Connection {
  public:
   PgConnection(std::unique_ptr<PGconn, ConnFinisher> conn, std::string where)
       : conn_(std::move(conn)), where_(std::move(where)) {}
-  ~PgConnection() override;
 
   Dialect dialect() const override { return Dialect::postgresql; }
   void exec(std::string_view sql) override;
@@ -348,10 +347,6 @@ class PgStatement final : public Statement {
   Result shape_;                // columns of the result, kept after the last row
   std::deque<Result> buffered_;  // rows read ahead because another statement needed the connection
 };
-
-PgConnection::~PgConnection() {
-  if (active_) active_ = nullptr;
-}
 
 void PgConnection::send(PgStatement* by, const std::string& sql, const std::vector<std::optional<std::string>>& params) {
   if (active_ && active_ != by) active_->buffer_rest();

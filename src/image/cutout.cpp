@@ -676,9 +676,10 @@ void write_coadd_plane_header(fits::KeywordWriter& out, const PatchGrid& g, cons
   if (s.used > 1) out.write_string("PSPATCHS", s.patch_list, "patches the pixels come from");
 }
 
-int coadd_header_reserve(const BoxSupply& s, const Plane& plane, const fits::PixelBox& box) {
+int coadd_header_reserve(const BoxSupply& s, const Plane& plane, const fits::PixelBox& box,
+                         const std::filesystem::path& path) {
   int reserve = 0;
-  with_pixel_type(plane.bitpix, {}, [&]<typename T>(T) {
+  with_pixel_type(plane.bitpix, path, [&]<typename T>(T) {
     reserve = header_reserve(box_bytes<T>(box), s.metadata, plane, 1);  // + PSPATCHS
   });
   return reserve;
@@ -786,7 +787,7 @@ std::vector<CutoutPiece> cut_mosaic(Mosaic& m, const std::vector<Planned>& plann
         }
         fits::ImageWriteOptions o;
         o.extname = plane.extname;
-        o.header_reserve = coadd_header_reserve(s, plane, p.box);
+        o.header_reserve = coadd_header_reserve(s, plane, p.box, meta.path);
         out.append_image(img, o);
       });
       write_coadd_plane_header(out, g, s, pi, request, p, dataset_id, extver);
@@ -849,7 +850,7 @@ std::vector<CutoutPiece> coadd_cutout_headers(const std::vector<const CutoutSour
     for (size_t pi = 0; pi < meta.planes.size(); ++pi) {
       const Plane& plane = meta.planes[pi];
       auto header = fits::HeaderText::image(plane.bitpix, p.box.width, p.box.height, plane.extname,
-                                            coadd_header_reserve(s, plane, p.box));
+                                            coadd_header_reserve(s, plane, p.box, meta.path));
       write_coadd_plane_header(header, g, s, pi, request, p, dataset_id, extver);
       PlanePixels pixels{.source_hdu = plane.hdu, .bitpix = plane.bitpix, .box = p.box};
       pixels.bands = bands;

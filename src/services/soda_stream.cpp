@@ -365,6 +365,16 @@ bool FitsLayout::write(const http::ByteSink& sink) const {
   return flush();
 }
 
+namespace {
+
+// Where pixel (x, y) of a plane HDU lies in its file.
+std::uint64_t pixel_offset(const RawHdu& hdu, long x, long y, std::uint64_t bpp) {
+  const std::uint64_t stride = static_cast<std::uint64_t>(hdu.naxis[0]) * bpp;
+  return hdu.data_offset + static_cast<std::uint64_t>(y) * stride + static_cast<std::uint64_t>(x) * bpp;
+}
+
+}  // namespace
+
 FitsLayout layout_planes(std::string_view primary_header, const std::vector<image::PlaneHeader>& planes,
                          const std::vector<PlaneSource>& sources) {
   if (planes.size() != sources.size()) throw std::logic_error("streamed FITS: planes and sources differ in number");
@@ -388,8 +398,7 @@ FitsLayout layout_planes(std::string_view primary_header, const std::vector<imag
             if (!patch.file) throw std::logic_error("streamed FITS: a run from a patch without a source");
             r.file = patch.file;
             r.stride = static_cast<std::uint64_t>(patch.hdu.naxis[0]) * bpp;
-            r.offset = patch.hdu.data_offset + static_cast<std::uint64_t>(run.src_y) * r.stride +
-                       static_cast<std::uint64_t>(run.src_x) * bpp;
+            r.offset = pixel_offset(patch.hdu, run.src_x, run.src_y, bpp);
           }
           runs.push_back(std::move(r));
         }
@@ -401,9 +410,8 @@ FitsLayout layout_planes(std::string_view primary_header, const std::vector<imag
     const RawHdu& hdu = sources[i].hdu;
     const std::uint64_t bpp = static_cast<std::uint64_t>(std::abs(hdu.bitpix) / 8);
     const std::uint64_t stride = static_cast<std::uint64_t>(hdu.naxis[0]) * bpp;
-    out.rows(sources[i].file,
-             hdu.data_offset + static_cast<std::uint64_t>(box.y0) * stride + static_cast<std::uint64_t>(box.x0) * bpp,
-             stride, static_cast<std::uint64_t>(box.width) * bpp, box.height, hdu.bitpix < 0 ? static_cast<int>(bpp) : 0);
+    out.rows(sources[i].file, pixel_offset(hdu, box.x0, box.y0, bpp), stride, static_cast<std::uint64_t>(box.width) * bpp,
+             box.height, hdu.bitpix < 0 ? static_cast<int>(bpp) : 0);
     out.pad();
   }
   return out;
