@@ -30,10 +30,10 @@ CREATE TABLE IF NOT EXISTS auth_token (
   groups      TEXT NOT NULL DEFAULT '',
   scopes      TEXT NOT NULL DEFAULT '',
   note        TEXT NOT NULL DEFAULT '',
-  created_at  INTEGER NOT NULL,
-  expires_at  INTEGER,
-  revoked_at  INTEGER,
-  last_used   INTEGER
+  created_at  BIGINT  NOT NULL,
+  expires_at  BIGINT ,
+  revoked_at  BIGINT ,
+  last_used   BIGINT 
 );
 CREATE INDEX IF NOT EXISTS auth_token_user_idx ON auth_token (user_name);
 )SQL";
@@ -123,10 +123,6 @@ std::optional<std::int64_t> parse_duration(std::string_view text) {
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::unique_ptr<TokenStore> TokenStore::open(const std::filesystem::path& registry_db) {
-  return std::make_unique<TokenStore>(db::open_sqlite(registry_db, false));
 }
 
 TokenStore::TokenStore(std::unique_ptr<db::Connection> connection) : conn_(std::move(connection)) {

@@ -64,9 +64,8 @@ std::int64_t unix_now();
 
 class TokenStore {
  public:
-  // Opens the store in the registry database file (its own connection; the
-  // table is created on first use).
-  static std::unique_ptr<TokenStore> open(const std::filesystem::path& registry_db);
+  // The store on its own connection to the registry database (SQLite or
+  // PostgreSQL); the table is created on first use.
   explicit TokenStore(std::unique_ptr<db::Connection> connection);
   TokenStore(const TokenStore&) = delete;
   TokenStore& operator=(const TokenStore&) = delete;

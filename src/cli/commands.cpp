@@ -253,6 +253,10 @@ void Commands::add_to(CLI::App& app) {
   ingest_->add_option("--authority", ingest_args_.authority, "IVOA authority of publisher DIDs (new repositories only)");
   ingest_->add_option("--index-order", ingest_args_.index_order, "HEALPix order of the spatial index (new repositories only)")
       ->check(CLI::Range(0, 16));
+  ingest_->add_option("--registry", ingest_args_.registry,
+                      "Where the registry database of a new repository lives: an SQLite file (default "
+                      "registry.sqlite3 in the repository) or a PostgreSQL URL postgresql://user@host:port/dbname "
+                      "(new repositories only; docs/deployment.md)");
 
   query_ = app.add_subcommand("query", "Print the datasets matching a position and filters");
   query_->add_option("--repo", query_args_.repo, "Repository directory")->required();
@@ -345,6 +349,7 @@ int Commands::run_ingest() {
   }
   if (!ingest_args_.authority.empty()) new_config.authority = ingest_args_.authority;
   if (ingest_args_.index_order >= 0) new_config.index_order = ingest_args_.index_order;
+  if (!ingest_args_.registry.empty()) new_config.registry = ingest_args_.registry;
   auto repository = repo::Repository::open_or_create(ingest_args_.repo, new_config);
 
   repo::IngestOptions options;

@@ -59,6 +59,7 @@ class Commands {
     std::string name;
     std::string authority;
     int index_order = -1;
+    std::string registry;
     std::string mapping;
     bool dry_run = false;
     bool no_virtual = false;

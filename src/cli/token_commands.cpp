@@ -14,7 +14,7 @@ namespace {
 
 std::unique_ptr<auth::TokenStore> open_store(const std::string& root) {
   const auto repository = repo::Repository::open(root);  // checks that it is a repository
-  return auth::TokenStore::open(repository.root() / repository.config().registry);
+  return std::make_unique<auth::TokenStore>(repository.registry_database().connect());
 }
 
 std::string when(const std::optional<std::int64_t>& t) {

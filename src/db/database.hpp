@@ -87,6 +87,8 @@ class Statement {
   // Resets for re-execution with new bindings (bindings are cleared).
   virtual void reset() = 0;
 
+  // Known once step() has returned a row (PostgreSQL learns a streamed
+  // result's shape with it); SQLite knows it from the start.
   virtual int column_count() = 0;
   virtual std::string column_name(int index) = 0;  // 0-based
   virtual bool is_null(int index) = 0;

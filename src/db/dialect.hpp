@@ -1,10 +1,37 @@
 // The SQL dialect of a database backend. A header of its own so that code
-// which only writes SQL text (the ADQL translator, the rights predicates)
-// can name the dialect without depending on the connection interface.
+// which only writes SQL text (the ADQL translator, the rights predicates,
+// the registry's schema) can name the dialect without depending on the
+// connection interface.
 #pragma once
+
+#include <string_view>
 
 namespace pixserve::db {
 
 enum class Dialect { sqlite, postgresql };
+
+// The words that differ between the dialects in the SQL pixserve writes
+// itself (schemas, temporary objects, column types).
+constexpr std::string_view main_schema(Dialect d) { return d == Dialect::postgresql ? "public" : "main"; }
+constexpr std::string_view temp_schema(Dialect d) { return d == Dialect::postgresql ? "pg_temp" : "temp"; }
+// 64-bit integers (HEALPix cells at order 16, keys) and doubles.
+constexpr std::string_view integer_type(Dialect d) { return d == Dialect::postgresql ? "BIGINT" : "INTEGER"; }
+constexpr std::string_view real_type(Dialect d) { return d == Dialect::postgresql ? "DOUBLE PRECISION" : "REAL"; }
+// Text values of a group joined with a separator.
+constexpr std::string_view string_agg_function(Dialect d) {
+  return d == Dialect::postgresql ? "string_agg" : "group_concat";
+}
+// a IS b for values that may be NULL.
+constexpr std::string_view null_safe_equal(Dialect d) {
+  return d == Dialect::postgresql ? "IS NOT DISTINCT FROM" : "IS";
+}
+
+// The database's clock as a Modified Julian Date (double), evaluated by the
+// server: rows written or compared "now" agree across replicas that share
+// one PostgreSQL server whatever their own clocks say.
+constexpr std::string_view mjd_now_sql(Dialect dialect) {
+  return dialect == Dialect::postgresql ? "CAST(extract(epoch from clock_timestamp()) / 86400 + 40587 AS double precision)"
+                                        : "(julianday('now') - 2400000.5)";
+}
 
 }  // namespace pixserve::db

@@ -9,6 +9,7 @@
 #include <poll.h>
 
 #include <cerrno>
+#include <chrono>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -41,8 +42,10 @@ struct CancelFreer {
   void operator()(PGcancel* c) const noexcept { PQfreeCancel(c); }
 };
 
-// How often a waiting statement looks at its progress check.
+// How often a waiting statement looks at its progress check, and how long
+// a cancelled one may go on before the cancel request is sent again.
 constexpr int kPollMilliseconds = 50;
+constexpr auto kCancelRepeat = std::chrono::milliseconds(500);
 
 // SQLSTATE classes and codes the interface distinguishes.
 constexpr std::string_view kUniqueViolation = "23505";
@@ -167,6 +170,7 @@ class PgConnection final : public Connection {
   PgStatement* active_ = nullptr;  // the statement whose rows are being streamed
   std::int64_t changes_ = 0;
   bool canceled_ = false;  // the progress check cancelled the query in flight (drain() cancelling is not that)
+  std::optional<std::chrono::steady_clock::time_point> cancel_sent_;  // for the query in flight
 };
 
 class PgStatement final : public Statement {
@@ -351,6 +355,7 @@ class PgStatement final : public Statement {
 void PgConnection::send(PgStatement* by, const std::string& sql, const std::vector<std::optional<std::string>>& params) {
   if (active_ && active_ != by) active_->buffer_rest();
   canceled_ = false;
+  cancel_sent_.reset();
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
@@ -370,12 +375,18 @@ Result PgConnection::next_result() {
     const int n = ::poll(&p, 1, kPollMilliseconds);
     if (n < 0 && errno != EINTR) throw DbError(fmt::format("postgresql: waiting for {}: {}", where_, std::strerror(errno)));
     if (n > 0 && !PQconsumeInput(c)) fail(nullptr, "reading a result");
-    if (!canceled_ && check_ && check_()) {
+    // A cancel request that reaches the server before it has begun the
+    // query is ignored there: one is sent again while the query runs on.
+    if (cancel_sent_) {
+      if (std::chrono::steady_clock::now() - *cancel_sent_ >= kCancelRepeat) cancel();
+    } else if (check_ && check_()) {
       canceled_ = true;
       cancel();
     }
   }
-  return Result(PQgetResult(c));
+  Result result(PQgetResult(c));
+  if (!result) cancel_sent_.reset();  // the query has ended
+  return result;
 }
 
 void PgConnection::drain() {
@@ -389,6 +400,7 @@ void PgConnection::cancel() {
   std::unique_ptr<PGcancel, CancelFreer> handle(PQgetCancel(conn_.get()));
   char error[256] = {};
   if (handle) PQcancel(handle.get(), error, sizeof error);
+  cancel_sent_ = std::chrono::steady_clock::now();
 }
 
 void PgConnection::fail(const PGresult* result, std::string_view doing) {
@@ -408,6 +420,7 @@ void PgConnection::fail(const PGresult* result, std::string_view doing) {
 void PgConnection::exec(std::string_view sql) {
   if (active_) active_->buffer_rest();
   canceled_ = false;
+  cancel_sent_.reset();
   const std::string text(sql);
   if (!PQsendQuery(conn_.get(), text.c_str())) fail(nullptr, text);
   Result error;
@@ -452,7 +465,11 @@ std::unique_ptr<Connection> open_postgresql(const std::string& url, const Postgr
                   "database unavailable");
   }
   auto c = std::make_unique<pg_detail::PgConnection>(std::move(conn), where);
-  std::string setup = "SET client_encoding = 'UTF8'; SET DateStyle = 'ISO'; SET extra_float_digits = 3";
+  // NOTICEs ("relation ... already exists, skipping") are not errors: libpq
+  // would print them on stderr.
+  std::string setup =
+      "SET client_encoding = 'UTF8'; SET DateStyle = 'ISO'; SET extra_float_digits = 3; "
+      "SET client_min_messages = warning";
   if (options.read_only) setup += "; SET default_transaction_read_only = on";
   if (options.statement_timeout.count() > 0) {
     setup += fmt::format("; SET statement_timeout = {}", options.statement_timeout.count());

@@ -31,64 +31,64 @@ UPDATE registry_meta SET value = '2' WHERE key = 'schema_version';
 // (its publisher DID, percent-encoded): where DataLink lives is the service
 // catalogue's to say (services/links.hpp), so TAP's view of this one
 // (tap/schema.cpp) prefixes the links endpoint it is given.
-constexpr const char* kSchema = R"SQL(
+constexpr std::string_view kSchema = R"SQL(
 CREATE TABLE IF NOT EXISTS registry_meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dataset (
-  dataset_key      INTEGER PRIMARY KEY,
+  dataset_key      {key},
   dataset_id       TEXT NOT NULL UNIQUE,
   dataset_type     TEXT NOT NULL,
   collection       TEXT NOT NULL,
   instrument       TEXT,
-  visit            INTEGER,
-  exposure         INTEGER,
-  detector         INTEGER,
+  visit            {integer},
+  exposure         {integer},
+  detector         {integer},
   detector_name    TEXT,
   raft             TEXT,
   band             TEXT,
   physical_filter  TEXT,
   skymap           TEXT,
-  tract            INTEGER,
+  tract            {integer},
   patch            TEXT,
   file_path        TEXT NOT NULL,
-  file_size        INTEGER NOT NULL,
+  file_size        {integer} NOT NULL,
   checksum         TEXT NOT NULL,
   content_type     TEXT NOT NULL,
   storage          TEXT NOT NULL DEFAULT 'file' CHECK (storage IN ('file', 'virtual')),
   recipe           TEXT,
-  s_ra             REAL,
-  s_dec            REAL,
-  s_fov            REAL,
+  s_ra             {real},
+  s_dec            {real},
+  s_fov            {real},
   s_region         TEXT,
-  s_resolution     REAL,
-  pixel_scale      REAL,
-  s_xel1           INTEGER,
-  s_xel2           INTEGER,
-  t_min            REAL,
-  t_max            REAL,
-  t_exptime        REAL,
-  em_min           REAL,
-  em_max           REAL,
-  em_res_power     REAL,
+  s_resolution     {real},
+  pixel_scale      {real},
+  s_xel1           {integer},
+  s_xel2           {integer},
+  t_min            {real},
+  t_max            {real},
+  t_exptime        {real},
+  em_min           {real},
+  em_max           {real},
+  em_res_power     {real},
   facility_name    TEXT,
   instrument_name  TEXT,
   target_name      TEXT,
-  seeing           REAL,
-  airmass          REAL,
-  sky_background   REAL,
-  zero_point       REAL,
-  psf_fwhm         REAL,
-  telescope_ra     REAL,
-  telescope_dec    REAL,
-  calib_level      INTEGER NOT NULL,
+  seeing           {real},
+  airmass          {real},
+  sky_background   {real},
+  zero_point       {real},
+  psf_fwhm         {real},
+  telescope_ra     {real},
+  telescope_dec    {real},
+  calib_level      {integer} NOT NULL,
   software_version TEXT,
   owner            TEXT NOT NULL,
   read_policy      TEXT NOT NULL,
   read_groups      TEXT NOT NULL DEFAULT '',
-  release_mjd      REAL,
-  ingest_mjd       REAL NOT NULL
+  release_mjd      {real},
+  ingest_mjd       {real} NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dataset_type_idx ON dataset (dataset_type, collection);
 CREATE INDEX IF NOT EXISTS dataset_visit_idx ON dataset (visit, detector);
@@ -98,10 +98,10 @@ CREATE INDEX IF NOT EXISTS dataset_coadd_idx ON dataset (tract, patch, band);
 -- HEALPix NESTED cells (at the order in registry_meta.index_order) touched
 -- by each footprint: the spatial index, a plain B-tree on an integer.
 CREATE TABLE IF NOT EXISTS footprint_cell (
-  cell        INTEGER NOT NULL,
-  dataset_key INTEGER NOT NULL REFERENCES dataset (dataset_key) ON DELETE CASCADE,
+  cell        {integer} NOT NULL,
+  dataset_key {integer} NOT NULL REFERENCES dataset (dataset_key) ON DELETE CASCADE,
   PRIMARY KEY (cell, dataset_key)
-) WITHOUT ROWID;
+) {without_rowid};
 CREATE INDEX IF NOT EXISTS footprint_cell_dataset_idx ON footprint_cell (dataset_key);
 
 -- Inputs of each dataset, by dataset ID; an input need not be registered
@@ -114,7 +114,7 @@ CREATE TABLE IF NOT EXISTS provenance (
 );
 CREATE INDEX IF NOT EXISTS provenance_input_idx ON provenance (input_id);
 
-CREATE VIEW IF NOT EXISTS ivoa_obscore AS
+{create_view} ivoa_obscore AS
 SELECT
   'image'                                   AS dataproduct_type,
   d.dataset_type                            AS dataproduct_subtype,
@@ -152,8 +152,7 @@ SELECT
   d.facility_name                           AS facility_name,
   d.instrument_name                         AS instrument_name,
   d.pixel_scale                             AS s_pixel_scale,
-  CASE WHEN d.release_mjd IS NULL THEN NULL
-       ELSE strftime('%Y-%m-%dT%H:%M:%fZ', d.release_mjd + 2400000.5) END
+  CASE WHEN d.release_mjd IS NULL THEN NULL ELSE {release_date} END
                                             AS obs_release_date,
   CASE d.read_policy WHEN 'public' THEN 'public' ELSE 'proprietary' END
                                             AS data_rights,
@@ -174,6 +173,23 @@ SELECT
   d.psf_fwhm                                AS psf_fwhm
 FROM dataset d;
 )SQL";
+
+// The schema in a backend's words: SQLite's flexible INTEGER and REAL are
+// PostgreSQL's BIGINT (HEALPix cells at order 16 and identity keys need 64
+// bits) and DOUBLE PRECISION; PostgreSQL has no rowid to leave out and no
+// CREATE VIEW IF NOT EXISTS.
+std::string schema_sql(db::Dialect dialect) {
+  const bool pg = dialect == db::Dialect::postgresql;
+  return fmt::format(
+      fmt::runtime(kSchema), fmt::arg("key", pg ? "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY" : "INTEGER PRIMARY KEY"),
+      fmt::arg("integer", db::integer_type(dialect)), fmt::arg("real", db::real_type(dialect)),
+      fmt::arg("without_rowid", pg ? "" : "WITHOUT ROWID"),
+      fmt::arg("create_view", pg ? "CREATE OR REPLACE VIEW" : "CREATE VIEW IF NOT EXISTS"),
+      // ISO 8601 with milliseconds, as DALI writes a timestamp.
+      fmt::arg("release_date", pg ? "to_char(TIMESTAMP '1858-11-17' + d.release_mjd * INTERVAL '1 day', "
+                                    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+                                  : "strftime('%Y-%m-%dT%H:%M:%fZ', d.release_mjd + 2400000.5)"));
+}
 
 std::string join(const std::vector<std::string>& items, char sep) {
   std::string out;
@@ -292,7 +308,14 @@ sky::Polygon polygon_from_stcs(const std::string& stcs) {
 }
 
 Registry::Registry(std::unique_ptr<db::Connection> conn, int index_order_if_new) : conn_(std::move(conn)) {
-  conn_->exec(kSchema);
+  const bool pg = conn_->dialect() == db::Dialect::postgresql;
+  // Replicas opening one PostgreSQL registry at the same time: one of them
+  // creates the schema and its first rows while the others wait (an
+  // advisory lock held to the end of the transaction); SQLite's BEGIN
+  // IMMEDIATE does the same for processes sharing one file.
+  db::Transaction setup(*conn_);
+  if (pg) conn_->exec("SELECT pg_advisory_xact_lock(7291553032)");
+  conn_->exec(schema_sql(conn_->dialect()));
   auto get = conn_->prepare("SELECT value FROM registry_meta WHERE key = ?");
   get->bind(1, "index_order");
   if (get->step()) {
@@ -301,11 +324,9 @@ Registry::Registry(std::unique_ptr<db::Connection> conn, int index_order_if_new)
     get->bind(1, "schema_version");
     int version = get->step() ? std::stoi(get->get_text(0)) : kSchemaVersion;
     get->reset();
-    if (version == 1) {
-      db::Transaction upgrade(*conn_);
+    if (version == 1 && !pg) {  // version 1 existed on SQLite only
       conn_->exec(kUpgradeFrom1);
-      conn_->exec(kSchema);  // the view as version 2 defines it
-      upgrade.commit();
+      conn_->exec(schema_sql(conn_->dialect()));  // the view as version 2 defines it
       version = 2;
     }
     if (version != kSchemaVersion) {
@@ -322,6 +343,7 @@ Registry::Registry(std::unique_ptr<db::Connection> conn, int index_order_if_new)
     put->reset();
     put->bind(1, "schema_version").bind(2, std::to_string(kSchemaVersion)).run();
   }
+  setup.commit();
 }
 
 void Registry::insert(const DatasetRecord& r) {
@@ -332,8 +354,8 @@ void Registry::insert(const DatasetRecord& r) {
       "t_exptime, em_min, em_max, em_res_power, facility_name, instrument_name, target_name, seeing, airmass, "
       "sky_background, zero_point, psf_fwhm, telescope_ra, telescope_dec, calib_level, software_version, owner, "
       "read_policy, read_groups, release_mjd, ingest_mjd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-      "julianday('now') - 2400000.5)");
+      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, " +
+      std::string(db::mjd_now_sql(conn_->dialect())) + ") RETURNING dataset_key");
   int c = 1;
   auto text_or_null = [&](const std::string& v) {
     if (v.empty()) {
@@ -401,8 +423,9 @@ void Registry::insert(const DatasetRecord& r) {
   s->bind(c++, std::string(to_string(r.rights.policy)));
   s->bind(c++, join(r.rights.groups, ','));
   s->bind(c++, r.rights.release_mjd);
-  s->run();
-  const std::int64_t key = conn_->last_insert_id();
+  if (!s->step()) throw db::DbError("registry: INSERT ... RETURNING gave no key");
+  const std::int64_t key = s->get_int(0);
+  s->reset();
 
   if (r.footprint) {
     auto cell_insert = conn_->prepare("INSERT INTO footprint_cell (cell, dataset_key) VALUES (?, ?)");
@@ -515,7 +538,26 @@ std::vector<DatasetRecord> Registry::find(const DatasetQuery& q) {
   }
 
   std::vector<std::int64_t> candidates;
-  if (!q.regions.empty()) {
+  if (!q.regions.empty() && conn_->dialect() == db::Dialect::postgresql) {
+    // One statement: the cell ranges travel as two arrays and the server
+    // joins them to the index, instead of a round trip per range.
+    std::string lows = "{", highs = "{";
+    for (const auto& region : q.regions) {
+      for (const auto& range : sky::cover(region, index_order_)) {
+        if (lows.size() > 1) {
+          lows += ',';
+          highs += ',';
+        }
+        lows += std::to_string(range.first);
+        highs += std::to_string(range.last);
+      }
+    }
+    if (lows.size() == 1) return {};
+    sql += " AND dataset_key IN (SELECT f.dataset_key FROM footprint_cell AS f JOIN unnest(CAST(? AS BIGINT[]), "
+           "CAST(? AS BIGINT[])) AS r (lo, hi) ON f.cell BETWEEN r.lo AND r.hi)";
+    params.emplace_back(lows + "}");
+    params.emplace_back(highs + "}");
+  } else if (!q.regions.empty()) {
     candidates = candidate_keys(q.regions);
     if (candidates.empty()) return {};
     // Candidates join through a temporary table so the statement stays one

@@ -25,6 +25,29 @@ namespace {
 
 constexpr const char* kConfigFile = "pixserve-repo.json";
 
+}  // namespace
+
+bool is_postgresql_url(std::string_view location) {
+  return location.starts_with("postgresql://") || location.starts_with("postgres://");
+}
+
+RegistryDatabase RegistryDatabase::of(const fs::path& root, const RepositoryConfig& config) {
+  RegistryDatabase d;
+  if (is_postgresql_url(config.registry)) {
+    d.postgresql_url = config.registry;
+  } else {
+    d.sqlite_file = fs::path(config.registry).is_absolute() ? fs::path(config.registry) : root / config.registry;
+  }
+  return d;
+}
+
+std::unique_ptr<db::Connection> RegistryDatabase::connect(bool create) const {
+  if (is_postgresql()) return db::open_postgresql(postgresql_url);
+  return db::open_sqlite(sqlite_file, create);
+}
+
+namespace {
+
 void validate(const RepositoryConfig& c) {
   if (!is_safe_identifier(c.name)) throw std::invalid_argument(fmt::format("repository name '{}' is not a safe identifier", c.name));
   if (!is_safe_identifier(c.authority)) {
@@ -69,16 +92,27 @@ void write_config(const fs::path& file, const RepositoryConfig& c) {
 }
 
 std::unique_ptr<Registry> open_registry(const fs::path& root, const RepositoryConfig& c, bool create) {
-  if (c.registry.starts_with("postgresql://") || c.registry.starts_with("postgres://")) {
-    throw std::runtime_error("a PostgreSQL registry is not supported by this build yet");
-  }
-  const fs::path db_file = fs::path(c.registry).is_absolute() ? fs::path(c.registry) : root / c.registry;
-  auto registry = std::make_unique<Registry>(db::open_sqlite(db_file, create), c.index_order);
-  if (create) {
-    auto put = registry->connection().prepare("INSERT OR REPLACE INTO registry_meta (key, value) VALUES (?, ?)");
-    put->bind(1, "authority").bind(2, c.authority).run();
-    put->reset();
-    put->bind(1, "name").bind(2, c.name).run();
+  const auto database = RegistryDatabase::of(root, c);
+  auto registry = std::make_unique<Registry>(database.connect(create), c.index_order);
+  // The repository's identity is written once, by whoever creates the
+  // registry; a PostgreSQL registry already holding another repository's
+  // datasets is refused rather than taken over.
+  auto& conn = registry->connection();
+  auto put = conn.prepare("INSERT INTO registry_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING");
+  auto get = conn.prepare("SELECT value FROM registry_meta WHERE key = ?");
+  for (const auto& [key, value] : {std::pair<std::string, std::string>{"authority", c.authority}, {"name", c.name}}) {
+    if (create) {
+      put->bind(1, key).bind(2, value).run();
+      put->reset();
+    }
+    get->bind(1, key);
+    const auto stored = get->step() ? std::optional<std::string>(get->get_text(0)) : std::nullopt;
+    get->reset();
+    if (stored && *stored != value) {
+      throw std::runtime_error(fmt::format("the registry at {} belongs to another repository ({} '{}', not '{}')",
+                                           database.is_postgresql() ? database.postgresql_url : database.sqlite_file.string(),
+                                           key, *stored, value));
+    }
   }
   return registry;
 }

@@ -24,10 +24,31 @@ namespace pixserve::repo {
 struct RepositoryConfig {
   std::string name = "repo";                   // appears in publisher DIDs
   std::string authority = "pixserve.example";  // ivo://<authority>/<name>?<id>
-  std::string registry = "registry.sqlite3";   // file relative to the repository
+  // The registry database: an SQLite file (relative to the repository, or
+  // absolute), or a PostgreSQL server given by a libpq URL
+  // (postgresql://user@host:port/dbname; the password from ~/.pgpass or
+  // PGPASSWORD rather than the URL).
+  std::string registry = "registry.sqlite3";
   int index_order = 9;                         // HEALPix order of the footprint index
   double embargo_hours = 6.0;                  // visit data released this long after acquisition
 };
+
+// Where a repository's registry database is, and how to connect to it:
+// what every component that keeps its state beside the registry (tokens,
+// UWS jobs, TAP's query connections) opens.
+struct RegistryDatabase {
+  std::string postgresql_url;                 // set for a PostgreSQL registry
+  std::filesystem::path sqlite_file{};        // set for an SQLite registry
+
+  static RegistryDatabase of(const std::filesystem::path& root, const RepositoryConfig& config);
+  bool is_postgresql() const noexcept { return !postgresql_url.empty(); }
+  db::Dialect dialect() const noexcept { return is_postgresql() ? db::Dialect::postgresql : db::Dialect::sqlite; }
+  // A new read-write connection (create: an SQLite file may be created).
+  std::unique_ptr<db::Connection> connect(bool create = false) const;
+};
+
+// True for a registry location that names a PostgreSQL server.
+bool is_postgresql_url(std::string_view location);
 
 class Repository {
  public:
@@ -43,6 +64,7 @@ class Repository {
   const std::filesystem::path& root() const noexcept { return root_; }
   const RepositoryConfig& config() const noexcept { return config_; }
   Registry& registry() { return *registry_; }
+  RegistryDatabase registry_database() const { return RegistryDatabase::of(root_, config_); }
 
   // The publisher DID of a dataset: ivo://<authority>/<name>?<dataset_id>.
   std::string publisher_did(std::string_view dataset_id) const;

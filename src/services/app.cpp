@@ -17,7 +17,8 @@ namespace pixserve::services {
 
 App make_app(std::shared_ptr<SharedRepository> repository, const AppOptions& options) {
   // Tokens live in the registry database (their own connection, as jobs do).
-  std::shared_ptr<auth::TokenStore> tokens = auth::TokenStore::open(repository->root() / repository->config().registry);
+  const auto database = repository->registry_database();
+  auto tokens = std::make_shared<auth::TokenStore>(database.connect());
   auto authenticator =
       std::make_shared<const auth::Authenticator>(options.auth, tokens, auth::load_jwt_verifier(options.auth));
   dali::IdentifyHook identify = [authenticator](const http::Request& request) {
@@ -33,7 +34,7 @@ App make_app(std::shared_ptr<SharedRepository> repository, const AppOptions& opt
   const auto checks = repository_checks(repository, options.service.min_free_disk_bytes);
   // The jobs of every async service: tables in the registry database,
   // files in jobs.dir or <repository>/jobs.
-  auto jobs = std::make_shared<uws::JobEngine>(repository->root() / repository->config().registry,
+  auto jobs = std::make_shared<uws::JobEngine>(database.connect(),
                                                options.jobs.dir.empty() ? repository->root() / "jobs" : options.jobs.dir,
                                                options.jobs);
   catalog->add(datasets_service(repository, options.limits, checks));

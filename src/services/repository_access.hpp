@@ -47,6 +47,7 @@ class SharedRepository {
   // Immutable after opening: no lock needed.
   const std::filesystem::path& root() const noexcept { return repository_.root(); }
   const repo::RepositoryConfig& config() const noexcept { return repository_.config(); }
+  repo::RegistryDatabase registry_database() const { return repository_.registry_database(); }
   std::string publisher_did(std::string_view dataset_id) const { return repository_.publisher_did(dataset_id); }
   std::optional<std::string> dataset_id_from(std::string_view did_or_id) const {
     return repository_.dataset_id_from(did_or_id);

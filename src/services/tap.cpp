@@ -408,7 +408,9 @@ std::string xml_escape(std::string_view s) {
 
 std::shared_ptr<tap::TapEngine> make_tap_engine(SharedRepository& repository, const tap::TapSettings& options) {
   tap::EngineOptions eo;
-  eo.registry_file = repository.root() / repository.config().registry;
+  const auto database = repository.registry_database();
+  eo.registry_file = database.sqlite_file;
+  eo.registry_url = database.postgresql_url;
   eo.index_order = repository.with([](repo::Repository& r) { return r.registry().index_order(); });
   eo.settings = options;
   eo.datalink_links = links::endpoint(links::kDatalink, "links");

@@ -191,14 +191,19 @@ db::Value schema_cell(const votable::Value& v) {
   return {};
 }
 
-std::unique_ptr<db::Connection> open_query_connection(const std::filesystem::path& registry) {
+std::unique_ptr<db::Connection> open_query_connection(const EngineOptions& options) {
+  if (!options.registry_url.empty()) {
+    // Not a read-only session: the session's TEMP views and tables are made
+    // outside the queries, which run in READ ONLY transactions.
+    return db::open_postgresql(options.registry_url);
+  }
   try {
     // Pooled: one query at a time uses a connection, so it needs no mutex.
-    return db::open_sqlite(registry, db::SqliteOptions{.read_only = true,
-                                                       .one_thread_at_a_time = true,
-                                                       .busy_timeout = std::chrono::seconds(10)});
+    return db::open_sqlite(options.registry_file, db::SqliteOptions{.read_only = true,
+                                                                   .one_thread_at_a_time = true,
+                                                                   .busy_timeout = std::chrono::seconds(10)});
   } catch (const db::DbError& e) {
-    throw std::runtime_error(fmt::format("tap: opening {}: {}", registry.string(), e.reason()));
+    throw std::runtime_error(fmt::format("tap: opening {}: {}", options.registry_file.string(), e.reason()));
   }
 }
 
@@ -234,13 +239,20 @@ adql::AdqlType upload_column_type(const votable::Field& f) {
 class TapEngine::Connection {
  public:
   Connection(const TapMetadata& metadata, const EngineOptions& options)
-      : db_(open_query_connection(options.registry_file)), datalink_links_(options.datalink_links) {
-    adql::register_functions(*db_);
-    exec("PRAGMA temp_store = MEMORY");
+      : db_(open_query_connection(options)), datalink_links_(options.datalink_links) {
+    if (dialect() == db::Dialect::sqlite) {
+      adql::register_functions(*db_);
+      exec("PRAGMA temp_store = MEMORY");
+    }
     create_tap_schema(metadata);
   }
 
   db::Connection& db() { return *db_; }
+  db::Dialect dialect() const { return db_->dialect(); }
+  // "temp." or "pg_temp.": where this session's own tables are.
+  std::string temp_prefix() const { return std::string(db::temp_schema(dialect())) + "."; }
+  std::string integer_type() const { return std::string(db::integer_type(dialect())); }
+  std::string real_type() const { return std::string(db::real_type(dialect())); }
 
   // Statements of the engine's own (not the user's query): a failure is a
   // server fault.
@@ -264,8 +276,8 @@ class TapEngine::Connection {
     const std::string key = viewer_key(viewer);
     if (viewer_key_ && *viewer_key_ == key) return;
     viewer_key_.reset();
-    for (const auto& sql : drop_views_sql()) exec(sql);
-    for (const auto& sql : views_sql(viewer, datalink_links_)) exec(sql);
+    for (const auto& sql : drop_views_sql(dialect())) exec(sql);
+    for (const auto& sql : views_sql(viewer, datalink_links_, dialect())) exec(sql);
     viewer_key_ = key;
   }
 
@@ -281,7 +293,7 @@ class TapEngine::Connection {
     // A query that failed half-way through storing an upload left its
     // transaction open.
     if (db_->in_transaction()) exec("ROLLBACK");
-    for (const auto& t : temp_tables_) exec("DROP TABLE IF EXISTS temp." + adql::quote_identifier(t));
+    for (const auto& t : temp_tables_) exec("DROP TABLE IF EXISTS " + temp_prefix() + adql::quote_identifier(t));
     temp_tables_.clear();
   }
 
@@ -293,12 +305,12 @@ class TapEngine::Connection {
       std::string sql = "CREATE TEMP TABLE " + adql::quote_identifier(t.def.sql()) + " (";
       for (std::size_t i = 0; i < t.def.columns.size(); ++i) {
         const auto& c = t.def.columns[i];
-        sql += (i ? ", " : "") + adql::quote_identifier(c.sql()) + (adql::is_integer(c.type) ? " INTEGER" : " TEXT");
+        sql += (i ? ", " : "") + adql::quote_identifier(c.sql()) + " " + (adql::is_integer(c.type) ? integer_type() : "TEXT");
       }
       exec(sql + ")");
     }
     const auto insert = [&](const char* table, std::size_t n, const std::vector<std::vector<votable::Value>>& rows) {
-      std::string sql = fmt::format("INSERT INTO temp.{} VALUES (", table);
+      std::string sql = fmt::format("INSERT INTO {}{} VALUES (", temp_prefix(), table);
       for (std::size_t i = 0; i < n; ++i) sql += i ? ", ?" : "?";
       auto s = prepare(sql + ")");
       for (const auto& row : rows) {
@@ -437,12 +449,12 @@ QueryResult TapEngine::run(const QueryRequest& request) {
       def.columns.push_back(std::move(c));
     }
     std::string create = "CREATE TEMP TABLE " + adql::quote_identifier(def.sql_name) + " (";
-    std::string insert = "INSERT INTO temp." + adql::quote_identifier(def.sql_name) + " VALUES (";
+    std::string insert = "INSERT INTO " + conn->temp_prefix() + adql::quote_identifier(def.sql_name) + " VALUES (";
     for (std::size_t i = 0; i < def.columns.size(); ++i) {
       const AdqlType t = def.columns[i].type;
       create += fmt::format("{}c{} {}", i ? ", " : "", i + 1,
-                            adql::is_integer(t) || t == AdqlType::boolean ? "INTEGER"
-                            : adql::is_numeric(t)                          ? "REAL"
+                            adql::is_integer(t) || t == AdqlType::boolean ? conn->integer_type()
+                            : adql::is_numeric(t)                          ? conn->real_type()
                                                                            : "TEXT");
       insert += i ? ", ?" : "?";
     }
@@ -476,14 +488,15 @@ QueryResult TapEngine::run(const QueryRequest& request) {
     const auto ranges = sky::cover(hint.shape, options_.index_order);
     if (ranges.empty()) return {};
     const std::string key = hint.sql_alias + ".dataset_key";
+    const std::string cells = fmt::format("{}.footprint_cell", db::main_schema(conn->dialect()));
     if (ranges.size() <= options_.inline_ranges) {
       std::string any;
       for (const auto& r : ranges) any += fmt::format("{}f.cell BETWEEN {} AND {}", any.empty() ? "" : " OR ", r.first, r.last);
-      return fmt::format("{} IN (SELECT f.dataset_key FROM main.footprint_cell AS f WHERE {})", key, any);
+      return fmt::format("{} IN (SELECT f.dataset_key FROM {} AS f WHERE {})", key, cells, any);
     }
     const std::string table = conn->temp_table("tap_hint");
-    conn->exec("CREATE TEMP TABLE " + adql::quote_identifier(table) + " (lo INTEGER, hi INTEGER)");
-    auto ins = conn->prepare("INSERT INTO temp." + adql::quote_identifier(table) + " VALUES (?, ?)");
+    conn->exec(fmt::format("CREATE TEMP TABLE {0} (lo {1}, hi {1})", adql::quote_identifier(table), conn->integer_type()));
+    auto ins = conn->prepare("INSERT INTO " + conn->temp_prefix() + adql::quote_identifier(table) + " VALUES (?, ?)");
     conn->exec("BEGIN");
     for (const auto& r : ranges) {
       ins->bind(1, r.first).bind(2, r.last);
@@ -491,9 +504,8 @@ QueryResult TapEngine::run(const QueryRequest& request) {
       ins->reset();
     }
     conn->exec("COMMIT");
-    return fmt::format("{} IN (SELECT f.dataset_key FROM temp.{} AS r JOIN main.footprint_cell AS f ON f.cell "
-                       "BETWEEN r.lo AND r.hi)",
-                       key, adql::quote_identifier(table));
+    return fmt::format("{} IN (SELECT f.dataset_key FROM {}{} AS r JOIN {} AS f ON f.cell BETWEEN r.lo AND r.hi)", key,
+                       conn->temp_prefix(), adql::quote_identifier(table), cells);
   };
   adql::Translation translation;
   try {
@@ -510,6 +522,18 @@ QueryResult TapEngine::run(const QueryRequest& request) {
     result.fields.push_back(result_field(c.name, c.type, c.source ? &*c.source : nullptr));
   }
 
+  if (conn->dialect() == db::Dialect::postgresql) {
+    // The user's query reads only; the server itself also stops it a little
+    // after the deadline, in case this process is gone before it can cancel
+    // it (the progress check cancels it at the deadline: check
+    // pg_stat_activity).
+    conn->exec("BEGIN READ ONLY");
+    if (request.deadline) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*request.deadline -
+                                                                              std::chrono::steady_clock::now());
+      conn->exec(fmt::format("SET LOCAL statement_timeout = {}", std::max<std::int64_t>(left.count(), 0) + 2000));
+    }
+  }
   Interrupt interrupt{request.deadline, &request.cancelled, false, false};
   const ProgressCheck progress_check(conn->db(), interrupt);
   std::unique_ptr<db::Statement> stmt;
@@ -519,7 +543,9 @@ QueryResult TapEngine::run(const QueryRequest& request) {
     spdlog::warn("tap: SQL did not prepare: {} in: {}", e.reason(), translation.sql.substr(0, 500));
     throw dali::usage_error("QUERY cannot be run: " + std::string(e.reason()));
   }
-  const int ncols = stmt->column_count();
+  // Columns are known once the first row is (PostgreSQL streams a result
+  // whose shape comes with it).
+  int ncols = -1;
   std::uint64_t bytes = 0;
   for (;;) {
     try {
@@ -534,6 +560,7 @@ QueryResult TapEngine::run(const QueryRequest& request) {
       result.overflow = true;
       break;
     }
+    if (ncols < 0) ncols = stmt->column_count();
     std::vector<votable::Value> row;
     row.reserve(static_cast<std::size_t>(ncols));
     for (int i = 0; i < ncols && i < static_cast<int>(translation.columns.size()); ++i) {

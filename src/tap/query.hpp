@@ -1,9 +1,11 @@
 // Runs ADQL queries for TAP on the registry database.
 //
-// Each query runs on its own read-only SQLite connection (taken from a small
-// pool; SQLite's WAL lets any number of readers run beside the registry's
-// writer), never under SharedRepository's mutex, so a slow query holds up
-// nobody else. A pooled connection carries, in its TEMP schema:
+// Each query runs on its own connection (taken from a small pool), never
+// under SharedRepository's mutex, so a slow query holds up nobody else: on
+// SQLite a read-only connection (WAL lets any number of readers run beside
+// the registry's writer), on PostgreSQL a session whose every query runs in
+// a READ ONLY transaction with the time limit as its statement_timeout. A
+// pooled connection carries, in its TEMP schema:
 //   - the views the catalogue's data tables are read through
 //     (tap_ivoa_obscore, tap_survey_*), restricted by
 //     visibility_predicate() to the rows the viewer may see — so an
@@ -13,7 +15,8 @@
 //   - the TAP_SCHEMA tables, filled from TapMetadata;
 //   - per query, the uploaded tables (TAP_UPLOAD.x -> tap_upload_N) and the
 //     HEALPix cell ranges of large spatial constraints, dropped afterwards.
-// The adql_* functions (adql/sql_functions.hpp) are registered on it.
+// On SQLite the adql_* functions (adql/sql_functions.hpp) are registered on
+// it; PostgreSQL has them on the server (the registry installs them).
 //
 // Limits: the query text length, a time limit (the connection's progress
 // check, db::Connection::set_progress_check, interrupts the statement at the
@@ -43,7 +46,9 @@
 namespace pixserve::tap {
 
 struct EngineOptions {
+  // The registry: an SQLite file, or (when set) a PostgreSQL URL.
   std::filesystem::path registry_file{};
+  std::string registry_url{};
   int index_order = 9;  // the registry's HEALPix index order
   TapSettings settings{};  // max_query_length, max_result_bytes
   std::size_t max_uploads = 10;

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "adql/catalog.hpp"
+#include "db/dialect.hpp"
 #include "auth/identity.hpp"
 #include "votable/model.hpp"
 
@@ -103,18 +104,16 @@ std::string viewer_key(const Viewer& viewer);
 
 // SQL condition on a `dataset` row aliased `alias`: true when the viewer
 // may see it. The policy's parameters are inlined as SQL literals (views
-// cannot hold bound parameters) and its "now" is SQLite's clock, so a view
-// kept across queries stays right as embargoes end.
-std::string visibility_predicate(const Viewer& viewer, std::string_view alias);
+// cannot hold bound parameters) and its "now" is the database's clock, so a
+// view kept across queries stays right as embargoes end.
+std::string visibility_predicate(const Viewer& viewer, std::string_view alias, db::Dialect dialect);
 
-// The statements that create, on one read-only connection, the TEMP views
-// the catalogue's data tables are read through (restricted to the viewer's
-// rows) and the TAP_SCHEMA tables. create_schema_sql() is run once per
-// connection (TAP_SCHEMA rows are then inserted by the caller from
-// TapMetadata); views_sql() whenever the viewer changes.
+// The statements that create, on one query connection, the TEMP views the
+// catalogue's data tables are read through (restricted to the viewer's
+// rows); run whenever the viewer changes, after drop_views_sql().
 // datalink_links: the path (or URL) of DataLink's links endpoint;
 // ivoa.obscore's access_url is it followed by ?ID=<the dataset's DID>.
-std::vector<std::string> views_sql(const Viewer& viewer, std::string_view datalink_links);
-std::vector<std::string> drop_views_sql();
+std::vector<std::string> views_sql(const Viewer& viewer, std::string_view datalink_links, db::Dialect dialect);
+std::vector<std::string> drop_views_sql(db::Dialect dialect);
 
 }  // namespace pixserve::tap

@@ -4,7 +4,7 @@
 
 namespace pixserve::uws {
 
-JobEngine::JobEngine(const std::filesystem::path& registry_db, const std::filesystem::path& jobs_dir,
+JobEngine::JobEngine(std::unique_ptr<db::Connection> database, const std::filesystem::path& jobs_dir,
                      const JobSettings& settings, std::chrono::milliseconds sweep_interval) {
   StoreOptions store_options;
   store_options.jobs_dir = jobs_dir;
@@ -12,7 +12,7 @@ JobEngine::JobEngine(const std::filesystem::path& registry_db, const std::filesy
   store_options.max_execution_duration = whole_seconds(settings.max_execution_duration);
   store_options.default_retention = whole_seconds(settings.retention);
   store_options.max_retention = whole_seconds(settings.max_retention);
-  store_ = JobStore::open(registry_db, store_options);
+  store_ = std::make_unique<JobStore>(std::move(database), store_options);
   RunnerOptions runner_options;
   runner_options.threads = settings.threads;
   runner_options.max_queued = settings.max_queued;

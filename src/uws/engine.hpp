@@ -24,10 +24,11 @@ namespace pixserve::uws {
 
 class JobEngine {
  public:
-  // Opens (creating when missing) the job tables in registry_db and result
-  // files under jobs_dir, and starts the job threads; expired jobs are
-  // looked for every sweep_interval.
-  JobEngine(const std::filesystem::path& registry_db, const std::filesystem::path& jobs_dir,
+  // Opens (creating when missing) the job tables on `database` (the
+  // registry's database: an SQLite file or PostgreSQL) and result files
+  // under jobs_dir, and starts the job threads; expired jobs are looked for
+  // every sweep_interval.
+  JobEngine(std::unique_ptr<db::Connection> database, const std::filesystem::path& jobs_dir,
             const JobSettings& settings,
             std::chrono::milliseconds sweep_interval = std::chrono::minutes(1));
   JobEngine(const JobEngine&) = delete;

@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
   uws::JobSettings settings;
   settings.threads = 2;
   // Expired jobs are looked for every second, so that a test sees DESTRUCTION work.
-  auto engine = std::make_shared<uws::JobEngine>(dir / "jobs.sqlite", dir / "jobs", settings, std::chrono::seconds(1));
+  auto engine = std::make_shared<uws::JobEngine>(db::open_sqlite(dir / "jobs.sqlite", true), dir / "jobs", settings, std::chrono::seconds(1));
 
   dali::Service toy{.name = "toy", .title = "Toy job service", .description = "Echoes its TEXT (tests only)."};
   uws::add_job_endpoints(toy, engine,

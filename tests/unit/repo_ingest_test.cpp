@@ -15,6 +15,7 @@
 #include "sky/healpix.hpp"
 #include "wcs/wcs.hpp"
 #include "test_scratch.hpp"
+#include "test_registry.hpp"
 
 namespace fs = std::filesystem;
 
@@ -55,7 +56,7 @@ TEST(Ingest, RegistersMetadataFromHeaders) {
   Scratch s("ingest_metadata");
   fs::create_directories(s.dir / "in");
   write_calexp(s.dir / "in" / "a.fits", 42, 7, 53.0, -28.0);
-  auto repo = Repository::open_or_create(s.dir / "repo", {});
+  auto repo = Repository::open_or_create(s.dir / "repo", pixserve::testing::test_repository_config());
   const auto report = ingest(repo, {s.dir / "in"}, {});
   EXPECT_EQ(report.registered, 1U);
   const auto rec = repo.registry().find_by_id("DR1.calexp.v42.d007");
@@ -97,7 +98,7 @@ TEST(Ingest, ReingestIsANoOp) {
   fs::create_directories(s.dir / "in");
   write_calexp(s.dir / "in" / "a.fits", 1, 1, 10.0, 0.0);
   write_calexp(s.dir / "in" / "b.fits", 2, 1, 10.0, 0.0);
-  auto repo = Repository::open_or_create(s.dir / "repo", {});
+  auto repo = Repository::open_or_create(s.dir / "repo", pixserve::testing::test_repository_config());
   EXPECT_EQ(ingest(repo, {s.dir / "in"}, {}).registered, 2U);
   const auto again = ingest(repo, {s.dir / "in"}, {});
   EXPECT_EQ(again.registered, 0U);
@@ -114,7 +115,7 @@ TEST(Ingest, CorruptFileLeavesRepositoryUnchanged) {
     std::ofstream bad(s.dir / "in" / "c3b.fits", std::ios::binary);
     bad << "SIMPLE  =                    T / truncated";
   }
-  auto repo = Repository::open_or_create(s.dir / "repo", {});
+  auto repo = Repository::open_or_create(s.dir / "repo", pixserve::testing::test_repository_config());
   try {
     ingest(repo, {s.dir / "in"}, {});
     FAIL() << "ingest of a corrupt file must fail";
@@ -147,7 +148,7 @@ TEST(Ingest, FileWithoutWcsIsRefused) {
     f.append_image(fits::Image<float>(8, 8), {.extname = "IMAGE"});
     f.close();
   }
-  auto repo = Repository::open_or_create(s.dir / "repo", {});
+  auto repo = Repository::open_or_create(s.dir / "repo", pixserve::testing::test_repository_config());
   try {
     ingest(repo, {s.dir / "nowcs.fits"}, {});
     FAIL() << "a science image without WCS must be refused";
@@ -163,7 +164,7 @@ TEST(Ingest, ConflictingDuplicateIsRefused) {
   fs::create_directories(s.dir / "b");
   write_calexp(s.dir / "a" / "x.fits", 9, 9, 30.0, 5.0);
   write_calexp(s.dir / "b" / "x.fits", 9, 9, 30.1, 5.0);  // same data ID, other content
-  auto repo = Repository::open_or_create(s.dir / "repo", {});
+  auto repo = Repository::open_or_create(s.dir / "repo", pixserve::testing::test_repository_config());
   EXPECT_EQ(ingest(repo, {s.dir / "a"}, {}).registered, 1U);
   EXPECT_THROW(ingest(repo, {s.dir / "b"}, {}), std::runtime_error);
   EXPECT_THROW(ingest(repo, {s.dir / "missing"}, {}), std::runtime_error);
@@ -182,7 +183,7 @@ TEST(Ingest, UserImageNeedsOwner) {
     wcs::Wcs::tan(tan).write_to(f);
     f.close();
   }
-  auto repo = Repository::open_or_create(s.dir / "repo", {});
+  auto repo = Repository::open_or_create(s.dir / "repo", pixserve::testing::test_repository_config());
   EXPECT_THROW(ingest(repo, {s.dir / "my image.fits"}, {}), std::runtime_error);
   IngestOptions opts;
   opts.owner = "alice";
@@ -206,7 +207,7 @@ TEST(Ingest, ConeSearchMatchesBruteForce) {
   for (int v = 0; v < 60; ++v) {
     write_calexp(s.dir / "in" / fmt::format("c{}.fits", v), v, 1, sky::normalize_ra(ra(rng)), dec(rng));
   }
-  auto repo = Repository::open_or_create(s.dir / "repo", {});
+  auto repo = Repository::open_or_create(s.dir / "repo", pixserve::testing::test_repository_config());
   ingest(repo, {s.dir / "in"}, {});
   const auto all = repo.registry().find({});
   ASSERT_EQ(all.size(), 60U);
@@ -507,7 +508,7 @@ rules:
     time: {start: MJD-OBS, scale: tai}
     columns: {seeing: "{SEEING}"}
 )";
-  auto repo = Repository::open_or_create(s.dir / "repo", {});
+  auto repo = Repository::open_or_create(s.dir / "repo", pixserve::testing::test_repository_config());
   IngestOptions options;
   options.mapping = std::make_shared<const Mapping>(Mapping::parse(yaml, "levels.yaml"));
   options.skip_bad = true;
@@ -529,7 +530,7 @@ rules:
   EXPECT_NEAR(*rec->s_resolution, 4.0, 1e-9);  // the pixel scale, as the rule does not say
   EXPECT_EQ(rec->t_max, rec->t_min.value_or(0) + 30.0 / 86400.0);
   // The built-in mapping leaves the level to the type, and the registry keeps it.
-  auto plain = Repository::open_or_create(s.dir / "plain", {});
+  auto plain = Repository::open_or_create(s.dir / "plain", pixserve::testing::test_repository_config());
   ingest(plain, {s.dir / "in" / "b.fits"}, {});
   const auto calexp = plain.registry().find_by_id("DR1.calexp.v2.d001");
   ASSERT_TRUE(calexp);

@@ -8,6 +8,7 @@
 #include "repo/repository.hpp"
 #include "repo/virtual_products.hpp"
 #include "test_scratch.hpp"
+#include "test_registry.hpp"
 
 namespace fs = std::filesystem;
 
@@ -38,7 +39,7 @@ TemplatePatch template_at(const std::string& id, const std::string& band, double
 
 struct DiffimFixture {
   pixserve::testing::ScratchDir scratch;
-  Repository repo = Repository::open_or_create(scratch.dir / "repo", {});
+  Repository repo = Repository::open_or_create(scratch.dir / "repo", pixserve::testing::test_repository_config());
   std::map<std::string, KnownDataset> known;
 
   // The raw's calexp is known (stored or virtual, this run).

@@ -7,6 +7,7 @@
 #include "repo/repository.hpp"
 #include "repo/virtual_products.hpp"
 #include "test_scratch.hpp"
+#include "test_registry.hpp"
 
 namespace fs = std::filesystem;
 
@@ -71,6 +72,8 @@ TEST(Recipe, EstimatedCalexpSizeCountsPaddedPlanes) {
 }
 
 TEST(RegistrySchema, AVersionOneRegistryIsUpgradedInPlace) {
+  // Version 1 registries were SQLite files; PostgreSQL registries begin at 2.
+  if (!pixserve::testing::test_postgresql_server().empty()) GTEST_SKIP() << "SQLite registries only";
   pixserve::testing::ScratchDir s;
   {
     auto repo = Repository::open_or_create(s.dir / "repo", {});
@@ -99,7 +102,7 @@ TEST(RegistrySchema, AVersionOneRegistryIsUpgradedInPlace) {
 
 TEST(RegistrySchema, StorageAndRecipeAreStoredAndReadBack) {
   pixserve::testing::ScratchDir s;
-  auto repo = Repository::open_or_create(s.dir / "repo", {});
+  auto repo = Repository::open_or_create(s.dir / "repo", pixserve::testing::test_repository_config());
   DatasetRecord r;
   r.dataset_id = "DR1.calexp.v1.d004";
   r.type = DatasetType::calexp;

@@ -18,6 +18,7 @@
 #include "services/datasets.hpp"
 #include "service_test_support.hpp"
 #include "test_scratch.hpp"
+#include "test_registry.hpp"
 
 namespace fs = std::filesystem;
 
@@ -60,7 +61,7 @@ struct RepoFixture {
   Scratch scratch;
   std::shared_ptr<SharedRepository> repository;
   explicit RepoFixture(const std::string& name) : scratch(name) {
-    auto repo = repo::Repository::open_or_create(scratch.dir / "repo", {.name = "testrepo", .authority = "example.org"});
+    auto repo = repo::Repository::open_or_create(scratch.dir / "repo", pixserve::testing::test_repository_config({.name = "testrepo", .authority = "example.org"}));
     auto& reg = repo.registry();
     reg.insert(calexp(1, 1, 53.0, -28.0, "r"));
     reg.insert(calexp(2, 1, 53.0, -28.0, "g"));

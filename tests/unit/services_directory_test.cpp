@@ -14,6 +14,7 @@
 #include "services/app.hpp"
 #include "service_test_support.hpp"
 #include "test_scratch.hpp"
+#include "test_registry.hpp"
 
 namespace pixserve::services {
 namespace {
@@ -51,7 +52,7 @@ struct Server {
                                                     app(make_app(repository, options())) {}
 
   static std::shared_ptr<SharedRepository> open(const pixserve::testing::ScratchDir& scratch, bool with_data) {
-    auto repo = repo::Repository::open_or_create(scratch.dir / "repo", {.name = "testrepo", .authority = "example.org"});
+    auto repo = repo::Repository::open_or_create(scratch.dir / "repo", pixserve::testing::test_repository_config({.name = "testrepo", .authority = "example.org"}));
     if (with_data) {
       auto secret = directory_calexp(1, 60.0, -30.0);  // first by ID, but no example may name it
       secret.rights.policy = repo::ReadPolicy::owner;

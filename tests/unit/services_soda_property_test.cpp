@@ -33,6 +33,7 @@
 #include "service_test_support.hpp"
 #include "soda_test_images.hpp"
 #include "test_scratch.hpp"
+#include "test_registry.hpp"
 
 namespace pixserve::services {
 namespace {
@@ -87,7 +88,7 @@ struct SodaPropertyTest : ::testing::Test {
   }
 
   void SetUp() override {
-    auto repo = repo::Repository::open_or_create(scratch.dir / "repo", {.name = "prop", .authority = "example.org"});
+    auto repo = repo::Repository::open_or_create(scratch.dir / "repo", pixserve::testing::test_repository_config({.name = "prop", .authority = "example.org"}));
     const auto root = scratch.dir / "repo";
     auto& reg = repo.registry();
     const auto cw = grid_wcs(32.0, 32.0);

@@ -27,6 +27,7 @@
 #include "services/soda_stream.hpp"
 #include "soda_test_images.hpp"
 #include "test_scratch.hpp"
+#include "test_registry.hpp"
 
 namespace fs = std::filesystem;
 
@@ -109,7 +110,7 @@ struct SodaStreamFixture : ::testing::Test {
   }
 
   void SetUp() override {
-    auto repo = repo::Repository::open_or_create(scratch.dir / "repo", {.name = "testrepo", .authority = "example.org"});
+    auto repo = repo::Repository::open_or_create(scratch.dir / "repo", pixserve::testing::test_repository_config({.name = "testrepo", .authority = "example.org"}));
     const auto root = scratch.dir / "repo";
     auto& reg = repo.registry();
     add(reg, root, "DR1.calexp.a", 200, 150, false);

@@ -32,6 +32,7 @@
 #include "soda_test_images.hpp"
 #include "test_scratch.hpp"
 #include "wcs/wcs.hpp"
+#include "test_registry.hpp"
 
 namespace fs = std::filesystem;
 
@@ -192,7 +193,7 @@ struct SodaFixture : ::testing::Test {
   std::unique_ptr<App> app;
 
   void SetUp() override {
-    auto repo = repo::Repository::open_or_create(scratch.dir / "repo", {.name = "testrepo", .authority = "example.org"});
+    auto repo = repo::Repository::open_or_create(scratch.dir / "repo", pixserve::testing::test_repository_config({.name = "testrepo", .authority = "example.org"}));
     const auto root = scratch.dir / "repo";
     auto& reg = repo.registry();
     // A calexp on the tract grid at offset (0, 0), plus an embargoed copy and a raw.

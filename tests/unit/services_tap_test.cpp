@@ -20,6 +20,7 @@
 #include "tap/fetch.hpp"
 #include "service_test_support.hpp"
 #include "test_scratch.hpp"
+#include "test_registry.hpp"
 
 namespace pixserve::services {
 namespace {
@@ -56,7 +57,7 @@ struct Fixture {
   std::shared_ptr<SharedRepository> repository;
   App app;
   Fixture(AppOptions options = default_options()) : scratch("tap") {
-    auto repo = repo::Repository::open_or_create(scratch.dir / "repo", {.name = "testrepo", .authority = "example.org"});
+    auto repo = repo::Repository::open_or_create(scratch.dir / "repo", pixserve::testing::test_repository_config({.name = "testrepo", .authority = "example.org"}));
     auto& reg = repo.registry();
     reg.insert(tap_calexp(1, 1, 53.0, -28.0, "r"));
     reg.insert(tap_calexp(2, 1, 53.0, -28.0, "g"));
