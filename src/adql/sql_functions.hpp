@@ -3,7 +3,7 @@
 // engine calls it when it opens one). PostgreSQL has native math and LIKE,
 // so it needs only the geometry ones (user_functions(postgresql)), which its
 // backend must provide on the server with the same names and semantics
-// (geometry_functions.hpp).
+// (geometry_functions.hpp): postgresql_functions_sql() defines them.
 //
 // The functions are written against db::FunctionCall, not a database API:
 // what they compute belongs with ADQL, how a backend calls C++ from SQL
@@ -32,5 +32,16 @@ std::span<const UserFunction> user_functions(db::Dialect dialect);
 // results (SQRT(-1), LOG(0)) give NULL. Throws db::DbError when the backend
 // refuses a registration.
 void register_functions(db::Connection& connection);
+
+// The SQL script (postgresql_functions.sql, embedded at build time) that
+// defines user_functions(db::Dialect::postgresql) on a PostgreSQL server in
+// SQL and PL/pgSQL, with the names, arities and results of the C++ ones
+// (same numbers, truth values, STC-S text and error messages), for a
+// PostgreSQL registry to run with Connection::exec() when it creates or
+// opens its database. The functions go to the first schema of the
+// connection's search_path. Running it again replaces them with the same
+// definitions; sent as one string it is one transaction, and it takes an
+// advisory lock, so that servers starting together install in turn.
+std::string_view postgresql_functions_sql() noexcept;
 
 }  // namespace pixserve::adql

@@ -271,17 +271,28 @@ class SqlWriter {
     const std::string x = expr(*c.operand);
     const auto len = c.target.length;
     switch (c.target.kind) {
-      case CastKind::smallint: return fmt::format("CAST({} AS {})", x, pg_ ? "smallint" : "INTEGER");
-      case CastKind::integer: return fmt::format("CAST({} AS {})", x, pg_ ? "integer" : "INTEGER");
-      case CastKind::bigint: return fmt::format("CAST({} AS {})", x, pg_ ? "bigint" : "INTEGER");
+      case CastKind::smallint:
+      case CastKind::integer:
+      case CastKind::bigint: {
+        if (!pg_) return fmt::format("CAST({} AS INTEGER)", x);
+        // SQLite truncates a real towards zero where PostgreSQL rounds it to
+        // the nearest integer: truncate first, so that both give the same.
+        const bool real_operand = is_numeric(c.operand->type) && !is_integer(c.operand->type);
+        const char* type = c.target.kind == CastKind::smallint ? "smallint"
+                           : c.target.kind == CastKind::integer ? "integer"
+                                                                : "bigint";
+        return fmt::format("CAST({} AS {})", real_operand ? "trunc(" + x + ")" : x, type);
+      }
       case CastKind::real: return fmt::format("CAST({} AS {})", x, pg_ ? "real" : "REAL");
       case CastKind::double_precision: return fmt::format("CAST({} AS {})", x, pg_ ? "double precision" : "REAL");
       case CastKind::char_:
       case CastKind::varchar: {
         const bool fixed = c.target.kind == CastKind::char_;
         if (pg_) {
-          return len ? fmt::format("CAST({} AS {}({}))", x, fixed ? "char" : "varchar", *len)
-                     : fmt::format("CAST({} AS {})", x, fixed ? "char" : "varchar");
+          // PostgreSQL's char(n) pads with blanks; CHAR here only truncates,
+          // as on SQLite (and CHAR alone is CHAR(1)).
+          if (fixed) return fmt::format("CAST({} AS varchar({}))", x, len ? *len : 1);
+          return len ? fmt::format("CAST({} AS varchar({}))", x, *len) : fmt::format("CAST({} AS varchar)", x);
         }
         // SQLite has no lengths: truncate as PostgreSQL does (CHAR is not padded).
         if (fixed && !len) return fmt::format("substr(CAST({} AS TEXT), 1, 1)", x);

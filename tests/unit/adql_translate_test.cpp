@@ -170,7 +170,7 @@ TEST(AdqlTranslate, DialectDifferences) {
             "SELECT CAST(t1.\"s_ra\" AS INTEGER) AS c1, substr(CAST(t1.\"visit\" AS TEXT), 1, 4) AS c2, "
             "CAST(t1.\"obs_id\" AS REAL) AS c3 FROM \"ivoa_obscore\" AS t1");
   EXPECT_EQ(pg("SELECT CAST(s_ra AS SMALLINT), CAST(visit AS VARCHAR(4)), CAST(obs_id AS DOUBLE PRECISION) FROM ivoa.obscore"),
-            "SELECT CAST(t1.\"s_ra\" AS smallint) AS c1, CAST(t1.\"visit\" AS varchar(4)) AS c2, "
+            "SELECT CAST(trunc(t1.\"s_ra\") AS smallint) AS c1, CAST(t1.\"visit\" AS varchar(4)) AS c2, "
             "CAST(t1.\"obs_id\" AS double precision) AS c3 FROM \"ivoa_obscore\" AS t1");
   EXPECT_EQ(pg("SELECT visit || '-' || detector FROM ivoa.obscore"),
             "SELECT ((CAST(t1.\"visit\" AS text) || '-') || CAST(t1.\"detector\" AS text)) AS c1 FROM "
