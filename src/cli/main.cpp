@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "cli/hips_commands.hpp"
 #include "cli/product_commands.hpp"
+#include "cli/registry_commands.hpp"
 #include "cli/rights_commands.hpp"
 #include "cli/token_commands.hpp"
 
@@ -27,6 +28,8 @@ int main(int argc, char** argv) {
   product_commands.add_to(app);
   pixserve::cli::RightsCommands rights_commands;  // rights
   rights_commands.add_to(app);
+  pixserve::cli::RegistryCommands registry_commands;  // registry migrate
+  registry_commands.add_to(app);
 
   try {
     app.parse(argc, argv);
@@ -42,6 +45,7 @@ int main(int argc, char** argv) {
     if (auto status = token_commands.run()) return *status;
     if (auto status = product_commands.run()) return *status;
     if (auto status = rights_commands.run()) return *status;
+    if (auto status = registry_commands.run()) return *status;
     return commands.run();
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());

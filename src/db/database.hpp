@@ -96,6 +96,9 @@ class Statement {
   virtual double get_double(int index) = 0;
   virtual std::string get_text(int index) = 0;
   virtual std::vector<unsigned char> get_blob(int index) = 0;
+  // The value as the database holds it: NULL, an integer, a real or text
+  // (what copying rows between databases needs).
+  virtual Value get_value(int index) = 0;
   std::optional<std::int64_t> get_optional_int(int index);
   std::optional<double> get_optional_double(int index);
   std::optional<std::string> get_optional_text(int index);

@@ -47,6 +47,10 @@ struct CancelFreer {
 constexpr int kPollMilliseconds = 50;
 constexpr auto kCancelRepeat = std::chrono::milliseconds(500);
 
+// Built-in type OIDs (fixed in PostgreSQL's catalogue) read as numbers.
+constexpr Oid kBoolOid = 16, kInt8Oid = 20, kInt2Oid = 21, kInt4Oid = 23, kFloat4Oid = 700, kFloat8Oid = 701,
+              kNumericOid = 1700;
+
 // SQLSTATE classes and codes the interface distinguishes.
 constexpr std::string_view kUniqueViolation = "23505";
 constexpr std::string_view kQueryCanceled = "57014";
@@ -250,6 +254,20 @@ class PgStatement final : public Statement {
   std::string get_text(int index) override {
     const PGresult* r = current(index);
     return std::string(PQgetvalue(r, 0, index), static_cast<std::size_t>(PQgetlength(r, 0, index)));
+  }
+  Value get_value(int index) override {
+    const PGresult* r = current(index);
+    if (PQgetisnull(r, 0, index)) return {};
+    switch (PQftype(r, index)) {  // type OIDs of the server's catalogue (pg_type)
+      case kBoolOid:
+      case kInt2Oid:
+      case kInt4Oid:
+      case kInt8Oid: return get_int(index);
+      case kFloat4Oid:
+      case kFloat8Oid:
+      case kNumericOid: return get_double(index);
+      default: return get_text(index);
+    }
   }
   std::vector<unsigned char> get_blob(int index) override {
     // bytea in text form: \x followed by hex digits.
@@ -464,6 +482,9 @@ std::unique_ptr<Connection> open_postgresql(const std::string& url, const Postgr
     throw DbError(fmt::format("postgresql: cannot connect to {}: {}", where, pg_detail::trim_message(PQerrorMessage(conn.get()))),
                   "database unavailable");
   }
+  // An error's message without the CONTEXT lines of the functions it came
+  // through (a TAP user reads the message).
+  PQsetErrorContextVisibility(conn.get(), PQSHOW_CONTEXT_NEVER);
   auto c = std::make_unique<pg_detail::PgConnection>(std::move(conn), where);
   // NOTICEs ("relation ... already exists, skipping") are not errors: libpq
   // would print them on stderr.

@@ -157,6 +157,14 @@ class SqliteStatement final : public Statement {
     if (text == nullptr) return {};
     return {reinterpret_cast<const char*>(text), static_cast<size_t>(sqlite3_column_bytes(stmt_.get(), index))};
   }
+  Value get_value(int index) override {
+    switch (sqlite3_column_type(stmt_.get(), index)) {
+      case SQLITE_NULL: return {};
+      case SQLITE_INTEGER: return get_int(index);
+      case SQLITE_FLOAT: return get_double(index);
+      default: return get_text(index);
+    }
+  }
   std::vector<unsigned char> get_blob(int index) override {
     const auto* data = static_cast<const unsigned char*>(sqlite3_column_blob(stmt_.get(), index));
     if (data == nullptr) return {};
@@ -213,6 +221,7 @@ class LentStatement final : public Statement {
   std::int64_t get_int(int index) override { return statement_->get_int(index); }
   double get_double(int index) override { return statement_->get_double(index); }
   std::string get_text(int index) override { return statement_->get_text(index); }
+  Value get_value(int index) override { return statement_->get_value(index); }
   std::vector<unsigned char> get_blob(int index) override { return statement_->get_blob(index); }
 
  private:

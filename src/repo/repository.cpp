@@ -91,6 +91,17 @@ void write_config(const fs::path& file, const RepositoryConfig& c) {
   fs::rename(tmp, file);
 }
 
+}  // namespace
+
+void set_registry_location(const fs::path& root, const std::string& location) {
+  RepositoryConfig config = read_config(root / kConfigFile);
+  config.registry = location;
+  validate(config);
+  write_config(root / kConfigFile, config);
+}
+
+namespace {
+
 std::unique_ptr<Registry> open_registry(const fs::path& root, const RepositoryConfig& c, bool create) {
   const auto database = RegistryDatabase::of(root, c);
   auto registry = std::make_unique<Registry>(database.connect(create), c.index_order);

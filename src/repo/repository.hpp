@@ -50,6 +50,11 @@ struct RegistryDatabase {
 // True for a registry location that names a PostgreSQL server.
 bool is_postgresql_url(std::string_view location);
 
+// Points the repository at root to another registry database (after its
+// rows were copied there: `pixserve registry migrate`); the configuration
+// file is replaced atomically.
+void set_registry_location(const std::filesystem::path& root, const std::string& location);
+
 class Repository {
  public:
   // Opens an existing repository; throws std::runtime_error if root is not one.

@@ -238,11 +238,16 @@ adql::AdqlType upload_column_type(const votable::Field& f) {
 // One pooled read-only connection with its TEMP objects.
 class TapEngine::Connection {
  public:
-  Connection(const TapMetadata& metadata, const EngineOptions& options)
+  Connection(const TapMetadata& metadata, const EngineOptions& options, std::once_flag& functions_installed)
       : db_(open_query_connection(options)), datalink_links_(options.datalink_links) {
     if (dialect() == db::Dialect::sqlite) {
       adql::register_functions(*db_);
       exec("PRAGMA temp_store = MEMORY");
+    } else {
+      // The server's copies of the adql_* functions, of this build's
+      // version: installed (replaced) by the engine's first session, which
+      // may write, before any query runs.
+      std::call_once(functions_installed, [&] { exec(std::string(adql::postgresql_functions_sql())); });
     }
     create_tap_schema(metadata);
   }
@@ -378,7 +383,7 @@ std::unique_ptr<TapEngine::Connection> TapEngine::acquire() {
       return c;
     }
   }
-  return std::make_unique<Connection>(*metadata_, options_);
+  return std::make_unique<Connection>(*metadata_, options_, functions_installed_);
 }
 
 void TapEngine::release(std::unique_ptr<Connection> connection) {

@@ -119,6 +119,7 @@ class TapEngine {
   EngineOptions options_;
   std::mutex mutex_;
   std::vector<std::unique_ptr<Connection>> idle_;
+  std::once_flag functions_installed_;  // PostgreSQL: the adql_* functions, by the first session
 };
 
 // The uploaded table as the catalogue sees it: ADQL types from the FIELDs'

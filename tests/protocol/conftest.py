@@ -3,6 +3,7 @@ simulated survey, and a repository with it ingested.
 
 Run with Debian's interpreter: /usr/bin/python3 -m pytest tests/protocol
 """
+import atexit
 import io
 import json
 import os
@@ -10,6 +11,7 @@ import pathlib
 import re
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -28,9 +30,46 @@ def pixserve_binary():
     return path
 
 
+# PIXSERVE_TEST_REGISTRY=postgresql runs the suite on PostgreSQL registries:
+# every repository an `ingest` creates gets a database of its own on a
+# private server (scripts/postgresql-test-server.sh), started on first use
+# by each test process and stopped when it exits.
+_postgresql = {}
+
+
+def postgresql_registry():
+    """The URL of a new, empty database on this process's test server."""
+    script = str(ROOT / "scripts" / "postgresql-test-server.sh")
+    if "url" not in _postgresql:
+        state = tempfile.mkdtemp(prefix="pixserve-pg-state-")
+        started = subprocess.run(["sh", script, "start", state], capture_output=True, text=True, timeout=120)
+        if started.returncode != 0:
+            raise AssertionError(f"the PostgreSQL test server did not start:\n{started.stderr}")
+        _postgresql.update(url=started.stdout.strip(), made=0)
+        atexit.register(lambda: subprocess.run(["sh", script, "stop", state], capture_output=True, timeout=120))
+    _postgresql["made"] += 1
+    name = f"registry_{os.getpid()}_{_postgresql['made']}"
+    subprocess.run(["psql", "-q", _postgresql["url"], "-c", f"CREATE DATABASE {name}"], check=True,
+                   capture_output=True, timeout=60)
+    return _postgresql["url"].rsplit("/", 1)[0] + "/" + name
+
+
+def on_test_registry(args):
+    """`args` of a pixserve command, an ingest that creates a repository
+    placed on the backend this run tests."""
+    if os.environ.get("PIXSERVE_TEST_REGISTRY", "sqlite") != "postgresql" or not args or args[0] != "ingest":
+        return args
+    if "--registry" in args or "--repo" not in args:
+        return args
+    repo = pathlib.Path(args[args.index("--repo") + 1])
+    if (repo / "pixserve-repo.json").exists():
+        return args
+    return [*args, "--registry", postgresql_registry()]
+
+
 def run(*args, check=True, **kwargs):
     """Runs pixserve with arguments; returns the CompletedProcess."""
-    cmd = [pixserve_binary(), *map(str, args)]
+    cmd = [pixserve_binary(), *on_test_registry(list(map(str, args)))]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kwargs)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
