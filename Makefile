@@ -6,7 +6,7 @@ BUILD_ASAN := build-asan
 DEMO_DIR ?= demo
 PORT ?= 8080
 
-.PHONY: all deps build build-servers build-asan bench demo test unit-test asan-test protocol-test protocol-asan-test browser-test bench-http clean fuzz fuzz-build fuzz-adql fuzz-dali fuzz-http
+.PHONY: all deps build build-servers build-asan bench demo test unit-test asan-test protocol-test protocol-postgresql-test protocol-asan-test browser-test bench-http clean fuzz fuzz-build fuzz-adql fuzz-dali fuzz-http
 
 all: build
 
@@ -70,6 +70,13 @@ asan-test: build-asan
 protocol-test: build-servers
 	PIXSERVE_BIN=$(abspath $(BUILD)/pixserve) /usr/bin/python3 -m pytest -q -n $(JOBS) --dist loadfile --basetemp=$(abspath $(BUILD)/pytest-tmp) tests/protocol
 
+# The protocol files that read and write the registry through every
+# service, again on PostgreSQL registries: each repository a test creates
+# gets a database of its own on a private server (tests/protocol/conftest.py).
+PROTOCOL_POSTGRESQL := test_sia_datalink.py test_tap.py test_soda.py test_matrix.py test_mosaics.py test_job_service.py
+protocol-postgresql-test: build-servers
+	PIXSERVE_TEST_REGISTRY=postgresql PIXSERVE_BIN=$(abspath $(BUILD)/pixserve) /usr/bin/python3 -m pytest -q -n $(JOBS) --dist loadfile --basetemp=$(abspath $(BUILD)/pytest-tmp) $(addprefix tests/protocol/,$(PROTOCOL_POSTGRESQL))
+
 # The endpoint x dataset x identity matrix again against the ASan/UBSan
 # server: a memory error in any cell fails it (the test reads the server log);
 # and the virtual products' re-creation, parts and faults (an ASan error
@@ -90,7 +97,7 @@ bench-http: build
 # tests run once, under ASan and UBSan (`make unit-test` runs them in the
 # plain tree); the fuzzers run FUZZ_TIME_TEST seconds each.
 FUZZ_TIME_TEST ?= 30
-TEST_STAGES := deps build-servers build-asan asan-test protocol-test protocol-asan-test browser-test fuzz
+TEST_STAGES := deps build-servers build-asan asan-test protocol-test protocol-postgresql-test protocol-asan-test browser-test fuzz
 test:
 	@FUZZ_TIME=$(FUZZ_TIME_TEST) bash scripts/test-stages.sh $(TEST_STAGES)
 

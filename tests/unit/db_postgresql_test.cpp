@@ -12,8 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "db/copy.hpp"
 #include "db/database.hpp"
 #include "pg_cluster.hpp"
+#include "test_scratch.hpp"
 
 namespace pixserve::db {
 namespace {
@@ -184,6 +186,55 @@ TEST_F(PgFixture, ReadOnlyConnectionsRefuseWritesAndALostServerIsAnError) {
     EXPECT_EQ(e.reason(), "database unavailable");
     EXPECT_NE(std::string(e.what()).find("127.0.0.1"), std::string::npos);
   }
+}
+
+TEST_F(PgFixture, TablesCopyFromSqliteWithEveryValueKindAcrossBatches) {
+  pixserve::testing::ScratchDir scratch;
+  auto from = open_sqlite(scratch.dir / "from.sqlite3", true);
+  from->exec("CREATE TABLE t (k INTEGER PRIMARY KEY, n INTEGER, x REAL, s TEXT)");
+  conn->exec("CREATE TABLE t (k BIGINT PRIMARY KEY, n BIGINT, x DOUBLE PRECISION, s TEXT)");
+  // More rows than one multi-row INSERT carries, so the last batch is partial.
+  constexpr int kRows = 25'003;
+  {
+    Transaction tx(*from);
+    auto ins = from->prepare("INSERT INTO t VALUES (?, ?, ?, ?)");
+    for (int i = 0; i < kRows; ++i) {
+      ins->bind(1, std::int64_t{i});
+      if (i % 7 == 0) {
+        ins->bind_null(2).bind_null(3).bind_null(4);
+      } else {
+        ins->bind(2, std::int64_t{i} * std::int64_t{1'000'000'007}).bind(3, i / 3.0 - 1e-300).bind(4, "it's \\ row " + std::to_string(i));
+      }
+      ins->run();
+      ins->reset();
+    }
+    tx.commit();
+  }
+  EXPECT_TRUE(table_exists(*from, "t"));
+  EXPECT_FALSE(table_exists(*from, "nothing"));
+  EXPECT_TRUE(table_exists(*conn, "t"));
+  std::int64_t last_report = 0;
+  {
+    Transaction tx(*conn);
+    EXPECT_EQ(copy_table(*from, *conn, "t", [&](const std::string& table, std::int64_t rows) {
+                EXPECT_EQ(table, "t");
+                EXPECT_GE(rows, last_report);
+                last_report = rows;
+              }),
+              kRows);
+    tx.commit();
+  }
+  EXPECT_EQ(last_report, kRows);
+  auto a = from->prepare("SELECT k, n, x, s FROM t ORDER BY k");
+  auto b = conn->prepare("SELECT k, n, x, s FROM t ORDER BY k");
+  int rows = 0;
+  while (a->step()) {
+    ASSERT_TRUE(b->step());
+    for (int c = 0; c < 4; ++c) EXPECT_EQ(a->get_value(c), b->get_value(c)) << "row " << rows << " column " << c;
+    ++rows;
+  }
+  EXPECT_FALSE(b->step());
+  EXPECT_EQ(rows, kRows);
 }
 
 }  // namespace
