@@ -427,7 +427,17 @@ void Registry::insert(const DatasetRecord& r) {
   const std::int64_t key = s->get_int(0);
   s->reset();
 
-  if (r.footprint) {
+  if (r.footprint && conn_->dialect() == db::Dialect::postgresql) {
+    // All cells in one statement (an array), not a round trip per cell.
+    std::string cells = "{";
+    for (const auto cell : sky::expand(sky::cover(*r.footprint, index_order_))) {
+      if (cells.size() > 1) cells += ',';
+      cells += std::to_string(cell);
+    }
+    auto cell_insert = conn_->prepare(
+        "INSERT INTO footprint_cell (cell, dataset_key) SELECT c, ? FROM unnest(CAST(? AS BIGINT[])) AS c");
+    cell_insert->bind(1, key).bind(2, cells + "}").run();
+  } else if (r.footprint) {
     auto cell_insert = conn_->prepare("INSERT INTO footprint_cell (cell, dataset_key) VALUES (?, ?)");
     for (const auto cell : sky::expand(sky::cover(*r.footprint, index_order_))) {
       cell_insert->bind(1, static_cast<std::int64_t>(cell)).bind(2, key).run();
