@@ -3,6 +3,7 @@ SQLite, what it refuses, and the same answers from the services before and
 after (pyvo's SIAv2 and TAP clients, a bearer token made before the move).
 The server is the private one of conftest.postgresql_registry()."""
 import subprocess
+import time
 
 import pytest
 import requests
@@ -86,3 +87,51 @@ def test_services_answer_the_same_after_the_move(moved, survey_dir):
     # New datasets get keys after the copied ones.
     run("ingest", "--repo", moved["repo"], "--collection", "DR2", "--no-virtual", survey_dir)
     assert len(query(moved["repo"], "--collection", "DR2")) > 0
+
+
+SLOW_ADQL = ("SELECT COUNT(*) AS n FROM TAP_SCHEMA.columns AS a, TAP_SCHEMA.columns AS b, TAP_SCHEMA.columns AS c, "
+             "TAP_SCHEMA.columns AS d")
+
+
+def running_queries(url):
+    """The statements the registry's server is running for clients now,
+    other than this one."""
+    out = subprocess.run(["psql", "-tA", url, "-c",
+                          "SELECT query FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() "
+                          "AND backend_type = 'client backend'"], capture_output=True, text=True, check=True)
+    return [line for line in out.stdout.splitlines() if line.strip()]
+
+
+def test_a_query_past_its_limit_is_cancelled_in_postgresql(moved, tmp_path):
+    config = tmp_path / "pixserve.yaml"
+    config.write_text("tap:\n  sync_time_limit_s: 1\n")
+    server = start_server(moved["repo"], "--config", config)
+    try:
+        started = time.monotonic()
+        r = requests.get(server.url + "/api/tap/sync", params={"LANG": "ADQL", "QUERY": SLOW_ADQL}, timeout=60)
+        assert time.monotonic() - started < 10
+        assert "time limit" in r.text, r.text
+        # Not abandoned: the server has stopped it, before the statement_timeout
+        # backstop (the limit + 2 s) would have.
+        deadline = started + 2.5
+        while running_queries(moved["url"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert running_queries(moved["url"]) == []
+
+        # An async job's ABORT stops its statement in the server too.
+        job = requests.post(server.url + "/api/tap/async", data={"LANG": "ADQL", "QUERY": SLOW_ADQL, "PHASE": "RUN"},
+                            allow_redirects=False, timeout=60)
+        location = job.headers["Location"]
+        location = location if location.startswith("http") else server.url + location
+        deadline = time.monotonic() + 20
+        while not any("tap_schema_columns" in q for q in running_queries(moved["url"])):
+            assert time.monotonic() < deadline, "the job's query never reached the server"
+            time.sleep(0.1)
+        requests.post(location + "/phase", data={"PHASE": "ABORT"}, timeout=60)
+        deadline = time.monotonic() + 5
+        while running_queries(moved["url"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert running_queries(moved["url"]) == []
+        assert requests.get(location + "/phase", timeout=60).text.strip() == "ABORTED"
+    finally:
+        assert stop_server(server) == 0, server.log()[-3000:]
