@@ -107,7 +107,7 @@ void apply_survey_params(const dali::ParsedParams& params, repo::DatasetQuery& q
 
 http::Response dataset_query_response(std::shared_ptr<SharedRepository> repository, const dali::ParsedParams& params,
                                       const dali::ResultLimits& limits, std::optional<repo::DatasetQuery> query,
-                                      dali::TableResult table, DatasetRowMaker make_row) {
+                                      dali::TableResult table, const ObscoreColumns& columns, std::string base_url) {
   dali::response_format(params);  // a bad RESPONSEFORMAT fails before the query runs
   const std::int64_t maxrec = dali::effective_maxrec(params, limits);
   std::vector<repo::DatasetRecord> found;
@@ -117,9 +117,15 @@ http::Response dataset_query_response(std::shared_ptr<SharedRepository> reposito
     found = repository->find_visible(std::move(*query), params.caller());
   }
   auto records = std::make_shared<const std::vector<repo::DatasetRecord>>(std::move(found));
-  table.rows = [records, make_row = std::move(make_row)](const dali::RowSink& emit) {
+  table.fields = columns.fields();
+  // One row refilled per record: a cone answers thousands of rows, and
+  // building each as a fresh vector of fresh strings cost as much as
+  // writing it.
+  table.rows = [records, &columns, did_prefix = repository->publisher_did(""),
+                base_url = std::move(base_url)](const dali::RowSink& emit) {
+    ObscoreRows rows(columns, did_prefix, base_url);
     for (const auto& r : *records) {
-      if (!emit(make_row(r))) return;
+      if (!emit(rows.row(r))) return;
     }
   };
   return dali::table_response(params, limits, std::move(table));
@@ -155,13 +161,10 @@ dali::Service datasets_service(std::shared_ptr<SharedRepository> repository, con
     repo::DatasetQuery q;
     apply_survey_params(params, q);
     q.bands = params.all_as<std::string>("BAND");
-    return dataset_query_response(
-        repository, params, limits, std::move(q),
-        {.name = "datasets", .description = "Datasets matching the query", .fields = dataset_columns().fields()},
-        [repository](const repo::DatasetRecord& r) {
-          // No access_url among these columns: no base URL needed.
-          return dataset_columns().row({r, repository->publisher_did(r.dataset_id), {}});
-        });
+    // No access_url among these columns: no base URL needed.
+    return dataset_query_response(repository, params, limits, std::move(q),
+                                  {.name = "datasets", .description = "Datasets matching the query"},
+                                  dataset_columns(), {});
   };
   return dali::Service{
       .name = std::string(links::kDatasets),

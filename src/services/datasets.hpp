@@ -28,13 +28,14 @@ std::vector<dali::ParamSpec> survey_params();
 // Sets the members of q those parameters constrain.
 void apply_survey_params(const dali::ParsedParams& params, repo::DatasetQuery& q);
 
-using DatasetRowMaker = std::function<std::vector<votable::Value>(const repo::DatasetRecord&)>;
 // Runs q through SharedRepository::find_visible (nullopt: a query known to
-// match nothing) with MAXREC + 1 as the limit, and streams one row per record
-// as `table` (whose rows member is set here) in the requested RESPONSEFORMAT.
+// match nothing) with MAXREC + 1 as the limit, and streams one row of
+// `columns` per record as `table` (whose fields and rows are set here) in
+// the requested RESPONSEFORMAT. base_url makes access_url absolute;
+// `columns` must outlive the response's body (a static set of columns).
 http::Response dataset_query_response(std::shared_ptr<SharedRepository> repository, const dali::ParsedParams& params,
                                       const dali::ResultLimits& limits, std::optional<repo::DatasetQuery> q,
-                                      dali::TableResult table, DatasetRowMaker make_row);
+                                      dali::TableResult table, const ObscoreColumns& columns, std::string base_url);
 
 // The parameters of /api/datasets/query (POS, DPSUBTYPE, BAND, COLLECTION,
 // VISIT, DETECTOR, MAXREC, RESPONSEFORMAT).

@@ -295,11 +295,8 @@ dali::Service hips_service(std::shared_ptr<SharedRepository> repository, const H
     return dataset_query_response(repository, params, limits, std::move(q),
                                   {.name = "progenitors",
                                    .description = fmt::format("Datasets under cell {} of order {} of map {}", npix,
-                                                              order, map),
-                                   .fields = kColumns.fields()},
-                                  [repository, base](const repo::DatasetRecord& r) {
-                                    return kColumns.row({r, repository->publisher_did(r.dataset_id), base});
-                                  });
+                                                              order, map)},
+                                  kColumns, base);
   };
   return dali::Service{
       .name = std::string(links::kHips),

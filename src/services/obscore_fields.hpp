@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,10 @@ struct ObscoreRecord {
   const repo::DatasetRecord& record;
   const std::string& publisher_did;
   const std::string& base_url;  // makes access_url absolute
+  // access_url itself when the caller has built it (ObscoreRows does, from a
+  // prefix made once per response); empty: made from base_url and
+  // publisher_did.
+  std::string_view access_url = {};
 };
 
 // Result columns with ObsCore names: their FIELDs and the row of a record,
@@ -47,10 +52,39 @@ class ObscoreColumns {
 
   const std::vector<votable::Field>& fields() const noexcept { return fields_; }
   std::vector<votable::Value> row(const ObscoreRecord& record) const;
+  // The same values into `cells` (one per column), reusing the storage of
+  // the strings and arrays they hold.
+  void fill(const ObscoreRecord& record, std::span<votable::Value> cells) const;
+
+  // Sets one cell of a record's row.
+  using CellFill = void (*)(const ObscoreRecord&, votable::Value&);
 
  private:
   std::vector<votable::Field> fields_;
-  std::vector<std::size_t> getters_;
+  std::vector<CellFill> fills_;
+};
+
+// The rows of many records of one response, for streaming them: what every
+// row shares (the publisher DID and DataLink URL before the dataset ID) is
+// made once, and one row is refilled record after record, so that a row
+// allocates nothing once the first rows have grown its strings.
+class ObscoreRows {
+ public:
+  // did_prefix: a publisher DID without its dataset ID
+  // (Repository::publisher_did("")); base_url makes access_url absolute.
+  ObscoreRows(const ObscoreColumns& columns, std::string did_prefix, std::string base_url);
+
+  // The row of `record`, valid until the next call.
+  std::span<const votable::Value> row(const repo::DatasetRecord& record);
+
+ private:
+  const ObscoreColumns& columns_;
+  std::string did_prefix_;
+  std::string base_url_;
+  std::string url_prefix_;  // access_url before the percent-encoded dataset ID
+  std::string did_;
+  std::string url_;
+  std::vector<votable::Value> cells_;
 };
 
 }  // namespace pixserve::services

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string_view>
 #include <utility>
@@ -145,13 +147,9 @@ dali::Service sia_service(std::shared_ptr<SharedRepository> repository, const da
       .example_params = {"POS"},
   };
   query.handler = [repository, limits](const http::Request& request, const dali::ParsedParams& params) {
-    auto q = sia_query(params, *repository);
-    return dataset_query_response(
-        repository, params, limits, std::move(q),
-        {.name = "results", .description = "Images matching the query (ObsCore)", .fields = sia_columns().fields()},
-        [repository, base = request.base_url()](const repo::DatasetRecord& r) {
-          return sia_columns().row({r, repository->publisher_did(r.dataset_id), base});
-        });
+    return dataset_query_response(repository, params, limits, sia_query(params, *repository),
+                                  {.name = "results", .description = "Images matching the query (ObsCore)"},
+                                  sia_columns(), request.base_url());
   };
   return dali::Service{
       .name = std::string(links::kSia),

@@ -1,23 +1,18 @@
 #include "votable/cells.hpp"
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
 #include <utility>
-#include <variant>
 
 namespace pixserve::votable::detail {
 
 namespace {
-
-template <class... F>
-struct Overloaded : F... {
-  using F::operator()...;
-};
-template <class... F>
-Overloaded(F...) -> Overloaded<F...>;
 
 std::pair<std::int64_t, std::int64_t> int_range(Datatype t) {
   switch (t) {
@@ -54,9 +49,9 @@ bool is_xml_char(char32_t cp) {
          (cp >= 0x10000 && cp <= 0x10FFFF);
 }
 
-// Bytes that leave the fast path of put_text: controls, non-ASCII, and the
-// characters the mode escapes.
-bool needs_care(unsigned char c, TextMode mode) {
+// Bytes that leave the copying loop of put_text: controls, non-ASCII, and
+// the characters the mode escapes.
+constexpr bool needs_care(unsigned char c, TextMode mode) {
   if (c < 0x20 || c >= 0x80) return true;
   switch (mode) {
     case TextMode::xml_text: return c == '&' || c == '<' || c == '>';
@@ -66,6 +61,24 @@ bool needs_care(unsigned char c, TextMode mode) {
   }
   return true;
 }
+
+// needs_care as one table per mode: put_text asks it for every byte of every
+// string cell, and a load beats the branches.
+using ByteSet = std::array<bool, 256>;
+
+constexpr ByteSet care_set(TextMode mode) {
+  ByteSet set{};
+  for (std::size_t c = 0; c < set.size(); ++c) set[c] = needs_care(static_cast<unsigned char>(c), mode);
+  return set;
+}
+
+constexpr std::array<ByteSet, 4> kCareSets = {care_set(TextMode::xml_text), care_set(TextMode::xml_attribute),
+                                               care_set(TextMode::csv), care_set(TextMode::tsv)};
+
+const ByteSet& care_set_of(TextMode mode) { return kCareSets[static_cast<std::size_t>(mode)]; }
+
+// RFC 4180: a field holding one of these is quoted.
+constexpr bool needs_csv_quotes(unsigned char c) { return c == ',' || c == '"' || c == '\r' || c == '\n'; }
 
 void put_utf8(OutputBuffer& out, char32_t cp) {
   char b[4];
@@ -153,37 +166,31 @@ Layout make_layout(const Field& field) {
 }
 
 void check_value(const Field& f, const Layout& layout, const Value& value) {
+  // Called for every cell: the alternatives are tested in the order of
+  // their frequency in results, without a visitor's indirect call.
   const Datatype t = f.datatype;
   const bool scalar = layout.shape == Shape::scalar;
-  std::visit(Overloaded{
-                 [](const std::monostate&) {},
-                 [&](bool) {
-                   if (t != Datatype::boolean) reject(f, "got a boolean");
-                 },
-                 [&](std::int64_t v) {
-                   if (!scalar) reject(f, "got a scalar for an array field");
-                   if (is_integer(t))
-                     check_int(f, v);
-                   else if (!is_real(t))
-                     reject(f, "got an integer");
-                 },
-                 [&](double) {
-                   if (!scalar || !is_real(t)) reject(f, "got a floating-point scalar");
-                 },
-                 [&](const std::string&) {
-                   if (!layout.is_string()) reject(f, "got a string");
-                 },
-                 [&](const std::vector<double>& v) {
-                   if (scalar || !is_real(t)) reject(f, "got a floating-point array");
-                   check_length(f, layout, v.size());
-                 },
-                 [&](const std::vector<std::int64_t>& v) {
-                   if (scalar || !is_integer(t)) reject(f, "got an integer array");
-                   check_length(f, layout, v.size());
-                   for (const std::int64_t x : v) check_int(f, x);
-                 },
-             },
-             value.storage());
+  if (value.is_null()) return;
+  if (value.get_if<double>()) {
+    if (!scalar || !is_real(t)) reject(f, "got a floating-point scalar");
+  } else if (value.get_if<std::string>()) {
+    if (!layout.is_string()) reject(f, "got a string");
+  } else if (const auto* i = value.get_if<std::int64_t>()) {
+    if (!scalar) reject(f, "got a scalar for an array field");
+    if (is_integer(t))
+      check_int(f, *i);
+    else if (!is_real(t))
+      reject(f, "got an integer");
+  } else if (const auto* reals = value.get_if<std::vector<double>>()) {
+    if (scalar || !is_real(t)) reject(f, "got a floating-point array");
+    check_length(f, layout, reals->size());
+  } else if (value.get_if<bool>()) {
+    if (t != Datatype::boolean) reject(f, "got a boolean");
+  } else if (const auto* ints = value.get_if<std::vector<std::int64_t>>()) {
+    if (scalar || !is_integer(t)) reject(f, "got an integer array");
+    check_length(f, layout, ints->size());
+    for (const std::int64_t x : *ints) check_int(f, x);
+  }
 }
 
 bool is_per_element_bound(const Layout& layout, const Value& value) {
@@ -245,26 +252,28 @@ Char next_char(std::string_view s, std::size_t pos, Charset charset) {
 }
 
 void put_text(OutputBuffer& out, std::string_view s, TextMode mode, Charset charset, std::size_t max_chars) {
-  std::size_t i = 0, run = 0, chars = 0;
+  const ByteSet& care = care_set_of(mode);
+  std::size_t i = 0, chars = 0;
   while (i < s.size() && chars < max_chars) {
-    // Plain ASCII is copied in runs: the common case for catalogue strings.
-    if (!needs_care(static_cast<unsigned char>(s[i]), mode)) {
-      ++i;
-      ++chars;
-      continue;
-    }
-    out.put(s.substr(run, i - run));
+    // Plain ASCII is copied in runs (a byte is a character there): the
+    // common case for catalogue strings.
+    const std::size_t run_end = i + std::min(s.size() - i, max_chars - chars);
+    std::size_t j = i;
+    while (j < run_end && !care[static_cast<unsigned char>(s[j])]) ++j;
+    out.put(s.substr(i, j - i));
+    chars += j - i;
+    i = j;
+    if (i == run_end) continue;  // the end of s or of max_chars: the loop ends
     const Char c = next_char(s, i, charset);
     put_escaped_char(out, c.cp, mode);
     i += c.len;
     ++chars;
-    run = i;
   }
-  out.put(s.substr(run, i - run));
 }
 
 void put_csv_string(OutputBuffer& out, std::string_view s, Charset charset, std::size_t max_chars) {
-  const bool quote = s.empty() || s.find_first_of(",\"\r\n") != std::string_view::npos;
+  const auto special = [](char c) { return needs_csv_quotes(static_cast<unsigned char>(c)); };
+  const bool quote = s.empty() || std::any_of(s.begin(), s.end(), special);
   if (quote) out.put('"');
   put_text(out, s, TextMode::csv, charset, max_chars);
   if (quote) out.put('"');
@@ -286,53 +295,52 @@ float to_float(double v) {
 void put_real(OutputBuffer& out, double v, Datatype type) {
   if (std::isnan(v)) return out.put("NaN");
   if (std::isinf(v)) return out.put(v > 0 ? "+Inf" : "-Inf");
-  char buf[40];
-  // fmt's "{}" is the shortest representation that reads back exactly.
-  fmt::format_to_n_result<char*> r;
+  // fmt's "{}" is the shortest text that reads back exactly (Dragonbox). The
+  // compiled form is the same formatting without parsing "{}" for each of
+  // millions of cells. It never exceeds 24 characters (sign, 17 digits,
+  // point, "e-308"), so the buffer cannot overflow.
+  char buf[32];
+  char* end = nullptr;
   if (type == Datatype::float_) {
     const float f = to_float(v);
     if (std::isinf(f)) return out.put(f > 0 ? "+Inf" : "-Inf");
-    r = fmt::format_to_n(buf, sizeof buf, "{}", f);
+    end = fmt::format_to(buf, FMT_COMPILE("{}"), f);
   } else {
-    r = fmt::format_to_n(buf, sizeof buf, "{}", v);
+    end = fmt::format_to(buf, FMT_COMPILE("{}"), v);
   }
-  out.put(std::string_view(buf, r.size));
+  out.put(std::string_view(buf, static_cast<std::size_t>(end - buf)));
 }
 
 void put_value_text(OutputBuffer& out, const Layout& layout, const Value& value, TextMode mode) {
-  const bool xml = mode == TextMode::xml_text || mode == TextMode::xml_attribute;
-  const bool real = is_real(layout.type);
-  std::visit(Overloaded{
-                 [](const std::monostate&) {},
-                 [&](bool b) { out.put(xml ? (b ? "T" : "F") : (b ? "true" : "false")); },
-                 [&](std::int64_t v) {
-                   if (real)
-                     put_real(out, static_cast<double>(v), layout.type);
-                   else
-                     put_int(out, v);
-                 },
-                 [&](double v) { put_real(out, v, layout.type); },
-                 [&](const std::string& s) {
-                   const Charset cs = charset_of(layout.type);
-                   if (mode == TextMode::csv)
-                     put_csv_string(out, s, cs, layout.max_chars());
-                   else
-                     put_text(out, s, mode, cs, layout.max_chars());
-                 },
-                 [&](const std::vector<double>& v) {
-                   for (std::size_t k = 0; k < v.size(); ++k) {
-                     if (k) out.put(' ');
-                     put_real(out, v[k], layout.type);
-                   }
-                 },
-                 [&](const std::vector<std::int64_t>& v) {
-                   for (std::size_t k = 0; k < v.size(); ++k) {
-                     if (k) out.put(' ');
-                     put_int(out, v[k]);
-                   }
-                 },
-             },
-             value.storage());
+  // Called for every cell: the alternatives are tested in the order of
+  // their frequency in results, without a visitor's indirect call.
+  if (const auto* d = value.get_if<double>()) {
+    put_real(out, *d, layout.type);
+  } else if (const auto* s = value.get_if<std::string>()) {
+    const Charset cs = charset_of(layout.type);
+    if (mode == TextMode::csv)
+      put_csv_string(out, *s, cs, layout.max_chars());
+    else
+      put_text(out, *s, mode, cs, layout.max_chars());
+  } else if (const auto* i = value.get_if<std::int64_t>()) {
+    if (is_real(layout.type))
+      put_real(out, static_cast<double>(*i), layout.type);
+    else
+      put_int(out, *i);
+  } else if (const auto* reals = value.get_if<std::vector<double>>()) {
+    for (std::size_t k = 0; k < reals->size(); ++k) {
+      if (k) out.put(' ');
+      put_real(out, (*reals)[k], layout.type);
+    }
+  } else if (const auto* b = value.get_if<bool>()) {
+    const bool xml = mode == TextMode::xml_text || mode == TextMode::xml_attribute;
+    out.put(xml ? (*b ? "T" : "F") : (*b ? "true" : "false"));
+  } else if (const auto* ints = value.get_if<std::vector<std::int64_t>>()) {
+    for (std::size_t k = 0; k < ints->size(); ++k) {
+      if (k) out.put(' ');
+      put_int(out, (*ints)[k]);
+    }
+  }
 }
 
 }  // namespace pixserve::votable::detail

@@ -59,6 +59,18 @@ class Value {
     return std::get_if<T>(&v_);
   }
 
+  // For refilling one row record after record: makes this value an empty
+  // string and returns it to be filled, keeping the storage of the string it
+  // already holds, so that a reused row's text cells cost no allocation once
+  // they have grown.
+  std::string& make_text() {
+    if (auto* s = std::get_if<std::string>(&v_)) {
+      s->clear();
+      return *s;
+    }
+    return v_.emplace<std::string>();
+  }
+
   friend bool operator==(const Value&, const Value&) = default;
 
  private:

@@ -4,10 +4,11 @@
 // HTTP layer can send each chunk as it comes.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <string>
+#include <memory>
 #include <string_view>
 
 namespace pixserve::votable {
@@ -26,33 +27,41 @@ class OutputBuffer {
   OutputBuffer(const OutputBuffer&) = delete;
   OutputBuffer& operator=(const OutputBuffer&) = delete;
 
+  // The writers call these a few dozen times per row: the common case (the
+  // piece fits) is inline and a plain copy.
   void put(char c) {
-    if (buf_.size() == capacity_) flush();
-    buf_.push_back(c);
-    note_size();
+    if (size_ == capacity_) flush();
+    data_[size_++] = c;
   }
   // Splits long pieces so the buffer never holds more than `capacity` bytes,
   // even for a multi-megabyte cell.
-  void put(std::string_view s);
+  void put(std::string_view s) {
+    if (s.size() <= capacity_ - size_) {
+      std::copy_n(s.data(), s.size(), data_.get() + size_);
+      size_ += s.size();
+    } else {
+      put_split(s);
+    }
+  }
 
   // Hands everything buffered to the sink (nothing if empty).
   void flush();
 
   std::size_t capacity() const { return capacity_; }
-  // The most bytes ever held at once: at most capacity().
-  std::size_t max_buffered() const { return max_buffered_; }
+  // The most bytes ever held at once: at most capacity(). The buffer only
+  // grows between flushes, so its largest size is the one before a flush.
+  std::size_t max_buffered() const { return std::max(max_flushed_, size_); }
   // Bytes handed to the sink so far plus those still buffered.
-  std::uint64_t bytes_written() const { return flushed_ + buf_.size(); }
+  std::uint64_t bytes_written() const { return flushed_ + size_; }
 
  private:
-  void note_size() {
-    if (buf_.size() > max_buffered_) max_buffered_ = buf_.size();
-  }
+  void put_split(std::string_view s);
 
   Sink sink_;
-  std::string buf_;
+  std::unique_ptr<char[]> data_;
   std::size_t capacity_;
-  std::size_t max_buffered_ = 0;
+  std::size_t size_ = 0;
+  std::size_t max_flushed_ = 0;
   std::uint64_t flushed_ = 0;
 };
 

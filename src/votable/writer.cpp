@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <bit>
 #include <limits>
 #include <optional>
@@ -25,22 +27,35 @@ constexpr std::string_view document_start =
     " xsi:schemaLocation=\"http://www.ivoa.net/xml/VOTable/v1.3"
     " http://www.ivoa.net/xml/VOTable/VOTable-1.4.xsd\">\n";
 
-// BINARY and BINARY2 encode every value big-endian.
-void put_be(std::string& b, std::uint64_t bits, std::size_t nbytes) {
-  char bytes[8];
-  for (std::size_t k = 0; k < nbytes; ++k) bytes[k] = static_cast<char>((bits >> (8 * (nbytes - 1 - k))) & 0xFF);
-  b.append(bytes, nbytes);
+// BINARY and BINARY2 encode every value big-endian. With N known at compile
+// time the loop becomes one byte swap and one store.
+template <std::size_t N>
+void store_be(char* at, std::uint64_t bits) {
+  for (std::size_t k = 0; k < N; ++k) at[k] = static_cast<char>((bits >> (8 * (N - 1 - k))) & 0xFF);
 }
 
-void put_real_be(std::string& b, Datatype t, double v) {
+void store_be(char* at, std::uint64_t bits, std::size_t nbytes) {
+  switch (nbytes) {
+    case 1: return store_be<1>(at, bits);
+    case 2: return store_be<2>(at, bits);
+    case 4: return store_be<4>(at, bits);
+    default: return store_be<8>(at, bits);
+  }
+}
+
+using detail::RowBytes;
+
+void put_be(RowBytes& b, std::uint64_t bits, std::size_t nbytes) { store_be(b.extend(nbytes), bits, nbytes); }
+
+void put_real_be(RowBytes& b, Datatype t, double v) {
   if (t == Datatype::float_)
-    put_be(b, std::bit_cast<std::uint32_t>(detail::to_float(v)), 4);
+    store_be<4>(b.extend(4), std::bit_cast<std::uint32_t>(detail::to_float(v)));
   else
-    put_be(b, std::bit_cast<std::uint64_t>(v), 8);
+    store_be<8>(b.extend(8), std::bit_cast<std::uint64_t>(v));
 }
 
 // One numeric element; integers into a float column are converted.
-void put_number_be(std::string& b, Datatype t, std::int64_t v) {
+void put_number_be(RowBytes& b, Datatype t, std::int64_t v) {
   if (detail::is_real(t))
     put_real_be(b, t, static_cast<double>(v));
   else
@@ -50,13 +65,15 @@ void put_number_be(std::string& b, Datatype t, std::int64_t v) {
 // What a null element occupies: NaN for floating point, the field's VALUES
 // null for integers (BINARY), else zeros (BINARY2, where the null flag says
 // it is null; readers that ignore the flags still see NaN for reals).
-void put_null_be(std::string& b, Datatype t, std::optional<std::int64_t> null_int) {
-  if (detail::is_real(t))
+void put_null_be(RowBytes& b, Datatype t, std::optional<std::int64_t> null_int) {
+  if (detail::is_real(t)) {
     put_real_be(b, t, std::numeric_limits<double>::quiet_NaN());
-  else if (null_int)
+  } else if (null_int) {
     put_be(b, static_cast<std::uint64_t>(*null_int), element_size(t));
-  else
-    b.append(element_size(t), '\0');
+  } else {
+    const std::size_t n = element_size(t);
+    std::fill_n(b.extend(n), n, '\0');
+  }
 }
 
 // The null value BINARY declares for an integer FIELD that has none.
@@ -69,46 +86,81 @@ std::int64_t default_binary_null(Datatype t) {
   }
 }
 
+bool is_printable_ascii(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u >= 0x20 && u < 0x80;
+}
+
 // char: ASCII bytes; unicodeChar: UCS-2 code units. Variable length: a 4-byte
 // count of characters first; fixed length: padded with NULs.
-void encode_string(std::string& b, const Layout& layout, const std::string* s) {
+void encode_string(RowBytes& b, const Layout& layout, const std::string* s) {
   const bool wide = layout.type == Datatype::unicodeChar;
+  const std::size_t unit = wide ? 2 : 1;
   const std::size_t count_at = b.size();
-  if (layout.shape == Shape::variable) b.append(4, '\0');
+  if (layout.shape == Shape::variable) b.extend(4);
   std::size_t chars = 0;
   if (s) {
     const detail::Charset cs = detail::charset_of(layout.type);
-    for (std::size_t i = 0; i < s->size() && chars < layout.max_chars(); ++chars) {
-      const detail::Char c = detail::next_char(*s, i, cs);
-      i += c.len;
-      if (wide)
-        put_be(b, c.cp, 2);
-      else
-        b.push_back(static_cast<char>(c.cp));
+    const std::string_view text = *s;
+    // Every character takes at least one input byte: this is the most that
+    // can be written.
+    const std::size_t most = std::min(text.size(), layout.max_chars());
+    char* dst = b.room(most * unit);
+    std::size_t i = 0, w = 0;
+    while (chars < most && i < text.size()) {
+      // Printable ASCII stands for itself in every charset: in char columns
+      // a run of it is copied at once.
+      if (!wide) {
+        const std::size_t run_end = i + std::min(text.size() - i, most - chars);
+        std::size_t j = i;
+        while (j < run_end && is_printable_ascii(text[j])) ++j;
+        std::copy_n(text.data() + i, j - i, dst + w);
+        w += j - i;
+        chars += j - i;
+        i = j;
+        if (i == run_end) continue;
+      }
+      char32_t cp = static_cast<unsigned char>(text[i]);
+      if (is_printable_ascii(text[i])) {
+        ++i;
+      } else {
+        const detail::Char c = detail::next_char(text, i, cs);
+        cp = c.cp;
+        i += c.len;
+      }
+      if (wide) {
+        store_be<2>(dst + w, cp);
+        w += 2;
+      } else {
+        dst[w++] = static_cast<char>(cp);
+      }
+      ++chars;
     }
+    b.commit(w);
   }
   if (layout.shape == Shape::variable) {
-    for (std::size_t k = 0; k < 4; ++k) b[count_at + k] = static_cast<char>((chars >> (8 * (3 - k))) & 0xFF);
+    store_be<4>(b.data() + count_at, chars);
   } else {
-    b.append((layout.count - chars) * (wide ? 2 : 1), '\0');
+    const std::size_t pad = (layout.count - chars) * unit;
+    std::fill_n(b.extend(pad), pad, '\0');
   }
 }
 
 // One checked cell of a BINARY/BINARY2 row.
-void encode_cell(std::string& b, const Layout& layout, const Field& field, const Value& v) {
+void encode_cell(RowBytes& b, const Layout& layout, const Field& field, const Value& v) {
   const Datatype t = layout.type;
   const std::optional<std::int64_t> null_int = field.values.null;
   if (layout.is_string()) return encode_string(b, layout, v.get_if<std::string>());
   if (t == Datatype::boolean) {
     const bool* x = v.get_if<bool>();
-    b.push_back(x ? (*x ? 'T' : 'F') : '?');
+    *b.extend(1) = x ? (*x ? 'T' : 'F') : '?';
     return;
   }
   if (layout.shape == Shape::scalar) {
-    if (const auto* i = v.get_if<std::int64_t>())
-      put_number_be(b, t, *i);
-    else if (const auto* d = v.get_if<double>())
+    if (const auto* d = v.get_if<double>())
       put_real_be(b, t, *d);
+    else if (const auto* i = v.get_if<std::int64_t>())
+      put_number_be(b, t, *i);
     else
       put_null_be(b, t, null_int);
     return;
@@ -117,8 +169,15 @@ void encode_cell(std::string& b, const Layout& layout, const Field& field, const
   const auto* ints = v.get_if<std::vector<std::int64_t>>();
   const std::size_t n = reals ? reals->size() : ints ? ints->size() : 0;
   if (layout.shape == Shape::variable) put_be(b, n, 4);
-  if (reals)
-    for (const double x : *reals) put_real_be(b, t, x);
+  if (reals) {
+    if (t == Datatype::double_) {
+      // The common array (DALI polygons): one reservation for all of it.
+      char* at = b.extend(8 * n);
+      for (std::size_t k = 0; k < n; ++k) store_be<8>(at + 8 * k, std::bit_cast<std::uint64_t>((*reals)[k]));
+    } else {
+      for (const double x : *reals) put_real_be(b, t, x);
+    }
+  }
   if (ints)
     for (const std::int64_t x : *ints) put_number_be(b, t, x);
   // Only a null has fewer elements than a fixed arraysize (check_value).
@@ -444,13 +503,20 @@ void VotableWriter::binary_row(std::span<const Value> cells) {
   // BINARY row: just the fields, nulls in their in-band form.
   row_bytes_.clear();
   if (options_.serialization == Serialization::binary2) {
-    row_bytes_.assign((cells.size() + 7) / 8, '\0');
+    const std::size_t nflags = (cells.size() + 7) / 8;
+    char* flags = row_bytes_.extend(nflags);
+    std::fill_n(flags, nflags, '\0');
     for (std::size_t k = 0; k < cells.size(); ++k)
-      if (cells[k].is_null()) row_bytes_[k / 8] = static_cast<char>(row_bytes_[k / 8] | (0x80 >> (k % 8)));
+      if (cells[k].is_null()) flags[k / 8] = static_cast<char>(flags[k / 8] | (0x80 >> (k % 8)));
   }
   for (std::size_t k = 0; k < cells.size(); ++k) encode_cell(row_bytes_, layouts_[k], fields_[k], cells[k]);
-  base64_.write(row_bytes_, out_);
-  if (row_bytes_.capacity() > max_kept_row_bytes) std::string().swap(row_bytes_);
+  base64_.write(row_bytes_.view(), out_);
+  if (row_bytes_.capacity() > max_kept_row_bytes) row_bytes_.release();
+}
+
+void detail::RowBytes::grow(std::size_t n) {
+  // Doubling keeps a table of growing rows at amortised constant cost.
+  bytes_.resize(std::max(size_ + n, 2 * bytes_.size()));
 }
 
 void VotableWriter::end_table() {
@@ -469,57 +535,88 @@ void VotableWriter::end_table() {
   out_.put("</TABLE>\n");
   fields_.clear();
   layouts_.clear();
-  std::string().swap(row_bytes_);
+  row_bytes_.release();
   child_finished();
 }
 
-void VotableWriter::Base64::quad(const unsigned char* in, std::size_t n, char* dst) {
-  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  const std::uint32_t v = (std::uint32_t{in[0]} << 16) | (n > 1 ? std::uint32_t{in[1]} << 8 : 0u) | (n > 2 ? in[2] : 0u);
-  dst[0] = alphabet[(v >> 18) & 63];
-  dst[1] = alphabet[(v >> 12) & 63];
-  dst[2] = n > 1 ? alphabet[(v >> 6) & 63] : '=';
-  dst[3] = n > 2 ? alphabet[v & 63] : '=';
+namespace {
+
+constexpr char base64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+// The two characters of every 12-bit value: a 3-byte group is two lookups
+// instead of four.
+constexpr auto base64_pairs = [] {
+  std::array<std::array<char, 2>, 4096> pairs{};
+  for (std::size_t v = 0; v < pairs.size(); ++v) pairs[v] = {base64_alphabet[v >> 6], base64_alphabet[v & 63]};
+  return pairs;
+}();
+
+// n (1 to 3) bytes as four characters, '=' standing for the missing ones.
+void base64_quad(const unsigned char* in, std::size_t n, char* dst) {
+  const std::uint32_t v =
+      (std::uint32_t{in[0]} << 16) | (n > 1 ? std::uint32_t{in[1]} << 8 : 0u) | (n > 2 ? in[2] : 0u);
+  dst[0] = base64_alphabet[(v >> 18) & 63];
+  dst[1] = base64_alphabet[(v >> 12) & 63];
+  dst[2] = n > 1 ? base64_alphabet[(v >> 6) & 63] : '=';
+  dst[3] = n > 2 ? base64_alphabet[v & 63] : '=';
+}
+
+}  // namespace
+
+void VotableWriter::Base64::encode(const unsigned char* in, std::size_t groups, OutputBuffer& out) {
+  // Encoded in a stack buffer a line at a time, the inner loop free of the
+  // line and buffer bookkeeping, then handed on in one put().
+  char stage[1024];
+  std::size_t used = 0;
+  while (groups > 0) {
+    const std::size_t stage_room = (sizeof stage - 1 - used) / 4;  // one byte kept for a line break
+    if (stage_room == 0) {
+      out.put(std::string_view(stage, used));
+      used = 0;
+      continue;
+    }
+    const std::size_t n = std::min({groups, (base64_line - column_) / 4, stage_room});
+    for (std::size_t g = 0; g < n; ++g, in += 3, used += 4) {
+      const std::uint32_t v = (std::uint32_t{in[0]} << 16) | (std::uint32_t{in[1]} << 8) | in[2];
+      std::copy_n(base64_pairs[v >> 12].data(), 2, stage + used);
+      std::copy_n(base64_pairs[v & 0xFFF].data(), 2, stage + used + 2);
+    }
+    groups -= n;
+    column_ += 4 * n;
+    if (column_ == base64_line) {
+      stage[used++] = '\n';
+      column_ = 0;
+    }
+  }
+  out.put(std::string_view(stage, used));
 }
 
 void VotableWriter::Base64::write(std::string_view bytes, OutputBuffer& out) {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   std::size_t n = bytes.size();
-  char stage[1024];
-  std::size_t used = 0;
-  const auto emit = [&](const unsigned char* three) {
-    quad(three, 3, stage + used);
-    used += 4;
-    column_ += 4;
-    if (column_ == base64_line) {
-      stage[used++] = '\n';
-      column_ = 0;
+  if (ncarry_ > 0) {
+    // Complete the group the previous row left unfinished.
+    while (ncarry_ < 3 && n > 0) {
+      carry_[ncarry_++] = *p++;
+      --n;
     }
-    if (used + 5 > sizeof stage) {
-      out.put(std::string_view(stage, used));
-      used = 0;
-    }
-  };
-  while (ncarry_ > 0 && ncarry_ < 3 && n > 0) {
-    carry_[ncarry_++] = *p++;
-    --n;
-  }
-  if (ncarry_ == 3) {
-    emit(carry_);
+    if (ncarry_ < 3) return;
+    encode(carry_, 1, out);
     ncarry_ = 0;
   }
-  for (; n >= 3; p += 3, n -= 3) emit(p);
+  encode(p, n / 3, out);
+  p += n / 3 * 3;
+  n %= 3;
   while (n > 0) {
     carry_[ncarry_++] = *p++;
     --n;
   }
-  out.put(std::string_view(stage, used));
 }
 
 void VotableWriter::Base64::finish(OutputBuffer& out) {
   if (ncarry_ > 0) {
     char q[4];
-    quad(carry_, ncarry_, q);
+    base64_quad(carry_, ncarry_, q);
     out.put(std::string_view(q, 4));
     column_ += 4;
   }

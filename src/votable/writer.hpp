@@ -93,6 +93,43 @@ struct Group {
   std::string description{};
 };
 
+namespace detail {
+
+// One BINARY/BINARY2 row before base64, written through a pointer into
+// storage kept from row to row: a row is dozens of small big-endian
+// values, which std::string::append would each pay bookkeeping for.
+class RowBytes {
+ public:
+  void clear() { size_ = 0; }
+  std::size_t size() const { return size_; }
+  char* data() { return bytes_.data(); }
+  std::string_view view() const { return {bytes_.data(), size_}; }
+  std::size_t capacity() const { return bytes_.size(); }
+  // Where up to n more bytes go; commit() then says how many were written.
+  char* room(std::size_t n) {
+    if (n > bytes_.size() - size_) grow(n);
+    return bytes_.data() + size_;
+  }
+  void commit(std::size_t n) { size_ += n; }
+  // n more bytes, to be written at the address returned.
+  char* extend(std::size_t n) {
+    char* at = room(n);
+    size_ += n;
+    return at;
+  }
+  void release() {
+    std::vector<char>().swap(bytes_);
+    size_ = 0;
+  }
+
+ private:
+  void grow(std::size_t n);
+  std::vector<char> bytes_;
+  std::size_t size_ = 0;
+};
+
+}  // namespace detail
+
 class VotableWriter {
  public:
   explicit VotableWriter(Sink sink, WriterOptions options = {});
@@ -169,7 +206,8 @@ class VotableWriter {
     void finish(OutputBuffer& out);
 
    private:
-    void quad(const unsigned char* in, std::size_t n, char* dst);
+    // Encodes `groups` whole 3-byte groups, with the line breaks.
+    void encode(const unsigned char* in, std::size_t groups, OutputBuffer& out);
     unsigned char carry_[3] = {};
     std::size_t ncarry_ = 0;
     std::size_t column_ = 0;  // output characters on the current line (lines of 76)
@@ -182,7 +220,7 @@ class VotableWriter {
   std::vector<Field> fields_;
   std::vector<detail::Layout> layouts_;
   std::uint64_t rows_ = 0;
-  std::string row_bytes_;  // one BINARY/BINARY2 row before base64
+  detail::RowBytes row_bytes_;
   Base64 base64_;
 };
 
