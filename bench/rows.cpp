@@ -63,31 +63,19 @@ repo::Repository make_obscore_registry(const fs::path& root, std::int64_t rows) 
   constexpr std::string_view bands = "ugrizy";
   db::Transaction tx(repository.registry().connection());
   for (std::int64_t i = 0; i < rows; ++i) {
-    repo::DatasetRecord r;
-    r.type = repo::DatasetType::calexp;
-    r.collection = "DR1";
-    r.data_id.instrument = "LSSTSim";
+    const double a = ra(rng), d = dec(rng);
+    repo::DatasetRecord r = bench::synthetic_calexp(i, a, d);
     r.data_id.visit = 1'000'000 + i / 189;
     r.data_id.exposure = *r.data_id.visit;
-    r.data_id.detector = i % 189;
     r.data_id.raft = fmt::format("R{}{}", (i % 189) / 45, (i % 189) / 9 % 5);
     r.data_id.detector_name = fmt::format("S{}{}", i % 9 / 3, i % 3);
     r.data_id.band = std::string(1, bands[static_cast<std::size_t>(i / 189) % bands.size()]);
     r.data_id.physical_filter = r.data_id.band + "_sim_1.4";
     r.dataset_id = repo::make_dataset_id("DR1", r.type, r.data_id);
-    const double a = ra(rng), d = dec(rng);
-    r.footprint = bench::square(a, d, 0.113);
-    r.s_ra = a;
-    r.s_dec = d;
-    r.s_fov = 0.32;
     r.pixel_scale_arcsec = 0.2;
     r.width = 4072;
     r.height = 4000;
-    r.t_min = 60000.0 + static_cast<double>(i / 189) * 0.001;
-    r.t_max = *r.t_min + 30.0 / 86400.0;
     r.t_exptime = 30.0;
-    r.em_min = 552e-9;
-    r.em_max = 691e-9;
     r.facility_name = "Simulated Survey Telescope";
     r.instrument_name = "SimCam";
     // A third without a target; some names with characters XML escapes.
@@ -99,9 +87,7 @@ repo::Repository make_obscore_registry(const fs::path& root, std::int64_t rows) 
       r.zero_point = 27.0 + unit(rng);
       r.psf_fwhm = 0.6 + unit(rng);
     }
-    r.file_path = "data/none";
     r.file_size = 20'000'000 + i;
-    r.checksum = "0";
     r.rights.release_mjd = 59000.0 + static_cast<double>(i % 1000) * 0.25;
     repository.registry().insert(r);
   }

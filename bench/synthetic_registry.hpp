@@ -37,6 +37,31 @@ inline sky::Polygon square(double ra, double dec, double half_deg) {
                        {sky::normalize_ra(ra - half_deg / c), dec + half_deg}});
 }
 
+// The i-th synthetic calexp (visit i / 189, detector i % 189, band r),
+// centred on (ra, dec): what every synthetic registry's rows start from.
+inline repo::DatasetRecord synthetic_calexp(std::int64_t i, double ra, double dec) {
+  repo::DatasetRecord r;
+  r.type = repo::DatasetType::calexp;
+  r.collection = "DR1";
+  r.data_id.instrument = "LSSTSim";
+  r.data_id.visit = i / 189;
+  r.data_id.detector = i % 189;
+  r.data_id.band = "r";
+  r.dataset_id = repo::make_dataset_id("DR1", r.type, r.data_id);
+  r.footprint = square(ra, dec, 0.113);
+  r.s_ra = ra;
+  r.s_dec = dec;
+  r.s_fov = 0.32;
+  r.t_min = 60000.0 + static_cast<double>(i / 189) * 0.001;
+  r.t_max = *r.t_min + 30.0 / 86400.0;
+  r.em_min = 552e-9;
+  r.em_max = 691e-9;
+  r.file_path = "data/none";
+  r.file_size = 0;
+  r.checksum = "0";
+  return r;
+}
+
 // Creates the repository at root (which must not exist) holding `rows`
 // calexp datasets, public and released, in one transaction; prints progress
 // every 10% and the time taken.
@@ -48,27 +73,8 @@ inline repo::Repository make_synthetic_repository(const std::filesystem::path& r
   const auto t0 = std::chrono::steady_clock::now();
   db::Transaction tx(repository.registry().connection());
   for (std::int64_t i = 0; i < rows; ++i) {
-    repo::DatasetRecord r;
-    r.type = repo::DatasetType::calexp;
-    r.collection = "DR1";
-    r.data_id.instrument = "LSSTSim";
-    r.data_id.visit = i / 189;
-    r.data_id.detector = i % 189;
-    r.data_id.band = "r";
-    r.dataset_id = repo::make_dataset_id("DR1", r.type, r.data_id);
     const double a = ra(rng), d = dec(rng);
-    r.footprint = square(a, d, 0.113);
-    r.s_ra = a;
-    r.s_dec = d;
-    r.s_fov = 0.32;
-    r.t_min = 60000.0 + static_cast<double>(i / 189) * 0.001;
-    r.t_max = *r.t_min + 30.0 / 86400.0;
-    r.em_min = 552e-9;
-    r.em_max = 691e-9;
-    r.file_path = "data/none";
-    r.file_size = 0;
-    r.checksum = "0";
-    repository.registry().insert(r);
+    repository.registry().insert(synthetic_calexp(i, a, d));
     if (rows >= 10 && (i + 1) % (rows / 10) == 0) fmt::print(stderr, "  {} / {} datasets\n", i + 1, rows);
   }
   tx.commit();
