@@ -1,5 +1,5 @@
 // The built-in ingest mapping's YAML text: docs/mappings/pixserve-sim.yaml,
-// embedded at build time (src/repo/embed_mapping.cmake) so that the file in
+// embedded at build time (cmake/embed_text.cmake) so that the file in
 // docs/ stays the one description of the simulator's convention. Mapping::builtin()
 // parses it.
 #pragma once
