@@ -191,6 +191,13 @@ std::string schema_sql(db::Dialect dialect) {
                                   : "strftime('%Y-%m-%dT%H:%M:%fZ', d.release_mjd + 2400000.5)"));
 }
 
+// A PostgreSQL array literal ({1,2,3}) of cell numbers, bound as one
+// parameter where SQLite's statements take the values one by one.
+template <typename Integers>
+std::string bigint_array(const Integers& values) {
+  return fmt::format("{{{}}}", fmt::join(values, ","));
+}
+
 std::string join(const std::vector<std::string>& items, char sep) {
   std::string out;
   for (const auto& item : items) {
@@ -429,14 +436,10 @@ void Registry::insert(const DatasetRecord& r) {
 
   if (r.footprint && conn_->dialect() == db::Dialect::postgresql) {
     // All cells in one statement (an array), not a round trip per cell.
-    std::string cells = "{";
-    for (const auto cell : sky::expand(sky::cover(*r.footprint, index_order_))) {
-      if (cells.size() > 1) cells += ',';
-      cells += std::to_string(cell);
-    }
+    const auto cells = sky::expand(sky::cover(*r.footprint, index_order_));
     auto cell_insert = conn_->prepare(
         "INSERT INTO footprint_cell (cell, dataset_key) SELECT c, ? FROM unnest(CAST(? AS BIGINT[])) AS c");
-    cell_insert->bind(1, key).bind(2, cells + "}").run();
+    cell_insert->bind(1, key).bind(2, bigint_array(cells)).run();
   } else if (r.footprint) {
     auto cell_insert = conn_->prepare("INSERT INTO footprint_cell (cell, dataset_key) VALUES (?, ?)");
     for (const auto cell : sky::expand(sky::cover(*r.footprint, index_order_))) {
@@ -551,22 +554,18 @@ std::vector<DatasetRecord> Registry::find(const DatasetQuery& q) {
   if (!q.regions.empty() && conn_->dialect() == db::Dialect::postgresql) {
     // One statement: the cell ranges travel as two arrays and the server
     // joins them to the index, instead of a round trip per range.
-    std::string lows = "{", highs = "{";
+    std::vector<std::int64_t> lows, highs;
     for (const auto& region : q.regions) {
       for (const auto& range : sky::cover(region, index_order_)) {
-        if (lows.size() > 1) {
-          lows += ',';
-          highs += ',';
-        }
-        lows += std::to_string(range.first);
-        highs += std::to_string(range.last);
+        lows.push_back(range.first);
+        highs.push_back(range.last);
       }
     }
-    if (lows.size() == 1) return {};
+    if (lows.empty()) return {};
     sql += " AND dataset_key IN (SELECT f.dataset_key FROM footprint_cell AS f JOIN unnest(CAST(? AS BIGINT[]), "
            "CAST(? AS BIGINT[])) AS r (lo, hi) ON f.cell BETWEEN r.lo AND r.hi)";
-    params.emplace_back(lows + "}");
-    params.emplace_back(highs + "}");
+    params.emplace_back(bigint_array(lows));
+    params.emplace_back(bigint_array(highs));
   } else if (!q.regions.empty()) {
     candidates = candidate_keys(q.regions);
     if (candidates.empty()) return {};

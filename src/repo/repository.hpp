@@ -42,7 +42,6 @@ struct RegistryDatabase {
 
   static RegistryDatabase of(const std::filesystem::path& root, const RepositoryConfig& config);
   bool is_postgresql() const noexcept { return !postgresql_url.empty(); }
-  db::Dialect dialect() const noexcept { return is_postgresql() ? db::Dialect::postgresql : db::Dialect::sqlite; }
   // A new read-write connection (create: an SQLite file may be created).
   std::unique_ptr<db::Connection> connect(bool create = false) const;
 };

@@ -242,7 +242,6 @@ class TapEngine::Connection {
       : db_(open_query_connection(options)), datalink_links_(options.datalink_links) {
     if (dialect() == db::Dialect::sqlite) {
       adql::register_functions(*db_);
-      exec("PRAGMA temp_store = MEMORY");
     } else {
       // The server's copies of the adql_* functions, of this build's
       // version: installed (replaced) by the engine's first session, which
