@@ -18,6 +18,15 @@ std::optional<std::string> Statement::get_optional_text(int index) {
   return get_text(index);
 }
 
+bool column_exists(Connection& connection, const std::string& table, const std::string& column) {
+  auto s = connection.prepare(connection.dialect() == Dialect::postgresql
+                                  ? "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                                    "AND table_name = ? AND column_name = ?"
+                                  : "SELECT 1 FROM pragma_table_info(?) WHERE name = ?");
+  s->bind(1, table).bind(2, column);
+  return s->step();
+}
+
 Transaction::Transaction(Connection& conn) : conn_(conn) {
   // SQLite: take the write lock now, so a concurrent writer waits at BEGIN
   // instead of failing half-way through with SQLITE_BUSY.

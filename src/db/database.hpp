@@ -211,6 +211,10 @@ struct PostgresOptions {
 // unavailable") when the server cannot be reached.
 std::unique_ptr<Connection> open_postgresql(const std::string& url, const PostgresOptions& options = {});
 
+// True when `table` of the connection's main schema has a column `column`
+// (a store made by an older version may lack one it adds now).
+bool column_exists(Connection& connection, const std::string& table, const std::string& column);
+
 // A transaction that rolls back unless committed: the RAII guard behind
 // "a failed ingest leaves the repository exactly as before".
 class Transaction {

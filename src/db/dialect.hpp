@@ -34,4 +34,20 @@ constexpr std::string_view mjd_now_sql(Dialect dialect) {
                                         : "(julianday('now') - 2400000.5)";
 }
 
+// The database's clock as integer milliseconds since the Unix epoch, for
+// leases that several server processes compare (uws/store.cpp): only the
+// database's clock is common to all of them.
+constexpr std::string_view epoch_ms_now_sql(Dialect dialect) {
+  return dialect == Dialect::postgresql ? "CAST(floor(extract(epoch from clock_timestamp()) * 1000) AS BIGINT)"
+                                        : "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+}
+
+// Appended to a SELECT of rows to claim: PostgreSQL locks the row it returns
+// and passes over rows another transaction holds, so concurrent claimers
+// never wait for each other nor take the same row. SQLite serialises
+// writers, so a claim there needs no lock clause.
+constexpr std::string_view skip_locked_clause(Dialect dialect) {
+  return dialect == Dialect::postgresql ? " FOR UPDATE SKIP LOCKED" : "";
+}
+
 }  // namespace pixserve::db

@@ -130,10 +130,16 @@ std::string job_document(const Job& job, std::string_view list_url) {
     element(out, "message", job.error->message, "    ");
     out += "  </uws:errorSummary>\n";
   }
-  if (job.progress) {
-    // jobInfo takes any content; progress is pixserve's own, unqualified.
-    fmt::format_to(std::back_inserter(out), "  <uws:jobInfo>\n    <progress fraction=\"{:.3f}\">{}</progress>\n  </uws:jobInfo>\n",
-                   *job.progress, xml_escape(job.progress_message));
+  if (job.progress || job.attempts > 1) {
+    // jobInfo takes any content; progress and attempts are pixserve's own,
+    // unqualified.
+    out += "  <uws:jobInfo>\n";
+    if (job.progress) {
+      fmt::format_to(std::back_inserter(out), "    <progress fraction=\"{:.3f}\">{}</progress>\n", *job.progress,
+                     xml_escape(job.progress_message));
+    }
+    if (job.attempts > 1) fmt::format_to(std::back_inserter(out), "    <attempts>{}</attempts>\n", job.attempts);
+    out += "  </uws:jobInfo>\n";
   }
   out += "</uws:job>\n";
   return out;

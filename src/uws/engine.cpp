@@ -17,6 +17,9 @@ JobEngine::JobEngine(std::unique_ptr<db::Connection> database, const std::filesy
   runner_options.threads = settings.threads;
   runner_options.max_queued = settings.max_queued;
   runner_options.sweep_interval = sweep_interval;
+  runner_options.lease = settings.lease;
+  runner_options.max_attempts = settings.max_attempts;
+  runner_options.poll_interval = settings.poll_interval;
   runner_ = std::make_unique<Runner>(*store_, runner_options);
 }
 

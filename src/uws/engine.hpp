@@ -7,9 +7,10 @@
 //   auto engine = std::make_shared<uws::JobEngine>(registry_db, jobs_dir, settings);  // uws/settings.hpp
 //   uws::add_job_endpoints(service, engine, declaration);   // uws/job_service.hpp
 //
-// Jobs a previous server process left QUEUED or EXECUTING (a crash, kill -9)
-// are marked ERROR when the store is opened here; expired jobs are destroyed
-// with their files by the runner's sweeper.
+// Every server process on one database shares the queue (uws/runner.hpp):
+// a job queued by one runs on whichever has a free thread, and a job whose
+// server died (a crash, kill -9) is taken over when its lease expires.
+// Expired jobs are destroyed with their files by the runner's sweeper.
 #pragma once
 
 #include <chrono>

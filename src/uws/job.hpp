@@ -98,6 +98,9 @@ struct Job {
   std::string progress_message;
   // Server-side record of the owner's rights at creation (NewJob::owner_context).
   std::string owner_context;
+  // Times a worker started it: more than 1 when a server executing it died
+  // and another took it over (JobStore::reap).
+  int attempts = 0;
 
   // First value of a parameter, name compared case-insensitively.
   std::optional<std::string> parameter(std::string_view name) const;

@@ -1,6 +1,9 @@
 #include "uws/runner.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <fstream>
 
@@ -16,10 +19,15 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-constexpr std::string_view kRestartMessage = "server restarted during execution";
-constexpr std::string_view kStoppedRunning = "server stopped during execution";
-constexpr std::string_view kStoppedQueued = "server stopped before the job could execute";
 constexpr std::string_view kInternalError = "internal error while executing the job";
+
+// Unique across the processes that share a job database: host, process and
+// a random part (a restarted process may get the same pid).
+std::string new_worker_name() {
+  std::array<char, 256> host{};
+  if (::gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
+  return fmt::format("{}/{}/{}", host.data(), ::getpid(), new_job_id());
+}
 
 }  // namespace
 
@@ -150,15 +158,17 @@ void Progress::report(double fraction, std::string_view message) {
 
 // ---------------------------------------------------------------- Runner
 
-Runner::Runner(JobStore& store, RunnerOptions options) : store_(store), options_(std::move(options)) {
-  if (options_.recover_on_start) {
-    const auto ids = store_.recover(kRestartMessage);
-    if (!ids.empty()) spdlog::warn("uws: {} job(s) left queued or executing by a previous run marked ERROR", ids.size());
-  }
+Runner::Runner(JobStore& store, RunnerOptions options)
+    : store_(store), options_(std::move(options)), worker_name_(new_worker_name()) {
+  if (options_.lease.count() <= 0) throw std::invalid_argument("uws::Runner: the lease must be positive");
+  options_.poll_interval = std::clamp(options_.poll_interval, std::chrono::milliseconds{1}, options_.lease);
+  options_.max_attempts = std::max(1u, options_.max_attempts);
+  last_renewal_ = steady::now();
   const unsigned n = std::max(1u, options_.threads);
   workers_.reserve(n);
   for (unsigned i = 0; i < n; ++i) workers_.emplace_back([this] { worker(); });
   supervisor_ = std::jthread([this] { supervise(); });
+  lease_keeper_ = std::jthread([this] { keep_leases(); });
   if (options_.sweep_interval.count() > 0) sweeper_ = std::jthread([this] { sweeper(); });
 }
 
@@ -166,8 +176,12 @@ Runner::~Runner() { stop(); }
 
 void Runner::register_kind(std::string kind, JobFunction function) {
   if (!function) throw std::invalid_argument("uws::Runner::register_kind: empty function");
-  std::lock_guard lock(kinds_mutex_);
-  kinds_[std::move(kind)] = std::move(function);
+  {
+    std::lock_guard lock(kinds_mutex_);
+    kinds_[std::move(kind)] = std::move(function);
+  }
+  // Jobs of this kind may be waiting already (queued before a restart).
+  queue_cv_.notify_all();
 }
 
 bool Runner::has_kind(std::string_view kind) const {
@@ -175,9 +189,21 @@ bool Runner::has_kind(std::string_view kind) const {
   return kinds_.find(kind) != kinds_.end();
 }
 
+std::vector<std::string> Runner::kinds() const {
+  std::lock_guard lock(kinds_mutex_);
+  std::vector<std::string> out;
+  for (const auto& entry : kinds_) out.push_back(entry.first);
+  return out;
+}
+
 std::size_t Runner::executing() const {
   std::lock_guard lock(mutex_);
   return running_.size();
+}
+
+std::chrono::milliseconds Runner::heartbeat_interval() const {
+  // Three renewals per lease: one lost or late renewal does not lose the job.
+  return std::min(options_.poll_interval, options_.lease / 3);
 }
 
 void Runner::run(std::string_view id, std::string_view owner, std::string_view kind) {
@@ -193,15 +219,25 @@ void Runner::run(std::string_view id, std::string_view owner, std::string_view k
   {
     std::lock_guard lock(mutex_);
     if (stopping_) throw Busy("the server is stopping");
-    if (queue_.size() >= options_.max_queued) throw Busy("too many jobs are queued; try again later");
-    if (!store_.transition(id, {Phase::pending, Phase::held}, Phase::queued)) {
-      // Changed since we looked (another RUN, an ABORT, a DELETE).
-      const auto phase = store_.phase_of(id);
-      if (!phase) throw NotFound("no such job");
-      check(*phase);
-      return;
-    }
-    queue_.emplace_back(id);
+  }
+  if (store_.queued_count() >= options_.max_queued) throw Busy("too many jobs are queued; try again later");
+  if (!store_.transition(id, {Phase::pending, Phase::held}, Phase::queued)) {
+    // Changed since we looked (another RUN, an ABORT, a DELETE).
+    const auto phase = store_.phase_of(id);
+    if (!phase) throw NotFound("no such job");
+    check(*phase);
+    return;
+  }
+  if (!has_kind(kind)) {
+    // No server that shares this database may run it either: say so now
+    // rather than leave it queued for ever.
+    store_.transition(id, {Phase::queued}, Phase::error,
+                      ErrorSummary{ErrorType::fatal, fmt::format("this service cannot execute '{}' jobs", kind), {}});
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    ++wakeups_;
   }
   queue_cv_.notify_one();
 }
@@ -210,11 +246,11 @@ void Runner::abort(std::string_view id, std::string_view owner, std::string_view
   const auto job = store_.find(id, owner, kind);
   if (!job) throw NotFound("no such job");
   if (is_final(job->phase)) return;
-  // A queued job stays in the queue; the worker skips it because it is no
-  // longer QUEUED when its turn comes.
+  // A queued job is not claimed any more once it is ABORTED.
   if (store_.transition(id, {Phase::pending, Phase::queued, Phase::held, Phase::suspended}, Phase::aborted)) return;
   // Phase first, then the token: by the time the function sees the token,
-  // the job is already ABORTED and its own ending changes nothing.
+  // the job is already ABORTED and its own ending changes nothing. A job
+  // that runs in another process learns it at that runner's heartbeat.
   if (store_.transition(id, {Phase::executing}, Phase::aborted)) cancel_running(std::string(id), "aborted");
 }
 
@@ -244,7 +280,6 @@ void Runner::cancel_running(const std::string& id, const std::string& reason) {
 }
 
 void Runner::stop() {
-  std::deque<std::string> queued;
   std::vector<std::pair<std::string, CancelToken>> running;
   bool first = false;
   {
@@ -252,84 +287,93 @@ void Runner::stop() {
     if (!stopping_) {
       first = true;
       stopping_ = true;
-      queued.swap(queue_);
       for (const auto& [id, r] : running_) running.emplace_back(id, r.cancel);
     }
   }
   if (first) {
-    // Without this a restart would find them QUEUED/EXECUTING and say
-    // "restarted"; the outcome is the same, the message more accurate.
-    try {
-      for (const auto& id : queued)
-        store_.transition(id, {Phase::queued}, Phase::error, ErrorSummary{ErrorType::transient, std::string(kStoppedQueued), {}});
-      for (const auto& [id, token] : running) {
-        store_.transition(id, {Phase::executing}, Phase::error,
-                          ErrorSummary{ErrorType::transient, std::string(kStoppedRunning), {}});
-        token.cancel("server stopping");
+    // Released before they are cancelled, so that their functions' endings
+    // find them no longer ours and change nothing: another server (or this
+    // one, restarted) runs them again from the start.
+    std::size_t released = 0;
+    for (const auto& [id, token] : running) {
+      try {
+        if (store_.release(id, worker_name_)) ++released;
+      } catch (const std::exception& e) {
+        // The lease expires by itself and the reaper queues the job again.
+        spdlog::error("uws: while stopping, job {}: {}", id, e.what());
       }
-    } catch (const std::exception& e) {
-      spdlog::error("uws: while stopping: {}", e.what());
-      for (const auto& [id, token] : running) token.cancel("server stopping");
+      token.cancel("server stopping");
     }
+    if (released) spdlog::info("uws: {} running job(s) handed back to the queue", released);
   }
   queue_cv_.notify_all();
   supervisor_cv_.notify_all();
-  sweeper_cv_.notify_all();
+  stop_cv_.notify_all();
   for (auto& t : workers_)
     if (t.joinable()) t.join();
   if (supervisor_.joinable()) supervisor_.join();
+  if (lease_keeper_.joinable()) lease_keeper_.join();
   if (sweeper_.joinable()) sweeper_.join();
 }
 
 void Runner::worker() {
-  for (;;) {
-    std::string id;
-    {
-      std::unique_lock lock(mutex_);
-      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;
-      id = std::move(queue_.front());
-      queue_.pop_front();
-    }
+  auto last_complaint = steady::time_point{};
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    std::optional<Job> job;
     try {
-      execute(id);
+      job = store_.claim(worker_name_, kinds(), options_.lease);
     } catch (const std::exception& e) {
-      // A database failure while starting or ending a job: the job keeps
-      // whatever phase it had; the worker must survive to serve others.
-      spdlog::error("uws: job {}: {}", id, e.what());
+      // The database is unreachable: keep trying at the poll interval, and
+      // say so at most once a minute per worker.
+      if (steady::now() - last_complaint > std::chrono::minutes(1)) {
+        spdlog::error("uws: cannot look for queued jobs: {}", e.what());
+        last_complaint = steady::now();
+      }
     }
+    if (job) {
+      const std::string id = job->id;
+      try {
+        execute(std::move(*job));
+      } catch (const std::exception& e) {
+        // A database failure while starting or ending a job: the lease
+        // expires and the reaper decides; the worker survives for others.
+        spdlog::error("uws: job {}: {}", id, e.what());
+      }
+      lock.lock();
+      continue;  // look again at once: more may be waiting
+    }
+    lock.lock();
+    queue_cv_.wait_for(lock, options_.poll_interval, [&] { return stopping_ || wakeups_ > 0; });
+    if (wakeups_ > 0) --wakeups_;
   }
 }
 
-void Runner::execute(const std::string& id) {
-  auto job = store_.load(id);
-  if (!job || job->phase != Phase::queued) return;  // aborted or destroyed while queued
-
+void Runner::execute(Job job) {
+  const std::string id = job.id;
   JobFunction function;
   {
     std::lock_guard lock(kinds_mutex_);
-    if (auto it = kinds_.find(job->kind); it != kinds_.end()) function = it->second;
+    if (auto it = kinds_.find(job.kind); it != kinds_.end()) function = it->second;
   }
-  if (!function) {
-    store_.transition(id, {Phase::queued}, Phase::error,
-                      ErrorSummary{ErrorType::fatal, fmt::format("this service cannot execute '{}' jobs", job->kind), {}});
+  if (!function) {  // claimed only for registered kinds: cannot happen, but must not hang the job
+    store_.finish(id, worker_name_, Phase::error,
+                  ErrorSummary{ErrorType::fatal, fmt::format("this service cannot execute '{}' jobs", job.kind), {}});
     return;
   }
 
   Running running;
-  running.duration = job->execution_duration;
-  running.deadline = job->execution_duration > 0 ? steady::now() + std::chrono::seconds{job->execution_duration}
-                                                 : steady::time_point::max();
+  running.duration = job.execution_duration;
+  running.deadline = job.execution_duration > 0 ? steady::now() + std::chrono::seconds{job.execution_duration}
+                                                : steady::time_point::max();
   const CancelToken cancel = running.cancel;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) {
-      store_.transition(id, {Phase::queued}, Phase::error,
-                        ErrorSummary{ErrorType::transient, std::string(kStoppedQueued), {}});
+      store_.release(id, worker_name_);
       return;
     }
-    // Registered before EXECUTING so that an abort() that sees EXECUTING
-    // always finds the token.
     running_.emplace(id, running);
   }
   struct Unregister {
@@ -340,41 +384,38 @@ void Runner::execute(const std::string& id) {
       self.running_.erase(id);
     }
   } unregister{*this, id};
-
-  if (!store_.transition(id, {Phase::queued}, Phase::executing)) return;
   supervisor_cv_.notify_one();
-  job = store_.load(id);
-  if (!job) return;
+  // An ABORT or DELETE between the claim and the registration above found
+  // no token to cancel: look at the job again now that one is registered.
+  if (store_.phase_of(id) != Phase::executing) return;
 
   JobResults target(store_, id);
   ResultWriter results(target, cancel);
   Progress progress(store_, id);
   try {
-    function(*job, results, progress, cancel);
-    store_.transition(id, {Phase::executing}, Phase::completed);
+    function(job, results, progress, cancel);
+    store_.finish(id, worker_name_, Phase::completed);
   } catch (const Cancelled&) {
     // Whoever cancelled has set the phase; this only matters for a function
     // that throws Cancelled on its own.
-    store_.transition(id, {Phase::executing}, Phase::aborted);
+    store_.finish(id, worker_name_, Phase::aborted);
   } catch (const JobError& e) {
-    store_.transition(id, {Phase::executing}, Phase::error, ErrorSummary{e.type(), e.what(), e.detail()});
+    store_.finish(id, worker_name_, Phase::error, ErrorSummary{e.type(), e.what(), e.detail()});
   } catch (const std::exception& e) {
     const int error_number = errno;  // before anything else can change it
     if (!cancel.cancelled() && http::out_of_space(store_.job_directory(id), error_number)) {
       // Not a bug and not the client's fault: say so, as a transient error
       // (UWS 1.1 errorSummary type), without the paths in e.what().
-      spdlog::warn("uws: job {} ({}) ran out of disk space: {}", id, job->kind, e.what());
-      store_.transition(id, {Phase::executing}, Phase::error,
-                        ErrorSummary{ErrorType::transient, fmt::format("ServiceUnavailable: {}", http::kNoSpaceMessage), {}});
+      spdlog::warn("uws: job {} ({}) ran out of disk space: {}", id, job.kind, e.what());
+      store_.finish(id, worker_name_, Phase::error,
+                    ErrorSummary{ErrorType::transient, fmt::format("ServiceUnavailable: {}", http::kNoSpaceMessage), {}});
     } else {
-      if (!cancel.cancelled()) spdlog::error("uws: job {} ({}) failed: {}", id, job->kind, e.what());
-      store_.transition(id, {Phase::executing}, Phase::error,
-                        ErrorSummary{ErrorType::fatal, std::string(kInternalError), {}});
+      if (!cancel.cancelled()) spdlog::error("uws: job {} ({}) failed: {}", id, job.kind, e.what());
+      store_.finish(id, worker_name_, Phase::error, ErrorSummary{ErrorType::fatal, std::string(kInternalError), {}});
     }
   } catch (...) {
-    spdlog::error("uws: job {} ({}) failed with a non-standard exception", id, job->kind);
-    store_.transition(id, {Phase::executing}, Phase::error,
-                      ErrorSummary{ErrorType::fatal, std::string(kInternalError), {}});
+    spdlog::error("uws: job {} ({}) failed with a non-standard exception", id, job.kind);
+    store_.finish(id, worker_name_, Phase::error, ErrorSummary{ErrorType::fatal, std::string(kInternalError), {}});
   }
   // Destroyed while it ran: files written after the destruction go too.
   if (!store_.phase_of(id)) store_.remove_files(id);
@@ -397,9 +438,8 @@ void Runner::supervise() {
       lock.unlock();
       for (const auto& [id, r] : overdue) {
         try {
-          store_.transition(
-              id, {Phase::executing}, Phase::error,
-              ErrorSummary{ErrorType::fatal, fmt::format("execution duration of {} s exceeded", r.duration), {}});
+          store_.finish(id, worker_name_, Phase::error,
+                        ErrorSummary{ErrorType::fatal, fmt::format("execution duration of {} s exceeded", r.duration), {}});
         } catch (const std::exception& e) {
           spdlog::error("uws: job {}: {}", id, e.what());
         }
@@ -417,10 +457,69 @@ void Runner::supervise() {
   }
 }
 
+void Runner::heartbeat() {
+  std::vector<std::pair<std::string, CancelToken>> mine;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, r] : running_) mine.emplace_back(id, r.cancel);
+  }
+  try {
+    if (!mine.empty()) {
+      std::vector<std::string> ids;
+      for (const auto& entry : mine) ids.push_back(entry.first);
+      const auto held = store_.renew(worker_name_, ids, options_.lease);
+      for (const auto& [id, token] : mine) {
+        if (std::find(held.begin(), held.end(), id) != held.end() || token.cancelled()) continue;
+        // Aborted or destroyed through another process, or reaped.
+        const auto phase = store_.phase_of(id);
+        token.cancel(!phase ? "job destroyed" : phase == Phase::aborted ? "aborted" : "lease lost");
+      }
+    }
+    {
+      std::lock_guard lock(mutex_);
+      last_renewal_ = steady::now();
+    }
+    const auto reaped = store_.reap(options_.max_attempts);
+    if (!reaped.requeued.empty()) {
+      spdlog::warn("uws: {} job(s) whose server stopped renewing its lease queued again", reaped.requeued.size());
+      {
+        std::lock_guard lock(mutex_);
+        wakeups_ += reaped.requeued.size();
+      }
+      queue_cv_.notify_all();
+    }
+    if (!reaped.failed.empty())
+      spdlog::warn("uws: {} job(s) interrupted {} times ended in ERROR", reaped.failed.size(), options_.max_attempts);
+  } catch (const std::exception& e) {
+    steady::time_point last;
+    {
+      std::lock_guard lock(mutex_);
+      last = last_renewal_;
+    }
+    spdlog::error("uws: cannot renew job leases: {}", e.what());
+    // Past this point another server may take the jobs over: stop them here
+    // first (the margin is one heartbeat), so that one job never runs twice
+    // at the same time for long.
+    if (steady::now() - last > options_.lease - heartbeat_interval()) {
+      for (const auto& [id, token] : mine) token.cancel("lost contact with the job database");
+    }
+  }
+}
+
+void Runner::keep_leases() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    heartbeat();
+    lock.lock();
+    stop_cv_.wait_for(lock, heartbeat_interval(), [&] { return stopping_; });
+  }
+}
+
 void Runner::sweeper() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    if (sweeper_cv_.wait_for(lock, options_.sweep_interval, [&] { return stopping_; })) break;
+    if (stop_cv_.wait_for(lock, options_.sweep_interval, [&] { return stopping_; })) break;
     lock.unlock();
     try {
       sweep();

@@ -11,29 +11,42 @@
 //   });
 //   runner.run(job_id, caller, "soda");                 // PENDING -> QUEUED -> EXECUTING -> ...
 //
-// Phases: run() moves PENDING (or HELD) to QUEUED and queues the job; a
-// worker moves it to EXECUTING and calls the kind's function. Returning
-// normally gives COMPLETED; throwing JobError gives ERROR with that message;
-// any other exception gives ERROR with a generic message (the exception text
-// goes to the log only, since it may describe server internals).
+// Phases: run() moves PENDING (or HELD) to QUEUED; a free worker thread of
+// any server process on the same database claims it (EXECUTING) and calls
+// the kind's function. Returning normally gives COMPLETED; throwing JobError
+// gives ERROR with that message; any other exception gives ERROR with a
+// generic message (the exception text goes to the log only, since it may
+// describe server internals).
+//
+// One queue for every server process: the job table (uws/store.hpp). Each
+// runner has a worker name unique across processes; its workers claim
+// QUEUED jobs of the kinds it can run (PostgreSQL: SELECT ... FOR UPDATE
+// SKIP LOCKED, so replicas never take the same job), hold a lease on the
+// database's clock and renew it every heartbeat. A runner wakes its own
+// workers when it queues a job and otherwise looks for work every
+// poll_interval, so a job queued on one replica is run by whichever has a
+// free thread first.
 //
 // Cancellation is cooperative: abort() marks the job ABORTED at once and
 // sets its CancelToken, which the function polls (cancelled() or
-// throw_if_cancelled()). The runner enforces executionDuration the same
-// way: when it is exceeded the job becomes ERROR ("execution duration of N s
-// exceeded") and its token is set. A function that never polls keeps its
-// worker thread until it returns (threads cannot be killed safely), but its
-// job's phase is final from that moment and whatever the function does
-// afterwards is ignored.
+// throw_if_cancelled()). An ABORT or DELETE received by another process
+// changes the row; the runner executing the job sees at its next heartbeat
+// that it no longer holds an EXECUTING job and sets the token. The runner
+// enforces executionDuration the same way: when it is exceeded the job
+// becomes ERROR ("execution duration of N s exceeded") and its token is
+// set. A function that never polls keeps its worker thread until it returns
+// (threads cannot be killed safely), but its job's phase is final from that
+// moment and whatever the function does afterwards is ignored: a job ends
+// only through the worker that holds its lease.
 //
-// Restart recovery (at construction): jobs found QUEUED or EXECUTING were
-// left by a server that stopped without finishing them; they become ERROR
-// (transient) "server restarted during execution". Re-queueing them is the
-// alternative, rejected because a job that crashed the server would crash it
-// again on every start, and because a client may have given up and resubmitted.
-// A graceful stop() does the same to what is still queued or running. Note
-// that with several server replicas on one database each replica would do
-// this to the others' jobs: run the async runner on one replica only.
+// A server that dies (kill -9, a crash, a lost host) stops renewing; every
+// runner reaps expired leases: the job is queued again for another attempt
+// (its earlier results removed), up to max_attempts, and then ends in ERROR
+// saying so, so that a job that kills its server cannot kill every replica
+// in turn. A runner that cannot reach the database for a whole lease cancels
+// its own jobs, since another runner may already have taken them over. A
+// graceful stop() hands the jobs running here back to the queue without
+// counting the attempt; queued jobs stay queued for the next server.
 //
 // Destruction: a sweeper thread destroys jobs whose destruction time has
 // passed (rows and files), every `sweep_interval`; remove() does it on
@@ -44,7 +57,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -182,16 +194,22 @@ using JobFunction =
 
 // The defaults are the configuration's (uws/settings.hpp).
 struct RunnerOptions {
-  unsigned threads = JobSettings{}.threads;            // jobs executing at once
-  std::size_t max_queued = JobSettings{}.max_queued;  // run() beyond this throws Busy
+  unsigned threads = JobSettings{}.threads;            // jobs executing at once in this process
+  std::size_t max_queued = JobSettings{}.max_queued;  // run() beyond this (over all processes) throws Busy
   std::chrono::milliseconds sweep_interval{60'000};  // 0: no sweeper thread (call sweep())
-  bool recover_on_start = true;
+  // A job whose worker has not renewed its lease for this long is taken over.
+  std::chrono::milliseconds lease = JobSettings{}.lease;
+  unsigned max_attempts = JobSettings{}.max_attempts;  // executions of one job before it ends in ERROR
+  // How often idle workers look for jobs queued by other processes, and the
+  // longest heartbeat (leases are renewed at least three times per lease).
+  std::chrono::milliseconds poll_interval = JobSettings{}.poll_interval;
 };
 
 class Runner {
+  using steady_time = std::chrono::steady_clock::time_point;
+
  public:
-  // Recovers jobs left by a previous run (see above) and starts the threads.
-  // The store must outlive the runner.
+  // Starts the threads. The store must outlive the runner.
   explicit Runner(JobStore& store, RunnerOptions options = {});
   ~Runner();
   Runner(const Runner&) = delete;
@@ -222,12 +240,19 @@ class Runner {
   // Destroys every job whose destruction time has passed; returns how many.
   std::size_t sweep();
 
-  // Marks queued and running jobs ERROR ("server stopped ..."), cancels the
-  // running ones and joins the threads. Idempotent; the destructor calls it.
+  // Hands the jobs running here back to the queue, cancels them and joins
+  // the threads. Idempotent; the destructor calls it.
   void stop();
 
   // Jobs executing now (in this process).
   std::size_t executing() const;
+  // This runner's name in the leases it holds (host, process, random part).
+  const std::string& worker_name() const noexcept { return worker_name_; }
+
+  // One heartbeat now: renews this runner's leases (cancelling the jobs it
+  // lost) and reaps expired leases. The lease thread calls it every
+  // heartbeat; tests call it to avoid waiting.
+  void heartbeat();
 
  private:
   struct Running {
@@ -237,29 +262,36 @@ class Runner {
   };
 
   void worker();
-  void execute(const std::string& id);
+  void execute(Job job);
   void supervise();
+  void keep_leases();
   void sweeper();
   void cancel_running(const std::string& id, const std::string& reason);
+  std::vector<std::string> kinds() const;
+  std::chrono::milliseconds heartbeat_interval() const;
 
   JobStore& store_;
   RunnerOptions options_;
+  const std::string worker_name_;
 
   mutable std::mutex kinds_mutex_;
   std::map<std::string, JobFunction, std::less<>> kinds_;
 
-  // Queue, running jobs and the stop flag share one mutex: a job moves from
-  // one to the other atomically with respect to stop() and abort().
+  // Running jobs and the stop flag share one mutex: a job registers as
+  // running atomically with respect to stop() and abort().
   mutable std::mutex mutex_;
-  std::condition_variable queue_cv_;       // workers: a job was queued, or stop
+  std::condition_variable queue_cv_;       // workers: this process queued a job, or stop
   std::condition_variable supervisor_cv_;  // supervisor: a job started, or stop
-  std::condition_variable sweeper_cv_;     // sweeper: stop
-  std::deque<std::string> queue_;
+  std::condition_variable stop_cv_;        // lease keeper and sweeper: stop
+  std::size_t wakeups_ = 0;                // jobs queued here that no worker has looked for yet
   std::map<std::string, Running, std::less<>> running_;
   bool stopping_ = false;
+  // Last time the leases of this runner were renewed (the lease thread's own).
+  steady_time last_renewal_{};
 
   std::vector<std::jthread> workers_;
   std::jthread supervisor_;
+  std::jthread lease_keeper_;
   std::jthread sweeper_;
 };
 

@@ -5,7 +5,7 @@ namespace pixserve::uws {
 const settings::Section<JobSettings>& jobs_section() {
   using namespace settings;
   static const auto section = make_section<JobSettings>(
-      "jobs", "Asynchronous jobs (UWS: SODA and TAP /async), kept in the registry database.",
+      "jobs", "Asynchronous jobs (UWS: SODA and TAP /async), kept in the registry database: one queue for every server on it.",
       {
           integer("threads", &JobSettings::threads, {.max = 256, .min = 1},
                   "jobs executing at once over every service; sync requests never wait for them"),
@@ -27,6 +27,15 @@ const settings::Section<JobSettings>& jobs_section() {
           seconds("max_retention_s", &JobSettings::max_retention, "later DESTRUCTION requests are clamped to this"),
           path("dir", &JobSettings::dir, "result files (default: jobs/ in the repository)")
               .with_example("/var/lib/pixserve/jobs"),
+          seconds("lease_s", &JobSettings::lease,
+                  "a job whose server has not renewed its lease for this long is run again by another server"),
+          integer("max_attempts", &JobSettings::max_attempts, {.max = 100, .min = 1},
+                  "executions of one job, over server failures, before it ends in ERROR"),
+          seconds("poll_interval_s", &JobSettings::poll_interval,
+                  "idle servers look this often for jobs queued by other servers")
+              .with_check([](JobSettings& j) {
+                return j.poll_interval > j.lease ? "must not exceed jobs.lease_s" : std::string();
+              }),
       });
   return section;
 }

@@ -20,6 +20,12 @@ struct JobSettings {
   std::chrono::milliseconds retention{7LL * 24 * 3'600'000};  // default DESTRUCTION - creation
   std::chrono::milliseconds max_retention{30LL * 24 * 3'600'000};
   std::filesystem::path dir{};  // result files; empty: <repository>/jobs
+  // The shared queue (uws/runner.hpp): how long a server may go silent
+  // before its jobs are taken over, how often one job is tried, how often
+  // idle workers look for jobs queued by other servers.
+  std::chrono::milliseconds lease{30'000};
+  unsigned max_attempts = 3;
+  std::chrono::milliseconds poll_interval{1'000};
   friend bool operator==(const JobSettings&, const JobSettings&) = default;
 };
 

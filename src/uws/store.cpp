@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "db/dialect.hpp"
 #include "http/headers.hpp"
 
 namespace pixserve::uws {
@@ -34,7 +35,11 @@ CREATE TABLE IF NOT EXISTS uws_job (
   error_detail       TEXT,
   progress           DOUBLE PRECISION,
   progress_message   TEXT,
-  owner_context      TEXT NOT NULL DEFAULT ''
+  owner_context      TEXT NOT NULL DEFAULT '',
+  queued_time        BIGINT,
+  lease_owner        TEXT,
+  lease_expiry       BIGINT,
+  attempts           INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS uws_job_owner ON uws_job (kind, owner, creation_time);
 CREATE INDEX IF NOT EXISTS uws_job_phase ON uws_job (phase);
@@ -61,7 +66,27 @@ CREATE TABLE IF NOT EXISTS uws_result (
 
 constexpr const char* kJobColumns =
     "job_id, kind, owner, run_id, phase, creation_time, start_time, end_time, quote, execution_duration, "
-    "destruction_time, error_type, error_message, error_detail, progress, progress_message, owner_context";
+    "destruction_time, error_type, error_message, error_detail, progress, progress_message, owner_context, attempts";
+
+// Columns added since the first stores were made, with what older rows get.
+struct AddedColumn {
+  const char* name;
+  const char* definition;
+};
+constexpr AddedColumn kAddedColumns[] = {
+    // Jobs of older stores run as their owner name alone, without groups.
+    {"owner_context", "TEXT NOT NULL DEFAULT ''"},
+    {"queued_time", "BIGINT"},
+    {"lease_owner", "TEXT"},
+    {"lease_expiry", "BIGINT"},
+    {"attempts", "INTEGER NOT NULL DEFAULT 0"},
+};
+
+// Leases are reaped and renewed on the database's clock.
+std::string lease_expiry_sql(db::Dialect dialect) { return fmt::format("({} + ?)", db::epoch_ms_now_sql(dialect)); }
+std::string lease_expired_sql(db::Dialect dialect) {
+  return fmt::format("(lease_expiry IS NULL OR lease_expiry < {})", db::epoch_ms_now_sql(dialect));
+}
 
 std::int64_t ms(Time t) { return t.time_since_epoch().count(); }
 Time from_ms(std::int64_t v) { return Time{std::chrono::milliseconds{v}}; }
@@ -84,13 +109,21 @@ JobStore::JobStore(std::unique_ptr<db::Connection> connection, StoreOptions opti
     : options_(std::move(options)), connection_(std::move(connection)) {
   if (!connection_) throw std::invalid_argument("uws::JobStore: no database connection");
   if (options_.jobs_dir.empty()) throw std::invalid_argument("uws::JobStore: no jobs directory");
-  connection_->exec(kSchema);
-  // Stores made before owner_context existed get the column (empty: the
-  // jobs run as their owner name alone, without groups).
-  try {
-    connection_->prepare("SELECT owner_context FROM uws_job WHERE 0 = 1")->step();
-  } catch (const std::exception&) {
-    connection_->exec("ALTER TABLE uws_job ADD COLUMN owner_context TEXT NOT NULL DEFAULT ''");
+  {
+    // One transaction, so that servers starting together on one PostgreSQL
+    // database do not both add a column.
+    db::Transaction tx(*connection_);
+    if (connection_->dialect() == db::Dialect::postgresql)
+      connection_->exec("SELECT pg_advisory_xact_lock(hashtext('pixserve uws schema'))");
+    connection_->exec(kSchema);
+    for (const auto& column : kAddedColumns) {
+      if (!db::column_exists(*connection_, "uws_job", column.name))
+        connection_->exec(fmt::format("ALTER TABLE uws_job ADD COLUMN {} {}", column.name, column.definition));
+    }
+    // Jobs queued by a server of before the shared queue keep their turn.
+    connection_->exec("UPDATE uws_job SET queued_time = creation_time WHERE queued_time IS NULL AND phase = 'QUEUED'");
+    connection_->exec("CREATE INDEX IF NOT EXISTS uws_job_queue ON uws_job (phase, queued_time)");
+    tx.commit();
   }
   fs::create_directories(options_.jobs_dir);
 }
@@ -193,6 +226,7 @@ std::optional<Job> JobStore::load_locked(std::string_view id) const {
   job.progress = q->get_optional_double(14);
   job.progress_message = q->get_text(15);
   job.owner_context = q->get_text(16);
+  job.attempts = static_cast<int>(q->get_int(17));
 
   auto params = connection_->prepare(
       "SELECT name, value, by_reference FROM uws_parameter WHERE job_id = ? ORDER BY seq");
@@ -270,6 +304,7 @@ bool JobStore::transition(std::string_view id, std::initializer_list<Phase> from
                           const std::optional<ErrorSummary>& error) {
   if (!valid_job_id(id) || from.size() == 0) return false;
   std::string sql = "UPDATE uws_job SET phase = ?";
+  if (to == Phase::queued) sql += ", queued_time = ?";
   if (to == Phase::executing) sql += ", start_time = ?";
   if (is_final(to)) sql += ", end_time = ?";
   if (error) sql += ", error_type = ?, error_message = ?, error_detail = ?";
@@ -281,6 +316,7 @@ bool JobStore::transition(std::string_view id, std::initializer_list<Phase> from
     int i = 0;
     const Time t = now();
     q->bind(++i, to_string(to));
+    if (to == Phase::queued) q->bind(++i, ms(t));
     if (to == Phase::executing) q->bind(++i, ms(t));
     if (is_final(to)) q->bind(++i, ms(t));
     if (error) {
@@ -474,28 +510,150 @@ std::vector<std::string> JobStore::expired(Time t) const {
   return out;
 }
 
-std::vector<std::string> JobStore::recover(std::string_view message) {
-  std::vector<std::string> ids;
+std::size_t JobStore::queued_count() const {
+  std::lock_guard lock(db_mutex_);
+  auto q = connection_->prepare("SELECT COUNT(*) FROM uws_job WHERE phase = ?");
+  q->bind(1, to_string(Phase::queued));
+  q->step();
+  return static_cast<std::size_t>(q->get_int(0));
+}
+
+std::optional<Job> JobStore::claim(std::string_view worker, std::span<const std::string> kinds,
+                                   std::chrono::milliseconds lease) {
+  if (kinds.empty()) return std::nullopt;
+  std::string id;
+  bool rerun = false;
   {
     std::lock_guard lock(db_mutex_);
+    const db::Dialect dialect = connection_->dialect();
     db::Transaction tx(*connection_);
-    auto q = connection_->prepare("SELECT job_id FROM uws_job WHERE phase IN (?, ?)");
-    q->bind(1, to_string(Phase::queued)).bind(2, to_string(Phase::executing));
-    while (q->step()) ids.push_back(q->get_text(0));
-    auto u = connection_->prepare(
-        "UPDATE uws_job SET phase = ?, end_time = ?, error_type = ?, error_message = ?, error_detail = '' "
-        "WHERE phase IN (?, ?)");
-    u->bind(1, to_string(Phase::error))
+    auto pick = connection_->prepare(fmt::format(
+        "SELECT job_id, attempts FROM uws_job WHERE phase = ? AND kind IN ({}) ORDER BY queued_time, job_id LIMIT 1{}",
+        phase_list(kinds.size()), db::skip_locked_clause(dialect)));
+    int i = 0;
+    pick->bind(++i, to_string(Phase::queued));
+    for (const auto& kind : kinds) pick->bind(++i, kind);
+    if (!pick->step()) return std::nullopt;
+    id = pick->get_text(0);
+    rerun = pick->get_int(1) > 0;
+    pick.reset();
+    auto take = connection_->prepare(fmt::format(
+        "UPDATE uws_job SET phase = ?, start_time = ?, lease_owner = ?, lease_expiry = {}, attempts = attempts + 1, "
+        "progress = NULL, progress_message = NULL WHERE job_id = ? AND phase = ?",
+        lease_expiry_sql(dialect)));
+    take->bind(1, to_string(Phase::executing))
         .bind(2, ms(now()))
-        .bind(3, to_string(ErrorType::transient))
-        .bind(4, message)
-        .bind(5, to_string(Phase::queued))
-        .bind(6, to_string(Phase::executing))
+        .bind(3, worker)
+        .bind(4, static_cast<std::int64_t>(lease.count()))
+        .bind(5, id)
+        .bind(6, to_string(Phase::queued))
         .run();
+    if (connection_->changes() != 1) return std::nullopt;
+    if (rerun) {
+      auto results = connection_->prepare("DELETE FROM uws_result WHERE job_id = ?");
+      results->bind(1, id).run();
+    }
     tx.commit();
   }
-  if (!ids.empty()) notify_change();
-  return ids;
+  // What an earlier attempt wrote is not this attempt's result.
+  if (rerun) remove_files(id);
+  notify_change();
+  return load(id);
+}
+
+std::vector<std::string> JobStore::renew(std::string_view worker, std::span<const std::string> ids,
+                                         std::chrono::milliseconds lease) {
+  std::vector<std::string> held;
+  if (ids.empty()) return held;
+  std::lock_guard lock(db_mutex_);
+  auto q = connection_->prepare(fmt::format(
+      "UPDATE uws_job SET lease_expiry = {} WHERE lease_owner = ? AND phase = ? AND job_id IN ({}) RETURNING job_id",
+      lease_expiry_sql(connection_->dialect()), phase_list(ids.size())));
+  int i = 0;
+  q->bind(++i, static_cast<std::int64_t>(lease.count()));
+  q->bind(++i, worker);
+  q->bind(++i, to_string(Phase::executing));
+  for (const auto& id : ids) q->bind(++i, id);
+  while (q->step()) held.push_back(q->get_text(0));
+  return held;
+}
+
+bool JobStore::finish(std::string_view id, std::string_view worker, Phase to,
+                      const std::optional<ErrorSummary>& error) {
+  if (!is_final(to)) throw std::invalid_argument("uws::JobStore::finish: not a final phase");
+  std::string sql = "UPDATE uws_job SET phase = ?, end_time = ?, lease_expiry = NULL";
+  if (error) sql += ", error_type = ?, error_message = ?, error_detail = ?";
+  sql += " WHERE job_id = ? AND phase = ? AND lease_owner = ?";
+  bool changed = false;
+  {
+    std::lock_guard lock(db_mutex_);
+    auto q = connection_->prepare(sql);
+    int i = 0;
+    q->bind(++i, to_string(to));
+    q->bind(++i, ms(now()));
+    if (error) {
+      q->bind(++i, to_string(error->type));
+      q->bind(++i, error->message);
+      q->bind(++i, error->detail);
+    }
+    q->bind(++i, id);
+    q->bind(++i, to_string(Phase::executing));
+    q->bind(++i, worker);
+    q->run();
+    changed = connection_->changes() == 1;
+  }
+  if (changed) notify_change();
+  return changed;
+}
+
+bool JobStore::release(std::string_view id, std::string_view worker) {
+  bool changed = false;
+  {
+    std::lock_guard lock(db_mutex_);
+    auto q = connection_->prepare(
+        "UPDATE uws_job SET phase = ?, start_time = NULL, lease_owner = NULL, lease_expiry = NULL, "
+        "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END "
+        "WHERE job_id = ? AND phase = ? AND lease_owner = ?");
+    q->bind(1, to_string(Phase::queued)).bind(2, id).bind(3, to_string(Phase::executing)).bind(4, worker).run();
+    changed = connection_->changes() == 1;
+  }
+  if (changed) notify_change();
+  return changed;
+}
+
+JobStore::Reaped JobStore::reap(unsigned max_attempts) {
+  Reaped reaped;
+  {
+    std::lock_guard lock(db_mutex_);
+    const std::string expired = lease_expired_sql(connection_->dialect());
+    db::Transaction tx(*connection_);
+    auto requeue = connection_->prepare(fmt::format(
+        "UPDATE uws_job SET phase = ?, start_time = NULL, lease_owner = NULL, lease_expiry = NULL "
+        "WHERE phase = ? AND {} AND attempts < ? RETURNING job_id",
+        expired));
+    requeue->bind(1, to_string(Phase::queued))
+        .bind(2, to_string(Phase::executing))
+        .bind(3, static_cast<std::int64_t>(max_attempts));
+    while (requeue->step()) reaped.requeued.push_back(requeue->get_text(0));
+    requeue.reset();
+    auto fail = connection_->prepare(fmt::format(
+        "UPDATE uws_job SET phase = ?, end_time = ?, lease_expiry = NULL, error_type = ?, error_message = "
+        "'the server executing the job stopped, ' || attempts || ' time(s); the job is not tried again', "
+        "error_detail = '' WHERE phase = ? AND {} AND attempts >= ? RETURNING job_id",
+        expired));
+    // attempts is tested again: a lease may expire between the two
+    // statements (the database's clock runs on within a transaction).
+    fail->bind(1, to_string(Phase::error))
+        .bind(2, ms(now()))
+        .bind(3, to_string(ErrorType::fatal))
+        .bind(4, to_string(Phase::executing))
+        .bind(5, static_cast<std::int64_t>(max_attempts));
+    while (fail->step()) reaped.failed.push_back(fail->get_text(0));
+    fail.reset();
+    tx.commit();
+  }
+  if (!reaped.requeued.empty() || !reaped.failed.empty()) notify_change();
+  return reaped;
 }
 
 }  // namespace pixserve::uws

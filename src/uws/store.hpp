@@ -16,6 +16,14 @@
 // Reads that take a caller (find, list, wait) only see that caller's jobs of
 // that kind, so that SODA and TAP share one store and one table but never
 // each other's jobs.
+//
+// The table is also the job queue of every server process on the database
+// (uws/runner.hpp): QUEUED rows in the order they were queued. A worker
+// claims one (claim: EXECUTING, with a lease naming the worker and expiring
+// on the database's clock), renews the lease while it runs (renew), and ends
+// it only while it still holds the lease (finish), so a worker that lost its
+// job to the reaper (reap: expired leases go back to the queue, or to ERROR
+// after too many attempts) cannot overwrite the outcome of the new attempt.
 #pragma once
 
 #include <chrono>
@@ -26,6 +34,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -97,8 +106,9 @@ class JobStore {
 
   // Moves the job to `to` when it is in one of `from` (compare-and-set, so
   // that a runner finishing a job and a client aborting it cannot both win).
-  // Entering EXECUTING sets startTime; entering a final phase sets endTime.
-  // Returns false when the job is missing or in another phase.
+  // Entering QUEUED puts the job at the end of the queue; entering EXECUTING
+  // sets startTime; entering a final phase sets endTime. Returns false when
+  // the job is missing or in another phase.
   bool transition(std::string_view id, std::initializer_list<Phase> from, Phase to,
                   const std::optional<ErrorSummary>& error = std::nullopt);
 
@@ -139,9 +149,38 @@ class JobStore {
   void remove_files(std::string_view id);
   // Jobs whose destruction time is at or before `t`.
   std::vector<std::string> expired(Time t) const;
-  // Restart recovery: jobs left QUEUED or EXECUTING by a server that
-  // stopped become ERROR (transient) with `message`. Returns their ids.
-  std::vector<std::string> recover(std::string_view message);
+  // The queue. `worker` names one runner of one server process (unique
+  // across processes); leases expire on the database's clock.
+  //
+  // Jobs QUEUED now, over every kind and owner.
+  std::size_t queued_count() const;
+  // Takes the longest-queued job of one of `kinds`: EXECUTING, leased to
+  // `worker` for `lease`, its attempt count raised. A job run before (its
+  // previous worker died) starts again from nothing: the results of the
+  // earlier attempt are removed. nullopt when nothing of those kinds waits.
+  std::optional<Job> claim(std::string_view worker, std::span<const std::string> kinds,
+                           std::chrono::milliseconds lease);
+  // Extends the leases of `worker` on `ids` to now + lease. Returns the ids
+  // it still holds: a job missing from the answer was aborted, destroyed,
+  // or reaped and is no longer this worker's to run.
+  std::vector<std::string> renew(std::string_view worker, std::span<const std::string> ids,
+                                 std::chrono::milliseconds lease);
+  // Ends an EXECUTING job that `worker` holds (see transition). False when
+  // the job ended otherwise or its lease passed to another worker.
+  bool finish(std::string_view id, std::string_view worker, Phase to,
+              const std::optional<ErrorSummary>& error = std::nullopt);
+  // Hands an EXECUTING job that `worker` holds back to the queue, at its
+  // place there, without counting the attempt (a server stopping
+  // gracefully). False when it was not held.
+  bool release(std::string_view id, std::string_view worker);
+  struct Reaped {
+    std::vector<std::string> requeued;  // back in the queue for another attempt
+    std::vector<std::string> failed;    // ERROR: max_attempts reached
+  };
+  // Jobs EXECUTING under an expired lease (their worker died or lost the
+  // database): queued again while they have had fewer than max_attempts
+  // attempts, else ERROR with a message that says so.
+  Reaped reap(unsigned max_attempts);
 
   // <jobs_dir>/<id>. Throws std::invalid_argument for an invalid id, so no
   // id can name a path outside the jobs directory.

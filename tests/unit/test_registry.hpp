@@ -11,6 +11,8 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
+#include <functional>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -42,6 +44,22 @@ inline repo::RepositoryConfig test_repository_config(repo::RepositoryConfig conf
   db::open_postgresql(server)->exec("CREATE DATABASE " + name);
   config.registry = server.substr(0, server.rfind('/') + 1) + name;
   return config;
+}
+
+// A connection to this run's backend standing where the SQLite file
+// `sqlite_file` would: that file itself, or a database of its own on the
+// test server named after the file's path, created on first use, so that a
+// test that opens the same file twice (a restarted server, a second server
+// process) reaches the same database.
+inline std::unique_ptr<db::Connection> test_database(const std::filesystem::path& sqlite_file) {
+  const std::string server = test_postgresql_server();
+  if (server.empty()) return db::open_sqlite(sqlite_file, true);
+  const std::string name = "t_" + std::to_string(std::hash<std::string>{}(sqlite_file.string()));
+  auto admin = db::open_postgresql(server);
+  auto exists = admin->prepare("SELECT 1 FROM pg_database WHERE datname = ?");
+  exists->bind(1, name);
+  if (!exists->step()) admin->exec("CREATE DATABASE " + name);
+  return db::open_postgresql(server.substr(0, server.rfind('/') + 1) + name);
 }
 
 }  // namespace pixserve::testing

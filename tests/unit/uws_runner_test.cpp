@@ -1,16 +1,21 @@
 // The runner: the phase machine (PENDING -> QUEUED -> EXECUTING ->
 // COMPLETED/ERROR/ABORTED), abort, execution-duration enforcement, the
-// bounded pool, restart recovery, destruction and graceful stop.
+// bounded pool, the queue shared by several runners (server processes) on
+// one database with leases and takeover, destruction and graceful stop. Run
+// on SQLite and, under the prefix "postgresql.", on PostgreSQL.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "uws/runner.hpp"
+#include "test_registry.hpp"
 #include "test_scratch.hpp"
 
 using namespace pixserve::uws;
@@ -27,7 +32,11 @@ struct Fixture {
       : root(pixserve::testing::test_scratch_dir(name)) {
     if (fresh) fs::remove_all(root);
     fs::create_directories(root);
-    store = JobStore::open(root / "registry.sqlite", options());
+    store = open_store();
+  }
+  // Another connection to the same database: the store of another server.
+  std::unique_ptr<JobStore> open_store() const {
+    return std::make_unique<JobStore>(pixserve::testing::test_database(root / "registry.sqlite"), options());
   }
   StoreOptions options() const {
     StoreOptions o;
@@ -58,6 +67,7 @@ RunnerOptions quiet(unsigned threads = 2) {
   RunnerOptions o;
   o.threads = threads;
   o.sweep_interval = 0ms;  // tests sweep explicitly
+  o.poll_interval = 20ms;
   return o;
 }
 
@@ -164,7 +174,9 @@ TEST(UwsRunner, AbortExecutingJobCancelsIt) {
   std::atomic<bool> saw_cancel{false};
   std::string reason;
   std::atomic<bool> returned{false};
+  std::atomic<bool> started{false};
   runner.register_kind("soda", [&](const Job&, ResultWriter& out, Progress&, const CancelToken& cancel) {
+    started = true;
     while (!cancel.cancelled()) std::this_thread::sleep_for(2ms);
     saw_cancel = true;
     reason = cancel.reason();
@@ -174,7 +186,9 @@ TEST(UwsRunner, AbortExecutingJobCancelsIt) {
   });
   const Job job = f.create();
   runner.run(job.id, "u", "soda");
-  f.await(job.id, Phase::executing);
+  // Not just EXECUTING (claimed): an abort before the function starts
+  // means it never does.
+  while (!started) std::this_thread::sleep_for(2ms);
   EXPECT_EQ(runner.executing(), 1u);
   runner.abort(job.id, "u", "soda");
   EXPECT_EQ(f.store->phase_of(job.id), Phase::aborted);  // at once, not when the function notices
@@ -330,7 +344,7 @@ TEST(UwsRunner, OperationsCheckTheOwnerAndKind) {
   EXPECT_EQ(f.await(job.id).phase, Phase::completed);
 }
 
-TEST(UwsRunner, RestartRecoveryMarksInterruptedJobsError) {
+TEST(UwsRunner, JobsLeftByAStoppedServerRunAgain) {
   std::string queued, executing, completed, pending;
   {
     Fixture f("restart");
@@ -338,7 +352,8 @@ TEST(UwsRunner, RestartRecoveryMarksInterruptedJobsError) {
     executing = f.create().id;
     completed = f.create().id;
     pending = f.create().id;
-    // What a killed server leaves behind.
+    // What a killed server leaves behind (the executing job without a lease,
+    // as a server of before the shared queue left it).
     f.store->transition(queued, {Phase::pending}, Phase::queued);
     f.store->transition(executing, {Phase::pending}, Phase::queued);
     f.store->transition(executing, {Phase::queued}, Phase::executing);
@@ -348,16 +363,138 @@ TEST(UwsRunner, RestartRecoveryMarksInterruptedJobsError) {
   }
   Fixture f("restart", false);
   Runner runner(*f.store, quiet());
-  for (const auto& id : {queued, executing}) {
-    const auto job = f.store->load(id);
-    EXPECT_EQ(job->phase, Phase::error);
-    EXPECT_EQ(job->error->message, "server restarted during execution");
-  }
+  std::atomic<int> runs{0};
+  runner.register_kind("soda", [&](const Job&, ResultWriter&, Progress&, const CancelToken&) { ++runs; });
+  for (const auto& id : {queued, executing}) EXPECT_EQ(f.await(id).phase, Phase::completed);
+  EXPECT_EQ(runs, 2);
   EXPECT_EQ(f.store->phase_of(completed), Phase::completed);
-  EXPECT_EQ(f.store->phase_of(pending), Phase::pending);  // nothing else lost: it can still run
-  runner.register_kind("soda", [](const Job&, ResultWriter&, Progress&, const CancelToken&) {});
+  EXPECT_EQ(f.store->phase_of(pending), Phase::pending);  // not run until asked
   runner.run(pending, "u", "soda");
   EXPECT_EQ(f.await(pending).phase, Phase::completed);
+}
+
+TEST(UwsRunner, RunnersOnOneDatabaseShareTheQueue) {
+  Fixture f("shared_queue");
+  auto other_store = f.open_store();
+  Runner a(*f.store, quiet(1));
+  Runner b(*other_store, quiet(1));
+  std::mutex m;
+  std::map<std::string, std::vector<std::string>> ran;  // job -> runners that ran it
+  for (Runner* r : {&a, &b}) {
+    r->register_kind("soda", [&, r](const Job& job, ResultWriter& out, Progress&, const CancelToken&) {
+      std::this_thread::sleep_for(30ms);
+      out.write("who", "who.txt", "text/plain", r->worker_name());
+      std::lock_guard lock(m);
+      ran[job.id].push_back(r->worker_name());
+    });
+  }
+  EXPECT_NE(a.worker_name(), b.worker_name());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 12; ++i) {
+    ids.push_back(f.create().id);
+    a.run(ids.back(), "u", "soda");  // all queued through one server
+  }
+  std::set<std::string> runners;
+  for (const auto& id : ids) {
+    const Job job = f.await(id);
+    EXPECT_EQ(job.phase, Phase::completed);
+    EXPECT_EQ(job.attempts, 1);
+    std::lock_guard lock(m);
+    ASSERT_EQ(ran[id].size(), 1u) << "job " << id << " ran " << ran[id].size() << " times";
+    runners.insert(ran[id].front());
+  }
+  EXPECT_EQ(runners.size(), 2u);  // the idle server took its share
+}
+
+TEST(UwsRunner, AbortThroughAnotherServerStopsTheJob) {
+  Fixture f("abort_elsewhere");
+  auto other_store = f.open_store();
+  Runner runner(*f.store, quiet(1));
+  Runner elsewhere(*other_store, quiet(1));  // a second server that runs no SODA jobs
+  std::atomic<bool> saw_abort{false};
+  std::atomic<bool> started{false};
+  runner.register_kind("soda", [&](const Job&, ResultWriter&, Progress&, const CancelToken& cancel) {
+    started = true;
+    while (!cancel.cancelled()) std::this_thread::sleep_for(2ms);
+    saw_abort = cancel.reason() == "aborted";
+    cancel.throw_if_cancelled();
+  });
+  const Job job = f.create();
+  runner.run(job.id, "u", "soda");
+  while (!started) std::this_thread::sleep_for(2ms);
+  elsewhere.abort(job.id, "u", "soda");
+  EXPECT_EQ(other_store->phase_of(job.id), Phase::aborted);
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (runner.executing() > 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(runner.executing(), 0u);  // the running server heard of it at its heartbeat
+  EXPECT_TRUE(saw_abort);
+  EXPECT_EQ(f.store->phase_of(job.id), Phase::aborted);
+}
+
+TEST(UwsRunner, AJobWhoseServerDiedIsTakenOver) {
+  Fixture f("takeover");
+  const Job job = f.create();
+  f.store->transition(job.id, {Phase::pending}, Phase::queued);
+  const std::vector<std::string> soda{"soda"};
+  // A server claimed it, then died: its lease runs out.
+  ASSERT_TRUE(f.store->claim("dead server", soda, 200ms));
+  RunnerOptions o = quiet();
+  o.lease = 300ms;
+  Runner runner(*f.store, o);
+  runner.register_kind("soda", [](const Job&, ResultWriter& out, Progress&, const CancelToken&) {
+    out.write("r", "r.txt", "text/plain", "done");
+  });
+  const Job done = f.await(job.id, std::nullopt, 5s);
+  EXPECT_EQ(done.phase, Phase::completed);
+  EXPECT_EQ(done.attempts, 2);
+  ASSERT_EQ(done.results.size(), 1u);
+}
+
+TEST(UwsRunner, AJobThatKeepsKillingItsServerEndsInError) {
+  Fixture f("poison");
+  const Job job = f.create();
+  f.store->transition(job.id, {Phase::pending}, Phase::queued);
+  const std::vector<std::string> soda{"soda"};
+  RunnerOptions o = quiet();
+  o.max_attempts = 2;
+  // Two servers took it in turn and died.
+  ASSERT_TRUE(f.store->claim("first", soda, 1ms));
+  std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(f.store->reap(o.max_attempts).requeued.size(), 1u);
+  ASSERT_TRUE(f.store->claim("second", soda, 1ms));
+  std::this_thread::sleep_for(10ms);
+  Runner runner(*f.store, o);
+  std::atomic<int> runs{0};
+  runner.register_kind("soda", [&](const Job&, ResultWriter&, Progress&, const CancelToken&) { ++runs; });
+  const Job done = f.await(job.id);
+  EXPECT_EQ(done.phase, Phase::error);
+  EXPECT_NE(done.error->message.find("stopped, 2 time(s)"), std::string::npos) << done.error->message;
+  EXPECT_EQ(runs, 0);
+}
+
+TEST(UwsRunner, AWorkerThatLostItsLeaseCannotEndTheJob) {
+  Fixture f("lost_lease");
+  Runner runner(*f.store, quiet(1));
+  std::atomic<bool> stopped{false};
+  std::string reason;
+  runner.register_kind("soda", [&](const Job&, ResultWriter&, Progress&, const CancelToken& cancel) {
+    while (!cancel.cancelled()) std::this_thread::sleep_for(2ms);
+    reason = cancel.reason();
+    stopped = true;  // returns normally: it would complete the job if it could
+  });
+  const Job job = f.create();
+  runner.run(job.id, "u", "soda");
+  f.await(job.id, Phase::executing);
+  // As if it had been reaped and claimed by another server meanwhile.
+  pixserve::testing::test_database(f.root / "registry.sqlite")
+      ->exec("UPDATE uws_job SET lease_owner = 'another server' WHERE job_id = '" + job.id + "'");
+  runner.heartbeat();
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!stopped && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(2ms);
+  ASSERT_TRUE(stopped);
+  EXPECT_EQ(reason, "lease lost");
+  while (runner.executing() > 0) std::this_thread::sleep_for(2ms);
+  EXPECT_EQ(f.store->phase_of(job.id), Phase::executing);  // the other server's to end
 }
 
 TEST(UwsRunner, SweepDestroysExpiredJobsWithFiles) {
@@ -415,7 +552,7 @@ TEST(UwsRunner, RemoveDestroysARunningJob) {
   EXPECT_FALSE(fs::exists(f.store->job_directory(job.id)));
 }
 
-TEST(UwsRunner, StopEndsQueuedAndRunningJobs) {
+TEST(UwsRunner, StopHandsJobsBackToTheQueue) {
   Fixture f("stop");
   auto runner = std::make_unique<Runner>(*f.store, quiet(1));
   runner->register_kind("soda", [](const Job&, ResultWriter&, Progress&, const CancelToken& cancel) {
@@ -430,10 +567,13 @@ TEST(UwsRunner, StopEndsQueuedAndRunningJobs) {
   EXPECT_THROW(runner->run(f.create().id, "u", "soda"), Busy);
   runner.reset();
   const auto a = f.store->load(running.id);
-  const auto b = f.store->load(queued.id);
-  EXPECT_EQ(a->phase, Phase::error);
-  EXPECT_EQ(a->error->message, "server stopped during execution");
-  EXPECT_EQ(b->phase, Phase::error);
-  EXPECT_EQ(b->error->message, "server stopped before the job could execute");
-  EXPECT_EQ(a->error->type, ErrorType::transient);
+  EXPECT_EQ(a->phase, Phase::queued);
+  EXPECT_EQ(a->attempts, 0);  // a graceful stop is not a failed attempt
+  EXPECT_EQ(f.store->phase_of(queued.id), Phase::queued);
+  // The next server (or another replica) runs both.
+  Runner next(*f.store, quiet());
+  next.register_kind("soda", [](const Job&, ResultWriter&, Progress&, const CancelToken&) {});
+  EXPECT_EQ(f.await(running.id).phase, Phase::completed);
+  EXPECT_EQ(f.await(queued.id).phase, Phase::completed);
+  EXPECT_EQ(f.store->load(running.id)->attempts, 1);
 }

@@ -1,6 +1,8 @@
 // Job persistence: a re-opened store sees everything, owners and kinds are
 // isolated, list filters, compare-and-set phases, parameter updates, results
-// and files, restart recovery, destruction and path safety.
+// and files, the shared queue (claims, leases, reaping), destruction and
+// path safety. Run on SQLite and, under the prefix "postgresql.", on
+// PostgreSQL (test_registry.hpp).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 
 #include "db/database.hpp"
 #include "uws/store.hpp"
+#include "test_registry.hpp"
 #include "test_scratch.hpp"
 
 using namespace pixserve;
@@ -35,7 +38,10 @@ struct Dir {
     o.max_retention = 48h;
     return o;
   }
-  std::unique_ptr<JobStore> open() const { return JobStore::open(db(), options()); }
+  // Every call is a connection of its own, like another server process.
+  std::unique_ptr<JobStore> open() const {
+    return std::make_unique<JobStore>(pixserve::testing::test_database(db()), options());
+  }
 };
 
 void touch(const fs::path& p, std::string_view content = "x") {
@@ -102,9 +108,9 @@ TEST(UwsStore, CreatePersistsAcrossReopen) {
 TEST(UwsStore, SharesTheRegistryDatabaseFile) {
   Dir dir("shared");
   // The registry opened the file first with its own tables and connection.
-  auto registry = db::open_sqlite(dir.db(), true);
+  auto registry = pixserve::testing::test_database(dir.db());
   registry->exec("CREATE TABLE dataset (dataset_id TEXT PRIMARY KEY); INSERT INTO dataset VALUES ('d1');");
-  auto store = JobStore::open(dir.db(), dir.options());
+  auto store = dir.open();
   const Job job = store->create({.kind = "soda"});
   auto q = registry->prepare("SELECT COUNT(*) FROM uws_job");
   ASSERT_TRUE(q->step());
@@ -212,7 +218,7 @@ TEST(UwsStore, ExecutionDurationAndDestructionAreClamped) {
 
   StoreOptions unlimited = dir.options();
   unlimited.max_execution_duration = 0s;
-  JobStore free_store(db::open_sqlite(dir.db(), false), unlimited);
+  JobStore free_store(pixserve::testing::test_database(dir.db()), unlimited);
   EXPECT_EQ(free_store.create({.kind = "soda", .execution_duration = 0}).execution_duration, 0);
 }
 
@@ -286,7 +292,7 @@ TEST(UwsStore, RemoveDeletesRowsAndFiles) {
   EXPECT_TRUE(fs::exists(store->job_directory(other.id) / "r.fits"));
   EXPECT_FALSE(store->remove(job.id));
   // No orphan rows.
-  auto conn = db::open_sqlite(dir.db(), false);
+  auto conn = pixserve::testing::test_database(dir.db());
   for (const char* table : {"uws_parameter", "uws_result"}) {
     auto q = conn->prepare(std::string("SELECT COUNT(*) FROM ") + table + " WHERE job_id = ?");
     q->bind(1, job.id);
@@ -305,39 +311,183 @@ TEST(UwsStore, ExpiredJobs) {
   (void)new_job;
 }
 
-TEST(UwsStore, RecoveryMarksInterruptedJobsError) {
-  Dir dir("recover");
-  std::string queued, executing, pending, completed;
+const std::vector<std::string> kSoda{"soda"};
+
+TEST(UwsStore, QueueHandsOutJobsInOrderOnceEach) {
+  Dir dir("queue_order");
+  auto store = dir.open();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(store->create({.kind = "soda"}).id);
+  const std::string tap = store->create({.kind = "tap"}).id;
+  // Queued in another order than created: the queue's order counts.
+  for (const auto& id : {ids[1], tap, ids[0], ids[2]}) {
+    ASSERT_TRUE(store->transition(id, {Phase::pending}, Phase::queued));
+    std::this_thread::sleep_for(2ms);
+  }
+  EXPECT_EQ(store->queued_count(), 4u);
+  const std::vector<std::string> nothing;
+  EXPECT_FALSE(store->claim("w1", nothing, 10s));
+  std::vector<std::string> got;
+  while (auto job = store->claim(got.size() % 2 ? "w2" : "w1", kSoda, 10s)) {
+    EXPECT_EQ(job->phase, Phase::executing);
+    EXPECT_EQ(job->attempts, 1);
+    EXPECT_TRUE(job->start_time);
+    got.push_back(job->id);
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{ids[1], ids[0], ids[2]}));
+  EXPECT_EQ(store->queued_count(), 1u);  // the TAP job: no SODA worker takes it
+  EXPECT_EQ(store->phase_of(tap), Phase::queued);
+}
+
+TEST(UwsStore, ConcurrentClaimersNeverShareAJob) {
+  Dir dir("queue_concurrent");
+  std::vector<std::string> queued;
   {
     auto store = dir.open();
-    queued = store->create({.kind = "soda"}).id;
-    executing = store->create({.kind = "soda"}).id;
-    pending = store->create({.kind = "soda"}).id;
-    completed = store->create({.kind = "soda"}).id;
-    store->transition(queued, {Phase::pending}, Phase::queued);
-    store->transition(executing, {Phase::pending}, Phase::queued);
-    store->transition(executing, {Phase::queued}, Phase::executing);
-    store->transition(completed, {Phase::pending}, Phase::queued);
-    store->transition(completed, {Phase::queued}, Phase::executing);
-    store->transition(completed, {Phase::executing}, Phase::completed);
-  }  // the server is killed
-  auto store = dir.open();
-  auto recovered = store->recover("server restarted during execution");
-  std::sort(recovered.begin(), recovered.end());
-  std::vector<std::string> expected{queued, executing};
-  std::sort(expected.begin(), expected.end());
-  EXPECT_EQ(recovered, expected);
-  for (const auto& id : {queued, executing}) {
-    const auto job = store->load(id);
-    EXPECT_EQ(job->phase, Phase::error);
-    ASSERT_TRUE(job->error);
-    EXPECT_EQ(job->error->message, "server restarted during execution");
-    EXPECT_EQ(job->error->type, ErrorType::transient);
-    EXPECT_TRUE(job->end_time);
+    for (int i = 0; i < 60; ++i) {
+      const std::string id = store->create({.kind = "soda"}).id;
+      store->transition(id, {Phase::pending}, Phase::queued);
+      queued.push_back(id);
+    }
   }
-  EXPECT_EQ(store->phase_of(pending), Phase::pending);
-  EXPECT_EQ(store->phase_of(completed), Phase::completed);
-  EXPECT_TRUE(store->recover("again").empty());
+  // Four "servers", each with its own connection, empty the queue at once.
+  std::vector<std::vector<std::string>> claimed(4);
+  {
+    std::vector<std::jthread> servers;
+    for (std::size_t s = 0; s < claimed.size(); ++s) {
+      servers.emplace_back([&, s] {
+        auto store = dir.open();
+        const std::string worker = "server" + std::to_string(s);
+        while (auto job = store->claim(worker, kSoda, 10s)) claimed[s].push_back(job->id);
+      });
+    }
+  }
+  std::vector<std::string> all;
+  for (const auto& c : claimed) all.insert(all.end(), c.begin(), c.end());
+  std::sort(all.begin(), all.end());
+  std::sort(queued.begin(), queued.end());
+  EXPECT_EQ(all, queued);  // every job once: none lost, none twice
+}
+
+TEST(UwsStore, OnlyTheLeaseHolderRenewsAndEndsAJob) {
+  Dir dir("queue_lease");
+  auto store = dir.open();
+  const std::string id = store->create({.kind = "soda"}).id;
+  store->transition(id, {Phase::pending}, Phase::queued);
+  ASSERT_TRUE(store->claim("w1", kSoda, 10s));
+  const std::vector<std::string> ids{id, "not-a-job"};
+  EXPECT_EQ(store->renew("w1", ids, 10s), (std::vector<std::string>{id}));
+  EXPECT_TRUE(store->renew("w2", ids, 10s).empty());
+  EXPECT_FALSE(store->finish(id, "w2", Phase::completed));
+  EXPECT_FALSE(store->release(id, "w2"));
+  EXPECT_EQ(store->phase_of(id), Phase::executing);
+  EXPECT_THROW(store->finish(id, "w1", Phase::executing), std::invalid_argument);
+  EXPECT_TRUE(store->finish(id, "w1", Phase::error, ErrorSummary{ErrorType::fatal, "bad", {}}));
+  const auto job = store->load(id);
+  EXPECT_EQ(job->phase, Phase::error);
+  EXPECT_EQ(job->error->message, "bad");
+  EXPECT_TRUE(job->end_time);
+  EXPECT_TRUE(store->renew("w1", ids, 10s).empty());  // ended: nothing to renew
+  EXPECT_FALSE(store->finish(id, "w1", Phase::completed));
+
+  // An aborted job (by any server) is no longer the worker's.
+  const std::string aborted = store->create({.kind = "soda"}).id;
+  store->transition(aborted, {Phase::pending}, Phase::queued);
+  ASSERT_TRUE(store->claim("w1", kSoda, 10s));
+  ASSERT_TRUE(store->transition(aborted, {Phase::executing}, Phase::aborted));
+  const std::vector<std::string> just_aborted{aborted};
+  EXPECT_TRUE(store->renew("w1", just_aborted, 10s).empty());
+  EXPECT_FALSE(store->finish(aborted, "w1", Phase::completed));
+  EXPECT_EQ(store->phase_of(aborted), Phase::aborted);
+}
+
+TEST(UwsStore, ReleaseGivesTheJobBackWithoutCountingTheAttempt) {
+  Dir dir("queue_release");
+  auto store = dir.open();
+  const std::string first = store->create({.kind = "soda"}).id;
+  const std::string second = store->create({.kind = "soda"}).id;
+  store->transition(first, {Phase::pending}, Phase::queued);
+  std::this_thread::sleep_for(2ms);
+  store->transition(second, {Phase::pending}, Phase::queued);
+  ASSERT_EQ(store->claim("w1", kSoda, 10s)->id, first);
+  EXPECT_TRUE(store->release(first, "w1"));
+  const auto job = store->load(first);
+  EXPECT_EQ(job->phase, Phase::queued);
+  EXPECT_EQ(job->attempts, 0);
+  EXPECT_FALSE(job->start_time);
+  // It keeps its place: still ahead of the job queued after it.
+  EXPECT_EQ(store->claim("w2", kSoda, 10s)->id, first);
+}
+
+TEST(UwsStore, ReapQueuesExpiredLeasesAgainThenGivesUp) {
+  Dir dir("queue_reap");
+  auto store = dir.open();
+  const std::string id = store->create({.kind = "soda"}).id;
+  const std::string healthy = store->create({.kind = "soda"}).id;
+  store->transition(id, {Phase::pending}, Phase::queued);
+  ASSERT_EQ(store->claim("dead", kSoda, 1ms)->id, id);
+  store->add_result(id, Result{.id = "partial", .file_name = "partial.txt", .url = {}, .mime_type = "text/plain", .size = 1});
+  touch(store->job_directory(id) / "partial.txt");
+  store->transition(healthy, {Phase::pending}, Phase::queued);
+  ASSERT_EQ(store->claim("alive", kSoda, 1h)->id, healthy);
+  std::this_thread::sleep_for(20ms);
+
+  auto reaped = store->reap(2);
+  EXPECT_EQ(reaped.requeued, (std::vector<std::string>{id}));
+  EXPECT_TRUE(reaped.failed.empty());
+  EXPECT_EQ(store->phase_of(id), Phase::queued);
+  EXPECT_EQ(store->phase_of(healthy), Phase::executing);  // its lease holds
+  EXPECT_FALSE(store->finish(id, "dead", Phase::completed));  // the dead worker's word no longer counts
+
+  // The second attempt starts from nothing.
+  const auto again = store->claim("dead again", kSoda, 1ms);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->attempts, 2);
+  EXPECT_TRUE(again->results.empty());
+  EXPECT_FALSE(fs::exists(store->job_directory(id) / "partial.txt"));
+  std::this_thread::sleep_for(20ms);
+
+  reaped = store->reap(2);
+  EXPECT_TRUE(reaped.requeued.empty());
+  EXPECT_EQ(reaped.failed, (std::vector<std::string>{id}));
+  const auto job = store->load(id);
+  EXPECT_EQ(job->phase, Phase::error);
+  ASSERT_TRUE(job->error);
+  EXPECT_EQ(job->error->type, ErrorType::fatal);
+  EXPECT_NE(job->error->message.find("stopped, 2 time(s)"), std::string::npos) << job->error->message;
+  EXPECT_TRUE(job->end_time);
+  EXPECT_TRUE(store->reap(2).failed.empty());
+}
+
+TEST(UwsStore, JobsOfAnOlderStoreJoinTheQueue) {
+  Dir dir("queue_upgrade");
+  std::string queued, executing;
+  {
+    // What a server of before the shared queue left: no queue columns.
+    auto conn = pixserve::testing::test_database(dir.db());
+    conn->exec(
+        "CREATE TABLE uws_job (job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, owner TEXT NOT NULL, "
+        "run_id TEXT NOT NULL DEFAULT '', phase TEXT NOT NULL, creation_time BIGINT NOT NULL, start_time BIGINT, "
+        "end_time BIGINT, quote BIGINT, execution_duration BIGINT NOT NULL, destruction_time BIGINT NOT NULL, "
+        "error_type TEXT, error_message TEXT, error_detail TEXT, progress DOUBLE PRECISION, progress_message TEXT)");
+    queued = new_job_id();
+    executing = new_job_id();
+    const auto t = now().time_since_epoch().count();
+    for (const auto& [id, phase] : {std::pair{queued, "QUEUED"}, std::pair{executing, "EXECUTING"}}) {
+      auto insert = conn->prepare(
+          "INSERT INTO uws_job (job_id, kind, owner, phase, creation_time, execution_duration, destruction_time) "
+          "VALUES (?, 'soda', 'u', ?, ?, 60, ?)");
+      insert->bind(1, id).bind(2, phase).bind(3, static_cast<std::int64_t>(t)).bind(4, static_cast<std::int64_t>(t + 3'600'000)).run();
+    }
+  }
+  auto store = dir.open();
+  EXPECT_EQ(store->load(queued)->owner_context, "");
+  EXPECT_EQ(store->claim("w", kSoda, 10s)->id, queued);
+  // EXECUTING without a lease: its server is gone.
+  EXPECT_EQ(store->reap(3).requeued, (std::vector<std::string>{executing}));
+  EXPECT_EQ(store->claim("w", kSoda, 10s)->id, executing);
+  auto reopened = dir.open();  // opening again changes nothing
+  EXPECT_EQ(reopened->load(executing)->phase, Phase::executing);
 }
 
 TEST(UwsStore, WaitReturnsOnPhaseChangeOrTimeout) {
