@@ -93,6 +93,11 @@ browser-test: build-servers
 bench-http: build
 	bash bench/http.sh $(BUILD)/pixserve
 
+# Requests/s of 1, 2 and 3 replicas behind HAProxy on one PostgreSQL
+# registry (not part of `make test`).
+bench-replicas: build
+	bash bench/replicas.sh $(BUILD)/pixserve
+
 # The stages in order, with each one's time printed at the end. The unit
 # tests run once, under ASan and UBSan (`make unit-test` runs them in the
 # plain tree); the fuzzers run FUZZ_TIME_TEST seconds each.

@@ -29,8 +29,7 @@ namespace {
 ScratchFile scratch_frame(ProductCache& cache, const repo::DatasetRecord& record) {
   const fs::path dir = cache.dir() / "parts";
   fs::create_directories(dir);
-  return ScratchFile(dir / fmt::format("{}{}{}-{}.fits", repo::recipe_hash(record.recipe), ProductCache::kTemporaryMarker,
-                                       ::getpid(), cache.next_serial()));
+  return ScratchFile(dir / cache.temporary_name(repo::recipe_hash(record.recipe), ".fits"));
 }
 
 // Runs a part's pixel computation, turning read failures into RecreationError.

@@ -4,6 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <cctype>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
@@ -22,23 +25,49 @@ namespace pixserve::products {
 namespace fs = std::filesystem;
 namespace {
 
-// Whether the process that names a temporary file (<hash>.partial-<pid>-<n>)
-// still runs: another pixserve process (a server, `materialize`) may be
-// writing it right now, while a dead one's leftovers can go. A name without
-// a readable pid counts as a dead writer's.
-bool writer_is_running(const std::string& name) {
+// This host in temporary names: its name with anything but letters and
+// digits dropped, so that the name parses back.
+std::string host_tag() {
+  std::array<char, 256> host{};
+  if (::gethostname(host.data(), host.size() - 1) != 0) return "host";
+  std::string tag;
+  for (const char* c = host.data(); *c != '\0'; ++c)
+    if (std::isalnum(static_cast<unsigned char>(*c))) tag += *c;
+  return tag.empty() ? "host" : tag;
+}
+
+// Whether the writer of a temporary file (ProductCache::temporary_name) may
+// still be writing it: another pixserve process (a server, `materialize`)
+// of this host that still runs, or any process of another host unless the
+// file has not changed for a day. A name without a readable pid counts as a
+// dead writer's.
+bool writer_may_be_running(const fs::path& file, const std::string& this_host) {
+  const std::string name = file.filename().string();
   const auto at = name.find(ProductCache::kTemporaryMarker);
   if (at == std::string::npos) return false;
   const char* digits = name.c_str() + at + ProductCache::kTemporaryMarker.size();
   char* end = nullptr;
   const long pid = std::strtol(digits, &end, 10);
-  if (end == digits || *end != '-' || pid <= 0 || pid == ::getpid()) return false;
+  if (end == digits || *end != '-' || pid <= 0) return false;
+  const char* serial_end = end + 1;
+  while (std::isdigit(static_cast<unsigned char>(*serial_end))) ++serial_end;
+  std::string host;
+  if (*serial_end == '-') {
+    for (const char* c = serial_end + 1; std::isalnum(static_cast<unsigned char>(*c)); ++c) host += *c;
+  }
+  if (!host.empty() && host != this_host) {
+    std::error_code ec;
+    const auto written = fs::last_write_time(file, ec);
+    return !ec && fs::file_time_type::clock::now() - written < std::chrono::hours(24);
+  }
+  if (pid == ::getpid()) return false;
   return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
 }
 
 }  // namespace
 
-ProductCache::ProductCache(fs::path dir, std::uint64_t max_bytes) : dir_(std::move(dir)), max_bytes_(max_bytes) {
+ProductCache::ProductCache(fs::path dir, std::uint64_t max_bytes)
+    : dir_(std::move(dir)), max_bytes_(max_bytes), host_tag_(host_tag()) {
   // Partial files of a process that died while writing them go; the
   // finished files are counted.
   std::error_code ec;
@@ -49,7 +78,7 @@ ProductCache::ProductCache(fs::path dir, std::uint64_t max_bytes) : dir_(std::mo
     std::error_code size_ec;
     const std::string name = it->path().filename().string();
     if (name.find(kTemporaryMarker) != std::string::npos) {
-      if (!writer_is_running(name)) fs::remove(it->path(), size_ec);
+      if (!writer_may_be_running(it->path(), host_tag_)) fs::remove(it->path(), size_ec);
     } else if (it->path().extension() == ".fits") {
       const auto bytes = it->file_size(size_ec);
       if (!size_ec) known_bytes_ += bytes;
@@ -57,9 +86,13 @@ ProductCache::ProductCache(fs::path dir, std::uint64_t max_bytes) : dir_(std::mo
   }
 }
 
-std::uint64_t ProductCache::next_serial() {
-  const std::lock_guard lock(mutex_);
-  return next_temporary_++;
+std::string ProductCache::temporary_name(std::string_view stem, std::string_view extension) {
+  std::uint64_t serial = 0;
+  {
+    const std::lock_guard lock(mutex_);
+    serial = next_temporary_++;
+  }
+  return fmt::format("{}{}{}-{}-{}{}", stem, kTemporaryMarker, ::getpid(), serial, host_tag_, extension);
 }
 
 fs::path ProductCache::entry_path(const std::string& recipe_hash) const {
@@ -85,8 +118,7 @@ std::optional<nlohmann::json> ProductCache::measurements(const repo::DatasetReco
 void ProductCache::keep_measurements(const std::string& recipe_hash, const nlohmann::json& measurements) {
   const fs::path path = measurements_path(recipe_hash);
   fs::create_directories(path.parent_path());
-  const std::uint64_t serial = next_serial();
-  const fs::path temporary = path.parent_path() / fmt::format("{}{}{}-{}", recipe_hash, kTemporaryMarker, ::getpid(), serial);
+  const fs::path temporary = path.parent_path() / temporary_name(recipe_hash);
   {
     std::ofstream out(temporary, std::ios::trunc);
     out << measurements.dump();
@@ -119,10 +151,8 @@ std::filesystem::path ProductCache::file_for(const repo::DatasetRecord& record, 
   }
   // This caller re-creates it; others asking meanwhile wait above.
   in_progress_.insert(hash);
-  const std::uint64_t serial = next_temporary_++;
   lock.unlock();
-  const fs::path temporary =
-      entry.parent_path() / fmt::format("{}{}{}-{}", hash, kTemporaryMarker, ::getpid(), serial);
+  const fs::path temporary = entry.parent_path() / temporary_name(hash);
   auto finish = [&] {
     const std::lock_guard done(mutex_);
     in_progress_.erase(hash);

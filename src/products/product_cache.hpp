@@ -63,8 +63,11 @@ class ProductCache {
   // before the rename, a part's scratch header): the cache removes them when
   // it opens and never serves them.
   static constexpr std::string_view kTemporaryMarker = ".partial-";
-  // A number no other temporary name of this process uses.
-  std::uint64_t next_serial();
+  // A name no other writer uses, in any process on any host sharing the
+  // cache: <stem>.partial-<pid>-<serial>-<host><extension>. Opening the
+  // cache removes those of processes of this host that are gone, and those
+  // of other hosts a day old (a process elsewhere cannot be asked).
+  std::string temporary_name(std::string_view stem, std::string_view extension = {});
 
   // True when the file of this virtual dataset is in the cache now.
   bool contains(const repo::DatasetRecord& record) const;
@@ -88,6 +91,7 @@ class ProductCache {
   std::set<std::string> in_progress_;  // recipe hashes being re-created
   CacheStats stats_;
   std::uint64_t next_temporary_ = 0;
+  std::string host_tag_;  // this host in temporary names
   // Bytes in the cache as this process knows them: counted when it opens,
   // added to by each re-creation, recounted by prune(). A re-creation
   // prunes only when this passes the limit, rather than walking the whole

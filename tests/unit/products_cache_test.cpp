@@ -140,6 +140,33 @@ TEST(ProductCache, PartialFilesOfACrashedWriterAreRemovedOnOpen) {
   EXPECT_TRUE(fs::exists(dir / "ab" / "kept.fits"));
 }
 
+TEST(ProductCache, TemporaryFilesOfAnotherHostAreLeftUnlessADayOld) {
+  // Replicas on several hosts share the cache: a pid from elsewhere says
+  // nothing about whether its writer runs.
+  Fixture f;
+  const fs::path dir = f.scratch.dir / "cache";
+  const std::string hash = f.product.checksum;
+  const fs::path fresh = dir / hash.substr(0, 2) / (hash + ".partial-99999999-0-otherhost7");
+  const fs::path stale = dir / hash.substr(0, 2) / (hash + ".partial-99999999-1-otherhost7");
+  const fs::path fresh_part = dir / "parts" / (hash + ".partial-99999999-2-otherhost7.fits");
+  for (const auto& p : {fresh, stale, fresh_part}) write_text(p, "being written elsewhere");
+  fs::last_write_time(stale, fs::file_time_type::clock::now() - std::chrono::hours(25));
+  ProductCache cache(dir, std::uint64_t{1} << 30);
+  EXPECT_TRUE(fs::exists(fresh));
+  EXPECT_TRUE(fs::exists(fresh_part));
+  EXPECT_FALSE(fs::exists(stale));
+  // This process's own names say which host wrote them, and differ.
+  const std::string a = cache.temporary_name(hash), b = cache.temporary_name(hash, ".fits");
+  EXPECT_NE(a, b.substr(0, b.size() - 5));
+  EXPECT_TRUE(a.starts_with(hash + ".partial-" + std::to_string(::getpid()) + "-"));
+  EXPECT_TRUE(b.ends_with(".fits"));
+  // A dead local writer's name in the new form goes on the next open.
+  const fs::path dead_here = dir / hash.substr(0, 2) / (hash + ".partial-99999999-5" + a.substr(a.rfind('-')));
+  write_text(dead_here, "half a file");
+  ProductCache reopened(dir, std::uint64_t{1} << 30);
+  EXPECT_FALSE(fs::exists(dead_here));
+}
+
 TEST(ProductCache, PruneRemovesTheLeastRecentlyUsedFilesFirst) {
   pixserve::testing::ScratchDir s;
   const fs::path dir = s.dir / "cache";
