@@ -67,6 +67,24 @@ def on_test_registry(args):
     return [*args, "--registry", postgresql_registry()]
 
 
+def registry_execute(repo, sql, params=()):
+    """Runs one statement on a repository's registry database, SQLite file
+    or PostgreSQL, behind the server's back (tests that plant what an older
+    version or an intruder could have left). '?' placeholders take params."""
+    location = json.loads((pathlib.Path(repo) / "pixserve-repo.json").read_text())["registry"]
+    if not location.startswith(("postgresql://", "postgres://")):
+        import sqlite3
+
+        path = pathlib.Path(location)
+        with sqlite3.connect(path if path.is_absolute() else pathlib.Path(repo) / path) as db:
+            db.execute(sql, params)
+        return
+    literals = iter("'" + str(p).replace("'", "''") + "'" for p in params)
+    statement = re.sub(r"\?", lambda _: next(literals), sql)
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", location, "-c", statement], check=True,
+                   capture_output=True)
+
+
 def run(*args, check=True, **kwargs):
     """Runs pixserve with arguments; returns the CompletedProcess."""
     cmd = [pixserve_binary(), *on_test_registry(list(map(str, args)))]
