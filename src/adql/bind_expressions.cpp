@@ -31,26 +31,29 @@ bool results_compatible(AdqlType a, AdqlType b) {
   return comparable(a, b);
 }
 
+// On PostgreSQL the functions whose result may be no finite number are the
+// adql_* ones of postgresql_functions.sql, which give NULL there as the C++
+// ones do on SQLite rather than an error.
 constexpr auto kMathFunctions = std::to_array<MathFunction>({
     {"ABS", 1, "abs", "abs"},
     {"CEILING", 1, "ceiling", "adql_ceiling"},
     {"DEGREES", 1, "degrees", "adql_degrees"},
-    {"EXP", 1, "exp", "adql_exp"},
+    {"EXP", 1, "adql_exp", "adql_exp"},
     {"FLOOR", 1, "floor", "adql_floor"},
-    {"LOG", 1, "ln", "adql_log"},
-    {"LOG10", 1, "log", "adql_log10"},
+    {"LOG", 1, "adql_log", "adql_log"},
+    {"LOG10", 1, "adql_log10", "adql_log10"},
     {"PI", 0, "pi", "adql_pi"},
-    {"POWER", 2, "power", "adql_power"},
+    {"POWER", 2, "adql_power", "adql_power"},
     {"RADIANS", 1, "radians", "adql_radians"},
-    {"SQRT", 1, "sqrt", "adql_sqrt"},
-    {"ACOS", 1, "acos", "adql_acos"},
-    {"ASIN", 1, "asin", "adql_asin"},
+    {"SQRT", 1, "adql_sqrt", "adql_sqrt"},
+    {"ACOS", 1, "adql_acos", "adql_acos"},
+    {"ASIN", 1, "adql_asin", "adql_asin"},
     {"ATAN", 1, "atan", "adql_atan"},
     {"ATAN2", 2, "atan2", "adql_atan2"},
     {"COS", 1, "cos", "adql_cos"},
     {"SIN", 1, "sin", "adql_sin"},
     {"TAN", 1, "tan", "adql_tan"},
-    {"COT", 1, "cot", "adql_cot"},
+    {"COT", 1, "adql_cot", "adql_cot"},
 });
 
 }  // namespace

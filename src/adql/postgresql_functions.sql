@@ -2271,3 +2271,44 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT adql__stcs(ARRAY[1::flo
 
 CREATE OR REPLACE FUNCTION adql_centroid(region text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT adql__centroid_text(adql__parse(region)) $$;
+
+-- ADQL's numeric functions as the C++ ones compute them on SQLite
+-- (adql/sql_functions.cpp): a result that is not a finite number is NULL,
+-- where PostgreSQL's own functions raise an error (the square root of a
+-- negative number, the logarithm of zero, an overflow or an underflow) or
+-- return infinity. A query therefore gives the same rows on both databases.
+-- One-statement SQL functions: PostgreSQL inlines them into the query.
+CREATE OR REPLACE FUNCTION adql_sqrt(x float8) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT CASE WHEN x >= 0 THEN sqrt(x) END $$;
+
+CREATE OR REPLACE FUNCTION adql_log(x float8) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT CASE WHEN x > 0 THEN ln(x) END $$;
+
+CREATE OR REPLACE FUNCTION adql_log10(x float8) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT CASE WHEN x > 0 THEN log(x) END $$;
+
+CREATE OR REPLACE FUNCTION adql_acos(x float8) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT CASE WHEN x BETWEEN -1 AND 1 THEN acos(x) END $$;
+
+CREATE OR REPLACE FUNCTION adql_asin(x float8) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT CASE WHEN x BETWEEN -1 AND 1 THEN asin(x) END $$;
+
+CREATE OR REPLACE FUNCTION adql_cot(x float8) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT CASE WHEN x <> 0 THEN cot(x) END $$;
+
+-- exp() overflows to infinity above ln(DBL_MAX) and underflows to 0 below
+-- ln of the smallest subnormal double; PostgreSQL raises errors for both.
+CREATE OR REPLACE FUNCTION adql_exp(x float8) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN x > 709.782712893384 THEN NULL WHEN x < -745.1332191019412 THEN 0 ELSE exp(x) END $$;
+
+-- pow(): NaN for a negative base and a fractional exponent, infinity for
+-- zero to a negative power or an overflow, 0 on underflow.
+CREATE OR REPLACE FUNCTION adql_power(x float8, y float8) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE
+    WHEN x = 0 AND y < 0 THEN NULL
+    WHEN x < 0 AND y <> trunc(y) THEN NULL
+    WHEN x <> 0 AND abs(x) <> 1 AND y * ln(abs(x)) > 709.782712893384 THEN NULL
+    WHEN x <> 0 AND abs(x) <> 1 AND y * ln(abs(x)) < -745.1332191019412 THEN 0
+    ELSE power(x, y) END $$;

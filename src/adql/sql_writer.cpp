@@ -201,6 +201,8 @@ class SqlWriter {
     }
     static constexpr const char* kOps[] = {"+", "-", "*", "/"};
     const std::string l = expr(*b.left);
+    // Division by zero is NULL on SQLite and an error on PostgreSQL: NULL on both.
+    if (pg_ && b.op == BinaryOp::divide) return fmt::format("({} / NULLIF({}, 0))", l, expr(*b.right));
     return fmt::format("({} {} {})", l, kOps[static_cast<int>(b.op)], expr(*b.right));
   }
 
@@ -320,8 +322,9 @@ class SqlWriter {
       const std::string a = expr(*args[0]);
       const std::string b = expr(*args[1]);
       if (!pg_) return fmt::format("adql_mod({}, {})", a, b);
-      if (is_integer(args[0]->type) && is_integer(args[1]->type)) return fmt::format("mod({}, {})", a, b);
-      return fmt::format("CAST(mod(CAST({} AS numeric), CAST({} AS numeric)) AS double precision)", a, b);
+      // A zero divisor gives NULL, as adql_mod does on SQLite.
+      if (is_integer(args[0]->type) && is_integer(args[1]->type)) return fmt::format("mod({}, NULLIF({}, 0))", a, b);
+      return fmt::format("CAST(mod(CAST({} AS numeric), NULLIF(CAST({} AS numeric), 0)) AS double precision)", a, b);
     }
     if (name == "ROUND" || name == "TRUNCATE") {
       const std::string x = expr(*args[0]);

@@ -927,5 +927,37 @@ TEST_F(AdqlPostgresCorpus, EveryValidQueryGivesTheSameRowsOnBothDatabases) {
   EXPECT_GE(rows, 10000);
 }
 
+TEST_F(AdqlPostgresCorpus, NumbersWithoutAFiniteValueAreNullOnBothDatabases) {
+  // Domain errors, overflows and division by zero: NULL on SQLite (the C++
+  // functions), an error or infinity from PostgreSQL's own functions unless
+  // translated to the adql_* ones.
+  fill_catalogue_tables();
+  const std::vector<std::string> queries{
+      "SELECT TOP 1 SQRT(-1.0) AS a, LOG(0.0) AS b, LOG10(-5.0) AS c, ACOS(2.0) AS d, ASIN(-1.5) AS e, COT(0.0) AS f, "
+      "EXP(1000.0) AS g, EXP(-1000.0) AS h, POWER(-8.0, 0.5) AS i, POWER(0.0, -1.0) AS j, POWER(10.0, 400.0) AS k, "
+      "POWER(10.0, -400.0) AS l, 1 / 0 AS m, 1.0 / 0.0 AS n, MOD(5, 0) AS o, MOD(5.5, 0.0) AS p FROM ivoa.obscore",
+      "SELECT TOP 1 SQRT(4.0) AS a, LOG(1.0) AS b, LOG10(1000.0) AS c, ACOS(-1.0) AS d, ASIN(1.0) AS e, COT(1.0) AS f, "
+      "EXP(-745.0) AS g, EXP(709.0) AS h, POWER(-2.0, 3.0) AS i, POWER(0.0, 0.0) AS j, POWER(1.0, 1e300) AS k, "
+      "POWER(-1.0, 1e300) AS l, 7 / 2 AS m, 7.0 / 2.0 AS n, MOD(-7, 3) AS o, MOD(-7.5, 2.0) AS p FROM ivoa.obscore",
+      "SELECT obs_id, SQRT(s_dec) AS a, LOG(s_ra - 180) AS b, 1 / (s_ra - s_ra) AS c, ACOS(s_dec / 10) AS d "
+      "FROM ivoa.obscore ORDER BY obs_id",
+      "SELECT COUNT(*) AS n FROM ivoa.obscore WHERE SQRT(s_dec) IS NULL AND 1 / (s_ra - s_ra) IS NULL",
+  };
+  for (const auto& query : queries) {
+    SCOPED_TRACE(query);
+    TranslateOptions pg_options;
+    pg_options.dialect = db::Dialect::postgresql;
+    const Translation lite_sql = translate(query, catalog_, TranslateOptions{});
+    const Translation pg_sql = translate(query, catalog_, pg_options);
+    std::string lite_error, pg_error;
+    const auto lite_rows = rows_of(*lite_, lite_sql.sql, lite_error);
+    const auto pg_rows = rows_of(*pg_, pg_sql.sql, pg_error);
+    ASSERT_EQ(lite_error, "");
+    ASSERT_EQ(pg_error, "") << pg_sql.sql;
+    ASSERT_FALSE(lite_rows.empty());
+    EXPECT_EQ(pg_first_difference(lite_rows, pg_rows), "") << lite_sql.sql << "\n" << pg_sql.sql;
+  }
+}
+
 }  // namespace
 }  // namespace pixserve::adql

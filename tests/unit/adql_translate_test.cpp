@@ -153,11 +153,11 @@ TEST(AdqlTranslate, DialectDifferences) {
             "adql_mod(t1.\"s_ra\", 2) AS c4, adql_round(t1.\"s_ra\", 2) AS c5, adql_truncate(t1.\"s_ra\", 0) AS c6, "
             "adql_pi() AS c7, adql_rand() AS c8, adql_power(2, 10) AS c9 FROM \"ivoa_obscore\" AS t1");
   EXPECT_EQ(pg(q),
-            "SELECT log(t1.\"s_ra\") AS c1, ln(t1.\"s_ra\") AS c2, mod(t1.\"calib_level\", 2) AS c3, "
-            "CAST(mod(CAST(t1.\"s_ra\" AS numeric), CAST(2 AS numeric)) AS double precision) AS c4, "
+            "SELECT adql_log10(t1.\"s_ra\") AS c1, adql_log(t1.\"s_ra\") AS c2, mod(t1.\"calib_level\", NULLIF(2, 0)) AS c3, "
+            "CAST(mod(CAST(t1.\"s_ra\" AS numeric), NULLIF(CAST(2 AS numeric), 0)) AS double precision) AS c4, "
             "CAST(round(CAST(t1.\"s_ra\" AS numeric), 2) AS double precision) AS c5, "
             "CAST(trunc(CAST(t1.\"s_ra\" AS numeric), 0) AS double precision) AS c6, pi() AS c7, random() AS c8, "
-            "power(2, 10) AS c9 FROM \"ivoa_obscore\" AS t1");
+            "adql_power(2, 10) AS c9 FROM \"ivoa_obscore\" AS t1");
   EXPECT_EQ(sql("SELECT obs_id FROM ivoa.obscore WHERE obs_id LIKE 'a_b%*' AND band ILIKE 'G'"),
             "SELECT t1.\"obs_id\" AS c1 FROM \"ivoa_obscore\" AS t1 WHERE ((t1.\"obs_id\" GLOB 'a?b*[*]') AND "
             "(t1.\"band\" LIKE 'G'))");
