@@ -335,3 +335,36 @@ def test_a_stopping_replica_hands_its_job_to_another(cluster):
         assert "<attempts>" not in text, text  # one attempt that counted
     finally:
         cluster.start(victim)
+
+
+def test_an_ingest_while_replicas_serve_appears_all_at_once(cluster, survey_dir):
+    """Ingest is one transaction: a query through any replica sees none of a
+    new collection's datasets or all of them, never a part."""
+    seen, errors = [], []
+    stop = threading.Event()
+
+    def client():
+        while not stop.is_set():
+            r = requests.get(cluster.url + "/api/sia/query", params={"COLLECTION": "LATE", "MAXREC": 100000},
+                             timeout=60)
+            if r.status_code != 200:
+                errors.append(r.text[:300])
+            seen.append(r.text.count("<TR>"))
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        run("ingest", "--repo", cluster.repo, "--collection", "LATE", "--no-virtual", "--transfer", "symlink",
+            survey_dir / "calexp")
+        time.sleep(1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    total = requests.get(cluster.url + "/api/sia/query", params={"COLLECTION": "LATE", "MAXREC": 100000},
+                         timeout=60).text.count("<TR>")
+    assert total > 0 and errors == [], errors
+    assert set(seen) <= {0, total}, sorted(set(seen))
+    assert seen.count(0) > 0 and seen.count(total) > 0, (seen.count(0), seen.count(total))
