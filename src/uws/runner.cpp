@@ -159,7 +159,7 @@ void Progress::report(double fraction, std::string_view message) {
 // ---------------------------------------------------------------- Runner
 
 Runner::Runner(JobStore& store, RunnerOptions options)
-    : store_(store), options_(std::move(options)), worker_name_(new_worker_name()) {
+    : store_(store), options_(options), worker_name_(new_worker_name()) {
   if (options_.lease.count() <= 0) throw std::invalid_argument("uws::Runner: the lease must be positive");
   options_.poll_interval = std::clamp(options_.poll_interval, std::chrono::milliseconds{1}, options_.lease);
   options_.max_attempts = std::max(1u, options_.max_attempts);
@@ -466,6 +466,7 @@ void Runner::heartbeat() {
   try {
     if (!mine.empty()) {
       std::vector<std::string> ids;
+      ids.reserve(mine.size());
       for (const auto& entry : mine) ids.push_back(entry.first);
       const auto held = store_.renew(worker_name_, ids, options_.lease);
       for (const auto& [id, token] : mine) {
