@@ -433,8 +433,8 @@ int Commands::run_serve() {
                  web.web_root.string());
   }
 
-  auto repository =
-      std::make_shared<services::SharedRepository>(repo::Repository::open(serve_args_.repo), config.products);
+  auto repository = std::make_shared<services::SharedRepository>(repo::Repository::open(serve_args_.repo),
+                                                                 config.products, config.registry);
   // Publisher DIDs are part of the registry (the ObsCore view builds them), so
   // the authority is the repository's, fixed when it was created; the
   // configuration can only state what the operator expects it to be.

@@ -41,6 +41,7 @@ std::vector<Section<Config>> compose() {
   add(all, within(&Config::auth, auth::auth_section()));
   add(all, within(&Config::user_images, services::user_images_section()));
   add(all, within(&Config::products, products::products_section()));
+  add(all, within(&Config::registry, services::registry_section()));
   return all;
 }
 

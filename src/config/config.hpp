@@ -39,6 +39,7 @@ struct Config {
   auth::AuthSettings auth{};
   services::UserImageSettings user_images{};
   products::ProductCacheSettings products{};
+  services::RegistrySettings registry{};
   friend bool operator==(const Config&, const Config&) = default;
 };
 

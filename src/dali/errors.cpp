@@ -2,6 +2,10 @@
 
 namespace pixserve::dali {
 
+ServiceUnavailable database_unavailable() {
+  return ServiceUnavailable("the database is unavailable (restarting or unreachable); try again in a few seconds", 3);
+}
+
 std::string error_text(const DaliError& error, ErrorVocabulary vocabulary) {
   const std::string message = error.what();
   switch (vocabulary) {

@@ -62,6 +62,12 @@ class ServiceUnavailable : public DaliError {
   int retry_after_s_;
 };
 
+// The 503 of a request that needs the database (the registry, tokens, UWS
+// jobs) while it cannot be reached (db::Unavailable: a restart, the
+// network). Connections recover by themselves when it is back, hence the
+// short Retry-After.
+ServiceUnavailable database_unavailable();
+
 // 500: a fault of the service's own data that the client should be told
 // of (an input of a re-created product missing or changed), with a message
 // that names datasets, never paths or other internals. Other 5xx errors are

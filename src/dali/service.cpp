@@ -12,6 +12,7 @@
 #include "dali/directory.hpp"
 #include "dali/openapi.hpp"
 #include "dali/vosi.hpp"
+#include "db/database.hpp"
 #include "http/headers.hpp"
 #include "votable/writer.hpp"
 
@@ -87,6 +88,16 @@ http::Response auth_error_response(const auth::AuthError& error) {
   return res;
 }
 
+namespace {
+
+http::Response unavailable_response(const ServiceUnavailable& error, ErrorVocabulary errors) {
+  auto res = error_response(503, error_text(error, errors));
+  res.headers.set("Retry-After", std::to_string(error.retry_after_s()));
+  return res;
+}
+
+}  // namespace
+
 // The answer to the exception being handled, for every DALI endpoint: the
 // one place where a typed error becomes its status and document.
 http::Response current_error_response(const http::Request& request, ErrorVocabulary errors) {
@@ -96,9 +107,12 @@ http::Response current_error_response(const http::Request& request, ErrorVocabul
     return auth_error_response(e);
   } catch (const ServiceUnavailable& e) {
     spdlog::warn("request id={} service unavailable: {}", request.request_id(), e.what());
-    auto res = error_response(503, error_text(e, errors));
-    res.headers.set("Retry-After", std::to_string(e.retry_after_s()));
-    return res;
+    return unavailable_response(e, errors);
+  } catch (const db::Unavailable& e) {
+    // Wherever it met the database (the registry, the token of the caller):
+    // the client is told without the internals, the log says where.
+    spdlog::warn("request id={} {}", request.request_id(), e.what());
+    return unavailable_response(database_unavailable(), errors);
   } catch (const ServerFault& e) {
     spdlog::error("request id={} server fault: {}", request.request_id(), e.what());
     return error_response(500, fmt::format("{} (request id {})", error_text(e, errors), request.request_id()));
@@ -196,7 +210,20 @@ void install(http::Router& router, std::shared_ptr<const ServiceCatalog> catalog
     for (const Endpoint& endpoint : service.endpoints) {
       if (endpoint.binding != Binding::sync) {
         if (endpoint.install_binding) {
-          endpoint.install_binding(router, catalog->path_of(service, endpoint), catalog->options().identify);
+          // The binding (UWS) answers its own errors, but not a database
+          // that is away: that answer is the same for every endpoint.
+          http::Router binding;
+          endpoint.install_binding(binding, catalog->path_of(service, endpoint), catalog->options().identify);
+          router.include(binding, [errors = endpoint.errors](http::Handler handler) -> http::Handler {
+            return [handler = std::move(handler), errors](const http::Request& request) {
+              try {
+                return handler(request);
+              } catch (const db::Unavailable& e) {
+                spdlog::warn("request id={} {}", request.request_id(), e.what());
+                return unavailable_response(database_unavailable(), errors);
+              }
+            };
+          });
         }
         continue;
       }

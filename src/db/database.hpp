@@ -58,6 +58,17 @@ class Interrupted : public DbError {
   using DbError::DbError;
 };
 
+// Thrown when the database server cannot be reached, or the connection to it
+// was lost (a restart, the network): nothing is wrong with the request, and
+// the same request may succeed a moment later. reason() is
+// kUnavailableReason; what() says where and why, for the log. A statement
+// that fails this way may or may not have been executed by the server.
+class Unavailable : public DbError {
+ public:
+  using DbError::DbError;
+};
+inline constexpr std::string_view kUnavailableReason = "database unavailable";
+
 using Value = std::variant<std::monostate, std::int64_t, double, std::string>;
 
 // How a value is stored (SQLite's storage classes; other backends map their
@@ -164,8 +175,15 @@ class Connection {
   virtual std::unique_ptr<Statement> prepare_cached(std::string_view sql) { return prepare(sql); }
   virtual std::int64_t last_insert_id() = 0;
   virtual std::int64_t changes() = 0;  // rows changed by the last statement
-  // True between BEGIN and its COMMIT or ROLLBACK.
+  // True between BEGIN and its COMMIT or ROLLBACK (also when the
+  // connection was lost in between: the caller still ends the transaction).
   virtual bool in_transaction() = 0;
+  // False once the connection is known to be lost, as far as can be told
+  // without a round trip to the server: a statement met a broken
+  // connection, or the server has closed it (as a restarting server closes
+  // its sessions). A caller that keeps state in the session (TEMP tables)
+  // discards such a connection. Always true for an embedded database.
+  virtual bool connected() { return true; }
 
   // `check` is called now and then while a statement runs; when it returns
   // true the statement stops and step() throws Interrupted. An empty
@@ -200,6 +218,16 @@ struct PostgresOptions {
   bool read_only = false;  // every transaction read-only (default_transaction_read_only)
   // The server cancels any statement running longer (0: no limit).
   std::chrono::milliseconds statement_timeout{0};
+  // A lost connection connects again when it is next used, in a new session
+  // set up with these options (what else the old session held, TEMP
+  // objects above all, is gone). Never in the middle of a transaction: its
+  // statements fail with Unavailable until the caller's ROLLBACK (which then
+  // succeeds), and never by sending a failed statement again. While the
+  // server stays away, attempts are spaced out (up to 2 s apart) and uses in
+  // between fail at once with Unavailable. false: the connection stays lost
+  // (every use throws Unavailable), for a caller that keeps state in the
+  // session and opens a new connection instead.
+  bool reconnect = true;
 };
 
 // Connects to a PostgreSQL database given by a libpq URL or connection
@@ -207,13 +235,18 @@ struct PostgresOptions {
 // like SQLite's (rewritten to $n outside literals, quoted names and
 // comments); their rows are streamed one at a time. One connection carries
 // one query at a time: a statement started while another still has rows to
-// give reads those rows into memory first. Throws DbError (reason "database
-// unavailable") when the server cannot be reached.
+// give reads those rows into memory first. Unless the URL or the
+// environment (PGCONNECT_TIMEOUT) says otherwise, connecting gives up after
+// 5 s and TCP keepalives notice a silent network within about a minute.
+// Throws Unavailable when the server cannot be reached.
 std::unique_ptr<Connection> open_postgresql(const std::string& url, const PostgresOptions& options = {});
 
 // True when `table` of the connection's main schema has a column `column`
 // (a store made by an older version may lack one it adds now).
 bool column_exists(Connection& connection, const std::string& table, const std::string& column);
+
+// A PostgreSQL URL without its password, for messages and notes.
+std::string display_url(const std::string& url);
 
 // A transaction that rolls back unless committed: the RAII guard behind
 // "a failed ingest leaves the repository exactly as before".

@@ -5,9 +5,19 @@
 // running statement is watched while it waits for the server: the
 // connection's progress check can cancel it (PQcancel), as the SQLite
 // backend's progress handler interrupts SQLite.
+//
+// A server that goes away (a restart, the network) makes the session lost:
+// the statement that met it fails with Unavailable, as does every
+// statement sent before the caller's ROLLBACK when a transaction was open;
+// the next use after that connects again (PostgresOptions::reconnect), in a
+// new session. Statements hold their SQL and parameters, not server-side
+// objects, so a statement prepared before works in the new session; one
+// whose rows were being streamed from the lost session fails.
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <charconv>
@@ -54,6 +64,48 @@ constexpr Oid kBoolOid = 16, kInt8Oid = 20, kInt2Oid = 21, kInt4Oid = 23, kFloat
 // SQLSTATE classes and codes the interface distinguishes.
 constexpr std::string_view kUniqueViolation = "23505";
 constexpr std::string_view kQueryCanceled = "57014";
+
+// The server ends the session: class 08 (connection exceptions), and a
+// shutdown or crash of the server (57P01, 57P02) or one that is starting
+// or stopping (57P03).
+bool ends_session(std::string_view sqlstate) {
+  return sqlstate.starts_with("08") || sqlstate == "57P01" || sqlstate == "57P02" || sqlstate == "57P03";
+}
+
+// Attempts to connect again after a lost session: the first at once, then
+// spaced out while the server stays away, so that a burst of requests does
+// not hammer a restarting server (or, with a silent network, each wait the
+// connect timeout); the longest spacing bounds how long a recovered server
+// goes unnoticed.
+constexpr auto kFirstRetryDelay = std::chrono::milliseconds(250);
+constexpr auto kLastRetryDelay = std::chrono::milliseconds(2000);
+
+// libpq's defaults, which the URL (and PGCONNECT_TIMEOUT) override: a
+// connection attempt gives up after 5 s instead of waiting for TCP's own
+// timeout (minutes), keepalives notice a network that went silent in
+// about a minute instead of two hours; and the server's views
+// (pg_stat_activity) name the sessions pixserve's.
+constexpr std::pair<const char*, const char*> kConnectionDefaults[] = {{"keepalives_idle", "30"},
+                                                                       {"keepalives_interval", "10"},
+                                                                       {"keepalives_count", "3"},
+                                                                       {"fallback_application_name", "pixserve"}};
+constexpr const char* kConnectTimeout = "5";
+
+// ROLLBACK (or ABORT) of the whole transaction, not ROLLBACK TO a savepoint.
+bool is_rollback(std::string_view sql) {
+  std::string upper;
+  for (const char c : sql) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const std::string_view text(upper);
+  const auto start = text.find_first_not_of(" \t\n");
+  if (start == std::string_view::npos) return false;
+  const auto statement = text.substr(start);
+  return (statement.starts_with("ROLLBACK") || statement.starts_with("ABORT")) &&
+         statement.find(" TO ") == std::string_view::npos;
+}
+
+// Notices (warnings, and the reason a server gives when it closes an idle
+// session) are not errors; libpq would print them on stderr.
+void ignore_notice(void*, const char*) {}
 
 std::string trim_message(const char* text) {
   std::string s = text ? text : "";
@@ -126,19 +178,70 @@ int hex_digit(char c) {
 
 class PgStatement;
 
+using ConnHandle = std::unique_ptr<PGconn, ConnFinisher>;
+
+// A new session set up with `options`; throws Unavailable when the server
+// cannot be reached.
+ConnHandle open_session(const std::string& url, const PostgresOptions& options, const std::string& where) {
+  // Keywords are applied in order and the URL (expanded from dbname) comes
+  // last, so that what it says wins over these defaults.
+  std::vector<const char*> keys, values;
+  for (const auto& [key, value] : kConnectionDefaults) {
+    keys.push_back(key);
+    values.push_back(value);
+  }
+  if (std::getenv("PGCONNECT_TIMEOUT") == nullptr) {  // an explicit keyword would hide the variable
+    keys.push_back("connect_timeout");
+    values.push_back(kConnectTimeout);
+  }
+  keys.push_back("dbname");
+  values.push_back(url.c_str());
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  ConnHandle conn(PQconnectdbParams(keys.data(), values.data(), 1));
+  if (!conn) throw DbError(fmt::format("postgresql: cannot connect to {}: out of memory", where));
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    throw Unavailable(fmt::format("postgresql: cannot connect to {}: {}", where, trim_message(PQerrorMessage(conn.get()))),
+                      std::string(kUnavailableReason));
+  }
+  PQsetNoticeProcessor(conn.get(), ignore_notice, nullptr);
+  // An error's message without the CONTEXT lines of the functions it came
+  // through (a TAP user reads the message).
+  PQsetErrorContextVisibility(conn.get(), PQSHOW_CONTEXT_NEVER);
+  std::string setup = "SET client_encoding = 'UTF8'; SET DateStyle = 'ISO'; SET extra_float_digits = 3; "
+                      "SET client_min_messages = warning";
+  if (options.read_only) setup += "; SET default_transaction_read_only = on";
+  if (options.statement_timeout.count() > 0) {
+    setup += fmt::format("; SET statement_timeout = {}", options.statement_timeout.count());
+  }
+  Result r(PQexec(conn.get(), setup.c_str()));
+  if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+    const std::string reason = trim_message(r ? PQresultErrorMessage(r.get()) : PQerrorMessage(conn.get()));
+    if (PQstatus(conn.get()) != CONNECTION_OK) {
+      throw Unavailable(fmt::format("postgresql: setting up a session on {}: {}", where, reason),
+                        std::string(kUnavailableReason));
+    }
+    throw DbError(fmt::format("postgresql: setting up a session on {}: {}", where, reason), reason);
+  }
+  return conn;
+}
+
 class PgConnection final : public Connection {
  public:
-  PgConnection(std::unique_ptr<PGconn, ConnFinisher> conn, std::string where)
-      : conn_(std::move(conn)), where_(std::move(where)) {}
+  PgConnection(std::string url, const PostgresOptions& options)
+      : url_(std::move(url)), options_(options), where_(display_url(url_)) {
+    conn_ = open_session(url_, options_, where_);
+  }
 
   Dialect dialect() const override { return Dialect::postgresql; }
   void exec(std::string_view sql) override;
   std::unique_ptr<Statement> prepare(std::string_view sql) override;
   std::int64_t last_insert_id() override;
   std::int64_t changes() override { return changes_; }
-  bool in_transaction() override {
-    const auto s = PQtransactionStatus(conn_.get());
-    return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE;
+  bool in_transaction() override { return transaction_lost_ || (!broken_ && open_transaction()); }
+  bool connected() override {
+    notice_closed();
+    return !broken_ && !transaction_lost_;
   }
   void set_progress_check(std::function<bool()> check) override { check_ = std::move(check); }
   void create_function(std::string_view name, int, bool, ScalarFunction) override {
@@ -149,10 +252,14 @@ class PgConnection final : public Connection {
 
   // --- for statements ---
   PGconn* raw() const noexcept { return conn_.get(); }
+  // Which session the connection is in; a statement sent in an earlier one
+  // has lost its rows.
+  std::uint64_t session() const noexcept { return session_; }
   // Sends a query; before that, the statement streaming rows (if another)
   // reads the rest of its rows into memory, as one connection carries one
-  // query at a time.
-  void send(PgStatement* by, const std::string& sql, const std::vector<std::optional<std::string>>& params);
+  // query at a time. False when there was nothing to send (the ROLLBACK of
+  // a transaction lost with the connection).
+  bool send(PgStatement* by, const std::string& sql, const std::vector<std::optional<std::string>>& params);
   // The next result of the query in flight, waiting (and watching the
   // progress check) as long as the server is busy; null when none is left.
   Result next_result();
@@ -164,17 +271,54 @@ class PgConnection final : public Connection {
   void set_changes(std::int64_t n) { changes_ = n; }
   [[noreturn]] void fail(const PGresult* result, std::string_view doing);
   bool canceled() const noexcept { return canceled_; }
+  [[noreturn]] void orphaned() const {
+    throw Unavailable(fmt::format("postgresql: the connection to {} was lost while a result was read", where_),
+                      std::string(kUnavailableReason));
+  }
 
  private:
   void cancel();
+  bool open_transaction() const {
+    const auto s = PQtransactionStatus(conn_.get());
+    return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE;
+  }
+  // True when the server has closed the session while no query was in
+  // flight (a restart closes idle sessions, with a message saying why);
+  // reads what is waiting on the socket without blocking.
+  bool server_closed();
+  // Marks the session lost when the server has closed it.
+  void notice_closed();
+  // Makes the connection ready to send `sql`: notices a closed session,
+  // refuses statements of a transaction lost with its session, connects
+  // again after a loss. False when `sql` is the ROLLBACK that ends a lost
+  // transaction: the server has already rolled it back.
+  bool ready(std::string_view sql);
+  // A new session after a loss, or Unavailable (at once while the spacing
+  // of attempts lasts).
+  void reconnect();
+  void mark_lost(bool in_transaction) {
+    broken_ = true;
+    transaction_lost_ = in_transaction;
+    ++session_;
+    active_ = nullptr;
+  }
+  [[noreturn]] void lost(std::string_view doing, const std::string& reason);
 
-  std::unique_ptr<PGconn, ConnFinisher> conn_;
+  std::string url_;
+  PostgresOptions options_;
   std::string where_;
+  ConnHandle conn_;
   std::function<bool()> check_;
   PgStatement* active_ = nullptr;  // the statement whose rows are being streamed
   std::int64_t changes_ = 0;
   bool canceled_ = false;  // the progress check cancelled the query in flight (drain() cancelling is not that)
   std::optional<std::chrono::steady_clock::time_point> cancel_sent_;  // for the query in flight
+  std::uint64_t session_ = 0;
+  bool broken_ = false;             // the session is lost: the next use connects again (or fails)
+  bool transaction_lost_ = false;   // ... with a transaction open: statements fail until ROLLBACK
+  bool in_transaction_at_send_ = false;  // whether the query in flight runs inside a transaction
+  std::chrono::steady_clock::time_point next_attempt_{};
+  std::chrono::milliseconds retry_delay_{0};
 };
 
 class PgStatement final : public Statement {
@@ -202,10 +346,18 @@ class PgStatement final : public Statement {
   }
 
   bool step() override {
+    // Rows lost with their session stay lost: every later step says so,
+    // rather than end the result as if it were complete.
+    if (lost_) conn_.orphaned();
     if (done_) return false;
     if (!sent_) {
-      conn_.send(this, sql_, params_);
+      const bool sent = conn_.send(this, sql_, params_);
       sent_ = true;
+      if (!sent) {
+        done_ = true;
+        return false;
+      }
+      session_ = conn_.session();
       streaming_ = true;
     }
     row_.reset();
@@ -218,12 +370,24 @@ class PgStatement final : public Statement {
       done_ = true;
       return false;
     }
-    return read_row();
+    if (session_ != conn_.session()) {
+      // The rows were coming from a session that is gone.
+      streaming_ = false;
+      done_ = true;
+      lost_ = true;
+      conn_.orphaned();
+    }
+    try {
+      return read_row();
+    } catch (const Unavailable&) {
+      lost_ = true;
+      throw;
+    }
   }
 
   void reset() override {
     stop();
-    sent_ = done_ = streaming_ = false;
+    sent_ = done_ = streaming_ = lost_ = false;
     row_.reset();
     buffered_.clear();
     for (auto& p : params_) p.reset();
@@ -349,6 +513,7 @@ class PgStatement final : public Statement {
   void stop() {
     if (streaming_) {
       streaming_ = false;
+      if (session_ != conn_.session()) return;  // nothing left to read of a lost session
       conn_.drain();
       conn_.finished(this);
     }
@@ -365,13 +530,88 @@ class PgStatement final : public Statement {
   std::string sql_;
   std::vector<std::optional<std::string>> params_;
   bool sent_ = false, streaming_ = false, done_ = false;
+  bool lost_ = false;  // the session carrying the rows was lost
+  std::uint64_t session_ = 0;   // the connection's session the query was sent in
   Result row_;                  // the current row (a single-row result)
   Result shape_;                // columns of the result, kept after the last row
   std::deque<Result> buffered_;  // rows read ahead because another statement needed the connection
 };
 
-void PgConnection::send(PgStatement* by, const std::string& sql, const std::vector<std::optional<std::string>>& params) {
+void PgConnection::notice_closed() {
+  if (broken_) return;
+  const bool in_transaction = open_transaction();
+  if (server_closed()) mark_lost(in_transaction);
+}
+
+bool PgConnection::server_closed() {
+  PGconn* c = conn_.get();
+  if (PQstatus(c) != CONNECTION_OK) return true;
+  if (active_ || PQisBusy(c)) return false;  // a query in flight: its results will tell
+  // A closing server sends its reason and then closes the socket; these
+  // may come in separate reads.
+  for (int reads = 0; reads < 4; ++reads) {
+    pollfd p{PQsocket(c), POLLIN, 0};
+    if (::poll(&p, 1, 0) <= 0) return false;
+    if (!PQconsumeInput(c)) return true;
+    if (PQstatus(c) != CONNECTION_OK) return true;
+  }
+  return false;
+}
+
+bool PgConnection::ready(std::string_view sql) {
+  notice_closed();
+  if (transaction_lost_) {
+    if (is_rollback(sql)) {
+      transaction_lost_ = false;
+      return false;
+    }
+    throw Unavailable(fmt::format("postgresql: the connection to {} was lost during a transaction, which the server "
+                                  "has rolled back; statements fail until its ROLLBACK",
+                                  where_),
+                      std::string(kUnavailableReason));
+  }
+  if (broken_) {
+    if (!options_.reconnect) {
+      throw Unavailable(fmt::format("postgresql: the connection to {} is lost", where_), std::string(kUnavailableReason));
+    }
+    reconnect();
+  }
+  in_transaction_at_send_ = open_transaction();
+  return true;
+}
+
+void PgConnection::reconnect() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_attempt_) {
+    throw Unavailable(fmt::format("postgresql: {} did not answer; connecting again in {} ms", where_,
+                                  std::chrono::duration_cast<std::chrono::milliseconds>(next_attempt_ - now).count()),
+                      std::string(kUnavailableReason));
+  }
+  try {
+    conn_ = open_session(url_, options_, where_);
+  } catch (const Unavailable&) {
+    retry_delay_ = std::clamp(retry_delay_ * 2, std::chrono::milliseconds(kFirstRetryDelay),
+                              std::chrono::milliseconds(kLastRetryDelay));
+    next_attempt_ = now + retry_delay_;
+    throw;
+  }
+  retry_delay_ = std::chrono::milliseconds(0);
+  next_attempt_ = {};
+  broken_ = false;
+  ++session_;
+  active_ = nullptr;
+}
+
+void PgConnection::lost(std::string_view doing, const std::string& reason) {
+  mark_lost(in_transaction_at_send_);
+  throw Unavailable(fmt::format("postgresql: the connection to {} was lost{} ({}): {}", where_,
+                                transaction_lost_ ? " during a transaction" : "", doing.substr(0, 200), reason),
+                    std::string(kUnavailableReason));
+}
+
+bool PgConnection::send(PgStatement* by, const std::string& sql, const std::vector<std::optional<std::string>>& params) {
   if (active_ && active_ != by) active_->buffer_rest();
+  if (!ready(sql)) return false;
   canceled_ = false;
   cancel_sent_.reset();
   std::vector<const char*> values;
@@ -384,11 +624,13 @@ void PgConnection::send(PgStatement* by, const std::string& sql, const std::vect
   // Rows one at a time; only possible right after the query is sent.
   PQsetSingleRowMode(conn_.get());
   active_ = by;
+  return true;
 }
 
 Result PgConnection::next_result() {
   PGconn* c = conn_.get();
   while (PQisBusy(c)) {
+    if (PQstatus(c) != CONNECTION_OK) fail(nullptr, "reading a result");
     pollfd p{PQsocket(c), POLLIN, 0};
     const int n = ::poll(&p, 1, kPollMilliseconds);
     if (n < 0 && errno != EINTR) throw DbError(fmt::format("postgresql: waiting for {}: {}", where_, std::strerror(errno)));
@@ -408,6 +650,7 @@ Result PgConnection::next_result() {
 }
 
 void PgConnection::drain() {
+  if (broken_ || PQstatus(conn_.get()) != CONNECTION_OK) return;  // nothing more will come
   // A query still sending rows is cancelled first rather than read to its end.
   if (PQisBusy(conn_.get())) cancel();
   while (Result r = next_result()) {
@@ -426,20 +669,20 @@ void PgConnection::fail(const PGresult* result, std::string_view doing) {
   const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   const std::string_view sqlstate = state ? state : "";
   if (reason.starts_with("ERROR:  ")) reason.erase(0, 8);
+  if (reason.starts_with("FATAL:  ")) reason.erase(0, 8);
+  if (PQstatus(conn_.get()) != CONNECTION_OK || ends_session(sqlstate)) lost(doing, reason);
   const std::string message = fmt::format("postgresql: {}: {}", doing.substr(0, 200), reason);
   if (sqlstate == kUniqueViolation) throw ConstraintError(message, std::move(reason));
   if (sqlstate == kQueryCanceled && canceled_) throw Interrupted(message, "interrupted");
-  if (PQstatus(conn_.get()) == CONNECTION_BAD) {
-    throw DbError(fmt::format("postgresql: the connection to {} is lost: {}", where_, reason), "database unavailable");
-  }
   throw DbError(message, std::move(reason));
 }
 
 void PgConnection::exec(std::string_view sql) {
   if (active_) active_->buffer_rest();
+  const std::string text(sql);
+  if (!ready(text)) return;
   canceled_ = false;
   cancel_sent_.reset();
-  const std::string text(sql);
   if (!PQsendQuery(conn_.get(), text.c_str())) fail(nullptr, text);
   Result error;
   while (Result r = next_result()) {
@@ -468,35 +711,18 @@ std::int64_t PgConnection::last_insert_id() {
 
 }  // namespace pg_detail
 
-std::unique_ptr<Connection> open_postgresql(const std::string& url, const PostgresOptions& options) {
-  std::unique_ptr<PGconn, pg_detail::ConnFinisher> conn(PQconnectdb(url.c_str()));
-  // Where, for messages: the URL without a password.
+std::string display_url(const std::string& url) {
   std::string where = url;
   if (const auto at = where.find('@'); at != std::string::npos) {
     if (const auto scheme = where.find("://"); scheme != std::string::npos && scheme < at) {
       where = where.substr(0, scheme + 3) + "...@" + where.substr(at + 1);
     }
   }
-  if (!conn) throw DbError(fmt::format("postgresql: cannot connect to {}: out of memory", where));
-  if (PQstatus(conn.get()) != CONNECTION_OK) {
-    throw DbError(fmt::format("postgresql: cannot connect to {}: {}", where, pg_detail::trim_message(PQerrorMessage(conn.get()))),
-                  "database unavailable");
-  }
-  // An error's message without the CONTEXT lines of the functions it came
-  // through (a TAP user reads the message).
-  PQsetErrorContextVisibility(conn.get(), PQSHOW_CONTEXT_NEVER);
-  auto c = std::make_unique<pg_detail::PgConnection>(std::move(conn), where);
-  // NOTICEs ("relation ... already exists, skipping") are not errors: libpq
-  // would print them on stderr.
-  std::string setup =
-      "SET client_encoding = 'UTF8'; SET DateStyle = 'ISO'; SET extra_float_digits = 3; "
-      "SET client_min_messages = warning";
-  if (options.read_only) setup += "; SET default_transaction_read_only = on";
-  if (options.statement_timeout.count() > 0) {
-    setup += fmt::format("; SET statement_timeout = {}", options.statement_timeout.count());
-  }
-  c->exec(setup);
-  return c;
+  return where;
+}
+
+std::unique_ptr<Connection> open_postgresql(const std::string& url, const PostgresOptions& options) {
+  return std::make_unique<pg_detail::PgConnection>(url, options);
 }
 
 }  // namespace pixserve::db

@@ -65,6 +65,11 @@ Router& Router::add(const std::vector<std::string>& methods, std::string_view pa
   return *this;
 }
 
+Router& Router::include(const Router& other, const std::function<Handler(Handler)>& wrap) {
+  for (const auto& route : other.routes_) add(route.methods, route.pattern, wrap(route.handler));
+  return *this;
+}
+
 bool Router::match(const Route& route, const std::vector<std::string_view>& path,
                    std::vector<std::pair<std::string, std::string>>* params) {
   std::size_t i = 0;

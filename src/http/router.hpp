@@ -43,6 +43,11 @@ class Router {
     return add({"GET", "POST"}, pattern, std::move(handler));
   }
 
+  // Adds every route of `other`, each handler passed through `wrap` (e.g. to
+  // answer an exception of its own in a way `other` cannot know of).
+  // Throws as add() does for a route registered here already.
+  Router& include(const Router& other, const std::function<Handler(Handler)>& wrap);
+
   // Finds the handler, stores the path parameters in `request` and calls it.
   // Exceptions from the handler propagate (the server turns them into 500 or
   // the HttpError's status).

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "db/database.hpp"
 #include "image/exposure.hpp"
 #include "image/isr.hpp"
 #include "image/template_warp.hpp"
@@ -67,6 +68,8 @@ fs::path RecipeInputs::checked_file(const repo::RecipeInput& input) const {
     checksum = checksums_.of(file);
   } catch (const RecreationError& e) {
     throw RecreationError(fmt::format("{}: its {} input cannot be made: {}", product_.dataset_id, input.role, e.what()));
+  } catch (const db::Unavailable&) {
+    throw;  // looking up a virtual input's own inputs: the database is away, nothing is wrong with the product
   } catch (const std::exception& e) {
     // The details name paths: for the log, not for the client.
     spdlog::error("{}: reading input {}: {}", product_.dataset_id, input.dataset_id, e.what());
@@ -200,6 +203,8 @@ decltype(auto) recreation_step(const repo::DatasetRecord& record, const std::str
     return std::forward<F>(step)();
   } catch (const RecreationError&) {
     throw;
+  } catch (const db::Unavailable&) {
+    throw;  // an input's lookup met a database that is away: not a fault of the product
   } catch (const image::PsfMatchError& e) {
     throw RecreationError(fmt::format("{}: {}: {}", record.dataset_id, what, e.what()));
   } catch (const std::exception& e) {

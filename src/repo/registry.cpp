@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "db/copy.hpp"
 #include "sky/healpix.hpp"
 
 namespace pixserve::repo {
@@ -314,7 +315,12 @@ sky::Polygon polygon_from_stcs(const std::string& stcs) {
   return sky::Polygon(std::move(vertices));
 }
 
-Registry::Registry(std::unique_ptr<db::Connection> conn, int index_order_if_new) : conn_(std::move(conn)) {
+Registry::Registry(std::unique_ptr<db::Connection> conn, int index_order_if_new, Access access)
+    : conn_(std::move(conn)) {
+  if (access == Access::read_only) {
+    open_read_only();
+    return;
+  }
   const bool pg = conn_->dialect() == db::Dialect::postgresql;
   // Replicas opening one PostgreSQL registry at the same time: one of them
   // creates the schema and its first rows while the others wait (an
@@ -351,6 +357,28 @@ Registry::Registry(std::unique_ptr<db::Connection> conn, int index_order_if_new)
     put->bind(1, "schema_version").bind(2, std::to_string(kSchemaVersion)).run();
   }
   setup.commit();
+}
+
+void Registry::open_read_only() {
+  // What the primary wrote, read as it is: no CREATE, no upgrade.
+  const auto meta = [&](const char* key) -> std::optional<std::string> {
+    auto get = conn_->prepare("SELECT value FROM registry_meta WHERE key = ?");
+    get->bind(1, key);
+    if (!get->step()) return std::nullopt;
+    return get->get_text(0);
+  };
+  if (!db::table_exists(*conn_, "registry_meta")) {
+    throw db::DbError("registry: the database has no registry (read-only: it is not created here)");
+  }
+  const auto order = meta("index_order");
+  const auto version = meta("schema_version");
+  if (!order || !version) throw db::DbError("registry: the database's registry is incomplete");
+  if (std::stoi(*version) != kSchemaVersion) {
+    throw db::DbError(fmt::format("registry schema version {} is not the supported version {} (read-only: it is "
+                                  "upgraded where it is written)",
+                                  *version, kSchemaVersion));
+  }
+  index_order_ = std::stoi(*order);
 }
 
 void Registry::insert(const DatasetRecord& r) {

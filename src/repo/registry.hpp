@@ -82,9 +82,16 @@ struct RegistryStats {
 
 class Registry {
  public:
-  // Opens the registry on conn, creating the schema if the database is new.
-  // The index order is fixed at creation and read back afterwards.
-  Registry(std::unique_ptr<db::Connection> conn, int index_order_if_new);
+  // How a registry is opened: for reading and writing, creating the schema
+  // when the database is new and upgrading an older one; or read-only, on a
+  // database that only ever reads (a hot standby of the primary: streaming
+  // replication), which must already hold the schema of this version and is
+  // never altered.
+  enum class Access { read_write, read_only };
+
+  // Opens the registry on conn. The index order is fixed at creation and
+  // read back afterwards.
+  Registry(std::unique_ptr<db::Connection> conn, int index_order_if_new, Access access = Access::read_write);
 
   db::Connection& connection() { return *conn_; }
   int index_order() const noexcept { return index_order_; }
@@ -118,6 +125,7 @@ class Registry {
   std::pair<std::int64_t, std::int64_t> owned_bytes(const std::string& owner, DatasetType type);
 
  private:
+  void open_read_only();
   std::vector<std::int64_t> candidate_keys(const std::vector<sky::Shape>& regions);
   std::unique_ptr<db::Connection> conn_;
   int index_order_ = 9;

@@ -11,6 +11,7 @@
 
 #include "auth/policy.hpp"
 #include "dali/descriptor.hpp"
+#include "db/database.hpp"
 #include "fits/fits.hpp"
 #include "http/files.hpp"
 #include "http/params.hpp"
@@ -67,10 +68,10 @@ std::vector<RelatedDataset> related_datasets(SharedRepository& repository, const
   std::vector<RelatedDataset> related;
   for (const auto& input : record.inputs)
     related.push_back({input.input_id, "#progenitor", local_semantics_of_input(input.role)});
-  const auto outputs = repository.with([&](repo::Repository& r) {
+  const auto outputs = repository.read([&](repo::Registry& registry) {
     std::vector<std::pair<std::string, std::vector<repo::ProvenanceLink>>> found;
-    for (auto& output : r.registry().outputs_of(record.dataset_id))
-      found.emplace_back(output, record.type == repo::DatasetType::raw ? r.registry().inputs_of(output)
+    for (auto& output : registry.outputs_of(record.dataset_id))
+      found.emplace_back(output, record.type == repo::DatasetType::raw ? registry.inputs_of(output)
                                                                          : std::vector<repo::ProvenanceLink>{});
     return found;
   });
@@ -344,6 +345,8 @@ void add_file_routes(http::Router& router, std::shared_ptr<SharedRepository> rep
       return http::Response::text(200, fits_header_text(repository->file_of(*record)), "text/plain; charset=us-ascii");
     } catch (const dali::DaliError&) {
       throw;  // a virtual product that cannot be re-created, a logical coadd: they say why
+    } catch (const db::Unavailable&) {
+      throw;  // the database is away (re-creating a virtual product looks up its inputs)
     } catch (const std::exception& e) {
       spdlog::warn("headers of {} unreadable: {}", record->dataset_id, e.what());
       throw dali::NotFound("the file of this dataset cannot be read");
@@ -372,6 +375,8 @@ void add_file_routes(http::Router& router, std::shared_ptr<SharedRepository> rep
       return http::serve_file(request, png, "image/png");
     } catch (const dali::DaliError&) {
       throw;  // a virtual product that cannot be re-created, a logical coadd: they say why
+    } catch (const db::Unavailable&) {
+      throw;  // the database is away (re-creating a virtual product looks up its inputs)
     } catch (const std::exception& e) {
       spdlog::warn("preview of {} failed: {}", record->dataset_id, e.what());
       throw dali::NotFound("no preview for this dataset");

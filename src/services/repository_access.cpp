@@ -11,6 +11,7 @@
 #include "dali/errors.hpp"
 #include "repo/astro_units.hpp"
 #include "repo/coadd_mosaics.hpp"
+#include "settings/settings.hpp"
 
 namespace pixserve::services {
 namespace {
@@ -22,13 +23,48 @@ std::string human_bytes(std::uint64_t bytes) {
 
 }  // namespace
 
-SharedRepository::SharedRepository(repo::Repository repository, const products::ProductCacheSettings& products)
+SharedRepository::SharedRepository(repo::Repository repository, const products::ProductCacheSettings& products,
+                                   const RegistrySettings& registry)
     : repository_(std::move(repository)),
       products_(products.dir.empty() ? repository_.root() / "cache" / "products" : products.dir, products.max_bytes),
-      sync_max_recreations_(products.sync_max_recreations) {}
+      sync_max_recreations_(products.sync_max_recreations) {
+  if (registry.standbys.empty()) return;
+  const auto database = repository_.registry_database();
+  if (!database.is_postgresql()) {
+    throw settings::ConfigError("registry.standbys: the repository's registry is an SQLite file; standbys are "
+                                "those of a PostgreSQL registry");
+  }
+  standbys_ = std::make_shared<db::Standbys>(db::StandbyOptions{
+      .primary_url = database.postgresql_url, .standby_urls = registry.standbys, .max_lag = registry.standby_max_lag});
+  for (std::size_t i = 0; i < registry.standbys.size(); ++i) {
+    standby_registries_.push_back(std::make_unique<StandbyRegistry>());
+  }
+}
+
+repo::Registry& SharedRepository::open_standby(std::size_t standby) {
+  auto& slot = standby_registries_[standby]->registry;
+  if (!slot) {
+    try {
+      // Read-only twice over: every transaction of the session, and the
+      // registry never creates or alters anything.
+      slot = std::make_unique<repo::Registry>(db::open_postgresql(standbys_->url(standby), {.read_only = true}),
+                                              repository_.config().index_order, repo::Registry::Access::read_only);
+    } catch (const db::Unavailable&) {
+      throw;
+    } catch (const db::DbError& e) {
+      throw db::Unavailable(fmt::format("standby {}: {}", standby + 1, e.what()), std::string(db::kUnavailableReason));
+    }
+  }
+  return *slot;
+}
+
+void SharedRepository::standby_failed(std::size_t standby, const db::Unavailable& error) {
+  spdlog::warn("registry standby {}: {}; its reads go elsewhere", standby + 1, error.what());
+  standbys_->failed(standby, error.reason());
+}
 
 products::InputResolver SharedRepository::product_inputs() {
-  return {[this](const std::string& id) { return with([&](repo::Repository& r) { return r.registry().find_by_id(id); }); },
+  return {[this](const std::string& id) { return read([&](repo::Registry& r) { return r.find_by_id(id); }); },
           [this](const repo::DatasetRecord& input) {
             // A virtual input (the calexp of a difference image) is re-created too.
             return input.storage == repo::Storage::file ? repository_.file_of(input)
@@ -57,9 +93,14 @@ std::vector<repo::DatasetRecord> SharedRepository::find_visible(repo::DatasetQue
   return find_visible(std::move(query), auth::Identity{});
 }
 
-std::vector<repo::DatasetRecord> SharedRepository::find_visible(repo::DatasetQuery query, const auth::Identity& caller) {
+std::vector<repo::DatasetRecord> SharedRepository::find_visible(repo::DatasetQuery query, const auth::Identity& caller,
+                                                               ReadFrom from) {
   const double now = repo::mjd_now();
-  return with([&](repo::Repository& r) { return auth::find_readable(r.registry(), std::move(query), caller, now); });
+  if (from == ReadFrom::primary) {
+    return with([&](repo::Repository& r) { return auth::find_readable(r.registry(), std::move(query), caller, now); });
+  }
+  // A copy per attempt: the read may run again on another server.
+  return read([&](repo::Registry& registry) { return auth::find_readable(registry, query, caller, now); });
 }
 
 std::optional<repo::DatasetRecord> SharedRepository::find_visible_by_id(const std::string& dataset_id) {
@@ -72,11 +113,11 @@ std::optional<repo::DatasetRecord> SharedRepository::find_visible_by_id(const st
   repo::DatasetQuery query;
   query.dataset_ids = {dataset_id};
   const double now = repo::mjd_now();
-  return with([&](repo::Repository& r) -> std::optional<repo::DatasetRecord> {
-    auto found = auth::find_readable(r.registry(), std::move(query), caller, now);
+  return read([&](repo::Registry& registry) -> std::optional<repo::DatasetRecord> {
+    auto found = auth::find_readable(registry, query, caller, now);
     if (found.empty()) return std::nullopt;
     auto record = std::move(found.front());
-    record.inputs = r.registry().inputs_of(dataset_id);
+    record.inputs = registry.inputs_of(dataset_id);
     return record;
   });
 }
@@ -88,6 +129,9 @@ dali::CheckResult check_registry(SharedRepository& repository) {
       statement->step();
     });
     return {true, "answers queries"};
+  } catch (const db::Unavailable& e) {
+    spdlog::warn("availability: {}", e.what());
+    return {false, "the registry database is unavailable (restarting or unreachable)"};
   } catch (const std::exception& e) {
     // The database's message may name files or hosts: log it, publish less.
     spdlog::warn("availability: registry query failed: {}", e.what());
@@ -145,14 +189,32 @@ std::optional<repo::DatasetRecord> example_dataset(SharedRepository& repository)
   return std::move(found.front());
 }
 
+dali::CheckResult check_standbys(const db::Standbys& standbys) {
+  // Never unavailable: reads go to the primary while no standby serves.
+  std::string note;
+  std::size_t serving = 0;
+  for (std::size_t i = 0; const auto& state : standbys.states()) {
+    // By number: their addresses are the operator's business, not the public's.
+    note += fmt::format("{}standby {}: {}", note.empty() ? "" : "; ", ++i,
+                        state.qualifies ? fmt::format("serving reads (replay lag {:.1f} s)", state.lag_s.value_or(0.0))
+                                        : "not serving reads: " + state.note);
+    if (state.qualifies) ++serving;
+  }
+  return {true, fmt::format("{} of {} serving reads; {}", serving, standbys.size(), note)};
+}
+
 std::vector<dali::AvailabilityCheck> repository_checks(std::shared_ptr<SharedRepository> repository,
                                                        std::uint64_t min_free_bytes) {
-  return {
+  std::vector<dali::AvailabilityCheck> checks{
       {"registry database", [repository] { return check_registry(*repository); }},
       {"repository files", [repository] { return check_readable(repository->root()); }},
       {"disk space", [repository, min_free_bytes] { return check_free_space(repository->root(), min_free_bytes); }},
       {"product cache", [repository] { return check_product_cache(*repository); }},
   };
+  if (auto standbys = repository->standbys()) {
+    checks.push_back({"registry standbys", [standbys] { return check_standbys(*standbys); }});
+  }
+  return checks;
 }
 
 }  // namespace pixserve::services

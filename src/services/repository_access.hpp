@@ -8,8 +8,13 @@
 // the alternative: it would multiply SQLite connections and their page
 // caches by the worker count (64 by default on 16 cores) for registry calls
 // that take milliseconds; the mutex keeps one connection and one cache and
-// costs nothing measurable at these query times. A connection pool is the
-// path when PostgreSQL arrives.
+// costs nothing measurable at these query times.
+//
+// A PostgreSQL registry may have hot standbys (RegistrySettings): reads that
+// may lag a little (ReadFrom::standby, every service's searches and
+// lookups) go to one of them in turn, each standby with a read-only
+// Registry and a mutex of its own, so they also run in parallel; writes and
+// reads of what was just written stay on the primary.
 #pragma once
 
 #include <cstdint>
@@ -22,27 +27,69 @@
 #include <utility>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "auth/identity.hpp"
+#include "dali/errors.hpp"
 #include "dali/service.hpp"
+#include "db/database.hpp"
+#include "db/standbys.hpp"
 #include "products/parts.hpp"
 #include "products/product_cache.hpp"
 #include "repo/repository.hpp"
+#include "services/settings.hpp"
 
 namespace pixserve::services {
 
+// Where a read of the registry may be served.
+enum class ReadFrom {
+  // A hot standby whose replay lag is within the bound, when one qualifies,
+  // else the primary: what every caller may see a few seconds late.
+  standby,
+  // The primary: what was just written (by this server or another) is there.
+  primary,
+};
+
 class SharedRepository {
  public:
-  explicit SharedRepository(repo::Repository repository, const products::ProductCacheSettings& products = {});
+  // Throws settings::ConfigError for standbys of a registry that is not on
+  // PostgreSQL.
+  explicit SharedRepository(repo::Repository repository, const products::ProductCacheSettings& products = {},
+                            const RegistrySettings& registry = {});
   SharedRepository(const SharedRepository&) = delete;
   SharedRepository& operator=(const SharedRepository&) = delete;
 
-  // Runs fn(repo::Repository&) with the registry lock held and returns its
-  // result. Keep fn short: every other request waits for it.
+  // Runs fn(repo::Repository&) on the primary with the registry lock held
+  // and returns its result: writes, and reads of what was just written.
+  // Keep fn short: every other request waits for it.
   template <typename F>
   decltype(auto) with(F&& fn) {
     std::lock_guard lock(mutex_);
     return std::forward<F>(fn)(repository_);
   }
+
+  // Runs fn(repo::Registry&) on a standby that qualifies (in turn), else on
+  // the primary, and returns its result. A standby that turns out to be
+  // gone (db::Unavailable) is set aside and fn runs again on the next one,
+  // then on the primary, so no reader sees a standby go: fn must only read.
+  template <typename F>
+  decltype(auto) read(F&& fn) {
+    if (standbys_) {
+      for (const std::size_t i : standbys_->for_read()) {
+        StandbyRegistry& standby = *standby_registries_[i];
+        std::lock_guard lock(standby.mutex);
+        try {
+          return fn(open_standby(i));
+        } catch (const db::Unavailable& e) {
+          standby_failed(i, e);
+        }
+      }
+    }
+    return with([&](repo::Repository& r) -> decltype(auto) { return fn(r.registry()); });
+  }
+
+  // The standbys reads go to; null when none are configured.
+  std::shared_ptr<db::Standbys> standbys() const noexcept { return standbys_; }
 
   // Immutable after opening: no lock needed.
   const std::filesystem::path& root() const noexcept { return repository_.root(); }
@@ -59,7 +106,8 @@ class SharedRepository {
   // identity are the anonymous caller: public datasets whose embargo has
   // ended.
   std::vector<repo::DatasetRecord> find_visible(repo::DatasetQuery query);
-  std::vector<repo::DatasetRecord> find_visible(repo::DatasetQuery query, const auth::Identity& caller);
+  std::vector<repo::DatasetRecord> find_visible(repo::DatasetQuery query, const auth::Identity& caller,
+                                                ReadFrom from = ReadFrom::standby);
   // One visible dataset with its provenance inputs; nullopt when unknown or
   // invisible (the two must look the same to the caller).
   std::optional<repo::DatasetRecord> find_visible_by_id(const std::string& dataset_id);
@@ -99,10 +147,22 @@ class SharedRepository {
   products::InputResolver product_inputs();
 
  private:
+  // A read-only registry on one standby, opened at its first read.
+  struct StandbyRegistry {
+    std::mutex mutex;
+    std::unique_ptr<repo::Registry> registry{};
+  };
+  // With the standby's lock held; throws db::Unavailable when it cannot be
+  // opened (a standby without the registry counts as one that is away).
+  repo::Registry& open_standby(std::size_t standby);
+  void standby_failed(std::size_t standby, const db::Unavailable& error);
+
   std::mutex mutex_;
   repo::Repository repository_;
   products::ProductCache products_;
   std::size_t sync_max_recreations_;
+  std::shared_ptr<db::Standbys> standbys_;
+  std::vector<std::unique_ptr<StandbyRegistry>> standby_registries_;
 };
 
 // Runs fn, turning a products::RecreationError (a virtual product whose
@@ -114,6 +174,21 @@ decltype(auto) recreation_faults_to_server(F&& fn) {
     return std::forward<F>(fn)();
   } catch (const products::RecreationError& e) {
     throw dali::ServerFault(e.what());
+  }
+}
+
+// Runs fn, turning a database that cannot be reached (db::Unavailable: a
+// restart, the network) into the 503 a client sees
+// (dali::database_unavailable()). Requests get that answer from
+// dali::current_error_response anyway; job functions need it as a DALI
+// error, which the job framework records (a transient error of the job).
+template <typename F>
+decltype(auto) database_outages_to_unavailable(F&& fn) {
+  try {
+    return std::forward<F>(fn)();
+  } catch (const db::Unavailable& e) {
+    spdlog::warn("{}", e.what());
+    throw dali::database_unavailable();
   }
 }
 
@@ -132,6 +207,9 @@ std::optional<repo::DatasetRecord> example_dataset(SharedRepository& repository)
 // The individual checks (exposed for tests).
 dali::CheckResult check_registry(SharedRepository& repository);
 dali::CheckResult check_readable(const std::filesystem::path& root);
+// Always ok (reads go to the primary while no standby serves): the note says
+// which standbys serve reads and why the others do not.
+dali::CheckResult check_standbys(const db::Standbys& standbys);
 dali::CheckResult check_free_space(const std::filesystem::path& root, std::uint64_t min_free_bytes);
 
 }  // namespace pixserve::services

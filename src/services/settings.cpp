@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "repo/repository.hpp"
+
 namespace pixserve::services {
 
 const settings::Section<ServiceSettings>& service_section() {
@@ -22,6 +24,27 @@ const settings::Section<ServiceSettings>& service_section() {
           integer("min_free_disk_mb", &ServiceSettings::min_free_disk_bytes,
                   {.max = std::uint64_t{1} << 30, .shift = 20},
                   "VOSI availability turns false below this much free space"),
+      });
+  return section;
+}
+
+const settings::Section<RegistrySettings>& registry_section() {
+  using namespace settings;
+  static const auto section = make_section<RegistrySettings>(
+      "registry", "Hot standbys of a PostgreSQL registry that reads go to (docs/deployment.md, Read replicas).",
+      {
+          list("standbys", &RegistrySettings::standbys,
+               "postgresql:// URLs of hot standbys of the repository's registry (streaming replication): SIAv2, "
+               "TAP, DataLink, SODA and dataset lookups read from them in turn; ingest, jobs, tokens and user "
+               "images use the primary")
+              .with_check([](RegistrySettings& r) {
+                for (const auto& url : r.standbys) {
+                  if (!repo::is_postgresql_url(url)) return "expected postgresql:// URLs, got '" + url + "'";
+                }
+                return std::string();
+              }),
+          seconds("standby_max_lag_s", &RegistrySettings::standby_max_lag,
+                  "a standby whose replay lag exceeds this is skipped; the primary serves when none is within it"),
       });
   return section;
 }

@@ -1,14 +1,16 @@
 // The services' own settings: the rest of section `service` (the MAXREC
-// keys are dali's, cors_origins the HTTP server's), and sections `hips` and
-// `user_images` of the configuration file. The defaults are the member
+// keys are dali's, cors_origins the HTTP server's), and sections `hips`,
+// `soda`, `user_images` and `registry` of the configuration file. The defaults are the member
 // initialisers; the *_section() functions declare the keys
 // (settings/settings.hpp).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "settings/settings.hpp"
 
@@ -52,7 +54,20 @@ struct SodaLimits {
   friend bool operator==(const SodaLimits&, const SodaLimits&) = default;
 };
 
+// Reads from hot standbys of a PostgreSQL registry (section `registry`;
+// SharedRepository and the TAP engine use them, docs/deployment.md "Read
+// replicas"). A setting of `serve`, not of the repository: only the server
+// reads from standbys (ingest and every other command use the primary), and
+// which standbys a server reads from is a choice per server (the one next
+// to it), as is how stale an answer may be.
+struct RegistrySettings {
+  std::vector<std::string> standbys{};                // postgresql:// URLs of hot standbys of the registry
+  std::chrono::milliseconds standby_max_lag{10'000};  // a standby further behind is skipped
+  friend bool operator==(const RegistrySettings&, const RegistrySettings&) = default;
+};
+
 const settings::Section<ServiceSettings>& service_section();
+const settings::Section<RegistrySettings>& registry_section();
 const settings::Section<SodaLimits>& soda_section();
 const settings::Section<HipsSettings>& hips_section();
 const settings::Section<UserImageSettings>& user_images_section();

@@ -780,7 +780,7 @@ dali::Service soda_service(std::shared_ptr<SharedRepository> repository, std::sh
       {.kind = std::string(kJobKind),
        .sync = soda_sync_declaration(),
        .async = soda_async_declaration(),
-       .run = [engine](uws::JobRun& run) { run_cutouts(*engine, run); },
+       .run = [engine](uws::JobRun& run) { database_outages_to_unavailable([&] { run_cutouts(*engine, run); }); },
        // Bad parameters never make a job.
        .check_on_create = true,
        .check = [limits = options.limits](const dali::ParsedParams& params) { soda_request(params, limits); },

@@ -412,6 +412,7 @@ std::shared_ptr<tap::TapEngine> make_tap_engine(SharedRepository& repository, co
   eo.registry_file = database.sqlite_file;
   eo.registry_url = database.postgresql_url;
   eo.index_order = repository.with([](repo::Repository& r) { return r.registry().index_order(); });
+  eo.standbys = repository.standbys();
   eo.settings = options;
   eo.datalink_links = links::endpoint(links::kDatalink, "links");
   return std::make_shared<tap::TapEngine>(std::make_shared<const tap::TapMetadata>(), eo);
@@ -474,7 +475,7 @@ dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, std::shared_pt
     if (!run.synchronous()) run.progress().report(0.0, "running the query");
     std::shared_ptr<const tap::QueryResult> result;
     try {
-      result = std::make_shared<const tap::QueryResult>(engine->run(q));
+      result = std::make_shared<const tap::QueryResult>(database_outages_to_unavailable([&] { return engine->run(q); }));
     } catch (const tap::QueryInterrupted& e) {
       if (run.synchronous()) {
         throw dali::usage_error(fmt::format(

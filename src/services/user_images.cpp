@@ -17,6 +17,7 @@
 #include "auth/identity.hpp"
 #include "auth/policy.hpp"
 #include "dali/service.hpp"
+#include "db/database.hpp"
 #include "http/params.hpp"
 #include "repo/metadata.hpp"
 #include "repo/repository.hpp"
@@ -225,6 +226,8 @@ http::Response upload(const Context& ctx, const http::Request& request) {
     try {
       const auto report = repo::ingest(r, {staged}, options);
       if (report.registered != 1) throw std::runtime_error("the upload was not registered");
+    } catch (const db::Unavailable&) {
+      throw;  // the database is away: 503, not the image's fault
     } catch (const std::exception& e) {
       spdlog::warn("upload of {} by {} refused: {}", name, who.user, e.what());
       throw dali::UsageError("the image cannot be registered: " + client_message(e.what(), staged, name));
@@ -350,7 +353,8 @@ void add_user_image_routes(http::Router& router, std::shared_ptr<SharedRepositor
     const std::string prefix = c.options.collection + ".user." + who.user + ".";
     nlohmann::json images = nlohmann::json::array();
     std::int64_t used = 0;
-    for (const auto& r : c.repository->find_visible(q, who)) {
+    // The primary: an image uploaded a moment ago is listed.
+    for (const auto& r : c.repository->find_visible(q, who, ReadFrom::primary)) {
       if (r.rights.owner != who.user || !r.dataset_id.starts_with(prefix)) continue;
       used += r.file_size;
       images.push_back(image_json(*c.repository, request, r, r.dataset_id.substr(prefix.size())));

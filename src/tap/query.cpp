@@ -4,6 +4,7 @@
 #include "tap/query.hpp"
 
 #include <cmath>
+#include <map>
 #include <set>
 #include <utility>
 
@@ -191,20 +192,97 @@ db::Value schema_cell(const votable::Value& v) {
   return {};
 }
 
-std::unique_ptr<db::Connection> open_query_connection(const EngineOptions& options) {
-  if (!options.registry_url.empty()) {
-    // Not a read-only session: the session's TEMP views and tables are made
-    // outside the queries, which run in READ ONLY transactions.
-    return db::open_postgresql(options.registry_url);
+// TAP_SCHEMA's tables with their rows, from the metadata: TEMP tables of
+// each SQLite query connection, common table expressions of each
+// PostgreSQL query.
+struct SchemaTable {
+  const adql::TableDef* def;  // its SQL name and columns
+  std::vector<std::vector<votable::Value>> rows;
+};
+
+std::vector<SchemaTable> tap_schema_contents(const TapMetadata& metadata) {
+  const auto text = [](std::string_view s) { return s.empty() ? votable::Value() : votable::Value(s); };
+  std::map<std::string, std::vector<std::vector<votable::Value>>, std::less<>> rows;
+  auto& schemas = rows["tap_schema_schemas"];
+  auto& tables = rows["tap_schema_tables"];
+  auto& columns = rows["tap_schema_columns"];
+  auto& keys = rows["tap_schema_keys"];
+  auto& key_columns = rows["tap_schema_key_columns"];
+  for (std::size_t i = 0; i < metadata.schemas().size(); ++i) {
+    const auto& s = metadata.schemas()[i];
+    schemas.push_back({s.name, votable::Value(), s.description, static_cast<std::int64_t>(i + 1)});
   }
-  try {
-    // Pooled: one query at a time uses a connection, so it needs no mutex.
-    return db::open_sqlite(options.registry_file, db::SqliteOptions{.read_only = true,
-                                                                   .one_thread_at_a_time = true,
-                                                                   .busy_timeout = std::chrono::seconds(10)});
-  } catch (const db::DbError& e) {
-    throw std::runtime_error(fmt::format("tap: opening {}: {}", options.registry_file.string(), e.reason()));
+  for (std::size_t i = 0; i < metadata.tables().size(); ++i) {
+    const auto& t = metadata.tables()[i];
+    tables.push_back({t.def.schema, t.def.qualified_name(), t.type, text(t.utype), t.def.description,
+                      static_cast<std::int64_t>(i + 1)});
+    for (std::size_t j = 0; j < t.columns.size(); ++j) {
+      const auto& c = t.columns[j];
+      const VotableType vt = votable_type(c.def.type);
+      votable::Value size;
+      if (!vt.arraysize.empty() && vt.arraysize != "*") size = votable::Value(std::stoll(vt.arraysize));
+      columns.push_back({t.def.qualified_name(), c.tap_name.empty() ? c.def.name : c.tap_name, text(c.def.utype),
+                         text(c.def.ucd), text(c.def.unit), text(c.def.description),
+                         std::string(votable::datatype_name(vt.datatype)), text(vt.arraysize), text(vt.xtype), size,
+                         static_cast<std::int64_t>(c.def.principal), static_cast<std::int64_t>(c.def.indexed),
+                         static_cast<std::int64_t>(c.def.std), static_cast<std::int64_t>(j + 1)});
+    }
   }
+  for (const auto& k : metadata.keys()) {
+    keys.push_back({k.id, k.from_table, k.target_table, votable::Value(), k.description});
+    for (const auto& [from, target] : k.columns) key_columns.push_back({k.id, from, target});
+  }
+  std::vector<SchemaTable> out;
+  for (const auto& t : metadata.tables()) {
+    if (t.def.schema != "TAP_SCHEMA") continue;
+    const auto found = rows.find(t.def.sql());
+    if (found == rows.end()) throw std::logic_error("tap: no rows for TAP_SCHEMA table " + t.def.sql());
+    out.push_back({&t.def, found->second});
+  }
+  return out;
+}
+
+// The SQL type of a TAP_SCHEMA column (integers, or text).
+std::string_view schema_column_type(const adql::ColumnDef& c, db::Dialect dialect) {
+  return adql::is_integer(c.type) ? db::integer_type(dialect) : "TEXT";
+}
+
+// A TAP_SCHEMA table as a common table expression: name (columns) AS
+// (VALUES ...), NULLs typed so that a column of NULLs has its type.
+std::string schema_table_cte(const SchemaTable& t) {
+  const auto null_of = [](const adql::ColumnDef& c) {
+    return fmt::format("CAST(NULL AS {})", schema_column_type(c, db::Dialect::postgresql));
+  };
+  std::string names;
+  for (const auto& c : t.def->columns) names += (names.empty() ? "" : ", ") + adql::quote_identifier(c.sql());
+  std::string body;
+  if (t.rows.empty()) {
+    for (const auto& c : t.def->columns) body += (body.empty() ? "SELECT " : ", ") + null_of(c);
+    body += " WHERE false";
+  } else {
+    for (const auto& row : t.rows) {
+      std::string cells;
+      for (std::size_t i = 0; i < row.size(); ++i) {
+        const db::Value v = schema_cell(row[i]);
+        cells += i ? ", " : "";
+        if (const auto* n = std::get_if<std::int64_t>(&v)) {
+          cells += std::to_string(*n);
+        } else if (const auto* text = std::get_if<std::string>(&v)) {
+          cells += adql::quote_string(*text);
+        } else {
+          cells += null_of(t.def->columns.at(i));
+        }
+      }
+      body += (body.empty() ? "VALUES (" : ", (") + cells + ")";
+    }
+  }
+  return fmt::format("{} ({}) AS ({})", adql::quote_identifier(t.def->sql()), names, body);
+}
+
+// Whether the translated SQL names the table (the writer quotes every
+// name; a mention inside a string literal only adds an unused expression).
+bool names_table(std::string_view sql, std::string_view table) {
+  return sql.find(adql::quote_identifier(table)) != std::string_view::npos;
 }
 
 }  // namespace
@@ -235,20 +313,19 @@ adql::AdqlType upload_column_type(const votable::Field& f) {
   }
 }
 
-// One pooled read-only connection with its TEMP objects.
+// One pooled query connection: on SQLite a read-only connection with its
+// TEMP objects (TAP_SCHEMA, the viewer's views); on PostgreSQL a session of
+// the primary (`server` 0) or of a standby (1 + its index) that holds
+// nothing between queries (an upload's TEMP tables live as long as its
+// query, on the primary only).
 class TapEngine::Connection {
  public:
-  Connection(const TapMetadata& metadata, const EngineOptions& options, std::once_flag& functions_installed)
-      : db_(open_query_connection(options)), datalink_links_(options.datalink_links) {
+  Connection(const TapMetadata& metadata, const EngineOptions& options, std::size_t server)
+      : db_(open(options, server)), datalink_links_(options.datalink_links), server_(server) {
     if (dialect() == db::Dialect::sqlite) {
       adql::register_functions(*db_);
-    } else {
-      // The server's copies of the adql_* functions, of this build's
-      // version: installed (replaced) by the engine's first session, which
-      // may write, before any query runs.
-      std::call_once(functions_installed, [&] { exec(std::string(adql::postgresql_functions_sql())); });
+      create_tap_schema(metadata);
     }
-    create_tap_schema(metadata);
   }
 
   db::Connection& db() { return *db_; }
@@ -263,6 +340,8 @@ class TapEngine::Connection {
   void exec(const std::string& sql) {
     try {
       db_->exec(sql);
+    } catch (const db::Unavailable&) {
+      throw;  // not a fault of the engine: the caller answers 503
     } catch (const db::DbError& e) {
       throw std::runtime_error(fmt::format("tap: {}: {}", sql.substr(0, 120), e.reason()));
     }
@@ -271,12 +350,19 @@ class TapEngine::Connection {
   std::unique_ptr<db::Statement> prepare(const std::string& sql) {
     try {
       return db_->prepare(sql);
+    } catch (const db::Unavailable&) {
+      throw;
     } catch (const db::DbError& e) {
       throw std::runtime_error(fmt::format("tap: preparing: {}", e.reason()));
     }
   }
 
+  std::size_t server() const noexcept { return server_; }
+
+  // SQLite: the TEMP views of the viewer's rows (PostgreSQL queries carry
+  // them: TapEngine::with_tables).
   void use_viewer(const Viewer& viewer) {
+    if (dialect() != db::Dialect::sqlite) return;
     const std::string key = viewer_key(viewer);
     if (viewer_key_ && *viewer_key_ == key) return;
     viewer_key_.reset();
@@ -292,6 +378,11 @@ class TapEngine::Connection {
     return name;
   }
 
+  // False when the connection's session is lost (the server restarted):
+  // it does not reconnect underneath a query's TEMP tables; the engine opens
+  // another instead.
+  bool usable() { return db_->connected(); }
+
   void cleanup() {
     db_->set_progress_check({});
     // A query that failed half-way through storing an upload left its
@@ -302,22 +393,38 @@ class TapEngine::Connection {
   }
 
  private:
+  static std::unique_ptr<db::Connection> open(const EngineOptions& options, std::size_t server) {
+    if (!options.registry_url.empty()) {
+      // Not a read-only session on the primary: an upload's TEMP tables are
+      // made outside the query, which runs in a READ ONLY transaction. They
+      // die with the session, so a lost connection is not reconnected
+      // underneath them: the engine drops it and opens another.
+      if (server == 0) return db::open_postgresql(options.registry_url, {.reconnect = false});
+      return db::open_postgresql(options.standbys->url(server - 1), {.read_only = true, .reconnect = false});
+    }
+    try {
+      // Pooled: one query at a time uses a connection, so it needs no mutex.
+      return db::open_sqlite(options.registry_file, db::SqliteOptions{.read_only = true,
+                                                                     .one_thread_at_a_time = true,
+                                                                     .busy_timeout = std::chrono::seconds(10)});
+    } catch (const db::DbError& e) {
+      throw std::runtime_error(fmt::format("tap: opening {}: {}", options.registry_file.string(), e.reason()));
+    }
+  }
+
   void create_tap_schema(const TapMetadata& metadata) {
     exec("BEGIN");
-    for (const auto& t : metadata.tables()) {
-      if (t.def.schema != "TAP_SCHEMA") continue;
-      std::string sql = "CREATE TEMP TABLE " + adql::quote_identifier(t.def.sql()) + " (";
-      for (std::size_t i = 0; i < t.def.columns.size(); ++i) {
-        const auto& c = t.def.columns[i];
-        sql += (i ? ", " : "") + adql::quote_identifier(c.sql()) + " " + (adql::is_integer(c.type) ? integer_type() : "TEXT");
+    for (const auto& table : tap_schema_contents(metadata)) {
+      std::string create = "CREATE TEMP TABLE " + adql::quote_identifier(table.def->sql()) + " (";
+      std::string insert = "INSERT INTO " + temp_prefix() + adql::quote_identifier(table.def->sql()) + " VALUES (";
+      for (std::size_t i = 0; i < table.def->columns.size(); ++i) {
+        const auto& c = table.def->columns[i];
+        create += (i ? ", " : "") + adql::quote_identifier(c.sql()) + " " + std::string(schema_column_type(c, dialect()));
+        insert += i ? ", ?" : "?";
       }
-      exec(sql + ")");
-    }
-    const auto insert = [&](const char* table, std::size_t n, const std::vector<std::vector<votable::Value>>& rows) {
-      std::string sql = fmt::format("INSERT INTO {}{} VALUES (", temp_prefix(), table);
-      for (std::size_t i = 0; i < n; ++i) sql += i ? ", ?" : "?";
-      auto s = prepare(sql + ")");
-      for (const auto& row : rows) {
+      exec(create + ")");
+      auto s = prepare(insert + ")");
+      for (const auto& row : table.rows) {
         try {
           for (std::size_t i = 0; i < row.size(); ++i) s->bind(static_cast<int>(i + 1), schema_cell(row[i]));
           s->step();
@@ -326,38 +433,7 @@ class TapEngine::Connection {
           throw std::runtime_error("tap: filling TAP_SCHEMA failed");
         }
       }
-    };
-    const auto text = [](std::string_view s) { return s.empty() ? votable::Value() : votable::Value(s); };
-    std::vector<std::vector<votable::Value>> schemas, tables, columns, keys, key_columns;
-    for (std::size_t i = 0; i < metadata.schemas().size(); ++i) {
-      const auto& s = metadata.schemas()[i];
-      schemas.push_back({s.name, votable::Value(), s.description, static_cast<std::int64_t>(i + 1)});
     }
-    for (std::size_t i = 0; i < metadata.tables().size(); ++i) {
-      const auto& t = metadata.tables()[i];
-      tables.push_back({t.def.schema, t.def.qualified_name(), t.type, text(t.utype), t.def.description,
-                        static_cast<std::int64_t>(i + 1)});
-      for (std::size_t j = 0; j < t.columns.size(); ++j) {
-        const auto& c = t.columns[j];
-        const VotableType vt = votable_type(c.def.type);
-        votable::Value size;
-        if (!vt.arraysize.empty() && vt.arraysize != "*") size = votable::Value(std::stoll(vt.arraysize));
-        columns.push_back({t.def.qualified_name(), c.tap_name.empty() ? c.def.name : c.tap_name, text(c.def.utype),
-                           text(c.def.ucd), text(c.def.unit), text(c.def.description),
-                           std::string(votable::datatype_name(vt.datatype)), text(vt.arraysize), text(vt.xtype), size,
-                           static_cast<std::int64_t>(c.def.principal), static_cast<std::int64_t>(c.def.indexed),
-                           static_cast<std::int64_t>(c.def.std), static_cast<std::int64_t>(j + 1)});
-      }
-    }
-    for (const auto& k : metadata.keys()) {
-      keys.push_back({k.id, k.from_table, k.target_table, votable::Value(), k.description});
-      for (const auto& [from, target] : k.columns) key_columns.push_back({k.id, from, target});
-    }
-    insert("tap_schema_schemas", 4, schemas);
-    insert("tap_schema_tables", 6, tables);
-    insert("tap_schema_columns", 14, columns);
-    insert("tap_schema_keys", 5, keys);
-    insert("tap_schema_key_columns", 3, key_columns);
     exec("COMMIT");
   }
 
@@ -366,28 +442,62 @@ class TapEngine::Connection {
   std::optional<std::string> viewer_key_;
   std::vector<std::string> temp_tables_;
   std::uint64_t temp_counter_ = 0;
+  std::size_t server_ = 0;
 };
 
 TapEngine::TapEngine(std::shared_ptr<const TapMetadata> metadata, EngineOptions options)
-    : metadata_(std::move(metadata)), options_(std::move(options)) {}
+    : metadata_(std::move(metadata)), options_(std::move(options)) {
+  idle_.resize(1 + (options_.standbys ? options_.standbys->size() : 0));
+  if (options_.registry_url.empty()) return;
+  for (const auto& table : tap_schema_contents(*metadata_)) {
+    tap_schema_ctes_.push_back({table.def->sql(), schema_table_cte(table)});
+  }
+  // The server's copies of the adql_* functions, of this build's version,
+  // installed (replaced) on the primary before any query runs; standbys
+  // have them by replication.
+  auto first = std::make_unique<Connection>(*metadata_, options_, 0);
+  first->exec(std::string(adql::postgresql_functions_sql()));
+  release(std::move(first));
+}
 
 TapEngine::~TapEngine() = default;
 
-std::unique_ptr<TapEngine::Connection> TapEngine::acquire() {
+std::unique_ptr<TapEngine::Connection> TapEngine::acquire(std::size_t server) {
   {
     std::lock_guard lock(mutex_);
-    if (!idle_.empty()) {
-      auto c = std::move(idle_.back());
-      idle_.pop_back();
-      return c;
+    auto& idle = idle_.at(server);
+    while (!idle.empty()) {
+      auto c = std::move(idle.back());
+      idle.pop_back();
+      // One whose server closed it while it was idle (a restart) goes.
+      if (c->usable()) return c;
     }
   }
-  return std::make_unique<Connection>(*metadata_, options_, functions_installed_);
+  return std::make_unique<Connection>(*metadata_, options_, server);
 }
 
 void TapEngine::release(std::unique_ptr<Connection> connection) {
   std::lock_guard lock(mutex_);
-  if (idle_.size() < options_.max_idle_connections) idle_.push_back(std::move(connection));
+  auto& idle = idle_.at(connection->server());
+  if (idle.size() < options_.max_idle_connections) idle.push_back(std::move(connection));
+}
+
+std::string TapEngine::with_tables(const std::string& sql, const Viewer& viewer) const {
+  std::string tables;
+  for (const auto& view : view_definitions(viewer, options_.datalink_links, db::Dialect::postgresql)) {
+    // Inlined into the query as a view would be (a table named twice is
+    // not computed once into a result without indexes).
+    if (names_table(sql, view.name)) tables += fmt::format("{}{} AS NOT MATERIALIZED ({})", tables.empty() ? "" : ", ",
+                                                           adql::quote_identifier(view.name), view.select);
+  }
+  for (const auto& [name, cte] : tap_schema_ctes_) {
+    if (names_table(sql, name)) tables += (tables.empty() ? "" : ", ") + cte;
+  }
+  if (tables.empty()) return sql;
+  // The query's own WITH list (ADQL common table expressions) follows ours,
+  // whose tables it may name.
+  if (sql.starts_with("WITH ")) return "WITH " + tables + ", " + sql.substr(5);
+  return "WITH " + tables + " " + sql;
 }
 
 QueryResult TapEngine::run(const QueryRequest& request) {
@@ -398,13 +508,37 @@ QueryResult TapEngine::run(const QueryRequest& request) {
   if (request.uploads.size() > options_.max_uploads) {
     throw dali::usage_error(fmt::format("UPLOAD: at most {} tables", options_.max_uploads));
   }
-  auto conn = acquire();
+  // The servers to try in turn: standbys that qualify, then the primary. A
+  // query with uploads keeps them in TEMP tables, which only the primary
+  // can hold.
+  std::vector<std::size_t> servers;
+  if (options_.standbys && request.uploads.empty()) {
+    for (const std::size_t standby : options_.standbys->for_read()) servers.push_back(1 + standby);
+  }
+  servers.push_back(0);
+  for (const std::size_t server : servers) {
+    try {
+      return run_on(server, request);
+    } catch (const db::Unavailable& e) {
+      if (server == 0) throw;
+      // The query only reads: it runs again on the next server, and the
+      // client never sees the standby go.
+      spdlog::warn("tap: registry standby {}: {}; the query runs on the next server", server, e.what());
+      options_.standbys->failed(server - 1, e.reason());
+    }
+  }
+  throw std::logic_error("tap: no server to run the query on");
+}
+
+QueryResult TapEngine::run_on(std::size_t server, const QueryRequest& request) {
+  auto conn = acquire(server);
   // Any failure below discards the connection unless cleanup succeeded.
   struct Returner {
     TapEngine& engine;
     std::unique_ptr<Connection>& conn;
     ~Returner() {
       if (!conn) return;
+      if (!conn->usable()) return;  // lost with its TEMP objects: dropped, the next query opens another
       try {
         conn->cleanup();
         engine.release(std::move(conn));
@@ -471,6 +605,8 @@ QueryResult TapEngine::run(const QueryRequest& request) {
       }
       try {
         s->step();
+      } catch (const db::Unavailable&) {
+        throw;  // cleanup() ends the transaction
       } catch (const db::DbError& e) {
         conn->exec("ROLLBACK");
         throw std::runtime_error(fmt::format("tap: storing an upload: {}", e.reason()));
@@ -497,6 +633,18 @@ QueryResult TapEngine::run(const QueryRequest& request) {
       std::string any;
       for (const auto& r : ranges) any += fmt::format("{}f.cell BETWEEN {} AND {}", any.empty() ? "" : " OR ", r.first, r.last);
       return fmt::format("{} IN (SELECT f.dataset_key FROM {} AS f WHERE {})", key, cells, any);
+    }
+    if (conn->dialect() == db::Dialect::postgresql) {
+      // The ranges as two arrays joined to the index, as the registry's own
+      // searches send them: nothing of the session (a standby runs it too).
+      std::string lows, highs;
+      for (const auto& r : ranges) {
+        lows += fmt::format("{}{}", lows.empty() ? "" : ",", r.first);
+        highs += fmt::format("{}{}", highs.empty() ? "" : ",", r.last);
+      }
+      return fmt::format("{} IN (SELECT f.dataset_key FROM {} AS f JOIN unnest(CAST('{{{}}}' AS BIGINT[]), "
+                         "CAST('{{{}}}' AS BIGINT[])) AS r (lo, hi) ON f.cell BETWEEN r.lo AND r.hi)",
+                         key, cells, lows, highs);
     }
     const std::string table = conn->temp_table("tap_hint");
     conn->exec(fmt::format("CREATE TEMP TABLE {0} (lo {1}, hi {1})", adql::quote_identifier(table), conn->integer_type()));
@@ -540,9 +688,14 @@ QueryResult TapEngine::run(const QueryRequest& request) {
   }
   Interrupt interrupt{request.deadline, &request.cancelled, false, false};
   const ProgressCheck progress_check(conn->db(), interrupt);
+  // PostgreSQL: the tables the query reads travel with it (with_tables).
+  const std::string sql = conn->dialect() == db::Dialect::postgresql ? with_tables(translation.sql, request.viewer)
+                                                                      : translation.sql;
   std::unique_ptr<db::Statement> stmt;
   try {
-    stmt = conn->db().prepare(translation.sql);
+    stmt = conn->db().prepare(sql);
+  } catch (const db::Unavailable&) {
+    throw;
   } catch (const db::DbError& e) {
     spdlog::warn("tap: SQL did not prepare: {} in: {}", e.reason(), translation.sql.substr(0, 500));
     throw dali::usage_error("QUERY cannot be run: " + std::string(e.reason()));
@@ -554,6 +707,8 @@ QueryResult TapEngine::run(const QueryRequest& request) {
   for (;;) {
     try {
       if (!stmt->step()) break;
+    } catch (const db::Unavailable&) {
+      throw;  // the server went away, whatever else happened
     } catch (const db::DbError& e) {
       if (interrupt.timed_out) throw QueryInterrupted(true, "the query exceeded its time limit");
       if (interrupt.was_cancelled) throw QueryInterrupted(false, "the query was cancelled");

@@ -4,19 +4,26 @@
 // under SharedRepository's mutex, so a slow query holds up nobody else: on
 // SQLite a read-only connection (WAL lets any number of readers run beside
 // the registry's writer), on PostgreSQL a session whose every query runs in
-// a READ ONLY transaction with the time limit as its statement_timeout. A
-// pooled connection carries, in its TEMP schema:
-//   - the views the catalogue's data tables are read through
-//     (tap_ivoa_obscore, tap_survey_*), restricted by
-//     visibility_predicate() to the rows the viewer may see — so an
-//     anonymous query can never reach an embargoed or non-public row, how
-//     ever it is written: the translator only emits names from the
-//     catalogue, and the catalogue only names these views;
-//   - the TAP_SCHEMA tables, filled from TapMetadata;
-//   - per query, the uploaded tables (TAP_UPLOAD.x -> tap_upload_N) and the
-//     HEALPix cell ranges of large spatial constraints, dropped afterwards.
-// On SQLite the adql_* functions (adql/sql_functions.hpp) are registered on
-// it; PostgreSQL has them on the server (the registry installs them).
+// a READ ONLY transaction with the time limit as its statement_timeout.
+// The catalogue's data tables are read through views restricted by
+// visibility_predicate() to the rows the viewer may see — so an anonymous
+// query can never reach an embargoed or non-public row, how ever it is
+// written: the translator only emits names from the catalogue, and the
+// catalogue only names these views and the TAP_SCHEMA tables (filled from
+// TapMetadata).
+//   - On SQLite a pooled connection holds them in its TEMP schema (views
+//     rebuilt when the viewer changes), with, per query, the uploaded tables
+//     (TAP_UPLOAD.x -> tap_upload_N) and the HEALPix cell ranges of large
+//     spatial constraints, dropped afterwards; the adql_* functions
+//     (adql/sql_functions.hpp) are registered on it.
+//   - On PostgreSQL each query carries the ones it names as common table
+//     expressions (with_tables) and large cell ranges as arrays, so that it
+//     needs nothing of its session: a hot standby (read-only, no TEMP
+//     objects) runs it as the primary does. Queries go to a standby that
+//     qualifies (EngineOptions::standbys), in turn, and run again on the
+//     next one, then on the primary, when it turns out to be gone; those
+//     with uploads (TEMP tables) run on the primary. The adql_* functions
+//     are the server's, installed on the primary when the engine starts.
 //
 // Limits: the query text length, a time limit (the connection's progress
 // check, db::Connection::set_progress_check, interrupts the statement at the
@@ -38,6 +45,7 @@
 #include <vector>
 
 #include "dali/settings.hpp"
+#include "db/standbys.hpp"
 #include "tap/schema.hpp"
 #include "tap/settings.hpp"
 #include "votable/model.hpp"
@@ -59,6 +67,9 @@ struct EngineOptions {
   // DataLink's links endpoint, from the service catalogue: ivoa.obscore's
   // access_url is it with ?ID=<DID>.
   std::string datalink_links{};
+  // Hot standbys of the PostgreSQL registry: queries without uploads run on
+  // one that qualifies (in turn), else on the primary.
+  std::shared_ptr<db::Standbys> standbys{};
 };
 
 struct Upload {
@@ -103,7 +114,9 @@ class TapEngine {
 
   // Runs one query. Throws dali::UsageError for ADQL errors (line and
   // column in the message), bad uploads and SQL failures on user input,
-  // QueryInterrupted when stopped, std::exception for server faults.
+  // QueryInterrupted when stopped, db::Unavailable when the database cannot
+  // be reached (a connection lost with its server is dropped from the pool,
+  // and the next query opens another), std::exception for server faults.
   QueryResult run(const QueryRequest& request);
 
   const TapMetadata& metadata() const noexcept { return *metadata_; }
@@ -112,14 +125,20 @@ class TapEngine {
   class Connection;
 
  private:
-  std::unique_ptr<Connection> acquire();
+  // A connection to `server` (0: the primary, 1 + i: standby i).
+  std::unique_ptr<Connection> acquire(std::size_t server);
   void release(std::unique_ptr<Connection> connection);
+  QueryResult run_on(std::size_t server, const QueryRequest& request);
+  // PostgreSQL: the translated query with the tables it names (the
+  // viewer's views, TAP_SCHEMA) in front as common table expressions, so
+  // that it needs nothing of its session and a read-only standby runs it.
+  std::string with_tables(const std::string& sql, const Viewer& viewer) const;
 
   std::shared_ptr<const TapMetadata> metadata_;
   EngineOptions options_;
+  std::vector<std::pair<std::string, std::string>> tap_schema_ctes_;  // PostgreSQL: (table, its expression)
   std::mutex mutex_;
-  std::vector<std::unique_ptr<Connection>> idle_;
-  std::once_flag functions_installed_;  // PostgreSQL: the adql_* functions, by the first session
+  std::vector<std::vector<std::unique_ptr<Connection>>> idle_;  // per server
 };
 
 // The uploaded table as the catalogue sees it: ADQL types from the FIELDs'

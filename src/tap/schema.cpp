@@ -409,7 +409,7 @@ std::string visibility_predicate(const Viewer& viewer, std::string_view alias, d
   return "(" + sql + ")";
 }
 
-std::vector<std::string> views_sql(const Viewer& viewer, std::string_view datalink_links, db::Dialect dialect) {
+std::vector<ViewDefinition> view_definitions(const Viewer& viewer, std::string_view datalink_links, db::Dialect dialect) {
   const std::string d = visibility_predicate(viewer, "d", dialect);
   const std::string i = visibility_predicate(viewer, "i", dialect);
   const std::string e = visibility_predicate(viewer, "e", dialect);
@@ -426,29 +426,29 @@ std::vector<std::string> views_sql(const Viewer& viewer, std::string_view datali
   const std::string agg(db::string_agg_function(dialect));
   const std::string same(db::null_safe_equal(dialect));
   return {
-      "CREATE TEMP VIEW tap_ivoa_obscore AS SELECT " + columns + ", d.dataset_key AS dataset_key FROM " + main +
-          "dataset AS d JOIN " + main + "ivoa_obscore AS o ON o.obs_id = d.dataset_id WHERE " + d,
-      "CREATE TEMP VIEW tap_survey_datasets AS SELECT d.dataset_key AS dataset_key, d.dataset_id AS dataset_id, "
+      {"tap_ivoa_obscore", "SELECT " + columns + ", d.dataset_key AS dataset_key FROM " + main +
+          "dataset AS d JOIN " + main + "ivoa_obscore AS o ON o.obs_id = d.dataset_id WHERE " + d},
+      {"tap_survey_datasets", "SELECT d.dataset_key AS dataset_key, d.dataset_id AS dataset_id, "
       "d.dataset_type AS dataset_type, d.collection AS collection, d.instrument AS instrument, d.visit AS visit, "
       "d.exposure AS exposure, d.detector AS detector, d.detector_name AS detector_name, d.raft AS raft, "
       "d.band AS band, d.physical_filter AS physical_filter, d.skymap AS skymap, d.tract AS tract, d.patch AS patch, "
       "d.calib_level AS calib_level, d.content_type AS content_type, d.file_size AS file_size, d.storage AS storage, "
       "d.checksum AS checksum, d.software_version AS software_version, d.release_mjd AS release_mjd, "
-      "d.ingest_mjd AS ingest_mjd FROM " + main + "dataset AS d WHERE " + d,
-      "CREATE TEMP VIEW tap_survey_visits AS SELECT d.visit AS visit, MIN(d.exposure) AS exposure, "
+      "d.ingest_mjd AS ingest_mjd FROM " + main + "dataset AS d WHERE " + d},
+      {"tap_survey_visits", "SELECT d.visit AS visit, MIN(d.exposure) AS exposure, "
       "MIN(d.instrument) AS instrument, MIN(d.band) AS band, MIN(d.physical_filter) AS physical_filter, "
       "MIN(d.target_name) AS target_name, MIN(d.t_min) AS t_min, MAX(d.t_max) AS t_max, MAX(d.t_exptime) AS exptime, "
       "MIN(d.telescope_ra) AS telescope_ra, MIN(d.telescope_dec) AS telescope_dec, MIN(d.seeing) AS seeing, "
       "MIN(d.airmass) AS airmass, AVG(d.sky_background) AS sky_background, AVG(d.zero_point) AS zero_point, "
       "COUNT(DISTINCT d.detector) AS n_detectors FROM " + main + "dataset AS d WHERE d.visit IS NOT NULL AND " + d +
-          " GROUP BY d.visit",
-      "CREATE TEMP VIEW tap_survey_provenance AS SELECT p.dataset_id AS dataset_id, p.input_id AS input_id, "
+          " GROUP BY d.visit"},
+      {"tap_survey_provenance", "SELECT p.dataset_id AS dataset_id, p.input_id AS input_id, "
       "p.role AS role FROM " + main + "provenance AS p JOIN " + main + "dataset AS d ON d.dataset_id = p.dataset_id "
       "WHERE " + d + " AND NOT EXISTS (SELECT 1 FROM " + main + "dataset AS i WHERE i.dataset_id = p.input_id AND NOT " +
-          i + ")",
+          i + ")"},
       // The lists are built from ordered DISTINCT subqueries over the same
       // visible rows, so they read the same whatever order the rows have.
-      "CREATE TEMP VIEW tap_survey_patches AS SELECT d.skymap AS skymap, d.tract AS tract, d.patch AS patch, "
+      {"tap_survey_patches", "SELECT d.skymap AS skymap, d.tract AS tract, d.patch AS patch, "
       "MIN(d.s_ra) AS s_ra, MIN(d.s_dec) AS s_dec, MIN(d.s_region) AS s_region, MIN(d.s_xel1) AS s_xel1, "
       "MIN(d.s_xel2) AS s_xel2, MIN(d.pixel_scale) AS pixel_scale, "
       "(SELECT " + agg + "(b, ',') FROM (SELECT DISTINCT e.band AS b FROM " + main + "dataset AS e WHERE "
@@ -458,8 +458,16 @@ std::vector<std::string> views_sql(const Viewer& viewer, std::string_view datali
       "e.tract = d.tract AND e.patch = d.patch AND e.skymap " + same + " d.skymap AND " + e +
           " ORDER BY k) AS kinds_of_patch) AS coadd_types, "
       "COUNT(*) AS n_datasets FROM " + main + "dataset AS d WHERE d.tract IS NOT NULL AND d.patch IS NOT NULL AND " + d +
-          " GROUP BY d.skymap, d.tract, d.patch",
+          " GROUP BY d.skymap, d.tract, d.patch"},
   };
+}
+
+std::vector<std::string> views_sql(const Viewer& viewer, std::string_view datalink_links, db::Dialect dialect) {
+  std::vector<std::string> out;
+  for (const auto& view : view_definitions(viewer, datalink_links, dialect)) {
+    out.push_back("CREATE TEMP VIEW " + view.name + " AS " + view.select);
+  }
+  return out;
 }
 
 std::vector<std::string> drop_views_sql(db::Dialect dialect) {

@@ -108,11 +108,20 @@ std::string viewer_key(const Viewer& viewer);
 // view kept across queries stays right as embargoes end.
 std::string visibility_predicate(const Viewer& viewer, std::string_view alias, db::Dialect dialect);
 
-// The statements that create, on one query connection, the TEMP views the
-// catalogue's data tables are read through (restricted to the viewer's
-// rows); run whenever the viewer changes, after drop_views_sql().
+// The views the catalogue's data tables are read through, restricted to the
+// viewer's rows: each table's SQL name and the SELECT behind it.
 // datalink_links: the path (or URL) of DataLink's links endpoint;
 // ivoa.obscore's access_url is it followed by ?ID=<the dataset's DID>.
+struct ViewDefinition {
+  std::string name;    // tap_ivoa_obscore, tap_survey_*
+  std::string select;  // SELECT ... FROM the registry's tables WHERE visible
+};
+std::vector<ViewDefinition> view_definitions(const Viewer& viewer, std::string_view datalink_links, db::Dialect dialect);
+
+// The statements that create them as TEMP views on one query connection
+// (SQLite); run whenever the viewer changes, after drop_views_sql().
+// PostgreSQL queries carry them as common table expressions instead
+// (tap/query.cpp), which a read-only standby can run.
 std::vector<std::string> views_sql(const Viewer& viewer, std::string_view datalink_links, db::Dialect dialect);
 std::vector<std::string> drop_views_sql(db::Dialect dialect);
 

@@ -37,16 +37,22 @@ def pixserve_binary():
 _postgresql = {}
 
 
+def postgresql_test_server(command, *dirs):
+    """Runs `scripts/postgresql-test-server.sh COMMAND DIR...` (start, stop,
+    down, up, standby); returns what it prints (a URL for start and standby)."""
+    done = subprocess.run(["sh", str(ROOT / "scripts" / "postgresql-test-server.sh"), command, *map(str, dirs)],
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise AssertionError(f"postgresql-test-server.sh {command} failed:\n{done.stderr}")
+    return done.stdout.strip()
+
+
 def postgresql_registry():
     """The URL of a new, empty database on this process's test server."""
-    script = str(ROOT / "scripts" / "postgresql-test-server.sh")
     if "url" not in _postgresql:
         state = tempfile.mkdtemp(prefix="pixserve-pg-state-")
-        started = subprocess.run(["sh", script, "start", state], capture_output=True, text=True, timeout=120)
-        if started.returncode != 0:
-            raise AssertionError(f"the PostgreSQL test server did not start:\n{started.stderr}")
-        _postgresql.update(url=started.stdout.strip(), made=0)
-        atexit.register(lambda: subprocess.run(["sh", script, "stop", state], capture_output=True, timeout=120))
+        _postgresql.update(url=postgresql_test_server("start", state), made=0)
+        atexit.register(lambda: postgresql_test_server("stop", state))
     _postgresql["made"] += 1
     name = f"registry_{os.getpid()}_{_postgresql['made']}"
     subprocess.run(["psql", "-q", _postgresql["url"], "-c", f"CREATE DATABASE {name}"], check=True,
@@ -136,19 +142,20 @@ class Server:
         return "".join(self.log_lines)
 
 
-def start_server(repo, *extra_args, timeout=60, preexec_fn=None):
+def start_server(repo, *extra_args, timeout=60, preexec_fn=None, env=None):
     """Starts `pixserve serve` on a free loopback port and waits for its
     "listening on http://127.0.0.1:PORT" line. preexec_fn runs in the child
-    before the server starts (e.g. to set resource limits)."""
+    before the server starts (e.g. to set resource limits); env adds
+    environment variables."""
     cmd = [pixserve_binary(), "serve", "--repo", str(repo), "--host", "127.0.0.1", "--port", "0", *map(str, extra_args)]
-    return start_listening(cmd, timeout, preexec_fn)
+    return start_listening(cmd, timeout, preexec_fn, env)
 
 
-def start_listening(cmd, timeout=60, preexec_fn=None):
+def start_listening(cmd, timeout=60, preexec_fn=None, env=None):
     """Starts a server command and waits for its "listening on
     http://127.0.0.1:PORT" line."""
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                               preexec_fn=preexec_fn)
+                               preexec_fn=preexec_fn, env={**os.environ, **env} if env else None)
     lines = []
     found = threading.Event()
     url = {}

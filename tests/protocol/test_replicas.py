@@ -131,8 +131,19 @@ def cluster(survey_dir, tmp_path_factory):
     c.stop()
 
 
+def submit(url, data):
+    """POSTs a job as a patient client does: a 503 (busy, Retry-After) is
+    tried again a few times."""
+    for _ in range(5):
+        r = requests.post(url, data=data, allow_redirects=False, timeout=60)
+        if r.status_code != 503:
+            return r
+        time.sleep(float(r.headers.get("Retry-After", "1")))
+    return r
+
+
 def job_url(response, base):
-    assert response.status_code == 303, response.text[:500]
+    assert response.status_code == 303, response.text[-700:]
     location = response.headers["Location"]
     return location if location.startswith("http") else base + location
 
@@ -181,8 +192,7 @@ def test_replicas_under_load_survive_a_kill(cluster):
     # A long SODA job (1200 cutouts) to be running when its replica dies.
     long_params = [("ID", calexp["dataset_id"])] * 400 + [
         ("CIRCLE", f"{calexp['s_ra']} {calexp['s_dec']} {0.004 + k * 0.001}") for k in range(3)]
-    long_job = job_url(requests.post(cluster.url + "/api/soda/async", data=long_params + [("PHASE", "RUN")],
-                                     allow_redirects=False, timeout=60), cluster.url)
+    long_job = job_url(submit(cluster.url + "/api/soda/async", long_params + [("PHASE", "RUN")]), cluster.url)
 
     stop = threading.Event()
     lock = threading.Lock()
@@ -284,9 +294,8 @@ def test_replicas_under_load_survive_a_kill(cluster):
 
 
 def test_abort_through_another_replica_stops_the_query_in_postgresql(cluster):
-    job = job_url(requests.post(cluster.url + "/api/tap/async",
-                                data={"LANG": "ADQL", "QUERY": SLOW_ADQL, "PHASE": "RUN"},
-                                allow_redirects=False, timeout=60), cluster.url)
+    job = job_url(submit(cluster.url + "/api/tap/async", {"LANG": "ADQL", "QUERY": SLOW_ADQL, "PHASE": "RUN"}),
+                  cluster.url)
 
     def running():
         return [q for q in psql(cluster.registry_url,
@@ -321,8 +330,7 @@ def test_a_stopping_replica_hands_its_job_to_another(cluster):
     calexp = query(cluster.repo, "--type", "calexp", "--pos", "53,-28,0.05")[0]
     params = [("ID", calexp["dataset_id"])] * 400 + [
         ("CIRCLE", f"{calexp['s_ra']} {calexp['s_dec']} {0.004 + k * 0.001}") for k in range(3)]
-    job = job_url(requests.post(cluster.url + "/api/soda/async", data=params + [("PHASE", "RUN")],
-                                allow_redirects=False, timeout=60), cluster.url)
+    job = job_url(submit(cluster.url + "/api/soda/async", params + [("PHASE", "RUN")]), cluster.url)
     deadline = time.monotonic() + 60
     while (pid := lease_owner_pid(cluster, job)) is None:
         assert time.monotonic() < deadline, "the job never started"

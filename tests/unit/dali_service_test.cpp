@@ -17,6 +17,7 @@
 #include "dali/results.hpp"
 #include "dali/service.hpp"
 #include "dali/vosi.hpp"
+#include "db/database.hpp"
 #include "service_test_support.hpp"
 
 namespace pixserve::dali {
@@ -70,7 +71,10 @@ Service demo_service(bool healthy = true) {
   Endpoint fail{
       .path = "fail",
       .summary = "Fails on purpose",
-      .params = {{.name = "HOW", .type = ParamType::enumerated, .options = {"404", "403", "crash", "http"}, .required = true}},
+      .params = {{.name = "HOW",
+                  .type = ParamType::enumerated,
+                  .options = {"404", "403", "crash", "http", "database"},
+                  .required = true}},
       .methods = {"GET"},
       .handler =
           [](const http::Request&, const ParsedParams& p) -> http::Response {
@@ -78,6 +82,9 @@ Service demo_service(bool healthy = true) {
             if (how == "404") throw DaliError(404, "ID: no dataset 'x'");
             if (how == "403") throw DaliError(403, "ID: not yours");
             if (how == "http") throw http::HttpError(413, "too large");
+            if (how == "database") {
+              throw db::Unavailable("postgresql: the connection to db.internal:5432 was lost", "database unavailable");
+            }
             throw std::runtime_error("secret detail: /etc/shadow at line 3");
           },
   };
@@ -165,6 +172,33 @@ TEST(DaliService, HandlerErrorsKeepTheirStatusAndInternalsNeverLeak) {
   EXPECT_EQ(r.body.find("secret"), std::string::npos);
   EXPECT_EQ(r.body.find("/etc"), std::string::npos);
   EXPECT_NE(status_message(r).find("test-request-1"), std::string::npos) << r.body;
+}
+
+TEST(DaliService, ADatabaseThatIsAwayIsA503DaliErrorWithRetryAfterOnEveryBinding) {
+  Fixture f;
+  const auto check = [](const Reply& r) {
+    EXPECT_EQ(r.status, 503) << r.body;
+    EXPECT_EQ(r.content_type, "application/x-votable+xml");
+    EXPECT_GT(std::stoi(std::string(r.headers.get("Retry-After").value_or("0"))), 0);
+    EXPECT_NE(status_message(r).find("the database is unavailable"), std::string::npos) << r.body;
+    EXPECT_EQ(r.body.find("db.internal"), std::string::npos) << "internals leak: " << r.body;
+  };
+  check(call(f.router, "GET", "/api/demo/fail?HOW=database"));
+  // An endpoint with a binding of its own (UWS) whose routes know nothing
+  // of the database: the catalogue answers for them.
+  auto catalog = std::make_shared<ServiceCatalog>();
+  Endpoint jobs{.path = "async", .summary = "Jobs", .params = {}, .methods = {"POST"}, .binding = Binding::uws};
+  jobs.install_binding = [](http::Router& router, const std::string& path, const IdentifyHook&) {
+    router.post(path, [](const http::Request&) -> http::Response {
+      throw db::Unavailable("postgresql: db.internal:5432 did not answer", "database unavailable");
+    });
+    router.get(path, [](const http::Request&) { return http::Response::text(200, "jobs", "text/plain"); });
+  };
+  catalog->add(Service{.name = "jobs", .title = "Jobs", .endpoints = {jobs}});
+  http::Router router;
+  install(router, catalog);
+  check(call(router, "POST", "/api/jobs/async", "a=1", "application/x-www-form-urlencoded"));
+  EXPECT_EQ(call(router, "GET", "/api/jobs/async").status, 200);
 }
 
 TEST(DaliService, UnknownPathsUnderTheApiAre404DaliErrors) {

@@ -3,13 +3,15 @@
 // streamed rows and statements interleaved on one connection, transactions
 // and their rollback, constraint errors, cancellation by the progress check
 // and by the server's statement_timeout, read-only connections, and a
-// server that goes away.
+// server that goes away: refused at once, or restarted while connections
+// are idle, streaming rows or in a transaction.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cmath>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "db/copy.hpp"
@@ -182,10 +184,90 @@ TEST_F(PgFixture, ReadOnlyConnectionsRefuseWritesAndALostServerIsAnError) {
   try {
     open_postgresql("postgresql://pixserve@127.0.0.1:1/postgres?connect_timeout=2");
     FAIL();
-  } catch (const DbError& e) {
+  } catch (const Unavailable& e) {
     EXPECT_EQ(e.reason(), "database unavailable");
     EXPECT_NE(std::string(e.what()).find("127.0.0.1"), std::string::npos);
   }
+}
+
+// How long `c` takes to answer SELECT 1 again (Unavailable past `limit`).
+Clock::duration time_until_answered(Connection& c, Clock::duration limit) {
+  const auto t0 = Clock::now();
+  for (;;) {
+    try {
+      auto one = c.prepare("SELECT 1");
+      if (one->step() && one->get_int(0) == 1) return Clock::now() - t0;
+    } catch (const Unavailable&) {
+      if (Clock::now() - t0 > limit) throw;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+TEST_F(PgFixture, ARestartedServerIsUnavailableWhileDownAndConnectionsRecoverByThemselves) {
+  conn->exec("CREATE TABLE k (v INTEGER)");
+  conn->exec("INSERT INTO k SELECT generate_series(1, 10000)");
+  auto idle = open_postgresql(cluster.url());    // not used while the server is down
+  auto reader = open_postgresql(cluster.url());  // streaming rows when it goes
+  auto kept = open_postgresql(cluster.url(), {.reconnect = false});
+  auto count = idle->prepare("SELECT COUNT(*) FROM k");  // prepared before, run after
+  // More rows than the sockets' buffers hold: the server is still sending
+  // when it stops.
+  auto streaming = reader->prepare("SELECT g FROM generate_series(1, 50000000) AS g");
+  ASSERT_TRUE(streaming->step());
+  auto tx = std::make_unique<Transaction>(*conn);
+  conn->prepare("INSERT INTO k VALUES (?)")->bind(1, -1).run();
+
+  cluster.stop();
+  // The server has closed the idle sessions (conn is in a transaction but
+  // idle too); `reader` is busy reading rows and learns it from them.
+  for (Connection* c : {conn.get(), idle.get(), kept.get()}) EXPECT_FALSE(c->connected());
+  // The rows of the lost session end in an error, not in a short result.
+  try {
+    while (streaming->step()) {
+    }
+    FAIL() << "the rows ended without an error after the server stopped";
+  } catch (const Unavailable& e) {
+    EXPECT_EQ(e.reason(), kUnavailableReason);
+  }
+  EXPECT_THROW(streaming->step(), Unavailable);
+  // Attempts to connect while the server stays away are spaced out: a burst
+  // of uses fails at once.
+  const auto t0 = Clock::now();
+  for (int i = 0; i < 20; ++i) EXPECT_THROW(reader->exec("SELECT 1"), Unavailable);
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(1));
+  // The transaction failed with the connection: its statements (COMMIT
+  // too) fail until the caller rolls it back.
+  EXPECT_TRUE(conn->in_transaction());
+  EXPECT_THROW(conn->prepare("INSERT INTO k VALUES (?)")->bind(1, -2).run(), Unavailable);
+  EXPECT_THROW(tx->commit(), Unavailable);
+  EXPECT_TRUE(conn->in_transaction());
+  tx.reset();  // its ROLLBACK ends it
+  EXPECT_FALSE(conn->in_transaction());
+  EXPECT_THROW(conn->exec("SELECT 1"), Unavailable);
+
+  cluster.start();
+  // A connection that was idle all along reconnects on its first use, and
+  // that use succeeds (the server had closed the session: nothing was sent
+  // to it); the statement was prepared before.
+  ASSERT_TRUE(count->step());
+  EXPECT_EQ(count->get_int(0), 10000);  // the rolled-back row is not there
+  EXPECT_TRUE(idle->connected());
+  // The others are back within the spacing of attempts (at most 2 s),
+  // without being reopened.
+  EXPECT_LT(time_until_answered(*reader, std::chrono::seconds(10)), std::chrono::seconds(3));
+  EXPECT_LT(time_until_answered(*conn, std::chrono::seconds(10)), std::chrono::seconds(3));
+  {
+    Transaction again(*conn);
+    conn->prepare("INSERT INTO k VALUES (?)")->bind(1, -3).run();
+    again.commit();
+  }
+  auto negative = reader->prepare("SELECT string_agg(CAST(v AS TEXT), ',') FROM k WHERE v < 0");
+  ASSERT_TRUE(negative->step());
+  EXPECT_EQ(negative->get_text(0), "-3");
+  // Without reconnect a connection stays lost: its owner opens another.
+  EXPECT_FALSE(kept->connected());
+  EXPECT_THROW(kept->exec("SELECT 1"), Unavailable);
 }
 
 TEST_F(PgFixture, TablesCopyFromSqliteWithEveryValueKindAcrossBatches) {

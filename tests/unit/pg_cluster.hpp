@@ -40,6 +40,17 @@ class PgCluster {
     port_ = free_port();
     run(as_ + bindir_ + "/initdb -D " + dir_ + "/data -U pixserve --auth=trust -E UTF8 --locale=C --no-sync "
         "--no-instructions >" + dir_ + "/initdb.log 2>&1");
+    start();
+  }
+
+  // Stops the server as an administrator's restart does (sessions are
+  // told and closed), keeping its data; start() brings it back on the same
+  // port.
+  void stop() {
+    run(as_ + bindir_ + "/pg_ctl -D " + dir_ + "/data -m fast -w -t 60 stop >/dev/null");
+    started_ = false;
+  }
+  void start() {
     run(as_ + bindir_ + "/pg_ctl -D " + dir_ + "/data -w -t 60 -l " + dir_ + "/server.log -o \"-p " +
         std::to_string(port_) + " -c listen_addresses=127.0.0.1 -c unix_socket_directories=" + dir_ +
         " -c fsync=off -c synchronous_commit=off -c full_page_writes=off\" start >/dev/null");

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "db/copy.hpp"
 #include "fits/fits.hpp"
 #include "repo/astro_units.hpp"
 #include "repo/metadata.hpp"
@@ -224,6 +225,44 @@ TEST(Ingest, ConeSearchMatchesBruteForce) {
     }
     EXPECT_EQ(got, expected) << "cone " << cone.center.ra << " " << cone.center.dec << " r=" << cone.radius_deg;
   }
+}
+
+// A registry opened read-only (as on a hot standby) reads what the primary
+// wrote through a connection that cannot write, and never makes a schema.
+TEST(Ingest, ARegistryOpenedReadOnlyReadsAndNeverCreates) {
+  Scratch s("ingest_read_only");
+  fs::create_directories(s.dir / "in");
+  for (int v = 0; v < 3; ++v) write_calexp(s.dir / "in" / fmt::format("c{}.fits", v), v, 1, 10.0 + 0.01 * v, -5.0);
+  auto repo = Repository::open_or_create(s.dir / "repo", pixserve::testing::test_repository_config({.index_order = 11}));
+  ingest(repo, {s.dir / "in"}, {});
+  const auto database = repo.registry_database();
+  const auto read_only_connection = [&] {
+    return database.is_postgresql() ? db::open_postgresql(database.postgresql_url, {.read_only = true})
+                                    : db::open_sqlite(database.sqlite_file, {.read_only = true});
+  };
+  Registry reader(read_only_connection(), 9, Registry::Access::read_only);
+  EXPECT_EQ(reader.index_order(), 11);  // the primary's, not the "if new" one
+  DatasetQuery q;
+  q.regions.push_back(sky::Circle{{10.0, -5.0}, 0.05});
+  std::vector<std::string> on_primary, read;
+  for (const auto& r : repo.registry().find(q)) on_primary.push_back(r.dataset_id);
+  for (const auto& r : reader.find(q)) read.push_back(r.dataset_id);
+  EXPECT_FALSE(read.empty());
+  EXPECT_EQ(read, on_primary);
+  EXPECT_EQ(reader.inputs_of(read.front()).size(), repo.registry().inputs_of(read.front()).size());
+
+  // An empty database is refused, and left empty.
+  const auto empty_config = pixserve::testing::test_repository_config();
+  const auto empty = RegistryDatabase::of(s.dir / "empty", empty_config);
+  fs::create_directories(s.dir / "empty");
+  if (!empty.is_postgresql()) db::open_sqlite(empty.sqlite_file, true).reset();
+  const auto open_empty = [&] {
+    return empty.is_postgresql() ? db::open_postgresql(empty.postgresql_url, {.read_only = true})
+                                 : db::open_sqlite(empty.sqlite_file, {.read_only = true});
+  };
+  EXPECT_THROW(Registry(open_empty(), 9, Registry::Access::read_only), db::DbError);
+  auto check = open_empty();
+  EXPECT_FALSE(db::table_exists(*check, "dataset"));
 }
 
 // --- The simulator's convention (docs/fits-conventions.md), field by field ---
