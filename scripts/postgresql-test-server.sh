@@ -51,6 +51,9 @@ start)
     echo "PostgreSQL's server programs are not installed (scripts/install-deps.sh installs them)" >&2
     exit 1
   fi
+  # A server this folder still names was started without being stopped
+  # (ctest --repeat runs the start fixture again): stop it, not leak it.
+  if [ -f "$dir/server" ]; then sh "$0" stop "$dir" >/dev/null 2>&1 || true; fi
   rm -rf "$dir"
   mkdir -p "$dir"
   state=$dir
