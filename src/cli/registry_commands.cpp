@@ -105,6 +105,11 @@ int RegistryCommands::run_migrate() {
     tx.commit();
   }
   printer.finish();
+  // The planner's statistics of the new tables (without them PostgreSQL
+  // guesses the size of every table) and their visibility map (without it
+  // a cone search reads the table of footprint cells besides its index):
+  // autovacuum would make them only some time later.
+  to->exec("VACUUM (ANALYZE)");
   if (!args_.keep_config) repo::set_registry_location(repository.root(), args_.to);
   std::cout << fmt::format("registry migrate: {} rows of {} tables copied to {}{}\n", copied, totals.size(), args_.to,
                            args_.keep_config ? "" : "; the repository now uses it");

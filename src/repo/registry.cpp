@@ -382,7 +382,9 @@ void Registry::open_read_only() {
 }
 
 void Registry::insert(const DatasetRecord& r) {
-  auto s = conn_->prepare(
+  // Cached: an ingest inserts thousands of records with the same three
+  // statements, and parsing them anew cost a fifth of SQLite's time per row.
+  auto s = conn_->prepare_cached(
       "INSERT INTO dataset (dataset_id, dataset_type, collection, instrument, visit, exposure, detector, "
       "detector_name, raft, band, physical_filter, skymap, tract, patch, file_path, file_size, checksum, "
       "content_type, storage, recipe, s_ra, s_dec, s_fov, s_region, s_resolution, pixel_scale, s_xel1, s_xel2, t_min, t_max, "
@@ -465,17 +467,17 @@ void Registry::insert(const DatasetRecord& r) {
   if (r.footprint && conn_->dialect() == db::Dialect::postgresql) {
     // All cells in one statement (an array), not a round trip per cell.
     const auto cells = sky::expand(sky::cover(*r.footprint, index_order_));
-    auto cell_insert = conn_->prepare(
+    auto cell_insert = conn_->prepare_cached(
         "INSERT INTO footprint_cell (cell, dataset_key) SELECT c, ? FROM unnest(CAST(? AS BIGINT[])) AS c");
     cell_insert->bind(1, key).bind(2, bigint_array(cells)).run();
   } else if (r.footprint) {
-    auto cell_insert = conn_->prepare("INSERT INTO footprint_cell (cell, dataset_key) VALUES (?, ?)");
+    auto cell_insert = conn_->prepare_cached("INSERT INTO footprint_cell (cell, dataset_key) VALUES (?, ?)");
     for (const auto cell : sky::expand(sky::cover(*r.footprint, index_order_))) {
       cell_insert->bind(1, static_cast<std::int64_t>(cell)).bind(2, key).run();
       cell_insert->reset();
     }
   }
-  auto prov = conn_->prepare("INSERT INTO provenance (dataset_id, input_id, role) VALUES (?, ?, ?)");
+  auto prov = conn_->prepare_cached("INSERT INTO provenance (dataset_id, input_id, role) VALUES (?, ?, ?)");
   for (const auto& link : r.inputs) {
     prov->bind(1, r.dataset_id).bind(2, link.input_id).bind(3, link.role).run();
     prov->reset();
@@ -513,7 +515,9 @@ std::vector<std::int64_t> Registry::candidate_keys(const std::vector<sky::Shape>
 }
 
 std::vector<DatasetRecord> Registry::find(const DatasetQuery& q) {
-  std::string sql = fmt::format("SELECT {} FROM dataset WHERE 1 = 1", kSelectColumns);
+  // The conditions on the dataset table besides the region, and their
+  // parameters.
+  std::string sql;
   std::vector<db::Value> params;
   auto add_in = [&](const char* column, const auto& values) {
     if (values.empty()) return;
@@ -578,10 +582,41 @@ std::vector<DatasetRecord> Registry::find(const DatasetQuery& q) {
     for (const auto& v : q.access->params) params.push_back(v);
   }
 
-  std::vector<std::int64_t> candidates;
-  if (!q.regions.empty() && conn_->dialect() == db::Dialect::postgresql) {
-    // One statement: the cell ranges travel as two arrays and the server
-    // joins them to the index, instead of a round trip per range.
+  if (q.regions.empty()) {
+    // The same kinds of query come again and again (a service's lookups by
+    // ID under the caller's visibility): prepared once per connection.
+    auto s = conn_->prepare_cached(fmt::format("SELECT {} FROM dataset WHERE 1 = 1{} ORDER BY dataset_id",
+                                               kSelectColumns, sql));
+    for (size_t i = 0; i < params.size(); ++i) s->bind(static_cast<int>(i + 1), params[i]);
+    std::vector<DatasetRecord> out;
+    while (s->step()) {
+      out.push_back(read_record(*s));
+      if (q.limit && out.size() >= *q.limit) break;
+    }
+    return out;
+  }
+  return find_in_regions(q, sql, params);
+}
+
+std::vector<DatasetRecord> Registry::find_in_regions(const DatasetQuery& q, const std::string& filter,
+                                                     const std::vector<db::Value>& params) {
+  // Two passes. The first reads of each candidate of the footprint index
+  // only its key and footprint, in the order of the result, for the exact
+  // test, up to the limit; the second reads the whole rows of the datasets
+  // that passed. Most candidates fail the exact test (a cone's cells reach
+  // beyond it) and a limit may keep a few rows of thousands: reading and
+  // decoding every column of them all was most of the time of a query.
+  const bool pg = conn_->dialect() == db::Dialect::postgresql;
+  std::string candidates;
+  std::vector<db::Value> candidate_params;
+  if (pg) {
+    // One statement: the cell ranges travel as two arrays, the candidates'
+    // keys are gathered first (ARRAY(...): one index range scan per cell
+    // range) and the datasets then looked up by primary key. Written as IN
+    // (SELECT ...), the planner estimates the join of the ranges to the
+    // index blindly (a range between two unknowns: a ninth of the table per
+    // range) and, past 10^6 rows, reads the whole dataset table into a hash
+    // join: seconds instead of milliseconds.
     std::vector<std::int64_t> lows, highs;
     for (const auto& region : q.regions) {
       for (const auto& range : sky::cover(region, index_order_)) {
@@ -590,54 +625,77 @@ std::vector<DatasetRecord> Registry::find(const DatasetQuery& q) {
       }
     }
     if (lows.empty()) return {};
-    sql += " AND dataset_key IN (SELECT f.dataset_key FROM footprint_cell AS f JOIN unnest(CAST(? AS BIGINT[]), "
-           "CAST(? AS BIGINT[])) AS r (lo, hi) ON f.cell BETWEEN r.lo AND r.hi)";
-    params.emplace_back(bigint_array(lows));
-    params.emplace_back(bigint_array(highs));
-  } else if (!q.regions.empty()) {
-    candidates = candidate_keys(q.regions);
-    if (candidates.empty()) return {};
-    // Candidates join through a temporary table so the statement stays one
-    // index lookup per key, however many there are.
-    conn_->exec("CREATE TEMP TABLE IF NOT EXISTS query_keys (k INTEGER PRIMARY KEY); DELETE FROM query_keys;");
-    // One savepoint for all of them (inside or outside a transaction), not
-    // one commit per key.
-    conn_->exec("SAVEPOINT query_keys");
-    try {
-      auto ins = conn_->prepare_cached("INSERT INTO query_keys (k) VALUES (?)");
-      for (const auto k : candidates) {
-        ins->bind(1, k).run();
-        ins->reset();
-      }
-    } catch (...) {
-      conn_->exec("ROLLBACK TO query_keys; RELEASE query_keys");
-      throw;
-    }
-    conn_->exec("RELEASE query_keys");
-    sql += " AND dataset_key IN (SELECT k FROM query_keys)";
+    candidates = "dataset_key = ANY (ARRAY(SELECT f.dataset_key FROM footprint_cell AS f JOIN unnest(CAST(? AS "
+                 "BIGINT[]), CAST(? AS BIGINT[])) AS r (lo, hi) ON f.cell BETWEEN r.lo AND r.hi))";
+    candidate_params = {bigint_array(lows), bigint_array(highs)};
+  } else {
+    const auto keys = candidate_keys(q.regions);
+    if (keys.empty()) return {};
+    fill_query_keys(keys);
+    candidates = "dataset_key IN (SELECT k FROM query_keys)";
   }
-  sql += " ORDER BY dataset_id";
 
-  // The same kinds of query come again and again (a service's lookups by
-  // ID under the caller's visibility): prepared once per connection.
-  auto s = conn_->prepare_cached(sql);
-  for (size_t i = 0; i < params.size(); ++i) s->bind(static_cast<int>(i + 1), params[i]);
-  std::vector<DatasetRecord> out;
-  // A region query returns at most its candidates: no record is moved by
-  // the vector growing.
-  if (!candidates.empty()) out.reserve(std::min<size_t>(candidates.size(), q.limit.value_or(candidates.size())));
-  while (s->step()) {
-    DatasetRecord rec = read_record(*s);
-    if (!q.regions.empty()) {
-      if (!rec.footprint) continue;
-      const bool hit = std::any_of(q.regions.begin(), q.regions.end(),
-                                   [&](const sky::Shape& shape) { return sky::intersects(*rec.footprint, shape); });
-      if (!hit) continue;
+  // Pass 1: the keys of the datasets whose footprint meets a region.
+  std::vector<std::int64_t> hits;
+  {
+    auto s = conn_->prepare_cached(
+        fmt::format("SELECT dataset_key, s_region FROM dataset WHERE {}{} ORDER BY dataset_id", candidates, filter));
+    int n = 1;
+    for (const auto& v : candidate_params) s->bind(n++, v);
+    for (const auto& v : params) s->bind(n++, v);
+    while (s->step()) {
+      if (s->is_null(1)) continue;
+      const auto footprint = polygon_from_stcs(s->get_text(1));
+      if (std::none_of(q.regions.begin(), q.regions.end(),
+                       [&](const sky::Shape& shape) { return sky::intersects(footprint, shape); })) {
+        continue;
+      }
+      hits.push_back(s->get_int(0));
+      if (q.limit && hits.size() >= *q.limit) break;
     }
-    out.push_back(std::move(rec));
-    if (q.limit && out.size() >= *q.limit) break;
   }
+  if (hits.empty()) return {};
+
+  // Pass 2: their rows, in the same order. The conditions are applied
+  // again: a dataset whose rights changed in between is not returned.
+  std::string chosen;
+  std::vector<db::Value> chosen_params;
+  if (pg) {
+    chosen = "dataset_key = ANY (CAST(? AS BIGINT[]))";
+    chosen_params = {bigint_array(hits)};
+  } else {
+    fill_query_keys(hits);
+    chosen = "dataset_key IN (SELECT k FROM query_keys)";
+  }
+  auto s = conn_->prepare_cached(
+      fmt::format("SELECT {} FROM dataset WHERE {}{} ORDER BY dataset_id", kSelectColumns, chosen, filter));
+  int n = 1;
+  for (const auto& v : chosen_params) s->bind(n++, v);
+  for (const auto& v : params) s->bind(n++, v);
+  std::vector<DatasetRecord> out;
+  out.reserve(hits.size());  // no record is moved by the vector growing
+  while (s->step()) out.push_back(read_record(*s));
   return out;
+}
+
+void Registry::fill_query_keys(const std::vector<std::int64_t>& keys) {
+  // Keys join through a temporary table so that a statement stays one
+  // index lookup per key, however many there are.
+  conn_->exec("CREATE TEMP TABLE IF NOT EXISTS query_keys (k INTEGER PRIMARY KEY); DELETE FROM query_keys;");
+  // One savepoint for all of them (inside or outside a transaction), not
+  // one commit per key.
+  conn_->exec("SAVEPOINT query_keys");
+  try {
+    auto ins = conn_->prepare_cached("INSERT INTO query_keys (k) VALUES (?)");
+    for (const auto k : keys) {
+      ins->bind(1, k).run();
+      ins->reset();
+    }
+  } catch (...) {
+    conn_->exec("ROLLBACK TO query_keys; RELEASE query_keys");
+    throw;
+  }
+  conn_->exec("RELEASE query_keys");
 }
 
 std::vector<ProvenanceLink> Registry::inputs_of(const std::string& dataset_id) {

@@ -127,6 +127,12 @@ class Registry {
  private:
   void open_read_only();
   std::vector<std::int64_t> candidate_keys(const std::vector<sky::Shape>& regions);
+  // find() of a query with regions: `filter` is its other conditions
+  // (" AND ..."), their parameters `params`.
+  std::vector<DatasetRecord> find_in_regions(const DatasetQuery& query, const std::string& filter,
+                                             const std::vector<db::Value>& params);
+  // Replaces the rows of the SQLite connection's TEMP table query_keys.
+  void fill_query_keys(const std::vector<std::int64_t>& keys);
   std::unique_ptr<db::Connection> conn_;
   int index_order_ = 9;
 };

@@ -275,7 +275,7 @@ TEST_F(PgFixture, TablesCopyFromSqliteWithEveryValueKindAcrossBatches) {
   auto from = open_sqlite(scratch.dir / "from.sqlite3", true);
   from->exec("CREATE TABLE t (k INTEGER PRIMARY KEY, n INTEGER, x REAL, s TEXT)");
   conn->exec("CREATE TABLE t (k BIGINT PRIMARY KEY, n BIGINT, x DOUBLE PRECISION, s TEXT)");
-  // More rows than one multi-row INSERT carries, so the last batch is partial.
+  // More rows than one batch carries, so the last batch is partial.
   constexpr int kRows = 25'003;
   {
     Transaction tx(*from);
@@ -317,6 +317,82 @@ TEST_F(PgFixture, TablesCopyFromSqliteWithEveryValueKindAcrossBatches) {
   }
   EXPECT_FALSE(b->step());
   EXPECT_EQ(rows, kRows);
+}
+
+TEST_F(PgFixture, CopiedTablesKeepTheirIndexesAndForeignKeysAndTextOfAnyCharacters) {
+  pixserve::testing::ScratchDir scratch;
+  auto from = open_sqlite(scratch.dir / "from.sqlite3", true);
+  from->exec("CREATE TABLE parent (k INTEGER PRIMARY KEY, name TEXT); "
+             "CREATE TABLE child (cell INTEGER, k INTEGER, x REAL, PRIMARY KEY (cell, k))");
+  conn->exec("CREATE TABLE parent (k BIGINT PRIMARY KEY, name TEXT); "
+             "CREATE INDEX parent_name_idx ON parent (name); "
+             "CREATE TABLE child (cell BIGINT, k BIGINT REFERENCES parent (k) ON DELETE CASCADE, x DOUBLE PRECISION, "
+             "PRIMARY KEY (cell, k)); CREATE INDEX child_k_idx ON child (k)");
+  // Text an array literal must quote: quotes, backslashes, braces, commas,
+  // spaces, the word NULL, the empty string, non-ASCII; an integer held in a
+  // TEXT column (SQLite's flexible types); doubles without a decimal form.
+  const std::vector<Value> names{std::string("a \"quoted\" {brace}, comma"), std::string("back\\slash\\"),
+                                 std::string("NULL"), std::string(""), std::string("  spaces  "),
+                                 std::string("\u00e9t\u00e9 \u2014 \u4e16"), std::int64_t{42}, Value{}};
+  const std::vector<double> doubles{std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+                                    5e-324, 1.7976931348623157e308, -2.5e-7, 0.1};
+  {
+    Transaction tx(*from);
+    auto parent = from->prepare("INSERT INTO parent VALUES (?, ?)");
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      parent->bind(1, static_cast<std::int64_t>(i)).bind(2, names[i]).run();
+      parent->reset();
+    }
+    auto child = from->prepare("INSERT INTO child VALUES (?, ?, ?)");
+    for (std::size_t i = 0; i < doubles.size(); ++i) {
+      child->bind(1, static_cast<std::int64_t>(100 - i)).bind(2, static_cast<std::int64_t>(i)).bind(3, doubles[i]).run();
+      child->reset();
+    }
+    tx.commit();
+  }
+  {
+    Transaction tx(*conn);
+    EXPECT_EQ(copy_table(*from, *conn, "parent"), static_cast<std::int64_t>(names.size()));
+    EXPECT_EQ(copy_table(*from, *conn, "child"), static_cast<std::int64_t>(doubles.size()));
+    tx.commit();
+  }
+  auto name = conn->prepare("SELECT name FROM parent WHERE k = ?");
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    name->bind(1, static_cast<std::int64_t>(i));
+    ASSERT_TRUE(name->step());
+    const Value expected = std::holds_alternative<std::int64_t>(names[i])
+                               ? Value{std::to_string(std::get<std::int64_t>(names[i]))}
+                               : names[i];
+    EXPECT_EQ(name->get_value(0), expected) << "row " << i;
+    name->reset();
+  }
+  auto x = conn->prepare("SELECT x FROM child WHERE k = ?");
+  for (std::size_t i = 0; i < doubles.size(); ++i) {
+    x->bind(1, static_cast<std::int64_t>(i));
+    ASSERT_TRUE(x->step());
+    EXPECT_EQ(x->get_double(0), doubles[i]) << "row " << i;
+    x->reset();
+  }
+  // The indexes and the foreign key taken away for the load are back.
+  auto indexes = conn->prepare("SELECT count(*) FROM pg_indexes WHERE indexname IN ('parent_name_idx', 'child_k_idx')");
+  ASSERT_TRUE(indexes->step());
+  EXPECT_EQ(indexes->get_int(0), 2);
+  EXPECT_THROW(conn->exec("INSERT INTO child VALUES (1, 999, 0)"), DbError);
+  conn->exec("DELETE FROM parent WHERE k = 0");  // ON DELETE CASCADE as declared
+  auto children = conn->prepare("SELECT count(*) FROM child");
+  ASSERT_TRUE(children->step());
+  EXPECT_EQ(children->get_int(0), static_cast<std::int64_t>(doubles.size()) - 1);
+  // A copy that fails (a child without its parent) rolls back with the
+  // caller's transaction, and the indexes it had dropped come back with it.
+  from->exec("INSERT INTO child VALUES (7, 12345, 1.0)");
+  conn->exec("DELETE FROM child");
+  {
+    Transaction tx(*conn);
+    EXPECT_THROW(copy_table(*from, *conn, "child"), DbError);
+  }
+  auto kept = conn->prepare("SELECT count(*) FROM pg_indexes WHERE indexname = 'child_k_idx'");
+  ASSERT_TRUE(kept->step());
+  EXPECT_EQ(kept->get_int(0), 1);
 }
 
 }  // namespace
