@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <set>
+#include <span>
 #include <sstream>
 #include <unordered_set>
 
@@ -197,6 +197,23 @@ std::string schema_sql(db::Dialect dialect) {
 template <typename Integers>
 std::string bigint_array(const Integers& values) {
   return fmt::format("{{{}}}", fmt::join(values, ","));
+}
+
+// FROM and WHERE of a statement on the datasets of a list of keys, bound as
+// its first parameter: on PostgreSQL bigint_array() joined to the primary
+// key (as = ANY (...) of an array of 10^4 keys, planning alone took 10-13 ms,
+// the planner estimating each element), on SQLite json_array().
+std::string datasets_of_keys(bool postgresql) {
+  return postgresql ? "unnest(CAST(? AS BIGINT[])) AS chosen (chosen_key) JOIN dataset ON dataset_key = chosen_key "
+                      "WHERE 1 = 1"
+                    : "dataset WHERE dataset_key IN (SELECT value FROM json_each(?))";
+}
+
+// The same integers as a JSON array ([1,2,3]): SQLite's json_each() makes a
+// table of it, so that a list of any length is one bound parameter there too.
+template <typename Integers>
+std::string json_array(const Integers& values) {
+  return fmt::format("[{}]", fmt::join(values, ","));
 }
 
 std::string join(const std::vector<std::string>& items, char sep) {
@@ -502,16 +519,37 @@ std::optional<DatasetRecord> Registry::find_by_id(const std::string& dataset_id)
 }
 
 std::vector<std::int64_t> Registry::candidate_keys(const std::vector<sky::Shape>& regions) {
-  std::set<std::int64_t> keys;
-  auto s = conn_->prepare("SELECT dataset_key FROM footprint_cell WHERE cell BETWEEN ? AND ?");
-  for (const auto& region : regions) {
-    for (const auto& range : sky::cover(region, index_order_)) {
-      s->bind(1, static_cast<std::int64_t>(range.first)).bind(2, static_cast<std::int64_t>(range.last));
-      while (s->step()) keys.insert(s->get_int(0));
-      s->reset();
+  std::vector<std::int64_t> keys;
+  if (conn_->dialect() == db::Dialect::postgresql) {
+    // One statement: the cell ranges travel as two arrays joined to the
+    // index (one index range scan each).
+    std::vector<std::int64_t> lows, highs;
+    for (const auto& region : regions) {
+      for (const auto& range : sky::cover(region, index_order_)) {
+        lows.push_back(static_cast<std::int64_t>(range.first));
+        highs.push_back(static_cast<std::int64_t>(range.last));
+      }
+    }
+    if (lows.empty()) return {};
+    auto s = conn_->prepare_cached(
+        "SELECT f.dataset_key FROM footprint_cell AS f JOIN unnest(CAST(? AS BIGINT[]), CAST(? AS BIGINT[])) AS r "
+        "(lo, hi) ON f.cell BETWEEN r.lo AND r.hi");
+    s->bind(1, bigint_array(lows)).bind(2, bigint_array(highs));
+    while (s->step()) keys.push_back(s->get_int(0));
+  } else {
+    auto s = conn_->prepare_cached("SELECT dataset_key FROM footprint_cell WHERE cell BETWEEN ? AND ?");
+    for (const auto& region : regions) {
+      for (const auto& range : sky::cover(region, index_order_)) {
+        s->bind(1, static_cast<std::int64_t>(range.first)).bind(2, static_cast<std::int64_t>(range.last));
+        while (s->step()) keys.push_back(s->get_int(0));
+        s->reset();
+      }
     }
   }
-  return {keys.begin(), keys.end()};
+  // A dataset has a row per cell of its footprint: once each, in order.
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  return keys;
 }
 
 std::vector<DatasetRecord> Registry::find(const DatasetQuery& q) {
@@ -585,7 +623,7 @@ std::vector<DatasetRecord> Registry::find(const DatasetQuery& q) {
   if (q.regions.empty()) {
     // The same kinds of query come again and again (a service's lookups by
     // ID under the caller's visibility): prepared once per connection.
-    auto s = conn_->prepare_cached(fmt::format("SELECT {} FROM dataset WHERE 1 = 1{} ORDER BY dataset_id",
+    auto s = conn_->prepare_cached(fmt::format("SELECT {} FROM dataset WHERE 1 = 1{} ORDER BY dataset_key",
                                                kSelectColumns, sql));
     for (size_t i = 0; i < params.size(); ++i) s->bind(static_cast<int>(i + 1), params[i]);
     std::vector<DatasetRecord> out;
@@ -607,95 +645,50 @@ std::vector<DatasetRecord> Registry::find_in_regions(const DatasetQuery& q, cons
   // beyond it) and a limit may keep a few rows of thousands: reading and
   // decoding every column of them all was most of the time of a query.
   const bool pg = conn_->dialect() == db::Dialect::postgresql;
-  std::string candidates;
-  std::vector<db::Value> candidate_params;
-  if (pg) {
-    // One statement: the cell ranges travel as two arrays, the candidates'
-    // keys are gathered first (ARRAY(...): one index range scan per cell
-    // range) and the datasets then looked up by primary key. Written as IN
-    // (SELECT ...), the planner estimates the join of the ranges to the
-    // index blindly (a range between two unknowns: a ninth of the table per
-    // range) and, past 10^6 rows, reads the whole dataset table into a hash
-    // join: seconds instead of milliseconds.
-    std::vector<std::int64_t> lows, highs;
-    for (const auto& region : q.regions) {
-      for (const auto& range : sky::cover(region, index_order_)) {
-        lows.push_back(range.first);
-        highs.push_back(range.last);
-      }
-    }
-    if (lows.empty()) return {};
-    candidates = "dataset_key = ANY (ARRAY(SELECT f.dataset_key FROM footprint_cell AS f JOIN unnest(CAST(? AS "
-                 "BIGINT[]), CAST(? AS BIGINT[])) AS r (lo, hi) ON f.cell BETWEEN r.lo AND r.hi))";
-    candidate_params = {bigint_array(lows), bigint_array(highs)};
-  } else {
-    const auto keys = candidate_keys(q.regions);
-    if (keys.empty()) return {};
-    fill_query_keys(keys);
-    candidates = "dataset_key IN (SELECT k FROM query_keys)";
-  }
+  const auto candidates = candidate_keys(q.regions);
+  if (candidates.empty()) return {};
 
-  // Pass 1: the keys of the datasets whose footprint meets a region.
+  // Pass 1: the keys of the datasets whose footprint meets a region, in
+  // the order of the result (the order of the keys: of registration), read
+  // in chunks that grow: a query with a limit (SIAv2's MAXREC) reads about
+  // as many candidates as it returns, however many the cells hold (~10^4 in
+  // a survey's deep fields). The chunk's keys travel as one parameter.
   std::vector<std::int64_t> hits;
   {
     auto s = conn_->prepare_cached(
-        fmt::format("SELECT dataset_key, s_region FROM dataset WHERE {}{} ORDER BY dataset_id", candidates, filter));
-    int n = 1;
-    for (const auto& v : candidate_params) s->bind(n++, v);
-    for (const auto& v : params) s->bind(n++, v);
-    while (s->step()) {
-      if (s->is_null(1)) continue;
-      const auto footprint = polygon_from_stcs(s->get_text(1));
-      if (std::none_of(q.regions.begin(), q.regions.end(),
-                       [&](const sky::Shape& shape) { return sky::intersects(footprint, shape); })) {
-        continue;
+        fmt::format("SELECT dataset_key, s_region FROM {}{} ORDER BY dataset_key", datasets_of_keys(pg), filter));
+    const std::size_t wanted = q.limit.value_or(candidates.size());
+    std::size_t chunk = std::max<std::size_t>(2 * wanted, 64);
+    for (std::size_t begin = 0; begin < candidates.size() && hits.size() < wanted; begin += chunk, chunk *= 2) {
+      const std::span<const std::int64_t> keys(candidates.data() + begin,
+                                               std::min(chunk, candidates.size() - begin));
+      s->bind(1, pg ? bigint_array(keys) : json_array(keys));
+      int n = 2;
+      for (const auto& v : params) s->bind(n++, v);
+      while (hits.size() < wanted && s->step()) {
+        if (s->is_null(1)) continue;
+        const auto footprint = polygon_from_stcs(s->get_text(1));
+        if (std::any_of(q.regions.begin(), q.regions.end(),
+                        [&](const sky::Shape& shape) { return sky::intersects(footprint, shape); })) {
+          hits.push_back(s->get_int(0));
+        }
       }
-      hits.push_back(s->get_int(0));
-      if (q.limit && hits.size() >= *q.limit) break;
+      s->reset();
     }
   }
   if (hits.empty()) return {};
 
   // Pass 2: their rows, in the same order. The conditions are applied
   // again: a dataset whose rights changed in between is not returned.
-  std::string chosen;
-  std::vector<db::Value> chosen_params;
-  if (pg) {
-    chosen = "dataset_key = ANY (CAST(? AS BIGINT[]))";
-    chosen_params = {bigint_array(hits)};
-  } else {
-    fill_query_keys(hits);
-    chosen = "dataset_key IN (SELECT k FROM query_keys)";
-  }
   auto s = conn_->prepare_cached(
-      fmt::format("SELECT {} FROM dataset WHERE {}{} ORDER BY dataset_id", kSelectColumns, chosen, filter));
-  int n = 1;
-  for (const auto& v : chosen_params) s->bind(n++, v);
+      fmt::format("SELECT {} FROM {}{} ORDER BY dataset_key", kSelectColumns, datasets_of_keys(pg), filter));
+  s->bind(1, pg ? bigint_array(hits) : json_array(hits));
+  int n = 2;
   for (const auto& v : params) s->bind(n++, v);
   std::vector<DatasetRecord> out;
   out.reserve(hits.size());  // no record is moved by the vector growing
   while (s->step()) out.push_back(read_record(*s));
   return out;
-}
-
-void Registry::fill_query_keys(const std::vector<std::int64_t>& keys) {
-  // Keys join through a temporary table so that a statement stays one
-  // index lookup per key, however many there are.
-  conn_->exec("CREATE TEMP TABLE IF NOT EXISTS query_keys (k INTEGER PRIMARY KEY); DELETE FROM query_keys;");
-  // One savepoint for all of them (inside or outside a transaction), not
-  // one commit per key.
-  conn_->exec("SAVEPOINT query_keys");
-  try {
-    auto ins = conn_->prepare_cached("INSERT INTO query_keys (k) VALUES (?)");
-    for (const auto k : keys) {
-      ins->bind(1, k).run();
-      ins->reset();
-    }
-  } catch (...) {
-    conn_->exec("ROLLBACK TO query_keys; RELEASE query_keys");
-    throw;
-  }
-  conn_->exec("RELEASE query_keys");
 }
 
 std::vector<ProvenanceLink> Registry::inputs_of(const std::string& dataset_id) {

@@ -107,7 +107,9 @@ class Registry {
 
   // Datasets matching the query: candidates from the HEALPix index (never a
   // full scan when a region is given), then the exact spherical test.
-  // Ordered by dataset_id for deterministic output.
+  // In the order of registration (the datasets' keys): deterministic, and a
+  // limit keeps the first registered. A query with regions and a limit reads
+  // about as many candidates as it returns.
   std::vector<DatasetRecord> find(const DatasetQuery& query);
 
   // Provenance: the inputs of a dataset and the datasets made from it.
@@ -131,8 +133,6 @@ class Registry {
   // (" AND ..."), their parameters `params`.
   std::vector<DatasetRecord> find_in_regions(const DatasetQuery& query, const std::string& filter,
                                              const std::vector<db::Value>& params);
-  // Replaces the rows of the SQLite connection's TEMP table query_keys.
-  void fill_query_keys(const std::vector<std::int64_t>& keys);
   std::unique_ptr<db::Connection> conn_;
   int index_order_ = 9;
 };

@@ -227,6 +227,38 @@ TEST(Ingest, ConeSearchMatchesBruteForce) {
   }
 }
 
+// A limit keeps the first matches in the order of registration, also when
+// many more candidates of the index than the limit fail the exact test
+// before them (the search reads its candidates in growing chunks).
+TEST(Ingest, ConeSearchWithALimitKeepsTheFirstRegisteredMatches) {
+  Scratch s("ingest_cone_limit");
+  fs::create_directories(s.dir / "in");
+  // Coarse index cells (order 4, ~3.7 degrees): every image is a candidate
+  // of the cone, and the 150 registered first are ~0.3-0.6 degrees away.
+  for (int i = 0; i < 150; ++i) write_calexp(s.dir / "in" / fmt::format("a{:03}.fits", i), i, 1, 20.3 + 0.002 * i, -5.0);
+  for (int i = 0; i < 30; ++i) write_calexp(s.dir / "in" / fmt::format("b{:03}.fits", i), 200 + i, 1, 20.0, -5.0 + 0.0005 * i);
+  auto repo = Repository::open_or_create(s.dir / "repo", pixserve::testing::test_repository_config({.index_order = 4}));
+  ingest(repo, {s.dir / "in"}, {});
+  const auto all = repo.registry().find({});
+  ASSERT_EQ(all.size(), 180U);
+  const sky::Circle cone{{20.0, -5.0}, 0.02};
+  std::vector<std::string> expected;
+  for (const auto& r : all) {
+    if (sky::intersects(*r.footprint, cone)) expected.push_back(r.dataset_id);
+  }
+  ASSERT_EQ(expected.size(), 30U);
+  for (const std::size_t limit : {1, 5, 29, 30, 31, 1000}) {
+    DatasetQuery q;
+    q.regions.push_back(cone);
+    q.limit = limit;
+    std::vector<std::string> got;
+    for (const auto& r : repo.registry().find(q)) got.push_back(r.dataset_id);
+    const std::vector<std::string> first(expected.begin(),
+                                         expected.begin() + static_cast<std::ptrdiff_t>(std::min(limit, expected.size())));
+    EXPECT_EQ(got, first) << "limit " << limit;
+  }
+}
+
 // A registry opened read-only (as on a hot standby) reads what the primary
 // wrote through a connection that cannot write, and never makes a schema.
 TEST(Ingest, ARegistryOpenedReadOnlyReadsAndNeverCreates) {
