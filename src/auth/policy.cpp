@@ -51,8 +51,12 @@ std::string user_entry(std::string_view user) { return "@" + std::string(user); 
 
 std::vector<repo::DatasetRecord> find_readable(repo::Registry& registry, repo::DatasetQuery query, const Identity& who,
                                                double now_mjd) {
-  query.access = visibility_sql(who, now_mjd, registry.connection().dialect());
-  return registry.find(query);
+  return registry.find(readable_query(std::move(query), who, now_mjd, registry.connection().dialect()));
+}
+
+repo::DatasetQuery readable_query(repo::DatasetQuery query, const Identity& who, double now_mjd, db::Dialect dialect) {
+  query.access = visibility_sql(who, now_mjd, dialect);
+  return query;
 }
 
 std::string_view to_string(Audience audience) {

@@ -76,6 +76,10 @@ repo::SqlFilter visibility_sql(const Identity& who, double now_mjd, db::Dialect 
 // files, mosaics) chooses its inputs with it.
 std::vector<repo::DatasetRecord> find_readable(repo::Registry& registry, repo::DatasetQuery query, const Identity& who,
                                                double now_mjd);
+// `query` restricted to what `who` may read (its access filter, in the
+// registry's SQL dialect): what find_readable searches, for a caller that
+// reads the records another way (Registry::for_each, find_keys).
+repo::DatasetQuery readable_query(repo::DatasetQuery query, const Identity& who, double now_mjd, db::Dialect dialect);
 
 // A product made from many datasets (a HiPS tree, a coverage map) is made
 // once for an audience rather than for one caller, and may hold only what

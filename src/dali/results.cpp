@@ -5,6 +5,7 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "http/headers.hpp"
 #include "votable/text_table.hpp"
@@ -147,7 +148,13 @@ TableStats write_table(votable::Sink sink, const ResponseFormat& format, std::in
       ++stats.rows;
       return true;
     };
-    result.rows(emit);
+    try {
+      result.rows(emit);
+    } catch (const RowsFailed& e) {
+      stats.error = e.what();
+      return;
+    }
+    if (!stats.overflow && result.overflowed && result.overflowed()) stats.overflow = true;
   };
 
   if (format.format == TableFormat::csv || format.format == TableFormat::tsv) {
@@ -170,13 +177,23 @@ TableStats write_table(votable::Sink sink, const ResponseFormat& format, std::in
   w.begin_table({.name = result.name, .description = result.description, .fields = result.fields});
   limited(w);
   w.end_table();
-  if (stats.overflow) {
+  if (stats.error) {
+    w.info("QUERY_STATUS", "ERROR", *stats.error);
+  } else if (stats.overflow) {
     w.info("QUERY_STATUS", "OVERFLOW", fmt::format("more than MAXREC={} records match; the result is truncated", maxrec));
   }
   w.end_resource();
   if (result.more_resources) result.more_resources(w);
   w.end_document();
   return stats;
+}
+
+void end_failed_stream(const ResponseFormat& format, const TableStats& stats) {
+  if (!stats.error) return;
+  if (format.format == TableFormat::csv || format.format == TableFormat::tsv) {
+    throw std::runtime_error(fmt::format("the rows failed after {} of them: {}", stats.rows, *stats.error));
+  }
+  spdlog::warn("a table result ended with QUERY_STATUS ERROR after {} rows: {}", stats.rows, *stats.error);
 }
 
 http::Response table_response(const ParsedParams& params, const ResultLimits& limits, TableResult result) {
@@ -187,11 +204,14 @@ http::Response table_response(const ParsedParams& params, const ResultLimits& li
     const votable::Sink sink = [&body](std::string_view chunk) {
       if (!body.write(chunk)) throw ClientGone{};
     };
+    TableStats stats;
     try {
-      write_table(sink, format, maxrec, *shared);
+      stats = write_table(sink, format, maxrec, *shared);
     } catch (const ClientGone&) {
       // The server sees the failed writer and closes the connection.
+      return;
     }
+    end_failed_stream(format, stats);
   });
 }
 

@@ -26,11 +26,24 @@
 // source has more rows than MAXREC, the VOTable carries
 // <INFO name="QUERY_STATUS" value="OVERFLOW"/> after the TABLE (after
 // QUERY_STATUS OK at the start of the RESOURCE).
+//
+// A row source that fails after the response has begun (a query stopped by
+// its time limit, the database lost) throws RowsFailed: the rows already
+// sent cannot be taken back, so the VOTable ends with
+// <INFO name="QUERY_STATUS" value="ERROR">message</INFO> after the TABLE
+// instead (DALI 1.1, section 4.4.1: a status after the table overrides the
+// one before it). CSV and TSV have no place for it: their body just stops
+// there, and TableStats::error tells the caller, who must not present it as
+// complete. A failure before the first row is not a RowsFailed: the caller
+// steps its source to the first row before answering, so that it becomes
+// the usual DALI error document with its HTTP status.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -85,22 +98,51 @@ struct TableResult {
   // RESOURCE (VOTable only), e.g. {"request", "..."}.
   std::vector<std::pair<std::string, std::string>> infos{};
   RowSource rows{};
+  // For a source that applies MAXREC itself (it gives at most MAXREC rows,
+  // e.g. a database query limited to MAXREC + 1): asked after the rows,
+  // true when more matched, which gives the OVERFLOW status.
+  std::function<bool()> overflowed{};
   // Writes further RESOURCEs after the results one (VOTable only), e.g.
   // DataLink service descriptors.
   std::function<void(votable::VotableWriter&)> more_resources{};
 };
 
+// Thrown by a row source that cannot go on; what() is shown to the client
+// (so it must not name files, hosts or SQL).
+class RowsFailed : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+// The RowsFailed of a source whose database went away (db::Unavailable)
+// after the first row: the rows cannot be read again elsewhere.
+inline RowsFailed database_lost_mid_stream() {
+  return RowsFailed("the database became unavailable while the result was read");
+}
+
 struct TableStats {
   std::uint64_t rows = 0;
   bool overflow = false;
+  // Set when the row source failed (RowsFailed) after the table began: the
+  // message of the QUERY_STATUS ERROR written after it (VOTable), or of a
+  // CSV/TSV body that is incomplete.
+  std::optional<std::string> error{};
 };
 
 // Writes the whole result to `sink` in `format`, with at most `maxrec` rows.
+// Exceptions other than RowsFailed propagate (the sink's above all).
 TableStats write_table(votable::Sink sink, const ResponseFormat& format, std::int64_t maxrec, const TableResult& result);
+
+// What a streamed response does about a result whose source failed
+// (stats.error): a VOTable has its QUERY_STATUS ERROR and is logged; a
+// CSV/TSV body is cut by throwing (the server then closes the connection
+// without ending the body and logs it). Nothing when the source did not fail.
+void end_failed_stream(const ResponseFormat& format, const TableStats& stats);
 
 // Resolves RESPONSEFORMAT and MAXREC now (a bad value is a DaliError here,
 // before any byte is sent) and returns a streaming response that writes the
-// result as the client reads it.
+// result as the client reads it. A CSV/TSV body whose source failed is cut
+// (the connection closes without the end of the chunked body), so that the
+// client sees an incomplete transfer rather than a short table.
 http::Response table_response(const ParsedParams& params, const ResultLimits& limits, TableResult result);
 
 }  // namespace pixserve::dali

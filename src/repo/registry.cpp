@@ -552,9 +552,11 @@ std::vector<std::int64_t> Registry::candidate_keys(const std::vector<sky::Shape>
   return keys;
 }
 
-std::vector<DatasetRecord> Registry::find(const DatasetQuery& q) {
-  // The conditions on the dataset table besides the region, and their
-  // parameters.
+namespace {
+
+// The conditions of a query on the dataset table besides its regions, as
+// " AND ..." with their parameters.
+SqlFilter dataset_conditions(const DatasetQuery& q) {
   std::string sql;
   std::vector<db::Value> params;
   auto add_in = [&](const char* column, const auto& values) {
@@ -619,25 +621,66 @@ std::vector<DatasetRecord> Registry::find(const DatasetQuery& q) {
     sql += " AND (" + q.access->sql + ")";
     for (const auto& v : q.access->params) params.push_back(v);
   }
-
-  if (q.regions.empty()) {
-    // The same kinds of query come again and again (a service's lookups by
-    // ID under the caller's visibility): prepared once per connection.
-    auto s = conn_->prepare_cached(fmt::format("SELECT {} FROM dataset WHERE 1 = 1{} ORDER BY dataset_key",
-                                               kSelectColumns, sql));
-    for (size_t i = 0; i < params.size(); ++i) s->bind(static_cast<int>(i + 1), params[i]);
-    std::vector<DatasetRecord> out;
-    while (s->step()) {
-      out.push_back(read_record(*s));
-      if (q.limit && out.size() >= *q.limit) break;
-    }
-    return out;
-  }
-  return find_in_regions(q, sql, params);
+  return {std::move(sql), std::move(params)};
 }
 
-std::vector<DatasetRecord> Registry::find_in_regions(const DatasetQuery& q, const std::string& filter,
-                                                     const std::vector<db::Value>& params) {
+// Binds `params` from parameter number `first` on.
+void bind_all(db::Statement& s, int first, const std::vector<db::Value>& params) {
+  for (const auto& v : params) s.bind(first++, v);
+}
+
+}  // namespace
+
+std::vector<DatasetRecord> Registry::find(const DatasetQuery& q) {
+  std::vector<DatasetRecord> out;
+  for_each(q, [&out](DatasetRecord&& r) {
+    out.push_back(std::move(r));
+    return true;
+  });
+  return out;
+}
+
+void Registry::for_each(const DatasetQuery& q, const RecordVisitor& visit) {
+  const SqlFilter filter = dataset_conditions(q);
+  if (q.regions.empty()) {
+    // One pass. The same kinds of query come again and again (a service's
+    // lookups by ID under the caller's visibility): prepared once per
+    // connection.
+    auto s = conn_->prepare_cached(fmt::format("SELECT {} FROM dataset WHERE 1 = 1{} ORDER BY dataset_key",
+                                               kSelectColumns, filter.sql));
+    bind_all(*s, 1, filter.params);
+    std::size_t n = 0;
+    while (s->step()) {
+      if (!visit(read_record(*s))) return;
+      if (q.limit && ++n >= *q.limit) return;
+    }
+    return;
+  }
+  const auto hits = region_hits(q, filter);
+  visit_keys(hits, filter, visit);
+}
+
+std::vector<std::int64_t> Registry::find_keys(const DatasetQuery& q) {
+  const SqlFilter filter = dataset_conditions(q);
+  if (!q.regions.empty()) return region_hits(q, filter);
+  auto s = conn_->prepare_cached(
+      fmt::format("SELECT dataset_key FROM dataset WHERE 1 = 1{} ORDER BY dataset_key", filter.sql));
+  bind_all(*s, 1, filter.params);
+  std::vector<std::int64_t> keys;
+  while (s->step()) {
+    keys.push_back(s->get_int(0));
+    if (q.limit && keys.size() >= *q.limit) break;
+  }
+  return keys;
+}
+
+void Registry::for_each_of(const DatasetQuery& q, std::span<const std::int64_t> keys, const RecordVisitor& visit) {
+  visit_keys(keys, dataset_conditions(q), visit);
+}
+
+std::vector<std::int64_t> Registry::region_hits(const DatasetQuery& q, const SqlFilter& conditions) {
+  const std::string& filter = conditions.sql;
+  const std::vector<db::Value>& params = conditions.params;
   // Two passes. The first reads of each candidate of the footprint index
   // only its key and footprint, in the order of the result, for the exact
   // test, up to the limit; the second reads the whole rows of the datasets
@@ -676,19 +719,21 @@ std::vector<DatasetRecord> Registry::find_in_regions(const DatasetQuery& q, cons
       s->reset();
     }
   }
-  if (hits.empty()) return {};
+  return hits;
+}
 
+void Registry::visit_keys(std::span<const std::int64_t> keys, const SqlFilter& conditions, const RecordVisitor& visit) {
+  if (keys.empty()) return;
   // Pass 2: their rows, in the same order. The conditions are applied
   // again: a dataset whose rights changed in between is not returned.
+  const bool pg = conn_->dialect() == db::Dialect::postgresql;
   auto s = conn_->prepare_cached(
-      fmt::format("SELECT {} FROM {}{} ORDER BY dataset_key", kSelectColumns, datasets_of_keys(pg), filter));
-  s->bind(1, pg ? bigint_array(hits) : json_array(hits));
-  int n = 2;
-  for (const auto& v : params) s->bind(n++, v);
-  std::vector<DatasetRecord> out;
-  out.reserve(hits.size());  // no record is moved by the vector growing
-  while (s->step()) out.push_back(read_record(*s));
-  return out;
+      fmt::format("SELECT {} FROM {}{} ORDER BY dataset_key", kSelectColumns, datasets_of_keys(pg), conditions.sql));
+  s->bind(1, pg ? bigint_array(keys) : json_array(keys));
+  bind_all(*s, 2, conditions.params);
+  while (s->step()) {
+    if (!visit(read_record(*s))) return;
+  }
 }
 
 std::vector<ProvenanceLink> Registry::inputs_of(const std::string& dataset_id) {

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
+#include <span>
 #include <memory>
 #include <optional>
 #include <string>
@@ -109,8 +111,25 @@ class Registry {
   // full scan when a region is given), then the exact spherical test.
   // In the order of registration (the datasets' keys): deterministic, and a
   // limit keeps the first registered. A query with regions and a limit reads
-  // about as many candidates as it returns.
+  // about as many candidates as it returns. A wrapper of for_each.
   std::vector<DatasetRecord> find(const DatasetQuery& query);
+
+  // Receives one record (the visitor may keep it by moving it); false stops
+  // the search.
+  using RecordVisitor = std::function<bool(DatasetRecord&&)>;
+  // find() without holding the result: each record is read from the
+  // database, given to `visit` and dropped, in find()'s order. The registry
+  // (its connection) is busy until it returns: `visit` must not use it.
+  void for_each(const DatasetQuery& query, const RecordVisitor& visit);
+  // The two halves of for_each for a caller that reads the records a chunk
+  // at a time, letting others use the registry in between (a result
+  // streamed to a slow client): the keys of the matching datasets in
+  // find()'s order, up to the query's limit (only keys are held); then the
+  // records of some of them, in that order. The query's conditions are
+  // applied again to the records: a dataset removed, or whose rights
+  // changed, in between is left out.
+  std::vector<std::int64_t> find_keys(const DatasetQuery& query);
+  void for_each_of(const DatasetQuery& query, std::span<const std::int64_t> keys, const RecordVisitor& visit);
 
   // Provenance: the inputs of a dataset and the datasets made from it.
   std::vector<ProvenanceLink> inputs_of(const std::string& dataset_id);
@@ -129,10 +148,12 @@ class Registry {
  private:
   void open_read_only();
   std::vector<std::int64_t> candidate_keys(const std::vector<sky::Shape>& regions);
-  // find() of a query with regions: `filter` is its other conditions
-  // (" AND ..."), their parameters `params`.
-  std::vector<DatasetRecord> find_in_regions(const DatasetQuery& query, const std::string& filter,
-                                             const std::vector<db::Value>& params);
+  // Pass 1 of a query with regions: the keys of the datasets whose
+  // footprint meets one, up to the limit. `filter` is its other conditions
+  // (" AND ..."), their parameters `params` (SqlFilter).
+  std::vector<std::int64_t> region_hits(const DatasetQuery& query, const SqlFilter& filter);
+  // Pass 2: the records of `keys` that still meet `filter`, in order.
+  void visit_keys(std::span<const std::int64_t> keys, const SqlFilter& filter, const RecordVisitor& visit);
   std::unique_ptr<db::Connection> conn_;
   int index_order_ = 9;
 };

@@ -3,6 +3,9 @@
 #include <string>
 #include <variant>
 
+#include <spdlog/spdlog.h>
+
+#include "db/database.hpp"
 #include "repo/astro_units.hpp"
 #include "services/links.hpp"
 #include "services/obscore_fields.hpp"
@@ -110,22 +113,28 @@ http::Response dataset_query_response(std::shared_ptr<SharedRepository> reposito
                                       dali::TableResult table, const ObscoreColumns& columns, std::string base_url) {
   dali::response_format(params);  // a bad RESPONSEFORMAT fails before the query runs
   const std::int64_t maxrec = dali::effective_maxrec(params, limits);
-  std::vector<repo::DatasetRecord> found;
+  // The first pass (the keys of what matches) runs now, so that its
+  // failures are the usual error answer; the records are then read a chunk
+  // at a time as the response is written (VisibleDatasets).
+  std::shared_ptr<VisibleDatasets> found;
   if (query && maxrec > 0) {
     // One more than MAXREC tells whether the result overflows.
     query->limit = static_cast<std::size_t>(maxrec) + 1;
-    found = repository->find_visible(std::move(*query), params.caller());
+    found = std::make_shared<VisibleDatasets>(repository, std::move(*query), params.caller());
   }
-  auto records = std::make_shared<const std::vector<repo::DatasetRecord>>(std::move(found));
   table.fields = columns.fields();
   // One row refilled per record: a cone answers thousands of rows, and
   // building each as a fresh vector of fresh strings cost as much as
   // writing it.
-  table.rows = [records, &columns, did_prefix = repository->publisher_did(""),
+  table.rows = [found, &columns, did_prefix = repository->publisher_did(""),
                 base_url = std::move(base_url)](const dali::RowSink& emit) {
+    if (!found) return;
     ObscoreRows rows(columns, did_prefix, base_url);
-    for (const auto& r : *records) {
-      if (!emit(rows.row(r))) return;
+    try {
+      found->for_each([&](repo::DatasetRecord&& r) { return emit(rows.row(r)); });
+    } catch (const db::Unavailable& e) {
+      spdlog::warn("{}", e.what());
+      throw dali::database_lost_mid_stream();
     }
   };
   return dali::table_response(params, limits, std::move(table));

@@ -28,9 +28,9 @@ std::vector<dali::ParamSpec> survey_params();
 // Sets the members of q those parameters constrain.
 void apply_survey_params(const dali::ParsedParams& params, repo::DatasetQuery& q);
 
-// Runs q through SharedRepository::find_visible (nullopt: a query known to
-// match nothing) with MAXREC + 1 as the limit, and streams one row of
-// `columns` per record as `table` (whose fields and rows are set here) in
+// Runs q for the caller's visible datasets (VisibleDatasets; nullopt: a
+// query known to match nothing) with MAXREC + 1 as the limit, and streams one
+// row of `columns` per record as it is read as `table` (whose fields and rows are set here) in
 // the requested RESPONSEFORMAT. base_url makes access_url absolute;
 // `columns` must outlive the response's body (a static set of columns).
 http::Response dataset_query_response(std::shared_ptr<SharedRepository> repository, const dali::ParsedParams& params,

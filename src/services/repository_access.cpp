@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <span>
+
 #include <system_error>
 
 #include <fmt/format.h>
@@ -101,6 +104,36 @@ std::vector<repo::DatasetRecord> SharedRepository::find_visible(repo::DatasetQue
   }
   // A copy per attempt: the read may run again on another server.
   return read([&](repo::Registry& registry) { return auth::find_readable(registry, query, caller, now); });
+}
+
+VisibleDatasets::VisibleDatasets(std::shared_ptr<SharedRepository> repository, repo::DatasetQuery query,
+                                 const auth::Identity& caller)
+    : repository_(std::move(repository)) {
+  const double now = repo::mjd_now();
+  // Every server of one registry speaks the same dialect.
+  const db::Dialect dialect =
+      repository_->registry_database().is_postgresql() ? db::Dialect::postgresql : db::Dialect::sqlite;
+  query_ = auth::readable_query(std::move(query), caller, now, dialect);
+  keys_ = repository_->read([&](repo::Registry& registry) { return registry.find_keys(query_); });
+}
+
+void VisibleDatasets::for_each(const repo::Registry::RecordVisitor& visit) {
+  std::vector<repo::DatasetRecord> chunk;
+  chunk.reserve(kChunk);
+  for (std::size_t at = 0; at < keys_.size(); at += kChunk) {
+    const auto keys = std::span<const std::int64_t>(keys_).subspan(at, std::min(kChunk, keys_.size() - at));
+    chunk.clear();
+    repository_->read([&](repo::Registry& registry) {
+      chunk.clear();  // a read that failed on a standby runs again on the next server
+      registry.for_each_of(query_, keys, [&chunk](repo::DatasetRecord&& r) {
+        chunk.push_back(std::move(r));
+        return true;
+      });
+    });
+    for (auto& record : chunk) {
+      if (!visit(std::move(record))) return;
+    }
+  }
 }
 
 std::optional<repo::DatasetRecord> SharedRepository::find_visible_by_id(const std::string& dataset_id) {

@@ -165,6 +165,43 @@ class SharedRepository {
   std::vector<std::unique_ptr<StandbyRegistry>> standby_registries_;
 };
 
+// The datasets of a search that a caller may see, read a chunk of records
+// at a time: for a result streamed to a client (SIA), whose memory must not
+// grow with MAXREC.
+//
+// Why chunks and not one statement streamed to the end: the registry is one
+// connection behind SharedRepository's lock (a standby's too), and the rows
+// go out as fast as the client reads them. Holding the lock for the whole
+// stream would let one slow client stop every other search, ingest and job
+// of the server; a connection of each stream's own would be a second pool
+// beside TAP's, for searches whose records are read in milliseconds. So the
+// first pass (the keys of the matching datasets, in order, up to the limit:
+// 8 bytes each) runs at once, and the records are then read a chunk of keys
+// at a time, each chunk with the lock held for its read only; the caller
+// writes them without it. Each chunk applies the search's conditions
+// (rights included) again, so a dataset removed or hidden in between is left
+// out, as between find()'s own two passes.
+class VisibleDatasets {
+ public:
+  // Records read per chunk: what the stream holds at a time.
+  static constexpr std::size_t kChunk = 256;
+
+  // Runs the first pass now (ReadFrom::standby), so that a failure comes
+  // out of here, before the response has begun.
+  VisibleDatasets(std::shared_ptr<SharedRepository> repository, repo::DatasetQuery query, const auth::Identity& caller);
+
+  // Calls visit for each record, in find()'s order, until it returns false.
+  // Throws db::Unavailable when no server can read a chunk.
+  void for_each(const repo::Registry::RecordVisitor& visit);
+
+  std::size_t size() const noexcept { return keys_.size(); }  // datasets found by the first pass
+
+ private:
+  std::shared_ptr<SharedRepository> repository_;
+  repo::DatasetQuery query_;  // with the caller's access filter
+  std::vector<std::int64_t> keys_;
+};
+
 // Runs fn, turning a products::RecreationError (a virtual product whose
 // inputs are missing, changed or unreadable) into the server fault a client
 // sees: HTTP 500 with the message naming the input.

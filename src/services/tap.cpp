@@ -9,7 +9,9 @@
 #include <spdlog/spdlog.h>
 
 #include "adql/translator.hpp"
+#include "dali/errors.hpp"
 #include "dali/vosi.hpp"
+#include "db/database.hpp"
 #include "http/headers.hpp"
 #include "http/params.hpp"
 #include "services/links.hpp"
@@ -184,25 +186,34 @@ tap::QueryRequest query_request(TapCall& call, const auth::Identity& who) {
   return q;
 }
 
-// Writes a query result in the requested format.
-dali::TableStats write_result(votable::Sink sink, const dali::ResponseFormat& format, const tap::QueryResult& result,
-                              const std::string& adql) {
+// Writes a query's rows in the requested format as the cursor gives them.
+// A failure after the first row (the time limit, an abort, the database
+// lost) ends the table early with the error in the stats (and, in a
+// VOTable, its QUERY_STATUS ERROR).
+dali::TableStats write_result(votable::Sink sink, const dali::ResponseFormat& format, tap::QueryCursor& cursor,
+                              std::int64_t maxrec, const std::string& adql) {
   dali::TableResult table;
   table.name = "result";
   table.description = "Result of the ADQL query";
-  table.fields = result.fields;
+  table.fields = cursor.fields();
   table.infos = {{"QUERY", adql.substr(0, 10'000)}};
-  const auto& rows = result.rows;
-  const bool overflow = result.overflow;
-  table.rows = [&rows, overflow](const dali::RowSink& emit) {
-    for (const auto& row : rows) {
-      if (!emit(row)) return;
+  table.rows = [&cursor](const dali::RowSink& emit) {
+    try {
+      while (const auto* row = cursor.next()) {
+        if (!emit(*row)) return;
+      }
+    } catch (const tap::QueryInterrupted& e) {
+      throw dali::RowsFailed(e.what());
+    } catch (const db::Unavailable& e) {
+      spdlog::warn("tap: {}", e.what());
+      throw dali::database_lost_mid_stream();
+    } catch (const dali::DaliError& e) {
+      throw dali::RowsFailed(e.what());  // an error of the query met on a later row
     }
-    // One more row than the limit passed to write_table: it reports the
-    // overflow and writes nothing.
-    if (overflow && !rows.empty()) emit(rows.back());
   };
-  return dali::write_table(std::move(sink), format, static_cast<std::int64_t>(rows.size()), table);
+  // The cursor stops at MAXREC and knows whether more matched.
+  table.overflowed = [&cursor] { return cursor.overflow(); };
+  return dali::write_table(std::move(sink), format, maxrec, table);
 }
 
 std::string file_extension(const dali::ResponseFormat& f) {
@@ -473,9 +484,12 @@ dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, std::shared_pt
     q.deadline = run.deadline();
     q.cancelled = [cancel = run.cancel()] { return cancel.cancelled(); };
     if (!run.synchronous()) run.progress().report(0.0, "running the query");
-    std::shared_ptr<const tap::QueryResult> result;
+    // The query runs to its first row here, so that what fails before it
+    // is the usual error answer (sync) or an ERROR job; the rows then
+    // stream from the database into the response or the job's file.
+    std::shared_ptr<tap::QueryCursor> cursor;
     try {
-      result = std::make_shared<const tap::QueryResult>(database_outages_to_unavailable([&] { return engine->run(q); }));
+      cursor = std::make_shared<tap::QueryCursor>(database_outages_to_unavailable([&] { return engine->open(q); }));
     } catch (const tap::QueryInterrupted& e) {
       if (run.synchronous()) {
         throw dali::usage_error(fmt::format(
@@ -486,26 +500,40 @@ dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, std::shared_pt
       throw uws::JobError(e.what());
     }
     run.cancel().throw_if_cancelled();
-    run.results().add_stream({.id = "result",
-                              .file_name = "result." + file_extension(call.format),
-                              .mime_type = call.format.content_type,
-                              .size = std::nullopt,
-                              .produce =
-                                  [format = call.format, result, adql = call.adql](const http::ByteSink& sink) {
-                                    struct Gone {};
-                                    try {
-                                      write_result(
-                                          [&sink](std::string_view chunk) {
-                                            if (!sink(chunk)) throw Gone{};
-                                          },
-                                          format, *result, adql);
-                                    } catch (const Gone&) {
-                                      return false;
-                                    }
-                                    return true;
-                                  },
-                              .consumed_files = {},
-                              .attachment = false});
+    // The producer owns the cursor and keeps the engine (whose pool the
+    // cursor's connection goes back to) alive: a sync response streams
+    // after this function has returned.
+    run.results().add_stream(
+        {.id = "result",
+         .file_name = "result." + file_extension(call.format),
+         .mime_type = call.format.content_type,
+         .size = std::nullopt,
+         .produce =
+             [engine, cursor, format = call.format, maxrec = call.maxrec, adql = call.adql,
+              synchronous = run.synchronous(), cancel = run.cancel()](const http::ByteSink& sink) {
+               struct Gone {};
+               dali::TableStats stats;
+               try {
+                 stats = write_result(
+                     [&sink](std::string_view chunk) {
+                       if (!sink(chunk)) throw Gone{};
+                     },
+                     format, *cursor, maxrec, adql);
+               } catch (const Gone&) {
+                 return false;
+               }
+               if (stats.error && !synchronous) {
+                 // Not a COMPLETED job with part of the rows: the file is
+                 // discarded and the job ends in ERROR (ABORTED when
+                 // cancelled, like an abort before the first row).
+                 if (cancel.cancelled()) throw uws::Cancelled();
+                 throw uws::JobError(*stats.error);
+               }
+               dali::end_failed_stream(format, stats);
+               return true;
+             },
+         .consumed_files = {},
+         .attachment = false});
   };
 
   dali::Endpoint examples{

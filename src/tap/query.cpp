@@ -3,6 +3,7 @@
 // functions), so the SQL it runs is the only thing tied to a backend.
 #include "tap/query.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
@@ -50,6 +51,12 @@ class QueryCatalog final : public adql::Catalog {
   std::vector<std::unique_ptr<adql::TableDef>> uploads_;
 };
 
+}  // namespace
+
+// The cursor's state holds these (a named namespace: a class of external
+// linkage must not hold members of the anonymous one).
+namespace detail {
+
 // The running query's progress check: stops it at the deadline or when
 // `cancelled` says so, and remembers which of the two it was.
 struct Interrupt {
@@ -85,6 +92,13 @@ class ProgressCheck {
  private:
   db::Connection& db_;
 };
+
+}  // namespace detail
+
+namespace {
+
+using detail::Interrupt;
+using detail::ProgressCheck;
 
 std::uint64_t cell_bytes(const votable::Value& v) {
   if (const auto* s = v.get_if<std::string>()) return s->size() + 16;
@@ -501,6 +515,16 @@ std::string TapEngine::with_tables(const std::string& sql, const Viewer& viewer)
 }
 
 QueryResult TapEngine::run(const QueryRequest& request) {
+  QueryCursor cursor = open(request);
+  QueryResult result;
+  result.fields = cursor.fields();
+  result.sql = cursor.sql();
+  while (const auto* row = cursor.next()) result.rows.push_back(*row);
+  result.overflow = cursor.overflow();
+  return result;
+}
+
+QueryCursor TapEngine::open(const QueryRequest& request) {
   if (request.adql.size() > options_.settings.max_query_length) {
     throw dali::usage_error(
         fmt::format("QUERY is longer than the limit of {} characters", options_.settings.max_query_length));
@@ -518,11 +542,11 @@ QueryResult TapEngine::run(const QueryRequest& request) {
   servers.push_back(0);
   for (const std::size_t server : servers) {
     try {
-      return run_on(server, request);
+      return open_on(server, request);
     } catch (const db::Unavailable& e) {
       if (server == 0) throw;
-      // The query only reads: it runs again on the next server, and the
-      // client never sees the standby go.
+      // The query only reads, and no row has been given yet: it runs again
+      // on the next server, and the client never sees the standby go.
       spdlog::warn("tap: registry standby {}: {}; the query runs on the next server", server, e.what());
       options_.standbys->failed(server - 1, e.reason());
     }
@@ -530,23 +554,146 @@ QueryResult TapEngine::run(const QueryRequest& request) {
   throw std::logic_error("tap: no server to run the query on");
 }
 
-QueryResult TapEngine::run_on(std::size_t server, const QueryRequest& request) {
-  auto conn = acquire(server);
-  // Any failure below discards the connection unless cleanup succeeded.
-  struct Returner {
-    TapEngine& engine;
-    std::unique_ptr<Connection>& conn;
-    ~Returner() {
-      if (!conn) return;
-      if (!conn->usable()) return;  // lost with its TEMP objects: dropped, the next query opens another
-      try {
-        conn->cleanup();
-        engine.release(std::move(conn));
-      } catch (const std::exception& e) {
-        spdlog::warn("tap: dropping a query connection: {}", e.what());
-      }
+std::size_t TapEngine::idle_connections() {
+  std::lock_guard lock(mutex_);
+  std::size_t n = 0;
+  for (const auto& idle : idle_) n += idle.size();
+  return n;
+}
+
+void TapEngine::give_back(std::unique_ptr<Connection> conn) noexcept {
+  if (!conn) return;
+  if (!conn->usable()) return;  // lost with its TEMP objects: dropped, the next query opens another
+  try {
+    conn->cleanup();
+    release(std::move(conn));
+  } catch (const std::exception& e) {
+    spdlog::warn("tap: dropping a query connection: {}", e.what());
+  }
+}
+
+// ------------------------------------------------------------ the cursor
+
+struct QueryCursor::State {
+  State(TapEngine& engine, std::unique_ptr<TapEngine::Connection> connection, const QueryRequest& request,
+        std::uint64_t max_bytes)
+      : engine(engine),
+        conn(std::move(connection)),
+        maxrec(request.maxrec),
+        max_bytes(max_bytes),
+        cancelled(request.cancelled),
+        interrupt{request.deadline, &cancelled, false, false} {}
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+  ~State() { finish(); }
+
+  // Ends the query and gives its connection back, in this order: the
+  // statement first (on PostgreSQL it cancels what the server still sends,
+  // instead of ROLLBACK reading it all into memory), then the progress
+  // check, which refers to `interrupt`.
+  void finish() noexcept {
+    done = true;
+    statement.reset();
+    progress_check.reset();
+    engine.give_back(std::move(conn));
+  }
+
+  // Steps the statement, turning its failures into the engine's errors.
+  bool step() {
+    bool row = false;
+    try {
+      row = statement->step();
+    } catch (const db::Unavailable&) {
+      throw;  // the server went away, whatever else happened
+    } catch (const db::DbError& e) {
+      if (interrupt.timed_out) throw QueryInterrupted(true, "the query exceeded its time limit");
+      if (interrupt.was_cancelled) throw QueryInterrupted(false, "the query was cancelled");
+      // Errors on user data: invalid geometry met at run time, overflow, ...
+      throw dali::usage_error("QUERY failed: " + std::string(e.reason()));
     }
-  } returner{*this, conn};
+    if (row) ++read;
+    return row;
+  }
+
+  const std::vector<votable::Value>* next() {
+    if (done) return nullptr;
+    // The database checks the deadline while it works; rows it has already
+    // sent (PostgreSQL) or that need little work (SQLite) are checked
+    // here, so that a result read slowly still ends at the deadline.
+    if (given % kRowsPerCheck == kRowsPerCheck - 1 && interrupt.stop()) {
+      throw QueryInterrupted(interrupt.timed_out, interrupt.timed_out ? "the query exceeded its time limit"
+                                                                      : "the query was cancelled");
+    }
+    if (!positioned && !step()) {
+      finish();
+      return nullptr;
+    }
+    positioned = false;
+    if (static_cast<std::int64_t>(given) >= maxrec) {
+      overflow = true;  // the row after the last one allowed only says there are more
+      finish();
+      return nullptr;
+    }
+    const int ncols = std::min(statement->column_count(), static_cast<int>(types.size()));
+    row.clear();
+    for (int i = 0; i < ncols; ++i) {
+      row.push_back(read_cell(*statement, i, types[static_cast<std::size_t>(i)]));
+      bytes += cell_bytes(row.back());
+    }
+    if (bytes > max_bytes) {
+      overflow = true;  // cut at the size limit, reported like MAXREC
+      finish();
+      return nullptr;
+    }
+    ++given;
+    return &row;
+  }
+
+  // How many rows go between two looks at the deadline and cancellation
+  // outside the database's own checks.
+  static constexpr std::uint64_t kRowsPerCheck = 64;
+
+  TapEngine& engine;
+  std::unique_ptr<TapEngine::Connection> conn;
+  std::vector<votable::Field> fields;
+  std::vector<AdqlType> types;  // of each output column
+  std::string sql;
+  std::int64_t maxrec;
+  std::uint64_t max_bytes;
+  std::function<bool()> cancelled;  // the request's, kept for the progress check
+  Interrupt interrupt;
+  std::optional<ProgressCheck> progress_check;
+  std::unique_ptr<db::Statement> statement;
+  std::vector<votable::Value> row;  // the current row, refilled
+  bool positioned = false;  // the statement is on a row next() has not given yet
+  bool done = false;
+  bool overflow = false;
+  std::uint64_t given = 0, read = 0, bytes = 0;
+};
+
+QueryCursor::QueryCursor(std::unique_ptr<State> state) : state_(std::move(state)) {}
+QueryCursor::QueryCursor(QueryCursor&&) noexcept = default;
+QueryCursor& QueryCursor::operator=(QueryCursor&&) noexcept = default;
+QueryCursor::~QueryCursor() = default;
+const std::vector<votable::Field>& QueryCursor::fields() const noexcept { return state_->fields; }
+const std::string& QueryCursor::sql() const noexcept { return state_->sql; }
+bool QueryCursor::overflow() const noexcept { return state_->overflow; }
+std::uint64_t QueryCursor::rows_read() const noexcept { return state_->read; }
+
+const std::vector<votable::Value>* QueryCursor::next() {
+  try {
+    return state_->next();
+  } catch (...) {
+    state_->finish();  // the connection goes back now, not when the cursor does
+    throw;
+  }
+}
+
+QueryCursor TapEngine::open_on(std::size_t server, const QueryRequest& request) {
+  // The state owns the connection from here on: whatever fails below, its
+  // destruction gives the connection back (or drops it).
+  auto state = std::make_unique<QueryCursor::State>(*this, acquire(server), request, options_.settings.max_result_bytes);
+  Connection* const conn = state->conn.get();
 
   conn->use_viewer(request.viewer);
 
@@ -676,17 +823,18 @@ QueryResult TapEngine::run_on(std::size_t server, const QueryRequest& request) {
     throw dali::usage_error(std::string("QUERY: ") + e.what());
   }
 
-  QueryResult result;
-  result.sql = translation.sql;
+  state->sql = translation.sql;
   for (const auto& c : translation.columns) {
-    result.fields.push_back(result_field(c.name, c.type, c.source ? &*c.source : nullptr));
+    state->fields.push_back(result_field(c.name, c.type, c.source ? &*c.source : nullptr));
+    state->types.push_back(c.type);
   }
 
   if (conn->dialect() == db::Dialect::postgresql) {
     // The user's query reads only; the server itself also stops it a little
     // after the deadline, in case this process is gone before it can cancel
     // it (the progress check cancels it at the deadline: check
-    // pg_stat_activity).
+    // pg_stat_activity). The transaction lasts as long as the cursor, and
+    // so does the timeout: a result read slowly ends at the deadline too.
     conn->exec("BEGIN READ ONLY");
     if (request.deadline) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*request.deadline -
@@ -694,53 +842,23 @@ QueryResult TapEngine::run_on(std::size_t server, const QueryRequest& request) {
       conn->exec(fmt::format("SET LOCAL statement_timeout = {}", std::max<std::int64_t>(left.count(), 0) + 2000));
     }
   }
-  Interrupt interrupt{request.deadline, &request.cancelled, false, false};
-  const ProgressCheck progress_check(conn->db(), interrupt);
+  state->progress_check.emplace(conn->db(), state->interrupt);
   // PostgreSQL: the tables the query reads travel with it (with_tables).
   const std::string sql = conn->dialect() == db::Dialect::postgresql ? with_tables(translation.sql, request.viewer)
                                                                       : translation.sql;
-  std::unique_ptr<db::Statement> stmt;
   try {
-    stmt = conn->db().prepare(sql);
+    state->statement = conn->db().prepare(sql);
   } catch (const db::Unavailable&) {
     throw;
   } catch (const db::DbError& e) {
     spdlog::warn("tap: SQL did not prepare: {} in: {}", e.reason(), translation.sql.substr(0, 500));
     throw dali::usage_error("QUERY cannot be run: " + std::string(e.reason()));
   }
-  // Columns are known once the first row is (PostgreSQL streams a result
-  // whose shape comes with it).
-  int ncols = -1;
-  std::uint64_t bytes = 0;
-  for (;;) {
-    try {
-      if (!stmt->step()) break;
-    } catch (const db::Unavailable&) {
-      throw;  // the server went away, whatever else happened
-    } catch (const db::DbError& e) {
-      if (interrupt.timed_out) throw QueryInterrupted(true, "the query exceeded its time limit");
-      if (interrupt.was_cancelled) throw QueryInterrupted(false, "the query was cancelled");
-      // Errors on user data: invalid geometry met at run time, overflow, ...
-      throw dali::usage_error("QUERY failed: " + std::string(e.reason()));
-    }
-    if (static_cast<std::int64_t>(result.rows.size()) >= request.maxrec) {
-      result.overflow = true;
-      break;
-    }
-    if (ncols < 0) ncols = stmt->column_count();
-    std::vector<votable::Value> row;
-    row.reserve(static_cast<std::size_t>(ncols));
-    for (int i = 0; i < ncols && i < static_cast<int>(translation.columns.size()); ++i) {
-      row.push_back(read_cell(*stmt, i, translation.columns[static_cast<std::size_t>(i)].type));
-      bytes += cell_bytes(row.back());
-    }
-    if (bytes > options_.settings.max_result_bytes) {
-      result.overflow = true;  // cut at the size limit, reported like MAXREC
-      break;
-    }
-    result.rows.push_back(std::move(row));
-  }
-  return result;
+  // To the first row (or the end): what fails before it fails here, while
+  // the caller can still answer with an error status.
+  state->positioned = state->step();
+  if (!state->positioned) state->finish();
+  return QueryCursor(std::move(state));
 }
 
 }  // namespace pixserve::tap

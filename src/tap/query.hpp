@@ -25,6 +25,15 @@
 //     with uploads (TEMP tables) run on the primary. The adql_* functions
 //     are the server's, installed on the primary when the engine starts.
 //
+// Results stream: TapEngine::open returns a QueryCursor that holds the
+// pooled connection and the running statement, and gives the rows one at a
+// time as the database produces them (SQLite steps its statement; the
+// PostgreSQL backend reads single rows, db/postgresql.cpp), so a query's
+// memory does not grow with MAXREC and its first row is sent without
+// waiting for the last. open() steps to the first row (or the end) before it
+// returns: the errors a query meets before that (ADQL, SQL, a time limit)
+// are thrown there, while the caller can still answer with an error status.
+//
 // Limits: the query text length, a time limit (the connection's progress
 // check, db::Connection::set_progress_check, interrupts the statement at the
 // deadline or when `cancelled` returns true: UWS abort and execution
@@ -105,6 +114,43 @@ class QueryInterrupted : public std::runtime_error {
   bool timed_out_;
 };
 
+class TapEngine;
+
+// The rows of one running query, one at a time: move-only, it owns the
+// query's pooled connection (checked out of the pool until the cursor is
+// destroyed, which ends the query: cancelled on PostgreSQL when rows are
+// left, its transaction rolled back, TEMP tables dropped) and keeps the
+// query's time limit and cancellation working while the rows are read. The
+// engine must outlive it.
+class QueryCursor {
+ public:
+  QueryCursor(QueryCursor&&) noexcept;
+  QueryCursor& operator=(QueryCursor&&) noexcept;
+  ~QueryCursor();
+
+  const std::vector<votable::Field>& fields() const noexcept;
+  const std::string& sql() const noexcept;  // what runs (for the log)
+
+  // The next row, valid until the next call; nullptr when there are no more
+  // (the end of the rows, or MAXREC rows given: overflow() then tells
+  // whether more matched). Throws as TapEngine::run does: QueryInterrupted,
+  // db::Unavailable, dali::UsageError for an error of the query met on a
+  // later row.
+  const std::vector<votable::Value>* next();
+  // More rows matched than were given (MAXREC or the size limit); known
+  // once next() has returned nullptr.
+  bool overflow() const noexcept;
+  // Rows read from the database so far: next() reads one row per call and
+  // nothing ahead of it (what bounds the cursor's memory).
+  std::uint64_t rows_read() const noexcept;
+
+ private:
+  friend class TapEngine;
+  struct State;
+  explicit QueryCursor(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
 class TapEngine {
  public:
   TapEngine(std::shared_ptr<const TapMetadata> metadata, EngineOptions options);
@@ -118,6 +164,13 @@ class TapEngine {
   // be reached (a connection lost with its server is dropped from the pool,
   // and the next query opens another), std::exception for server faults.
   QueryResult run(const QueryRequest& request);
+  // Starts one query and steps to its first row: throws what run() throws
+  // for a failure before the first row. A standby that turns out to be gone
+  // before that is replaced by the next server, as in run().
+  QueryCursor open(const QueryRequest& request);
+
+  // Idle connections in the pool, over all servers (for tests and status).
+  std::size_t idle_connections();
 
   const TapMetadata& metadata() const noexcept { return *metadata_; }
   const EngineOptions& options() const noexcept { return options_; }
@@ -125,10 +178,14 @@ class TapEngine {
   class Connection;
 
  private:
+  friend struct QueryCursor::State;  // gives its connection back
   // A connection to `server` (0: the primary, 1 + i: standby i).
   std::unique_ptr<Connection> acquire(std::size_t server);
   void release(std::unique_ptr<Connection> connection);
-  QueryResult run_on(std::size_t server, const QueryRequest& request);
+  QueryCursor open_on(std::size_t server, const QueryRequest& request);
+  // Returns a query's connection to the pool when its session is usable
+  // and cleans up (TEMP tables, an open transaction), else drops it.
+  void give_back(std::unique_ptr<Connection> connection) noexcept;
   // PostgreSQL: the translated query with the tables it names (the
   // viewer's views, TAP_SCHEMA) in front as common table expressions, so
   // that it needs nothing of its session and a read-only standby runs it.

@@ -10,7 +10,7 @@ const settings::Section<TapSettings>& tap_section() {
           seconds("sync_time_limit_s", &TapSettings::sync_time_limit,
                   "a /sync query is interrupted after this (use /async for longer ones)"),
           integer("max_result_mb", &TapSettings::max_result_bytes, {.max = 1 << 20, .min = 1, .shift = 20},
-                  "rows a query keeps (estimated size); more are cut with the OVERFLOW INFO"),
+                  "size of a query's rows (estimated); more are cut with the OVERFLOW INFO"),
           integer("max_upload_mb", &TapSettings::max_upload_bytes, {.max = 1 << 16, .shift = 20},
                   "one uploaded VOTable (UPLOAD)"),
           integer("max_upload_rows", &TapSettings::max_upload_rows, {.max = 100'000'000, .min = 1},

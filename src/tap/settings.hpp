@@ -14,7 +14,7 @@ namespace pixserve::tap {
 
 struct TapSettings {
   std::chrono::milliseconds sync_time_limit{60'000};  // a /sync query is interrupted after this
-  std::uint64_t max_result_bytes = 256ull << 20;      // rows kept per query (estimated in-memory size)
+  std::uint64_t max_result_bytes = 256ull << 20;      // size of a query's rows (estimated), cut there
   std::uint64_t max_upload_bytes = 16ull << 20;       // one uploaded VOTable
   std::size_t max_upload_rows = 100'000;
   std::size_t max_query_length = 100'000;  // characters of ADQL

@@ -76,9 +76,26 @@ void ResultTarget::add_stream(StreamResult result) {
       out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
       return static_cast<bool>(out);
     };
-    const bool written = result.produce(sink);
+    // A producer that fails part-way (a query stopped after some rows) or
+    // a file that could not be written leaves no partial file behind that
+    // could pass for the result.
+    const auto discard = [&] {
+      out.close();
+      std::error_code ignored;
+      fs::remove(file, ignored);
+    };
+    bool written = false;
+    try {
+      written = result.produce(sink);
+    } catch (...) {
+      discard();
+      throw;
+    }
     out.close();
-    if (!written || !out) throw std::runtime_error(fmt::format("cannot write {}", file.string()));
+    if (!written || !out) {
+      discard();
+      throw std::runtime_error(fmt::format("cannot write {}", file.string()));
+    }
   }
   for (const auto& consumed : result.consumed_files) {
     if (valid_file_name(consumed) && consumed != result.file_name) fs::remove(dir / consumed);

@@ -5,6 +5,7 @@ input answered with DALI errors."""
 import io
 import re
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -14,7 +15,7 @@ from astropy.table import Table
 from pyvo.dal import TAPService
 from pyvo.dal.exceptions import DALQueryError
 
-from conftest import query
+from conftest import query, run_uws_job, start_server, stop_server
 from spherical import angular_distance_deg, convex_polygon_contains, parse_stcs_polygon, unit_vectors
 from test_services import votable
 
@@ -224,3 +225,66 @@ def test_examples_are_dali_examples(server, tap):
         q = e.find(".//*[@property='query']").text
         assert e.find(".//*[@property='name']").text
         assert len(tap.search(q).to_table()) >= 0
+
+
+# Rows that come at once and go on for far longer than a second: a cross
+# join of TAP_SCHEMA.columns four times, no ORDER BY.
+ENDLESS_ADQL = ("SELECT a.column_name AS a, b.column_name AS b FROM TAP_SCHEMA.columns AS a, TAP_SCHEMA.columns AS b, "
+                "TAP_SCHEMA.columns AS c, TAP_SCHEMA.columns AS d")
+
+
+@pytest.fixture(scope="module")
+def limited_server(repo_dir, tmp_path_factory):
+    """A second server on the repository whose /sync queries and jobs stop
+    after a second, with MAXREC up to 10^9."""
+    config = tmp_path_factory.mktemp("stream") / "pixserve.yaml"
+    config.write_text("tap:\n  sync_time_limit_s: 1\nservice:\n  maxrec_limit: 1000000000\n"
+                      "jobs:\n  execution_duration_s: 1\n")
+    srv = start_server(repo_dir, "--config", config)
+    yield srv
+    assert stop_server(srv) == 0, srv.log()[-3000:]
+
+
+def test_a_query_stopped_mid_stream_ends_its_votable_with_query_status_error(limited_server):
+    """The rows already sent stay; the time limit met after them is a
+    QUERY_STATUS ERROR after the TABLE, the last INFO of the document, which
+    astropy parses in pedantic mode."""
+    started = time.monotonic()
+    r = requests.post(limited_server.url + "/api/tap/sync",
+                      data={"LANG": "ADQL", "QUERY": ENDLESS_ADQL, "MAXREC": 1_000_000_000,
+                            "RESPONSEFORMAT": "votable/b2"}, timeout=120)
+    assert time.monotonic() - started < 30
+    assert r.status_code == 200, r.text[:500]
+    doc = votable(r.content)
+    statuses = [(i.value, i.content) for i in doc.resources[0].infos if i.name == "QUERY_STATUS"]
+    assert statuses[0][0] == "OK"
+    assert statuses[-1][0] == "ERROR" and "time limit" in statuses[-1][1], statuses
+    assert "OVERFLOW" not in [s for s, _ in statuses]
+    assert len(doc.get_first_table().array) > 0  # the rows before the limit
+    tail = r.content[-400:].decode()
+    assert tail.index('value="ERROR"') > tail.index("</TABLE>")
+    assert re.search(r'<INFO name="QUERY_STATUS" value="ERROR">[^<]*</INFO>\s*</RESOURCE>\s*</VOTABLE>\s*$', tail), tail
+    # pyvo 1.2.1 reads the first QUERY_STATUS of the resource (OK) and
+    # returns the partial rows; the error is in the parsed document.
+    results = TAPService(limited_server.url + "/api/tap").search(ENDLESS_ADQL, maxrec=1_000_000_000)
+    assert len(results) > 0
+    assert [i.value for i in results.votable.resources[0].infos if i.name == "QUERY_STATUS"][-1] == "ERROR"
+
+
+def test_a_csv_result_stopped_mid_stream_is_cut(limited_server):
+    """CSV has no place for a status: its body is cut, and the client sees
+    an incomplete transfer instead of a table that looks whole."""
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        requests.post(limited_server.url + "/api/tap/sync",
+                      data={"LANG": "ADQL", "QUERY": ENDLESS_ADQL, "MAXREC": 1_000_000_000, "RESPONSEFORMAT": "csv"},
+                      timeout=120).content
+
+
+def test_an_async_job_stopped_mid_stream_ends_in_error_without_a_result(limited_server):
+    url, job = run_uws_job(limited_server.url, "/api/tap/async",
+                           {"LANG": "ADQL", "QUERY": ENDLESS_ADQL, "MAXREC": 1_000_000_000,
+                            "RESPONSEFORMAT": "votable/b2", "PHASE": "RUN"})
+    assert job.phase == "ERROR", job.phase
+    assert "execution duration" in requests.get(url + "/error", timeout=60).text
+    assert not job.results, job.results
+    assert requests.get(url + "/results/result", timeout=60).status_code == 404

@@ -132,6 +132,59 @@ TEST(DaliResults, NoOverflowWhenEverythingFits) {
   EXPECT_NE(doc.find(R"(xtype="polygon")"), std::string::npos);
 }
 
+// A source that fails after some rows (a query stopped by its time limit
+// mid-stream): the rows stay, the VOTable ends with QUERY_STATUS ERROR after
+// the TABLE and no OVERFLOW; CSV and TSV only report it in the stats, and
+// table_response cuts their body.
+RowSource failing_source(int rows_before) {
+  return [rows_before](const RowSink& emit) {
+    for (int i = 0; i < rows_before; ++i) {
+      const std::vector<votable::Value> row{i, "row", std::vector<double>{1.0, 2.0, 3.0, 4.0, 5.0, 6.0}};
+      if (!emit(row)) return;
+    }
+    throw RowsFailed("the query exceeded its time limit");
+  };
+}
+
+TEST(DaliResults, ASourceFailingMidStreamEndsTheVotableWithQueryStatusError) {
+  for (const auto* name : {"votable", "votable/b2", "votable/b"}) {
+    TableResult result{.fields = fields(), .rows = failing_source(7), .overflowed = [] { return true; }};
+    TableStats stats;
+    const std::string doc = write(parse_response_format(name), 100, result, &stats);
+    EXPECT_EQ(stats.rows, 7U) << name;
+    EXPECT_FALSE(stats.overflow) << name;
+    ASSERT_TRUE(stats.error) << name;
+    EXPECT_EQ(*stats.error, "the query exceeded its time limit");
+    const auto error = doc.find(R"(<INFO name="QUERY_STATUS" value="ERROR">the query exceeded its time limit</INFO>)");
+    ASSERT_NE(error, std::string::npos) << doc;
+    EXPECT_GT(error, doc.find("</TABLE>")) << name;
+    EXPECT_LT(error, doc.find("</RESOURCE>")) << name;
+    EXPECT_EQ(doc.rfind("QUERY_STATUS"), doc.find("QUERY_STATUS", error)) << "the last status is the error";
+    EXPECT_EQ(doc.find("OVERFLOW"), std::string::npos) << name;
+    EXPECT_NE(doc.find("</VOTABLE>"), std::string::npos) << name;
+    if (std::string_view(name) == "votable") {
+      EXPECT_EQ(count(doc, "<TR>"), 7U);
+    }
+  }
+  TableResult result{.fields = fields(), .rows = failing_source(7)};
+  TableStats stats;
+  const std::string csv = write(parse_response_format("csv"), 100, result, &stats);
+  EXPECT_TRUE(stats.error);
+  EXPECT_EQ(count(csv, "\n"), 8U);  // the header and the rows before the failure
+  EXPECT_THROW(end_failed_stream(parse_response_format("csv"), stats), std::runtime_error);
+  EXPECT_NO_THROW(end_failed_stream(parse_response_format("votable"), stats));
+}
+
+TEST(DaliResults, ASourceApplyingMaxrecItselfReportsOverflow) {
+  CountingSource src{.n = 3};
+  TableResult result{.fields = fields(), .rows = src.source(), .overflowed = [] { return true; }};
+  TableStats stats;
+  const std::string doc = write({}, 10, result, &stats);
+  EXPECT_EQ(stats.rows, 3U);
+  EXPECT_TRUE(stats.overflow);
+  EXPECT_GT(doc.find(R"(value="OVERFLOW")"), doc.find("</TABLE>"));
+}
+
 TEST(DaliResults, MaxrecZeroIsMetadataOnly) {
   CountingSource src{.n = 10};
   TableResult result{.fields = fields(), .rows = src.source()};
