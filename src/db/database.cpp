@@ -1,6 +1,8 @@
 // Backend-independent parts of the database interface.
 #include "db/database.hpp"
 
+#include <fmt/format.h>
+
 namespace pixserve::db {
 
 std::optional<std::int64_t> Statement::get_optional_int(int index) {
@@ -41,6 +43,22 @@ Transaction::~Transaction() {
       // A destructor must not throw; a failed rollback leaves the database
       // to its own recovery (SQLite rolls back on close).
     }
+  }
+}
+
+BoundedRead::BoundedRead(Connection& conn, std::chrono::milliseconds limit) : conn_(conn) {
+  if (conn_.dialect() != Dialect::postgresql) return;
+  conn_.exec(limit.count() > 0 ? fmt::format("BEGIN READ ONLY; SET LOCAL statement_timeout = {}", limit.count())
+                               : std::string("BEGIN READ ONLY"));
+  open_ = true;
+}
+
+BoundedRead::~BoundedRead() {
+  if (!open_) return;
+  try {
+    conn_.exec("ROLLBACK");
+  } catch (...) {
+    // A destructor must not throw; a lost session ended the transaction.
   }
 }
 

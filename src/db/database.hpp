@@ -58,6 +58,14 @@ class Interrupted : public DbError {
   using DbError::DbError;
 };
 
+// Thrown when the database stopped a statement that ran past the session's
+// or transaction's statement_timeout (PostgreSQL): the request asked for
+// more than its time allows, nothing is wrong with the database.
+class TimedOut : public DbError {
+ public:
+  using DbError::DbError;
+};
+
 // Thrown when the database server cannot be reached, or the connection to it
 // was lost (a restart, the network): nothing is wrong with the request, and
 // the same request may succeed a moment later. reason() is
@@ -261,6 +269,24 @@ class Transaction {
  private:
   Connection& conn_;
   bool done_ = false;
+};
+
+// On PostgreSQL, a READ ONLY transaction whose statements the server stops
+// after `limit` (SET LOCAL statement_timeout: Statement::step() then throws
+// TimedOut), rolled back at its end (it wrote nothing): a search that one
+// request sends cannot hold a session for long. Nothing on SQLite, whose
+// statements run in the server's own process (its progress check stops
+// them). A limit of zero or less sets no limit.
+class BoundedRead {
+ public:
+  BoundedRead(Connection& conn, std::chrono::milliseconds limit);
+  BoundedRead(const BoundedRead&) = delete;
+  BoundedRead& operator=(const BoundedRead&) = delete;
+  ~BoundedRead();
+
+ private:
+  Connection& conn_;
+  bool open_ = false;
 };
 
 }  // namespace pixserve::db

@@ -678,6 +678,7 @@ void PgConnection::fail(const PGresult* result, std::string_view doing) {
   const std::string message = fmt::format("postgresql: {}: {}", doing.substr(0, 200), reason);
   if (sqlstate == kUniqueViolation) throw ConstraintError(message, std::move(reason));
   if (sqlstate == kQueryCanceled && canceled_) throw Interrupted(message, "interrupted");
+  if (sqlstate == kQueryCanceled) throw TimedOut(message, std::move(reason));  // statement_timeout
   throw DbError(message, std::move(reason));
 }
 

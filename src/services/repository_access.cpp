@@ -30,7 +30,8 @@ SharedRepository::SharedRepository(repo::Repository repository, const products::
                                    const RegistrySettings& registry)
     : repository_(std::move(repository)),
       products_(products.dir.empty() ? repository_.root() / "cache" / "products" : products.dir, products.max_bytes),
-      sync_max_recreations_(products.sync_max_recreations) {
+      sync_max_recreations_(products.sync_max_recreations),
+      read_time_limit_(registry.read_time_limit) {
   if (registry.standbys.empty()) return;
   const auto database = repository_.registry_database();
   if (!database.is_postgresql()) {
@@ -49,9 +50,12 @@ repo::Registry& SharedRepository::open_standby(std::size_t standby) {
   if (!slot) {
     try {
       // Read-only twice over: every transaction of the session, and the
-      // registry never creates or alters anything.
-      slot = std::make_unique<repo::Registry>(db::open_postgresql(standbys_->url(standby), {.read_only = true}),
-                                              repository_.config().index_order, repo::Registry::Access::read_only);
+      // registry never creates or alters anything. Each statement has the
+      // read limit (kept when the session reconnects).
+      auto session = db::open_postgresql(standbys_->url(standby),
+                                         {.read_only = true, .statement_timeout = read_time_limit_});
+      slot = std::make_unique<repo::Registry>(std::move(session), repository_.config().index_order,
+                                              repo::Registry::Access::read_only);
     } catch (const db::Unavailable&) {
       throw;
     } catch (const db::DbError& e) {
@@ -59,6 +63,13 @@ repo::Registry& SharedRepository::open_standby(std::size_t standby) {
     }
   }
   return *slot;
+}
+
+dali::UsageError SharedRepository::read_timed_out() const {
+  return dali::usage_error(fmt::format(
+      "the search of the registry ran past its time limit ({} s); narrow it (a smaller region, BAND, TIME, "
+      "COLLECTION or another constraint)",
+      std::chrono::duration<double>(read_time_limit_).count()));
 }
 
 void SharedRepository::standby_failed(std::size_t standby, const db::Unavailable& error) {

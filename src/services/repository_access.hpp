@@ -17,6 +17,7 @@
 // reads of what was just written stay on the primary.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -72,20 +73,33 @@ class SharedRepository {
   // the primary, and returns its result. A standby that turns out to be
   // gone (db::Unavailable) is set aside and fn runs again on the next one,
   // then on the primary, so no reader sees a standby go: fn must only read.
+  // On PostgreSQL the database stops each statement of fn after
+  // registry.read_time_limit_s, and fn cannot write (on the primary it runs
+  // in a read-only transaction; a standby's session is read-only): a
+  // search that runs past the limit is the caller's error
+  // (dali::UsageError, HTTP 400), and no request holds the registry (and
+  // its lock) for longer.
   template <typename F>
   decltype(auto) read(F&& fn) {
-    if (standbys_) {
-      for (const std::size_t i : standbys_->for_read()) {
-        StandbyRegistry& standby = *standby_registries_[i];
-        std::lock_guard lock(standby.mutex);
-        try {
-          return fn(open_standby(i));
-        } catch (const db::Unavailable& e) {
-          standby_failed(i, e);
+    try {
+      if (standbys_) {
+        for (const std::size_t i : standbys_->for_read()) {
+          StandbyRegistry& standby = *standby_registries_[i];
+          std::lock_guard lock(standby.mutex);
+          try {
+            return fn(open_standby(i));  // a read-only session with the limit as its statement_timeout
+          } catch (const db::Unavailable& e) {
+            standby_failed(i, e);
+          }
         }
       }
+      return with([&](repo::Repository& r) -> decltype(auto) {
+        const db::BoundedRead bounded(r.registry().connection(), read_time_limit_);
+        return fn(r.registry());
+      });
+    } catch (const db::TimedOut&) {
+      throw read_timed_out();
     }
-    return with([&](repo::Repository& r) -> decltype(auto) { return fn(r.registry()); });
   }
 
   // The standbys reads go to; null when none are configured.
@@ -156,6 +170,8 @@ class SharedRepository {
   // opened (a standby without the registry counts as one that is away).
   repo::Registry& open_standby(std::size_t standby);
   void standby_failed(std::size_t standby, const db::Unavailable& error);
+  // The error of a search stopped by read_time_limit_.
+  dali::UsageError read_timed_out() const;
 
   std::mutex mutex_;
   repo::Repository repository_;
@@ -163,6 +179,7 @@ class SharedRepository {
   std::size_t sync_max_recreations_;
   std::shared_ptr<db::Standbys> standbys_;
   std::vector<std::unique_ptr<StandbyRegistry>> standby_registries_;
+  std::chrono::milliseconds read_time_limit_;
 };
 
 // The datasets of a search that a caller may see, read a chunk of records

@@ -31,7 +31,7 @@ const settings::Section<ServiceSettings>& service_section() {
 const settings::Section<RegistrySettings>& registry_section() {
   using namespace settings;
   static const auto section = make_section<RegistrySettings>(
-      "registry", "Hot standbys of a PostgreSQL registry that reads go to (docs/deployment.md, Read replicas).",
+      "registry", "Reads of a PostgreSQL registry: the hot standbys they go to (docs/deployment.md, Read replicas) and their time limit.",
       {
           list("standbys", &RegistrySettings::standbys,
                "postgresql:// URLs of hot standbys of the repository's registry (streaming replication): SIAv2, "
@@ -45,6 +45,10 @@ const settings::Section<RegistrySettings>& registry_section() {
               }),
           seconds("standby_max_lag_s", &RegistrySettings::standby_max_lag,
                   "a standby whose replay lag exceeds this is skipped; the primary serves when none is within it"),
+          seconds("read_time_limit_s", &RegistrySettings::read_time_limit,
+                  "on PostgreSQL, a search of the registry (SIAv2, DataLink, SODA, dataset lookups) runs in a "
+                  "read-only transaction and is stopped after this (HTTP 400 asking for a narrower search), so "
+                  "that no request holds the registry for long"),
       });
   return section;
 }

@@ -173,6 +173,36 @@ TEST_F(PgFixture, TheProgressCheckCancelsARunningStatementInTheServer) {
   }
 }
 
+// A bounded read: the database stops a statement past the limit (TimedOut,
+// not a fault of the connection), refuses writes, and the session is back
+// out of the transaction afterwards, usable at once.
+TEST_F(PgFixture, ABoundedReadIsReadOnlyAndStoppedByTheDatabaseAtItsLimit) {
+  conn->exec("CREATE TABLE t (k BIGINT)");
+  {
+    const BoundedRead read(*conn, std::chrono::milliseconds(200));
+    EXPECT_TRUE(conn->in_transaction());
+    const auto t0 = std::chrono::steady_clock::now();
+    auto slow = conn->prepare("SELECT pg_sleep(5)");
+    EXPECT_THROW(slow->step(), TimedOut);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+  }
+  EXPECT_FALSE(conn->in_transaction());
+  {
+    const BoundedRead read(*conn, std::chrono::milliseconds(1000));
+    EXPECT_THROW(conn->exec("INSERT INTO t VALUES (1)"), DbError);
+  }
+  {
+    const BoundedRead read(*conn, std::chrono::milliseconds(1000));
+    auto count = conn->prepare("SELECT count(*) FROM t");
+    ASSERT_TRUE(count->step());
+    EXPECT_EQ(count->get_int(0), 0);
+  }
+  // The limit was the transaction's: later statements have none.
+  auto later = conn->prepare("SELECT pg_sleep(0.3), 1");
+  ASSERT_TRUE(later->step());
+  EXPECT_EQ(later->get_int(1), 1);
+}
+
 TEST_F(PgFixture, ReadOnlyConnectionsRefuseWritesAndALostServerIsAnError) {
   conn->exec("CREATE TABLE r (v INTEGER)");
   auto reader = open_postgresql(cluster.url(), {.read_only = true});

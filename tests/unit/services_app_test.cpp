@@ -8,6 +8,7 @@
 #include <pugixml.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -173,6 +174,38 @@ TEST(ServicesApp, ConcurrentQueriesShareTheRegistrySafely) {
   }
   threads.clear();
   EXPECT_EQ(failures.load(), 0);
+}
+
+// On PostgreSQL a search of the registry runs in a read-only transaction
+// that the database stops at registry.read_time_limit_s: the caller gets a
+// usage error naming the limit, and the registry serves the next search at
+// once.
+TEST(ServicesApp, ARegistrySearchPastItsTimeLimitIsTheCallersErrorAndTheRegistryServesOn) {
+  RepoFixture f("app_read_limit");
+  if (!f.repository->registry_database().is_postgresql()) GTEST_SKIP() << "SQLite stops statements itself";
+  SharedRepository bounded(
+      repo::Repository::open_or_create(f.scratch.dir / "repo", pixserve::testing::test_repository_config(
+                                                                   {.name = "testrepo", .authority = "example.org"})),
+      {}, RegistrySettings{.read_time_limit = std::chrono::milliseconds(300)});
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    bounded.read([](repo::Registry& registry) {
+      auto slow = registry.connection().prepare("SELECT pg_sleep(10)");
+      return slow->step();
+    });
+    ADD_FAILURE() << "a search past the limit was not stopped";
+  } catch (const dali::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("time limit (0.3 s)"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_EQ(bounded.find_visible(repo::DatasetQuery{}).size(), 4U);
+  // Writes are refused inside a search.
+  EXPECT_THROW(bounded.read([](repo::Registry& registry) {
+    registry.connection().exec("DELETE FROM dataset");
+    return 0;
+  }),
+               db::DbError);
+  EXPECT_EQ(bounded.find_visible(repo::DatasetQuery{}).size(), 4U);
 }
 
 TEST(ServicesApp, EveryLinkPathIsWhereTheServiceIsRouted) {
