@@ -3,6 +3,7 @@
 // streaming responses.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -11,8 +12,36 @@
 #include "http/request.hpp"
 #include "http/response.hpp"
 #include "http/router.hpp"
+#include "repo/dataset.hpp"
+#include "sky/geometry.hpp"
 
 namespace pixserve::testing {
+
+// A calexp of the services' test survey (collection DR1, instrument
+// LSSTSim, file data/<id>.fits) centred on (ra, dec), with a square
+// footprint of half-side `half` degrees, exposed 30 s at MJD 60000 + visit.
+// Each test adds the columns its service reads besides.
+inline repo::DatasetRecord test_calexp(std::int64_t visit, std::int64_t detector, std::string band, double ra,
+                                       double dec, double half) {
+  repo::DatasetRecord r;
+  r.type = repo::DatasetType::calexp;
+  r.collection = "DR1";
+  r.data_id.instrument = "LSSTSim";
+  r.data_id.visit = visit;
+  r.data_id.detector = detector;
+  r.data_id.band = std::move(band);
+  r.dataset_id = repo::make_dataset_id(r.collection, r.type, r.data_id);
+  r.file_path = "data/" + r.dataset_id + ".fits";
+  r.file_size = 5000;
+  r.checksum = "00";
+  r.footprint = sky::Polygon({{ra - half, dec - half}, {ra + half, dec - half}, {ra + half, dec + half},
+                              {ra - half, dec + half}});
+  r.s_ra = ra;
+  r.s_dec = dec;
+  r.t_min = 60000.0 + static_cast<double>(visit);
+  r.t_max = *r.t_min + 30.0 / 86400.0;
+  return r;
+}
 
 struct Reply {
   int status = 0;

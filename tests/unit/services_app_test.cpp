@@ -31,28 +31,9 @@ using testing::count;
 
 using Scratch = pixserve::testing::ScratchDir;
 
-sky::Polygon square(double ra, double dec, double half) {
-  return sky::Polygon({{ra - half, dec - half}, {ra + half, dec - half}, {ra + half, dec + half}, {ra - half, dec + half}});
-}
-
 repo::DatasetRecord calexp(std::int64_t visit, std::int64_t detector, double ra, double dec, std::string band) {
-  repo::DatasetRecord r;
-  r.type = repo::DatasetType::calexp;
-  r.collection = "DR1";
-  r.data_id.instrument = "LSSTSim";
-  r.data_id.visit = visit;
-  r.data_id.detector = detector;
-  r.data_id.band = std::move(band);
-  r.dataset_id = repo::make_dataset_id(r.collection, r.type, r.data_id);
-  r.file_path = "data/" + r.dataset_id + ".fits";
-  r.file_size = 5000;
-  r.checksum = "00";
-  r.footprint = square(ra, dec, 0.05);
-  r.s_ra = ra;
-  r.s_dec = dec;
+  auto r = testing::test_calexp(visit, detector, std::move(band), ra, dec, 0.05);
   r.s_fov = 0.14;
-  r.t_min = 60000.0 + static_cast<double>(visit);
-  r.t_max = *r.t_min + 30.0 / 86400.0;
   r.em_min = 552e-9;
   r.em_max = 691e-9;
   return r;

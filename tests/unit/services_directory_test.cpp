@@ -23,24 +23,8 @@ using testing::call;
 using json = nlohmann::json;
 
 repo::DatasetRecord directory_calexp(std::int64_t visit, double ra, double dec) {
-  repo::DatasetRecord r;
-  r.type = repo::DatasetType::calexp;
-  r.collection = "DR1";
-  r.data_id.instrument = "LSSTSim";
-  r.data_id.visit = visit;
-  r.data_id.detector = 1;
-  r.data_id.band = "r";
-  r.dataset_id = repo::make_dataset_id(r.collection, r.type, r.data_id);
-  r.file_path = "data/" + r.dataset_id + ".fits";
-  r.file_size = 5000;
-  r.checksum = "00";
-  r.footprint = sky::Polygon({{ra - 0.05, dec - 0.05}, {ra + 0.05, dec - 0.05}, {ra + 0.05, dec + 0.05},
-                              {ra - 0.05, dec + 0.05}});
-  r.s_ra = ra;
-  r.s_dec = dec;
+  auto r = pixserve::testing::test_calexp(visit, 1, "r", ra, dec, 0.05);
   r.s_fov = 0.14;
-  r.t_min = 60000.0 + static_cast<double>(visit);
-  r.t_max = *r.t_min + 30.0 / 86400.0;
   return r;
 }
 

@@ -15,6 +15,7 @@
 #include "auth/identity.hpp"
 #include "dali/errors.hpp"
 #include "repo/astro_units.hpp"
+#include "service_test_support.hpp"
 #include "services/repository_access.hpp"
 #include "services/tap.hpp"
 #include "tap/query.hpp"
@@ -29,24 +30,8 @@ namespace {
 constexpr int kStreamRows = 300;
 
 repo::DatasetRecord stream_calexp(std::int64_t visit) {
-  repo::DatasetRecord r;
-  r.type = repo::DatasetType::calexp;
-  r.collection = "DR1";
-  r.data_id.instrument = "LSSTSim";
-  r.data_id.visit = visit;
-  r.data_id.detector = 1;
-  r.data_id.band = "r";
-  r.dataset_id = repo::make_dataset_id(r.collection, r.type, r.data_id);
-  r.file_path = "data/" + r.dataset_id + ".fits";
-  r.file_size = 5000;
-  r.checksum = "00";
   // Small squares along a line of declination, all within a degree.
-  const double ra = 53.0 + 0.002 * static_cast<double>(visit);
-  r.footprint = sky::Polygon({{ra - 0.001, -28.001}, {ra + 0.001, -28.001}, {ra + 0.001, -27.999}, {ra - 0.001, -27.999}});
-  r.s_ra = ra;
-  r.s_dec = -28.0;
-  r.t_min = 60000.0 + static_cast<double>(visit);
-  r.t_max = *r.t_min + 30.0 / 86400.0;
+  auto r = pixserve::testing::test_calexp(visit, 1, "r", 53.0 + 0.002 * static_cast<double>(visit), -28.0, 0.001);
   if (visit % 10 == 0) {  // hidden from anonymous callers
     r.rights.policy = repo::ReadPolicy::owner;
     r.rights.owner = "alice";

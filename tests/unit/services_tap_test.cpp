@@ -27,27 +27,8 @@ namespace {
 
 using testing::call;
 
-sky::Polygon tap_square(double ra, double dec, double half) {
-  return sky::Polygon({{ra - half, dec - half}, {ra + half, dec - half}, {ra + half, dec + half}, {ra - half, dec + half}});
-}
-
 repo::DatasetRecord tap_calexp(std::int64_t visit, std::int64_t detector, double ra, double dec, std::string band) {
-  repo::DatasetRecord r;
-  r.type = repo::DatasetType::calexp;
-  r.collection = "DR1";
-  r.data_id.instrument = "LSSTSim";
-  r.data_id.visit = visit;
-  r.data_id.detector = detector;
-  r.data_id.band = std::move(band);
-  r.dataset_id = repo::make_dataset_id(r.collection, r.type, r.data_id);
-  r.file_path = "data/" + r.dataset_id + ".fits";
-  r.file_size = 5000;
-  r.checksum = "00";
-  r.footprint = tap_square(ra, dec, 0.05);
-  r.s_ra = ra;
-  r.s_dec = dec;
-  r.t_min = 60000.0 + static_cast<double>(visit);
-  r.t_max = *r.t_min + 30.0 / 86400.0;
+  auto r = pixserve::testing::test_calexp(visit, detector, std::move(band), ra, dec, 0.05);
   r.seeing = 0.5 + 0.1 * static_cast<double>(visit);
   return r;
 }
