@@ -136,31 +136,18 @@ std::string cone_target(double ra, double dec, double radius, std::optional<int>
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::int64_t> sizes{10'000, 100'000, 1'000'000};
-  std::vector<bench::Backend> backends{bench::Backend::sqlite};
-  int queries = 200;
-  fs::path dir = fs::temp_directory_path() / "pixserve-bench-sia";
-  std::string postgresql_url;
-  bool keep = false, scan = true, print_sizes = false;
+  bench::SurveyBenchOptions options{.sizes = {10'000, 100'000, 1'000'000},
+                                    .queries = 200,
+                                    .dir = fs::temp_directory_path() / "pixserve-bench-sia"};
+  bool scan = true, print_sizes = false;
   try {
     for (int i = 1; i < argc; ++i) {
-      const bool has_value = i + 1 < argc;
-      if (!std::strcmp(argv[i], "--keep")) {
-        keep = true;
+      if (options.take(argc, argv, i)) {
+        continue;
       } else if (!std::strcmp(argv[i], "--no-scan")) {
         scan = false;
       } else if (!std::strcmp(argv[i], "--sizes")) {
         print_sizes = true;
-      } else if (has_value && !std::strcmp(argv[i], "--rows")) {
-        sizes = bench::parse_sizes(argv[++i]);
-      } else if (has_value && !std::strcmp(argv[i], "--backend")) {
-        backends = bench::parse_backends(argv[++i]);
-      } else if (has_value && !std::strcmp(argv[i], "--postgresql-url")) {
-        postgresql_url = argv[++i];
-      } else if (has_value && !std::strcmp(argv[i], "--queries")) {
-        queries = std::stoi(argv[++i]);
-      } else if (has_value && !std::strcmp(argv[i], "--dir")) {
-        dir = argv[++i];
       } else {
         throw std::invalid_argument(fmt::format("unknown argument {}", argv[i]));
       }
@@ -172,6 +159,7 @@ int main(int argc, char** argv) {
                e.what());
     return 2;
   }
+  const auto& [sizes, queries, dir, backends, postgresql_url, keep] = options;
   constexpr double small_radius = 0.01, radius = 0.1;
   constexpr int small_maxrec = 100, warm_up = 5;
   bench::SurveyRegistries registries(dir, keep, postgresql_url);

@@ -51,6 +51,44 @@ inline std::vector<Backend> parse_backends(const std::string& text) {
   return out;
 }
 
+// The command-line options bench_sia and bench_tap share, with each bench's
+// defaults: --rows, --backend, --queries, --dir, --keep, --postgresql-url.
+struct SurveyBenchOptions {
+  std::vector<std::int64_t> sizes;
+  int queries = 100;
+  std::filesystem::path dir;
+  std::vector<Backend> backends{Backend::sqlite};
+  std::string postgresql_url{};
+  bool keep = false;
+
+  // Takes argv[i] (and its value, moving i on to it) when it is one of
+  // these options; false leaves it to the bench's own.
+  bool take(int argc, char** argv, int& i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--keep") {
+      keep = true;
+      return true;
+    }
+    if (i + 1 >= argc) return false;
+    const std::string value = argv[i + 1];
+    if (arg == "--rows") {
+      sizes = parse_sizes(value);
+    } else if (arg == "--backend") {
+      backends = parse_backends(value);
+    } else if (arg == "--postgresql-url") {
+      postgresql_url = value;
+    } else if (arg == "--queries") {
+      queries = std::stoi(value);
+    } else if (arg == "--dir") {
+      dir = value;
+    } else {
+      return false;
+    }
+    ++i;
+    return true;
+  }
+};
+
 // Runs a shell command; throws when it fails.
 inline void run_command(const std::string& command) {
   if (std::system(command.c_str()) != 0) throw std::runtime_error("failed: " + command);

@@ -95,30 +95,16 @@ struct Setup {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::int64_t> sizes{100'000, 1'000'000};
-  std::vector<bench::Backend> backends{bench::Backend::sqlite};
-  int queries = 100;
+  bench::SurveyBenchOptions options{.sizes = {100'000, 1'000'000},
+                                    .queries = 100,
+                                    .dir = fs::temp_directory_path() / "pixserve-bench-tap"};
   double radius = 0.1;
-  fs::path dir = fs::temp_directory_path() / "pixserve-bench-tap";
-  std::string postgresql_url;
-  bool keep = false;
   try {
     for (int i = 1; i < argc; ++i) {
-      const bool has_value = i + 1 < argc;
-      if (!std::strcmp(argv[i], "--keep")) {
-        keep = true;
-      } else if (has_value && !std::strcmp(argv[i], "--rows")) {
-        sizes = bench::parse_sizes(argv[++i]);
-      } else if (has_value && !std::strcmp(argv[i], "--backend")) {
-        backends = bench::parse_backends(argv[++i]);
-      } else if (has_value && !std::strcmp(argv[i], "--postgresql-url")) {
-        postgresql_url = argv[++i];
-      } else if (has_value && !std::strcmp(argv[i], "--queries")) {
-        queries = std::stoi(argv[++i]);
-      } else if (has_value && !std::strcmp(argv[i], "--radius")) {
+      if (options.take(argc, argv, i)) {
+        continue;
+      } else if (i + 1 < argc && !std::strcmp(argv[i], "--radius")) {
         radius = std::stod(argv[++i]);
-      } else if (has_value && !std::strcmp(argv[i], "--dir")) {
-        dir = argv[++i];
       } else {
         throw std::invalid_argument(fmt::format("unknown argument {}", argv[i]));
       }
@@ -130,6 +116,7 @@ int main(int argc, char** argv) {
                e.what());
     return 2;
   }
+  const auto& [sizes, queries, dir, backends, postgresql_url, keep] = options;
   constexpr double small_radius = 0.01;
   constexpr int small_maxrec = 100, warm_up = 3;
   bench::SurveyRegistries registries(dir, keep, postgresql_url);
