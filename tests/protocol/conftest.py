@@ -130,6 +130,37 @@ def query(repo, *args):
     return json.loads(result.stdout)
 
 
+class RepeatedRequests:
+    """A context manager around a fault: from __enter__ to __exit__ one
+    thread per kind calls self.ask(kind) over and over (with `pause` seconds
+    between calls), recording what it sees as the subclass decides."""
+
+    pause = 0.0
+
+    def __init__(self, kinds):
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._repeat, args=(kind,), daemon=True) for kind in kinds]
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(120)
+
+    def _repeat(self, kind):
+        while not self.stop.is_set():
+            self.ask(kind)
+            if self.pause:
+                time.sleep(self.pause)
+
+    def ask(self, kind):
+        raise NotImplementedError
+
+
 class Server:
     """A running `pixserve serve`: its base URL and its log so far."""
 

@@ -7,7 +7,6 @@ same requests succeed again within seconds, without restarting pixserve.
 
 The PostgreSQL server is this module's own (scripts/postgresql-test-server.sh
 down/up), since the test stops it."""
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -19,7 +18,7 @@ import requests
 from pyvo.dal import sia2, tap
 from pyvo.dal.exceptions import DALAccessError, DALQueryError, DALServiceError
 
-from conftest import postgresql_test_server, run, run_uws_job, start_server, stop_server
+from conftest import RepeatedRequests, postgresql_test_server, run, run_uws_job, start_server, stop_server
 from test_services import votable
 
 NS_AVAIL = "http://www.ivoa.net/xml/VOSIAvailability/v1.0"
@@ -89,26 +88,16 @@ def availability(url):
     return root.findtext(f"{{{NS_AVAIL}}}available"), [n.text for n in root.findall(f"{{{NS_AVAIL}}}note")]
 
 
-class Clients:
+class Clients(RepeatedRequests):
     """Threads issuing SIAv2 and TAP requests (pyvo, and plain HTTP with a
     bearer token) over and over, recording each answer."""
 
+    pause = 0.05
+
     def __init__(self, base, token, expected):
+        super().__init__(("sia", "tap", "token"))
         self.base, self.token, self.expected = base, token, expected
         self.outcomes = []  # (time, kind, "ok" | "503" | what else happened)
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.loop, args=(kind,), daemon=True) for kind in
-                        ("sia", "tap", "token")]
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(120)
 
     def one(self, kind):
         if kind == "sia":
@@ -134,14 +123,12 @@ class Clients:
         except AssertionError as e:
             return f"token: {e}"
 
-    def loop(self, kind):
-        while not self.stop.is_set():
-            try:
-                outcome = self.one(kind)
-            except Exception as e:  # a refused connection, a timeout: the server would be gone
-                outcome = f"{kind}: {e!r}"
-            self.outcomes.append((time.monotonic(), kind, outcome))
-            time.sleep(0.05)
+    def ask(self, kind):
+        try:
+            outcome = self.one(kind)
+        except Exception as e:  # a refused connection, a timeout: the server would be gone
+            outcome = f"{kind}: {e!r}"
+        self.outcomes.append((time.monotonic(), kind, outcome))
 
 
 def test_a_database_restart_costs_503s_only_while_it_is_down(served):

@@ -10,7 +10,6 @@ costs no failed request (its reads run again on the primary).
 The primary and the standby are this module's own
 (scripts/postgresql-test-server.sh start and standby), on loopback ports."""
 import subprocess
-import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -18,7 +17,7 @@ import pytest
 import requests
 from pyvo.dal import sia2, tap
 
-from conftest import postgresql_test_server, run, run_uws_job, start_server, stop_server
+from conftest import RepeatedRequests, postgresql_test_server, run, run_uws_job, start_server, stop_server
 
 NS_AVAIL = "http://www.ivoa.net/xml/VOSIAvailability/v1.0"
 CONE = (53.0, -28.0, 0.2)
@@ -172,42 +171,30 @@ def test_a_standby_lagging_beyond_the_bound_is_skipped_for_the_primary(cluster):
     wait_for("the standby back", lambda: "standby 1: serving reads" in standby_note(replica))
 
 
-class Clients:
+class Clients(RepeatedRequests):
     """Threads querying SIAv2, TAP and DataLink over and over, recording
     whatever is not the expected answer."""
 
     def __init__(self, server, expected_sia, expected_tap, did):
+        super().__init__(("sia", "tap", "links"))
         self.server, self.expected_sia, self.expected_tap, self.did = server, expected_sia, expected_tap, did
         self.answers = 0
         self.wrong = []
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.loop, args=(kind,), daemon=True) for kind in ("sia", "tap", "links")]
 
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(120)
-
-    def loop(self, kind):
-        while not self.stop.is_set():
-            try:
-                if kind == "sia":
-                    ok = sia_rows(self.server) == self.expected_sia
-                elif kind == "tap":
-                    ok = tap_rows(self.server) == self.expected_tap
-                else:
-                    r = requests.get(self.server.url + "/api/datalink/links", params={"ID": self.did}, timeout=60)
-                    ok = r.status_code == 200 and self.did in r.text
-                if not ok:
-                    self.wrong.append(f"{kind}: another answer")
-            except Exception as e:  # pyvo's errors, a refused connection
-                self.wrong.append(f"{kind}: {e!r}")
-            self.answers += 1
+    def ask(self, kind):
+        try:
+            if kind == "sia":
+                ok = sia_rows(self.server) == self.expected_sia
+            elif kind == "tap":
+                ok = tap_rows(self.server) == self.expected_tap
+            else:
+                r = requests.get(self.server.url + "/api/datalink/links", params={"ID": self.did}, timeout=60)
+                ok = r.status_code == 200 and self.did in r.text
+            if not ok:
+                self.wrong.append(f"{kind}: another answer")
+        except Exception as e:  # pyvo's errors, a refused connection
+            self.wrong.append(f"{kind}: {e!r}")
+        self.answers += 1
 
 
 def test_a_standby_that_stops_while_clients_query_costs_no_failed_request(cluster):
