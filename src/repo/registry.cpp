@@ -199,6 +199,13 @@ std::string bigint_array(const Integers& values) {
   return fmt::format("{{{}}}", fmt::join(values, ","));
 }
 
+// The same integers as a JSON array ([1,2,3]): SQLite's json_each() makes a
+// table of it, so that a list of any length is one bound parameter there too.
+template <typename Integers>
+std::string json_array(const Integers& values) {
+  return fmt::format("[{}]", fmt::join(values, ","));
+}
+
 // FROM and WHERE of a statement on the datasets of a list of keys, bound as
 // its first parameter: on PostgreSQL bigint_array() joined to the primary
 // key (as = ANY (...) of an array of 10^4 keys, planning alone took 10-13 ms,
@@ -209,11 +216,9 @@ std::string datasets_of_keys(bool postgresql) {
                     : "dataset WHERE dataset_key IN (SELECT value FROM json_each(?))";
 }
 
-// The same integers as a JSON array ([1,2,3]): SQLite's json_each() makes a
-// table of it, so that a list of any length is one bound parameter there too.
-template <typename Integers>
-std::string json_array(const Integers& values) {
-  return fmt::format("[{}]", fmt::join(values, ","));
+// The first parameter of a statement of datasets_of_keys().
+std::string keys_parameter(bool postgresql, std::span<const std::int64_t> keys) {
+  return postgresql ? bigint_array(keys) : json_array(keys);
 }
 
 std::string join(const std::vector<std::string>& items, char sep) {
@@ -679,8 +684,6 @@ void Registry::for_each_of(const DatasetQuery& q, std::span<const std::int64_t> 
 }
 
 std::vector<std::int64_t> Registry::region_hits(const DatasetQuery& q, const SqlFilter& conditions) {
-  const std::string& filter = conditions.sql;
-  const std::vector<db::Value>& params = conditions.params;
   // Two passes. The first reads of each candidate of the footprint index
   // only its key and footprint, in the order of the result, for the exact
   // test, up to the limit; the second reads the whole rows of the datasets
@@ -698,16 +701,15 @@ std::vector<std::int64_t> Registry::region_hits(const DatasetQuery& q, const Sql
   // a survey's deep fields). The chunk's keys travel as one parameter.
   std::vector<std::int64_t> hits;
   {
-    auto s = conn_->prepare_cached(
-        fmt::format("SELECT dataset_key, s_region FROM {}{} ORDER BY dataset_key", datasets_of_keys(pg), filter));
+    auto s = conn_->prepare_cached(fmt::format("SELECT dataset_key, s_region FROM {}{} ORDER BY dataset_key",
+                                               datasets_of_keys(pg), conditions.sql));
     const std::size_t wanted = q.limit.value_or(candidates.size());
     std::size_t chunk = std::max<std::size_t>(2 * wanted, 64);
     for (std::size_t begin = 0; begin < candidates.size() && hits.size() < wanted; begin += chunk, chunk *= 2) {
       const std::span<const std::int64_t> keys(candidates.data() + begin,
                                                std::min(chunk, candidates.size() - begin));
-      s->bind(1, pg ? bigint_array(keys) : json_array(keys));
-      int n = 2;
-      for (const auto& v : params) s->bind(n++, v);
+      s->bind(1, keys_parameter(pg, keys));
+      bind_all(*s, 2, conditions.params);
       while (hits.size() < wanted && s->step()) {
         if (s->is_null(1)) continue;
         const auto footprint = polygon_from_stcs(s->get_text(1));
@@ -729,7 +731,7 @@ void Registry::visit_keys(std::span<const std::int64_t> keys, const SqlFilter& c
   const bool pg = conn_->dialect() == db::Dialect::postgresql;
   auto s = conn_->prepare_cached(
       fmt::format("SELECT {} FROM {}{} ORDER BY dataset_key", kSelectColumns, datasets_of_keys(pg), conditions.sql));
-  s->bind(1, pg ? bigint_array(keys) : json_array(keys));
+  s->bind(1, keys_parameter(pg, keys));
   bind_all(*s, 2, conditions.params);
   while (s->step()) {
     if (!visit(read_record(*s))) return;
