@@ -314,6 +314,7 @@ std::vector<BoundExpressionPtr> Binder::arguments(const FunctionCall& f, Express
 BoundExpressionPtr Binder::aggregate(const FunctionCall& f, const Expr& e, ExpressionContext& ctx) {
   if (!ctx.allow_aggregate) fail(e.pos, fmt::format("aggregate function {} is not allowed in {}", f.name, ctx.clause));
   if (ctx.in_aggregate) fail(e.pos, fmt::format("aggregate function {} cannot be nested in another", f.name));
+  if (ctx.aggregate_seen) *ctx.aggregate_seen = true;
   if (f.star) return make_bound(AdqlType::bigint, BoundAggregate{f.name, false, nullptr});
   if (f.args.size() != 1) fail(e.pos, fmt::format("{} takes one argument", f.name));
   ExpressionContext inner = ctx;

@@ -44,12 +44,14 @@ std::optional<SpatialCandidate> spatial_candidate(bool contains, const BoundExpr
       c.indexed = c.indexed || dec->column->indexed;
       c.hint.kind = SpatialHint::Kind::point_in_shape;
       c.hint.shape = geo::to_shape(*shape);
+      c.hint.constant = *shape;
       return c;
     }
     if (column_side.origin) {
       from_origin(*column_side.origin);
       c.hint.kind = contains ? SpatialHint::Kind::region_in_shape : SpatialHint::Kind::region_intersects_shape;
       c.hint.shape = geo::to_shape(*shape);
+      c.hint.constant = *shape;
       return c;
     }
     return std::nullopt;
@@ -60,6 +62,7 @@ std::optional<SpatialCandidate> spatial_candidate(bool contains, const BoundExpr
       from_origin(*shape_side.origin);
       c.hint.kind = SpatialHint::Kind::region_contains_shape;
       c.hint.shape = geo::to_shape(*inner);
+      c.hint.constant = *inner;
       return c;
     }
   }

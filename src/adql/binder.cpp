@@ -184,7 +184,7 @@ BoundQuery Binder::bind_select(const Select& s, const Scope* outer, const Common
   for (const auto& t : s.from) select.from.push_back(bind_table_reference(t, scope, env));
 
   BoundQuery out;
-  ExpressionContext ctx{&scope, env, true, false, "the select list"};
+  ExpressionContext ctx{&scope, env, true, false, "the select list", &select.aggregated};
   // Per output column, what GROUP BY binds again when it names the column's
   // alias: the select item, or for a column of a star its range column.
   std::vector<const Expr*> item_expr;
@@ -256,7 +256,7 @@ void Binder::add_where_hints(const BoundExpression& where, BoundSelect& select) 
     const auto* one = std::get_if<BoundInteger>(&other.node);
     if (!spatial || !spatial->index_candidate || !one || one->value != 1) return;
     if (!spatial->index_candidate->indexed) return;
-    select.index_hints.push_back(spatial->index_candidate->hint);
+    select.index_hints.push_back({spatial->index_candidate->hint, spatial});
     hints_.push_back(spatial->index_candidate->hint);
   };
   if (const auto* c = std::get_if<BoundComparison>(&where.node); c && c->op == CompareOp::eq) {

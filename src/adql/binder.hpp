@@ -76,6 +76,7 @@ struct ExpressionContext {
   bool allow_aggregate = false;
   bool in_aggregate = false;
   const char* clause = "";
+  bool* aggregate_seen = nullptr;  // set when an aggregate is bound in this context
 };
 
 class Binder {

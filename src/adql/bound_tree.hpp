@@ -233,11 +233,18 @@ struct BoundTableReference {
 
 struct BoundSelect {
   bool distinct = false;
+  bool aggregated = false;  // an aggregate function in the select list
   std::vector<BoundTableReference> from;
   std::vector<BoundExpressionPtr> items;  // one per output column, * expanded
   BoundExpressionPtr where;               // optional
-  // The spatial index hints of this WHERE, for TranslateOptions::index_filter.
-  std::vector<SpatialHint> index_hints;
+  // The spatial index hints of this WHERE, for TranslateOptions::index_filter,
+  // each with its predicate (a node of `where`, which an exact filter
+  // replaces).
+  struct IndexHint {
+    SpatialHint hint;
+    const BoundSpatialPredicate* predicate = nullptr;
+  };
+  std::vector<IndexHint> index_hints;
   std::vector<BoundExpressionPtr> group_by;
   BoundExpressionPtr having;  // optional
 };

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -56,7 +57,7 @@ bool is_plain_select(const BoundQuery& q) {
 
 class SqlWriter {
  public:
-  SqlWriter(db::Dialect dialect, const std::function<std::string(const SpatialHint&)>& index_filter)
+  SqlWriter(db::Dialect dialect, const std::function<IndexFilter(const SpatialHint&)>& index_filter)
       : pg_(dialect == db::Dialect::postgresql), index_filter_(index_filter) {}
 
   std::string query(const BoundQuery& q) {
@@ -119,12 +120,16 @@ class SqlWriter {
     }
     sql += " FROM " + from;
     if (s.where) {
-      sql += " WHERE " + expr(*s.where);
-      for (const auto& hint : s.index_hints) {
-        if (!index_filter_) continue;
-        const std::string extra = index_filter_(hint);
-        if (!extra.empty()) sql += " AND (" + extra + ")";
+      // The filters first: an exact one replaces its predicate in `where`.
+      std::string filters;
+      for (const auto& [hint, predicate] : s.index_hints) {
+        if (!index_filter_) break;
+        const IndexFilter filter = index_filter_(hint);
+        if (filter.sql.empty()) continue;
+        filters += " AND (" + filter.sql + ")";
+        if (filter.exact) exact_predicates_.insert(predicate);
       }
+      sql += " WHERE " + expr(*s.where) + filters;
     }
     for (std::size_t i = 0; i < s.group_by.size(); ++i) sql += (i ? ", " : " GROUP BY ") + expr(*s.group_by[i]);
     if (s.having) sql += " HAVING " + expr(*s.having);
@@ -377,6 +382,7 @@ class SqlWriter {
   // CONTAINS/INTERSECTS on a POINT(...) call pass its numbers, so that no
   // point text is built per row.
   std::string node(const BoundSpatialPredicate& p, const BoundExpression&) {
+    if (exact_predicates_.contains(&p)) return "1";  // its index filter keeps exactly its rows
     const BoundGeometry* first_point = as_point_constructor(*p.first);
     const BoundGeometry* second_point = as_point_constructor(*p.second);
     const BoundGeometry* second = as_constructor(*p.second);
@@ -413,14 +419,15 @@ class SqlWriter {
   }
 
   bool pg_;
-  const std::function<std::string(const SpatialHint&)>& index_filter_;
+  const std::function<IndexFilter(const SpatialHint&)>& index_filter_;
+  std::set<const BoundSpatialPredicate*> exact_predicates_;
   int wrap_counter_ = 0;
 };
 
 }  // namespace
 
 std::string write_sql(const BoundQuery& query, db::Dialect dialect,
-                      const std::function<std::string(const SpatialHint&)>& index_filter) {
+                      const std::function<IndexFilter(const SpatialHint&)>& index_filter) {
   return SqlWriter(dialect, index_filter).query(query);
 }
 

@@ -14,6 +14,6 @@ namespace pixserve::adql {
 // `index_filter` (may be empty) is called for each spatial index hint of a
 // WHERE clause; non-empty SQL it returns is ANDed into that clause.
 std::string write_sql(const BoundQuery& query, db::Dialect dialect,
-                      const std::function<std::string(const SpatialHint&)>& index_filter);
+                      const std::function<IndexFilter(const SpatialHint&)>& index_filter);
 
 }  // namespace pixserve::adql

@@ -34,11 +34,22 @@ constexpr LanguageFeature kFeatures[] = {
     {"ivo://ivoa.net/std/TAPRegExt#features-adql-conditional", "COALESCE"},
 };
 
+// SpatialHint::row_limit for the hint of a query that is a plain selection
+// of rows of its table.
+void mark_row_selection(BoundQuery& q) {
+  auto* s = std::get_if<BoundSelect>(&q.body);
+  if (!s || !q.with.empty() || !q.order_by.empty() || q.offset || !q.limit) return;
+  if (s->distinct || s->aggregated || !s->group_by.empty() || s->having || s->index_hints.size() != 1) return;
+  if (s->from.size() != 1 || !std::holds_alternative<BoundTable>(s->from[0].node)) return;
+  s->index_hints[0].hint.row_limit = q.limit;
+}
+
 }  // namespace
 
 Translation translate(const Query& query, const Catalog& catalog, const TranslateOptions& options) {
   Binder binder(catalog);
-  const BoundQuery bound = binder.bind_statement(query, options.max_rows);
+  BoundQuery bound = binder.bind_statement(query, options.max_rows);
+  mark_row_selection(bound);
   Translation translation;
   translation.sql = write_sql(bound, options.dialect, options.index_filter);
   translation.columns = bound.columns;

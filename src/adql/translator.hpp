@@ -32,6 +32,7 @@
 #include "adql/ast.hpp"
 #include "adql/catalog.hpp"
 #include "adql/parser.hpp"
+#include "adql/geometry_functions.hpp"
 #include "db/dialect.hpp"
 #include "sky/geometry.hpp"
 
@@ -60,8 +61,27 @@ struct SpatialHint {
   std::string table;      // qualified ADQL table name
   std::string sql_alias;  // alias of that table in Translation::sql
   std::vector<std::string> columns;  // ADQL column names tested
-  sky::Shape shape;
+  sky::Shape shape;                  // the constant, as the index searches it
+  geometry::Geometry constant;       // the constant geometry itself, for an exact test
   Position pos;
+  // Set when the query is a plain selection of rows of this hint's table
+  // alone (no join, aggregate, DISTINCT, GROUP BY, ORDER BY, OFFSET, set
+  // operation or WITH) ending after this many rows: its rows for a part of
+  // the table's rows are then the rows of its result that come from them,
+  // and a result made of the parts' results in turn, up to this many rows,
+  // is as good as the query's own.
+  std::optional<std::int64_t> row_limit;
+};
+
+// What an index filter adds to the WHERE clause holding its hint: `sql`
+// (empty: nothing), and whether it is `exact`: then it keeps exactly the
+// rows the hint's predicate holds for, and the predicate itself is written
+// as the constant 1 (the caller has made the exact test some faster way).
+struct IndexFilter {
+  IndexFilter() = default;
+  IndexFilter(std::string filter_sql, bool exact_test = false) : sql(std::move(filter_sql)), exact(exact_test) {}
+  std::string sql;
+  bool exact = false;
 };
 
 struct TranslateOptions {
@@ -70,7 +90,7 @@ struct TranslateOptions {
   std::optional<std::int64_t> max_rows;
   // When set, called for each SpatialHint; a non-empty result is SQL written
   // by the caller (trusted), ANDed into the WHERE clause holding the hint.
-  std::function<std::string(const SpatialHint&)> index_filter;
+  std::function<IndexFilter(const SpatialHint&)> index_filter;
   ParseOptions parse;
 };
 

@@ -216,10 +216,6 @@ std::string datasets_of_keys(bool postgresql) {
                     : "dataset WHERE dataset_key IN (SELECT value FROM json_each(?))";
 }
 
-// The first parameter of a statement of datasets_of_keys().
-std::string keys_parameter(bool postgresql, std::span<const std::int64_t> keys) {
-  return postgresql ? bigint_array(keys) : json_array(keys);
-}
 
 std::string join(const std::vector<std::string>& items, char sep) {
   std::string out;
@@ -523,34 +519,46 @@ std::optional<DatasetRecord> Registry::find_by_id(const std::string& dataset_id)
   return rec;
 }
 
-std::vector<std::int64_t> Registry::candidate_keys(const std::vector<sky::Shape>& regions) {
+std::optional<std::vector<std::int64_t>> footprint_candidates(db::Connection& conn, int index_order,
+                                                              const std::vector<sky::Shape>& regions,
+                                                              std::optional<std::size_t> max_index_rows) {
   std::vector<std::int64_t> keys;
-  if (conn_->dialect() == db::Dialect::postgresql) {
+  // One more row than allowed tells that there are too many.
+  const std::int64_t limit =
+      max_index_rows ? static_cast<std::int64_t>(*max_index_rows) + 1 : std::numeric_limits<std::int64_t>::max();
+  if (conn.dialect() == db::Dialect::postgresql) {
     // One statement: the cell ranges travel as two arrays joined to the
     // index (one index range scan each).
     std::vector<std::int64_t> lows, highs;
     for (const auto& region : regions) {
-      for (const auto& range : sky::cover(region, index_order_)) {
+      for (const auto& range : sky::cover(region, index_order)) {
         lows.push_back(static_cast<std::int64_t>(range.first));
         highs.push_back(static_cast<std::int64_t>(range.last));
       }
     }
-    if (lows.empty()) return {};
-    auto s = conn_->prepare_cached(
+    if (lows.empty()) return keys;
+    // (LIMIT only when asked for: the generic plan of a statement with a
+    // parameter as its LIMIT is made for a tenth of the rows.)
+    auto s = conn.prepare_cached(fmt::format(
         "SELECT f.dataset_key FROM footprint_cell AS f JOIN unnest(CAST(? AS BIGINT[]), CAST(? AS BIGINT[])) AS r "
-        "(lo, hi) ON f.cell BETWEEN r.lo AND r.hi");
+        "(lo, hi) ON f.cell BETWEEN r.lo AND r.hi{}",
+        max_index_rows ? " LIMIT ?" : ""));
     s->bind(1, bigint_array(lows)).bind(2, bigint_array(highs));
+    if (max_index_rows) s->bind(3, limit);
     while (s->step()) keys.push_back(s->get_int(0));
   } else {
-    auto s = conn_->prepare_cached("SELECT dataset_key FROM footprint_cell WHERE cell BETWEEN ? AND ?");
+    auto s = conn.prepare_cached("SELECT dataset_key FROM footprint_cell WHERE cell BETWEEN ? AND ? LIMIT ?");
     for (const auto& region : regions) {
-      for (const auto& range : sky::cover(region, index_order_)) {
-        s->bind(1, static_cast<std::int64_t>(range.first)).bind(2, static_cast<std::int64_t>(range.last));
+      for (const auto& range : sky::cover(region, index_order)) {
+        const auto left = limit - static_cast<std::int64_t>(keys.size());
+        if (left <= 0) break;
+        s->bind(1, static_cast<std::int64_t>(range.first)).bind(2, static_cast<std::int64_t>(range.last)).bind(3, left);
         while (s->step()) keys.push_back(s->get_int(0));
         s->reset();
       }
     }
   }
+  if (max_index_rows && keys.size() > *max_index_rows) return std::nullopt;
   // A dataset has a row per cell of its footprint: once each, in order.
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
@@ -690,8 +698,7 @@ std::vector<std::int64_t> Registry::region_hits(const DatasetQuery& q, const Sql
   // that passed. Most candidates fail the exact test (a cone's cells reach
   // beyond it) and a limit may keep a few rows of thousands: reading and
   // decoding every column of them all was most of the time of a query.
-  const bool pg = conn_->dialect() == db::Dialect::postgresql;
-  const auto candidates = candidate_keys(q.regions);
+  const auto candidates = *footprint_candidates(*conn_, index_order_, q.regions);
   if (candidates.empty()) return {};
 
   // Pass 1: the keys of the datasets whose footprint meets a region, in
@@ -700,28 +707,39 @@ std::vector<std::int64_t> Registry::region_hits(const DatasetQuery& q, const Sql
   // as many candidates as it returns, however many the cells hold (~10^4 in
   // a survey's deep fields). The chunk's keys travel as one parameter.
   std::vector<std::int64_t> hits;
-  {
-    auto s = conn_->prepare_cached(fmt::format("SELECT dataset_key, s_region FROM {}{} ORDER BY dataset_key",
-                                               datasets_of_keys(pg), conditions.sql));
-    const std::size_t wanted = q.limit.value_or(candidates.size());
-    std::size_t chunk = std::max<std::size_t>(2 * wanted, 64);
-    for (std::size_t begin = 0; begin < candidates.size() && hits.size() < wanted; begin += chunk, chunk *= 2) {
-      const std::span<const std::int64_t> keys(candidates.data() + begin,
-                                               std::min(chunk, candidates.size() - begin));
-      s->bind(1, keys_parameter(pg, keys));
-      bind_all(*s, 2, conditions.params);
-      while (hits.size() < wanted && s->step()) {
-        if (s->is_null(1)) continue;
-        const auto footprint = polygon_from_stcs(s->get_text(1));
-        if (std::any_of(q.regions.begin(), q.regions.end(),
-                        [&](const sky::Shape& shape) { return sky::intersects(footprint, shape); })) {
-          hits.push_back(s->get_int(0));
-        }
+  const std::size_t wanted = q.limit.value_or(candidates.size());
+  std::size_t chunk = std::max<std::size_t>(2 * wanted, 64);
+  for (std::size_t begin = 0; begin < candidates.size() && hits.size() < wanted; begin += chunk, chunk *= 2) {
+    const std::span<const std::int64_t> keys(candidates.data() + begin, std::min(chunk, candidates.size() - begin));
+    visit_footprints(*conn_, keys, conditions, [&](std::int64_t key, const std::string& s_region) {
+      const auto footprint = polygon_from_stcs(s_region);
+      if (std::any_of(q.regions.begin(), q.regions.end(),
+                      [&](const sky::Shape& shape) { return sky::intersects(footprint, shape); })) {
+        hits.push_back(key);
       }
-      s->reset();
-    }
+      return hits.size() < wanted;
+    });
   }
   return hits;
+}
+
+std::string keys_parameter(db::Dialect dialect, std::span<const std::int64_t> keys) {
+  return dialect == db::Dialect::postgresql ? bigint_array(keys) : json_array(keys);
+}
+
+void visit_footprints(db::Connection& conn, std::span<const std::int64_t> keys, const SqlFilter& conditions,
+                      const FootprintVisitor& visit) {
+  if (keys.empty()) return;
+  const bool pg = conn.dialect() == db::Dialect::postgresql;
+  auto s = conn.prepare_cached(fmt::format("SELECT dataset_key, s_region FROM {}{} ORDER BY dataset_key",
+                                           datasets_of_keys(pg), conditions.sql));
+  s->bind(1, keys_parameter(conn.dialect(), keys));
+  bind_all(*s, 2, conditions.params);
+  while (s->step()) {
+    if (s->is_null(1)) continue;
+    if (!visit(s->get_int(0), s->get_text(1))) break;
+  }
+  s->reset();
 }
 
 void Registry::visit_keys(std::span<const std::int64_t> keys, const SqlFilter& conditions, const RecordVisitor& visit) {
@@ -731,7 +749,7 @@ void Registry::visit_keys(std::span<const std::int64_t> keys, const SqlFilter& c
   const bool pg = conn_->dialect() == db::Dialect::postgresql;
   auto s = conn_->prepare_cached(
       fmt::format("SELECT {} FROM {}{} ORDER BY dataset_key", kSelectColumns, datasets_of_keys(pg), conditions.sql));
-  s->bind(1, keys_parameter(pg, keys));
+  s->bind(1, keys_parameter(conn_->dialect(), keys));
   bind_all(*s, 2, conditions.params);
   while (s->step()) {
     if (!visit(read_record(*s))) return;

@@ -147,7 +147,6 @@ class Registry {
 
  private:
   void open_read_only();
-  std::vector<std::int64_t> candidate_keys(const std::vector<sky::Shape>& regions);
   // Pass 1 of a query with regions: the keys of the datasets whose
   // footprint meets one, up to the limit. `filter` is its other conditions
   // (" AND ..."), their parameters `params` (SqlFilter).
@@ -157,6 +156,26 @@ class Registry {
   std::unique_ptr<db::Connection> conn_;
   int index_order_ = 9;
 };
+
+// The footprint index of a registry, for any connection to it (the
+// registry's own, or a TAP query's).
+//
+// The keys of the datasets having a cell (at the registry's `index_order`)
+// in the cover of one of `regions`: sorted, each once. With
+// `max_index_rows`, nothing (std::nullopt) when the index holds more rows
+// than that for the regions: the caller searches another way.
+std::optional<std::vector<std::int64_t>> footprint_candidates(db::Connection& conn, int index_order,
+                                                              const std::vector<sky::Shape>& regions,
+                                                              std::optional<std::size_t> max_index_rows = {});
+// A list of dataset keys as one statement parameter: an array literal for
+// CAST(? AS BIGINT[]) on PostgreSQL, a JSON array for json_each(?) on SQLite.
+std::string keys_parameter(db::Dialect dialect, std::span<const std::int64_t> keys);
+// Each dataset of `keys` (sorted) that has a footprint and meets
+// `conditions`, in the order of the keys, given to `visit` as its key and
+// s_region text, until `visit` returns false.
+using FootprintVisitor = std::function<bool(std::int64_t key, const std::string& s_region)>;
+void visit_footprints(db::Connection& conn, std::span<const std::int64_t> keys, const SqlFilter& conditions,
+                      const FootprintVisitor& visit);
 
 // s_region text <-> polygon (ObsCore STC-S "POLYGON ICRS ra dec ...").
 sky::Polygon polygon_from_stcs(const std::string& stcs);

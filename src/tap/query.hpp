@@ -73,6 +73,11 @@ struct EngineOptions {
   // Spatial constraints with more HEALPix ranges than this put them in a
   // temporary table instead of the SQL text.
   std::size_t inline_ranges = 64;
+  // On PostgreSQL a constraint on s_region is tested here, over the
+  // candidates of the footprint index, when the index holds at most this
+  // many rows for it (~8 bytes each held, and their datasets' footprints
+  // read once); past that the database tests each row itself (slower).
+  std::size_t exact_test_max_index_rows = 1'000'000;
   // DataLink's links endpoint, from the service catalogue: ivoa.obscore's
   // access_url is it with ?ID=<DID>.
   std::string datalink_links{};

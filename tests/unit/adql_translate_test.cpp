@@ -263,6 +263,29 @@ TEST(AdqlTranslate, SpatialHints) {
   EXPECT_NE(t.sql.find("= 1)) AND (t1.dataset_key IN (SELECT k FROM cells))"), std::string::npos) << t.sql;
 }
 
+// An exact index filter stands for its predicate, which is then written as
+// the constant 1; the hint carries the constant geometry for that test.
+TEST(AdqlTranslate, AnExactIndexFilterReplacesItsPredicate) {
+  TranslateOptions o;
+  std::vector<SpatialHint> seen;
+  o.index_filter = [&](const SpatialHint& h) {
+    seen.push_back(h);
+    return IndexFilter(h.sql_alias + ".dataset_key IN (1, 2)", h.kind != SpatialHint::Kind::point_in_shape);
+  };
+  const auto t = translate("SELECT obs_id FROM ivoa.obscore WHERE INTERSECTS(s_region, CIRCLE(1, 2, 3)) = 1 AND "
+                           "CONTAINS(POINT(s_ra, s_dec), CIRCLE(1, 2, 3)) = 1 AND INTERSECTS(s_region, "
+                           "POLYGON(1, 2, 3, 2, 2, 4)) = 0",
+                           cat(), o);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_TRUE(std::holds_alternative<sky::Circle>(seen[0].constant));
+  EXPECT_EQ(t.sql.find("adql_intersects(t1.\"s_region\", 'CIRCLE"), std::string::npos) << t.sql;
+  EXPECT_NE(t.sql.find("WHERE ((1 = 1) AND"), std::string::npos) << t.sql;
+  // Not the point constraint (not exact) nor the one compared with 0 (no hint).
+  EXPECT_NE(t.sql.find("adql_contains_point_circle("), std::string::npos) << t.sql;
+  EXPECT_NE(t.sql.find("adql_intersects(t1.\"s_region\", 'POLYGON"), std::string::npos) << t.sql;
+  EXPECT_NE(t.sql.find("AND (t1.dataset_key IN (1, 2)) AND (t1.dataset_key IN (1, 2))"), std::string::npos) << t.sql;
+}
+
 // The query is bound completely before any SQL is written: a semantic error
 // anywhere means the caller's index filter (which may create temporary
 // tables) is never called.
