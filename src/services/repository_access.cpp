@@ -32,8 +32,11 @@ SharedRepository::SharedRepository(repo::Repository repository, const products::
       products_(products.dir.empty() ? repository_.root() / "cache" / "products" : products.dir, products.max_bytes),
       sync_max_recreations_(products.sync_max_recreations),
       read_time_limit_(registry.read_time_limit) {
-  if (registry.standbys.empty()) return;
   const auto database = repository_.registry_database();
+  if (database.is_postgresql()) {
+    for (std::size_t i = 0; i < registry.read_sessions; ++i) primary_readers_.push_back(std::make_unique<ReadRegistry>());
+  }
+  if (registry.standbys.empty()) return;
   if (!database.is_postgresql()) {
     throw settings::ConfigError("registry.standbys: the repository's registry is an SQLite file; standbys are "
                                 "those of a PostgreSQL registry");
@@ -41,7 +44,7 @@ SharedRepository::SharedRepository(repo::Repository repository, const products::
   standbys_ = std::make_shared<db::Standbys>(db::StandbyOptions{
       .primary_url = database.postgresql_url, .standby_urls = registry.standbys, .max_lag = registry.standby_max_lag});
   for (std::size_t i = 0; i < registry.standbys.size(); ++i) {
-    standby_registries_.push_back(std::make_unique<StandbyRegistry>());
+    standby_registries_.push_back(std::make_unique<ReadRegistry>());
   }
 }
 
@@ -61,6 +64,29 @@ repo::Registry& SharedRepository::open_standby(std::size_t standby) {
     } catch (const db::DbError& e) {
       throw db::Unavailable(fmt::format("standby {}: {}", standby + 1, e.what()), std::string(db::kUnavailableReason));
     }
+  }
+  return *slot;
+}
+
+std::pair<std::size_t, std::unique_lock<std::mutex>> SharedRepository::free_primary_reader() {
+  const std::size_t n = primary_readers_.size();
+  const std::size_t first = next_primary_reader_.fetch_add(1, std::memory_order_relaxed) % n;
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t i = (first + k) % n;
+    std::unique_lock lock(primary_readers_[i]->mutex, std::try_to_lock);
+    if (lock.owns_lock()) return {i, std::move(lock)};
+  }
+  return {first, std::unique_lock(primary_readers_[first]->mutex)};
+}
+
+repo::Registry& SharedRepository::open_primary_reader(std::size_t reader) {
+  auto& slot = primary_readers_[reader]->registry;
+  if (!slot) {
+    // As a standby's session: read-only, each statement with the read limit.
+    auto session = db::open_postgresql(repository_.registry_database().postgresql_url,
+                                       {.read_only = true, .statement_timeout = read_time_limit_});
+    slot = std::make_unique<repo::Registry>(std::move(session), repository_.config().index_order,
+                                            repo::Registry::Access::read_only);
   }
   return *slot;
 }

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <atomic>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -70,7 +71,8 @@ class SharedRepository {
   }
 
   // Runs fn(repo::Registry&) on a standby that qualifies (in turn), else on
-  // the primary, and returns its result. A standby that turns out to be
+  // the primary (in one of its read sessions, registry.read_sessions, when
+  // it is PostgreSQL: searches run side by side), and returns its result. A standby that turns out to be
   // gone (db::Unavailable) is set aside and fn runs again on the next one,
   // then on the primary, so no reader sees a standby go: fn must only read.
   // On PostgreSQL the database stops each statement of fn after
@@ -84,7 +86,7 @@ class SharedRepository {
     try {
       if (standbys_) {
         for (const std::size_t i : standbys_->for_read()) {
-          StandbyRegistry& standby = *standby_registries_[i];
+          ReadRegistry& standby = *standby_registries_[i];
           std::lock_guard lock(standby.mutex);
           try {
             return fn(open_standby(i));  // a read-only session with the limit as its statement_timeout
@@ -92,6 +94,10 @@ class SharedRepository {
             standby_failed(i, e);
           }
         }
+      }
+      if (!primary_readers_.empty()) {
+        auto [reader, lock] = free_primary_reader();
+        return fn(open_primary_reader(reader));  // a read-only session with the limit as its statement_timeout
       }
       return with([&](repo::Repository& r) -> decltype(auto) {
         const db::BoundedRead bounded(r.registry().connection(), read_time_limit_);
@@ -162,10 +168,17 @@ class SharedRepository {
 
  private:
   // A read-only registry on one standby, opened at its first read.
-  struct StandbyRegistry {
+  // A read-only registry session (on a standby, or a read session on the
+  // primary), used by one reader at a time.
+  struct ReadRegistry {
     std::mutex mutex;
     std::unique_ptr<repo::Registry> registry{};
   };
+  // A read session of the primary that no one uses, else the next one in
+  // turn once it is free; with its lock.
+  std::pair<std::size_t, std::unique_lock<std::mutex>> free_primary_reader();
+  // With its lock held; throws db::Unavailable when the primary is away.
+  repo::Registry& open_primary_reader(std::size_t reader);
   // With the standby's lock held; throws db::Unavailable when it cannot be
   // opened (a standby without the registry counts as one that is away).
   repo::Registry& open_standby(std::size_t standby);
@@ -178,7 +191,9 @@ class SharedRepository {
   products::ProductCache products_;
   std::size_t sync_max_recreations_;
   std::shared_ptr<db::Standbys> standbys_;
-  std::vector<std::unique_ptr<StandbyRegistry>> standby_registries_;
+  std::vector<std::unique_ptr<ReadRegistry>> standby_registries_;
+  std::vector<std::unique_ptr<ReadRegistry>> primary_readers_;  // empty: reads use the writer's session
+  std::atomic<std::size_t> next_primary_reader_{0};
   std::chrono::milliseconds read_time_limit_;
 };
 

@@ -31,7 +31,7 @@ const settings::Section<ServiceSettings>& service_section() {
 const settings::Section<RegistrySettings>& registry_section() {
   using namespace settings;
   static const auto section = make_section<RegistrySettings>(
-      "registry", "Reads of a PostgreSQL registry: the hot standbys they go to (docs/deployment.md, Read replicas) and their time limit.",
+      "registry", "Reads of a PostgreSQL registry: the hot standbys they go to (docs/deployment.md, Read replicas), the primary's sessions for them and their time limit.",
       {
           list("standbys", &RegistrySettings::standbys,
                "postgresql:// URLs of hot standbys of the repository's registry (streaming replication): SIAv2, "
@@ -49,6 +49,10 @@ const settings::Section<RegistrySettings>& registry_section() {
                   "on PostgreSQL, a search of the registry (SIAv2, DataLink, SODA, dataset lookups) runs in a "
                   "read-only transaction and is stopped after this (HTTP 400 asking for a narrower search), so "
                   "that no request holds the registry for long"),
+          integer("read_sessions", &RegistrySettings::read_sessions, {.max = 64, .min = 0},
+                  "on PostgreSQL, sessions of this server on the primary in which registry searches run side by "
+                  "side (each read-only, opened when first needed); 0: searches wait for the one session that "
+                  "also writes. Standbys, when configured, are used first"),
       });
   return section;
 }

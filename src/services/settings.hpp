@@ -64,6 +64,7 @@ struct RegistrySettings {
   std::vector<std::string> standbys{};                // postgresql:// URLs of hot standbys of the registry
   std::chrono::milliseconds standby_max_lag{10'000};  // a standby further behind is skipped
   std::chrono::milliseconds read_time_limit{30'000};  // one search of the registry (PostgreSQL) is stopped after this
+  std::size_t read_sessions = 4;  // PostgreSQL sessions on the primary for reads side by side (0: the writer's)
   friend bool operator==(const RegistrySettings&, const RegistrySettings&) = default;
 };
 

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "repo/astro_units.hpp"
@@ -187,6 +188,41 @@ TEST(ServicesApp, ARegistrySearchPastItsTimeLimitIsTheCallersErrorAndTheRegistry
   }),
                db::DbError);
   EXPECT_EQ(bounded.find_visible(repo::DatasetQuery{}).size(), 4U);
+}
+
+// On PostgreSQL, registry searches run side by side in the primary's read
+// sessions (registry.read_sessions): a search finishes while another holds
+// its session, and a search sees what was written just before it.
+TEST(ServicesApp, RegistrySearchesOnPostgreSQLRunSideBySide) {
+  RepoFixture f("app_read_sessions");
+  if (!f.repository->registry_database().is_postgresql()) GTEST_SKIP() << "SQLite searches share one connection";
+  SharedRepository shared(
+      repo::Repository::open_or_create(f.scratch.dir / "repo", pixserve::testing::test_repository_config(
+                                                                   {.name = "testrepo", .authority = "example.org"})),
+      {}, RegistrySettings{.read_sessions = 2});
+  std::promise<void> first_inside, second_done;
+  auto second_finished = second_done.get_future();
+  std::future_status first_saw = std::future_status::deferred;
+  std::thread first([&] {
+    shared.read([&](repo::Registry& registry) {
+      first_inside.set_value();
+      first_saw = second_finished.wait_for(std::chrono::seconds(20));  // the other search, meanwhile
+      return registry.stats().datasets;
+    });
+  });
+  first_inside.get_future().wait();
+  const auto found = shared.find_visible(repo::DatasetQuery{});
+  second_done.set_value();
+  first.join();
+  EXPECT_EQ(found.size(), 4U);
+  EXPECT_EQ(first_saw, std::future_status::ready) << "the second search waited for the first";
+  // Read sessions see what the writer has just committed.
+  shared.with([](repo::Repository& r) {
+    db::Transaction t(r.registry().connection());
+    r.registry().insert(pixserve::testing::test_calexp(77, 1, "r", 53.0, -28.0, 0.1));
+    t.commit();
+  });
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(shared.find_visible(repo::DatasetQuery{}).size(), 5U) << i;
 }
 
 TEST(ServicesApp, EveryLinkPathIsWhereTheServiceIsRouted) {
