@@ -330,7 +330,8 @@ sky::Polygon polygon_from_stcs(const std::string& stcs) {
   std::vector<sky::SkyPoint> vertices;
   vertices.reserve(numbers.size() / 2);
   for (size_t i = 0; i + 1 < numbers.size(); i += 2) vertices.push_back({numbers[i], numbers[i + 1]});
-  return sky::Polygon(std::move(vertices));
+  if (vertices.size() < 3) throw std::invalid_argument("s_region has fewer than 3 vertices");
+  return sky::Polygon(std::move(vertices), sky::Polygon::Checked{});
 }
 
 Registry::Registry(std::unique_ptr<db::Connection> conn, int index_order_if_new, Access access)

@@ -177,7 +177,9 @@ using FootprintVisitor = std::function<bool(std::int64_t key, const std::string&
 void visit_footprints(db::Connection& conn, std::span<const std::int64_t> keys, const SqlFilter& conditions,
                       const FootprintVisitor& visit);
 
-// s_region text <-> polygon (ObsCore STC-S "POLYGON ICRS ra dec ...").
+// A registered footprint from its s_region text (ObsCore STC-S "POLYGON
+// ICRS ra dec ..."), as the registry wrote it from a checked polygon: not
+// checked again.
 sky::Polygon polygon_from_stcs(const std::string& stcs);
 
 }  // namespace pixserve::repo

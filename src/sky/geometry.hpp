@@ -8,6 +8,7 @@
 #include <numbers>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -47,6 +48,12 @@ class Polygon {
   // Throws std::invalid_argument for < 3 vertices, repeated consecutive
   // vertices, non-finite values or self-intersecting edges.
   explicit Polygon(std::vector<SkyPoint> vertices);
+  // The vertices of a polygon the constructor above has accepted (and
+  // ordered), kept as they are without checking them again: a footprint
+  // read back from the registry, which was checked when it was registered
+  // (the checks were most of the cost of reading one).
+  struct Checked {};
+  Polygon(std::vector<SkyPoint> vertices, Checked) : vertices_(std::move(vertices)) {}
 
   const std::vector<SkyPoint>& vertices() const noexcept { return vertices_; }
   bool contains(const SkyPoint& p) const;
