@@ -444,12 +444,14 @@ void Runner::supervise() {
     const auto t = steady::now();
     auto next = steady::time_point::max();
     std::vector<std::pair<std::string, Running>> overdue;
-    for (const auto& [id, r] : running_) {
+    for (auto& [id, r] : running_) {
       if (r.cancel.cancelled()) continue;
-      if (r.deadline <= t)
+      if (r.deadline <= t) {
+        r.overdue = true;
         overdue.emplace_back(id, r);
-      else
+      } else {
         next = std::min(next, r.deadline);
+      }
     }
     if (!overdue.empty()) {
       lock.unlock();
@@ -488,6 +490,11 @@ void Runner::heartbeat() {
       const auto held = store_.renew(worker_name_, ids, options_.lease);
       for (const auto& [id, token] : mine) {
         if (std::find(held.begin(), held.end(), id) != held.end() || token.cancelled()) continue;
+        {
+          std::lock_guard lock(mutex_);
+          const auto found = running_.find(id);
+          if (found != running_.end() && found->second.overdue) continue;  // ended at its deadline (supervise)
+        }
         // Aborted or destroyed through another process, or reaped.
         const auto phase = store_.phase_of(id);
         token.cancel(!phase ? "job destroyed" : phase == Phase::aborted ? "aborted" : "lease lost");

@@ -259,6 +259,9 @@ class Runner {
     CancelToken cancel;
     std::chrono::steady_clock::time_point deadline;
     std::int64_t duration = 0;
+    // Past its deadline and being ended by the supervisor: the heartbeat,
+    // which then no longer finds its lease, leaves the cancelling to it.
+    bool overdue = false;
   };
 
   void worker();
