@@ -69,14 +69,15 @@ repo::Registry& SharedRepository::open_standby(std::size_t standby) {
 }
 
 std::pair<std::size_t, std::unique_lock<std::mutex>> SharedRepository::free_primary_reader() {
-  const std::size_t n = primary_readers_.size();
-  const std::size_t first = next_primary_reader_.fetch_add(1, std::memory_order_relaxed) % n;
-  for (std::size_t k = 0; k < n; ++k) {
-    const std::size_t i = (first + k) % n;
+  // The first free one: a server with one search at a time keeps using one
+  // session, whose backend has its caches warm (in turn, the searches of a
+  // single client took ~20% longer at 10^6 rows).
+  for (std::size_t i = 0; i < primary_readers_.size(); ++i) {
     std::unique_lock lock(primary_readers_[i]->mutex, std::try_to_lock);
     if (lock.owns_lock()) return {i, std::move(lock)};
   }
-  return {first, std::unique_lock(primary_readers_[first]->mutex)};
+  const std::size_t next = next_primary_reader_.fetch_add(1, std::memory_order_relaxed) % primary_readers_.size();
+  return {next, std::unique_lock(primary_readers_[next]->mutex)};
 }
 
 repo::Registry& SharedRepository::open_primary_reader(std::size_t reader) {

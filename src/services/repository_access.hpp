@@ -174,8 +174,8 @@ class SharedRepository {
     std::mutex mutex;
     std::unique_ptr<repo::Registry> registry{};
   };
-  // A read session of the primary that no one uses, else the next one in
-  // turn once it is free; with its lock.
+  // The first read session of the primary that no one uses, else the next
+  // one in turn once it is free; with its lock.
   std::pair<std::size_t, std::unique_lock<std::mutex>> free_primary_reader();
   // With its lock held; throws db::Unavailable when the primary is away.
   repo::Registry& open_primary_reader(std::size_t reader);
