@@ -215,4 +215,9 @@ http::Response table_response(const ParsedParams& params, const ResultLimits& li
   });
 }
 
+RowsFailed database_lost_mid_stream(std::string_view source, const std::exception& cause) {
+  spdlog::warn("{}: {}", source, cause.what());
+  return RowsFailed("the database became unavailable while the result was read");
+}
+
 }  // namespace pixserve::dali

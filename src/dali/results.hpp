@@ -114,10 +114,9 @@ class RowsFailed : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 // The RowsFailed of a source whose database went away (db::Unavailable)
-// after the first row: the rows cannot be read again elsewhere.
-inline RowsFailed database_lost_mid_stream() {
-  return RowsFailed("the database became unavailable while the result was read");
-}
+// after the first row: the rows cannot be read again elsewhere. The cause
+// (which names the server) goes to the log as `source`'s, not to the client.
+RowsFailed database_lost_mid_stream(std::string_view source, const std::exception& cause);
 
 struct TableStats {
   std::uint64_t rows = 0;

@@ -133,8 +133,7 @@ http::Response dataset_query_response(std::shared_ptr<SharedRepository> reposito
     try {
       found->for_each([&](repo::DatasetRecord&& r) { return emit(rows.row(r)); });
     } catch (const db::Unavailable& e) {
-      spdlog::warn("{}", e.what());
-      throw dali::database_lost_mid_stream();
+      throw dali::database_lost_mid_stream("datasets", e);
     }
   };
   return dali::table_response(params, limits, std::move(table));

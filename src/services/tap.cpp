@@ -205,8 +205,7 @@ dali::TableStats write_result(votable::Sink sink, const dali::ResponseFormat& fo
     } catch (const tap::QueryInterrupted& e) {
       throw dali::RowsFailed(e.what());
     } catch (const db::Unavailable& e) {
-      spdlog::warn("tap: {}", e.what());
-      throw dali::database_lost_mid_stream();
+      throw dali::database_lost_mid_stream("tap", e);
     } catch (const dali::DaliError& e) {
       throw dali::RowsFailed(e.what());  // an error of the query met on a later row
     }

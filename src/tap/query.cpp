@@ -793,9 +793,7 @@ QueryCursor TapEngine::open_on(std::size_t server, const QueryRequest& request) 
       throw dali::usage_error(fmt::format("UPLOAD: table name '{}' must be a letter followed by letters, digits or _",
                                           upload.name.substr(0, 64)));
     }
-    std::string lower;
-    for (const char c : upload.name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (!upload_names.insert(lower).second) throw dali::usage_error("UPLOAD: table " + upload.name + " given twice");
+    if (!upload_names.insert(adql::ascii_lower(upload.name)).second) throw dali::usage_error("UPLOAD: table " + upload.name + " given twice");
     adql::TableDef def;
     def.schema = "TAP_UPLOAD";
     def.name = upload.name;
@@ -805,9 +803,7 @@ QueryCursor TapEngine::open_on(std::size_t server, const QueryRequest& request) 
     std::vector<AdqlType> types;
     for (std::size_t i = 0; i < upload.table.fields.size(); ++i) {
       const auto& f = upload.table.fields[i];
-      std::string key;
-      for (const char c : f.name) key += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (!names.insert(key).second) {
+      if (!names.insert(adql::ascii_lower(f.name)).second) {
         throw dali::usage_error(fmt::format("UPLOAD {}: two columns are named '{}'", upload.name, f.name.substr(0, 64)));
       }
       adql::ColumnDef c;
