@@ -6,7 +6,10 @@
 # and a disk check), and the same requests sent to one replica without the
 # balancer, for HAProxy's own cost.
 #
-#   bash bench/replicas.sh [PIXSERVE_BIN] [DURATION] [CONNECTIONS]
+#   bash bench/replicas.sh [PIXSERVE_BIN] [DURATION] [CONNECTIONS] [CONFIG]
+#
+# CONFIG: a pixserve.yaml every replica serves with (e.g. to compare
+# registry.read_sessions settings).
 #
 # Everything runs on this machine: client, balancer, replicas and database
 # share its cores, so the figures show where the path stops scaling here,
@@ -17,6 +20,8 @@ set -euo pipefail
 BIN=$(realpath "${1:-build/pixserve}")
 DURATION=${2:-10s}
 CONNECTIONS=${3:-32}
+CONFIG_ARGS=()
+if [ -n "${4:-}" ]; then CONFIG_ARGS=(--config "$(realpath "$4")"); fi
 THREADS=${WRK_THREADS:-2}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 for tool in wrk haproxy psql; do
@@ -49,7 +54,7 @@ PORTS=()
 for i in 0 1 2; do
   PORTS+=("$(free_port)")
   # Access logs at info level cost a line per request: warnings only.
-  "$BIN" --log-level warn serve --repo "$WORK/repo" --host 127.0.0.1 --port "${PORTS[$i]}" \
+  "$BIN" --log-level warn serve --repo "$WORK/repo" --host 127.0.0.1 --port "${PORTS[$i]}" "${CONFIG_ARGS[@]}" \
     >"$WORK/replica$i.log" 2>&1 &
   PIDS+=($!)
 done
