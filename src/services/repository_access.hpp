@@ -20,8 +20,8 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <memory>
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -72,9 +72,10 @@ class SharedRepository {
 
   // Runs fn(repo::Registry&) on a standby that qualifies (in turn), else on
   // the primary (in one of its read sessions, registry.read_sessions, when
-  // it is PostgreSQL: searches run side by side), and returns its result. A standby that turns out to be
-  // gone (db::Unavailable) is set aside and fn runs again on the next one,
-  // then on the primary, so no reader sees a standby go: fn must only read.
+  // it is PostgreSQL: searches run side by side), and returns its result.
+  // A standby that turns out to be gone (db::Unavailable) is set aside and
+  // fn runs again on the next one, then on the primary, so no reader sees a
+  // standby go: fn must only read.
   // On PostgreSQL the database stops each statement of fn after
   // registry.read_time_limit_s, and fn cannot write (on the primary it runs
   // in a read-only transaction; a standby's session is read-only): a
@@ -167,7 +168,6 @@ class SharedRepository {
   products::InputResolver product_inputs();
 
  private:
-  // A read-only registry on one standby, opened at its first read.
   // A read-only registry session (on a standby, or a read session on the
   // primary), used by one reader at a time.
   struct ReadRegistry {

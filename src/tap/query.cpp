@@ -793,7 +793,9 @@ QueryCursor TapEngine::open_on(std::size_t server, const QueryRequest& request) 
       throw dali::usage_error(fmt::format("UPLOAD: table name '{}' must be a letter followed by letters, digits or _",
                                           upload.name.substr(0, 64)));
     }
-    if (!upload_names.insert(adql::ascii_lower(upload.name)).second) throw dali::usage_error("UPLOAD: table " + upload.name + " given twice");
+    if (!upload_names.insert(adql::ascii_lower(upload.name)).second) {
+      throw dali::usage_error("UPLOAD: table " + upload.name + " given twice");
+    }
     adql::TableDef def;
     def.schema = "TAP_UPLOAD";
     def.name = upload.name;

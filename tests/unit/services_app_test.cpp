@@ -44,7 +44,7 @@ struct RepoFixture {
   Scratch scratch;
   std::shared_ptr<SharedRepository> repository;
   explicit RepoFixture(const std::string& name) : scratch(name) {
-    auto repo = repo::Repository::open_or_create(scratch.dir / "repo", pixserve::testing::test_repository_config({.name = "testrepo", .authority = "example.org"}));
+    auto repo = open();
     auto& reg = repo.registry();
     reg.insert(calexp(1, 1, 53.0, -28.0, "r"));
     reg.insert(calexp(2, 1, 53.0, -28.0, "g"));
@@ -66,6 +66,12 @@ struct RepoFixture {
     bias.checksum = "00";
     reg.insert(bias);
     repository = std::make_shared<SharedRepository>(std::move(repo));
+  }
+  // The fixture's repository opened again (e.g. to share it with other
+  // registry settings).
+  repo::Repository open() const {
+    return repo::Repository::open_or_create(
+        scratch.dir / "repo", pixserve::testing::test_repository_config({.name = "testrepo", .authority = "example.org"}));
   }
 };
 
@@ -165,10 +171,7 @@ TEST(ServicesApp, ConcurrentQueriesShareTheRegistrySafely) {
 TEST(ServicesApp, ARegistrySearchPastItsTimeLimitIsTheCallersErrorAndTheRegistryServesOn) {
   RepoFixture f("app_read_limit");
   if (!f.repository->registry_database().is_postgresql()) GTEST_SKIP() << "SQLite stops statements itself";
-  SharedRepository bounded(
-      repo::Repository::open_or_create(f.scratch.dir / "repo", pixserve::testing::test_repository_config(
-                                                                   {.name = "testrepo", .authority = "example.org"})),
-      {}, RegistrySettings{.read_time_limit = std::chrono::milliseconds(300)});
+  SharedRepository bounded(f.open(), {}, RegistrySettings{.read_time_limit = std::chrono::milliseconds(300)});
   const auto t0 = std::chrono::steady_clock::now();
   try {
     bounded.read([](repo::Registry& registry) {
@@ -196,10 +199,7 @@ TEST(ServicesApp, ARegistrySearchPastItsTimeLimitIsTheCallersErrorAndTheRegistry
 TEST(ServicesApp, RegistrySearchesOnPostgreSQLRunSideBySide) {
   RepoFixture f("app_read_sessions");
   if (!f.repository->registry_database().is_postgresql()) GTEST_SKIP() << "SQLite searches share one connection";
-  SharedRepository shared(
-      repo::Repository::open_or_create(f.scratch.dir / "repo", pixserve::testing::test_repository_config(
-                                                                   {.name = "testrepo", .authority = "example.org"})),
-      {}, RegistrySettings{.read_sessions = 2});
+  SharedRepository shared(f.open(), {}, RegistrySettings{.read_sessions = 2});
   std::promise<void> first_inside, second_done;
   auto second_finished = second_done.get_future();
   std::future_status first_saw = std::future_status::deferred;
