@@ -17,8 +17,8 @@ namespace {
 // Every table of a registry database, parents before children (foreign
 // keys): the registry's own, then the token store's and the UWS store's,
 // which keep their state beside it.
-constexpr const char* kRegistryTables[] = {"registry_meta", "dataset", "footprint_cell", "provenance",
-                                           "auth_token",    "uws_job", "uws_parameter",  "uws_result"};
+constexpr const char* kRegistryTables[] = {"registry_meta", "dataset",    "footprint_cell", "center_cell", "provenance",
+                                           "auth_token",    "uws_job",    "uws_parameter",  "uws_result"};
 
 std::int64_t count_rows(db::Connection& connection, const std::string& table) {
   auto s = connection.prepare(fmt::format("SELECT count(*) FROM {}", table));

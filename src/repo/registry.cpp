@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <numbers>
 #include <span>
 #include <sstream>
+#include <type_traits>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -18,7 +20,9 @@ namespace {
 // 2: dataset.storage and dataset.recipe (virtual datasets); ivoa_obscore's
 // access_url without the DataLink path. A version-1 registry is upgraded in
 // place when opened (kUpgradeFrom1, then the schema again for the view).
-constexpr int kSchemaVersion = 2;
+// 3: center_cell, the index of the datasets' centres (s_ra, s_dec); a
+// version-2 registry gets it filled when opened (fill_center_cells).
+constexpr int kSchemaVersion = 3;
 constexpr const char* kUpgradeFrom1 = R"SQL(
 ALTER TABLE dataset ADD COLUMN storage TEXT NOT NULL DEFAULT 'file' CHECK (storage IN ('file', 'virtual'));
 ALTER TABLE dataset ADD COLUMN recipe TEXT;
@@ -104,6 +108,17 @@ CREATE TABLE IF NOT EXISTS footprint_cell (
   PRIMARY KEY (cell, dataset_key)
 ) {without_rowid};
 CREATE INDEX IF NOT EXISTS footprint_cell_dataset_idx ON footprint_cell (dataset_key);
+
+-- The HEALPix NESTED cell at order 29 (kCenterCellOrder) of each dataset's
+-- centre (s_ra, s_dec): the index of ADQL's CONTAINS(POINT(s_ra, s_dec), ...)
+-- cones, whose candidates from footprint_cell would be every footprint
+-- around the cone rather than the few centres inside it.
+CREATE TABLE IF NOT EXISTS center_cell (
+  cell        {integer} NOT NULL,
+  dataset_key {integer} NOT NULL REFERENCES dataset (dataset_key) ON DELETE CASCADE,
+  PRIMARY KEY (cell, dataset_key)
+) {without_rowid};
+CREATE INDEX IF NOT EXISTS center_cell_dataset_idx ON center_cell (dataset_key);
 
 -- Inputs of each dataset, by dataset ID; an input need not be registered
 -- (yet), so this is not a foreign key on input_id.
@@ -301,7 +316,79 @@ DatasetRecord read_record(db::Statement& s) {
   return r;
 }
 
+// The center_cell of a dataset centred at (ra, dec), none without a valid
+// centre (a calibration, or coordinates no sky point has).
+std::optional<std::int64_t> center_cell_of(std::optional<double> ra, std::optional<double> dec) {
+  if (!ra || !dec || !std::isfinite(*ra) || !std::isfinite(*dec) || *dec < -90.0 || *dec > 90.0) return std::nullopt;
+  return sky::cell_of({sky::normalize_ra(*ra), *dec}, kCenterCellOrder);
+}
+
+// Fills center_cell from the datasets' s_ra and s_dec (the upgrade of a
+// version-2 registry): the centres are read first, then written in batches
+// (one statement of two arrays per 10^4 on PostgreSQL).
+void fill_center_cells(db::Connection& conn) {
+  std::vector<std::int64_t> keys, cells;
+  {
+    auto s = conn.prepare("SELECT dataset_key, s_ra, s_dec FROM dataset WHERE s_ra IS NOT NULL AND s_dec IS NOT NULL");
+    while (s->step()) {
+      if (const auto cell = center_cell_of(s->get_optional_double(1), s->get_optional_double(2))) {
+        keys.push_back(s->get_int(0));
+        cells.push_back(*cell);
+      }
+    }
+  }
+  if (conn.dialect() == db::Dialect::postgresql) {
+    auto insert = conn.prepare(
+        "INSERT INTO center_cell (cell, dataset_key) SELECT * FROM unnest(CAST(? AS BIGINT[]), CAST(? AS BIGINT[]))");
+    constexpr std::size_t kBatch = 10'000;
+    for (std::size_t i = 0; i < keys.size(); i += kBatch) {
+      const auto n = std::min(kBatch, keys.size() - i);
+      insert->bind(1, bigint_array(std::span(cells).subspan(i, n)))
+          .bind(2, bigint_array(std::span(keys).subspan(i, n)))
+          .run();
+      insert->reset();
+    }
+  } else {
+    auto insert = conn.prepare("INSERT INTO center_cell (cell, dataset_key) VALUES (?, ?)");
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      insert->bind(1, cells[i]).bind(2, keys[i]).run();
+      insert->reset();
+    }
+  }
+}
+
 }  // namespace
+
+std::vector<sky::CellRange> center_cell_ranges(const sky::Shape& shape) {
+  // The shape's extent (deg): a circle's diameter, a polygon's bounding
+  // circle's, a range's geometric mean of its sides.
+  const double extent = std::visit(
+      [](const auto& s) -> double {
+        using S = std::decay_t<decltype(s)>;
+        if constexpr (std::is_same_v<S, sky::Circle>) {
+          return 2.0 * s.radius_deg;
+        } else if constexpr (std::is_same_v<S, sky::Polygon>) {
+          return 2.0 * s.bounding_circle().radius_deg;
+        } else {
+          const double width = s.ra_min <= s.ra_max ? s.ra_max - s.ra_min : 360.0 - s.ra_min + s.ra_max;
+          const double cos_dec =
+              std::max(std::cos(std::max(std::abs(s.dec_min), std::abs(s.dec_max)) * std::numbers::pi / 180.0), 1e-3);
+          return std::sqrt(std::max(width * cos_dec, 0.0) * std::max(s.dec_max - s.dec_min, 0.0));
+        }
+      },
+      shape);
+  // Cells of about a quarter of the extent: a cone's cover has a few dozen
+  // cells, so its candidates are about its own centres, at any size.
+  int order = kCenterCellOrder;
+  while (order > 0 && sky::cell_size_deg(order) < extent / 4.0) --order;
+  const int shift = 2 * (kCenterCellOrder - order);
+  auto ranges = sky::cover(shape, order);
+  for (auto& r : ranges) {
+    r.first <<= shift;
+    r.last = ((r.last + 1) << shift) - 1;
+  }
+  return ranges;
+}
 
 sky::Polygon polygon_from_stcs(const std::string& stcs) {
   // Read for every row a spatial query returns: tokens by hand and numbers
@@ -360,6 +447,12 @@ Registry::Registry(std::unique_ptr<db::Connection> conn, int index_order_if_new,
       conn_->exec(kUpgradeFrom1);
       conn_->exec(schema_sql(conn_->dialect()));  // the view as version 2 defines it
       version = 2;
+    }
+    if (version == 2) {  // the schema above made center_cell, empty
+      fill_center_cells(*conn_);
+      auto put = conn_->prepare("UPDATE registry_meta SET value = ? WHERE key = 'schema_version'");
+      put->bind(1, std::to_string(kSchemaVersion)).run();
+      version = kSchemaVersion;
     }
     if (version != kSchemaVersion) {
       throw db::DbError(
@@ -495,6 +588,11 @@ void Registry::insert(const DatasetRecord& r) {
       cell_insert->bind(1, static_cast<std::int64_t>(cell)).bind(2, key).run();
       cell_insert->reset();
     }
+  }
+  if (const auto cell = center_cell_of(r.s_ra, r.s_dec)) {
+    auto center_insert = conn_->prepare_cached("INSERT INTO center_cell (cell, dataset_key) VALUES (?, ?)");
+    center_insert->bind(1, *cell).bind(2, key).run();
+    center_insert->reset();
   }
   auto prov = conn_->prepare_cached("INSERT INTO provenance (dataset_id, input_id, role) VALUES (?, ?, ?)");
   for (const auto& link : r.inputs) {

@@ -16,6 +16,7 @@
 #include "db/database.hpp"
 #include "repo/dataset.hpp"
 #include "sky/geometry.hpp"
+#include "sky/healpix.hpp"
 
 namespace pixserve::repo {
 
@@ -167,6 +168,15 @@ class Registry {
 std::optional<std::vector<std::int64_t>> footprint_candidates(db::Connection& conn, int index_order,
                                                               const std::vector<sky::Shape>& regions,
                                                               std::optional<std::size_t> max_index_rows = {});
+// The index of datasets' centres (table center_cell): the HEALPix NESTED
+// cell of (s_ra, s_dec) at this order, the finest, so that a cone of any
+// size is covered closely.
+constexpr int kCenterCellOrder = sky::kMaxHealpixOrder;
+// Ranges of center_cell cells holding every point of `shape` (and few
+// more): the shape covered at an order suited to its size, each cell as
+// the range of its descendants at kCenterCellOrder. Sorted, disjoint.
+std::vector<sky::CellRange> center_cell_ranges(const sky::Shape& shape);
+
 // A list of dataset keys as one statement parameter: an array literal for
 // CAST(? AS BIGINT[]) on PostgreSQL, a JSON array for json_each(?) on SQLite.
 std::string keys_parameter(db::Dialect dialect, std::span<const std::int64_t> keys);

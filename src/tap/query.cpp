@@ -874,8 +874,12 @@ QueryCursor TapEngine::open_on(std::size_t server, const QueryRequest& request) 
   topts.parse.max_length = options_.settings.max_query_length;  // the setting, not the parser's default, decides
   topts.index_filter = [&](const adql::SpatialHint& hint) -> adql::IndexFilter {
     if (hint.table != "ivoa.obscore") return {};
+    const bool centres = hint.kind == adql::SpatialHint::Kind::point_in_shape;
+    // The index of centres holds (s_ra, s_dec): a point of other columns
+    // (POINT(s_dec, s_ra), POINT(s_ra, em_min)) has no index.
+    if (centres && hint.columns != std::vector<std::string>{"s_ra", "s_dec"}) return {};
     const std::string key = hint.sql_alias + ".dataset_key";
-    if (conn->dialect() == db::Dialect::postgresql && hint.kind != adql::SpatialHint::Kind::point_in_shape) {
+    if (conn->dialect() == db::Dialect::postgresql && !centres) {
       // PostgreSQL's own exact test of footprints (adql__intersects & co.,
       // PL/pgSQL) costs ~0.15 ms per candidate, most of a cone's time: the
       // footprints are tested here instead, and the query keeps the keys
@@ -900,9 +904,13 @@ QueryCursor TapEngine::open_on(std::size_t server, const QueryRequest& request) 
                 true};
       }
     }
-    const auto ranges = sky::cover(hint.shape, options_.index_order);
+    // A point's candidates are the datasets centred in the cells of the
+    // constant (center_cell), a region's those whose footprint has a cell
+    // of its cover (footprint_cell).
+    const auto ranges = centres ? repo::center_cell_ranges(hint.shape) : sky::cover(hint.shape, options_.index_order);
     if (ranges.empty()) return {};
-    const std::string cells = fmt::format("{}.footprint_cell", db::main_schema(conn->dialect()));
+    const std::string cells =
+        fmt::format("{}.{}", db::main_schema(conn->dialect()), centres ? "center_cell" : "footprint_cell");
     // On PostgreSQL the candidates' keys are gathered first (an ARRAY of
     // the index's rows) and the visible rows then looked up by primary key:
     // as IN (SELECT ...), the planner may instead hash the candidates and

@@ -51,8 +51,15 @@ def moved(survey_dir, tmp_path_factory):
 
 def test_migrate_copies_every_table_and_switches_the_repository(moved):
     assert "the repository now uses it" in moved["log"]
-    for table in ("dataset", "footprint_cell", "provenance", "auth_token"):
+    for table in ("dataset", "footprint_cell", "center_cell", "provenance", "auth_token"):
         assert table in moved["log"], moved["log"]
+    # Both indexes hold what the datasets say: a footprint cell for each
+    # calexp, and a centre for each dataset with s_ra and s_dec.
+    counts = subprocess.run(
+        ["psql", "-tA", moved["url"], "-c",
+         "SELECT (SELECT count(*) FROM center_cell), (SELECT count(*) FROM dataset WHERE s_ra IS NOT NULL)"],
+        capture_output=True, text=True, check=True).stdout.strip().split("|")
+    assert int(counts[0]) == int(counts[1]) > 0
     config = (moved["repo"] / "pixserve-repo.json").read_text()
     assert moved["url"] in config
     # The same datasets, found through the footprint index on the new database.

@@ -1,11 +1,13 @@
 // Virtual datasets in the registry: the recipe document, the storage column,
-// and the upgrade of a version-1 registry that has neither.
+// the upgrade of a version-1 registry that has neither, and of a version-2
+// registry that has no index of centres.
 #include <gtest/gtest.h>
 
 #include "image/calexp.hpp"
 #include "repo/recipe.hpp"
 #include "repo/repository.hpp"
 #include "repo/virtual_products.hpp"
+#include "sky/healpix.hpp"
 #include "test_scratch.hpp"
 #include "test_registry.hpp"
 
@@ -87,8 +89,9 @@ TEST(RegistrySchema, AVersionOneRegistryIsUpgradedInPlace) {
     repo.registry().insert(r);
     // Back to version 1: no storage and recipe columns.
     auto& c = repo.registry().connection();
-    c.exec("ALTER TABLE dataset DROP COLUMN storage; ALTER TABLE dataset DROP COLUMN recipe; "
-           "UPDATE registry_meta SET value = '1' WHERE key = 'schema_version'");
+    c.exec(
+        "DROP TABLE center_cell; ALTER TABLE dataset DROP COLUMN storage; ALTER TABLE dataset DROP COLUMN recipe; "
+        "UPDATE registry_meta SET value = '1' WHERE key = 'schema_version'");
   }
   auto repo = Repository::open(s.dir / "repo");
   const auto r = repo.registry().find_by_id("DR1.bias.d001");
@@ -97,7 +100,61 @@ TEST(RegistrySchema, AVersionOneRegistryIsUpgradedInPlace) {
   EXPECT_TRUE(r->recipe.empty());
   auto version = repo.registry().connection().prepare("SELECT value FROM registry_meta WHERE key = 'schema_version'");
   ASSERT_TRUE(version->step());
-  EXPECT_EQ(version->get_text(0), "2");
+  EXPECT_EQ(version->get_text(0), "3");
+}
+
+// Version 3 added the index of centres (center_cell): a version-2 registry
+// (SQLite or PostgreSQL) gets it filled from s_ra and s_dec when opened;
+// a dataset without a centre has no row.
+TEST(RegistrySchema, AVersionTwoRegistryGetsItsIndexOfCentres) {
+  pixserve::testing::ScratchDir s;
+  const std::vector<std::pair<double, double>> centres = {{0.0, -30.0}, {359.999, 12.5}, {150.25, 89.9}};
+  {
+    auto repo = Repository::open_or_create(s.dir / "repo", pixserve::testing::test_repository_config());
+    for (std::size_t i = 0; i < centres.size(); ++i) {
+      DatasetRecord r;
+      r.dataset_id = "DR1.calexp.v" + std::to_string(i) + ".d001";
+      r.type = DatasetType::calexp;
+      r.collection = "DR1";
+      r.data_id.visit = static_cast<std::int64_t>(i);
+      r.data_id.detector = 1;
+      r.file_path = "data/" + r.dataset_id + ".fits";
+      r.checksum = "00";
+      r.s_ra = centres[i].first;
+      r.s_dec = centres[i].second;
+      repo.registry().insert(r);
+    }
+    DatasetRecord bias;
+    bias.dataset_id = "DR1.bias.d001";
+    bias.type = DatasetType::bias;
+    bias.collection = "DR1";
+    bias.data_id.detector = 1;
+    bias.file_path = "data/bias.fits";
+    bias.checksum = "00";
+    repo.registry().insert(bias);
+    auto& c = repo.registry().connection();
+    {
+      auto rows = c.prepare("SELECT count(*) FROM center_cell");
+      ASSERT_TRUE(rows->step());
+      EXPECT_EQ(rows->get_int(0), 3);  // written at insert
+    }
+    c.exec("DROP TABLE center_cell");
+    c.exec("UPDATE registry_meta SET value = '2' WHERE key = 'schema_version'");
+  }
+  auto repo = Repository::open(s.dir / "repo");
+  auto& c = repo.registry().connection();
+  auto cells = c.prepare(
+      "SELECT d.s_ra, d.s_dec, c.cell FROM center_cell AS c JOIN dataset AS d ON d.dataset_key = c.dataset_key "
+      "ORDER BY d.visit");
+  std::size_t n = 0;
+  while (cells->step()) {
+    EXPECT_EQ(cells->get_int(2), sky::cell_of({cells->get_double(0), cells->get_double(1)}, kCenterCellOrder));
+    ++n;
+  }
+  EXPECT_EQ(n, centres.size());
+  auto version = c.prepare("SELECT value FROM registry_meta WHERE key = 'schema_version'");
+  ASSERT_TRUE(version->step());
+  EXPECT_EQ(version->get_text(0), "3");
 }
 
 TEST(RegistrySchema, StorageAndRecipeAreStoredAndReadBack) {

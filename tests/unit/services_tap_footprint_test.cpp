@@ -38,6 +38,7 @@ repo::DatasetRecord grid_calexp(std::int64_t visit) {
     r.footprint = sky::Polygon({{wrap_ra(ra - half), dec - half}, {wrap_ra(ra + half), dec - half},
                                 {wrap_ra(ra + half), dec + half}, {wrap_ra(ra - half), dec + half}});
   }
+  r.s_fov = 2.0 * std::sqrt(2.0) * half;
   if (visit % 7 == 0) {
     r.rights.policy = repo::ReadPolicy::owner;
     r.rights.owner = "alice";
@@ -136,6 +137,44 @@ TEST(TapFootprint, TheEnginesExactTestGivesTheRowsOfTheQuerysOwn) {
   }
   EXPECT_EQ(compared, constants.size() * 5 * 2);
   EXPECT_GE(nonempty, compared / 2);  // most constraints keep something to compare
+}
+
+// CONTAINS(POINT(s_ra, s_dec), constant) takes its candidates from the
+// index of centres (center_cell) and gives the rows of the same test
+// without any index (the point written as expressions, which no index
+// serves), for cones of every size, across RA 0. A point of other columns
+// is not served by that index (it holds (s_ra, s_dec) only).
+TEST(TapFootprint, APointConeUsesTheIndexOfCentresAndGivesTheRowsOfTheUnindexedTest) {
+  FootprintFixture f;
+  const auto engine = f.engine(1'000'000);
+  auth::Identity alice;
+  alice.user = "alice";
+  const std::string select = "SELECT obs_publisher_did FROM ivoa.obscore WHERE ";
+  std::size_t compared = 0, nonempty = 0;
+  for (const std::string constant :
+       {"CIRCLE(0.0, -27.9, 0.001)", "CIRCLE(359.975, -27.85, 0.03)", "CIRCLE(0.0, -27.9, 0.3)",
+        "CIRCLE(0.0, -27.9, 20)", "POLYGON(359.9, -28.0, 0.1, -28.02, 0.0, -27.85)", "BOX(0.0, -27.9, 0.2, 0.1)",
+        "POINT(0.025, -27.8)", "CIRCLE(10.0, 10.0, 0.5)"}) {
+    for (const auth::Identity& viewer : {auth::Identity{}, alice}) {
+      const Answer indexed = ask(*engine, select + "CONTAINS(POINT(s_ra, s_dec), " + constant + ") = 1", viewer);
+      const Answer unindexed =
+          ask(*engine, select + "CONTAINS(POINT(s_ra + 0, s_dec + 0), " + constant + ") = 1", viewer);
+      EXPECT_EQ(indexed.ids, unindexed.ids) << constant;
+      EXPECT_NE(indexed.sql.find("center_cell"), std::string::npos) << indexed.sql;
+      EXPECT_EQ(unindexed.sql.find("_cell"), std::string::npos) << unindexed.sql;
+      ++compared;
+      if (!indexed.ids.empty()) ++nonempty;
+    }
+  }
+  EXPECT_GE(nonempty, compared / 2);
+  // (s_ra, s_fov) is a point the index of centres knows nothing of.
+  const Answer by_columns =
+      ask(*engine, select + "CONTAINS(POINT(s_ra, s_fov), CIRCLE(0.1, 0.02, 0.5)) = 1", alice);
+  const Answer by_expressions =
+      ask(*engine, select + "CONTAINS(POINT(s_ra + 0, s_fov + 0), CIRCLE(0.1, 0.02, 0.5)) = 1", alice);
+  EXPECT_FALSE(by_columns.ids.empty());
+  EXPECT_EQ(by_columns.ids, by_expressions.ids);
+  EXPECT_EQ(by_columns.sql.find("_cell"), std::string::npos) << by_columns.sql;
 }
 
 TEST(TapFootprint, TheExactTestKeepsRightsAndNeverShowsAHiddenDataset) {
