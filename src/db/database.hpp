@@ -100,6 +100,13 @@ class Statement {
     return v ? bind(index, *v) : bind_null(index);
   }
 
+  // Asks, before the first step(), for the rows in the database's binary
+  // form where it has one (PostgreSQL): numbers travel as bytes, not as
+  // text the server writes and the client parses again (a third of the
+  // server's time for a registry row of twenty doubles). Only for
+  // statements whose columns are integers, reals, booleans or text.
+  virtual void binary_results() {}
+
   // Advances to the next row; false when done. For statements without
   // results, one call executes them.
   virtual bool step() = 0;

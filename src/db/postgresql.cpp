@@ -17,6 +17,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -59,7 +60,16 @@ constexpr auto kCancelRepeat = std::chrono::milliseconds(500);
 
 // Built-in type OIDs (fixed in PostgreSQL's catalogue) read as numbers.
 constexpr Oid kBoolOid = 16, kInt8Oid = 20, kInt2Oid = 21, kInt4Oid = 23, kFloat4Oid = 700, kFloat8Oid = 701,
-              kNumericOid = 1700;
+              kNumericOid = 1700, kByteaOid = 17, kNameOid = 19, kTextOid = 25, kBpcharOid = 1042,
+              kVarcharOid = 1043;
+
+// The first `size` bytes at `p` as an unsigned integer in network byte
+// order (binary results).
+std::uint64_t network_order(const char* p, std::size_t size) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < size; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
 
 // SQLSTATE classes and codes the interface distinguishes.
 constexpr std::string_view kUniqueViolation = "23505";
@@ -263,7 +273,8 @@ class PgConnection final : public Connection {
   // reads the rest of its rows into memory, as one connection carries one
   // query at a time. False when there was nothing to send (the ROLLBACK of
   // a transaction lost with the connection).
-  bool send(PgStatement* by, const std::string& sql, const std::vector<std::optional<std::string>>& params);
+  bool send(PgStatement* by, const std::string& sql, const std::vector<std::optional<std::string>>& params,
+            bool binary_results);
   // The next result of the query in flight, waiting (and watching the
   // progress check) as long as the server is busy; null when none is left.
   Result next_result();
@@ -355,7 +366,7 @@ class PgStatement final : public Statement {
     if (lost_) conn_.orphaned();
     if (done_) return false;
     if (!sent_) {
-      const bool sent = conn_.send(this, sql_, params_);
+      const bool sent = conn_.send(this, sql_, params_, binary_);
       sent_ = true;
       if (!sent) {
         done_ = true;
@@ -402,11 +413,27 @@ class PgStatement final : public Statement {
     if (!shape() || index < 0 || index >= PQnfields(shape())) throw DbError("postgresql: no such column");
     return PQfname(shape(), index);
   }
+  void binary_results() override {
+    if (sent_) throw DbError("postgresql: binary_results() after the statement was sent: " + sql_.substr(0, 200));
+    binary_ = true;
+  }
+
   bool is_null(int index) override { return PQgetisnull(current(index), 0, index) != 0; }
   std::int64_t get_int(int index) override {
     const PGresult* r = current(index);
     if (PQgetisnull(r, 0, index)) return 0;
     const char* v = PQgetvalue(r, 0, index);
+    if (binary_) {
+      switch (PQftype(r, index)) {
+        case kBoolOid: return v[0] != 0 ? 1 : 0;
+        case kInt2Oid: return static_cast<std::int16_t>(network_order(v, 2));
+        case kInt4Oid: return static_cast<std::int32_t>(network_order(v, 4));
+        case kInt8Oid: return static_cast<std::int64_t>(network_order(v, 8));
+        case kFloat4Oid:
+        case kFloat8Oid: return static_cast<std::int64_t>(get_double(index));
+        default: unreadable(r, index, "an integer");
+      }
+    }
     const std::size_t n = static_cast<std::size_t>(PQgetlength(r, 0, index));
     if (n == 1 && (v[0] == 't' || v[0] == 'f')) return v[0] == 't' ? 1 : 0;  // boolean
     std::int64_t out = 0;
@@ -417,10 +444,38 @@ class PgStatement final : public Statement {
   double get_double(int index) override {
     const PGresult* r = current(index);
     if (PQgetisnull(r, 0, index)) return 0.0;
-    return std::strtod(PQgetvalue(r, 0, index), nullptr);  // also reads NaN and Infinity
+    const char* v = PQgetvalue(r, 0, index);
+    if (binary_) {
+      switch (PQftype(r, index)) {
+        case kFloat8Oid: return std::bit_cast<double>(network_order(v, 8));
+        case kFloat4Oid: return std::bit_cast<float>(static_cast<std::uint32_t>(network_order(v, 4)));
+        case kBoolOid:
+        case kInt2Oid:
+        case kInt4Oid:
+        case kInt8Oid: return static_cast<double>(get_int(index));
+        default: unreadable(r, index, "a real");
+      }
+    }
+    return std::strtod(v, nullptr);  // also reads NaN and Infinity
   }
   std::string get_text(int index) override {
     const PGresult* r = current(index);
+    if (binary_ && !PQgetisnull(r, 0, index)) {
+      switch (PQftype(r, index)) {
+        case kTextOid:
+        case kVarcharOid:
+        case kBpcharOid:
+        case kNameOid:
+        case kByteaOid: break;  // the bytes themselves
+        case kBoolOid: return get_int(index) ? "t" : "f";
+        case kInt2Oid:
+        case kInt4Oid:
+        case kInt8Oid: return std::to_string(get_int(index));
+        case kFloat4Oid:
+        case kFloat8Oid: return fmt::format("{}", get_double(index));
+        default: unreadable(r, index, "text");
+      }
+    }
     return std::string(PQgetvalue(r, 0, index), static_cast<std::size_t>(PQgetlength(r, 0, index)));
   }
   Value get_value(int index) override {
@@ -438,6 +493,10 @@ class PgStatement final : public Statement {
     }
   }
   std::vector<unsigned char> get_blob(int index) override {
+    if (binary_) {
+      const std::string bytes = get_text(index);
+      return {bytes.begin(), bytes.end()};
+    }
     // bytea in text form: \x followed by hex digits.
     const std::string text = get_text(index);
     std::vector<unsigned char> out;
@@ -523,6 +582,13 @@ class PgStatement final : public Statement {
     }
   }
 
+  // A column of a binary result whose type has no reading as `as`: the
+  // statement asked for binary results it cannot read (a programming error).
+  [[noreturn]] void unreadable(const PGresult* r, int index, std::string_view as) const {
+    throw DbError(fmt::format("postgresql: column {} (type OID {}) of a binary result read as {}: {}", index,
+                              PQftype(r, index), as, sql_.substr(0, 200)));
+  }
+
   const PGresult* shape() const { return shape_ ? shape_.get() : row_.get(); }
   const PGresult* current(int index) const {
     if (!row_) throw DbError("postgresql: no current row");
@@ -534,7 +600,8 @@ class PgStatement final : public Statement {
   std::string sql_;
   std::vector<std::optional<std::string>> params_;
   bool sent_ = false, streaming_ = false, done_ = false;
-  bool lost_ = false;  // the session carrying the rows was lost
+  bool lost_ = false;    // the session carrying the rows was lost
+  bool binary_ = false;  // binary_results()
   std::uint64_t session_ = 0;   // the connection's session the query was sent in
   Result row_;                  // the current row (a single-row result)
   Result shape_;                // columns of the result, kept after the last row
@@ -613,7 +680,8 @@ void PgConnection::lost(std::string_view doing, const std::string& reason) {
                     std::string(kUnavailableReason));
 }
 
-bool PgConnection::send(PgStatement* by, const std::string& sql, const std::vector<std::optional<std::string>>& params) {
+bool PgConnection::send(PgStatement* by, const std::string& sql, const std::vector<std::optional<std::string>>& params,
+                        bool binary_results) {
   if (active_ && active_ != by) active_->buffer_rest();
   if (!ready(sql)) return false;
   canceled_ = false;
@@ -622,7 +690,7 @@ bool PgConnection::send(PgStatement* by, const std::string& sql, const std::vect
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
   if (!PQsendQueryParams(conn_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                         nullptr, 0)) {
+                         nullptr, binary_results ? 1 : 0)) {
     fail(nullptr, sql);
   }
   // Rows one at a time; only possible right after the query is sent.

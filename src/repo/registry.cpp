@@ -760,6 +760,7 @@ void Registry::for_each(const DatasetQuery& q, const RecordVisitor& visit) {
     // connection.
     auto s = conn_->prepare_cached(fmt::format("SELECT {} FROM dataset WHERE 1 = 1{} ORDER BY dataset_key",
                                                kSelectColumns, filter.sql));
+    s->binary_results();
     bind_all(*s, 1, filter.params);
     std::size_t n = 0;
     while (s->step()) {
@@ -832,6 +833,7 @@ void visit_footprints(db::Connection& conn, std::span<const std::int64_t> keys, 
   const bool pg = conn.dialect() == db::Dialect::postgresql;
   auto s = conn.prepare_cached(fmt::format("SELECT dataset_key, s_region FROM {}{} ORDER BY dataset_key",
                                            datasets_of_keys(pg), conditions.sql));
+  s->binary_results();
   s->bind(1, keys_parameter(conn.dialect(), keys));
   bind_all(*s, 2, conditions.params);
   while (s->step()) {
@@ -848,6 +850,7 @@ void Registry::visit_keys(std::span<const std::int64_t> keys, const SqlFilter& c
   const bool pg = conn_->dialect() == db::Dialect::postgresql;
   auto s = conn_->prepare_cached(
       fmt::format("SELECT {} FROM {}{} ORDER BY dataset_key", kSelectColumns, datasets_of_keys(pg), conditions.sql));
+  s->binary_results();
   s->bind(1, keys_parameter(conn_->dialect(), keys));
   bind_all(*s, 2, conditions.params);
   while (s->step()) {

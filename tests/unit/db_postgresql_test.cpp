@@ -79,6 +79,63 @@ TEST_F(PgFixture, PlaceholdersTypesAndNulls) {
   EXPECT_THROW(conn->create_function("f", 1, true, [](FunctionCall&) { return Value{}; }), DbError);
 }
 
+// Binary results read every value as the text results do: integers of
+// each width with their sign, reals bit for bit (NaN, infinities, the
+// smallest subnormal), booleans, text of any bytes, bytea, NULL; and the
+// same statement again after reset(). A type without a binary reading
+// (NUMERIC) is an error, not a wrong value.
+TEST_F(PgFixture, BinaryResultsReadAsTextResultsDo) {
+  conn->exec("CREATE TABLE v (k BIGINT, i2 SMALLINT, i4 INTEGER, i8 BIGINT, f4 REAL, f8 DOUBLE PRECISION, "
+             "b BOOLEAN, s TEXT, c VARCHAR(8), y BYTEA)");
+  conn->exec("INSERT INTO v VALUES "
+             "(1, -32768, -2147483648, -9223372036854775807, 1.5, 0.1, true, 'é ''q'' \\ x', 'ab', '\\x00ff'), "
+             "(2, 7, 123456, 9007199254740993, 'NaN', '-Infinity', false, '', '', ''), "
+             "(3, NULL, NULL, NULL, NULL, 4.9406564584124654e-324, NULL, NULL, NULL, NULL)");
+  const std::string select = "SELECT i2, i4, i8, f4, f8, b, s, c, y FROM v WHERE k >= ? ORDER BY k";
+  auto text = conn->prepare(select);
+  auto binary = conn->prepare(select);
+  binary->binary_results();
+  for (int pass = 0; pass < 2; ++pass) {
+    text->bind(1, 1);
+    binary->bind(1, 1);
+    int rows = 0;
+    while (text->step()) {
+      ASSERT_TRUE(binary->step());
+      ++rows;
+      for (int c = 0; c < 9; ++c) {
+        ASSERT_EQ(binary->is_null(c), text->is_null(c)) << "row " << rows << " column " << c;
+        if (text->is_null(c)) continue;
+        if (c <= 2 || c == 5) {
+          EXPECT_EQ(binary->get_int(c), text->get_int(c)) << c;
+        }
+        if (c == 3 || c == 4) {
+          const double a = binary->get_double(c), b = text->get_double(c);
+          EXPECT_TRUE(a == b || (std::isnan(a) && std::isnan(b))) << c << ": " << a << " vs " << b;
+          EXPECT_EQ(std::signbit(a), std::signbit(b));
+        }
+        if (c >= 6 && c <= 7) {
+          EXPECT_EQ(binary->get_text(c), text->get_text(c)) << c;
+        }
+        if (c == 8) {
+          EXPECT_EQ(binary->get_blob(c), text->get_blob(c));
+        }
+      }
+      EXPECT_EQ(binary->get_text(2), text->get_text(2));  // an integer read as text
+    }
+    EXPECT_FALSE(binary->step());
+    EXPECT_EQ(rows, 3);
+    text->reset();
+    binary->reset();
+  }
+  auto numeric = conn->prepare("SELECT CAST(1.5 AS NUMERIC)");
+  numeric->binary_results();
+  ASSERT_TRUE(numeric->step());
+  EXPECT_THROW(numeric->get_double(0), DbError);
+  EXPECT_THROW(numeric->get_text(0), DbError);
+  numeric->run();
+  EXPECT_THROW(numeric->binary_results(), DbError);  // after it was sent
+}
+
 TEST_F(PgFixture, RowsStreamAndStatementsInterleaveOnOneConnection) {
   conn->exec("CREATE TABLE n (k INTEGER PRIMARY KEY)");
   conn->exec("INSERT INTO n SELECT generate_series(1, 20000)");
