@@ -129,20 +129,22 @@ struct TableSize {
   std::int64_t table = 0, indexes = 0;
 };
 
-// The registry's two big tables (dataset, footprint_cell): SQLite's pages
+// The registry's big tables (dataset and its two spatial indexes,
+// footprint_cell and center_cell): SQLite's pages
 // of each B-tree (the dbstat table), PostgreSQL's relation sizes (heap with
 // its TOAST and free-space maps, and all indexes).
 inline std::map<std::string, TableSize> registry_sizes(db::Connection& c) {
   std::map<std::string, TableSize> out;
-  for (const std::string table : {"dataset", "footprint_cell"}) {
+  for (const std::string table : {"dataset", "footprint_cell", "center_cell"}) {
     auto& size = out[table];
     if (c.dialect() == db::Dialect::postgresql) {
       auto s = c.prepare("SELECT pg_table_size(CAST(? AS regclass)), pg_indexes_size(CAST(? AS regclass))");
       s->bind(1, table).bind(2, table);
       if (s->step()) size = {s->get_int(0), s->get_int(1)};
     } else {
-      // A WITHOUT ROWID table (footprint_cell) is the B-tree of its primary
-      // key: its rows and that index at once, counted as the table.
+      // A WITHOUT ROWID table (footprint_cell, center_cell) is the B-tree
+      // of its primary key: its rows and that index at once, counted as
+      // the table.
       auto s = c.prepare(
           "SELECT coalesce(sum(CASE WHEN name = ?1 THEN pgsize END), 0), "
           "coalesce(sum(CASE WHEN name <> ?1 THEN pgsize END), 0) FROM dbstat "
