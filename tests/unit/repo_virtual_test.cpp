@@ -73,20 +73,25 @@ TEST(Recipe, EstimatedCalexpSizeCountsPaddedPlanes) {
   EXPECT_EQ(estimated_calexp_bytes(128, 128), 3 * 23 * 2880 + 4 * 2880);
 }
 
+// A stored bias frame of detector 1: a dataset without a sky position.
+DatasetRecord a_bias() {
+  DatasetRecord r;
+  r.dataset_id = "DR1.bias.d001";
+  r.type = DatasetType::bias;
+  r.collection = "DR1";
+  r.data_id.detector = 1;
+  r.file_path = "data/bias.fits";
+  r.checksum = "00";
+  return r;
+}
+
 TEST(RegistrySchema, AVersionOneRegistryIsUpgradedInPlace) {
   // Version 1 registries were SQLite files; PostgreSQL registries begin at 2.
   if (!pixserve::testing::test_postgresql_server().empty()) GTEST_SKIP() << "SQLite registries only";
   pixserve::testing::ScratchDir s;
   {
     auto repo = Repository::open_or_create(s.dir / "repo", {});
-    DatasetRecord r;
-    r.dataset_id = "DR1.bias.d001";
-    r.type = DatasetType::bias;
-    r.collection = "DR1";
-    r.data_id.detector = 1;
-    r.file_path = "data/bias.fits";
-    r.checksum = "00";
-    repo.registry().insert(r);
+    repo.registry().insert(a_bias());
     // Back to version 1: no storage and recipe columns.
     auto& c = repo.registry().connection();
     c.exec(
@@ -124,14 +129,7 @@ TEST(RegistrySchema, AVersionTwoRegistryGetsItsIndexOfCentres) {
       r.s_dec = centres[i].second;
       repo.registry().insert(r);
     }
-    DatasetRecord bias;
-    bias.dataset_id = "DR1.bias.d001";
-    bias.type = DatasetType::bias;
-    bias.collection = "DR1";
-    bias.data_id.detector = 1;
-    bias.file_path = "data/bias.fits";
-    bias.checksum = "00";
-    repo.registry().insert(bias);
+    repo.registry().insert(a_bias());  // no centre
     auto& c = repo.registry().connection();
     {
       auto rows = c.prepare("SELECT count(*) FROM center_cell");
