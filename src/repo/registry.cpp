@@ -802,25 +802,37 @@ std::vector<std::int64_t> Registry::region_hits(const DatasetQuery& q, const Sql
   if (candidates.empty()) return {};
 
   // Pass 1: the keys of the datasets whose footprint meets a region, in
-  // the order of the result (the order of the keys: of registration), read
-  // in chunks that grow: a query with a limit (SIAv2's MAXREC) reads about
-  // as many candidates as it returns, however many the cells hold (~10^4 in
-  // a survey's deep fields). The chunk's keys travel as one parameter.
-  std::vector<std::int64_t> hits;
-  const std::size_t wanted = q.limit.value_or(candidates.size());
-  std::size_t chunk = std::max<std::size_t>(2 * wanted, 64);
-  for (std::size_t begin = 0; begin < candidates.size() && hits.size() < wanted; begin += chunk, chunk *= 2) {
-    const std::span<const std::int64_t> keys(candidates.data() + begin, std::min(chunk, candidates.size() - begin));
-    visit_footprints(*conn_, keys, conditions, [&](std::int64_t key, const std::string& s_region) {
-      const auto footprint = polygon_from_stcs(s_region);
-      if (std::any_of(q.regions.begin(), q.regions.end(),
-                      [&](const sky::Shape& shape) { return sky::intersects(footprint, shape); })) {
-        hits.push_back(key);
-      }
-      return hits.size() < wanted;
+  // the order of the result (the order of the keys: of registration), up
+  // to the limit (SIAv2's MAXREC).
+  std::size_t tested = 0;
+  return matching_footprints(*conn_, candidates, tested, q.limit.value_or(candidates.size()), conditions,
+                             [&](const std::string& s_region) {
+                               const auto footprint = polygon_from_stcs(s_region);
+                               return std::any_of(q.regions.begin(), q.regions.end(), [&](const sky::Shape& shape) {
+                                 return sky::intersects(footprint, shape);
+                               });
+                             });
+}
+
+std::vector<std::int64_t> matching_footprints(db::Connection& conn, std::span<const std::int64_t> candidates,
+                                              std::size_t& tested, std::size_t wanted, const SqlFilter& conditions,
+                                              const FootprintTest& test) {
+  std::vector<std::int64_t> passed;
+  for (std::size_t chunk = std::max<std::size_t>(2 * wanted, 64); passed.size() < wanted && tested < candidates.size();
+       chunk *= 2) {
+    // The chunk's keys travel as one parameter.
+    const auto keys = candidates.subspan(tested, std::min(chunk, candidates.size() - tested));
+    tested += keys.size();
+    visit_footprints(conn, keys, conditions, [&](std::int64_t key, const std::string& s_region) {
+      if (test(s_region)) passed.push_back(key);
+      if (passed.size() < wanted) return true;
+      // Stopped within the chunk: the next search begins after this key.
+      tested = static_cast<std::size_t>(std::upper_bound(candidates.begin(), candidates.end(), key) -
+                                        candidates.begin());
+      return false;
     });
   }
-  return hits;
+  return passed;
 }
 
 std::string keys_parameter(db::Dialect dialect, std::span<const std::int64_t> keys) {

@@ -187,6 +187,17 @@ using FootprintVisitor = std::function<bool(std::int64_t key, const std::string&
 void visit_footprints(db::Connection& conn, std::span<const std::int64_t> keys, const SqlFilter& conditions,
                       const FootprintVisitor& visit);
 
+// The keys among `candidates` (sorted), from position `tested` on, of the
+// datasets that meet `conditions` and whose footprint passes `test`, in
+// order: read in chunks that grow (twice `wanted` at first, at least 64,
+// then doubling) until `wanted` have passed or the candidates end; `tested`
+// moves past the candidates read. A search with a limit thus reads about
+// as many footprints as it returns, however many the index's cells hold.
+using FootprintTest = std::function<bool(const std::string& s_region)>;
+std::vector<std::int64_t> matching_footprints(db::Connection& conn, std::span<const std::int64_t> candidates,
+                                              std::size_t& tested, std::size_t wanted, const SqlFilter& conditions,
+                                              const FootprintTest& test);
+
 // A registered footprint from its s_region text (ObsCore STC-S "POLYGON
 // ICRS ra dec ..."), as the registry wrote it from a checked polygon: not
 // checked again.

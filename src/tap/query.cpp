@@ -314,23 +314,21 @@ bool meets_hint(const geo::Geometry& region, const adql::SpatialHint& hint) {
 }
 
 // Of the datasets of `keys` (sorted), those whose footprint meets the
-// constraint of `hint`, in order, tested here with the same functions the
-// query's SQL would call (a footprint that does not parse fails the query,
-// as it would in SQL).
+// constraint of `hint`, in order, from position `tested` on, up to `wanted`
+// of them (repo::matching_footprints), tested here with the same functions
+// the query's SQL would call (a footprint that does not parse fails the
+// query, as it would in SQL).
 std::vector<std::int64_t> matching_footprints(db::Connection& conn, std::span<const std::int64_t> keys,
-                                              const adql::SpatialHint& hint) {
-  std::vector<std::int64_t> matches;
-  repo::visit_footprints(conn, keys, {}, [&](std::int64_t key, const std::string& s_region) {
+                                              std::size_t& tested, std::size_t wanted, const adql::SpatialHint& hint) {
+  return repo::matching_footprints(conn, keys, tested, wanted, {}, [&](const std::string& s_region) {
     geo::Geometry region;
     try {
       region = geo::parse(s_region);
     } catch (const geo::GeometryError& e) {
       throw dali::usage_error(fmt::format("QUERY failed: the footprint of a dataset does not parse: {}", e.what()));
     }
-    if (meets_hint(region, hint)) matches.push_back(key);
-    return true;
+    return meets_hint(region, hint);
   });
-  return matches;
 }
 
 // Whether the translated SQL names the table (the writer quotes every
@@ -686,15 +684,7 @@ struct QueryCursor::State {
   bool bind_next_part() {
     auto& p = *parts;
     if (p.wanted == 0) p.wanted = static_cast<std::size_t>(*p.hint.row_limit);
-    std::vector<std::int64_t> keys;
-    for (std::size_t chunk = std::max<std::size_t>(2 * p.wanted, 64);
-         keys.size() < p.wanted && p.tested < p.candidates.size(); chunk *= 2) {
-      const std::size_t n = std::min(chunk, p.candidates.size() - p.tested);
-      const auto found =
-          matching_footprints(conn->db(), std::span<const std::int64_t>(p.candidates.data() + p.tested, n), p.hint);
-      keys.insert(keys.end(), found.begin(), found.end());
-      p.tested += n;
-    }
+    const auto keys = matching_footprints(conn->db(), p.candidates, p.tested, p.wanted, p.hint);
     p.wanted *= 2;  // other conditions left fewer rows than matches: more next time
     if (keys.empty()) return false;
     statement->reset();
@@ -898,7 +888,10 @@ QueryCursor TapEngine::open_on(std::size_t server, const QueryRequest& request) 
           state->parts.emplace(QueryCursor::State::FootprintParts{hint, *candidates});
           return {fmt::format(fmt::runtime(among_keys), "?"), true};
         }
-        const auto matches = state->guarded([&] { return matching_footprints(conn->db(), *candidates, hint); });
+        const auto matches = state->guarded([&] {
+          std::size_t tested = 0;
+          return matching_footprints(conn->db(), *candidates, tested, candidates->size(), hint);
+        });
         return {fmt::format(fmt::runtime(among_keys),
                             adql::quote_string(repo::keys_parameter(db::Dialect::postgresql, matches))),
                 true};
