@@ -37,6 +37,13 @@ void add_web_routes(http::Router& router, const WebOptions& options) {
   router.get("/", [web](const http::Request& request) {
     return http::serve_file(request, web / "index.html", "text/html; charset=utf-8");
   });
+  // The portal (web/portal/index.html) at /portal itself, not /portal/:
+  // its relative URLs (web/portal/..., api/...) then resolve against the
+  // server root, behind a path prefix too.
+  router.get("/portal", [web](const http::Request& request) {
+    return http::serve_file(request, web / "portal" / "index.html", "text/html; charset=utf-8");
+  });
+  router.get("/portal/", [](const http::Request&) { return http::Response::redirect(301, "../portal"); });
   router.get("/web/{file...}", [web](const http::Request& request) {
     return http::serve_static(request, web, request.path_param("file"));
   });
