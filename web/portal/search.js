@@ -1,0 +1,189 @@
+// The search form: reads what the person asked for and turns it into the
+// query a service understands. Standard constraints and the survey's own
+// ones (dataset type, visit, raft, detector) all go to SIAv2; a typed ADQL
+// condition can only be honoured by TAP, so such a search becomes an ADQL
+// query on ivoa.obscore instead. Either way the exact query is shown.
+import { serviceUrl } from "./api.js";
+
+// Band limits of the survey (ObsCore em_min/em_max, metres). SIAv2 BAND
+// matches images whose band overlaps the interval; adjacent bands share an
+// edge, so the search asks for the band's middle wavelength only.
+export const BANDS = {
+  u: [320e-9, 400e-9], g: [400e-9, 552e-9], r: [552e-9, 691e-9],
+  i: [691e-9, 818e-9], z: [818e-9, 922e-9], y: [948e-9, 1060e-9],
+};
+
+export function bandMiddle(band) {
+  const [lo, hi] = BANDS[band];
+  return Number(((lo + hi) / 2).toPrecision(6));
+}
+
+// A calendar date (yyyy-mm-dd, UTC midnight) as a Modified Julian Date.
+export function mjdOfDate(date) {
+  return Date.parse(`${date}T00:00:00Z`) / 86_400_000 + 40587;
+}
+
+const list = (text) => text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
+
+class FormError extends Error {}
+
+function number(form, name, label, { min = -Infinity, max = Infinity, optional = false } = {}) {
+  const raw = form.elements[name].value.trim();
+  if (raw === "" && optional) return null;
+  const v = Number(raw);
+  if (raw === "" || !Number.isFinite(v) || v < min || v > max) {
+    throw new FormError(`${label} must be a number between ${min} and ${max}.`);
+  }
+  return v;
+}
+
+// The constraints of the form as plain values (one place that validates).
+export function readForm(form) {
+  const shape = form.elements.shape.value;
+  const c = { shape };
+  if (shape === "circle") {
+    const ra = number(form, "ra", "RA", { min: 0, max: 360, optional: true });
+    const dec = number(form, "dec", "Dec", { min: -90, max: 90, optional: true });
+    if ((ra === null) !== (dec === null)) throw new FormError("Give both RA and Dec, or neither.");
+    if (ra !== null) c.circle = [ra, dec, number(form, "radius", "Radius", { min: 0, max: 180 })];
+  } else {
+    const v = list(form.elements.polygon.value).map(Number);
+    if (v.length < 6 || v.length % 2 || v.some((x) => !Number.isFinite(x))) {
+      throw new FormError("A polygon is at least three RA Dec pairs, in degrees.");
+    }
+    c.polygon = v;
+  }
+  c.band = form.elements.band.value;
+  const from = form.elements.from.value;
+  const to = form.elements.to.value;
+  if (from || to) {
+    c.time = [from ? mjdOfDate(from) : -Infinity, to ? mjdOfDate(to) + 1 : Infinity];
+    if (c.time[0] > c.time[1]) throw new FormError("The time range ends before it starts.");
+  }
+  c.types = Array.from(form.querySelectorAll('input[name="type"]:checked')).map((i) => i.value);
+  c.visits = list(form.elements.visits.value);
+  c.rafts = list(form.elements.raft.value);
+  c.detectors = list(form.elements.detector.value);
+  for (const [label, values] of [["Visits", c.visits], ["Detectors", c.detectors]]) {
+    if (values.some((v) => !/^\d+$/.test(v))) throw new FormError(`${label} are whole numbers, separated by commas.`);
+  }
+  c.collection = form.elements.collection.value.trim();
+  c.maxrec = number(form, "maxrec", "Rows at most", { min: 1, max: 1_000_000 });
+  c.where = form.elements.where.value.trim();
+  return c;
+}
+
+const fmt = (x) => String(Number(x.toPrecision(10)));
+
+function siaParams(c) {
+  const p = [];
+  if (c.circle) p.push(["POS", `CIRCLE ${c.circle.map(fmt).join(" ")}`]);
+  if (c.polygon) p.push(["POS", `POLYGON ${c.polygon.map(fmt).join(" ")}`]);
+  if (c.band) p.push(["BAND", `${bandMiddle(c.band)} ${bandMiddle(c.band)}`]);
+  if (c.time) p.push(["TIME", c.time.map((t) => (Number.isFinite(t) ? fmt(t) : t > 0 ? "+Inf" : "-Inf")).join(" ")]);
+  for (const t of c.types) p.push(["DPSUBTYPE", t]);
+  for (const v of c.visits) p.push(["VISIT", v]);
+  for (const r of c.rafts) p.push(["RAFT", r]);
+  for (const d of c.detectors) p.push(["DETECTOR", d]);
+  if (c.collection) p.push(["COLLECTION", c.collection]);
+  p.push(["MAXREC", String(c.maxrec)]);
+  return p;
+}
+
+const quote = (s) => `'${s.replaceAll("'", "''")}'`;
+
+// The same constraints in ADQL on ivoa.obscore, with the person's own
+// condition ANDed in (in parentheses, so that an OR in it stays inside).
+export function adqlOf(c) {
+  const where = [];
+  if (c.circle) where.push(`INTERSECTS(s_region, CIRCLE('ICRS', ${c.circle.map(fmt).join(", ")})) = 1`);
+  if (c.polygon) where.push(`INTERSECTS(s_region, POLYGON('ICRS', ${c.polygon.map(fmt).join(", ")})) = 1`);
+  if (c.band) where.push(`band = ${quote(c.band)}`);
+  if (c.time) {
+    if (Number.isFinite(c.time[1])) where.push(`t_min <= ${fmt(c.time[1])}`);
+    if (Number.isFinite(c.time[0])) where.push(`t_max >= ${fmt(c.time[0])}`);
+  }
+  if (c.types.length) where.push(`dataproduct_subtype IN (${c.types.map(quote).join(", ")})`);
+  if (c.visits.length) where.push(`visit IN (${c.visits.join(", ")})`);
+  if (c.rafts.length) where.push(`raft IN (${c.rafts.map(quote).join(", ")})`);
+  if (c.detectors.length) where.push(`detector IN (${c.detectors.join(", ")})`);
+  if (c.collection) where.push(`obs_collection = ${quote(c.collection)}`);
+  if (c.where) where.push(`(${c.where})`);
+  return `SELECT TOP ${c.maxrec} *\nFROM ivoa.obscore` + (where.length ? `\nWHERE ${where.join("\n  AND ")}` : "");
+}
+
+// The query of the constraints: {service, url, text, download(format),
+// moc(order)}.
+// `text` is what the page shows and copies: the SIAv2 URL, or the ADQL.
+export function queryOf(c) {
+  // The coverage of the same selection (the MOC service takes the SIAv2
+  // constraints; a typed ADQL condition can not narrow it).
+  const moc = (order) => serviceUrl("api/moc/query", [...siaParams(c).filter(([k]) => k !== "MAXREC"),
+    ["ORDER", String(order)], ["FORMAT", "json"]]);
+  if (c.where) {
+    const adql = adqlOf(c);
+    const params = [["REQUEST", "doQuery"], ["LANG", "ADQL"], ["QUERY", adql]];
+    return {
+      service: "TAP",
+      url: serviceUrl("api/tap/sync", params),
+      text: adql,
+      download: (format) => serviceUrl("api/tap/sync", [...params, ["RESPONSEFORMAT", format]]),
+      moc,
+    };
+  }
+  const params = siaParams(c);
+  const url = serviceUrl("api/sia/query", params);
+  return {
+    service: "SIAv2",
+    url,
+    text: url,
+    download: (format) => serviceUrl("api/sia/query", [...params, ["RESPONSEFORMAT", format]]),
+    moc,
+  };
+}
+
+export { FormError };
+
+// Wires the form: submit runs `onSearch(query, constraints)`; every change
+// refreshes the query shown, so the person sees what will run.
+export function setupSearchForm(form, { onSearch, onError, showQuery }) {
+  const shapeFields = () => {
+    const circle = form.elements.shape.value === "circle";
+    form.querySelector("#circle-fields").hidden = !circle;
+    form.querySelector("#polygon-fields").hidden = circle;
+  };
+  const refresh = () => {
+    try {
+      showQuery(queryOf(readForm(form)));
+    } catch (e) {
+      if (!(e instanceof FormError)) throw e;
+    }
+  };
+  form.addEventListener("change", () => { shapeFields(); refresh(); });
+  form.addEventListener("input", refresh);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    let constraints;
+    try {
+      constraints = readForm(form);
+    } catch (e) {
+      if (e instanceof FormError) { onError(e.message); return; }
+      throw e;
+    }
+    const query = queryOf(constraints);
+    showQuery(query);
+    onSearch(query, constraints);
+  });
+  shapeFields();
+  refresh();
+  return {
+    setPosition(ra, dec) {
+      form.elements.shape.value = "circle";
+      form.elements.ra.value = ra.toFixed(6);
+      form.elements.dec.value = dec.toFixed(6);
+      shapeFields();
+      refresh();
+    },
+    submit() { form.requestSubmit(); },
+  };
+}
