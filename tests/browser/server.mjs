@@ -17,18 +17,27 @@ export function pixserveBinary() {
   return bin;
 }
 
-function run(bin, args) {
+export function run(bin, args) {
   const result = spawnSync(bin, args, { encoding: "utf8", timeout: 300_000 });
   if (result.status !== 0) throw new Error(`${bin} ${args.join(" ")} failed:\n${result.stdout}\n${result.stderr}`);
+  return result.stdout;
 }
 
-export async function startServer() {
+// Without options, a tiny survey without coadds. `prepare(bin, dir)` makes
+// another repository instead (at dir/repo) and may return more arguments
+// of `serve` (a --config file it wrote).
+export async function startServer({ prepare } = {}) {
   const bin = pixserveBinary();
   const dir = mkdtempSync(path.join(tmpdir(), "pixserve-browser-"));
-  run(bin, ["simulate", "--out", path.join(dir, "survey"), "--visits", "2", "--detectors", "2",
-            "--detector-size", "64", "--no-coadds", "--no-comp", "--seed", "3"]);
-  run(bin, ["ingest", "--repo", path.join(dir, "repo"), path.join(dir, "survey")]);
-  const child = spawn(bin, ["serve", "--repo", path.join(dir, "repo"), "--host", "127.0.0.1", "--port", "0"],
+  let serveArgs = [];
+  if (prepare) {
+    serveArgs = (await prepare(bin, dir)) ?? [];
+  } else {
+    run(bin, ["simulate", "--out", path.join(dir, "survey"), "--visits", "2", "--detectors", "2",
+              "--detector-size", "64", "--no-coadds", "--no-comp", "--seed", "3"]);
+    run(bin, ["ingest", "--repo", path.join(dir, "repo"), path.join(dir, "survey")]);
+  }
+  const child = spawn(bin, ["serve", "--repo", path.join(dir, "repo"), "--host", "127.0.0.1", "--port", "0", ...serveArgs],
                       { stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   const url = await new Promise((resolve, reject) => {
@@ -47,6 +56,7 @@ export async function startServer() {
   });
   return {
     url,
+    dir,
     log: () => log,
     async stop() {
       const exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
@@ -61,12 +71,17 @@ export async function startServer() {
 // Debian's headless Chromium with a fresh profile (--user-data-dir, which
 // playwright passes for a persistent context) and no background traffic:
 // pages may only talk to pixserve. close() also removes the profile.
-export async function launchBrowser() {
+// With `webgl`, software WebGL (SwiftShader) instead of no GPU, so that
+// Aladin Lite's canvas renders.
+export async function launchBrowser({ webgl = false } = {}) {
   const profile = mkdtempSync(path.join(tmpdir(), "pixserve-chromium-"));
+  const gpu = webgl ? ["--use-angle=swiftshader", "--use-gl=angle", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"]
+                    : ["--disable-gpu"];
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM_BIN ?? "/usr/bin/chromium",
     headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    acceptDownloads: true,
+    args: ["--headless", "--no-sandbox", ...gpu, "--disable-quic", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
   return {

@@ -1,0 +1,390 @@
+// Browser test of the portal (/portal), driven as a person would: a cone
+// and band search (row count checked against the same SIAv2 query fetched
+// here), the footprints on Aladin Lite's WebGL canvas (pixels with and
+// without the overlay), a row's DataLink links, a cutout drawn on the sky
+// and downloaded (a FITS file with a WCS), an asynchronous cutout, the stamp
+// gallery and light curve at a star, a service error shown as its message,
+// and signing in to see embargoed data the anonymous page does not.
+//
+// The survey: a few visits with coadds and a HiPS colour map, ingested
+// twice, the second time as the collection EMB under a very long embargo;
+// the token is staff's, which the embargo does not hold back.
+//
+// Screenshots of each step go to $PORTAL_ARTEFACTS, or portal-artefacts/
+// beside the pixserve binary (the build tree); the folder is printed and
+// kept. The time from opening the page to the first results is printed.
+import { after, afterEach, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+
+import { launchBrowser, pixserveBinary, run, startServer } from "./server.mjs";
+
+const ARTEFACTS = process.env.PORTAL_ARTEFACTS ?? path.join(path.dirname(pixserveBinary()), "portal-artefacts");
+// The middle of band g (metres), as the page asks for it.
+const BAND_G = 4.76e-7;
+
+let server, browser, page, token;
+const problems = [];
+
+before(async () => {
+  mkdirSync(ARTEFACTS, { recursive: true });
+  console.log(`portal test artefacts: ${ARTEFACTS}`);
+  server = await startServer({
+    async prepare(bin, dir) {
+      const survey = path.join(dir, "survey");
+      const repo = path.join(dir, "repo");
+      run(bin, ["simulate", "--out", survey, "--visits", "6", "--detectors", "2", "--detector-size", "256",
+                "--bands", "gri", "--no-comp", "--seed", "7"]);
+      run(bin, ["ingest", "--repo", repo, survey]);
+      run(bin, ["ingest", "--repo", repo, "--collection", "EMB", "--embargo-hours", "10000000", survey]);
+      run(bin, ["hips", "--repo", repo, "--color", "g,r,i", "--order", "11", "--audience", "public"]);
+      token = run(bin, ["token", "create", "--repo", repo, "--user", "ops", "--groups", "staff"]).trim();
+      const config = path.join(dir, "pixserve.yaml");
+      writeFileSync(config, "auth:\n  embargo_exempt_groups: [staff]\nhips:\n  public_max_order: 11\n");
+      return ["--config", config];
+    },
+  });
+}, { timeout: 240_000 });
+
+afterEach(async (t) => {
+  // node:test has no failed flag on the context here: the messages area
+  // is empty on success, so this prints only when something went wrong.
+  await diagnose(t);
+});
+
+after(async () => {
+  await browser?.close();
+  if (server) assert.equal(await server.stop(), 0, "pixserve serve exits 0 after SIGTERM");
+});
+
+// --- helpers ----------------------------------------------------------------
+
+async function sia(params, headers = {}) {
+  const url = new URL(`${server.url}/api/sia/query`);
+  for (const [k, v] of params) url.searchParams.append(k, v);
+  const text = await (await fetch(url, { headers })).text();
+  const rows = text.split("<TR>").slice(1).map((tr) => tr.split("<TD>").slice(1).map((td) => td.split("</TD>")[0]));
+  const names = [...text.matchAll(/<FIELD [^>]*name="([^"]+)"/g)].map((m) => m[1]);
+  return rows.map((r) => Object.fromEntries(names.map((n, i) => [n, r[i] ?? ""])));
+}
+
+// The viewport with `selector` scrolled into view. Never fullPage: that
+// resizes the viewport for the capture, and Aladin Lite's WebGL canvas,
+// following the resize, stops drawing under software rendering.
+async function shot(name, selector) {
+  if (selector) await page.locator(selector).scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(ARTEFACTS, `${name}.png`) });
+}
+
+// FITS header cards of every HDU (enough to check a cutout's WCS here).
+function fitsHeaders(buffer) {
+  const hdus = [];
+  let at = 0;
+  while (at + 2880 <= buffer.length) {
+    const cards = new Map();
+    let end = false;
+    for (; !end; at += 80) {
+      const card = buffer.subarray(at, at + 80).toString("latin1");
+      if (card.startsWith("END ")) end = true;
+      else if (card.slice(8, 10) === "= ") cards.set(card.slice(0, 8).trim(), card.slice(10).split(" /")[0].trim().replace(/^'(.*?) *'$/, "$1"));
+    }
+    at = Math.ceil(at / 2880) * 2880;
+    let size = Number(cards.get("NAXIS")) ? Math.abs(Number(cards.get("BITPIX"))) / 8 : 0;
+    for (let i = 1; i <= Number(cards.get("NAXIS")); i++) size *= Number(cards.get(`NAXIS${i}`));
+    at += Math.ceil(size / 2880) * 2880;
+    hdus.push(cards);
+  }
+  return hdus;
+}
+
+// How many pixels of a PNG screenshot have the footprint colour (#ffb000:
+// strong red, middling green, little blue), counted in the page (a canvas
+// decodes the PNG).
+async function footprintPixels(png) {
+  return page.evaluate(async (b64) => {
+    const img = new Image();
+    await new Promise((resolve) => { img.onload = resolve; img.src = `data:image/png;base64,${b64}`; });
+    const c = Object.assign(document.createElement("canvas"), { width: img.width, height: img.height });
+    const ctx = c.getContext("2d");
+    ctx.drawImage(img, 0, 0);
+    const p = ctx.getImageData(0, 0, img.width, img.height).data;
+    let n = 0;
+    for (let i = 0; i < p.length; i += 4) if (p[i] > 200 && p[i + 1] > 120 && p[i + 1] < 210 && p[i + 2] < 90) n++;
+    return n;
+  }, png.toString("base64"));
+}
+
+// Screenshots of the sky until `done(count of footprint pixels)` holds:
+// software WebGL on a busy machine draws a few frames a second at best.
+async function skyUntil(file, done) {
+  let count = -1;
+  for (const started = Date.now(); Date.now() - started < 30_000;) {
+    count = await footprintPixels(await page.locator("#aladin").screenshot({ path: path.join(ARTEFACTS, file) }));
+    if (done(count)) break;
+    await page.waitForTimeout(500);
+  }
+  return count;
+}
+
+// What the page says when a step fails: its messages and a screenshot.
+async function diagnose(t) {
+  if (!page) return;
+  const messages = await page.locator("#messages").textContent().catch(() => "");
+  if (!messages) return;
+  console.log(`portal messages after "${t.name}": ${messages}`);
+  await page.screenshot({ path: path.join(ARTEFACTS, `failed-${t.name.slice(0, 40).replace(/\W+/g, "-")}.png`) }).catch(() => {});
+}
+
+async function resultCount() {
+  const text = await page.locator("#results-status").textContent();
+  const m = /^(\d+) rows?/.exec(text);
+  assert.ok(m, `results status: ${text}`);
+  return Number(m[1]);
+}
+
+async function search() {
+  const before = await page.evaluate(() => window.pixservePortal.searches);
+  await page.locator("#search-button").click();
+  await page.waitForFunction((n) => window.pixservePortal.searches > n, before, { timeout: 30_000 });
+}
+
+// A position on the sky as a point on the page (Aladin's canvas).
+async function pagePoint(ra, dec) {
+  await page.locator("#aladin").evaluate((e) => e.scrollIntoView({ block: "center" }));
+  const [x, y] = await page.evaluate(([r, d]) => window.pixservePortal.sky().world2pix(r, d), [ra, dec]);
+  const box = await page.locator("#aladin").boundingBox();
+  return [box.x + x, box.y + y];
+}
+
+// --- the steps, in order, on one page ---------------------------------------
+
+let centre;          // [ra, dec] of the cone
+let coneRows;        // what SIAv2 answers for the cone and band
+
+test("a cone and band search shows the rows SIAv2 answers", { timeout: 90_000 }, async () => {
+  // The survey's first public g calexp gives the cone's centre.
+  const calexps = await sia([["DPSUBTYPE", "calexp"], ["BAND", `${BAND_G} ${BAND_G}`], ["MAXREC", "1"]]);
+  centre = [Number(calexps[0].s_ra), Number(calexps[0].s_dec)];
+  coneRows = await sia([["POS", `CIRCLE ${centre[0]} ${centre[1]} 0.05`], ["BAND", `${BAND_G} ${BAND_G}`], ["MAXREC", "10000"]]);
+  assert.ok(coneRows.length > 1, `${coneRows.length} rows in the cone`);
+
+  // Software WebGL, so that Aladin Lite draws.
+  browser = await launchBrowser({ webgl: true });
+  page = await browser.context.newPage();
+  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+  await page.route("**/*", (route) => {
+    const u = route.request().url();
+    if (u.startsWith(server.url) || u.startsWith("data:") || u.startsWith("blob:")) return route.continue();
+    problems.push(`external request: ${u}`);
+    return route.abort();
+  });
+  await page.setViewportSize({ width: 1400, height: 1000 });
+
+  const started = Date.now();
+  await page.goto(`${server.url}/portal`);
+  await page.locator("#ra").fill(String(centre[0]));
+  await page.locator("#dec").fill(String(centre[1]));
+  await page.locator("#radius").fill("0.05");
+  await page.locator("#band").selectOption("g");
+  await search();
+  const loadMs = Date.now() - started;
+  const [inPage, searchMs] = await page.evaluate(() => [window.pixservePortal.firstResultsAt, window.pixservePortal.lastSearchMs]);
+  console.log(`portal: page load to first results: ${Math.round(inPage)} ms from navigation start (the search ` +
+              `itself ${Math.round(searchMs)} ms; ${loadMs} ms for the test, typing included)`);
+
+  assert.equal(await resultCount(), coneRows.length);
+  // The query shown is the SIAv2 URL that ran, and answers the same rows.
+  const shown = await page.locator("#query-text").textContent();
+  assert.match(shown, /\/api\/sia\/query\?POS=CIRCLE/);
+  assert.equal((await (await fetch(shown)).text()).split("<TR>").length - 1, coneRows.length);
+  // Sorting by a column reorders the page in view.
+  await page.getByRole("button", { name: /^visit/ }).click();
+  assert.equal(await page.locator("th[aria-sort=ascending]").count(), 1);
+  await shot("1-search", "#results");
+});
+
+test("the footprints are drawn on Aladin Lite's canvas", { timeout: 90_000 }, async () => {
+  // The page afresh: the sky at the cone before the search, then after
+  // it, when the footprints are drawn over it. (The Footprints box hides
+  // them too, but under software WebGL Aladin Lite does not always clear
+  // its overlay canvas, so the test does not rely on that.)
+  await page.reload();
+  await page.waitForFunction(() => window.pixservePortal.skyReady === true, null, { timeout: 40_000 });
+  await page.locator("#aladin").evaluate((e) => e.scrollIntoView({ block: "center" }));
+  await page.evaluate(([ra, dec]) => window.pixservePortal.sky().goto(ra, dec, 0.3), centre);
+  await page.waitForTimeout(1000);  // tiles
+  const before = await footprintPixels(await page.locator("#aladin").screenshot({ path: path.join(ARTEFACTS, "2-sky-before-search.png") }));
+  await page.locator("#ra").fill(String(centre[0]));
+  await page.locator("#dec").fill(String(centre[1]));
+  await page.locator("#radius").fill("0.05");
+  await page.locator("#band").selectOption("g");
+  await search();
+  await page.locator("#aladin").evaluate((e) => e.scrollIntoView({ block: "center" }));
+  const after = await skyUntil("2-sky-footprints.png", (n) => n > before + 300);
+  assert.ok(after > before + 300, `${after} footprint-coloured pixels after the search, ${before} before`);
+});
+
+let selectedId;
+
+test("a row's DataLink links, preview and header; a click on a footprint selects its row", { timeout: 60_000 }, async () => {
+  await page.locator("button.row-select").first().click();
+  await page.waitForSelector('#links-table tr[data-semantics="#this"]', { timeout: 20_000 });
+  const semantics = await page.$$eval("#links-table tr", (trs) => trs.map((tr) => tr.dataset.semantics).filter(Boolean));
+  for (const s of ["#this", "#preview", "#cutout", "#detached-header"]) assert.ok(semantics.includes(s), semantics.join(" "));
+  await page.waitForFunction(() => document.querySelector("#preview").complete && !document.querySelector("#preview").hidden);
+  assert.match(await page.locator("#header-text").textContent(), /SIMPLE\s*=\s*T/);
+  selectedId = (await page.locator("tr.selected button.row-select").textContent()).trim();
+  await shot("3-dataset", "#dataset");
+
+  // A click on the sky inside some other footprint selects that row.
+  const other = coneRows.find((r) => r.obs_id !== selectedId);
+  await page.locator("#click-select").check();
+  const [x, y] = await pagePoint(Number(other.s_ra), Number(other.s_dec));
+  await page.mouse.click(x, y);
+  await page.waitForFunction((id) => {
+    const b = document.querySelector("tr.selected button.row-select");
+    return b && b.textContent.trim() !== id;
+  }, selectedId, { timeout: 20_000 });
+  selectedId = (await page.locator("tr.selected button.row-select").textContent()).trim();
+});
+
+test("a cutout drawn on the sky downloads as a FITS file with a WCS", { timeout: 60_000 }, async () => {
+  const row = coneRows.find((r) => r.obs_id === selectedId);
+  const [ra, dec] = [Number(row.s_ra), Number(row.s_dec)];
+  await page.locator("#cut-draw").click();
+  assert.ok(await page.locator("#click-cutout").isChecked(), "drawing sets the click mode");
+  const [x, y] = await pagePoint(ra, dec);
+  await page.mouse.click(x, y);
+  await page.mouse.click(x + 25, y);
+  const radius = Number(await page.locator("#cut_radius").inputValue());
+  assert.ok(radius > 0, `radius ${radius}`);
+  await shot("4-cutout-drawn");
+  const [download] = await Promise.all([page.waitForEvent("download", { timeout: 30_000 }), page.locator("#cut-run").click()]);
+  const file = path.join(ARTEFACTS, "cutout.fits");
+  await download.saveAs(file);
+  const bytes = readFileSync(file);
+  const hdus = fitsHeaders(bytes);
+  assert.equal(hdus[0].get("SIMPLE"), "T");
+  const image = hdus.find((h) => h.get("NAXIS") === "2");
+  assert.ok(image, "an image HDU");
+  assert.match(image.get("CTYPE1"), /^RA---TAN/);
+  const crval = [Number(image.get("CRVAL1")), Number(image.get("CRVAL2"))];
+  assert.ok(crval.every(Number.isFinite), `CRVAL ${crval}`);
+  // astropy, where Debian's is installed, opens it with a celestial WCS
+  // whose footprint holds the cutout's centre.
+  if (existsSync("/usr/bin/python3")) {
+    const check = spawnSync("/usr/bin/python3", ["-c", `
+import sys, warnings
+warnings.simplefilter("ignore")
+try:
+    from astropy.io import fits
+    from astropy.wcs import WCS
+except ImportError:
+    sys.exit(3)
+with fits.open(sys.argv[1]) as f:
+    h = [x for x in f if x.header.get("NAXIS") == 2][0]
+    w = WCS(h.header)
+    assert w.has_celestial
+    x, y = w.world_to_pixel_values(${ra}, ${dec})
+    ny, nx = h.data.shape
+    assert -1 <= x <= nx and -1 <= y <= ny, (x, y, nx, ny)
+`, file], { encoding: "utf8" });
+    assert.ok(check.status === 0 || check.status === 3, check.stderr);
+  }
+  await shot("4-cutout-done", "#cutout");
+});
+
+test("a cutout as a UWS job shows its progress and lands in the job list", { timeout: 60_000 }, async () => {
+  await page.locator("#cut_async").check();
+  const [download] = await Promise.all([page.waitForEvent("download", { timeout: 40_000 }), page.locator("#cut-run").click()]);
+  await download.saveAs(path.join(ARTEFACTS, "cutout-async.fits"));
+  assert.equal(readFileSync(path.join(ARTEFACTS, "cutout-async.fits")).subarray(0, 9).toString(), "SIMPLE  =");
+  assert.match(await page.locator("#cutout-progress-label").textContent(), /COMPLETED/);
+  await page.waitForSelector("#jobs-table td:text('COMPLETED')", { timeout: 10_000 });
+  await page.locator("#cut_async").uncheck();
+  await shot("5-cutout-job", "#jobs-table");
+});
+
+test("the stamp gallery and light curve of a star have one point per epoch", { timeout: 60_000 }, async () => {
+  // The brightest star (truth table of the simulation) that calexps cover.
+  const truth = readFileSync(path.join(server.dir, "survey", "truth.csv"), "utf8").trim().split("\n");
+  const head = truth[0].split(",");
+  const stars = truth.slice(1).map((l) => Object.fromEntries(l.split(",").map((v, i) => [head[i], v])))
+    .filter((s) => s.type === "star").sort((a, b) => Number(a.g) - Number(b.g));
+  // Candidates: stars inside at least three public calexp footprints
+  // (point in polygon on the small footprints); SIAv2 has the last word.
+  const footprints = (await sia([["DPSUBTYPE", "calexp"], ["MAXREC", "10000"]])).map((r) => {
+    const v = r.s_region.trim().split(/\s+/).map(Number);
+    return Array.from({ length: v.length / 2 }, (_, i) => [v[2 * i], v[2 * i + 1]]);
+  });
+  const inside = (poly, x, y) => {
+    let odd = false;
+    for (let i = 0, j = poly.length - 1; i < poly.length; j = i++) {
+      const [xi, yi] = poly[i];
+      const [xj, yj] = poly[j];
+      if ((yi > y) !== (yj > y) && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) odd = !odd;
+    }
+    return odd;
+  };
+  const covered = stars.filter((s) => footprints.filter((p) => inside(p, Number(s.ra), Number(s.dec))).length >= 3);
+  let star, epochs;
+  for (const s of covered.slice(0, 10)) {
+    const rows = await sia([["POS", `CIRCLE ${s.ra} ${s.dec} 0.00001`], ["DPSUBTYPE", "calexp"], ["MAXREC", "1000"]]);
+    if (rows.length >= 3) { star = s; epochs = rows.length; break; }
+  }
+  assert.ok(star, `a bright star covered by three calexps or more (${covered.length} candidates)`);
+  console.log(`portal: star ${star.id} (g ${star.g}) at ${star.ra} ${star.dec}, ${epochs} epochs`);
+  await page.locator("#stamp_ra").fill(star.ra);
+  await page.locator("#stamp_dec").fill(star.dec);
+  await page.evaluate(() => { window.pixservePortal.lightCurvePoints = null; });
+  await page.locator("#stamp-run").click();
+  await page.waitForFunction(() => window.pixservePortal.lightCurvePoints !== null, null, { timeout: 40_000 });
+  assert.equal(await page.locator("#lightcurve circle.point").count(), epochs);
+  assert.equal(await page.locator("#stamp-list canvas").count(), epochs);
+  // A bright star: its flux is measured, and positive, on every stamp.
+  assert.equal(await page.locator("#lightcurve circle.unmeasured").count(), 0);
+  await shot("6-stamps", "#lightcurve");
+});
+
+test("a service error is shown as its message, not as XML", { timeout: 30_000 }, async () => {
+  await page.locator("#where").fill("no_such_column > 1");
+  await page.locator("#search-button").click();
+  await page.waitForSelector("#messages p", { timeout: 20_000 });
+  const message = await page.locator("#messages p").first().textContent();
+  assert.match(message, /^Search \(TAP\): /);
+  assert.doesNotMatch(message, /<\?xml|<VOTABLE|INFO name/);
+  assert.match(await page.locator("#query-text").textContent(), /\(no_such_column > 1\)/);
+  await shot("7-error", "#messages");
+  await page.locator("#where").fill("");
+  await page.locator("#messages button").first().click();
+});
+
+test("signing in shows embargoed data the anonymous page does not", { timeout: 60_000 }, async () => {
+  const params = [["POS", `CIRCLE ${centre[0]} ${centre[1]} 0.05`], ["DPSUBTYPE", "calexp"], ["MAXREC", "10000"]];
+  const anonymous = await sia(params);
+  const staff = await sia(params, { Authorization: `Bearer ${token}` });
+  assert.ok(staff.length > anonymous.length, `${staff.length} vs ${anonymous.length}`);
+  await page.locator("#band").selectOption("");
+  await page.locator("#type-calexp").check();
+  await search();
+  assert.equal(await resultCount(), anonymous.length);
+
+  // Keyboard only: the token field, Enter to sign in.
+  await page.locator("#token").focus();
+  await page.keyboard.type(token);
+  const before = await page.evaluate(() => window.pixservePortal.searches);
+  await page.keyboard.press("Enter");
+  await page.waitForFunction((n) => window.pixservePortal.searches > n, before, { timeout: 30_000 });
+  assert.match(await page.locator("#identity").textContent(), /^Signed in/);
+  assert.equal(await resultCount(), staff.length);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem("pixserve.portal.token")), token);
+  await shot("8-signed-in", "#results");
+
+  await page.locator("#signout-button").click();
+  await page.waitForFunction(() => !sessionStorage.getItem("pixserve.portal.token"));
+  await page.waitForFunction((n) => /^\d+ rows?/.test(document.querySelector("#results-status").textContent) &&
+    Number(/^\d+/.exec(document.querySelector("#results-status").textContent)[0]) === n, anonymous.length, { timeout: 30_000 });
+  assert.deepEqual(problems, [], "no page errors and no request leaving the server");
+});
