@@ -224,6 +224,12 @@ test("the footprints are drawn on Aladin Lite's canvas", { timeout: 90_000 }, as
   await page.locator("#aladin").evaluate((e) => e.scrollIntoView({ block: "center" }));
   const after = await skyUntil("2-sky-footprints.png", (n) => n > before + 300);
   assert.ok(after > before + 300, `${after} footprint-coloured pixels after the search, ${before} before`);
+  // The coverage (MOC) of the same search, drawn over the sky.
+  await page.locator("#show-moc").check();
+  await page.waitForFunction(() => window.pixservePortal.mocCells !== null, null, { timeout: 20_000 });
+  assert.ok(await page.evaluate(() => window.pixservePortal.mocCells) > 0, "MOC cells");
+  await page.locator("#aladin").screenshot({ path: path.join(ARTEFACTS, "2-sky-moc.png") });
+  await page.locator("#show-moc").uncheck();
 });
 
 let selectedId;

@@ -113,7 +113,7 @@ export function createDatasetPanel(root, { onError }) {
         tasks.push(getText(headerLink.access_url).then((t) => { if (mine === generation) header.textContent = t; }));
       }
       const related = links.filter((l) => PROVENANCE.has(l.semantics) && !l.error_message);
-      if (!related.length) provenance.append(el("li", { text: "No provenance links: this dataset is not derived from others the service knows." }));
+      if (!related.length) provenance.append(el("li", { text: "No provenance links for this dataset." }));
       for (const link of related) tasks.push(showProvenance(link, mine));
       for (const outcome of await Promise.allSettled(tasks)) {
         if (outcome.status === "rejected") onError(outcome.reason.message);

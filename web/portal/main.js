@@ -84,7 +84,9 @@ async function showMoc() {
   state.sky?.showMoc(null);
   if (!$("#show-moc").checked || !state.lastQuery || !state.sky) return;
   try {
-    state.sky.showMoc(await getJson(state.lastQuery.moc(10)));
+    const moc = await getJson(state.lastQuery.moc(10));
+    state.sky.showMoc(moc);
+    window.pixservePortal.mocCells = Object.values(moc).reduce((n, cells) => n + cells.length, 0);
   } catch (e) {
     showError(`Coverage: ${e.message}`);
   }
@@ -213,7 +215,7 @@ async function startSky() {
 }
 
 // State the browser test (and a curious person in the console) can read.
-window.pixservePortal = { searches: 0, skyReady: false, lastSearchMs: null, firstResultsAt: null, sky: () => state.sky, datasetShown: null, lightCurvePoints: null };
+window.pixservePortal = { searches: 0, skyReady: false, lastSearchMs: null, firstResultsAt: null, mocCells: null, sky: () => state.sky, datasetShown: null, lightCurvePoints: null };
 showIdentity();
 startSky();
 cutout.refreshJobs();

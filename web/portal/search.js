@@ -116,10 +116,12 @@ export function adqlOf(c) {
 // moc(order)}.
 // `text` is what the page shows and copies: the SIAv2 URL, or the ADQL.
 export function queryOf(c) {
-  // The coverage of the same selection (the MOC service takes the SIAv2
-  // constraints; a typed ADQL condition can not narrow it).
-  const moc = (order) => serviceUrl("api/moc/query", [...siaParams(c).filter(([k]) => k !== "MAXREC"),
-    ["ORDER", String(order)], ["FORMAT", "json"]]);
+  // The coverage of the same selection: the MOC service takes the
+  // position and the survey's constraints, the band by its letter; time
+  // and a typed ADQL condition can not narrow a spatial MOC.
+  const moc = (order) => serviceUrl("api/moc/query", [
+    ...siaParams(c).filter(([k]) => !["MAXREC", "BAND", "TIME"].includes(k)),
+    ...(c.band ? [["BAND", c.band]] : []), ["ORDER", String(order)], ["FORMAT", "json"]]);
   if (c.where) {
     const adql = adqlOf(c);
     const params = [["REQUEST", "doQuery"], ["LANG", "ADQL"], ["QUERY", adql]];
