@@ -27,12 +27,16 @@ function cellText(value, field) {
   return String(value);
 }
 
+// One collator for every comparison: String.localeCompare builds one per
+// call, which made sorting 10,000 rows take most of a second.
+const collator = new Intl.Collator(undefined, { numeric: true });
+
 function compare(a, b) {
   if (a === b) return 0;
   if (a === null || a === undefined) return 1;  // nulls last in either order
   if (b === null || b === undefined) return -1;
   if (typeof a === "number" && typeof b === "number") return a - b;
-  return String(a).localeCompare(String(b), undefined, { numeric: true });
+  return collator.compare(String(a), String(b));
 }
 
 // A link can not carry the token, so downloads go through onDownload
