@@ -144,7 +144,7 @@ struct SodaPropertyTest : ::testing::Test {
     // bias and flat: detector-frame images without WCS.
     for (const auto& [type, name] : {std::pair{repo::DatasetType::bias, "bias"}, std::pair{repo::DatasetType::flat, "flat"}}) {
       write_single(root / fmt::format("data/{}.fits", name), fits::Image<float>(kSmall, kSmall, 1.0F),
-                   [&](fits::File& f) { f.write_string("DSTYPE", name); });
+                   [label = name](fits::File& f) { f.write_string("DSTYPE", label); });
       auto r = record_for(type, fmt::format("DR1.{}.d001", name), fmt::format("data/{}.fits", name), fp, kSmall);
       r.footprint.reset();
       add(reg, r, std::nullopt);
