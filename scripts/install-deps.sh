@@ -12,7 +12,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libpng-dev libjpeg-dev libssl-dev libpugixml-dev libyaml-cpp-dev
   libgtest-dev googletest
-  clang libclang-rt-14-dev clang-tidy
+  clang libclang-rt-14-dev lld clang-tidy
   python3 python3-pytest python3-pyvo python3-astropy python3-astropy-healpix
   python3-numpy python3-requests python3-pytest-xdist python3-photutils
   stilts chromium wrk
