@@ -157,9 +157,8 @@ VisibleDatasets::VisibleDatasets(std::shared_ptr<SharedRepository> repository, r
 
 void VisibleDatasets::for_each(const repo::Registry::RecordVisitor& visit) {
   std::vector<repo::DatasetRecord> chunk;
-  chunk.reserve(kChunk);
-  for (std::size_t at = 0; at < keys_.size(); at += kChunk) {
-    const auto keys = std::span<const std::int64_t>(keys_).subspan(at, std::min(kChunk, keys_.size() - at));
+  for (std::size_t at = 0, size = kFirstChunk; at < keys_.size(); at += size, size = std::min(2 * size, kLastChunk)) {
+    const auto keys = std::span<const std::int64_t>(keys_).subspan(at, std::min(size, keys_.size() - at));
     chunk.clear();
     repository_->read([&](repo::Registry& registry) {
       chunk.clear();  // a read that failed on a standby runs again on the next server

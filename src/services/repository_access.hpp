@@ -215,8 +215,13 @@ class SharedRepository {
 // out, as between find()'s own two passes.
 class VisibleDatasets {
  public:
-  // Records read per chunk: what the stream holds at a time.
-  static constexpr std::size_t kChunk = 256;
+  // Records read per chunk: the first chunk's, doubling for each chunk up
+  // to the last; what the stream holds at a time. A small first chunk
+  // starts the response soon; growing ones read a large result in a few
+  // statements (each costs a round trip, its planning and a registry
+  // session: 22 chunks of 256 for a 0.1° cone's 5,500 rows, 5 now).
+  static constexpr std::size_t kFirstChunk = 256;
+  static constexpr std::size_t kLastChunk = 2048;
 
   // Runs the first pass now (ReadFrom::standby), so that a failure comes
   // out of here, before the response has begun.

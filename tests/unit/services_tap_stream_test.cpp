@@ -245,7 +245,7 @@ TEST(TapStream, RegistryForEachStreamsWhatFindReturns) {
 TEST(TapStream, VisibleDatasetsReadInChunksAreWhatFindVisibleReturns) {
   StreamFixture f;
   for (const std::optional<std::size_t> limit : {std::optional<std::size_t>{}, std::optional<std::size_t>{5},
-                                                 std::optional<std::size_t>{VisibleDatasets::kChunk + 3}}) {
+                                                 std::optional<std::size_t>{VisibleDatasets::kFirstChunk + 3}}) {
     repo::DatasetQuery q;
     q.limit = limit;
     std::vector<std::string> expected;
