@@ -6,7 +6,6 @@ import { createCutoutTool } from "./cutout.js";
 import { createDatasetPanel } from "./dataset.js";
 import { createResultsTable } from "./table.js";
 import { bandMiddle, setupSearchForm } from "./search.js";
-import { createSkyView } from "./sky.js";
 import { createStampGallery } from "./stamps.js";
 import { tableObjects } from "./votable.js";
 
@@ -110,6 +109,8 @@ async function runSearch(query) {
     showMoc();
     // Page load to first results (ms since navigation start), for the record.
     if (window.pixservePortal.searches === 0) window.pixservePortal.firstResultsAt = performance.now();
+    // The address now holds this search (bookmark it, share it).
+    history.replaceState(null, "", `?${search.params()}`);
     window.pixservePortal.searches += 1;
     window.pixservePortal.lastSearchMs = performance.now() - started;
   } catch (e) {
@@ -117,6 +118,8 @@ async function runSearch(query) {
     showError(`Search (${query.service}): ${e.message}`);
   } finally {
     $("#search-button").disabled = false;
+    // After the first results are painted (the next frame), the sky.
+    requestAnimationFrame(() => setTimeout(startSky));
   }
 }
 function rerun() { if (state.lastQuery) search.submit(); }
@@ -197,8 +200,17 @@ function onSkyClick(ra, dec) {
   }
 }
 
+// Aladin Lite is large and, without a GPU, slow to start: it is loaded
+// (dynamic import) only after the first results, or when the browser is
+// idle if there is no search yet, so that neither the page's load event
+// nor the first search waits for it. The footprints of results that came
+// first are drawn once it is ready.
+let skyStarted = false;
 async function startSky() {
+  if (skyStarted) return;
+  skyStarted = true;
   try {
+    const { createSkyView } = await import("./sky.js");
     const sky = await createSkyView($("#aladin"), { onClick: onSkyClick });
     if (!sky) return;
     state.sky = sky;
@@ -217,5 +229,9 @@ async function startSky() {
 // State the browser test (and a curious person in the console) can read.
 window.pixservePortal = { searches: 0, skyReady: false, lastSearchMs: null, firstResultsAt: null, mocCells: null, sky: () => state.sky, datasetShown: null, lightCurvePoints: null };
 showIdentity();
-startSky();
+// A search given in the page's address (the form's field names, as the
+// page writes them there) runs at once; the sky follows its results.
+if (search.load(new URLSearchParams(location.search))) search.submit();
+else if (window.requestIdleCallback) requestIdleCallback(startSky, { timeout: 2000 });
+else setTimeout(startSky, 200);
 cutout.refreshJobs();

@@ -179,6 +179,34 @@ export function setupSearchForm(form, { onSearch, onError, showQuery }) {
   shapeFields();
   refresh();
   return {
+    // The form as URL parameters, by the form's own field names (empty
+    // fields left out): what the page's address holds, so that a search
+    // can be bookmarked and shared.
+    params() {
+      const params = new URLSearchParams();
+      for (const [name, value] of new FormData(form)) if (String(value).trim() !== "") params.append(name, value);
+      return params;
+    },
+    // Fills the form from such parameters (unknown names are ignored);
+    // true when any of them is a field of the form.
+    load(params) {
+      let any = false;
+      for (const name of new Set(params.keys())) {
+        const field = form.elements.namedItem(name);
+        if (!field) continue;
+        any = true;
+        const values = params.getAll(name);
+        const choices = form.querySelectorAll(`input[name="${CSS.escape(name)}"]`);
+        if (field instanceof RadioNodeList || field.type === "checkbox" || field.type === "radio") {
+          for (const input of choices) input.checked = values.includes(input.value);
+        } else {
+          field.value = values[0];
+        }
+      }
+      shapeFields();
+      refresh();
+      return any;
+    },
     setPosition(ra, dec) {
       form.elements.shape.value = "circle";
       form.elements.ra.value = ra.toFixed(6);
