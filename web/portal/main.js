@@ -232,6 +232,10 @@ showIdentity();
 // A search given in the page's address (the form's field names, as the
 // page writes them there) runs at once; the sky follows its results.
 if (search.load(new URLSearchParams(location.search))) search.submit();
-else if (window.requestIdleCallback) requestIdleCallback(startSky, { timeout: 2000 });
-else setTimeout(startSky, 200);
+// No search running (none in the address, or one the form refuses): the
+// sky starts when the browser is idle.
+if (!state.lastQuery) {
+  if (window.requestIdleCallback) requestIdleCallback(startSky, { timeout: 2000 });
+  else setTimeout(startSky, 200);
+}
 cutout.refreshJobs();
