@@ -222,12 +222,15 @@ std::string json_array(const Integers& values) {
 }
 
 // FROM and WHERE of a statement on the datasets of a list of keys, bound as
-// its first parameter: on PostgreSQL bigint_array() joined to the primary
-// key (as = ANY (...) of an array of 10^4 keys, planning alone took 10-13 ms,
-// the planner estimating each element), on SQLite json_array().
+// its first parameter: on SQLite json_array(); on PostgreSQL bigint_array(),
+// as the ARRAY of a subquery: a value computed once when the statement
+// runs, which the primary key's index scan takes in order, so that ORDER BY
+// dataset_key costs nothing. (As = ANY of the parameter itself, planning
+// alone took 10-13 ms for 10^4 keys, the planner estimating each element;
+// joined to unnest() of it, the rows were sorted again: 5,500 whole rows
+// took 48 ms in the server, 14 ms so; their footprints 31 ms, 14 ms so.)
 std::string datasets_of_keys(bool postgresql) {
-  return postgresql ? "unnest(CAST(? AS BIGINT[])) AS chosen (chosen_key) JOIN dataset ON dataset_key = chosen_key "
-                      "WHERE 1 = 1"
+  return postgresql ? "dataset WHERE dataset_key = ANY (ARRAY(SELECT unnest(CAST(? AS BIGINT[]))))"
                     : "dataset WHERE dataset_key IN (SELECT value FROM json_each(?))";
 }
 
