@@ -723,8 +723,13 @@ Result PgConnection::next_result() {
 
 void PgConnection::drain() {
   if (broken_ || PQstatus(conn_.get()) != CONNECTION_OK) return;  // nothing more will come
-  // A query still sending rows is cancelled first rather than read to its end.
-  if (PQisBusy(conn_.get())) cancel();
+  // A query still sending rows is cancelled first rather than read to its
+  // end, unless it runs inside a transaction: there the cancelled statement
+  // would abort the caller's transaction, every later statement of it
+  // failing ("current transaction is aborted"), so its rows are read and
+  // dropped. (The progress check still cancels it while they are read: a
+  // request that is stopped ends its transaction anyway.)
+  if (PQisBusy(conn_.get()) && !in_transaction_at_send_) cancel();
   while (Result r = next_result()) {
   }
 }

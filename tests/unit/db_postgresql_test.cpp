@@ -136,6 +136,27 @@ TEST_F(PgFixture, BinaryResultsReadAsTextResultsDo) {
   EXPECT_THROW(numeric->binary_results(), DbError);  // after it was sent
 }
 
+// A statement left before its last row inside a transaction (a search
+// that has the rows it wants) does not abort the transaction: the next
+// statements of it run, and it commits.
+TEST_F(PgFixture, AStatementLeftEarlyInATransactionLeavesItUsable) {
+  conn->exec("CREATE TABLE kept (n BIGINT)");
+  conn->exec("BEGIN READ WRITE");
+  {
+    auto many = conn->prepare("SELECT n FROM generate_series(1, 300000) AS n");
+    ASSERT_TRUE(many->step());
+    EXPECT_EQ(many->get_int(0), 1);
+  }  // left after one row of 300,000
+  auto again = conn->prepare("SELECT n FROM generate_series(1, 300000) AS n");
+  ASSERT_TRUE(again->step());
+  again->reset();  // left again, by reset()
+  conn->exec("INSERT INTO kept VALUES (7)");
+  conn->exec("COMMIT");
+  auto check = conn->prepare("SELECT n FROM kept");
+  ASSERT_TRUE(check->step());
+  EXPECT_EQ(check->get_int(0), 7);
+}
+
 TEST_F(PgFixture, RowsStreamAndStatementsInterleaveOnOneConnection) {
   conn->exec("CREATE TABLE n (k INTEGER PRIMARY KEY)");
   conn->exec("INSERT INTO n SELECT generate_series(1, 20000)");
