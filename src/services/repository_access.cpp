@@ -153,11 +153,24 @@ VisibleDatasets::VisibleDatasets(std::shared_ptr<SharedRepository> repository, r
       repository_->registry_database().is_postgresql() ? db::Dialect::postgresql : db::Dialect::sqlite;
   query_ = auth::readable_query(std::move(query), caller, now, dialect);
   keys_ = repository_->read([&](repo::Registry& registry) { return registry.find_keys(query_); });
+  const auto first = std::span<const std::int64_t>(keys_).first(std::min(kFirstChunk, keys_.size()));
+  repository_->read([&](repo::Registry& registry) {
+    first_.clear();  // a read that failed on a standby runs again on the next server
+    registry.for_each_of(query_, first, [this](repo::DatasetRecord&& r) {
+      first_.push_back(std::move(r));
+      return true;
+    });
+  });
 }
 
 void VisibleDatasets::for_each(const repo::Registry::RecordVisitor& visit) {
+  for (auto& record : first_) {
+    if (!visit(std::move(record))) return;
+  }
+  first_.clear();
   std::vector<repo::DatasetRecord> chunk;
-  for (std::size_t at = 0, size = kFirstChunk; at < keys_.size(); at += size, size = std::min(2 * size, kLastChunk)) {
+  for (std::size_t at = kFirstChunk, size = 2 * kFirstChunk; at < keys_.size();
+       at += size, size = std::min(2 * size, kLastChunk)) {
     const auto keys = std::span<const std::int64_t>(keys_).subspan(at, std::min(size, keys_.size() - at));
     chunk.clear();
     repository_->read([&](repo::Registry& registry) {

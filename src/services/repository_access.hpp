@@ -237,6 +237,11 @@ class VisibleDatasets {
   std::shared_ptr<SharedRepository> repository_;
   repo::DatasetQuery query_;  // with the caller's access filter
   std::vector<std::int64_t> keys_;
+  // The first chunk's records, read with the first pass: a registry lost
+  // before them is the usual error answer (503), not a response that has
+  // begun and ends without rows. (Lost later, the stream ends with its
+  // error after the rows written.)
+  std::vector<repo::DatasetRecord> first_;
 };
 
 // Runs fn, turning a products::RecreationError (a virtual product whose
