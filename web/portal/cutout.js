@@ -4,23 +4,12 @@
 // jobs, followed with a progress bar, and stay in the user's job list.
 import { request, saveBlob, saveUrl, serviceUrl, ServiceError } from "./api.js";
 import { abortJob, createJob, follow, listJobs, runJob } from "./uws.js";
+import { el } from "./dom.js";
 
 // Above this many output pixels a cutout goes to the asynchronous endpoint:
 // a few seconds of work at most stay on the synchronous one.
 const SYNC_MAX_PIXELS = 4_000_000;
 const MAX_IDS = 100;
-
-function el(tag, props = {}, ...kids) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === "text") node.textContent = v;
-    else if (k === "class") node.className = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
-  }
-  node.append(...kids.filter((k) => k !== null && k !== undefined));
-  return node;
-}
 
 const fmt = (x) => String(Number(x.toPrecision(10)));
 

@@ -3,18 +3,7 @@
 // its provenance (the #progenitor / #derivation / #provenance links).
 import { getBlob, getJson, getText, getVOTable, saveUrl, serviceUrl } from "./api.js";
 import { serviceDescriptors, tableObjects } from "./votable.js";
-
-function el(tag, props = {}, ...kids) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === "text") node.textContent = v;
-    else if (k === "class") node.className = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
-  }
-  node.append(...kids.filter((k) => k !== null && k !== undefined));
-  return node;
-}
+import { el } from "./dom.js";
 
 const PROVENANCE = new Set(["#progenitor", "#derivation", "#provenance"]);
 

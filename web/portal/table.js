@@ -2,22 +2,11 @@
 // result of 10,000 rows costs a sort of an index array, not 10,000 <tr>s.
 // Rows are named by their index in the result, whatever the sort order, so
 // that the sky view and the dataset panel can refer to them.
+import { el } from "./dom.js";
 
 const PAGE_SIZE = 50;
 const DEFAULT_COLUMNS = ["obs_id", "dataproduct_subtype", "band", "visit", "detector", "raft", "t_min",
                          "s_ra", "s_dec", "obs_collection", "data_rights"];
-
-function el(tag, props = {}, ...kids) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === "text") node.textContent = v;
-    else if (k === "class") node.className = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
-  }
-  node.append(...kids.filter((k) => k !== null && k !== undefined));
-  return node;
-}
 
 function cellText(value, field) {
   if (value === null || value === undefined) return "";
