@@ -106,6 +106,12 @@ struct DatasetRecord {
   std::optional<double> seeing, airmass, sky_background, zero_point, psf_fwhm;
   std::optional<double> telescope_ra, telescope_dec;
 
+  // coadd provenance (DMS-PRTL-REQ-0039): the number of input images, the
+  // fraction of the image's pixels that any input reached, and the 5-sigma
+  // point-source depth (AB mag). The inputs' time span is t_min/t_max.
+  std::optional<std::int64_t> n_inputs;
+  std::optional<double> coverage_fraction, depth_5sigma;
+
   // provenance and processing
   std::vector<ProvenanceLink> inputs;
   std::string software_version;

@@ -380,7 +380,7 @@ MappingRule read_rule(const Reader& r, const YAML::Node& node, std::size_t index
   if (const auto c = node["columns"]) {
     r.keys(c, what + ".columns",
            {"seeing", "airmass", "sky_background", "zero_point", "psf_fwhm", "s_resolution", "telescope_ra",
-            "telescope_dec", "software_version"});
+            "telescope_dec", "software_version", "n_inputs", "coverage_fraction", "depth_5sigma"});
     for (const auto& kv : c) {
       rule.columns.emplace(kv.first.Scalar(), r.templ(kv.second, what + ".columns." + kv.first.Scalar()));
     }

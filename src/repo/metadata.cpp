@@ -366,25 +366,47 @@ class RuleReader {
         rec_.software_version = text.value_or("");
         continue;
       }
-      std::optional<double>* target = column == "seeing"           ? &rec_.seeing
-                                      : column == "airmass"        ? &rec_.airmass
-                                      : column == "sky_background" ? &rec_.sky_background
-                                      : column == "zero_point"     ? &rec_.zero_point
-                                      : column == "psf_fwhm"       ? &rec_.psf_fwhm
-                                      : column == "s_resolution"   ? &rec_.s_resolution
-                                      : column == "telescope_ra"   ? &rec_.telescope_ra
-                                                                   : &rec_.telescope_dec;
+      if (column == "n_inputs") {
+        rec_.n_inputs.reset();
+        if (!text) continue;
+        const double value = column_number(column, *text, templ.line);
+        if (value != std::floor(value) || value < 0 || value > 1e15) {
+          throw IngestError(path_, fmt::format("columns.n_inputs is '{}', not a count of images ({})", *text,
+                                               where(templ.line)));
+        }
+        rec_.n_inputs = static_cast<std::int64_t>(value);
+        continue;
+      }
+      std::optional<double>* target = column == "seeing"              ? &rec_.seeing
+                                      : column == "airmass"           ? &rec_.airmass
+                                      : column == "sky_background"    ? &rec_.sky_background
+                                      : column == "zero_point"        ? &rec_.zero_point
+                                      : column == "psf_fwhm"          ? &rec_.psf_fwhm
+                                      : column == "s_resolution"      ? &rec_.s_resolution
+                                      : column == "telescope_ra"      ? &rec_.telescope_ra
+                                      : column == "coverage_fraction" ? &rec_.coverage_fraction
+                                      : column == "depth_5sigma"      ? &rec_.depth_5sigma
+                                                                      : &rec_.telescope_dec;
       if (!text) {
         *target = std::nullopt;  // an optional keyword the file lacks: no value, not the default
         continue;
       }
-      char* end = nullptr;
-      const double value = std::strtod(text->c_str(), &end);
-      if (text->empty() || *end != '\0' || !std::isfinite(value)) {
-        throw IngestError(path_, fmt::format("columns.{} is '{}', not a number ({})", column, *text, where(templ.line)));
+      const double value = column_number(column, *text, templ.line);
+      if (column == "coverage_fraction" && !(value >= 0.0 && value <= 1.0)) {
+        throw IngestError(path_, fmt::format("columns.coverage_fraction is '{}', not a fraction from 0 to 1 ({})",
+                                             *text, where(templ.line)));
       }
       *target = value;
     }
+  }
+
+  double column_number(const std::string& column, const std::string& text, int line) const {
+    char* end = nullptr;
+    const double value = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !std::isfinite(value)) {
+      throw IngestError(path_, fmt::format("columns.{} is '{}', not a number ({})", column, text, where(line)));
+    }
+    return value;
   }
 
   void read_identity(const MetadataOptions& options) {

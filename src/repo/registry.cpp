@@ -22,12 +22,20 @@ namespace {
 // place when opened (kUpgradeFrom1, then the schema again for the view).
 // 3: center_cell, the index of the datasets' centres (s_ra, s_dec); a
 // version-2 registry gets it filled when opened (fill_center_cells).
-constexpr int kSchemaVersion = 3;
+// 4: the coadds' provenance columns (n_inputs, coverage_fraction,
+// depth_5sigma; kUpgradeFrom3) and the engineering data's tables (efd_*,
+// made by the schema itself).
+constexpr int kSchemaVersion = 4;
 constexpr const char* kUpgradeFrom1 = R"SQL(
 ALTER TABLE dataset ADD COLUMN storage TEXT NOT NULL DEFAULT 'file' CHECK (storage IN ('file', 'virtual'));
 ALTER TABLE dataset ADD COLUMN recipe TEXT;
 DROP VIEW IF EXISTS ivoa_obscore;
 UPDATE registry_meta SET value = '2' WHERE key = 'schema_version';
+)SQL";
+constexpr const char* kUpgradeFrom3 = R"SQL(
+ALTER TABLE dataset ADD COLUMN n_inputs {integer};
+ALTER TABLE dataset ADD COLUMN coverage_fraction {real};
+ALTER TABLE dataset ADD COLUMN depth_5sigma {real};
 )SQL";
 
 // The registry schema. `dataset` holds everything; `ivoa_obscore` presents
@@ -87,6 +95,9 @@ CREATE TABLE IF NOT EXISTS dataset (
   psf_fwhm         {real},
   telescope_ra     {real},
   telescope_dec    {real},
+  n_inputs         {integer},
+  coverage_fraction {real},
+  depth_5sigma     {real},
   calib_level      {integer} NOT NULL,
   software_version TEXT,
   owner            TEXT NOT NULL,
@@ -261,7 +272,8 @@ constexpr const char* kSelectColumns =
     "s_ra, s_dec, s_fov, "
     "s_region, s_resolution, pixel_scale, s_xel1, s_xel2, t_min, t_max, t_exptime, em_min, em_max, em_res_power, "
     "facility_name, instrument_name, target_name, seeing, airmass, sky_background, zero_point, psf_fwhm, "
-    "telescope_ra, telescope_dec, software_version, owner, read_policy, read_groups, release_mjd, calib_level";
+    "telescope_ra, telescope_dec, software_version, owner, read_policy, read_groups, release_mjd, calib_level, "
+    "n_inputs, coverage_fraction, depth_5sigma";
 
 DatasetRecord read_record(db::Statement& s) {
   DatasetRecord r;
@@ -316,6 +328,9 @@ DatasetRecord read_record(db::Statement& s) {
   r.rights.groups = split(s.get_text(c++), ',');
   r.rights.release_mjd = s.get_optional_double(c++);
   r.calib_level = static_cast<int>(s.get_int(c++));
+  r.n_inputs = s.get_optional_int(c++);
+  r.coverage_fraction = s.get_optional_double(c++);
+  r.depth_5sigma = s.get_optional_double(c++);
   return r;
 }
 
@@ -451,11 +466,19 @@ Registry::Registry(std::unique_ptr<db::Connection> conn, int index_order_if_new,
       conn_->exec(schema_sql(conn_->dialect()));  // the view as version 2 defines it
       version = 2;
     }
+    const int opened_version = version;
     if (version == 2) {  // the schema above made center_cell, empty
       fill_center_cells(*conn_);
+      version = 3;
+    }
+    if (version == 3) {  // the schema above made the efd_* tables
+      conn_->exec(fmt::format(fmt::runtime(kUpgradeFrom3), fmt::arg("integer", db::integer_type(conn_->dialect())),
+                              fmt::arg("real", db::real_type(conn_->dialect()))));
+      version = 4;
+    }
+    if (version != opened_version && version == kSchemaVersion) {
       auto put = conn_->prepare("UPDATE registry_meta SET value = ? WHERE key = 'schema_version'");
       put->bind(1, std::to_string(kSchemaVersion)).run();
-      version = kSchemaVersion;
     }
     if (version != kSchemaVersion) {
       throw db::DbError(
@@ -505,8 +528,9 @@ void Registry::insert(const DatasetRecord& r) {
       "content_type, storage, recipe, s_ra, s_dec, s_fov, s_region, s_resolution, pixel_scale, s_xel1, s_xel2, t_min, t_max, "
       "t_exptime, em_min, em_max, em_res_power, facility_name, instrument_name, target_name, seeing, airmass, "
       "sky_background, zero_point, psf_fwhm, telescope_ra, telescope_dec, calib_level, software_version, owner, "
-      "read_policy, read_groups, release_mjd, ingest_mjd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, " +
+      "read_policy, read_groups, release_mjd, n_inputs, coverage_fraction, depth_5sigma, ingest_mjd) VALUES (?, ?, ?, "
+      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, " +
       std::string(db::mjd_now_sql(conn_->dialect())) + ") RETURNING dataset_key");
   int c = 1;
   auto text_or_null = [&](const std::string& v) {
@@ -575,6 +599,9 @@ void Registry::insert(const DatasetRecord& r) {
   s->bind(c++, std::string(to_string(r.rights.policy)));
   s->bind(c++, join(r.rights.groups, ','));
   s->bind(c++, r.rights.release_mjd);
+  s->bind(c++, r.n_inputs);
+  s->bind(c++, r.coverage_fraction);
+  s->bind(c++, r.depth_5sigma);
   if (!s->step()) throw db::DbError("registry: INSERT ... RETURNING gave no key");
   const std::int64_t key = s->get_int(0);
   s->reset();

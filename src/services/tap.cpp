@@ -41,7 +41,7 @@ std::vector<dali::ParamSpec> tap_params(const dali::ResultLimits& limits) {
       {.name = "QUERY",
        .type = dali::ParamType::text,
        .description = "The ADQL query. Tables: ivoa.obscore, survey.datasets, survey.visits, survey.provenance, survey.patches, "
-                      "TAP_SCHEMA.*, and TAP_UPLOAD.<name> for uploaded tables.",
+                      "survey.coadds, TAP_SCHEMA.*, and TAP_UPLOAD.<name> for uploaded tables.",
        .required = true,
        .example = "SELECT TOP 10 obs_id, s_ra, s_dec FROM ivoa.obscore",
        .standard = true},
@@ -392,6 +392,46 @@ constexpr Example kExamples[] = {
      "FROM survey.patches\n"
      "GROUP BY skymap, tract\n"
      "ORDER BY skymap, tract"},
+    // The survey portal's requirements, one query each (docs/portal.md).
+    {"prtl-0035-visit-list", "Single-epoch images of a list of visits (DMS-PRTL-REQ-0035)",
+     "Every processed visit image (PVI) of the visits listed; dataproduct_subtype = 'raw' or 'diffim' gives their raw "
+     "or difference images instead.",
+     "SELECT obs_id, visit, detector, raft, band, t_min, access_url\n"
+     "FROM ivoa.obscore\n"
+     "WHERE visit IN (1000001, 1000002, 1000003)\n"
+     "  AND dataproduct_subtype = 'calexp'\n"
+     "ORDER BY visit, detector"},
+    {"prtl-0035-visit-selection", "Single-epoch images of a selection of visits (DMS-PRTL-REQ-0035)",
+     "The processed visit images of the visits that a query on survey.visits selects: here the r-band visits taken "
+     "below airmass 1.5.",
+     "SELECT obs_id, visit, detector, band, t_min, access_url\n"
+     "FROM ivoa.obscore\n"
+     "WHERE dataproduct_subtype = 'calexp'\n"
+     "  AND visit IN (SELECT visit FROM survey.visits WHERE band = 'r' AND airmass < 1.5)\n"
+     "ORDER BY visit, detector"},
+    {"prtl-0036-raft", "The images of one raft (DMS-PRTL-REQ-0036)",
+     "The raw images of one visit limited to one raft of the focal plane.",
+     "SELECT obs_id, visit, raft, detector, detector_name, access_url\n"
+     "FROM ivoa.obscore\n"
+     "WHERE visit = 1000001 AND raft = 'R22'\n"
+     "  AND dataproduct_subtype = 'raw'\n"
+     "ORDER BY detector"},
+    {"prtl-0037-ccd", "The images of one CCD (DMS-PRTL-REQ-0037)",
+     "The processed visit images of one detector over all visits, oldest first.",
+     "SELECT obs_id, visit, detector, band, t_min, access_url\n"
+     "FROM ivoa.obscore\n"
+     "WHERE detector = 94 AND dataproduct_subtype = 'calexp'\n"
+     "ORDER BY t_min"},
+    {"prtl-0039-coadd-provenance", "Coadds by their provenance (DMS-PRTL-REQ-0039)",
+     "Deep coadd patches over a position by band, with at least two input images, some coverage and depth, inputs "
+     "taken before a date; deepest first.",
+     "SELECT o.obs_id, c.band, c.tract, c.patch, c.n_inputs, c.t_min, c.t_max, c.coverage_fraction, c.depth_5sigma\n"
+     "FROM survey.coadds AS c JOIN ivoa.obscore AS o ON o.obs_id = c.dataset_id\n"
+     "WHERE c.dataset_type = 'deepCoadd' AND c.band IN ('g', 'r', 'i')\n"
+     "  AND c.n_inputs >= 2 AND c.coverage_fraction > 0.001 AND c.depth_5sigma > 20\n"
+     "  AND c.t_max < 61100\n"
+     "  AND CONTAINS(POINT('ICRS', 53.0, -28.0), o.s_region) = 1\n"
+     "ORDER BY c.depth_5sigma DESC"},
     {"region", "Footprints meeting a polygon",
      "Coadd patches whose footprint intersects a polygon on the sky, with the area of each footprint.",
      "SELECT obs_id, band, tract, patch, AREA(s_region) AS area_deg2\n"

@@ -7,11 +7,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <numbers>
 #include <optional>
 #include <set>
 #include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "image/exposure.hpp"
 #include "image/isr.hpp"
@@ -190,17 +192,58 @@ const image::Exposure& finish(Accumulator& acc) {
   return e;
 }
 
-image::ExposureHeaders coadd_headers(const CoaddKind& kind, const Job& job, const SkyMap& skymap,
-                                     const std::vector<const CalexpInfo*>& used) {
-  double mjd_beg = std::numeric_limits<double>::infinity(), mjd_end = -mjd_beg;
+// What the portal's coadd searches ask of a patch (DMS-PRTL-REQ-0039):
+// the fraction of its pixels that some input reached, and its 5-sigma
+// point-source depth: the AB magnitude of a source whose flux, measured in
+// the noise-equivalent area of a Gaussian PSF of the inputs' weighted mean
+// FWHM, is five times its error, with the pixel noise the median variance
+// of the covered pixels (pixels in nJy: AB = 31.4 - 2.5 log10(flux)).
+struct CoaddQuality {
+  double coverage_fraction = 0.0;
+  std::optional<double> depth_5sigma;
+};
+
+CoaddQuality measure_quality(const Accumulator& acc, double psf_fwhm_arcsec, double pixel_scale_arcsec) {
+  CoaddQuality q;
+  std::vector<float> variances;
+  std::size_t covered = 0;
+  for (std::size_t k = 0; k < acc.sum_w.size(); ++k) {
+    if (acc.sum_w[k] <= 0.0F) continue;
+    ++covered;
+    // Every 16th covered pixel is plenty for a median of millions.
+    if (covered % 16 == 1 && std::isfinite(acc.planes.variance.pixels[k])) {
+      variances.push_back(acc.planes.variance.pixels[k]);
+    }
+  }
+  q.coverage_fraction = acc.sum_w.empty() ? 0.0 : static_cast<double>(covered) / static_cast<double>(acc.sum_w.size());
+  if (variances.empty() || psf_fwhm_arcsec <= 0.0 || pixel_scale_arcsec <= 0.0) return q;
+  auto middle = variances.begin() + static_cast<std::ptrdiff_t>(variances.size() / 2);
+  std::nth_element(variances.begin(), middle, variances.end());
+  const double sigma_pixels = psf_fwhm_arcsec / pixel_scale_arcsec / (2.0 * std::sqrt(2.0 * std::numbers::ln2));
+  const double noise_area = 4.0 * std::numbers::pi * sigma_pixels * sigma_pixels;
+  const double flux_5sigma = 5.0 * std::sqrt(static_cast<double>(*middle) * noise_area);
+  if (flux_5sigma > 0.0) q.depth_5sigma = kNanojanskyZeroPoint - 2.5 * std::log10(flux_5sigma);
+  return q;
+}
+
+// The weighted mean PSF FWHM of the inputs, in arcsec (PSFFWHM).
+double mean_psf_fwhm(const std::vector<const CalexpInfo*>& used) {
   double psf_sum = 0.0, weight_sum = 0.0;
+  for (const CalexpInfo* c : used) {
+    psf_sum += weight(*c) * c->psf_fwhm_arcsec;
+    weight_sum += weight(*c);
+  }
+  return std::round(psf_sum / weight_sum * 1e4) / 1e4;
+}
+
+image::ExposureHeaders coadd_headers(const CoaddKind& kind, const Job& job, const SkyMap& skymap,
+                                     const std::vector<const CalexpInfo*>& used, const CoaddQuality& quality) {
+  double mjd_beg = std::numeric_limits<double>::infinity(), mjd_end = -mjd_beg;
   // Exposure time counts each visit once (a patch may see several of its detectors).
   std::map<long long, double> visit_time;
   for (const CalexpInfo* c : used) {
     mjd_beg = std::min(mjd_beg, c->mjd_start);
     mjd_end = std::max(mjd_end, c->mjd_start + c->exposure_time / 86400.0);
-    psf_sum += weight(*c) * c->psf_fwhm_arcsec;
-    weight_sum += weight(*c);
     visit_time[c->visit] = c->exposure_time;
   }
   double exptime = 0.0;
@@ -222,8 +265,12 @@ image::ExposureHeaders coadd_headers(const CoaddKind& kind, const Job& job, cons
   p.set("MJD-END", mjd_end, "end of the last input exposure (TAI)");
   p.set("NINPUTS", static_cast<long long>(used.size()), "number of input calexps");
   p.set("EXPTIME", exptime, "[s] summed exposure time of the input visits");
-  p.set("PSFFWHM", std::round(psf_sum / weight_sum * 1e4) / 1e4, "[arcsec] weighted mean input PSF FWHM");
+  p.set("PSFFWHM", mean_psf_fwhm(used), "[arcsec] weighted mean input PSF FWHM");
   p.set("MAGZERO", kNanojanskyZeroPoint - 2.5 * std::log10(exptime), "AB mag: 1 count/s over EXPTIME; pixels in nJy");
+  p.set("COVFRAC", std::round(quality.coverage_fraction * 1e6) / 1e6, "fraction of the pixels with input data");
+  if (quality.depth_5sigma) {
+    p.set("DEPTH5", std::round(*quality.depth_5sigma * 1e3) / 1e3, "[mag] AB 5-sigma point-source depth");
+  }
   p.set("BGSUB", true, "background subtracted");
   p.set("SWVER", repo::software_version(), "software that made the file");
   h.image.set("BUNIT", "nJy", "pixel unit");
@@ -278,7 +325,9 @@ CoaddResult build_coadds(const SkyMap& skymap, const std::vector<CalexpInfo>& ca
     }
     if (!used.empty()) {
       const auto path = out / paths::coadd(kind.dataset_type, job.band, job.tract, job.patch.file_token());
-      image::write_exposure(path, finish(acc), coadd_headers(kind, job, skymap, used), &patch_wcs);
+      const image::Exposure& planes = finish(acc);
+      const auto quality = measure_quality(acc, mean_psf_fwhm(used), skymap.pixel_scale_arcsec());
+      image::write_exposure(path, planes, coadd_headers(kind, job, skymap, used, quality), &patch_wcs);
       std::vector<long long> visits, detectors;
       for (const CalexpInfo* c : used) {
         visits.push_back(c->visit);

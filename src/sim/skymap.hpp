@@ -94,6 +94,7 @@ class SkyMap {
 
   const std::string& name() const noexcept { return name_; }
   bool is_rings() const noexcept { return rings_; }
+  double pixel_scale_arcsec() const noexcept { return pixel_scale_arcsec_; }
 
   int tract_count() const noexcept;
   // 0 .. tract_count() - 1.

@@ -164,6 +164,30 @@ TapTable provenance_table() {
       });
 }
 
+// The coadd patches with their provenance, for searches by the number,
+// time span and reach of their inputs and by depth (DMS-PRTL-REQ-0039);
+// position, band and the rest are ivoa.obscore's (join on obs_id).
+TapTable coadds_table() {
+  return make_table(
+      "survey", "coadds", "tap_survey_coadds", "view",
+      "One row per coadd patch (deepCoadd, goodSeeingCoadd, ...) with its provenance: the number of input images, "
+      "their time span, the fraction of the patch they cover and the 5-sigma depth reached. Join ivoa.obscore on "
+      "dataset_id = obs_id for position and footprint, survey.provenance for the inputs themselves.",
+      {
+          make_column({"dataset_id", AdqlType::varchar, "", "meta.id;meta.main", "Coadd dataset identifier (obs_id in ivoa.obscore)", true, true}),
+          make_column({"dataset_type", AdqlType::varchar, "", "meta.code.class", "Coadd kind: deepCoadd, goodSeeingCoadd, ...", true, true}),
+          make_column({"band", AdqlType::varchar, "", "instr.bandpass", "Band: u, g, r, i, z or y", true}),
+          make_column({"skymap", AdqlType::varchar, "", "meta.id", "Sky map name", false}),
+          make_column({"tract", AdqlType::integer, "", "meta.id", "Sky map tract", true, true}),
+          make_column({"patch", AdqlType::varchar, "", "meta.id", "Patch within the tract, as x,y", true, true}),
+          make_column({"n_inputs", AdqlType::bigint, "", "meta.number", "Number of input images (calexps) combined", true}),
+          make_column({"t_min", AdqlType::double_precision, "d", "time.start", "Start of the first input exposure, MJD (TAI)", true}),
+          make_column({"t_max", AdqlType::double_precision, "d", "time.end", "End of the last input exposure, MJD (TAI)", true}),
+          make_column({"coverage_fraction", AdqlType::double_precision, "", "obs.field;arith.ratio", "Fraction of the patch's pixels that some input reached (0 to 1)", true}),
+          make_column({"depth_5sigma", AdqlType::double_precision, "mag", "phot.mag;stat.snr", "5-sigma point-source depth, AB magnitude", true}),
+      });
+}
+
 // The sky map as the registry knows it: one row per patch that holds a
 // coadd the viewer may see, its geometry from those coadds' rows (every
 // band of a patch shares the patch's pixel grid). A tract is the union of
@@ -282,7 +306,8 @@ votable::Field result_field(const std::string& name, adql::AdqlType type, const 
 TapMetadata::TapMetadata() {
   schemas_ = {
       {"ivoa", "IVOA data models: the ObsCore 1.1 table of the survey's images"},
-      {"survey", "Survey tables to join with ivoa.obscore: datasets, visits with observing conditions, provenance, the sky map's patches"},
+      {"survey", "Survey tables to join with ivoa.obscore: datasets, visits with observing conditions, provenance, the sky map's "
+       "patches, the coadds' provenance"},
       {"TAP_SCHEMA", "Metadata of the tables of this service (TAP 1.1)"},
   };
   tables_.push_back(obscore_table());
@@ -290,12 +315,14 @@ TapMetadata::TapMetadata() {
   tables_.push_back(visits_table());
   tables_.push_back(provenance_table());
   tables_.push_back(patches_table());
+  tables_.push_back(coadds_table());
   for (auto& t : tap_schema_tables()) tables_.push_back(std::move(t));
   keys_ = {
       {"provenance_dataset", "survey.provenance", "ivoa.obscore", "The dataset made from the inputs",
        {{"dataset_id", "obs_id"}}},
       {"datasets_obscore", "survey.datasets", "ivoa.obscore", "The ObsCore row of the dataset", {{"dataset_id", "obs_id"}}},
       {"obscore_visit", "ivoa.obscore", "survey.visits", "The visit of an exposure-level image", {{"visit", "visit"}}},
+      {"coadds_obscore", "survey.coadds", "ivoa.obscore", "The ObsCore row of the coadd", {{"dataset_id", "obs_id"}}},
       {"datasets_patch", "survey.datasets", "survey.patches", "The sky map patch of a coadd",
        {{"skymap", "skymap"}, {"tract", "tract"}, {"patch", "patch"}}},
       {"tables_schema", "TAP_SCHEMA.tables", "TAP_SCHEMA.schemas", "The schema of the table",
@@ -446,6 +473,10 @@ std::vector<ViewDefinition> view_definitions(const Viewer& viewer, std::string_v
       "p.role AS role FROM " + main + "provenance AS p JOIN " + main + "dataset AS d ON d.dataset_id = p.dataset_id "
       "WHERE " + d + " AND NOT EXISTS (SELECT 1 FROM " + main + "dataset AS i WHERE i.dataset_id = p.input_id AND NOT " +
           i + ")"},
+      {"tap_survey_coadds", "SELECT d.dataset_id AS dataset_id, d.dataset_type AS dataset_type, d.band AS band, "
+      "d.skymap AS skymap, d.tract AS tract, d.patch AS patch, d.n_inputs AS n_inputs, d.t_min AS t_min, "
+      "d.t_max AS t_max, d.coverage_fraction AS coverage_fraction, d.depth_5sigma AS depth_5sigma FROM " + main +
+          "dataset AS d WHERE d.tract IS NOT NULL AND d.patch IS NOT NULL AND " + d},
       // The lists are built from ordered DISTINCT subqueries over the same
       // visible rows, so they read the same whatever order the rows have.
       {"tap_survey_patches", "SELECT d.skymap AS skymap, d.tract AS tract, d.patch AS patch, "
@@ -473,7 +504,7 @@ std::vector<std::string> views_sql(const Viewer& viewer, std::string_view datali
 std::vector<std::string> drop_views_sql(db::Dialect dialect) {
   std::vector<std::string> out;
   for (const char* view : {"tap_ivoa_obscore", "tap_survey_datasets", "tap_survey_visits", "tap_survey_provenance",
-                           "tap_survey_patches"}) {
+                           "tap_survey_patches", "tap_survey_coadds"}) {
     out.push_back(fmt::format("DROP VIEW IF EXISTS {}.{}", db::temp_schema(dialect), view));
   }
   return out;

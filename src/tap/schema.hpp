@@ -11,7 +11,8 @@
 // Tables: ivoa.obscore (ObsCore 1.1 plus the survey columns, from
 // repo::obscore_columns()), survey.datasets, survey.visits (observing
 // conditions per visit), survey.provenance (inputs of each dataset),
-// survey.patches (the sky map: the geometry of each tract's patches), and
+// survey.patches (the sky map: the geometry of each tract's patches),
+// survey.coadds (each coadd patch's provenance: inputs, coverage, depth), and
 // the five TAP_SCHEMA tables. Every data table is a view restricted to the
 // rows the caller may see (visibility_predicate()).
 #pragma once

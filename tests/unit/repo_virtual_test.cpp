@@ -85,6 +85,30 @@ DatasetRecord a_bias() {
   return r;
 }
 
+// What schema version 4 added to the dataset table (the coadds' provenance).
+constexpr const char* kDropVersion4Columns =
+    "ALTER TABLE dataset DROP COLUMN n_inputs; ALTER TABLE dataset DROP COLUMN coverage_fraction; "
+    "ALTER TABLE dataset DROP COLUMN depth_5sigma";
+
+DatasetRecord a_coadd_patch() {
+  DatasetRecord r;
+  r.dataset_id = "DR1.deepCoadd.r.t0.p1_2";
+  r.type = DatasetType::deepCoadd;
+  r.collection = "DR1";
+  r.data_id.band = "r";
+  r.data_id.skymap = "pixserve-tract";
+  r.data_id.tract = 0;
+  r.data_id.patch = "1,2";
+  r.file_path = "data/" + r.dataset_id + ".fits";
+  r.checksum = "00";
+  r.t_min = 61000.1;
+  r.t_max = 61003.2;
+  r.n_inputs = 17;
+  r.coverage_fraction = 0.625;
+  r.depth_5sigma = 25.375;
+  return r;
+}
+
 TEST(RegistrySchema, AVersionOneRegistryIsUpgradedInPlace) {
   // Version 1 registries were SQLite files; PostgreSQL registries begin at 2.
   if (!pixserve::testing::test_postgresql_server().empty()) GTEST_SKIP() << "SQLite registries only";
@@ -97,6 +121,7 @@ TEST(RegistrySchema, AVersionOneRegistryIsUpgradedInPlace) {
     c.exec(
         "DROP TABLE center_cell; ALTER TABLE dataset DROP COLUMN storage; ALTER TABLE dataset DROP COLUMN recipe; "
         "UPDATE registry_meta SET value = '1' WHERE key = 'schema_version'");
+    c.exec(kDropVersion4Columns);
   }
   auto repo = Repository::open(s.dir / "repo");
   const auto r = repo.registry().find_by_id("DR1.bias.d001");
@@ -105,7 +130,7 @@ TEST(RegistrySchema, AVersionOneRegistryIsUpgradedInPlace) {
   EXPECT_TRUE(r->recipe.empty());
   auto version = repo.registry().connection().prepare("SELECT value FROM registry_meta WHERE key = 'schema_version'");
   ASSERT_TRUE(version->step());
-  EXPECT_EQ(version->get_text(0), "3");
+  EXPECT_EQ(version->get_text(0), "4");
 }
 
 // Version 3 added the index of centres (center_cell): a version-2 registry
@@ -137,6 +162,7 @@ TEST(RegistrySchema, AVersionTwoRegistryGetsItsIndexOfCentres) {
       EXPECT_EQ(rows->get_int(0), 3);  // written at insert
     }
     c.exec("DROP TABLE center_cell");
+    c.exec(kDropVersion4Columns);
     c.exec("UPDATE registry_meta SET value = '2' WHERE key = 'schema_version'");
   }
   auto repo = Repository::open(s.dir / "repo");
@@ -152,7 +178,36 @@ TEST(RegistrySchema, AVersionTwoRegistryGetsItsIndexOfCentres) {
   EXPECT_EQ(n, centres.size());
   auto version = c.prepare("SELECT value FROM registry_meta WHERE key = 'schema_version'");
   ASSERT_TRUE(version->step());
-  EXPECT_EQ(version->get_text(0), "3");
+  EXPECT_EQ(version->get_text(0), "4");
+}
+
+// Version 4 added the coadds' provenance columns: a version-3 registry
+// (SQLite or PostgreSQL) gets them, empty, when opened, and takes values.
+TEST(RegistrySchema, AVersionThreeRegistryGetsTheCoaddProvenanceColumns) {
+  pixserve::testing::ScratchDir s;
+  const auto config = pixserve::testing::test_repository_config();
+  {
+    auto repo = Repository::open_or_create(s.dir / "repo", config);
+    repo.registry().insert(a_bias());
+    auto& c = repo.registry().connection();
+    c.exec(kDropVersion4Columns);
+    c.exec("UPDATE registry_meta SET value = '3' WHERE key = 'schema_version'");
+  }
+  auto repo = Repository::open(s.dir / "repo");
+  const auto bias = repo.registry().find_by_id("DR1.bias.d001");
+  ASSERT_TRUE(bias);
+  EXPECT_FALSE(bias->n_inputs);
+  EXPECT_FALSE(bias->coverage_fraction);
+  EXPECT_FALSE(bias->depth_5sigma);
+  repo.registry().insert(a_coadd_patch());
+  const auto coadd = repo.registry().find_by_id("DR1.deepCoadd.r.t0.p1_2");
+  ASSERT_TRUE(coadd);
+  EXPECT_EQ(coadd->n_inputs, 17);
+  EXPECT_EQ(coadd->coverage_fraction, 0.625);
+  EXPECT_EQ(coadd->depth_5sigma, 25.375);
+  auto version = repo.registry().connection().prepare("SELECT value FROM registry_meta WHERE key = 'schema_version'");
+  ASSERT_TRUE(version->step());
+  EXPECT_EQ(version->get_text(0), "4");
 }
 
 TEST(RegistrySchema, StorageAndRecipeAreStoredAndReadBack) {

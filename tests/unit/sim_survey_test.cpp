@@ -17,6 +17,7 @@
 #include <iostream>
 #include <iterator>
 #include <map>
+#include <numbers>
 #include <set>
 #include <sstream>
 #include <string>
@@ -202,7 +203,7 @@ TEST_F(TinySurvey, WritesEveryProductWithItsKeywords) {
 
   auto coadd = fits::File::open(coadds.front());
   for (const char* key : {"DSTYPE", "BAND", "FILTER", "SKYMAP", "TRACT", "PATCH", "MJD-BEG", "MJD-END", "NINPUTS",
-                          "PSFFWHM", "MAGZERO", "SWVER"}) {
+                          "COVFRAC", "DEPTH5", "PSFFWHM", "MAGZERO", "SWVER"}) {
     EXPECT_TRUE(coadd.has_key(key)) << key;
   }
 
@@ -421,6 +422,41 @@ TEST_F(TinySurvey, CoaddVarianceMatchesThePixelScatter) {
     const auto stats = image::estimate_background(chi, &e.mask, skip);
     ASSERT_GT(stats.samples, 1000U) << path;
     EXPECT_NEAR(stats.rms, 1.0, 0.1) << path;
+  }
+}
+
+// COVFRAC and DEPTH5 (survey.coadds' coverage_fraction and depth_5sigma)
+// measured again from the written planes: the share of pixels with data
+// (finite IMAGE), and the AB magnitude of five times the noise in a
+// Gaussian PSF of PSFFWHM's noise-equivalent area, from the median VARIANCE.
+TEST_F(TinySurvey, CoaddCoverageAndDepthAreThoseOfTheirPlanes) {
+  const auto coadds = with_suffix(dir(), "deepCoadd", ".fits");
+  ASSERT_FALSE(coadds.empty());
+  for (const auto& path : coadds) {
+    auto f = fits::File::open(path);
+    const double coverage = f.read_double("COVFRAC").value_or(-1.0);
+    const auto depth = f.read_double("DEPTH5");
+    const double fwhm = *f.read_double("PSFFWHM");
+    ASSERT_TRUE(f.move_to_named_hdu("IMAGE"));
+    const double scale_arcsec = wcs::Wcs::from_fits(f).pixel_scale_deg() * 3600.0;
+    const auto e = image::read_exposure(path);
+    std::size_t finite = 0;
+    std::vector<float> variances;
+    for (std::size_t k = 0; k < e.image.pixels.size(); ++k) {
+      if (!std::isfinite(e.image.pixels[k])) continue;
+      ++finite;
+      variances.push_back(e.variance.pixels[k]);
+    }
+    EXPECT_NEAR(coverage, static_cast<double>(finite) / static_cast<double>(e.image.pixels.size()), 1e-6) << path;
+    EXPECT_GT(coverage, 0.0) << path;
+    EXPECT_LE(coverage, 1.0) << path;
+    ASSERT_TRUE(depth) << path;
+    std::nth_element(variances.begin(), variances.begin() + static_cast<std::ptrdiff_t>(variances.size() / 2),
+                     variances.end());
+    const double sigma = fwhm / scale_arcsec / 2.354820045;
+    const double flux = 5.0 * std::sqrt(variances[variances.size() / 2] * 4.0 * std::numbers::pi * sigma * sigma);
+    // The simulator's median is of every 16th pixel: close, not equal.
+    EXPECT_NEAR(*depth, 31.4 - 2.5 * std::log10(flux), 0.02) << path;
   }
 }
 
