@@ -285,6 +285,12 @@ std::vector<TypedCard> primary_for_output(const std::vector<TypedCard>& metadata
 
 }  // namespace
 
+bool CutoutRequest::wants(std::string_view extname) const {
+  if (planes.empty()) return true;
+  const std::string_view name = extname.empty() ? std::string_view("IMAGE") : extname;
+  return std::find(planes.begin(), planes.end(), name) != planes.end();
+}
+
 // ---------------------------------------------------------------------------
 // Public: single files
 // ---------------------------------------------------------------------------
@@ -306,6 +312,7 @@ std::vector<CutoutPiece> cut_planes(const Source& src, const std::vector<Planned
     auto with_plane = read_box(p.box);
     for (size_t i = 0; i < src.planes.size(); ++i) {
       const Plane& plane = src.planes[i];
+      if (!request.wants(plane.extname)) continue;
       with_plane(i, [&]<typename T>(const fits::Image<T>& pixels) {
         fits::ImageWriteOptions o;
         o.extname = plane.extname;
@@ -358,9 +365,21 @@ std::vector<CutoutPiece> cut_computed_planes(const ComputedExposure& source, con
   });
 }
 
+// NoWantedPlane unless the request wants one of the source's planes.
+void check_wanted_planes(const Source& src, const CutoutRequest& request) {
+  std::vector<std::string> names;
+  for (const Plane& plane : src.planes) {
+    if (request.wants(plane.extname)) return;
+    names.push_back(plane.extname.empty() ? "IMAGE" : plane.extname);
+  }
+  throw NoWantedPlane(fmt::format("its plane{} {}, not {}", names.size() == 1 ? " is" : "s are", fmt::join(names, ", "),
+                                  fmt::join(request.planes, ", ")));
+}
+
 // Boxes come from the first plane's WCS (IMAGE in calexps); every plane is
 // cut with the same box, each keeping its own WCS.
 std::vector<Planned> plan_source(const Source& src, const CutoutRequest& request) {
+  check_wanted_planes(src, request);
   const Plane& first = src.planes.front();
   return plan(request, first.wcs ? &*first.wcs : nullptr, first.width, first.height, src.path.filename().string());
 }
@@ -415,6 +434,7 @@ std::vector<CutoutPiece> cutout_headers(const CutoutSource& source, const Cutout
   for (const auto& p : planned) {
     CutoutPiece piece{p.box, p.region, p.shape_index, extver, {}};
     for (const Plane& plane : src.planes) {
+      if (!request.wants(plane.extname)) continue;
       int reserve = 0;
       with_pixel_type(plane.bitpix, src.path,
                       [&]<typename T>(T) { reserve = header_reserve(box_bytes<T>(p.box), src.primary, plane); });
@@ -764,6 +784,7 @@ std::vector<CutoutPiece> cut_mosaic(Mosaic& m, const std::vector<Planned>& plann
     const Source& meta = m.sources[s.meta];
     for (size_t pi = 0; pi < meta.planes.size(); ++pi) {
       const Plane& plane = meta.planes[pi];
+      if (!request.wants(plane.extname)) continue;
       with_pixel_type(plane.bitpix, meta.path, [&]<typename T>(T) {
         fits::Image<T> img(p.box.width, p.box.height, fill_value<T>(plane));
         for (size_t k = 0; k < g.patches.size(); ++k) {
@@ -805,6 +826,7 @@ std::vector<CutoutPiece> append_coadd_cutouts(const std::vector<std::filesystem:
                                               const CutoutRequest& request, fits::File& out,
                                               std::string_view dataset_id, int extver_start) {
   const auto m = open_mosaic(patch_files);
+  check_wanted_planes(m->sources.front(), request);
   const auto planned = plan(request, &m->grid->grid_wcs, m->grid->bounds.width, m->grid->bounds.height, "coadd");
   return cut_mosaic(*m, planned, request, out, dataset_id, extver_start);
 }
@@ -813,6 +835,7 @@ std::vector<CutoutPiece> write_coadd_cutout(const std::vector<std::filesystem::p
                                             const CutoutRequest& request, const std::filesystem::path& out_path,
                                             std::string_view dataset_id) {
   const auto m = open_mosaic(patch_files);
+  check_wanted_planes(m->sources.front(), request);
   const auto planned = plan(request, &m->grid->grid_wcs, m->grid->bounds.width, m->grid->bounds.height, "coadd");
   std::vector<TypedCard> primary = m->sources.front().primary;
   if (m->sources.size() > 1) std::erase_if(primary, [](const TypedCard& c) { return c.keyword == "PATCH"; });
@@ -839,6 +862,7 @@ std::vector<CutoutPiece> coadd_cutout_headers(const std::vector<const CutoutSour
   std::vector<const Source*> sources;
   for (const int i : order) sources.push_back(&patches[static_cast<size_t>(i)]->impl_->source);
   const PatchGrid g = patch_grid(sources);
+  check_wanted_planes(*sources.front(), request);
   const auto planned = plan(request, &g.grid_wcs, g.bounds.width, g.bounds.height, "coadd");
   std::vector<CutoutPiece> pieces;
   int extver = extver_start;
@@ -849,6 +873,7 @@ std::vector<CutoutPiece> coadd_cutout_headers(const std::vector<const CutoutSour
     const Source& meta = *g.patches[s.meta].source;
     for (size_t pi = 0; pi < meta.planes.size(); ++pi) {
       const Plane& plane = meta.planes[pi];
+      if (!request.wants(plane.extname)) continue;
       auto header = fits::HeaderText::image(plane.bitpix, p.box.width, p.box.height, plane.extname,
                                             coadd_header_reserve(s, plane, p.box, meta.path));
       write_coadd_plane_header(header, g, s, pi, request, p, dataset_id, extver);

@@ -52,6 +52,13 @@ class UnsupportedDataset : public CutoutError {
   using CutoutError::CutoutError;
 };
 
+// None of the image's planes is among those asked (CutoutRequest::planes);
+// the message names the planes it has.
+class NoWantedPlane : public CutoutError {
+ public:
+  using CutoutError::CutoutError;
+};
+
 // One inclusive, 1-based pixel range along an axis, as in DaCHS's PIXEL_n
 // parameters and FITS sections ("[first:last]").
 struct PixelRange {
@@ -71,6 +78,12 @@ struct PixelRanges {
 struct CutoutRequest {
   std::vector<sky::Shape> shapes{};
   std::optional<PixelRanges> pixels{};
+  // The planes to cut, by EXTNAME (IMAGE, MASK, VARIANCE; a plane without
+  // an EXTNAME counts as IMAGE), in the image's own order whatever the
+  // order here; empty: every plane.
+  std::vector<std::string> planes{};
+
+  bool wants(std::string_view extname) const;
 };
 
 // The pixel box of `shape` on a width x height image with this WCS, clipped

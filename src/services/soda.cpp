@@ -184,6 +184,9 @@ SodaRequest soda_request(const dali::ParsedParams& params, const SodaLimits& lim
   r.bands = params.all_as<dali::Interval>("BAND");
   r.times = params.all_as<dali::Interval>("TIME");
   r.pols = params.all_as<std::string>("POL");
+  for (auto& plane : params.all_as<std::string>("PLANE")) {
+    if (std::find(r.planes.begin(), r.planes.end(), plane) == r.planes.end()) r.planes.push_back(std::move(plane));
+  }
   r.mosaic = mosaic_options(params);
   if (auto format = params.first<std::string>("RESPONSEFORMAT")) {
     if (*format == "tar" || *format == kSodaTar) {
@@ -316,6 +319,10 @@ dali::UsageError cannot_cut(const repo::DatasetRecord& r) {
                          r.dataset_id, repo::to_string(r.type)));
 }
 
+dali::UsageError no_wanted_plane(const repo::DatasetRecord& r, const image::NoWantedPlane& e) {
+  return bad(fmt::format("PLANE: {} has none of the planes asked: {}", r.dataset_id, e.what()));
+}
+
 // The text of a cutout without pixels (a result entry of its own in a job,
 // SODA 1.0 section 6): a usage error in SODA's words.
 std::string no_overlap(const std::string& why) {
@@ -345,7 +352,7 @@ std::size_t SodaEngine::write_fits(const SodaRequest& request, const std::vector
           const auto patches = coadd_patches(r, shape, request.caller);
           if (patches.empty()) continue;
           try {
-            const auto pieces = image::append_coadd_cutouts(patches, {.shapes = {shape}, .pixels = std::nullopt}, out,
+            const auto pieces = image::append_coadd_cutouts(patches, {.shapes = {shape}, .pixels = std::nullopt, .planes = request.planes}, out,
                                                             r.dataset_id, extver);
             extver += static_cast<int>(pieces.size());
             count += pieces.size();
@@ -353,13 +360,15 @@ std::size_t SodaEngine::write_fits(const SodaRequest& request, const std::vector
           }
         }
       } else {
-        const auto pieces = append_cutouts(r, {.shapes = request.shapes, .pixels = request.pixels}, out, extver);
+        const auto pieces = append_cutouts(r, {.shapes = request.shapes, .pixels = request.pixels, .planes = request.planes}, out, extver);
         extver += static_cast<int>(pieces.size());
         count += pieces.size();
       }
     } catch (const image::NoOverlap&) {
     } catch (const image::UnsupportedDataset&) {
       throw cannot_cut(r);
+    } catch (const image::NoWantedPlane& e) {
+      throw no_wanted_plane(r, e);
     }
     progress(monitor, static_cast<double>(i + 1) / static_cast<double>(sources.size()));
   }
@@ -460,7 +469,7 @@ std::optional<SodaEngine::FitsStream> SodaEngine::stream_layout(const SodaReques
           }
           const std::size_t shape_first = planes.size();
           try {
-            const auto pieces = image::coadd_cutout_headers(patches, {.shapes = {shape}, .pixels = std::nullopt},
+            const auto pieces = image::coadd_cutout_headers(patches, {.shapes = {shape}, .pixels = std::nullopt, .planes = request.planes},
                                                             r.dataset_id, extver, planes);
             extver += static_cast<int>(pieces.size());
             count += pieces.size();
@@ -470,7 +479,7 @@ std::optional<SodaEngine::FitsStream> SodaEngine::stream_layout(const SodaReques
         }
       } else {
         auto source = stream_sources_.get(file_of(r));
-        const auto pieces = image::cutout_headers(source->cutout, {.shapes = request.shapes, .pixels = request.pixels},
+        const auto pieces = image::cutout_headers(source->cutout, {.shapes = request.shapes, .pixels = request.pixels, .planes = request.planes},
                                                   r.dataset_id, extver, planes);
         extver += static_cast<int>(pieces.size());
         count += pieces.size();
@@ -479,6 +488,8 @@ std::optional<SodaEngine::FitsStream> SodaEngine::stream_layout(const SodaReques
     } catch (const image::NoOverlap&) {
     } catch (const image::UnsupportedDataset&) {
       throw cannot_cut(r);
+    } catch (const image::NoWantedPlane& e) {
+      throw no_wanted_plane(r, e);
     }
     progress(monitor, static_cast<double>(i + 1) / static_cast<double>(sources.size()));
   }
@@ -518,10 +529,10 @@ std::vector<SodaPiece> SodaEngine::write_each(const SodaRequest& request, const 
         if (shape && coadd_assembly(request, r)) {
           const auto patches = coadd_patches(r, request.shapes[*shape], request.caller);
           if (patches.empty()) throw image::NoOverlap("no patch");
-          image::write_coadd_cutout(patches, {.shapes = {request.shapes[*shape]}, .pixels = std::nullopt}, file,
+          image::write_coadd_cutout(patches, {.shapes = {request.shapes[*shape]}, .pixels = std::nullopt, .planes = request.planes}, file,
                                     r.dataset_id);
         } else {
-          image::CutoutRequest cut{.shapes = {}, .pixels = request.pixels};
+          image::CutoutRequest cut{.shapes = {}, .pixels = request.pixels, .planes = request.planes};
           if (shape) cut.shapes.push_back(request.shapes[*shape]);
           write_cutout(r, cut, file);
         }
@@ -532,6 +543,10 @@ std::vector<SodaPiece> SodaEngine::write_each(const SodaRequest& request, const 
         piece.message = no_overlap(fmt::format("{} has no pixels in {}", r.dataset_id, printable(what)));
       } catch (const image::UnsupportedDataset&) {
         throw cannot_cut(r);
+      } catch (const image::NoWantedPlane& e) {
+        std::error_code ec;
+        fs::remove(file, ec);
+        throw no_wanted_plane(r, e);
       }
       out.push_back(std::move(piece));
     }
@@ -560,6 +575,11 @@ std::vector<SodaEngine::MosaicPiece> SodaEngine::plan_mosaics(const SodaRequest&
   if (request.pixels) {
     throw bad(fmt::format("PIXEL does not apply to a mosaic ({}): it has no pixel grid of its own; give POS, CIRCLE "
                           "or POLYGON", first));
+  }
+  if (!request.planes.empty()) {
+    throw bad(fmt::format("PLANE does not apply to a mosaic ({}): a mosaic is made with its image, mask and variance "
+                          "together; leave PLANE out",
+                          first));
   }
   if (request.shapes.empty() && !visit) {
     throw bad(fmt::format("{} is the whole coadd of band {}: give the region to mosaic with POS, CIRCLE or POLYGON",

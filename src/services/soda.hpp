@@ -114,6 +114,7 @@ struct SodaRequest {
   std::vector<dali::Interval> bands{};     // m
   std::vector<dali::Interval> times{};     // MJD
   std::vector<std::string> pols{};
+  std::vector<std::string> planes{};       // PLANE: EXTNAMEs to cut; empty: all
   SodaFormat format = SodaFormat::fits;
   MosaicOptions mosaic{};
   // Who asks: the request's caller (sync) or the job's owner (async). Set by

@@ -25,7 +25,8 @@ inline constexpr std::string_view kSodaZip = "application/zip";
 inline constexpr std::size_t kSodaMaxPolygonVertices = 1000;
 
 // ID, POS, CIRCLE, POLYGON, BAND, TIME, POL, PIXEL (SODA 1.0 section 3.3
-// plus PIXEL, a pixel section of the image), RESPONSEFORMAT (DALI). The
+// plus PIXEL, a pixel section of the image, and PLANE, the image planes to
+// cut), RESPONSEFORMAT (DALI). The
 // /async endpoint takes the same parameters (SODA 1.0 section 3.3).
 inline std::vector<dali::ParamSpec> soda_sync_params() {
   return {
@@ -95,6 +96,14 @@ inline std::vector<dali::ParamSpec> soda_sync_params() {
        .description = "Pixel section of the image, FITS style [x1:x2,y1:y2] (1-based, inclusive; * for a whole "
                       "axis), in the pixel grid of the dataset given by ID.",
        .example = "[1:100,1:100]"},
+      {.name = "PLANE",
+       .type = dali::ParamType::enumerated,
+       .description = "The image planes to cut, by EXTNAME: IMAGE (the pixels), MASK (their bit flags), VARIANCE; "
+                      "repeat for several. Default: every plane of the image. A plane without a name is the IMAGE. "
+                      "Mosaics (MOSAIC, logical coadds) always have all three.",
+       .options = {"IMAGE", "MASK", "VARIANCE"},
+       .multiple = true,
+       .example = "IMAGE"},
       // Extensions for mosaics of logical coadds (IDs like DR1.deepCoadd.r;
       // services/soda_mosaic.hpp).
       {.name = "GRID_CENTER",

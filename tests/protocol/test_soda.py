@@ -314,6 +314,49 @@ def test_tar_and_zip_hold_one_fits_per_cutout(server, registered, fmt, mime):
             assert_matches_cutout2d(registered[did]["file"], cut, did, expect_cutouts=1)
 
 
+def test_plane_cuts_only_the_planes_asked(server, registered):
+    """PLANE (repeatable: IMAGE, MASK, VARIANCE) keeps the image's own plane
+    order, on the streamed FITS path, in tar members, for a coadd assembled
+    across patches; planes no image has and mosaics are refused."""
+    row = of_type(registered, "calexp")[0]
+    ra, dec, r = circle_at(row["file"], 100, 120, 20.0)
+    base = [("ID", row["dataset_id"]), ("CIRCLE", f"{ra!r} {dec!r} {r!r}")]
+    with hdul_of(sync(server, base + [("PLANE", "VARIANCE")])) as cut:
+        assert [h.header["EXTNAME"] for h in cut[1:]] == ["VARIANCE"]
+        assert_matches_cutout2d(row["file"], cut, row["dataset_id"])
+    with hdul_of(sync(server, base + [("PLANE", "MASK"), ("PLANE", "IMAGE"), ("PLANE", "MASK")])) as cut:
+        assert [h.header["EXTNAME"] for h in cut[1:]] == ["IMAGE", "MASK"]
+        assert_matches_cutout2d(row["file"], cut, row["dataset_id"])
+        assert any(k.startswith("MP_") for k in cut["MASK"].header)
+    resp = sync(server, base + [("PLANE", "IMAGE"), ("RESPONSEFORMAT", "tar")])
+    assert resp.status_code == 200, resp.text[:1000]
+    with tarfile.open(fileobj=io.BytesIO(resp.content)) as t:
+        (member,) = t.getmembers()
+        with fits.open(io.BytesIO(t.extractfile(member).read())) as cut:
+            assert [h.header["EXTNAME"] for h in cut[1:]] == ["IMAGE"]
+            assert_matches_cutout2d(row["file"], cut, row["dataset_id"])
+    # A coadd patch's cutout across its neighbour: the mask alone, as the
+    # full assembly's mask.
+    patch = next(p for p in of_type(registered, "deepCoadd") if p["dataset_id"].endswith(".r.t0.p9_9"))
+    with fits.open(patch["file"]) as src:
+        ny, nx = src["IMAGE"].data.shape
+    pra, pdec, pr = circle_at(patch["file"], nx - 60, ny / 2, 80.0)
+    coadd = [("ID", patch["dataset_id"]), ("CIRCLE", f"{pra!r} {pdec!r} {pr!r}")]
+    with hdul_of(sync(server, coadd)) as whole, hdul_of(sync(server, coadd + [("PLANE", "MASK")])) as cut:
+        assert [h.header["EXTNAME"] for h in cut[1:]] == ["MASK"]
+        assert np.array_equal(cut["MASK"].data, whole["MASK"].data)
+        assert cut["MASK"].header["PSBOX"] == whole["MASK"].header["PSBOX"]
+    bad = sync(server, base + [("PLANE", "FLUX")])
+    assert bad.status_code == 400 and "PLANE" in error_text(bad)
+    mosaic = sync(server, {"ID": "DR1.deepCoadd.r", "CIRCLE": f"{pra!r} {pdec!r} 0.01", "PLANE": "IMAGE"})
+    assert mosaic.status_code == 400 and "PLANE does not apply to a mosaic" in error_text(mosaic)
+    # DataLink's cutout descriptor offers the parameter with its values.
+    links = requests.get(server.url + "/api/datalink/links", params={"ID": row["dataset_id"]}, timeout=60)
+    plane_param = re.search(r'<PARAM[^>]*name="PLANE".*?</PARAM>', links.text, re.S)
+    assert plane_param, links.text[:3000]
+    assert all(f'value="{v}"' in plane_param.group(0) for v in PLANES)
+
+
 # ---------------------------------------------------------------- errors and hostile input
 
 def test_errors_follow_soda(server, registered):

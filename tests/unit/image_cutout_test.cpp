@@ -221,6 +221,52 @@ TEST_F(CutoutTest, CircleCutsEveryPlaneExactly) {
   EXPECT_EQ(f.hdu_count(), 4);
 }
 
+TEST_F(CutoutTest, OnlyThePlanesAskedAreCutInTheImagesOrder) {
+  const sky::Circle c{sky_at(120.0, 80.0), 25.0 * kScale};
+  const auto out = tmp_path("planes.fits");
+  CutoutRequest request{{c}, std::nullopt, {"VARIANCE", "IMAGE"}};
+  const auto pieces = write_cutout(src_, request, out, "calexp-1234-10");
+  ASSERT_EQ(pieces.size(), 1U);
+  ASSERT_EQ(pieces[0].planes.size(), 2U);
+  const auto& b = pieces[0].box;
+  auto f = fits::File::open(out);
+  EXPECT_EQ(f.hdu_count(), 3);
+  f.move_to_hdu(2);
+  EXPECT_EQ(f.read_string("EXTNAME"), "IMAGE");
+  EXPECT_EQ(f.read_image<float>().pixels, subarray(planes_.image, b).pixels);
+  f.move_to_hdu(3);
+  EXPECT_EQ(f.read_string("EXTNAME"), "VARIANCE");
+  EXPECT_EQ(f.read_image<float>().pixels, subarray(planes_.variance, b).pixels);
+  EXPECT_EQ(f.read_int("EXTVER"), 1);
+
+  request.planes = {"MASK"};
+  const auto mask_only = write_cutout(src_, request, out, "calexp-1234-10");
+  ASSERT_EQ(mask_only.size(), 1U);
+  auto m = fits::File::open(out);
+  EXPECT_EQ(m.hdu_count(), 2);
+  m.move_to_hdu(2);
+  EXPECT_EQ(m.read_string("EXTNAME"), "MASK");
+  EXPECT_EQ(m.read_image<std::int32_t>().pixels, subarray(planes_.mask, b).pixels);
+  EXPECT_TRUE(m.has_key("MP_SAT") || m.has_key("MP_BAD") || m.has_key("MP_NO_DATA"));
+}
+
+TEST_F(CutoutTest, PlanesTheImageDoesNotHaveAreRefusedByName) {
+  const sky::Circle c{sky_at(120.0, 80.0), 25.0 * kScale};
+  const auto out = tmp_path("no_plane.fits");
+  try {
+    write_cutout(src_, {{c}, std::nullopt, {"FLUX"}}, out, "calexp-1234-10");
+    FAIL() << "no NoWantedPlane";
+  } catch (const NoWantedPlane& e) {
+    EXPECT_NE(std::string(e.what()).find("IMAGE, MASK, VARIANCE"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("FLUX"), std::string::npos) << e.what();
+  }
+  CutoutRequest r;
+  EXPECT_TRUE(r.wants("MASK"));
+  r.planes = {"IMAGE"};
+  EXPECT_TRUE(r.wants(""));  // an unnamed plane is the image
+  EXPECT_FALSE(r.wants("MASK"));
+}
+
 TEST_F(CutoutTest, HeadersCarryMetadataMaskBitsAndProvenance) {
   const sky::Circle c{sky_at(50.0, 60.0), 10.0 * kScale};
   const auto out = tmp_path("headers.fits");
@@ -578,6 +624,24 @@ TEST_F(CoaddCutoutTest, AssemblyAcrossThePatchBoundaryEqualsTheBigImage) {
   EXPECT_EQ(b.read_string("DSTYPE"), "deepCoadd");
 }
 
+TEST_F(CoaddCutoutTest, AnAssemblyCutsOnlyThePlanesAsked) {
+  const sky::Circle c{tract_.pixel_to_sky({kInner - 3.0, 90.0}), 30.0 * kScale};
+  const auto out_big = tmp_path("coadd_big_mask.fits");
+  const auto out_mosaic = tmp_path("coadd_mosaic_mask.fits");
+  write_cutout(big_, {{c}, std::nullopt, {"MASK"}}, out_big, "tract");
+  const auto pieces = write_coadd_cutout(patches_, {{c}, std::nullopt, {"MASK"}}, out_mosaic, "tract");
+  ASSERT_EQ(pieces.size(), 1U);
+  ASSERT_EQ(pieces[0].planes.size(), 1U);
+  auto a = fits::File::open(out_big);
+  auto b = fits::File::open(out_mosaic);
+  ASSERT_EQ(b.hdu_count(), 2);
+  a.move_to_hdu(2);
+  b.move_to_hdu(2);
+  EXPECT_EQ(b.read_string("EXTNAME"), "MASK");
+  EXPECT_EQ(a.read_image<std::int32_t>().pixels, b.read_image<std::int32_t>().pixels);
+  EXPECT_THROW(write_coadd_cutout(patches_, {{c}, std::nullopt, {"FLUX"}}, out_mosaic, "tract"), NoWantedPlane);
+}
+
 TEST_F(CoaddCutoutTest, CutoutInsideOnePatchUsesOnlyIt) {
   const sky::Circle c{tract_.pixel_to_sky({40.0, 60.0}), 10.0 * kScale};
   const auto out = tmp_path("coadd_one.fits");
@@ -762,6 +826,7 @@ TEST_F(ComputedCutoutTest, OutputIsByteIdenticalToCuttingTheFullFile) {
                     sky_at(400.0, 300.0).dec - 0.001, sky_at(400.0, 300.0).dec + 0.001}},
         std::nullopt}},
       {"pixels alone", {{}, PixelRanges{PixelRange{11, 560}, PixelRange{3, 3}}}},
+      {"variance and mask", {{sky::Circle{sky_at(120.0, 80.0), 25.0 * kScale}}, std::nullopt, {"VARIANCE", "MASK"}}},
       {"pixels x only", {{}, PixelRanges{PixelRange{590, 700}, std::nullopt}}},
       {"shapes and pixels",
        {{sky::Circle{sky_at(100.0, 100.0), 40.0 * kScale}, sky::Circle{sky_at(500.0, 400.0), 10.0 * kScale},
