@@ -342,35 +342,44 @@ std::optional<std::int64_t> center_cell_of(std::optional<double> ra, std::option
 }
 
 // Fills center_cell from the datasets' s_ra and s_dec (the upgrade of a
-// version-2 registry): the centres are read first, then written in batches
-// (one statement of two arrays per 10^4 on PostgreSQL).
+// version-2 registry), a slice of 10^5 datasets at a time in key order (the
+// primary key's index gives each slice), so that memory stays the same
+// whatever the registry's size (all centres at once: 16 GB at 10^9 rows);
+// each slice is written as one statement of two arrays on PostgreSQL.
 void fill_center_cells(db::Connection& conn) {
+  constexpr std::int64_t kSlice = 100'000;
+  const bool pg = conn.dialect() == db::Dialect::postgresql;
+  auto read = conn.prepare(fmt::format(
+      "SELECT dataset_key, s_ra, s_dec FROM dataset WHERE dataset_key > ? ORDER BY dataset_key LIMIT {}", kSlice));
+  auto insert = conn.prepare(
+      pg ? "INSERT INTO center_cell (cell, dataset_key) SELECT * FROM unnest(CAST(? AS BIGINT[]), CAST(? AS BIGINT[]))"
+         : "INSERT INTO center_cell (cell, dataset_key) VALUES (?, ?)");
   std::vector<std::int64_t> keys, cells;
-  {
-    auto s = conn.prepare("SELECT dataset_key, s_ra, s_dec FROM dataset WHERE s_ra IS NOT NULL AND s_dec IS NOT NULL");
-    while (s->step()) {
-      if (const auto cell = center_cell_of(s->get_optional_double(1), s->get_optional_double(2))) {
-        keys.push_back(s->get_int(0));
+  std::optional<std::int64_t> after = std::numeric_limits<std::int64_t>::min();
+  while (after) {
+    keys.clear();
+    cells.clear();
+    std::int64_t rows = 0, last = 0;
+    read->bind(1, *after);
+    while (read->step()) {
+      ++rows;
+      last = read->get_int(0);
+      if (const auto cell = center_cell_of(read->get_optional_double(1), read->get_optional_double(2))) {
+        keys.push_back(last);
         cells.push_back(*cell);
       }
     }
-  }
-  if (conn.dialect() == db::Dialect::postgresql) {
-    auto insert = conn.prepare(
-        "INSERT INTO center_cell (cell, dataset_key) SELECT * FROM unnest(CAST(? AS BIGINT[]), CAST(? AS BIGINT[]))");
-    constexpr std::size_t kBatch = 10'000;
-    for (std::size_t i = 0; i < keys.size(); i += kBatch) {
-      const auto n = std::min(kBatch, keys.size() - i);
-      insert->bind(1, bigint_array(std::span(cells).subspan(i, n)))
-          .bind(2, bigint_array(std::span(keys).subspan(i, n)))
-          .run();
+    read->reset();
+    after = rows == kSlice ? std::optional(last) : std::nullopt;
+    if (pg) {
+      if (keys.empty()) continue;
+      insert->bind(1, bigint_array(cells)).bind(2, bigint_array(keys)).run();
       insert->reset();
-    }
-  } else {
-    auto insert = conn.prepare("INSERT INTO center_cell (cell, dataset_key) VALUES (?, ?)");
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-      insert->bind(1, cells[i]).bind(2, keys[i]).run();
-      insert->reset();
+    } else {
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        insert->bind(1, cells[i]).bind(2, keys[i]).run();
+        insert->reset();
+      }
     }
   }
 }

@@ -181,6 +181,45 @@ TEST(RegistrySchema, AVersionTwoRegistryGetsItsIndexOfCentres) {
   EXPECT_EQ(version->get_text(0), "4");
 }
 
+// The upgrade reads the centres a slice of 10^5 datasets at a time: a
+// registry of several slices (and keys with gaps) gets every centre.
+TEST(RegistrySchema, AVersionTwoRegistryOfSeveralSlicesGetsEveryCentre) {
+  pixserve::testing::ScratchDir s;
+  constexpr int kRows = 200'001;  // three slices, the last of one dataset
+  {
+    auto repo = Repository::open_or_create(s.dir / "repo", pixserve::testing::test_repository_config());
+    auto& c = repo.registry().connection();
+    const bool pg = c.dialect() == db::Dialect::postgresql;
+    // Every seventh dataset has no centre; keys go up in steps of 3.
+    const std::string values =
+        "SELECT 3 * i, 'DR1.calexp.n' || i, 'calexp', 'DR1', 'data/n.fits', 1, '00', 'application/fits', 2, "
+        "'survey', 'public', 0, CASE WHEN i % 7 = 0 THEN NULL ELSE (i * 0.0137) - 360 * floor(i * 0.0137 / 360) END, "
+        "CASE WHEN i % 7 = 0 THEN NULL ELSE -80 + (i % 1600) * 0.1 END";
+    c.exec(fmt::format(
+        "{} INSERT INTO dataset (dataset_key, dataset_id, dataset_type, collection, file_path, file_size, checksum, "
+        "content_type, calib_level, owner, read_policy, ingest_mjd, s_ra, s_dec) {}",
+        pg ? "" : fmt::format("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {})", kRows),
+        pg ? values + fmt::format(" FROM generate_series(1, {}) AS i", kRows) : values + " FROM n"));
+    c.exec("DROP TABLE center_cell");
+    c.exec(kDropVersion4Columns);
+    c.exec("UPDATE registry_meta SET value = '2' WHERE key = 'schema_version'");
+  }
+  auto repo = Repository::open(s.dir / "repo");
+  auto& c = repo.registry().connection();
+  auto count = c.prepare("SELECT count(*) FROM center_cell");
+  ASSERT_TRUE(count->step());
+  EXPECT_EQ(count->get_int(0), kRows - kRows / 7);
+  auto sample = c.prepare(
+      "SELECT d.s_ra, d.s_dec, c.cell FROM dataset AS d JOIN center_cell AS c ON c.dataset_key = d.dataset_key "
+      "WHERE d.dataset_key % 997 = 0");
+  std::size_t checked = 0;
+  while (sample->step()) {
+    EXPECT_EQ(sample->get_int(2), sky::cell_of({sample->get_double(0), sample->get_double(1)}, kCenterCellOrder));
+    ++checked;
+  }
+  EXPECT_GT(checked, 150U);
+}
+
 // Version 4 added the coadds' provenance columns: a version-3 registry
 // (SQLite or PostgreSQL) gets them, empty, when opened, and takes values.
 TEST(RegistrySchema, AVersionThreeRegistryGetsTheCoaddProvenanceColumns) {
