@@ -85,23 +85,24 @@ asan-test: build-asan
 # a whole file to each, so a file's module fixtures (servers, surveys) are
 # made once. Their surveys and repositories (about 15 GB) go to one folder in
 # the build tree that each run empties first, instead of pytest's default,
-# which keeps the last three runs under /tmp.
+# which keeps the last three runs under /tmp. The slowest dozen tests are
+# listed at the end (--durations), where the suite's time goes.
 protocol-test: build-servers
-	PIXSERVE_BIN=$(abspath $(BUILD)/pixserve) /usr/bin/python3 -m pytest -q -n $(JOBS) --dist loadfile --basetemp=$(abspath $(BUILD)/pytest-tmp) tests/protocol
+	PIXSERVE_BIN=$(abspath $(BUILD)/pixserve) /usr/bin/python3 -m pytest -q -n $(JOBS) --dist loadfile --durations=12 --basetemp=$(abspath $(BUILD)/pytest-tmp) tests/protocol
 
 # The protocol files that read and write the registry through every
 # service, again on PostgreSQL registries: each repository a test creates
 # gets a database of its own on a private server (tests/protocol/conftest.py).
 PROTOCOL_POSTGRESQL := test_sia_datalink.py test_tap.py test_soda.py test_matrix.py test_mosaics.py test_job_service.py
 protocol-postgresql-test: build-servers
-	PIXSERVE_TEST_REGISTRY=postgresql PIXSERVE_BIN=$(abspath $(BUILD)/pixserve) /usr/bin/python3 -m pytest -q -n $(JOBS) --dist loadfile --basetemp=$(abspath $(BUILD)/pytest-tmp) $(addprefix tests/protocol/,$(PROTOCOL_POSTGRESQL))
+	PIXSERVE_TEST_REGISTRY=postgresql PIXSERVE_BIN=$(abspath $(BUILD)/pixserve) /usr/bin/python3 -m pytest -q -n $(JOBS) --dist loadfile --durations=12 --basetemp=$(abspath $(BUILD)/pytest-tmp) $(addprefix tests/protocol/,$(PROTOCOL_POSTGRESQL))
 
 # The endpoint x dataset x identity matrix again against the ASan/UBSan
 # server: a memory error in any cell fails it (the test reads the server log);
 # and the virtual products' re-creation, parts and faults (an ASan error
 # stops the server, which fails them).
 protocol-asan-test: build-asan
-	PIXSERVE_BIN=$(abspath $(BUILD_ASAN)/pixserve) ASAN_OPTIONS=detect_leaks=0 /usr/bin/python3 -m pytest -q -n $(JOBS) --dist loadfile --basetemp=$(abspath $(BUILD_ASAN)/pytest-tmp) tests/protocol/test_matrix.py tests/protocol/test_virtual_diffims.py
+	PIXSERVE_BIN=$(abspath $(BUILD_ASAN)/pixserve) ASAN_OPTIONS=detect_leaks=0 /usr/bin/python3 -m pytest -q -n $(JOBS) --dist loadfile --durations=12 --basetemp=$(abspath $(BUILD_ASAN)/pytest-tmp) tests/protocol/test_matrix.py tests/protocol/test_virtual_diffims.py
 
 # Headless Chromium (Debian's) through playwright-core: Swagger UI at /docs/
 # and the landing page; the OpenAPI document through the npm validator.
