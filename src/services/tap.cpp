@@ -41,6 +41,7 @@ std::vector<dali::ParamSpec> tap_params(const dali::ResultLimits& limits) {
       {.name = "QUERY",
        .type = dali::ParamType::text,
        .description = "The ADQL query. Tables: ivoa.obscore, survey.datasets, survey.visits, survey.provenance, survey.patches, "
+                      "efd.weather and efd.visit_summary (engineering telemetry: join on visit or by time), "
                       "TAP_SCHEMA.*, and TAP_UPLOAD.<name> for uploaded tables.",
        .required = true,
        .example = "SELECT TOP 10 obs_id, s_ra, s_dec FROM ivoa.obscore",
@@ -382,6 +383,18 @@ constexpr Example kExamples[] = {
      "FROM ivoa.obscore AS o JOIN survey.visits AS v ON o.visit = v.visit\n"
      "WHERE o.dataproduct_subtype = 'calexp'\n"
      "ORDER BY 3"},
+    {"efd-seeing", "Images by the site monitor's seeing",
+     "Processed visit images of the visits whose mean site-monitor seeing during the exposure was below 0.8 "
+     "arcsec, from the engineering visit summary.",
+     "SELECT o.obs_id, o.band, e.dimm_seeing, e.wind_speed\n"
+     "FROM ivoa.obscore AS o JOIN efd.visit_summary AS e ON e.visit = o.visit\n"
+     "WHERE o.dataproduct_subtype = 'calexp' AND e.dimm_seeing < 0.8\n"
+     "ORDER BY e.dimm_seeing"},
+    {"efd-weather", "Weather samples during each exposure",
+     "The weather samples taken while each processed visit image was exposed, joined by time.",
+     "SELECT o.obs_id, w.time_mjd, w.dimm_seeing, w.wind_speed\n"
+     "FROM ivoa.obscore AS o JOIN efd.weather AS w ON w.time_mjd BETWEEN o.t_min AND o.t_max\n"
+     "WHERE o.dataproduct_subtype = 'calexp'"},
     {"coadd-inputs", "Inputs of the coadds", "The number of input images of each coadd, from the provenance table.",
      "SELECT p.dataset_id, COUNT(*) AS n_inputs\n"
      "FROM survey.provenance AS p JOIN ivoa.obscore AS o ON o.obs_id = p.dataset_id\n"

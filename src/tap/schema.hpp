@@ -11,8 +11,9 @@
 // Tables: ivoa.obscore (ObsCore 1.1 plus the survey columns, from
 // repo::obscore_columns()), survey.datasets, survey.visits (observing
 // conditions per visit), survey.provenance (inputs of each dataset),
-// survey.patches (the sky map: the geometry of each tract's patches), and
-// the five TAP_SCHEMA tables. Every data table is a view restricted to the
+// survey.patches (the sky map: the geometry of each tract's patches), the
+// R-EFD tables efd.weather and efd.visit_summary (repo/efd.hpp), and the
+// five TAP_SCHEMA tables. Every data table is a view restricted to the
 // rows the caller may see (visibility_predicate()).
 #pragma once
 
