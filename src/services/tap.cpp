@@ -389,7 +389,7 @@ constexpr Example kExamples[] = {
      "SELECT o.obs_id, o.band, e.dimm_seeing, e.wind_speed\n"
      "FROM ivoa.obscore AS o JOIN efd.visit_summary AS e ON e.visit = o.visit\n"
      "WHERE o.dataproduct_subtype = 'calexp' AND e.dimm_seeing < 0.8\n"
-     "ORDER BY e.dimm_seeing"},
+     "ORDER BY 3"},
     {"efd-weather", "Weather samples during each exposure",
      "The weather samples taken while each processed visit image was exposed, joined by time.",
      "SELECT o.obs_id, w.time_mjd, w.dimm_seeing, w.wind_speed\n"
