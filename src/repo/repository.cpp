@@ -239,7 +239,12 @@ EfdPlan plan_efd(Registry& registry, const std::vector<fs::path>& efd_files, std
     }
     if (progress) progress("efd", ++done, efd_files.size());
     if (!file_problems.empty()) {
-      problems.insert(problems.end(), file_problems.begin(), file_problems.end());
+      // A telemetry file has many rows: the first problems say what is
+      // wrong, the count how much.
+      constexpr std::size_t kShown = 20;
+      const std::size_t more = file_problems.size() > kShown ? file_problems.size() - kShown : 0;
+      problems.insert(problems.end(), file_problems.begin(), file_problems.end() - static_cast<std::ptrdiff_t>(more));
+      if (more > 0) problems.push_back(fmt::format("{}: {} more problems", file.string(), more));
       continue;
     }
     const efd::CsvRows& kept = plan.files.emplace_back(std::move(rows));
