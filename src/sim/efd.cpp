@@ -76,7 +76,9 @@ class NightWeather {
     } else {
       const auto i = static_cast<std::size_t>(after - mids_.begin());
       const double f = (t - mids_[i - 1]) / (mids_[i] - mids_[i - 1]);
-      for (std::size_t q = 0; q < kQuantities; ++q) value[q] = values_[i - 1][q] + f * (values_[i][q] - values_[i - 1][q]);
+      for (std::size_t q = 0; q < kQuantities; ++q) {
+        value[q] = values_[i - 1][q] + f * (values_[i][q] - values_[i - 1][q]);
+      }
       taper = std::sin(std::numbers::pi * f);
     }
     std::array<double, kQuantities + 2> deviation{};
@@ -93,7 +95,8 @@ class NightWeather {
     s.pressure = value[kPressure];
     // The dome starts the night warmer than the air and cools towards it.
     const double hours = (t - start_) * 24.0;
-    s.dome_temperature = s.air_temperature + 1.5 * std::exp(-std::max(0.0, hours) / 3.0) + 0.05 * deviation[kQuantities];
+    s.dome_temperature =
+        s.air_temperature + 1.5 * std::exp(-std::max(0.0, hours) / 3.0) + 0.05 * deviation[kQuantities];
     // The wind veers slowly through the night.
     s.wind_direction = std::fmod(wind_base_deg_ + 25.0 * std::sin(2.0 * std::numbers::pi * hours / 6.0) +
                                      4.0 * deviation[kQuantities + 1] + 720.0,
@@ -225,7 +228,9 @@ std::size_t write_efd(const SurveyConfig& config, const std::vector<Visit>& visi
   const auto write = [&](const repo::efd::Table& table, const auto& rows, const auto& fields_of) {
     const auto path = out / "efd" / (std::string(table.name) + ".csv");
     std::string text;
-    for (std::size_t c = 0; c < table.columns.size(); ++c) text += fmt::format("{}{}", c ? "," : "", table.columns[c].name);
+    for (std::size_t c = 0; c < table.columns.size(); ++c) {
+      text += fmt::format("{}{}", c ? "," : "", table.columns[c].name);
+    }
     text += '\n';
     for (const auto& row : rows) {
       const Fields fields = fields_of(row);

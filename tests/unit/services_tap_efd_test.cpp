@@ -29,7 +29,8 @@ struct EfdTapFixture {
 
   EfdTapFixture() : scratch("tap_efd") {
     auto repo = repo::Repository::open_or_create(
-        scratch.dir / "repo", pixserve::testing::test_repository_config({.name = "efdrepo", .authority = "example.org"}));
+        scratch.dir / "repo",
+        pixserve::testing::test_repository_config({.name = "efdrepo", .authority = "example.org"}));
     auto& reg = repo.registry();
     db::Transaction t(reg.connection());
     for (std::int64_t v = 1; v <= 6; ++v) {
