@@ -183,6 +183,8 @@ CsvRows read_csv(const std::filesystem::path& file, const Table& table, std::vec
   bool have_header = false;
   while (!have_header && std::getline(in, line)) {
     ++number;
+    // A byte order mark, as spreadsheets write one, is no part of the first name.
+    if (number == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
     if (trim(line).empty()) continue;
     have_header = true;
     const auto names = split_fields(line);

@@ -79,7 +79,7 @@ TEST(EfdCsv, ReadsRowsInAnyColumnOrder) {
   pixserve::testing::ScratchDir s;
   const fs::path file = s.dir / "efd" / "weather.csv";
   write_efd_text(file,
-             "pressure,time_mjd,dimm_seeing,air_temperature,dome_temperature,wind_speed,wind_direction,"
+             "\xEF\xBB\xBFpressure,time_mjd,dimm_seeing,air_temperature,dome_temperature,wind_speed,wind_direction,"
              "relative_humidity\n743.5, 61000.5,0.7,283.15,284,3,+90,1e1\n\n"
              "743.6,61000.50035,0.71,283.2,284,3,91,10\n");
   std::vector<std::string> problems;
