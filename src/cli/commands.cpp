@@ -378,6 +378,11 @@ int Commands::run_ingest() {
   if (options.dry_run) {
     for (const auto& s : report.skipped) spdlog::warn("would skip {}", s);
     print_records(report.planned, ingest_args_.format, repository);
+    // On stderr: stdout holds the records only (JSON or a table).
+    if (report.efd_files > 0) {
+      spdlog::info("would register {} EFD rows from {} files ({} unchanged)", report.efd_registered, report.efd_files,
+                   report.efd_unchanged);
+    }
     return 0;
   }
   for (const auto& s : report.skipped) spdlog::warn("skipped {}", s);
@@ -388,6 +393,10 @@ int Commands::run_ingest() {
   std::cout << fmt::format("ingest: {} files, {} registered{}, {} unchanged, {} skipped in {:.2f} s ({:.0f} files/s)\n",
                            report.files_seen, report.registered, virtuals, report.unchanged, report.skipped.size(),
                            report.seconds, report.seconds > 0 ? report.files_seen / report.seconds : 0.0);
+  if (report.efd_files > 0) {
+    std::cout << fmt::format("ingest: {} EFD files, {} EFD rows registered, {} unchanged\n", report.efd_files,
+                             report.efd_registered, report.efd_unchanged);
+  }
   return 0;
 }
 

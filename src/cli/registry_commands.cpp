@@ -8,6 +8,7 @@
 #include "auth/token_store.hpp"
 #include "cli/progress.hpp"
 #include "db/copy.hpp"
+#include "repo/efd.hpp"
 #include "repo/repository.hpp"
 #include "uws/store.hpp"
 
@@ -15,10 +16,15 @@ namespace pixserve::cli {
 namespace {
 
 // Every table of a registry database, parents before children (foreign
-// keys): the registry's own, then the token store's and the UWS store's,
-// which keep their state beside it.
-constexpr const char* kRegistryTables[] = {"registry_meta", "dataset",    "footprint_cell", "center_cell", "provenance",
-                                           "auth_token",    "uws_job",    "uws_parameter",  "uws_result"};
+// keys): the registry's own, its R-EFD tables (as repo/efd.hpp describes
+// them), then the token store's and the UWS store's, which keep their
+// state beside it.
+std::vector<std::string> registry_tables() {
+  std::vector<std::string> out = {"registry_meta", "dataset", "footprint_cell", "center_cell", "provenance"};
+  for (const auto& t : repo::efd::tables()) out.emplace_back(t.registry_name);
+  for (const char* t : {"auth_token", "uws_job", "uws_parameter", "uws_result"}) out.emplace_back(t);
+  return out;
+}
 
 std::int64_t count_rows(db::Connection& connection, const std::string& table) {
   auto s = connection.prepare(fmt::format("SELECT count(*) FROM {}", table));
@@ -84,7 +90,8 @@ int RegistryCommands::run_migrate() {
     return 1;
   }
   std::map<std::string, std::int64_t> totals;
-  for (const char* table : kRegistryTables) {
+  const auto tables = registry_tables();
+  for (const auto& table : tables) {
     if (db::table_exists(*from, table)) totals[table] = count_rows(*from, table);
   }
   ProgressPrinter printer;
@@ -93,7 +100,7 @@ int RegistryCommands::run_migrate() {
     db::Transaction tx(*to);
     // The new registry's own first rows give way to the copied ones.
     to->exec("DELETE FROM registry_meta");
-    for (const char* table : kRegistryTables) {
+    for (const auto& table : tables) {
       if (!totals.contains(table)) continue;  // a store that never ran (no tokens, no jobs)
       copied += db::copy_table(*from, *to, table, [&](const std::string& name, std::int64_t rows) {
         printer.report(name, static_cast<std::size_t>(rows), static_cast<std::size_t>(totals[name]));

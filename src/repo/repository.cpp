@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -15,6 +16,7 @@
 #include "parallel/parallel_for.hpp"
 #include "repo/astro_units.hpp"
 #include "repo/coadd_mosaics.hpp"
+#include "repo/efd.hpp"
 #include "repo/metadata.hpp"
 #include "repo/virtual_products.hpp"
 
@@ -140,7 +142,9 @@ std::string fits_extension(const fs::path& p) {
 }
 
 // Files under the inputs, sorted; unreadable paths are reported through bad.
-std::vector<fs::path> collect_files(const std::vector<fs::path>& inputs, std::vector<std::string>& bad) {
+// The R-EFD CSV files among them (repo/efd.hpp) go to efd_files, sorted.
+std::vector<fs::path> collect_files(const std::vector<fs::path>& inputs, std::vector<std::string>& bad,
+                                    std::vector<fs::path>& efd_files) {
   std::vector<fs::path> files;
   for (const auto& input : inputs) {
     std::error_code ec;
@@ -156,17 +160,101 @@ std::vector<fs::path> collect_files(const std::vector<fs::path>& inputs, std::ve
         continue;
       }
       for (const auto& entry : it) {
-        if (entry.is_regular_file() && is_fits_name(entry.path())) files.push_back(entry.path());
+        if (!entry.is_regular_file()) continue;
+        if (is_fits_name(entry.path())) {
+          files.push_back(entry.path());
+        } else if (efd::table_of_file(entry.path()) != nullptr) {
+          efd_files.push_back(entry.path());
+        }
       }
     } else if (fs::is_regular_file(status)) {
-      files.push_back(input);
+      (efd::table_of_file(input) != nullptr ? efd_files : files).push_back(input);
     } else {
       bad.push_back(fmt::format("{}: not a regular file or directory", input.string()));
     }
   }
-  std::sort(files.begin(), files.end());
-  files.erase(std::unique(files.begin(), files.end()), files.end());
+  for (auto* list : {&files, &efd_files}) {
+    std::sort(list->begin(), list->end());
+    list->erase(std::unique(list->begin(), list->end()), list->end());
+  }
   return files;
+}
+
+// What an ingest does with the R-EFD files: the rows read, and per table
+// those to insert.
+struct EfdPlan {
+  std::deque<efd::CsvRows> files;
+  std::map<const efd::Table*, std::vector<const efd::Row*>> new_rows;
+  std::size_t new_count = 0;
+  std::size_t unchanged = 0;
+};
+
+// Reads and checks every EFD file, and sorts its rows into new, unchanged
+// (registered with the same values, or the same row in an earlier file of
+// this run) and problems (registered, or in an earlier file, with other
+// values). A file with any problem adds none of its rows: what skip_bad
+// skips is the whole file.
+EfdPlan plan_efd(Registry& registry, const std::vector<fs::path>& efd_files, std::vector<std::string>& problems,
+                 const ProgressCallback& progress) {
+  EfdPlan plan;
+  // This run's rows by table and key: where each came from.
+  std::map<const efd::Table*, std::map<db::Value, std::pair<const efd::CsvRows*, std::size_t>>> in_run;
+  std::size_t done = 0;
+  for (const auto& file : efd_files) {
+    const efd::Table& table = *efd::table_of_file(file);
+    std::vector<std::string> file_problems;
+    efd::CsvRows rows = efd::read_csv(file, table, file_problems);
+    std::vector<db::Value> keys;
+    keys.reserve(rows.rows.size());
+    for (const auto& row : rows.rows) keys.push_back(row[table.key]);
+    std::map<db::Value, efd::Row> registered;
+    for (auto& row : efd::registered_rows(registry.connection(), table, keys)) {
+      registered.emplace(row[table.key], std::move(row));
+    }
+    auto& run_rows = in_run[&table];
+    std::vector<std::size_t> fresh;
+    std::size_t unchanged = 0;
+    for (std::size_t i = 0; i < rows.rows.size(); ++i) {
+      const efd::Row& row = rows.rows[i];
+      const auto where = fmt::format("{}:{}", file.string(), rows.lines[i]);
+      if (const auto earlier = run_rows.find(row[table.key]); earlier != run_rows.end()) {
+        const auto& [other, index] = earlier->second;
+        if (!efd::same_row(other->rows[index], row)) {
+          file_problems.push_back(fmt::format("{}: {} {} is also in {}:{} with different values", where,
+                                              table.key_column().name, rows.key_texts[i], other->file.string(),
+                                              other->lines[index]));
+        }
+        continue;
+      }
+      if (const auto it = registered.find(row[table.key]); it != registered.end()) {
+        if (efd::same_row(it->second, row)) {
+          ++unchanged;
+        } else {
+          file_problems.push_back(fmt::format("{}: {} {} is already registered with different values", where,
+                                              table.key_column().name, rows.key_texts[i]));
+        }
+        continue;
+      }
+      fresh.push_back(i);
+    }
+    if (progress) progress("efd", ++done, efd_files.size());
+    if (!file_problems.empty()) {
+      // A telemetry file has many rows: the first problems say what is
+      // wrong, the count how much.
+      constexpr std::size_t kShown = 20;
+      const std::size_t more = file_problems.size() > kShown ? file_problems.size() - kShown : 0;
+      problems.insert(problems.end(), file_problems.begin(), file_problems.end() - static_cast<std::ptrdiff_t>(more));
+      if (more > 0) problems.push_back(fmt::format("{}: {} more problems", file.string(), more));
+      continue;
+    }
+    const efd::CsvRows& kept = plan.files.emplace_back(std::move(rows));
+    for (std::size_t i = 0; i < kept.rows.size(); ++i) run_rows.emplace(kept.rows[i][table.key], std::pair{&kept, i});
+    auto& new_rows = plan.new_rows[&table];
+    for (const auto i : fresh) new_rows.push_back(&kept.rows[i]);
+    plan.new_count += fresh.size();
+    plan.unchanged += unchanged;
+  }
+  return plan;
 }
 
 void place_file(const fs::path& source, const fs::path& target, Transfer transfer) {
@@ -360,8 +448,10 @@ IngestReport ingest(Repository& repo, const std::vector<fs::path>& inputs, const
     throw std::invalid_argument(fmt::format("collection name '{}' must be letters, digits, '.', '_', '-'", options.collection));
   }
   std::vector<std::string> problems;
-  const auto files = collect_files(inputs, problems);
+  std::vector<fs::path> efd_files;
+  const auto files = collect_files(inputs, problems, efd_files);
   report.files_seen = files.size();
+  report.efd_files = efd_files.size();
 
   // 1. Read headers and checksums in parallel.
   std::vector<std::optional<Prepared>> prepared(files.size());
@@ -448,6 +538,7 @@ IngestReport ingest(Repository& repo, const std::vector<fs::path>& inputs, const
     new_by_id.emplace(rec.dataset_id, &*p);
     to_register.push_back(&*p);
   }
+  const EfdPlan efd_plan = plan_efd(registry, efd_files, problems, progress);
   if (!problems.empty()) {
     if (!options.skip_bad) {
       std::string message = fmt::format("ingest failed, nothing was registered ({} problem{}):", problems.size(),
@@ -501,6 +592,8 @@ IngestReport ingest(Repository& repo, const std::vector<fs::path>& inputs, const
       }
     }
   }
+  report.efd_registered = efd_plan.new_count;
+  report.efd_unchanged = efd_plan.unchanged;
   if (options.dry_run) {
     for (const Prepared* p : to_register) report.planned.push_back(p->record);
     for (const auto& v : virtual_records) report.planned.push_back(v);
@@ -508,14 +601,18 @@ IngestReport ingest(Repository& repo, const std::vector<fs::path>& inputs, const
     return report;
   }
 
-  // 3. Stage files, register in one transaction, move files into place, commit.
-  if (!to_register.empty()) {
-    StagingArea staging(repo.root() / fmt::format(".staging-{}-{}", ::getpid(),
-                                                  std::chrono::steady_clock::now().time_since_epoch().count()));
+  // 3. Stage files, register datasets and EFD rows in one transaction, move
+  // files into place, commit.
+  if (!to_register.empty() || efd_plan.new_count > 0) {
+    std::optional<StagingArea> staging;
+    if (!to_register.empty()) {
+      staging.emplace(repo.root() / fmt::format(".staging-{}-{}", ::getpid(),
+                                                std::chrono::steady_clock::now().time_since_epoch().count()));
+    }
     done = 0;
     parallel::parallel_for(to_register.size(), options.threads, [&](std::size_t i) {
       const Prepared& p = *to_register[i];
-      place_file(p.source, staging.dir() / p.record.file_path, options.transfer);
+      place_file(p.source, staging->dir() / p.record.file_path, options.transfer);
       const auto n = ++done;
       if (progress) {
         const std::lock_guard lock(progress_mutex);
@@ -537,14 +634,20 @@ IngestReport ingest(Repository& repo, const std::vector<fs::path>& inputs, const
       if (auto g = coadd_group_of(p->record)) coadd_groups.insert(std::move(*g));
     }
     refresh_coadd_mosaics(registry, coadd_groups);
+    std::size_t efd_inserted = 0;
+    for (const auto& [table, rows] : efd_plan.new_rows) {
+      efd::insert_rows(registry.connection(), *table, rows);
+      efd_inserted += rows.size();
+      if (progress && !rows.empty()) progress("efd rows", efd_inserted, efd_plan.new_count);
+    }
     for (const Prepared* p : to_register) {
       const fs::path final_file = repo.root() / p->record.file_path;
       fs::create_directories(final_file.parent_path());
-      fs::rename(staging.dir() / p->record.file_path, final_file);
-      staging.placed(final_file);
+      fs::rename(staging->dir() / p->record.file_path, final_file);
+      staging->placed(final_file);
     }
     tx.commit();
-    staging.commit();
+    if (staging) staging->commit();
     report.registered = to_register.size();
     report.virtual_registered = virtual_records.size();
   }

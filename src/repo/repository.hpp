@@ -124,15 +124,24 @@ struct IngestReport {
   std::size_t unchanged = 0;  // already registered with the same checksum
   std::vector<std::string> skipped;  // "file: reason", with skip_bad
   std::vector<DatasetRecord> planned;  // with dry_run: the records that would be registered
+  // R-EFD tables (repo/efd.hpp): the CSV files read, their rows registered
+  // (with dry_run: that would be), and those already registered as they are.
+  std::size_t efd_files = 0;
+  std::size_t efd_registered = 0;
+  std::size_t efd_unchanged = 0;
   double seconds = 0.0;
 };
 
 
 // Registers the FITS files found under `inputs` (files or folders, searched
-// recursively for *.fits, *.fit, *.fits.fz). Atomic: either every new
-// dataset is registered with its file in place, or (on any error without
-// skip_bad) the repository is left exactly as it was and IngestError or
-// std::runtime_error names the culprit(s).
+// recursively for *.fits, *.fit, *.fits.fz), and the rows of the R-EFD CSV
+// files among them (efd/<table>.csv, repo/efd.hpp) in the same transaction.
+// Atomic: either every new dataset is registered with its file in place and
+// every new EFD row with it, or (on any error without skip_bad) the
+// repository is left exactly as it was and IngestError or
+// std::runtime_error names the culprit(s). An EFD row already registered
+// with the same values is unchanged; with other values, a problem. With
+// skip_bad, an EFD file with a problem is skipped whole.
 IngestReport ingest(Repository& repo, const std::vector<std::filesystem::path>& inputs, const IngestOptions& options,
                     const ProgressCallback& progress = {});
 

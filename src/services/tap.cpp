@@ -41,7 +41,8 @@ std::vector<dali::ParamSpec> tap_params(const dali::ResultLimits& limits) {
       {.name = "QUERY",
        .type = dali::ParamType::text,
        .description = "The ADQL query. Tables: ivoa.obscore, survey.datasets, survey.visits, survey.provenance, survey.patches, "
-                      "survey.coadds, TAP_SCHEMA.*, and TAP_UPLOAD.<name> for uploaded tables.",
+                      "survey.coadds, efd.weather and efd.visit_summary (engineering telemetry: join on visit or by "
+                      "time), TAP_SCHEMA.*, and TAP_UPLOAD.<name> for uploaded tables.",
        .required = true,
        .example = "SELECT TOP 10 obs_id, s_ra, s_dec FROM ivoa.obscore",
        .standard = true},
@@ -422,6 +423,21 @@ constexpr Example kExamples[] = {
      "FROM ivoa.obscore\n"
      "WHERE detector = 94 AND dataproduct_subtype = 'calexp'\n"
      "ORDER BY t_min"},
+    {"prtl-0038-efd-visit", "Visits by engineering data (DMS-PRTL-REQ-0038)",
+     "Processed visit images of the visits whose Reformatted EFD summary reports good DIMM seeing and little wind, "
+     "joined by visit number.",
+     "SELECT o.obs_id, o.visit, o.band, e.dimm_seeing, e.wind_speed, e.dome_temperature, e.airmass\n"
+     "FROM ivoa.obscore AS o JOIN efd.visit_summary AS e ON e.visit = o.visit\n"
+     "WHERE o.dataproduct_subtype = 'calexp'\n"
+     "  AND e.dimm_seeing < 1.5 AND e.wind_speed < 15\n"
+     "ORDER BY 4, 1"},
+    {"prtl-0038-efd-interval", "Images by telemetry during their exposure (DMS-PRTL-REQ-0038)",
+     "The EFD weather samples taken while each raw image was exposed, joined by time interval, averaged per image.",
+     "SELECT o.obs_id, COUNT(*) AS n_samples, AVG(w.wind_speed) AS wind_speed, MAX(w.dimm_seeing) AS worst_seeing\n"
+     "FROM ivoa.obscore AS o JOIN efd.weather AS w ON w.time_mjd BETWEEN o.t_min AND o.t_max\n"
+     "WHERE o.dataproduct_subtype = 'raw' AND o.detector = 94\n"
+     "GROUP BY o.obs_id\n"
+     "ORDER BY 1"},
     {"prtl-0039-coadd-provenance", "Coadds by their provenance (DMS-PRTL-REQ-0039)",
      "Deep coadd patches over a position by band, with at least two input images, some coverage and depth, inputs "
      "taken before a date; deepest first.",
@@ -431,7 +447,7 @@ constexpr Example kExamples[] = {
      "  AND c.n_inputs >= 2 AND c.coverage_fraction > 0.001 AND c.depth_5sigma > 20\n"
      "  AND c.t_max < 61100\n"
      "  AND CONTAINS(POINT('ICRS', 53.0, -28.0), o.s_region) = 1\n"
-     "ORDER BY c.depth_5sigma DESC"},
+     "ORDER BY 9 DESC"},
     {"region", "Footprints meeting a polygon",
      "Coadd patches whose footprint intersects a polygon on the sky, with the area of each footprint.",
      "SELECT obs_id, band, tract, patch, AREA(s_region) AS area_deg2\n"

@@ -20,6 +20,7 @@ enum class Stream : std::uint64_t {
   noise = 5,
   amplifiers = 6,
   pixel_response = 7,
+  efd = 8,
 };
 
 // SplitMix64: a good 64-bit mixer, used to derive seeds.

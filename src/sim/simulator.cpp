@@ -21,6 +21,7 @@
 #include "repo/recipe.hpp"
 #include "sim/camera.hpp"
 #include "sim/coadd.hpp"
+#include "sim/efd.hpp"
 #include "sim/observing.hpp"
 #include "sim/products.hpp"
 #include "sim/random.hpp"
@@ -91,6 +92,7 @@ class Survey {
     make_directories();
     const SkyModel sky = SkyModel::generate(covered_);
     sky.write_truth_csv(out_ / "truth.csv");
+    write_engineering();
     write_calibrations();
     auto calexps = write_exposures(sky);
     SurveySummary summary;
@@ -140,6 +142,16 @@ class Survey {
   static constexpr const char* kScratchDir = ".calexp-scratch";
   fs::path calexp_file(const Visit& visit, const DetectorInfo& det) const {
     return config_.write_calexps ? out_ / paths::calexp(visit, det) : out_ / kScratchDir / paths::calexp(visit, det);
+  }
+
+  // The R-EFD tables (sim/efd.hpp): computed from the plan alone, on this
+  // thread, so the bytes do not depend on the thread count.
+  void write_engineering() {
+    StageProgress stage(progress_, "efd", 1);
+    const std::size_t bytes = write_efd(config_, visits_, out_);
+    tally_.files.fetch_add(2);
+    tally_.bytes.fetch_add(bytes);
+    stage.step();
   }
 
   // One bias per detector, one flat per detector and band.

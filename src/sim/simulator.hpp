@@ -2,7 +2,8 @@
 // camera (one 3x3 raft), written as the files a survey produces (raw,
 // bias, flat, calexp, calexp_comp, deepCoadd, goodSeeingCoadd; see
 // docs/fits-conventions.md)
-// plus truth.csv. Deterministic for a seed: the same configuration writes the
+// plus truth.csv and the engineering tables efd/weather.csv and
+// efd/visit_summary.csv (sim/efd.hpp). Deterministic for a seed: the same configuration writes the
 // same bytes whatever the thread count.
 #pragma once
 
@@ -83,6 +84,8 @@ struct SurveySummary {
 // Writes the survey under out (created if needed; existing files of the same
 // names are replaced):
 //   truth.csv                          the sky model
+//   efd/weather.csv                    site weather every 30 s through each night (R-EFD, sim/efd.hpp)
+//   efd/visit_summary.csv              the weather during each visit's exposure, and its airmass
 //   calib/bias/bias_<raft>_<det>.fits  per detector
 //   calib/flat/<band>/flat_<band>_<raft>_<det>.fits
 //   raw/v<visit>/raw_<visit>_<raft>_<det>.fits
@@ -93,7 +96,7 @@ struct SurveySummary {
 // The goodSeeingCoadd patches (difference-imaging templates) are built as
 // the deepCoadd ones, from the calexps of the template_visits best-seeing
 // visits of each band only. Without write_coadds, or with headers_only,
-// neither coadd is written. Progress stages: "calib", "exposures" (raw +
+// neither coadd is written. Progress stages: "efd", "calib", "exposures" (raw +
 // calexp + calexp_comp per visit and detector), "coadd", "template". Throws
 // std::invalid_argument for an unusable configuration.
 SurveySummary simulate(const SurveyConfig& config, const std::filesystem::path& out,

@@ -10,6 +10,7 @@
 #include "adql/sql_text.hpp"
 #include "auth/policy.hpp"
 #include "dali/vosi.hpp"
+#include "repo/efd.hpp"
 #include "repo/obscore_schema.hpp"
 
 namespace pixserve::tap {
@@ -214,6 +215,18 @@ TapTable patches_table() {
       });
 }
 
+// The R-EFD tables, from their one description (repo/efd.hpp).
+TapTable efd_table(const repo::efd::Table& table) {
+  std::vector<TapColumn> columns;
+  for (const auto& c : table.columns) {
+    columns.push_back(make_column({c.name, c.type == repo::efd::ColumnType::bigint ? AdqlType::bigint
+                                                                                    : AdqlType::double_precision,
+                                   c.unit, c.ucd, c.description, c.principal, c.indexed}));
+  }
+  return make_table(std::string(repo::efd::kTapSchema), std::string(table.name), table.view_name(), "table",
+                    std::string(table.description), std::move(columns));
+}
+
 // TAP 1.1 section 4.
 std::vector<TapTable> tap_schema_tables() {
   const auto v = AdqlType::varchar;
@@ -308,6 +321,7 @@ TapMetadata::TapMetadata() {
       {"ivoa", "IVOA data models: the ObsCore 1.1 table of the survey's images"},
       {"survey", "Survey tables to join with ivoa.obscore: datasets, visits with observing conditions, provenance, the sky map's "
        "patches, the coadds' provenance"},
+      {std::string(repo::efd::kTapSchema), std::string(repo::efd::kTapSchemaDescription)},
       {"TAP_SCHEMA", "Metadata of the tables of this service (TAP 1.1)"},
   };
   tables_.push_back(obscore_table());
@@ -316,6 +330,7 @@ TapMetadata::TapMetadata() {
   tables_.push_back(provenance_table());
   tables_.push_back(patches_table());
   tables_.push_back(coadds_table());
+  for (const auto& t : repo::efd::tables()) tables_.push_back(efd_table(t));
   for (auto& t : tap_schema_tables()) tables_.push_back(std::move(t));
   keys_ = {
       {"provenance_dataset", "survey.provenance", "ivoa.obscore", "The dataset made from the inputs",
@@ -325,6 +340,8 @@ TapMetadata::TapMetadata() {
       {"coadds_obscore", "survey.coadds", "ivoa.obscore", "The ObsCore row of the coadd", {{"dataset_id", "obs_id"}}},
       {"datasets_patch", "survey.datasets", "survey.patches", "The sky map patch of a coadd",
        {{"skymap", "skymap"}, {"tract", "tract"}, {"patch", "patch"}}},
+      {"efd_visit_summary_visit", "efd.visit_summary", "survey.visits", "The visit whose exposure is summarised",
+       {{"visit", "visit"}}},
       {"tables_schema", "TAP_SCHEMA.tables", "TAP_SCHEMA.schemas", "The schema of the table",
        {{"schema_name", "schema_name"}}},
       {"columns_table", "TAP_SCHEMA.columns", "TAP_SCHEMA.tables", "The table of the column",
@@ -452,7 +469,7 @@ std::vector<ViewDefinition> view_definitions(const Viewer& viewer, std::string_v
   const std::string main = std::string(db::main_schema(dialect)) + ".";
   const std::string agg(db::string_agg_function(dialect));
   const std::string same(db::null_safe_equal(dialect));
-  return {
+  std::vector<ViewDefinition> views{
       {"tap_ivoa_obscore", "SELECT " + columns + ", d.dataset_key AS dataset_key FROM " + main +
           "dataset AS d JOIN " + main + "ivoa_obscore AS o ON o.obs_id = d.dataset_id WHERE " + d},
       {"tap_survey_datasets", "SELECT d.dataset_key AS dataset_key, d.dataset_id AS dataset_id, "
@@ -491,6 +508,20 @@ std::vector<ViewDefinition> view_definitions(const Viewer& viewer, std::string_v
       "COUNT(*) AS n_datasets FROM " + main + "dataset AS d WHERE d.tract IS NOT NULL AND d.patch IS NOT NULL AND " + d +
           " GROUP BY d.skymap, d.tract, d.patch"},
   };
+  // The R-EFD tables. Weather is site telemetry, public like the sky; a
+  // visit's summary tells when and how a visit was observed, so it is seen
+  // by whoever may see a dataset of that visit (an embargoed visit's
+  // summary stays hidden with its images).
+  for (const auto& t : repo::efd::tables()) {
+    std::string columns;
+    for (const auto& c : t.columns) columns += fmt::format("{}e.{} AS {}", columns.empty() ? "" : ", ", c.name, c.name);
+    std::string select = fmt::format("SELECT {} FROM {}{} AS e", columns, main, t.registry_name);
+    if (t.rows_follow_visit) {
+      select += " WHERE EXISTS (SELECT 1 FROM " + main + "dataset AS d WHERE d.visit = e.visit AND " + d + ")";
+    }
+    views.push_back({t.view_name(), std::move(select)});
+  }
+  return views;
 }
 
 std::vector<std::string> views_sql(const Viewer& viewer, std::string_view datalink_links, db::Dialect dialect) {
@@ -506,6 +537,9 @@ std::vector<std::string> drop_views_sql(db::Dialect dialect) {
   for (const char* view : {"tap_ivoa_obscore", "tap_survey_datasets", "tap_survey_visits", "tap_survey_provenance",
                            "tap_survey_patches", "tap_survey_coadds"}) {
     out.push_back(fmt::format("DROP VIEW IF EXISTS {}.{}", db::temp_schema(dialect), view));
+  }
+  for (const auto& t : repo::efd::tables()) {
+    out.push_back(fmt::format("DROP VIEW IF EXISTS {}.{}", db::temp_schema(dialect), t.view_name()));
   }
   return out;
 }

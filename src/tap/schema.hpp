@@ -12,8 +12,9 @@
 // repo::obscore_columns()), survey.datasets, survey.visits (observing
 // conditions per visit), survey.provenance (inputs of each dataset),
 // survey.patches (the sky map: the geometry of each tract's patches),
-// survey.coadds (each coadd patch's provenance: inputs, coverage, depth), and
-// the five TAP_SCHEMA tables. Every data table is a view restricted to the
+// survey.coadds (each coadd patch's provenance: inputs, coverage, depth), the
+// R-EFD tables efd.weather and efd.visit_summary (repo/efd.hpp), and the
+// five TAP_SCHEMA tables. Every data table is a view restricted to the
 // rows the caller may see (visibility_predicate()).
 #pragma once
 

@@ -49,10 +49,17 @@ def moved(survey_dir, tmp_path_factory):
             "log": result.stdout + result.stderr}
 
 
-def test_migrate_copies_every_table_and_switches_the_repository(moved):
+def test_migrate_copies_every_table_and_switches_the_repository(moved, survey_dir):
     assert "the repository now uses it" in moved["log"]
-    for table in ("dataset", "footprint_cell", "center_cell", "provenance", "auth_token"):
+    for table in ("dataset", "footprint_cell", "center_cell", "provenance", "efd_weather", "efd_visit_summary",
+                  "auth_token"):
         assert table in moved["log"], moved["log"]
+    # The R-EFD rows (docs/efd.md), as many as the simulator's CSV files hold.
+    for table, csv_file in (("efd_weather", "weather.csv"), ("efd_visit_summary", "visit_summary.csv")):
+        copied = subprocess.run(["psql", "-tA", moved["url"], "-c", f"SELECT count(*) FROM {table}"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        lines = (survey_dir / "efd" / csv_file).read_text().strip().splitlines()
+        assert int(copied) == len(lines) - 1 > 0, table
     # Both indexes hold what the datasets say: a footprint cell for each
     # calexp, and a centre for each dataset with s_ra and s_dec.
     counts = subprocess.run(

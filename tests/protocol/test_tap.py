@@ -259,10 +259,10 @@ def portal_examples(server):
 
 
 def test_portal_requirement_examples_answer_what_they_say(server, tap):
-    """A DALI example for each of DMS-PRTL-REQ-0035 .. 0037 and 0039, each giving
+    """A DALI example for each of DMS-PRTL-REQ-0035 .. 0039, each giving
     rows on the simulated survey that meet its conditions."""
     examples = portal_examples(server)
-    for requirement in ("0035", "0036", "0037", "0039"):
+    for requirement in ("0035", "0036", "0037", "0038", "0039"):
         assert any(k.startswith(f"prtl-{requirement}") for k in examples), requirement
     results = {k: tap.search(q, maxrec=100000).to_table() for k, q in examples.items()}
     for key, rows in results.items():
@@ -271,6 +271,9 @@ def test_portal_requirement_examples_answer_what_they_say(server, tap):
     assert set(results["prtl-0036-raft"]["raft"]) == {"R22"}
     assert set(results["prtl-0036-raft"]["visit"]) == {1000001}
     assert set(results["prtl-0037-ccd"]["detector"]) == {94}
+    assert all(results["prtl-0038-efd-visit"]["dimm_seeing"] < 1.5)
+    assert all(results["prtl-0038-efd-visit"]["wind_speed"] < 15)
+    assert all(results["prtl-0038-efd-interval"]["n_samples"] >= 1)
     coadds = results["prtl-0039-coadd-provenance"]
     assert all(coadds["n_inputs"] >= 2) and all(coadds["depth_5sigma"] > 20)
     assert list(coadds["depth_5sigma"]) == sorted(coadds["depth_5sigma"], reverse=True)

@@ -164,8 +164,9 @@ TEST_F(TinySurvey, WritesEveryProductWithItsKeywords) {
   EXPECT_EQ(templates.size(), coadds.size());
   EXPECT_EQ(summary_.coadds, coadds.size());
   EXPECT_EQ(summary_.templates, templates.size());
+  // ... and the two R-EFD tables.
   EXPECT_EQ(summary_.files_written, raws.size() + calexps.size() + comps.size() + biases.size() + flats.size() +
-                                        coadds.size() + templates.size());
+                                        coadds.size() + templates.size() + 2);
 
   // The raw: primary metadata, WCS and DETSIZE; amplifier HDUs with sections.
   auto raw = fits::File::open(raws.front());
@@ -239,6 +240,8 @@ TEST_F(TinySurvey, IsDeterministicWhateverTheThreadCount) {
   sim::simulate(config, again);
   const auto a = files_under(dir()), b = files_under(again);
   ASSERT_EQ(a, b);
+  EXPECT_TRUE(std::find(a.begin(), a.end(), fs::path("efd") / "weather.csv") != a.end());
+  EXPECT_TRUE(std::find(a.begin(), a.end(), fs::path("efd") / "visit_summary.csv") != a.end());
   for (const auto& rel : a) EXPECT_TRUE(bytes_of(dir() / rel) == bytes_of(again / rel)) << rel;
 
   // Another seed is another sky.
@@ -247,6 +250,66 @@ TEST_F(TinySurvey, IsDeterministicWhateverTheThreadCount) {
   const Cleanup clean_other{other};
   sim::simulate(config, other);
   EXPECT_NE(bytes_of(dir() / "truth.csv"), bytes_of(other / "truth.csv"));
+  EXPECT_NE(bytes_of(dir() / "efd" / "weather.csv"), bytes_of(other / "efd" / "weather.csv"));
+}
+
+// The rows of a CSV file as maps from column name to value.
+std::vector<std::map<std::string, double>> read_efd_csv(const fs::path& csv) {
+  std::ifstream in(csv);
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> names;
+  std::stringstream header(line);
+  for (std::string cell; std::getline(header, cell, ',');) names.push_back(cell);
+  std::vector<std::map<std::string, double>> out;
+  while (std::getline(in, line)) {
+    std::stringstream ss(line);
+    std::map<std::string, double> row;
+    std::size_t i = 0;
+    for (std::string cell; std::getline(ss, cell, ',');) row[names.at(i++)] = std::stod(cell);
+    EXPECT_EQ(i, names.size()) << line;
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+// The R-EFD tables agree with the raw headers: the weather runs from 30
+// minutes before the first exposure to 30 minutes after the last, every
+// 30 s; each visit's summary is its header's AIRMASS and, within the noise
+// and the drift over a few seconds, its SEEING and weather.
+TEST_F(TinySurvey, EngineeringTablesAgreeWithTheRawHeaders) {
+  const auto weather = read_efd_csv(dir() / "efd" / "weather.csv");
+  const auto summaries = read_efd_csv(dir() / "efd" / "visit_summary.csv");
+  ASSERT_EQ(summaries.size(), 2U);
+  ASSERT_GE(weather.size(), 120U);
+  for (std::size_t i = 1; i < weather.size(); ++i) {
+    EXPECT_NEAR((weather[i].at("time_mjd") - weather[i - 1].at("time_mjd")) * 86400.0, 30.0, 1e-3);
+  }
+  for (const auto& raw_file : with_suffix(dir(), "raw", ".fits")) {
+    auto raw = fits::File::open(raw_file);
+    const auto visit = *raw.read_int("VISIT");
+    const auto it = std::find_if(summaries.begin(), summaries.end(),
+                                 [&](const auto& s) { return static_cast<long long>(s.at("visit")) == visit; });
+    ASSERT_NE(it, summaries.end()) << visit;
+    const auto& s = *it;
+    EXPECT_NEAR(s.at("airmass"), *raw.read_double("AIRMASS"), 1e-9);
+    EXPECT_NEAR(s.at("dimm_seeing"), *raw.read_double("SEEING"), 0.02) << visit;
+    EXPECT_NEAR(s.at("air_temperature"), *raw.read_double("AIRTEMP") + 273.15, 0.3) << visit;
+    EXPECT_NEAR(s.at("relative_humidity"), *raw.read_double("HUMIDITY"), 2.0) << visit;
+    EXPECT_NEAR(s.at("pressure"), *raw.read_double("PRESSURE"), 0.5) << visit;
+    EXPECT_NEAR(s.at("wind_speed"), *raw.read_double("WINDSPD"), 1.0) << visit;
+    const double start = *raw.read_double("MJD-OBS");
+    EXPECT_NEAR(s.at("t_start"), start, 1e-9);
+    EXPECT_NEAR((s.at("t_end") - start) * 86400.0, *raw.read_double("EXPTIME"), 1e-3);
+  }
+  const double first = summaries.front().at("t_start"), last = summaries.back().at("t_end");
+  EXPECT_NEAR((first - weather.front().at("time_mjd")) * 1440.0, 30.0, 0.01);
+  EXPECT_NEAR((weather.back().at("time_mjd") - last) * 1440.0, 30.0, 0.5);
+  for (const auto& w : weather) {
+    EXPECT_GE(w.at("wind_direction"), 0.0);
+    EXPECT_LT(w.at("wind_direction"), 360.0);
+    EXPECT_GT(w.at("dimm_seeing"), 0.0);
+  }
 }
 
 TEST_F(TinySurvey, IsrRecoversTheSkyWithinTheNoise) {
@@ -649,8 +712,9 @@ TEST(SurveyHeadersOnly, IsFastAndSizedRight) {
   const auto t0 = std::chrono::steady_clock::now();
   const auto summary = sim::simulate(config, dir);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  // 180 raws + 180 calexps + 9 biases + 27 flats, no pixels, no coadds.
-  EXPECT_EQ(summary.files_written, 396U);
+  // 180 raws + 180 calexps + 9 biases + 27 flats, no pixels, no coadds;
+  // the weather and visit summary of the R-EFD.
+  EXPECT_EQ(summary.files_written, 398U);
   EXPECT_EQ(summary.coadds, 0U);
   EXPECT_EQ(summary.templates, 0U);
   EXPECT_FALSE(fs::exists(dir / "deepCoadd"));
