@@ -310,6 +310,15 @@ with fits.open(sys.argv[1]) as f:
     assert.ok(check.status === 0 || check.status === 3, check.stderr);
   }
   await shot("4-cutout-done", "#cutout");
+  assert.deepEqual(hdus.slice(1).map((h) => h.get("EXTNAME")), ["IMAGE", "MASK", "VARIANCE"]);
+  // The planes chosen: without the mask, the file holds the image and its variance only.
+  await page.locator("#cut-plane-mask").uncheck();
+  const [planes] = await Promise.all([page.waitForEvent("download", { timeout: 30_000 }), page.locator("#cut-run").click()]);
+  const planesFile = path.join(ARTEFACTS, "cutout-planes.fits");
+  await planes.saveAs(planesFile);
+  assert.deepEqual(fitsHeaders(readFileSync(planesFile)).slice(1).map((h) => h.get("EXTNAME")), ["IMAGE", "VARIANCE"]);
+  await shot("4-cutout-planes", "#cutout");
+  await page.locator("#cut-plane-mask").check();
 });
 
 test("a cutout as a UWS job shows its progress and lands in the job list", { timeout: 180_000 }, async () => {

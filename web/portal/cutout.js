@@ -166,7 +166,10 @@ export function createCutoutTool(root, { onError, onStatus, selection, results, 
     if (!region) { onError("The cutout needs a centre (RA, Dec) and a positive size."); return; }
     const list = ids();
     if (!list.length) { onError("Select a dataset in the results first (or cut from every result)."); return; }
-    const params = [...list.map((id) => ["ID", id]), region.param];
+    const planes = [...root.querySelectorAll('input[name="cutplane"]:checked')].map((box) => box.value);
+    if (!planes.length) { onError("Tick at least one plane to cut (image, mask or variance)."); return; }
+    // All three is what the service cuts by default: no PLANE then.
+    const params = [...list.map((id) => ["ID", id]), region.param, ...(planes.length < 3 ? planes.map((p) => ["PLANE", p]) : [])];
     const big = f.cut_async.checked || estimatePixels(region, list.length) > SYNC_MAX_PIXELS;
     try {
       if (big) await runAsync(params); else await runSync(params);
