@@ -27,14 +27,76 @@ const list = (text) => text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean)
 
 class FormError extends Error {}
 
-function number(form, name, label, { min = -Infinity, max = Infinity, optional = false } = {}) {
+function number(form, name, label, { min = -Infinity, max = Infinity, optional = false, integer = false } = {}) {
   const raw = form.elements[name].value.trim();
   if (raw === "" && optional) return null;
   const v = Number(raw);
-  if (raw === "" || !Number.isFinite(v) || v < min || v > max) {
-    throw new FormError(`${label} must be a number between ${min} and ${max}.`);
+  if (raw === "" || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+    throw new FormError(`${label} must be ${integer ? "a whole number" : "a number"} between ${min} and ${max}.`);
   }
   return v;
+}
+
+// The corners of the polygon field as [[ra, dec], ...], validated: at least
+// three corners, RA in [0, 360], Dec in [-90, 90]; a last corner repeating
+// the first (a closed ring) is dropped.
+export function parsePolygon(text) {
+  const words = list(text);
+  if (words.length === 0) throw new FormError("Give the polygon's corners as RA Dec pairs (degrees), or draw it on the sky.");
+  const bad = words.find((w) => !Number.isFinite(Number(w)));
+  if (bad !== undefined) throw new FormError(`Polygon: "${bad}" is not a number; the corners are RA Dec pairs in degrees.`);
+  if (words.length % 2) throw new FormError("Polygon: an odd count of numbers; each corner is an RA and a Dec.");
+  const points = [];
+  for (let i = 0; i < words.length; i += 2) {
+    const [ra, dec] = [Number(words[i]), Number(words[i + 1])];
+    const n = points.length + 1;
+    if (ra < 0 || ra > 360) throw new FormError(`Polygon corner ${n}: RA ${ra} is outside 0 to 360 degrees.`);
+    if (dec < -90 || dec > 90) throw new FormError(`Polygon corner ${n}: Dec ${dec} is outside -90 to 90 degrees.`);
+    points.push([ra, dec]);
+  }
+  const same = (a, b) => a[0] === b[0] && a[1] === b[1];
+  if (points.length > 3 && same(points[0], points[points.length - 1])) points.pop();
+  if (points.some((p, i) => i > 0 && same(p, points[i - 1]))) throw new FormError("Polygon: two successive corners are the same point.");
+  if (points.length < 3) throw new FormError(`A polygon needs at least three corners (RA Dec pairs); it has ${points.length}.`);
+  const crossing = crossingEdges(points);
+  if (crossing) throw new FormError(`Polygon: the edges ${crossing[0]} and ${crossing[1]} cross; give the corners in order around it.`);
+  return points;
+}
+
+// Two edges of the polygon that cross (numbered from 1: edge n runs from
+// corner n to the next), on a plane tangent at the first corner (fine for
+// the polygons of a search, a few degrees at most); null when none.
+function crossingEdges(points) {
+  const [ra0, dec0] = points[0];
+  const xy = points.map(([ra, dec]) => [(((ra - ra0 + 540) % 360) - 180) * Math.cos((dec0 * Math.PI) / 180), dec - dec0]);
+  const side = (a, b, c) => Math.sign((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]));
+  const n = xy.length;
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 2; j < n; j++) {
+      if (i === 0 && j === n - 1) continue;  // neighbours through the first corner
+      const [a, b, c, d] = [xy[i], xy[(i + 1) % n], xy[j], xy[(j + 1) % n]];
+      if (side(a, b, c) * side(a, b, d) < 0 && side(c, d, a) * side(c, d, b) < 0) return [i + 1, j + 1];
+    }
+  }
+  return null;
+}
+
+// Whole numbers, and for detectors ranges such as 0-8 (a raft's CCDs).
+function ids(text, label, { ranges = false } = {}) {
+  const out = [];
+  for (const word of list(text)) {
+    const m = ranges ? /^(\d+)-(\d+)$/.exec(word) : null;
+    if (m) {
+      const [a, b] = [Number(m[1]), Number(m[2])];
+      if (a > b || b - a > 1000) throw new FormError(`${label}: ${word} is not a range from a smaller number to a larger one (at most 1000 apart).`);
+      for (let v = a; v <= b; v++) out.push(String(v));
+    } else if (/^\d+$/.test(word)) {
+      out.push(String(Number(word)));
+    } else {
+      throw new FormError(`${label} are whole numbers${ranges ? " or ranges like 0-8" : ""}, separated by commas; "${word}" is not.`);
+    }
+  }
+  return [...new Set(out)];
 }
 
 // The constraints of the form as plain values (one place that validates).
@@ -47,11 +109,7 @@ export function readForm(form) {
     if ((ra === null) !== (dec === null)) throw new FormError("Give both RA and Dec, or neither.");
     if (ra !== null) c.circle = [ra, dec, number(form, "radius", "Radius", { min: 0, max: 180 })];
   } else {
-    const v = list(form.elements.polygon.value).map(Number);
-    if (v.length < 6 || v.length % 2 || v.some((x) => !Number.isFinite(x))) {
-      throw new FormError("A polygon is at least three RA Dec pairs, in degrees.");
-    }
-    c.polygon = v;
+    c.polygon = parsePolygon(form.elements.polygon.value).flat();
   }
   c.band = form.elements.band.value;
   const from = form.elements.from.value;
@@ -61,15 +119,14 @@ export function readForm(form) {
     if (c.time[0] > c.time[1]) throw new FormError("The time range ends before it starts.");
   }
   c.types = Array.from(form.querySelectorAll('input[name="type"]:checked')).map((i) => i.value);
-  c.visits = list(form.elements.visits.value);
+  c.visits = ids(form.elements.visits.value, "Visits");
   c.rafts = list(form.elements.raft.value);
-  c.detectors = list(form.elements.detector.value);
-  for (const [label, values] of [["Visits", c.visits], ["Detectors", c.detectors]]) {
-    if (values.some((v) => !/^\d+$/.test(v))) throw new FormError(`${label} are whole numbers, separated by commas.`);
-  }
+  if (c.rafts.some((r) => !/^[A-Za-z0-9_.:-]+$/.test(r))) throw new FormError("Rafts are names such as R22, separated by commas.");
+  c.detectors = ids(form.elements.detector.value, "CCDs (detectors)", { ranges: true });
   c.collection = form.elements.collection.value.trim();
-  c.maxrec = number(form, "maxrec", "Rows at most", { min: 1, max: 1_000_000 });
+  c.maxrec = number(form, "maxrec", "Rows at most", { min: 1, max: 1_000_000, integer: true });
   c.where = form.elements.where.value.trim();
+
   return c;
 }
 
@@ -147,21 +204,38 @@ export function queryOf(c) {
 export { FormError };
 
 // Wires the form: submit runs `onSearch(query, constraints)`; every change
-// refreshes the query shown, so the person sees what will run.
-export function setupSearchForm(form, { onSearch, onError, showQuery }) {
-  const shapeFields = () => {
+// refreshes the query shown, so the person sees what will run, and the
+// polygon typed or drawn (`onPolygon([[ra, dec], ...] or null)`).
+export function setupSearchForm(form, { onSearch, onError, showQuery, onPolygon = () => {} }) {
+  const fieldsShown = () => {
     const circle = form.elements.shape.value === "circle";
     form.querySelector("#circle-fields").hidden = !circle;
     form.querySelector("#polygon-fields").hidden = circle;
   };
+  // The corners typed so far, as far as they read (drawn while typing).
+  const polygonPoints = () => {
+    if (form.elements.shape.value !== "polygon") return null;
+    const v = list(form.elements.polygon.value).map(Number);
+    if (v.some((x) => !Number.isFinite(x))) return null;
+    const points = [];
+    for (let i = 0; i + 1 < v.length; i += 2) points.push([v[i], v[i + 1]]);
+    return points;
+  };
   const refresh = () => {
+    onPolygon(polygonPoints());
     try {
       showQuery(queryOf(readForm(form)));
     } catch (e) {
       if (!(e instanceof FormError)) throw e;
     }
   };
-  form.addEventListener("change", () => { shapeFields(); refresh(); });
+  const setPolygon = (points) => {
+    form.elements.shape.value = "polygon";
+    form.elements.polygon.value = points.map(([ra, dec]) => `${ra.toFixed(6)} ${dec.toFixed(6)}`).join("\n");
+    fieldsShown();
+    refresh();
+  };
+  form.addEventListener("change", () => { fieldsShown(); refresh(); });
   form.addEventListener("input", refresh);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -176,7 +250,7 @@ export function setupSearchForm(form, { onSearch, onError, showQuery }) {
     showQuery(query);
     onSearch(query, constraints);
   });
-  shapeFields();
+  fieldsShown();
   refresh();
   return {
     // The form as URL parameters, by the form's own field names (empty
@@ -203,7 +277,7 @@ export function setupSearchForm(form, { onSearch, onError, showQuery }) {
           field.value = values[0];
         }
       }
-      shapeFields();
+      fieldsShown();
       refresh();
       return any;
     },
@@ -211,9 +285,14 @@ export function setupSearchForm(form, { onSearch, onError, showQuery }) {
       form.elements.shape.value = "circle";
       form.elements.ra.value = ra.toFixed(6);
       form.elements.dec.value = dec.toFixed(6);
-      shapeFields();
+      fieldsShown();
       refresh();
     },
+    // The polygon drawn on the sky, one corner a click.
+    addCorner(ra, dec) { setPolygon([...(polygonPoints() ?? []), [ra, dec]]); },
+    removeCorner() { setPolygon((polygonPoints() ?? []).slice(0, -1)); },
+    clearPolygon() { setPolygon([]); },
+    polygonPoints,
     submit() { form.requestSubmit(); },
   };
 }
