@@ -37,6 +37,9 @@ function number(form, name, label, { min = -Infinity, max = Infinity, optional =
   return v;
 }
 
+// The dataset types that are coadds: the provenance filters apply to them.
+export const COADD_TYPES = ["deepCoadd", "goodSeeingCoadd"];
+
 // The corners of the polygon field as [[ra, dec], ...], validated: at least
 // three corners, RA in [0, 360], Dec in [-90, 90]; a last corner repeating
 // the first (a closed ring) is dropped.
@@ -99,6 +102,8 @@ function ids(text, label, { ranges = false } = {}) {
   return [...new Set(out)];
 }
 
+const enabled = (form, name) => form.elements[name] && !form.elements[name].disabled;
+
 // The constraints of the form as plain values (one place that validates).
 export function readForm(form) {
   const shape = form.elements.shape.value;
@@ -127,6 +132,38 @@ export function readForm(form) {
   c.maxrec = number(form, "maxrec", "Rows at most", { min: 1, max: 1_000_000, integer: true });
   c.where = form.elements.where.value.trim();
 
+  // Observing conditions (EFD): each bound is optional.
+  c.efd = {
+    seeingMax: number(form, "seeing_max", "Maximum DIMM seeing (arcsec)", { min: 0, max: 100, optional: true }),
+    windMax: number(form, "wind_max", "Maximum wind speed (m/s)", { min: 0, max: 200, optional: true }),
+    domeMin: number(form, "dome_tmin", "Lowest dome temperature (°C)", { min: -100, max: 100, optional: true }),
+    domeMax: number(form, "dome_tmax", "Highest dome temperature (°C)", { min: -100, max: 100, optional: true }),
+    airmassMax: number(form, "airmass_max", "Maximum airmass", { min: 1, max: 100, optional: true }),
+  };
+  if (c.efd.domeMin !== null && c.efd.domeMax !== null && c.efd.domeMin > c.efd.domeMax) {
+    throw new FormError("The dome temperature range ends below where it starts.");
+  }
+  c.hasEfd = Object.values(c.efd).some((v) => v !== null);
+
+  // Coadd provenance: only when a coadd type is chosen (the fields are
+  // disabled otherwise, so they neither count nor go to the address).
+  c.coadd = { inputsMin: null, coverageMin: null, depthMin: null, inputsTime: null };
+  if (enabled(form, "inputs_min")) {
+    c.coadd.inputsMin = number(form, "inputs_min", "Minimum number of input images", { min: 1, max: 1_000_000, optional: true, integer: true });
+    c.coadd.coverageMin = number(form, "coverage_min", "Minimum coverage fraction", { min: 0, max: 1, optional: true });
+    c.coadd.depthMin = number(form, "depth_min", "Minimum 5-sigma depth (AB mag)", { min: 0, max: 40, optional: true });
+    const ifrom = form.elements.inputs_from.value;
+    const ito = form.elements.inputs_to.value;
+    if (ifrom || ito) {
+      c.coadd.inputsTime = [ifrom ? mjdOfDate(ifrom) : -Infinity, ito ? mjdOfDate(ito) + 1 : Infinity];
+      if (c.coadd.inputsTime[0] > c.coadd.inputsTime[1]) throw new FormError("The inputs' time range ends before it starts.");
+    }
+  }
+  c.hasCoadd = Object.values(c.coadd).some((v) => v !== null);
+  if (c.hasEfd && c.hasCoadd) {
+    throw new FormError("Observing conditions (EFD) select single visits and coadd provenance selects coadds: " +
+                        "no image has both, so give one or the other.");
+  }
   return c;
 }
 
@@ -149,37 +186,81 @@ function siaParams(c) {
 
 const quote = (s) => `'${s.replaceAll("'", "''")}'`;
 
+// The columns a join adds to the result (shown in the table when used):
+// the EFD's visit summary, or the coadd's provenance. Names that ObsCore
+// also has (airmass, t_min, t_max) are renamed.
+export const EFD_COLUMNS = [["e.dimm_seeing", "dimm_seeing"], ["e.wind_speed", "wind_speed"],
+  ["e.dome_temperature", "dome_temperature"], ["e.airmass", "efd_airmass"]];
+export const COADD_COLUMNS = [["c.n_inputs", "n_inputs"], ["c.coverage_fraction", "coverage_fraction"],
+  ["c.depth_5sigma", "depth_5sigma"], ["c.t_min", "inputs_t_min"], ["c.t_max", "inputs_t_max"]];
+
+// Whether the constraints need TAP: a typed ADQL condition, observing
+// conditions (a join with efd.visit_summary) or coadd provenance (a join
+// with survey.coadds); SIAv2 can express none of them.
+export const needsTap = (c) => Boolean(c.where || c.hasEfd || c.hasCoadd);
+
 // The same constraints in ADQL on ivoa.obscore, with the person's own
 // condition ANDed in (in parentheses, so that an OR in it stays inside).
+// With observing conditions or coadd provenance, ivoa.obscore (as o) joins
+// efd.visit_summary (as e) on the visit, or survey.coadds (as c) on the
+// dataset ID, and the columns are qualified.
 export function adqlOf(c) {
+  const joined = c.hasEfd || c.hasCoadd;
+  const o = joined ? "o." : "";
   const where = [];
-  if (c.circle) where.push(`INTERSECTS(s_region, CIRCLE('ICRS', ${c.circle.map(fmt).join(", ")})) = 1`);
-  if (c.polygon) where.push(`INTERSECTS(s_region, POLYGON('ICRS', ${c.polygon.map(fmt).join(", ")})) = 1`);
-  if (c.band) where.push(`band = ${quote(c.band)}`);
+  if (c.circle) where.push(`INTERSECTS(${o}s_region, CIRCLE('ICRS', ${c.circle.map(fmt).join(", ")})) = 1`);
+  if (c.polygon) where.push(`INTERSECTS(${o}s_region, POLYGON('ICRS', ${c.polygon.map(fmt).join(", ")})) = 1`);
+  if (c.band) where.push(`${o}band = ${quote(c.band)}`);
   if (c.time) {
-    if (Number.isFinite(c.time[1])) where.push(`t_min <= ${fmt(c.time[1])}`);
-    if (Number.isFinite(c.time[0])) where.push(`t_max >= ${fmt(c.time[0])}`);
+    if (Number.isFinite(c.time[1])) where.push(`${o}t_min <= ${fmt(c.time[1])}`);
+    if (Number.isFinite(c.time[0])) where.push(`${o}t_max >= ${fmt(c.time[0])}`);
   }
-  if (c.types.length) where.push(`dataproduct_subtype IN (${c.types.map(quote).join(", ")})`);
-  if (c.visits.length) where.push(`visit IN (${c.visits.join(", ")})`);
-  if (c.rafts.length) where.push(`raft IN (${c.rafts.map(quote).join(", ")})`);
-  if (c.detectors.length) where.push(`detector IN (${c.detectors.join(", ")})`);
-  if (c.collection) where.push(`obs_collection = ${quote(c.collection)}`);
+  if (c.types.length) where.push(`${o}dataproduct_subtype IN (${c.types.map(quote).join(", ")})`);
+  if (c.visits.length) where.push(`${o}visit IN (${c.visits.join(", ")})`);
+  if (c.rafts.length) where.push(`${o}raft IN (${c.rafts.map(quote).join(", ")})`);
+  if (c.detectors.length) where.push(`${o}detector IN (${c.detectors.join(", ")})`);
+  if (c.collection) where.push(`${o}obs_collection = ${quote(c.collection)}`);
+  const { efd, coadd } = c;
+  if (c.hasEfd) {
+    if (efd.seeingMax !== null) where.push(`e.dimm_seeing <= ${fmt(efd.seeingMax)}`);
+    if (efd.windMax !== null) where.push(`e.wind_speed <= ${fmt(efd.windMax)}`);
+    if (efd.domeMin !== null) where.push(`e.dome_temperature >= ${fmt(efd.domeMin)}`);
+    if (efd.domeMax !== null) where.push(`e.dome_temperature <= ${fmt(efd.domeMax)}`);
+    if (efd.airmassMax !== null) where.push(`e.airmass <= ${fmt(efd.airmassMax)}`);
+  }
+  if (c.hasCoadd) {
+    if (coadd.inputsMin !== null) where.push(`c.n_inputs >= ${coadd.inputsMin}`);
+    if (coadd.coverageMin !== null) where.push(`c.coverage_fraction >= ${fmt(coadd.coverageMin)}`);
+    if (coadd.depthMin !== null) where.push(`c.depth_5sigma >= ${fmt(coadd.depthMin)}`);
+    // Every input taken within the range.
+    if (coadd.inputsTime && Number.isFinite(coadd.inputsTime[0])) where.push(`c.t_min >= ${fmt(coadd.inputsTime[0])}`);
+    if (coadd.inputsTime && Number.isFinite(coadd.inputsTime[1])) where.push(`c.t_max <= ${fmt(coadd.inputsTime[1])}`);
+  }
   if (c.where) where.push(`(${c.where})`);
-  return `SELECT TOP ${c.maxrec} *\nFROM ivoa.obscore` + (where.length ? `\nWHERE ${where.join("\n  AND ")}` : "");
+  let select = `SELECT TOP ${c.maxrec} *\nFROM ivoa.obscore`;
+  if (joined) {
+    const [table, alias, on, columns] = c.hasEfd
+      ? ["efd.visit_summary", "e", "e.visit = o.visit", EFD_COLUMNS]
+      : ["survey.coadds", "c", "c.dataset_id = o.obs_id", COADD_COLUMNS];
+    select = `SELECT TOP ${c.maxrec} o.*, ${columns.map(([col, name]) => (col.endsWith(`.${name}`) ? col : `${col} AS ${name}`)).join(", ")}` +
+      `\nFROM ivoa.obscore AS o\nJOIN ${table} AS ${alias} ON ${on}`;
+  }
+  return select + (where.length ? `\nWHERE ${where.join("\n  AND ")}` : "");
 }
 
 // The query of the constraints: {service, url, text, download(format),
-// moc(order)}.
-// `text` is what the page shows and copies: the SIAv2 URL, or the ADQL.
+// moc(order), columns}.
+// `text` is what the page shows and copies: the SIAv2 URL, or the ADQL;
+// `columns` the names of columns a join added (the table shows them).
 export function queryOf(c) {
   // The coverage of the same selection: the MOC service takes the
-  // position and the survey's constraints, the band by its letter; time
-  // and a typed ADQL condition can not narrow a spatial MOC.
+  // position and the survey's constraints, the band by its letter; time,
+  // observing conditions, coadd provenance and a typed ADQL condition can
+  // not narrow a spatial MOC.
   const moc = (order) => serviceUrl("api/moc/query", [
     ...siaParams(c).filter(([k]) => !["MAXREC", "BAND", "TIME"].includes(k)),
     ...(c.band ? [["BAND", c.band]] : []), ["ORDER", String(order)], ["FORMAT", "json"]]);
-  if (c.where) {
+  if (needsTap(c)) {
     const adql = adqlOf(c);
     const params = [["REQUEST", "doQuery"], ["LANG", "ADQL"], ["QUERY", adql]];
     return {
@@ -188,6 +269,7 @@ export function queryOf(c) {
       text: adql,
       download: (format) => serviceUrl("api/tap/sync", [...params, ["RESPONSEFORMAT", format]]),
       moc,
+      columns: (c.hasEfd ? EFD_COLUMNS : c.hasCoadd ? COADD_COLUMNS : []).map(([, name]) => name),
     };
   }
   const params = siaParams(c);
@@ -198,6 +280,7 @@ export function queryOf(c) {
     text: url,
     download: (format) => serviceUrl("api/sia/query", [...params, ["RESPONSEFORMAT", format]]),
     moc,
+    columns: [],
   };
 }
 
@@ -207,10 +290,16 @@ export { FormError };
 // refreshes the query shown, so the person sees what will run, and the
 // polygon typed or drawn (`onPolygon([[ra, dec], ...] or null)`).
 export function setupSearchForm(form, { onSearch, onError, showQuery, onPolygon = () => {} }) {
+  const coaddFields = form.querySelector("#coadd-fields");
   const fieldsShown = () => {
     const circle = form.elements.shape.value === "circle";
     form.querySelector("#circle-fields").hidden = !circle;
     form.querySelector("#polygon-fields").hidden = circle;
+    // The provenance of coadds only when a coadd type is chosen; disabled
+    // fields are left out of the query and of the address.
+    const coadds = COADD_TYPES.some((t) => form.querySelector(`input[name="type"][value="${t}"]`)?.checked);
+    coaddFields.hidden = !coadds;
+    coaddFields.disabled = !coadds;
   };
   // The corners typed so far, as far as they read (drawn while typing).
   const polygonPoints = () => {

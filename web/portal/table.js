@@ -141,7 +141,10 @@ export function createResultsTable(root, { onSelect, onHover, onDownload }) {
       rows = result.rows;
       order = rows.map((_, i) => i);
       const names = new Set(fields.map((f) => f.name));
-      visible = new Set(DEFAULT_COLUMNS.filter((n) => names.has(n)));
+      // The usual columns, and those a join added (observing conditions,
+      // coadd provenance), which the person asked about.
+      const extra = (query.columns ?? []).filter((n) => names.has(n));
+      visible = new Set([...DEFAULT_COLUMNS.filter((n) => names.has(n)), ...extra]);
       if (!visible.size) visible = new Set(fields.slice(0, 8).map((f) => f.name));
       sort = { column: null, dir: 1 };
       page = 0;
