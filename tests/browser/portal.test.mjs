@@ -5,7 +5,8 @@
 // and downloaded (a FITS file with a WCS), an asynchronous cutout, the stamp
 // gallery and light curve at a star, a service error shown as its message,
 // signing in to see embargoed data the anonymous page does not, the MOC
-// overlay, and the table module on 10,000 made-up rows.
+// overlay, a polygon typed (checked) and drawn on the sky (row count checked
+// against SIAv2), and the table module on 10,000 made-up rows.
 //
 // The survey: a few visits with coadds and a HiPS colour map, ingested
 // twice, the second time as the collection EMB under a very long embargo;
@@ -67,13 +68,17 @@ after(async () => {
 
 // --- helpers ----------------------------------------------------------------
 
+// The rows of a VOTable (TABLEDATA) as objects by FIELD name.
+function votableRows(text) {
+  const rows = text.split("<TR>").slice(1).map((tr) => [...tr.split("</TR>")[0].matchAll(/<TD>(.*?)<\/TD>|<TD\/>/gs)].map((m) => m[1] ?? ""));
+  const names = [...text.matchAll(/<FIELD [^>]*name="([^"]+)"/g)].map((m) => m[1]);
+  return rows.map((r) => Object.fromEntries(names.map((n, i) => [n, r[i] ?? ""])));
+}
+
 async function sia(params, headers = {}) {
   const url = new URL(`${server.url}/api/sia/query`);
   for (const [k, v] of params) url.searchParams.append(k, v);
-  const text = await (await fetch(url, { headers })).text();
-  const rows = text.split("<TR>").slice(1).map((tr) => tr.split("<TD>").slice(1).map((td) => td.split("</TD>")[0]));
-  const names = [...text.matchAll(/<FIELD [^>]*name="([^"]+)"/g)].map((m) => m[1]);
-  return rows.map((r) => Object.fromEntries(names.map((n, i) => [n, r[i] ?? ""])));
+  return votableRows(await (await fetch(url, { headers })).text());
 }
 
 // The viewport with `selector` scrolled into view. Never fullPage: that
@@ -411,6 +416,58 @@ test("signing in shows embargoed data the anonymous page does not", { timeout: 1
   await page.waitForFunction(() => !sessionStorage.getItem("pixserve.portal.token"));
   await page.waitForFunction((n) => /^\d+ rows?/.test(document.querySelector("#results-status").textContent) &&
     Number(/^\d+/.exec(document.querySelector("#results-status").textContent)[0]) === n, anonymous.length, { timeout: 30_000 });
+  assert.deepEqual(problems, [], "no page errors and no request leaving the server");
+});
+
+test("a polygon is checked as typed, drawn on the sky, and searches what SIAv2 answers for it", { timeout: 180_000 }, async () => {
+  // Back to the whole survey, any type (the sign-in step left calexp).
+  await page.locator("#type-calexp").uncheck();
+  await page.locator("#shape-polygon").check();
+  // Typed corners are checked, with messages that say what is wrong.
+  for (const [typed, expected] of [["53 -28 54 -28", /at least three corners/], ["53 -28 54 -95 54 -27", /corner 2: Dec -95/],
+                                   ["53 -28 54 x 54 -27", /"x" is not a number/]]) {
+    await page.locator("#polygon").fill(typed);
+    await page.locator("#search-button").click();
+    await page.waitForSelector("#messages p", { timeout: 10_000 });
+    assert.match(await page.locator("#messages p").last().textContent(), expected);
+    await page.locator("#messages button").first().click();
+  }
+  await page.locator("#poly-clear").click();
+  assert.equal(await page.locator("#polygon").inputValue(), "");
+
+  // Drawn: "Draw on the sky", four clicks, "Close the polygon".
+  const [ra0, dec0] = centre;
+  await page.locator("#poly-draw").click();
+  assert.ok(await page.locator("#click-polygon").isChecked(), "drawing sets the click mode");
+  assert.ok(await page.locator("#poly-close").isVisible(), "a button closes the polygon");
+  await page.evaluate(([ra, dec]) => window.pixservePortal.sky().goto(ra, dec, 0.3), centre);
+  const d = 0.04;
+  const dra = d / Math.cos((dec0 * Math.PI) / 180);
+  const corners = [[ra0 - dra, dec0 - d], [ra0 + dra, dec0 - d], [ra0 + dra, dec0 + d], [ra0 - dra, dec0 + d]];
+  for (const [ra, dec] of corners) {
+    const [x, y] = await pagePoint(ra, dec);
+    await page.mouse.click(x, y);
+    await page.waitForTimeout(400);  // not a double click
+  }
+  const typed = (await page.locator("#polygon").inputValue()).trim().split(/\s+/).map(Number);
+  assert.equal(typed.length, 8, `four corners: ${typed.join(" ")}`);
+  corners.forEach(([ra, dec], i) => {
+    assert.ok(Math.abs(typed[2 * i] - ra) < 0.005 && Math.abs(typed[2 * i + 1] - dec) < 0.005,
+              `corner ${i + 1}: ${typed[2 * i]} ${typed[2 * i + 1]} for ${ra} ${dec}`);
+  });
+  await page.locator("#poly-close").click();
+  assert.ok(await page.locator("#click-select").isChecked(), "closing ends the drawing");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "search-button");
+  await search();
+  const shown = new URL(await page.locator("#query-text").textContent());
+  const pos = `POLYGON ${typed.join(" ")}`;
+  assert.deepEqual([...shown.searchParams], [["POS", pos], ["MAXREC", "10000"]]);
+  const direct = await sia([["POS", pos], ["MAXREC", "10000"]]);
+  assert.ok(direct.length > 0, "the polygon holds some images");
+  assert.equal(await resultCount(), direct.length);
+  assert.equal(new URL(page.url()).searchParams.get("shape"), "polygon");
+  await page.locator("#aladin").evaluate((e) => e.scrollIntoView({ block: "center" }));
+  await shot("9-polygon");
   assert.deepEqual(problems, [], "no page errors and no request leaving the server");
 });
 
