@@ -102,7 +102,8 @@ function ids(text, label, { ranges = false } = {}) {
   return [...new Set(out)];
 }
 
-const enabled = (form, name) => form.elements[name] && !form.elements[name].disabled;
+// (A field in a disabled fieldset keeps its own `disabled` false.)
+const enabled = (form, name) => Boolean(form.elements[name]?.matches(":enabled"));
 
 // The constraints of the form as plain values (one place that validates).
 export function readForm(form) {
