@@ -128,8 +128,10 @@ const search = setupSearchForm($("#search-form"), {
   onSearch: (query) => runSearch(query),
   onError: showError,
   showQuery(query) {
-    $("#query-service").textContent = `(${query.service}${query.service === "TAP" ? ", ADQL" : " URL"})`;
+    $("#query-service").textContent = !query.service ? "(not yet: the form is incomplete)"
+      : `(${query.service}${query.service === "TAP" ? ", ADQL" : " URL"})`;
     $("#query-text").textContent = query.text;
+    $("#copy-query").disabled = !query.service;
   },
   onPolygon(points) {
     state.polygon = points;

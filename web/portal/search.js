@@ -317,6 +317,8 @@ export function setupSearchForm(form, { onSearch, onError, showQuery, onPolygon 
       showQuery(queryOf(readForm(form)));
     } catch (e) {
       if (!(e instanceof FormError)) throw e;
+      // Not a query yet: what is missing or wrong, in place of the query.
+      showQuery({ service: null, text: e.message });
     }
   };
   const setPolygon = (points) => {
