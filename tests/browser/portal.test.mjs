@@ -6,7 +6,8 @@
 // gallery and light curve at a star, a service error shown as its message,
 // signing in to see embargoed data the anonymous page does not, the MOC
 // overlay, a polygon typed (checked) and drawn on the sky (row count checked
-// against SIAv2), and the table module on 10,000 made-up rows.
+// against SIAv2), coadd provenance (checked against the ADQL it shows, run
+// here through TAP), and the table module on 10,000 made-up rows.
 //
 // The survey: a few visits with coadds and a HiPS colour map, ingested
 // twice, the second time as the collection EMB under a very long embargo;
@@ -79,6 +80,16 @@ async function sia(params, headers = {}) {
   const url = new URL(`${server.url}/api/sia/query`);
   for (const [k, v] of params) url.searchParams.append(k, v);
   return votableRows(await (await fetch(url, { headers })).text());
+}
+
+// ADQL run directly by TAP (sync), anonymously as the page is by then.
+async function tap(adql) {
+  const url = new URL(`${server.url}/api/tap/sync`);
+  for (const [k, v] of [["REQUEST", "doQuery"], ["LANG", "ADQL"], ["QUERY", adql]]) url.searchParams.append(k, v);
+  const response = await fetch(url);
+  const text = await response.text();
+  assert.ok(response.ok, `TAP ${response.status} for ${adql}: ${text.slice(0, 600)}`);
+  return votableRows(text);
 }
 
 // The viewport with `selector` scrolled into view. Never fullPage: that
@@ -160,6 +171,16 @@ async function search() {
   const before = await page.evaluate(() => window.pixservePortal.searches);
   await page.locator("#search-button").click();
   await page.waitForFunction((n) => window.pixservePortal.searches > n, before, { timeout: 30_000 });
+}
+
+// The form back to the whole survey: a cone without a centre, no type, no
+// observing conditions (the next step starts from there whatever failed).
+async function wholeSurvey() {
+  await page.locator("#shape-circle").check();
+  for (const field of ["#ra", "#dec", "#where", "#seeing_max", "#wind_max", "#dome_tmin", "#dome_tmax", "#airmass_max"]) {
+    await page.locator(field).fill("");
+  }
+  for (const box of await page.locator('input[name="type"]').all()) await box.uncheck();
 }
 
 // A position on the sky as a point on the page (Aladin's canvas).
@@ -468,6 +489,39 @@ test("a polygon is checked as typed, drawn on the sky, and searches what SIAv2 a
   assert.equal(new URL(page.url()).searchParams.get("shape"), "polygon");
   await page.locator("#aladin").evaluate((e) => e.scrollIntoView({ block: "center" }));
   await shot("9-polygon");
+});
+
+test("coadd provenance joins survey.coadds and answers what the same ADQL does", { timeout: 180_000 }, async () => {
+  await wholeSurvey();
+  // The fields show only for coadds, after the coadd types in focus order.
+  assert.ok(await page.locator("#inputs_min").isHidden());
+  await page.locator("#type-coadd").check();
+  await page.locator("#type-goodseeing").focus();
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "inputs_min");
+  const inputs = (await tap("SELECT n_inputs FROM survey.coadds WHERE dataset_type = 'deepCoadd' AND n_inputs IS NOT NULL ORDER BY n_inputs"))
+    .map((r) => Number(r.n_inputs));
+  assert.ok(inputs.length > 0, "coadds with provenance");
+  const bound = inputs[Math.floor(inputs.length / 2)];
+  await page.keyboard.type(String(bound));
+  await page.locator("#coverage_min").fill("0");
+  await shot("11-coadd-provenance-form", "#coadd-fields");
+  await search();
+  const adql = await page.locator("#query-text").textContent();
+  assert.match(adql, /FROM ivoa\.obscore AS o\nJOIN survey\.coadds AS c ON c\.dataset_id = o\.obs_id/);
+  assert.ok(adql.includes(`c.n_inputs >= ${bound}\n`), adql);
+  const direct = await tap(adql);
+  assert.ok(direct.length > 0, "some coadds have that many inputs");
+  assert.equal(await resultCount(), direct.length);
+  for (const column of ["n_inputs", "coverage_fraction", "depth_5sigma", "inputs_t_min", "inputs_t_max"]) {
+    assert.ok(await page.locator(`#col-${column}`).isChecked(), `${column} is shown`);
+  }
+  assert.ok(await page.getByRole("button", { name: /^n_inputs/ }).isVisible());
+  await shot("11-coadd-provenance", "#results");
+  // Without a coadd type the provenance fields, still filled in, no longer count.
+  await page.locator("#type-coadd").uncheck();
+  assert.ok(await page.locator("#inputs_min").isHidden());
+  assert.match(await page.locator("#query-text").textContent(), /\/api\/sia\/query\?MAXREC=10000$/);
   assert.deepEqual(problems, [], "no page errors and no request leaving the server");
 });
 
