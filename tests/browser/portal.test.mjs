@@ -476,6 +476,7 @@ test("a polygon is checked as typed, drawn on the sky, and searches what SIAv2 a
     assert.ok(Math.abs(typed[2 * i] - ra) < 0.005 && Math.abs(typed[2 * i + 1] - dec) < 0.005,
               `corner ${i + 1}: ${typed[2 * i]} ${typed[2 * i + 1]} for ${ra} ${dec}`);
   });
+  await page.locator("#aladin").screenshot({ path: path.join(ARTEFACTS, "9-polygon-drawing.png"), timeout: 90_000 });
   await page.locator("#poly-close").click();
   assert.ok(await page.locator("#click-select").isChecked(), "closing ends the drawing");
   assert.equal(await page.evaluate(() => document.activeElement.id), "search-button");
