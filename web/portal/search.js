@@ -225,8 +225,9 @@ export function adqlOf(c) {
   if (c.hasEfd) {
     if (efd.seeingMax !== null) where.push(`e.dimm_seeing <= ${fmt(efd.seeingMax)}`);
     if (efd.windMax !== null) where.push(`e.wind_speed <= ${fmt(efd.windMax)}`);
-    if (efd.domeMin !== null) where.push(`e.dome_temperature >= ${fmt(efd.domeMin)}`);
-    if (efd.domeMax !== null) where.push(`e.dome_temperature <= ${fmt(efd.domeMax)}`);
+    // The form's degrees Celsius; the table's kelvin (VOUnit has no °C).
+    if (efd.domeMin !== null) where.push(`e.dome_temperature >= ${fmt(efd.domeMin + 273.15)}`);
+    if (efd.domeMax !== null) where.push(`e.dome_temperature <= ${fmt(efd.domeMax + 273.15)}`);
     if (efd.airmassMax !== null) where.push(`e.airmass <= ${fmt(efd.airmassMax)}`);
   }
   if (c.hasCoadd) {
