@@ -6,8 +6,9 @@
 // gallery and light curve at a star, a service error shown as its message,
 // signing in to see embargoed data the anonymous page does not, the MOC
 // overlay, a polygon typed (checked) and drawn on the sky (row count checked
-// against SIAv2), coadd provenance (checked against the ADQL it shows, run
-// here through TAP), and the table module on 10,000 made-up rows.
+// against SIAv2), observing conditions (EFD) and coadd provenance (each
+// checked against the ADQL it shows, run here through TAP), and the table
+// module on 10,000 made-up rows.
 //
 // The survey: a few visits with coadds and a HiPS colour map, ingested
 // twice, the second time as the collection EMB under a very long embargo;
@@ -490,6 +491,32 @@ test("a polygon is checked as typed, drawn on the sky, and searches what SIAv2 a
   assert.equal(new URL(page.url()).searchParams.get("shape"), "polygon");
   await page.locator("#aladin").evaluate((e) => e.scrollIntoView({ block: "center" }));
   await shot("9-polygon");
+});
+
+test("observing conditions (EFD) join efd.visit_summary and answer what the same ADQL does", { timeout: 180_000 }, async () => {
+  const visitCalexps = await sia([["DPSUBTYPE", "calexp"], ["MAXREC", "10000"]]);
+  // A seeing bound that keeps some visits and not others.
+  const seeing = (await tap("SELECT dimm_seeing FROM efd.visit_summary WHERE dimm_seeing IS NOT NULL ORDER BY dimm_seeing")).map((r) => Number(r.dimm_seeing));
+  assert.ok(seeing.length >= 2, `${seeing.length} visit summaries`);
+  const bound = seeing[Math.floor(seeing.length / 2)];
+  await wholeSurvey();
+  await page.locator("#type-calexp").check();
+  await page.locator("#seeing_max").fill(String(bound));
+  await search();
+  const adql = await page.locator("#query-text").textContent();
+  assert.match(adql, /FROM ivoa\.obscore AS o\nJOIN efd\.visit_summary AS e ON e\.visit = o\.visit/);
+  // (The page writes numbers with ten significant digits.)
+  assert.ok(adql.includes(`e.dimm_seeing <= ${Number(bound.toPrecision(10))}`), adql);
+  const direct = await tap(adql);
+  assert.ok(direct.length > 0, "some calexps have that seeing");
+  assert.equal(await resultCount(), direct.length);
+  if (seeing.at(-1) > bound) assert.ok(direct.length < visitCalexps.length, `${direct.length} of ${visitCalexps.length} calexps`);
+  // The visit summary's columns are shown, and the bound is in the address.
+  assert.ok(await page.locator("#col-dimm_seeing").isChecked(), "dimm_seeing is shown");
+  assert.equal(new URL(page.url()).searchParams.get("seeing_max"), String(bound));
+  await shot("10-efd", "#results");
+  await page.locator("#seeing_max").fill("");
+  await page.locator("#type-calexp").uncheck();
 });
 
 test("coadd provenance joins survey.coadds and answers what the same ADQL does", { timeout: 180_000 }, async () => {
