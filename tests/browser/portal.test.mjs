@@ -5,7 +5,10 @@
 // and downloaded (a FITS file with a WCS), an asynchronous cutout, the stamp
 // gallery and light curve at a star, a service error shown as its message,
 // signing in to see embargoed data the anonymous page does not, the MOC
-// overlay, and the table module on 10,000 made-up rows.
+// overlay, a polygon typed (checked) and drawn on the sky (row count checked
+// against SIAv2), observing conditions (EFD) and coadd provenance (each
+// checked against the ADQL it shows, run here through TAP), and the table
+// module on 10,000 made-up rows.
 //
 // The survey: a few visits with coadds and a HiPS colour map, ingested
 // twice, the second time as the collection EMB under a very long embargo;
@@ -67,13 +70,27 @@ after(async () => {
 
 // --- helpers ----------------------------------------------------------------
 
+// The rows of a VOTable (TABLEDATA) as objects by FIELD name.
+function votableRows(text) {
+  const rows = text.split("<TR>").slice(1).map((tr) => [...tr.split("</TR>")[0].matchAll(/<TD>(.*?)<\/TD>|<TD\/>/gs)].map((m) => m[1] ?? ""));
+  const names = [...text.matchAll(/<FIELD [^>]*name="([^"]+)"/g)].map((m) => m[1]);
+  return rows.map((r) => Object.fromEntries(names.map((n, i) => [n, r[i] ?? ""])));
+}
+
 async function sia(params, headers = {}) {
   const url = new URL(`${server.url}/api/sia/query`);
   for (const [k, v] of params) url.searchParams.append(k, v);
-  const text = await (await fetch(url, { headers })).text();
-  const rows = text.split("<TR>").slice(1).map((tr) => tr.split("<TD>").slice(1).map((td) => td.split("</TD>")[0]));
-  const names = [...text.matchAll(/<FIELD [^>]*name="([^"]+)"/g)].map((m) => m[1]);
-  return rows.map((r) => Object.fromEntries(names.map((n, i) => [n, r[i] ?? ""])));
+  return votableRows(await (await fetch(url, { headers })).text());
+}
+
+// ADQL run directly by TAP (sync), anonymously as the page is by then.
+async function tap(adql) {
+  const url = new URL(`${server.url}/api/tap/sync`);
+  for (const [k, v] of [["REQUEST", "doQuery"], ["LANG", "ADQL"], ["QUERY", adql]]) url.searchParams.append(k, v);
+  const response = await fetch(url);
+  const text = await response.text();
+  assert.ok(response.ok, `TAP ${response.status} for ${adql}: ${text.slice(0, 600)}`);
+  return votableRows(text);
 }
 
 // The viewport with `selector` scrolled into view. Never fullPage: that
@@ -155,6 +172,16 @@ async function search() {
   const before = await page.evaluate(() => window.pixservePortal.searches);
   await page.locator("#search-button").click();
   await page.waitForFunction((n) => window.pixservePortal.searches > n, before, { timeout: 30_000 });
+}
+
+// The form back to the whole survey: a cone without a centre, no type, no
+// observing conditions (the next step starts from there whatever failed).
+async function wholeSurvey() {
+  await page.locator("#shape-circle").check();
+  for (const field of ["#ra", "#dec", "#where", "#seeing_max", "#wind_max", "#dome_tmin", "#dome_tmax", "#airmass_max"]) {
+    await page.locator(field).fill("");
+  }
+  for (const box of await page.locator('input[name="type"]').all()) await box.uncheck();
 }
 
 // A position on the sky as a point on the page (Aladin's canvas).
@@ -411,6 +438,118 @@ test("signing in shows embargoed data the anonymous page does not", { timeout: 1
   await page.waitForFunction(() => !sessionStorage.getItem("pixserve.portal.token"));
   await page.waitForFunction((n) => /^\d+ rows?/.test(document.querySelector("#results-status").textContent) &&
     Number(/^\d+/.exec(document.querySelector("#results-status").textContent)[0]) === n, anonymous.length, { timeout: 30_000 });
+  assert.deepEqual(problems, [], "no page errors and no request leaving the server");
+});
+
+test("a polygon is checked as typed, drawn on the sky, and searches what SIAv2 answers for it", { timeout: 180_000 }, async () => {
+  // Back to the whole survey, any type (the sign-in step left calexp).
+  await page.locator("#type-calexp").uncheck();
+  await page.locator("#shape-polygon").check();
+  // Typed corners are checked, with messages that say what is wrong.
+  for (const [typed, expected] of [["53 -28 54 -28", /at least three corners/], ["53 -28 54 -95 54 -27", /corner 2: Dec -95/],
+                                   ["53 -28 54 x 54 -27", /"x" is not a number/]]) {
+    await page.locator("#polygon").fill(typed);
+    await page.locator("#search-button").click();
+    await page.waitForSelector("#messages p", { timeout: 10_000 });
+    assert.match(await page.locator("#messages p").last().textContent(), expected);
+    await page.locator("#messages button").first().click();
+  }
+  await page.locator("#poly-clear").click();
+  assert.equal(await page.locator("#polygon").inputValue(), "");
+
+  // Drawn: "Draw on the sky", four clicks, "Close the polygon".
+  const [ra0, dec0] = centre;
+  await page.locator("#poly-draw").click();
+  assert.ok(await page.locator("#click-polygon").isChecked(), "drawing sets the click mode");
+  assert.ok(await page.locator("#poly-close").isVisible(), "a button closes the polygon");
+  await page.evaluate(([ra, dec]) => window.pixservePortal.sky().goto(ra, dec, 0.3), centre);
+  const d = 0.04;
+  const dra = d / Math.cos((dec0 * Math.PI) / 180);
+  const corners = [[ra0 - dra, dec0 - d], [ra0 + dra, dec0 - d], [ra0 + dra, dec0 + d], [ra0 - dra, dec0 + d]];
+  for (const [ra, dec] of corners) {
+    const [x, y] = await pagePoint(ra, dec);
+    await page.mouse.click(x, y);
+    await page.waitForTimeout(400);  // not a double click
+  }
+  const typed = (await page.locator("#polygon").inputValue()).trim().split(/\s+/).map(Number);
+  assert.equal(typed.length, 8, `four corners: ${typed.join(" ")}`);
+  corners.forEach(([ra, dec], i) => {
+    assert.ok(Math.abs(typed[2 * i] - ra) < 0.005 && Math.abs(typed[2 * i + 1] - dec) < 0.005,
+              `corner ${i + 1}: ${typed[2 * i]} ${typed[2 * i + 1]} for ${ra} ${dec}`);
+  });
+  await page.locator("#aladin").screenshot({ path: path.join(ARTEFACTS, "9-polygon-drawing.png"), timeout: 90_000 });
+  await page.locator("#poly-close").click();
+  assert.ok(await page.locator("#click-select").isChecked(), "closing ends the drawing");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "search-button");
+  await search();
+  const shown = new URL(await page.locator("#query-text").textContent());
+  const pos = `POLYGON ${typed.join(" ")}`;
+  assert.deepEqual([...shown.searchParams], [["POS", pos], ["MAXREC", "10000"]]);
+  const direct = await sia([["POS", pos], ["MAXREC", "10000"]]);
+  assert.ok(direct.length > 0, "the polygon holds some images");
+  assert.equal(await resultCount(), direct.length);
+  assert.equal(new URL(page.url()).searchParams.get("shape"), "polygon");
+  await page.locator("#aladin").evaluate((e) => e.scrollIntoView({ block: "center" }));
+  await shot("9-polygon");
+});
+
+test("observing conditions (EFD) join efd.visit_summary and answer what the same ADQL does", { timeout: 180_000 }, async () => {
+  const visitCalexps = await sia([["DPSUBTYPE", "calexp"], ["MAXREC", "10000"]]);
+  // A seeing bound that keeps some visits and not others.
+  const seeing = (await tap("SELECT dimm_seeing FROM efd.visit_summary WHERE dimm_seeing IS NOT NULL ORDER BY dimm_seeing")).map((r) => Number(r.dimm_seeing));
+  assert.ok(seeing.length >= 2, `${seeing.length} visit summaries`);
+  const bound = seeing[Math.floor(seeing.length / 2)];
+  await wholeSurvey();
+  await page.locator("#type-calexp").check();
+  await page.locator("#seeing_max").fill(String(bound));
+  await search();
+  const adql = await page.locator("#query-text").textContent();
+  assert.match(adql, /FROM ivoa\.obscore AS o\nJOIN efd\.visit_summary AS e ON e\.visit = o\.visit/);
+  // (The page writes numbers with ten significant digits.)
+  assert.ok(adql.includes(`e.dimm_seeing <= ${Number(bound.toPrecision(10))}`), adql);
+  const direct = await tap(adql);
+  assert.ok(direct.length > 0, "some calexps have that seeing");
+  assert.equal(await resultCount(), direct.length);
+  if (seeing.at(-1) > bound) assert.ok(direct.length < visitCalexps.length, `${direct.length} of ${visitCalexps.length} calexps`);
+  // The visit summary's columns are shown, and the bound is in the address.
+  assert.ok(await page.locator("#col-dimm_seeing").isChecked(), "dimm_seeing is shown");
+  assert.equal(new URL(page.url()).searchParams.get("seeing_max"), String(bound));
+  await shot("10-efd", "#results");
+  await page.locator("#seeing_max").fill("");
+  await page.locator("#type-calexp").uncheck();
+});
+
+test("coadd provenance joins survey.coadds and answers what the same ADQL does", { timeout: 180_000 }, async () => {
+  await wholeSurvey();
+  // The fields show only for coadds, after the coadd types in focus order.
+  assert.ok(await page.locator("#inputs_min").isHidden());
+  await page.locator("#type-coadd").check();
+  await page.locator("#type-goodseeing").focus();
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "inputs_min");
+  const inputs = (await tap("SELECT n_inputs FROM survey.coadds WHERE dataset_type = 'deepCoadd' AND n_inputs IS NOT NULL ORDER BY n_inputs"))
+    .map((r) => Number(r.n_inputs));
+  assert.ok(inputs.length > 0, "coadds with provenance");
+  const bound = inputs[Math.floor(inputs.length / 2)];
+  await page.keyboard.type(String(bound));
+  await page.locator("#coverage_min").fill("0");
+  await shot("11-coadd-provenance-form", "#coadd-fields");
+  await search();
+  const adql = await page.locator("#query-text").textContent();
+  assert.match(adql, /FROM ivoa\.obscore AS o\nJOIN survey\.coadds AS c ON c\.dataset_id = o\.obs_id/);
+  assert.ok(adql.includes(`c.n_inputs >= ${bound}\n`), adql);
+  const direct = await tap(adql);
+  assert.ok(direct.length > 0, "some coadds have that many inputs");
+  assert.equal(await resultCount(), direct.length);
+  for (const column of ["n_inputs", "coverage_fraction", "depth_5sigma", "inputs_t_min", "inputs_t_max"]) {
+    assert.ok(await page.locator(`#col-${column}`).isChecked(), `${column} is shown`);
+  }
+  assert.ok(await page.getByRole("button", { name: /^n_inputs/ }).isVisible());
+  await shot("11-coadd-provenance", "#results");
+  // Without a coadd type the provenance fields, still filled in, no longer count.
+  await page.locator("#type-coadd").uncheck();
+  assert.ok(await page.locator("#inputs_min").isHidden());
+  assert.match(await page.locator("#query-text").textContent(), /\/api\/sia\/query\?MAXREC=10000$/);
   assert.deepEqual(problems, [], "no page errors and no request leaving the server");
 });
 

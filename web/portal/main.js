@@ -25,7 +25,7 @@ function showError(message) {
 }
 const clearErrors = () => $("#messages").replaceChildren();
 
-const state = { result: null, objects: [], selected: null, lastQuery: null, sky: null, drawing: false };
+const state = { result: null, objects: [], selected: null, lastQuery: null, sky: null, drawing: false, polygon: null };
 
 // --- sign-in ---------------------------------------------------------------
 function showIdentity() {
@@ -128,10 +128,52 @@ const search = setupSearchForm($("#search-form"), {
   onSearch: (query) => runSearch(query),
   onError: showError,
   showQuery(query) {
-    $("#query-service").textContent = `(${query.service}${query.service === "TAP" ? ", ADQL" : " URL"})`;
+    $("#query-service").textContent = !query.service ? "(not yet: the form is incomplete)"
+      : `(${query.service}${query.service === "TAP" ? ", ADQL" : " URL"})`;
     $("#query-text").textContent = query.text;
+    $("#copy-query").disabled = !query.service;
+  },
+  onPolygon(points) {
+    state.polygon = points;
+    drawPolygon();
   },
 });
+
+// --- the search polygon, typed or drawn on the sky --------------------------
+const clickMode = () => document.querySelector('input[name="clickmode"]:checked').value;
+function drawPolygon() {
+  state.sky?.showPolygon(state.polygon, { open: clickMode() === "polygon" });
+}
+// While the clicks on the sky add corners, "Close the polygon" is offered
+// instead of "Draw on the sky".
+function polygonMode() {
+  const drawing = clickMode() === "polygon";
+  $("#poly-draw").hidden = drawing;
+  $("#poly-close").hidden = !drawing;
+  drawPolygon();
+}
+for (const radio of document.querySelectorAll('input[name="clickmode"]')) radio.addEventListener("change", polygonMode);
+$("#poly-draw").addEventListener("click", () => {
+  $("#shape-polygon").checked = true;
+  $("#click-polygon").checked = true;
+  $("#search-form").dispatchEvent(new Event("change"));
+  polygonMode();
+  startSky();
+  $("#aladin").scrollIntoView({ block: "nearest" });
+  $("#poly-close").focus();
+});
+$("#poly-close").addEventListener("click", () => {
+  const corners = search.polygonPoints()?.length ?? 0;
+  if (corners < 3) {
+    showError(`A polygon needs at least three corners; ${corners} so far. Click on the sky to add more.`);
+    return;
+  }
+  $("#click-select").checked = true;
+  polygonMode();
+  $("#search-button").focus();
+});
+$("#poly-undo").addEventListener("click", () => search.removeCorner());
+$("#poly-clear").addEventListener("click", () => search.clearPolygon());
 
 $("#copy-query").addEventListener("click", async () => {
   const text = $("#query-text").textContent;
@@ -185,9 +227,11 @@ stamps.form.addEventListener("submit", async (event) => {
 
 // --- the sky ----------------------------------------------------------------
 function onSkyClick(ra, dec) {
-  const mode = document.querySelector('input[name="clickmode"]:checked').value;
+  const mode = clickMode();
   if (mode === "position") {
     search.setPosition(ra, dec);
+  } else if (mode === "polygon") {
+    search.addCorner(ra, dec);
   } else if (mode === "cutout") {
     if (cutout.draw.click(ra, dec)) $("#cut-run").focus();
   } else {
@@ -220,6 +264,7 @@ async function startSky() {
     $("#show-footprints").addEventListener("change", () => sky.setFootprintsShown($("#show-footprints").checked));
     $("#show-moc").addEventListener("change", showMoc);
     if (state.objects.length) sky.showFootprints(state.objects.map((o) => o.s_region));
+    drawPolygon();
     window.pixservePortal.skyReady = true;
   } catch (e) {
     showError(`Sky view: ${e.message}`);

@@ -5,7 +5,7 @@
 import A from "../aladin-lite/aladin.js";
 import { getText, serviceUrl } from "./api.js";
 
-const COLORS = { footprint: "#ffb000", hover: "#ffffff", selected: "#00e5ff", cutout: "#ff4dff", moc: "#7CFC00" };
+const COLORS = { footprint: "#ffb000", hover: "#ffffff", selected: "#00e5ff", cutout: "#ff4dff", moc: "#7CFC00", polygon: "#ff5a5a" };
 
 // The HiPS list (IVOA HiPS 1.0 §4.4: records of "key = value" lines
 // separated by blank lines) as an array of property objects.
@@ -99,6 +99,7 @@ export async function createSkyView(container, { onClick }) {
   const hovered = overlay("hovered", COLORS.hover, 3);
   const selected = overlay("selected", COLORS.selected, 4);
   const cutout = overlay("cutout", COLORS.cutout, 2);
+  const searchPolygon = overlay("search polygon", COLORS.polygon, 3);
   // removeAll alone does not ask for a redraw; reportChange does.
   const clear = (o) => { o.removeAll(); o.reportChange(); };
   let moc = null;
@@ -156,6 +157,20 @@ export async function createSkyView(container, { onClick }) {
     showCutout(region) {
       clear(cutout);
       if (region) cutout.add(shapeOf(region, { color: COLORS.cutout, lineWidth: 2 }));
+    },
+    // The search polygon: while it is drawn (`open`), its corners joined
+    // in order with a mark on each; then the closed polygon.
+    showPolygon(points, { open = false } = {}) {
+      clear(searchPolygon);
+      if (!points?.length) return;
+      const options = { color: COLORS.polygon, lineWidth: 3 };
+      if (!open && points.length >= 3) {
+        searchPolygon.add(A.polygon(points.map((p) => p.slice()), options));
+        return;
+      }
+      const mark = aladin.getFov()[0] / 150;
+      for (const [ra, dec] of points) searchPolygon.add(A.circle(ra, dec, mark, options));
+      if (points.length >= 2) searchPolygon.add(A.polyline(points.map((p) => p.slice()), options));
     },
     // MOC JSON ({"order": [cells]}) as a filled overlay; null removes it.
     showMoc(json) {

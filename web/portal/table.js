@@ -47,6 +47,7 @@ export function createResultsTable(root, { onSelect, onHover, onDownload }) {
   let rows = [];
   let order = [];          // result indices in display order
   let visible = new Set(); // names of the columns shown
+  let added = [];          // columns a join added, shown after t_min
   let sort = { column: null, dir: 1 };
   let page = 0;
   let selected = null;
@@ -56,7 +57,9 @@ export function createResultsTable(root, { onSelect, onHover, onDownload }) {
   // The usual columns first, in a reading order (the ID, with the row's
   // button, leads), then the others as the service sends them.
   function shownColumns() {
-    const rank = (name) => (DEFAULT_COLUMNS.includes(name) ? DEFAULT_COLUMNS.indexOf(name) : DEFAULT_COLUMNS.length);
+    const after = DEFAULT_COLUMNS.indexOf("t_min");
+    const rank = (name) => (DEFAULT_COLUMNS.includes(name) ? DEFAULT_COLUMNS.indexOf(name)
+      : added.includes(name) ? after + (added.indexOf(name) + 1) / (added.length + 1) : DEFAULT_COLUMNS.length);
     return fields.map((f, i) => [f, i]).filter(([f]) => visible.has(f.name))
       .sort(([a, i], [b, j]) => rank(a.name) - rank(b.name) || i - j);
   }
@@ -141,7 +144,10 @@ export function createResultsTable(root, { onSelect, onHover, onDownload }) {
       rows = result.rows;
       order = rows.map((_, i) => i);
       const names = new Set(fields.map((f) => f.name));
-      visible = new Set(DEFAULT_COLUMNS.filter((n) => names.has(n)));
+      // The usual columns, and those a join added (observing conditions,
+      // coadd provenance), which the person asked about.
+      added = (query.columns ?? []).filter((n) => names.has(n));
+      visible = new Set([...DEFAULT_COLUMNS.filter((n) => names.has(n)), ...added]);
       if (!visible.size) visible = new Set(fields.slice(0, 8).map((f) => f.name));
       sort = { column: null, dir: 1 };
       page = 0;
@@ -157,7 +163,7 @@ export function createResultsTable(root, { onSelect, onHover, onDownload }) {
       );
     },
     clear(message) {
-      fields = []; rows = []; order = []; selected = null;
+      fields = []; rows = []; order = []; selected = null; added = [];
       table.tHead.replaceChildren();
       table.tBodies[0].replaceChildren();
       chooser.replaceChildren();
