@@ -455,4 +455,6 @@ def test_hips_records_carry_the_status_of_the_served_properties(oai_server, reco
         assert properties["hips_service_url"] == url
         full = "/hips/full/" in identifier
         assert described["hips_status"] == (STATUS_RIGHTS if full else STATUS_PUBLIC)
-        assert r.find("coverage/footprint").text == f"{url}/Moc.fits"
+        footprint = r.find("coverage/footprint").text
+        assert footprint == f"{url}/Moc.fits"
+        assert requests.get(footprint).headers["Content-Type"] == "application/fits"
