@@ -42,6 +42,7 @@ std::vector<Section<Config>> compose() {
   add(all, within(&Config::user_images, services::user_images_section()));
   add(all, within(&Config::products, products::products_section()));
   add(all, within(&Config::registry, services::registry_section()));
+  add(all, within(&Config::publishing, publishing::publishing_section()));
   return all;
 }
 
@@ -171,6 +172,7 @@ services::AppOptions app_options(const Config& config) {
   o.soda = config.soda;
   o.auth = config.auth;
   o.user_images = config.user_images;
+  o.publishing = config.publishing;
   return o;
 }
 

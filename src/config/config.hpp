@@ -20,6 +20,7 @@
 #include "dali/settings.hpp"
 #include "http/settings.hpp"
 #include "products/settings.hpp"
+#include "publishing/settings.hpp"
 #include "services/app.hpp"
 #include "services/settings.hpp"
 #include "settings/settings.hpp"
@@ -40,6 +41,7 @@ struct Config {
   services::UserImageSettings user_images{};
   products::ProductCacheSettings products{};
   services::RegistrySettings registry{};
+  publishing::PublishingSettings publishing{};
   friend bool operator==(const Config&, const Config&) = default;
 };
 

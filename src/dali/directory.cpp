@@ -26,13 +26,6 @@ class StringWriter final : public http::BodyWriter {
   std::string text;
 };
 
-std::string body_text(const http::Response& response) {
-  if (const auto* s = std::get_if<std::string>(&response.body)) return *s;
-  StringWriter writer;
-  std::get<http::StreamBody>(response.body).producer(writer);
-  return std::move(writer.text);
-}
-
 const std::string* live_value(const RawParams& live, std::string_view name) {
   for (const auto& [k, v] : live) {
     if (http::iequals(k, name)) return &v;
@@ -45,6 +38,13 @@ bool routed_get(const Endpoint& e) {
 }
 
 }  // namespace
+
+std::string response_text(const http::Response& response) {
+  if (const auto* s = std::get_if<std::string>(&response.body)) return *s;
+  StringWriter writer;
+  std::get<http::StreamBody>(response.body).producer(writer);
+  return std::move(writer.text);
+}
 
 std::vector<std::string> capability_standard_ids(std::string_view capabilities_xml) {
   pugi::xml_document doc;
@@ -59,7 +59,7 @@ std::vector<std::string> capability_standard_ids(std::string_view capabilities_x
 
 std::string service_capabilities(const ServiceCatalog& catalog, const Service& service, const http::Request& request) {
   if (!service.capabilities) return capabilities_xml(catalog, service, request.base_url());
-  return body_text(service.capabilities(request));
+  return response_text(service.capabilities(request));
 }
 
 std::optional<std::string> example_query(const ServiceCatalog& catalog, const Service& service,

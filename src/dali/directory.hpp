@@ -32,6 +32,10 @@ namespace pixserve::dali {
 // document order; empty when it does not parse.
 std::vector<std::string> capability_standard_ids(std::string_view capabilities_xml);
 
+// The body of a response as text (a streamed body is produced here, while
+// the request it answers is alive).
+std::string response_text(const http::Response& response);
+
 // The service's VOSI capabilities document as /api/<name>/capabilities
 // serves it for `request` (the service's own handler when it has one).
 std::string service_capabilities(const ServiceCatalog& catalog, const Service& service, const http::Request& request);

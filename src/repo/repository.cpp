@@ -375,6 +375,8 @@ std::string sha256_text(std::string_view text) {
 Repository::Repository(fs::path root, RepositoryConfig config, std::unique_ptr<Registry> registry)
     : root_(std::move(root)), config_(std::move(config)), registry_(std::move(registry)) {}
 
+fs::path config_file(const fs::path& root) { return root / kConfigFile; }
+
 bool Repository::exists(const fs::path& root) { return fs::is_regular_file(root / kConfigFile); }
 
 Repository Repository::open(const fs::path& root) {

@@ -49,6 +49,10 @@ struct RegistryDatabase {
 // True for a registry location that names a PostgreSQL server.
 bool is_postgresql_url(std::string_view location);
 
+// The configuration file of the repository at root (written when it is
+// created; its modification time dates the repository's registry records).
+std::filesystem::path config_file(const std::filesystem::path& root);
+
 // Points the repository at root to another registry database (after its
 // rows were copied there: `pixserve registry migrate`); the configuration
 // file is replaced atomically.

@@ -7,6 +7,7 @@
 #include "services/hips.hpp"
 #include "services/links.hpp"
 #include "services/moc.hpp"
+#include "services/registry.hpp"
 #include "services/sia.hpp"
 #include "services/soda.hpp"
 #include "services/status.hpp"
@@ -43,7 +44,11 @@ App make_app(std::shared_ptr<SharedRepository> repository, const AppOptions& opt
   auto tap_engine = make_tap_engine(*repository, options.tap);
   catalog->add(tap_service(tap_engine, jobs, options.limits, options.tap, options.jobs, checks));
   catalog->add(soda_service(repository, jobs, checks, SodaOptions{.limits = options.soda}));
-  HipsOptions hips{.settings = options.hips, .authorize_full = {}, .aladin_lite_dir = {}};
+  HipsOptions hips{.settings = options.hips,
+                   .authorize_full = {},
+                   .aladin_lite_dir = {},
+                   .status_public = options.publishing.hips_status_public,
+                   .status_rights = options.publishing.hips_status_rights};
   if (!options.web.web_root.empty()) {
     if (auto dir = find_aladin_lite(options.web.web_root)) hips.aladin_lite_dir = *dir;
   }
@@ -74,6 +79,8 @@ App make_app(std::shared_ptr<SharedRepository> repository, const AppOptions& opt
   if (options.user_images.enabled) add_user_image_routes(app.router, repository, authenticator, options.user_images);
   add_status_routes(app.router, catalog);
   add_hips_routes(app.router, repository, hips);
+  add_registry_routes(app.router, catalog, repository, hips, options.publishing,
+                      static_cast<std::uint64_t>(options.limits.max_maxrec));
   if (!options.web.web_root.empty()) add_web_routes(app.router, options.web);
   return app;
 }

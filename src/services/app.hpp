@@ -11,6 +11,7 @@
 #include "dali/results.hpp"
 #include "dali/service.hpp"
 #include "http/router.hpp"
+#include "publishing/settings.hpp"
 #include "uws/engine.hpp"
 #include "uws/settings.hpp"
 #include "services/hips.hpp"
@@ -36,6 +37,7 @@ struct AppOptions {
   SodaLimits soda{};                // SODA request and mosaic sizes
   auth::AuthSettings auth{};        // realm, role groups, JWT provider (make_app reads its key file)
   UserImageSettings user_images{};  // /api/user/images (Level 3)
+  publishing::PublishingSettings publishing{};  // registry records (/api/registry/oai), HiPS maps' hips_status
   WebOptions web{};
   std::string version = "0.1.0";
 };

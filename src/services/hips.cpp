@@ -119,7 +119,8 @@ std::optional<HipsFile> parse_hips_path(std::string_view rest) {
 
 // The properties as served: order capped (public), status, absolute URLs.
 std::string served_properties(const std::filesystem::path& dir, const std::string& service_url, bool full,
-                              int public_max_order) {
+                              const HipsOptions& options) {
+  const int public_max_order = options.settings.public_max_order;
   auto p = hips::Properties::load(dir / "properties");
   if (!p) throw dali::NotFound("no properties");
   if (!full) {
@@ -130,9 +131,9 @@ std::string served_properties(const std::filesystem::path& dir, const std::strin
                                                       std::stoi(p->get("hips_order_min").value_or("0")))));
       p->erase("hips_pixel_scale");
     }
-    p->set("hips_status", "public master clonableOnce");
+    p->set("hips_status", options.status_public);
   } else {
-    p->set("hips_status", "private master unclonable");
+    p->set("hips_status", options.status_rights);
   }
   p->set("hips_service_url", service_url);
   std::error_code ec;
@@ -166,7 +167,7 @@ http::Response serve_map_file(const http::Request& request, const SharedReposito
     const std::string service_url =
         request.base_url() + links::hips_map(map, full);
     if (file->properties) {
-      auto res = http::Response::text(200, served_properties(dir, service_url, full, options.settings.public_max_order),
+      auto res = http::Response::text(200, served_properties(dir, service_url, full, options),
                                       file->content_type);
       res.headers.set("Cache-Control", full ? "private, max-age=300" : "public, max-age=300");
       return res;
@@ -188,14 +189,18 @@ http::Response serve_map_file(const http::Request& request, const SharedReposito
   }
 }
 
-std::vector<std::string> map_names(const std::filesystem::path& root) {
+// The maps of one audience: <root>/<name> (public) or <root>/full/<name>.
+std::vector<std::string> map_names(const std::filesystem::path& root,
+                                   auth::Audience audience = auth::Audience::public_) {
   std::vector<std::string> out;
   std::error_code ec;
-  for (auto it = std::filesystem::directory_iterator(root, ec); !ec && it != std::filesystem::end(it); it.increment(ec)) {
+  const auto dir = audience == auth::Audience::public_ ? root : root / "full";
+  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::end(it);
+       it.increment(ec)) {
     const auto name = it->path().filename().string();
     if (!it->is_directory(ec) || !repo::is_safe_identifier(name) || reserved(name)) continue;
     const auto properties = hips::Properties::load(it->path() / "properties");
-    if (properties && properties->get(std::string(hips::kAudienceKey)) == auth::to_string(auth::Audience::public_)) {
+    if (properties && properties->get(std::string(hips::kAudienceKey)) == auth::to_string(audience)) {
       out.push_back(name);
     }
   }
@@ -204,6 +209,33 @@ std::vector<std::string> map_names(const std::filesystem::path& root) {
 }
 
 }  // namespace
+
+std::vector<publishing::HipsMap> hips_maps(const SharedRepository& repository, const HipsOptions& options,
+                                           const std::string& base_url) {
+  const auto root = root_of(repository, options);
+  std::vector<publishing::HipsMap> out;
+  for (const bool full : {false, true}) {
+    const auto audience = full ? auth::Audience::data_rights : auth::Audience::public_;
+    for (const auto& name : map_names(root, audience)) {
+      const auto dir = (full ? root / "full" : root) / name;
+      const std::string url = base_url + links::hips_map(name, full);
+      const auto p = hips::Properties::parse(served_properties(dir, url, full, options));
+      std::error_code ec;
+      const auto mtime = std::filesystem::last_write_time(dir / "properties", ec);
+      out.push_back({.name = name,
+                     .data_rights = full,
+                     .title = p.get("obs_title").value_or(name),
+                     .description = p.get("obs_description").value_or(""),
+                     .url = url,
+                     .status = p.get("hips_status").value_or(""),
+                     // The tree changes when `pixserve hips` rewrites it, properties last.
+                     .updated = ec ? std::chrono::system_clock::now()
+                                   : std::chrono::time_point_cast<std::chrono::system_clock::duration>(
+                                         std::chrono::file_clock::to_sys(mtime))});
+    }
+  }
+  return out;
+}
 
 std::optional<std::filesystem::path> find_aladin_lite(const std::filesystem::path& web_root) {
   const auto dist = web_root / ".." / "node_modules" / "aladin-lite" / "dist";
@@ -229,7 +261,7 @@ dali::Service hips_service(std::shared_ptr<SharedRepository> repository, const H
     std::string out;
     for (const auto& name : map_names(root)) {
       const std::string url = request.base_url() + links::hips_map(name, false);
-      auto p = hips::Properties::parse(served_properties(root / name, url, false, options.settings.public_max_order));
+      auto p = hips::Properties::parse(served_properties(root / name, url, false, options));
       try {
         static_cast<void>(map_dir(root, name, auth::Audience::data_rights));
         p.set("hips_service_url_1", request.base_url() + links::hips_map(name, true));

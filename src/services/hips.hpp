@@ -28,6 +28,8 @@
 #include "dali/results.hpp"
 #include "dali/service.hpp"
 #include "http/router.hpp"
+#include "publishing/settings.hpp"
+#include "publishing/voresource.hpp"
 #include "services/repository_access.hpp"
 #include "services/settings.hpp"
 
@@ -42,6 +44,10 @@ struct HipsOptions {
   // operator opened the endpoint (open); empty: everyone is refused (403).
   std::function<void(const http::Request&)> authorize_full{};
   std::filesystem::path aladin_lite_dir{};  // aladin-lite's dist/ for /web/aladin-lite/; empty: not served
+  // The hips_status the served properties (and the maps' registry records)
+  // give each tree: publishing.hips_status_public and _rights.
+  std::string status_public = publishing::PublishingSettings{}.hips_status_public;
+  std::string status_rights = publishing::PublishingSettings{}.hips_status_rights;
 };
 
 // The "hips" DALI service (list, progenitors).
@@ -51,6 +57,11 @@ dali::Service hips_service(std::shared_ptr<SharedRepository> repository, const H
 // The static routes of the trees (and Aladin Lite's files). Install after
 // dali::install so these patterns sit beside the service's endpoints.
 void add_hips_routes(http::Router& router, std::shared_ptr<SharedRepository> repository, const HipsOptions& options);
+
+// Every tree served (public ones, then data-rights ones), as the registry
+// describes them: URLs under base_url, hips_status as served.
+std::vector<publishing::HipsMap> hips_maps(const SharedRepository& repository, const HipsOptions& options,
+                                           const std::string& base_url);
 
 // aladin-lite's dist/ beside a web root (<web_root>/../node_modules/aladin-lite/dist); nullopt when absent.
 std::optional<std::filesystem::path> find_aladin_lite(const std::filesystem::path& web_root);

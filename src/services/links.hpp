@@ -32,9 +32,12 @@ inline std::string endpoint(std::string_view name, std::string_view path) {
 }
 
 // Routes outside the catalogue: dataset files (with /header and
-// /preview.png), the user-image API, the full-resolution HiPS trees.
+// /preview.png), the user-image API, the publishing registry, the
+// full-resolution HiPS trees.
 inline std::string files() { return std::string(kApiPrefix) + "/files"; }
 inline std::string user_images() { return std::string(kApiPrefix) + "/user/images"; }
+// The publishing registry's OAI-PMH endpoint (services/registry.hpp).
+inline std::string registry_oai() { return std::string(kApiPrefix) + "/registry/oai"; }
 inline std::string hips_map(std::string_view map, bool full) {
   return service(kHips) + (full ? "/full/" : "/") + std::string(map);
 }
