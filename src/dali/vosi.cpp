@@ -56,21 +56,10 @@ void param_element(pugi::xml_node interface, const ParamSpec& spec) {
   dt.text().set(std::string(type).c_str());
 }
 
-pugi::xml_node interface_element(pugi::xml_node capability, bool standard, std::string_view version) {
-  auto i = capability.append_child("interface");
-  i.append_attribute("xsi:type") = "vs:ParamHTTP";
-  if (standard) i.append_attribute("role") = "std";
-  if (!version.empty()) i.append_attribute("version") = std::string(version).c_str();
-  return i;
-}
-
 void vosi_capability(pugi::xml_node root, std::string_view standard_id, const std::string& url) {
   auto cap = root.append_child("capability");
   cap.append_attribute("standardID") = std::string(standard_id).c_str();
-  auto i = interface_element(cap, true, "1.1");
-  auto a = i.append_child("accessURL");
-  a.append_attribute("use") = "full";
-  a.text().set(url.c_str());
+  interface_element(cap, true, "1.1", url, "full");
 }
 
 std::string summary_of(const Service& service, const Endpoint& e) {
@@ -78,6 +67,18 @@ std::string summary_of(const Service& service, const Endpoint& e) {
 }
 
 }  // namespace
+
+pugi::xml_node interface_element(pugi::xml_node capability, bool standard, std::string_view version,
+                                 std::string_view access_url, std::string_view use, std::string_view type) {
+  auto i = capability.append_child("interface");
+  i.append_attribute("xsi:type") = std::string(type).c_str();
+  if (standard) i.append_attribute("role") = "std";
+  if (!version.empty()) i.append_attribute("version") = std::string(version).c_str();
+  auto a = i.append_child("accessURL");
+  a.append_attribute("use") = std::string(use).c_str();
+  a.text().set(std::string(access_url).c_str());
+  return i;
+}
 
 std::string to_xml(const pugi::xml_document& doc) {
   std::ostringstream out;
@@ -120,10 +121,8 @@ std::string capabilities_xml(const ServiceCatalog& catalog, const Service& servi
       if (!e.standard_id.empty()) cap.append_attribute("standardID") = e.standard_id.c_str();
       text_element(cap, "description", summary_of(service, e));
     }
-    auto i = interface_element(cap, !e.standard_id.empty(), e.interface_version);
-    auto a = i.append_child("accessURL");
-    a.append_attribute("use") = "base";
-    a.text().set((std::string(base_url) + catalog.path_of(service, e)).c_str());
+    auto i = interface_element(cap, !e.standard_id.empty(), e.interface_version,
+                               std::string(base_url) + catalog.path_of(service, e), "base");
     for (const auto& m : e.methods) {
       if (m == "GET" || m == "POST") text_element(i, "queryType", m);
     }

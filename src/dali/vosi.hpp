@@ -20,12 +20,27 @@ inline constexpr std::string_view vosi_capabilities_ns = "http://www.ivoa.net/xm
 inline constexpr std::string_view vosi_availability_ns = "http://www.ivoa.net/xml/VOSIAvailability/v1.0";
 inline constexpr std::string_view vodataservice_ns = "http://www.ivoa.net/xml/VODataService/v1.1";
 inline constexpr std::string_view xsi_ns = "http://www.w3.org/2001/XMLSchema-instance";
+// The registry's (VOResource and its extensions), for capabilities and the
+// publishing registry's records.
+inline constexpr std::string_view voresource_ns = "http://www.ivoa.net/xml/VOResource/v1.0";
+inline constexpr std::string_view registry_interface_ns = "http://www.ivoa.net/xml/RegistryInterface/v1.0";
+inline constexpr std::string_view voregistry_ns = "http://www.ivoa.net/xml/VORegistry/v1.0";
+inline constexpr std::string_view tapregext_ns = "http://www.ivoa.net/xml/TAPRegExt/v1.0";
+inline constexpr std::string_view sia_ns = "http://www.ivoa.net/xml/SIA/v1.1";
 
 // An XML document as text: UTF-8, indented one space per level (every VOSI
 // and TAP document pixserve writes).
 std::string to_xml(const pugi::xml_document& doc);
 // Appends <name>text</name> to parent.
 void text_element(pugi::xml_node parent, const char* name, std::string_view text);
+
+// Appends a capability's <interface> of xsi:type `type` (VODataService's
+// ParamHTTP unless said), role="std" when it implements the capability's
+// standard, its version when given, and its <accessURL use="..."> (base:
+// the endpoint a client adds its parameters to; full: the whole URL).
+pugi::xml_node interface_element(pugi::xml_node capability, bool standard, std::string_view version,
+                                 std::string_view access_url, std::string_view use,
+                                 std::string_view type = "vs:ParamHTTP");
 
 // <vosi:capabilities> for one service. base_url is the server's public URL
 // (http::Request::base_url()); every accessURL is absolute.

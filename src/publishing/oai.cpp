@@ -9,13 +9,12 @@
 #include <fmt/format.h>
 
 #include "auth/jwt.hpp"
+#include "dali/vosi.hpp"
 
 namespace pixserve::publishing {
 namespace {
 
 constexpr std::string_view kOaiSchema = "http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd";
-constexpr std::string_view kXsiNs = "http://www.w3.org/2001/XMLSchema-instance";
-constexpr std::string_view kRiNs = "http://www.ivoa.net/xml/RegistryInterface/v1.0";
 constexpr std::string_view kRiSchema = "http://www.ivoa.net/xml/RegistryInterface/RegistryInterface-v1.0.xsd";
 constexpr std::string_view kOaiDcNs = "http://www.openarchives.org/OAI/2.0/oai_dc/";
 constexpr std::string_view kOaiDcSchema = "http://www.openarchives.org/OAI/2.0/oai_dc.xsd";
@@ -103,7 +102,7 @@ void write_dublin_core(pugi::xml_node metadata, const Record& record) {
   auto dc = metadata.append_child("oai_dc:dc");
   dc.append_attribute("xmlns:oai_dc") = std::string(kOaiDcNs).c_str();
   dc.append_attribute("xmlns:dc") = std::string(kDcNs).c_str();
-  dc.append_attribute("xmlns:xsi") = std::string(kXsiNs).c_str();
+  dc.append_attribute("xmlns:xsi") = std::string(dali::xsi_ns).c_str();
   dc.append_attribute("xsi:schemaLocation") = fmt::format("{} {}", kOaiDcNs, kOaiDcSchema).c_str();
   text_child(dc, "dc:title", child_text(r, "title"));
   const auto curation = r.child("curation");
@@ -156,7 +155,7 @@ pugi::xml_node envelope(pugi::xml_document& doc, const RecordList& list, const A
   decl.append_attribute("encoding") = "UTF-8";
   auto root = doc.append_child("OAI-PMH");
   root.append_attribute("xmlns") = std::string(oai_ns).c_str();
-  root.append_attribute("xmlns:xsi") = std::string(kXsiNs).c_str();
+  root.append_attribute("xmlns:xsi") = std::string(dali::xsi_ns).c_str();
   root.append_attribute("xsi:schemaLocation") = fmt::format("{} {}", oai_ns, kOaiSchema).c_str();
   text_child(root, "responseDate", format_datestamp(now));
   auto request = root.append_child("request");
@@ -203,7 +202,7 @@ void identify(pugi::xml_node root, const RecordList& list) {
 void metadata_formats(pugi::xml_node root) {
   auto formats = root.append_child("ListMetadataFormats");
   const std::array<std::array<std::string, 3>, 2> kFormats{{
-      {std::string(kIvoVor), std::string(kRiSchema), std::string(kRiNs)},
+      {std::string(kIvoVor), std::string(kRiSchema), std::string(dali::registry_interface_ns)},
       {std::string(kOaiDc), std::string(kOaiDcSchema), std::string(kOaiDcNs)},
   }};
   for (const auto& [prefix, schema, ns] : kFormats) {

@@ -13,11 +13,6 @@
 namespace pixserve::publishing {
 namespace {
 
-constexpr std::string_view kRiNamespace = "http://www.ivoa.net/xml/RegistryInterface/v1.0";
-constexpr std::string_view kVrNamespace = "http://www.ivoa.net/xml/VOResource/v1.0";
-constexpr std::string_view kVgNamespace = "http://www.ivoa.net/xml/VORegistry/v1.0";
-constexpr std::string_view kTrNamespace = "http://www.ivoa.net/xml/TAPRegExt/v1.0";
-constexpr std::string_view kSiaNamespace = "http://www.ivoa.net/xml/SIA/v1.1";
 
 // What every record shares, resolved once per request.
 struct Common {
@@ -60,16 +55,16 @@ pugi::xml_node resource_element(pugi::xml_node parent, std::string_view type, Cl
                                 Clock::time_point updated) {
   auto r = parent.append_child("ri:Resource");
   r.append_attribute("xmlns") = "";
-  r.append_attribute("xmlns:ri") = std::string(kRiNamespace).c_str();
-  r.append_attribute("xmlns:vr") = std::string(kVrNamespace).c_str();
+  r.append_attribute("xmlns:ri") = std::string(dali::registry_interface_ns).c_str();
+  r.append_attribute("xmlns:vr") = std::string(dali::voresource_ns).c_str();
   r.append_attribute("xmlns:vs") = std::string(dali::vodataservice_ns).c_str();
-  r.append_attribute("xmlns:vg") = std::string(kVgNamespace).c_str();
-  r.append_attribute("xmlns:tr") = std::string(kTrNamespace).c_str();
-  r.append_attribute("xmlns:sia") = std::string(kSiaNamespace).c_str();
+  r.append_attribute("xmlns:vg") = std::string(dali::voregistry_ns).c_str();
+  r.append_attribute("xmlns:tr") = std::string(dali::tapregext_ns).c_str();
+  r.append_attribute("xmlns:sia") = std::string(dali::sia_ns).c_str();
   r.append_attribute("xmlns:xsi") = std::string(dali::xsi_ns).c_str();
   r.append_attribute("xsi:schemaLocation") =
-      fmt::format("{0} {0} {1} {1} {2} {2} {3} {3} {4} {4} {5} {5}", kRiNamespace, kVrNamespace, dali::vodataservice_ns,
-                  kVgNamespace, kTrNamespace, kSiaNamespace)
+      fmt::format("{0} {0} {1} {1} {2} {2} {3} {3} {4} {4} {5} {5}", dali::registry_interface_ns,
+                  dali::voresource_ns, dali::vodataservice_ns, dali::voregistry_ns, dali::tapregext_ns, dali::sia_ns)
           .c_str();
   r.append_attribute("xsi:type") = std::string(type).c_str();
   r.append_attribute("created") = format_datestamp(std::min(created, updated)).c_str();
@@ -222,13 +217,7 @@ Record hips_record(const HipsMap& map, std::shared_ptr<const Common> common, std
             // carries it with the properties' URL.
             text_element(cap, "description",
                          fmt::format("HiPS 1.0 map; properties: {}/properties; hips_status: {}", map.url, map.status));
-            auto i = cap.append_child("interface");
-            i.append_attribute("xsi:type") = "vs:ParamHTTP";
-            i.append_attribute("role") = "std";
-            i.append_attribute("version") = "1.0";
-            auto a = i.append_child("accessURL");
-            a.append_attribute("use") = "base";
-            a.text().set(map.url.c_str());
+            dali::interface_element(cap, true, "1.0", map.url, "base");
             coverage(r, c, map.url + "/Moc.fits", {});
           },
   };
@@ -292,13 +281,7 @@ RecordList registry_records(const dali::ServiceCatalog& catalog, const http::Req
     cap.append_attribute("xsi:type") = "vg:Harvest";
     cap.append_attribute("standardID") = std::string(kRegistryStandardId).c_str();
     text_element(cap, "description", "OAI-PMH 2.0 harvesting of the VOResource records (ivo_vor, set ivo_managed)");
-    auto i = cap.append_child("interface");
-    i.append_attribute("xsi:type") = "vg:OAIHTTP";
-    i.append_attribute("role") = "std";
-    i.append_attribute("version") = "1.0";
-    auto a = i.append_child("accessURL");
-    a.append_attribute("use") = "base";
-    a.text().set(endpoint.c_str());
+    dali::interface_element(cap, true, "1.0", endpoint, "base", "vg:OAIHTTP");
     text_element(cap, "maxRecords", std::to_string(c.publisher->settings.page_size));
     text_element(r, "full", "false");
     text_element(r, "managedAuthority", c.publisher->authority);

@@ -230,12 +230,7 @@ void simple_capability(pugi::xml_node root, std::string_view standard_id, const 
                        const char* interface_type = "vs:ParamHTTP") {
   auto cap = root.append_child("capability");
   cap.append_attribute("standardID") = std::string(standard_id).c_str();
-  auto i = cap.append_child("interface");
-  i.append_attribute("xsi:type") = interface_type;
-  if (std::string_view(interface_type) == "vs:ParamHTTP") i.append_attribute("role") = "std";
-  auto a = i.append_child("accessURL");
-  a.append_attribute("use") = "full";
-  a.text().set(url.c_str());
+  dali::interface_element(cap, std::string_view(interface_type) == "vs:ParamHTTP", {}, url, "full", interface_type);
 }
 
 std::string capabilities_document(const std::string& base, const dali::ResultLimits& limits, const tap::TapSettings& options,
@@ -248,8 +243,8 @@ std::string capabilities_document(const std::string& base, const dali::ResultLim
   root.append_attribute("xmlns:vosi") = std::string(dali::vosi_capabilities_ns).c_str();
   root.append_attribute("xmlns:vs") = std::string(dali::vodataservice_ns).c_str();
   root.append_attribute("xmlns:xsi") = std::string(dali::xsi_ns).c_str();
-  root.append_attribute("xmlns:tr") = "http://www.ivoa.net/xml/TAPRegExt/v1.0";
-  root.append_attribute("xmlns:vr") = "http://www.ivoa.net/xml/VOResource/v1.0";
+  root.append_attribute("xmlns:tr") = std::string(dali::tapregext_ns).c_str();
+  root.append_attribute("xmlns:vr") = std::string(dali::voresource_ns).c_str();
 
   auto tap = root.append_child("capability");
   tap.append_attribute("standardID") = std::string(kTapStandardId).c_str();
@@ -257,13 +252,7 @@ std::string capabilities_document(const std::string& base, const dali::ResultLim
   text_element(tap, "description",
                "ObsTAP: ADQL queries over the ObsCore table of the survey's images and the survey tables "
                "(synchronous at /sync, asynchronous UWS jobs at /async).");
-  auto iface = tap.append_child("interface");
-  iface.append_attribute("xsi:type") = "vs:ParamHTTP";
-  iface.append_attribute("role") = "std";
-  iface.append_attribute("version") = "1.1";
-  auto url = iface.append_child("accessURL");
-  url.append_attribute("use") = "base";
-  url.text().set(base.c_str());
+  dali::interface_element(tap, true, "1.1", base, "base");
 
   auto dm = tap.append_child("dataModel");
   dm.append_attribute("ivo-id") = "ivo://ivoa.net/std/ObsCore#core-1.1";

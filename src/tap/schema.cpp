@@ -374,8 +374,8 @@ std::string TapMetadata::vosi_tables_xml(bool detail_min) const {
   decl.append_attribute("encoding") = "UTF-8";
   auto root = doc.append_child("vosi:tableset");
   root.append_attribute("xmlns:vosi") = "http://www.ivoa.net/xml/VOSITables/v1.0";
-  root.append_attribute("xmlns:vs") = "http://www.ivoa.net/xml/VODataService/v1.1";
-  root.append_attribute("xmlns:xsi") = "http://www.w3.org/2001/XMLSchema-instance";
+  root.append_attribute("xmlns:vs") = std::string(dali::vodataservice_ns).c_str();
+  root.append_attribute("xmlns:xsi") = std::string(dali::xsi_ns).c_str();
   for (const auto& s : schemas_) {
     auto schema = root.append_child("schema");
     text_element(schema, "name", s.name);
