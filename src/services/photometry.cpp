@@ -10,12 +10,14 @@
 #include <fmt/format.h>
 
 #include "dali/errors.hpp"
+#include "http/headers.hpp"
 #include "http/params.hpp"
 #include "image/exposure.hpp"
 #include "image/header.hpp"
 #include "image/photometry.hpp"
 #include "services/links.hpp"
 #include "services/sia.hpp"
+#include "votable/reader.hpp"
 #include "uws/job_service.hpp"
 #include "wcs/wcs.hpp"
 
@@ -296,7 +298,8 @@ void run_photometry(SharedRepository& repository, const dali::ResultLimits& limi
   const auto& params = run.params();
   const auto format = dali::response_format(params);  // a bad RESPONSEFORMAT fails before any work
   const std::int64_t maxrec = dali::effective_maxrec(params, limits);
-  const PhotometryRequest request = photometry_request(params, photometry, run.synchronous());
+  const PhotometryRequest request = photometry_request(params, photometry, run.synchronous(),
+                                                      [&run](std::string_view part) { return run.upload(part); });
   if (!run.synchronous()) run.progress().report(0.0, "finding the images");
   const auto targets = find_targets(repository, request, run.caller());
   if (run.synchronous()) {
@@ -363,19 +366,93 @@ void run_photometry(SharedRepository& repository, const dali::ResultLimits& limi
   if (!run.synchronous()) run.progress().report(1.0, fmt::format("{} measurements", rows->size()));
 }
 
+// The position columns of an uploaded table: by name (ra, dec), else by
+// UCD (pos.eq.ra, pos.eq.dec; the main ones first).
+std::pair<std::size_t, std::size_t> position_columns(const std::vector<votable::Field>& fields,
+                                                     const std::string& name) {
+  const auto find = [&](std::string_view column, std::string_view ucd) {
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      if (http::iequals(fields[i].name, column)) return i;
+    }
+    for (const bool main : {true, false}) {
+      for (std::size_t i = 0; i < fields.size(); ++i) {
+        const auto& u = fields[i].ucd;
+        if (u.rfind(ucd, 0) == 0 && (!main || u.find("meta.main") != std::string::npos)) return i;
+      }
+    }
+    throw photometry_bad(
+        fmt::format("UPLOAD {}: the table has no {} column (name {} or UCD {})", name, column, column, ucd));
+  };
+  return {find("ra", "pos.eq.ra"), find("dec", "pos.eq.dec")};
+}
+
+std::optional<double> cell_number(const votable::Value& v) {
+  if (const auto* d = v.get_if<double>()) return *d;
+  if (const auto* i = v.get_if<std::int64_t>()) return static_cast<double>(*i);
+  return std::nullopt;
+}
+
+// UPLOAD=name,param:part: the name and the part.
+std::pair<std::string, std::string> upload_reference(const std::string& value) {
+  const auto comma = value.find(',');
+  const std::string name = value.substr(0, std::min(comma, value.size())).substr(0, 64);
+  if (comma == std::string::npos || value.compare(comma + 1, 6, "param:") != 0 || value.size() <= comma + 7) {
+    throw photometry_bad(fmt::format("UPLOAD: '{}' is not 'name,param:part' (an inline VOTable of positions)",
+                                     value.substr(0, 80)));
+  }
+  return {name, value.substr(comma + 7)};
+}
+
+void add_uploaded_positions(const dali::ParsedParams& params, const PhotometryLimits& limits,
+                            const PhotometryUploads& uploads, std::vector<sky::SkyPoint>& positions) {
+  for (const auto& value : params.all_as<std::string>("UPLOAD")) {
+    const auto [name, part] = upload_reference(value);
+    if (!uploads) continue;
+    const auto content = uploads(part);
+    if (!content) throw photometry_bad(fmt::format("UPLOAD {}: no part '{}' in the request", name, part.substr(0, 64)));
+    votable::ReadLimits read_limits;
+    read_limits.max_bytes = limits.max_upload_bytes;
+    read_limits.max_rows = limits.max_positions;
+    votable::ReadTable table;
+    try {
+      table = votable::read_votable(*content, read_limits);
+    } catch (const votable::ReadError& e) {
+      throw photometry_bad(fmt::format("UPLOAD {}: {}", name, e.what()));
+    }
+    const auto [ra_column, dec_column] = position_columns(table.fields, name);
+    for (std::size_t row = 0; row < table.rows.size(); ++row) {
+      const auto ra = cell_number(table.rows[row].at(ra_column));
+      const auto dec = cell_number(table.rows[row].at(dec_column));
+      if (!ra || !dec || !std::isfinite(*ra) || !(std::abs(*dec) <= 90.0)) {
+        throw photometry_bad(fmt::format("UPLOAD {}: row {} has no valid ra, dec (degrees)", name, row + 1));
+      }
+      // Wrapped only when outside [0, 360): adding 360 would round the value.
+      double wrapped = std::fmod(*ra, 360.0);
+      if (wrapped < 0.0) wrapped += 360.0;
+      positions.push_back({.ra = wrapped, .dec = *dec});
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<dali::ParamSpec> photometry_params(const dali::ResultLimits& limits, const PhotometryLimits& photometry) {
   std::vector<dali::ParamSpec> p{
       {.name = "POS",
        .type = dali::ParamType::point,
-       .description = fmt::format("Position to measure: ra dec (ICRS); repeat for several (at most {}, {} on /sync).",
+       .description = fmt::format("Position to measure: ra dec (ICRS); repeat for several (at most {}, {} on /sync). "
+                                  "POS or UPLOAD is required.",
                                   photometry.max_positions, photometry.sync_max_positions),
        .unit = "deg",
        .ucd = "pos.eq",
        .multiple = true,
-       .required = true,
        .example = "53.0 -28.0"},
+      {.name = "UPLOAD",
+       .type = dali::ParamType::text,
+       .description = "More positions as an inline VOTable: 'name,param:part' with the table in the multipart "
+                      "part 'part'; its columns ra and dec (or with UCDs pos.eq.ra, pos.eq.dec), degrees, are "
+                      "measured after the POS values.",
+       .example = "pos,param:table"},
       {.name = "ID",
        .type = dali::ParamType::text,
        .description = "Publisher DID (or dataset ID) of an image to measure on; repeat for several. Without ID: "
@@ -434,10 +511,13 @@ dali::Endpoint photometry_sync_declaration(const dali::ResultLimits& limits, con
 }
 
 PhotometryRequest photometry_request(const dali::ParsedParams& params, const PhotometryLimits& limits,
-                                     bool synchronous) {
+                                     bool synchronous, const PhotometryUploads& uploads) {
   PhotometryRequest r;
   r.positions = params.all_as<sky::SkyPoint>("POS");
-  if (r.positions.empty()) throw photometry_bad("POS is required: ra dec (degrees)");
+  add_uploaded_positions(params, limits, uploads, r.positions);
+  if (r.positions.empty() && !params.has("UPLOAD")) {
+    throw photometry_bad("POS is required: ra dec (degrees), or UPLOAD=name,param:part with a table of them");
+  }
   if (r.positions.size() > limits.max_positions) {
     throw photometry_bad(fmt::format("{} positions in one request; at most {} are accepted: split the request",
                                      r.positions.size(), limits.max_positions));
@@ -512,7 +592,7 @@ dali::Service photometry_service(std::shared_ptr<SharedRepository> repository, s
        .sync_time_limit = {},
        .sync_without_result = {},
        .spool = {},
-       .max_inline_upload_bytes = 0});
+       .max_inline_upload_bytes = photometry.max_upload_bytes});
   return service;
 }
 

@@ -8,7 +8,9 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +31,7 @@ struct PhotometryLimits {
   std::size_t sync_max_positions = 100;          // POS values /sync takes (more: /async)
   std::size_t sync_max_measurements = 5'000;     // positions x images /sync measures (more: /async)
   double max_radius_arcsec = 30.0;               // RADIUS
+  std::size_t max_upload_bytes = 8u << 20;       // an uploaded table of positions (UPLOAD)
 };
 
 enum class PhotometryMethod { aperture, psf };
@@ -52,10 +55,16 @@ std::vector<dali::ParamSpec> photometry_params(const dali::ResultLimits& limits,
 // descriptor is written from.
 dali::Endpoint photometry_sync_declaration(const dali::ResultLimits& limits, const PhotometryLimits& photometry);
 
+// The content of an inline upload part by name (uws::JobRun::upload).
+using PhotometryUploads = std::function<std::optional<std::string>(std::string_view part)>;
+
 // Throws dali::UsageError for a request outside the limits; on /sync
 // (synchronous) also for more positions than /sync takes, naming /async.
+// UPLOAD=name,param:part adds the positions of a VOTable's ra and dec
+// columns (by name or UCD) after the POS values; without `uploads` (a job's
+// parameters checked at creation) only the UPLOAD value's form is checked.
 PhotometryRequest photometry_request(const dali::ParsedParams& params, const PhotometryLimits& limits,
-                                     bool synchronous);
+                                     bool synchronous, const PhotometryUploads& uploads = {});
 
 // The refusal of a /sync request of `measurements` positions x images.
 void check_sync_measurements(std::size_t measurements, const PhotometryLimits& limits);

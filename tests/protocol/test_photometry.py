@@ -21,6 +21,7 @@ import io
 import json
 import math
 import pathlib
+import time
 
 import numpy as np
 import pytest
@@ -242,6 +243,46 @@ def test_a_job_gives_the_table_sync_gives(phot, dr1, survey_dir):
     for name in a.colnames:
         assert list(a[name]) == list(b[name]), name
     assert np.all(np.isfinite(np.array(a["flux"], dtype=float)))
+
+
+def positions_votable(objects):
+    from astropy.table import Table
+
+    t = Table({"ra": [float(o["ra"]) for o in objects], "dec": [float(o["dec"]) for o in objects]})
+    out = io.BytesIO()
+    t.write(out, format="votable")
+    return out.getvalue()
+
+
+def test_uploaded_positions_are_measured_as_pos_values(phot, dr1, survey_dir):
+    _, images = dr1
+    objects = stars_on(images.values(), truth(survey_dir), 4)
+    by_pos = table_of(photometry(phot.url, [("POS", f"{o['ra']} {o['dec']}") for o in objects]
+                                 + [("COLLECTION", "DR1")]).content)
+    files = {"table": ("positions.xml", positions_votable(objects), "application/x-votable+xml")}
+    params = {"UPLOAD": "pos,param:table", "COLLECTION": "DR1"}
+    r = requests.post(phot.url + SYNC, data=params, files=files, timeout=300)
+    assert r.status_code == 200, r.text[:500]
+    uploaded = table_of(r.content)
+    assert len(uploaded) == len(by_pos) > 0
+    for name in ("pos_index", "obs_id", "flux", "flux_err"):
+        assert list(uploaded[name]) == list(by_pos[name]), name
+    # The same as a job.
+    r = requests.post(phot.url + ASYNC, data={**params, "PHASE": "RUN"}, files=files, allow_redirects=False,
+                      timeout=60)
+    assert r.status_code == 303, r.text[:500]
+    url = r.headers["Location"] if r.headers["Location"].startswith("http") else phot.url + r.headers["Location"]
+    for _ in range(600):
+        phase = requests.get(url + "/phase", timeout=60).text.strip()
+        if phase in ("COMPLETED", "ERROR", "ABORTED"):
+            break
+        time.sleep(0.1)
+    assert phase == "COMPLETED", requests.get(url, timeout=60).text[:2000]
+    job_rows = table_of(requests.get(url + "/results/result", timeout=60).content)
+    assert list(job_rows["flux"]) == list(by_pos["flux"])
+    # A table without positions is refused, naming the column.
+    bad = requests.post(phot.url + SYNC, data=params, files={"table": ("t.xml", b"<VOTABLE/>")}, timeout=60)
+    assert bad.status_code == 400
 
 
 def test_a_position_off_every_image_gives_an_empty_table(phot):

@@ -3,7 +3,9 @@
 // /sync limits that name /async).
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "dali/errors.hpp"
 #include "services/photometry.hpp"
@@ -57,7 +59,6 @@ TEST(PhotometryParams, DefaultsAndValues) {
 }
 
 TEST(PhotometryParams, BadValuesAreRefusedByTheDeclaration) {
-  EXPECT_THROW(photometry_parsed({}), dali::DaliError);                                  // POS is required
   EXPECT_THROW(photometry_parsed({{"POS", "53"}}), dali::DaliError);                     // not a point
   EXPECT_THROW(photometry_parsed({{"POS", "53 -28"}, {"METHOD", "model"}}), dali::DaliError);
   EXPECT_THROW(photometry_parsed({{"POS", "53 -28"}, {"DPSUBTYPE", "raw"}}), dali::DaliError);
@@ -84,6 +85,44 @@ TEST(PhotometryParams, SyncLimitsNameAsync) {
   try {
     check_sync_measurements(11, limits);
     ADD_FAILURE() << "11 measurements passed a limit of 10";
+  } catch (const dali::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("/async"), std::string::npos) << e.what();
+  }
+}
+
+constexpr const char* kPositionsTable = R"(<?xml version="1.0"?>
+<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE><TABLE>
+<FIELD name="name" datatype="char" arraysize="*"/>
+<FIELD name="RAJ2000" datatype="double" ucd="pos.eq.ra;meta.main"/>
+<FIELD name="DEJ2000" datatype="double" ucd="pos.eq.dec;meta.main"/>
+<DATA><TABLEDATA><TR><TD>a</TD><TD>-10</TD><TD>5.5</TD></TR><TR><TD>b</TD><TD>53</TD><TD>-28</TD></TR></TABLEDATA></DATA>
+</TABLE></RESOURCE></VOTABLE>)";
+
+TEST(PhotometryParams, UploadedPositionsFollowPos) {
+  const PhotometryUploads uploads = [](std::string_view part) -> std::optional<std::string> {
+    if (part == "table") return std::string(kPositionsTable);
+    return std::nullopt;
+  };
+  const auto r = photometry_request(photometry_parsed({{"POS", "1 2"}, {"UPLOAD", "pos,param:table"}}), {}, true,
+                                    uploads);
+  ASSERT_EQ(r.positions.size(), 3U);
+  EXPECT_DOUBLE_EQ(r.positions[1].ra, 350.0);  // by UCD, RA wrapped into [0, 360)
+  EXPECT_DOUBLE_EQ(r.positions[1].dec, 5.5);
+  EXPECT_DOUBLE_EQ(r.positions[2].ra, 53.0);
+  // UPLOAD alone is enough; its form is checked without the content (job creation).
+  EXPECT_NO_THROW(photometry_request(photometry_parsed({{"UPLOAD", "pos,param:table"}}), {}, false));
+  EXPECT_THROW(photometry_request(photometry_parsed({{"UPLOAD", "pos,http://x/t.xml"}}), {}, false),
+               dali::UsageError);
+  EXPECT_THROW(photometry_request(photometry_parsed({{"UPLOAD", "pos,param:other"}}), {}, true, uploads),
+               dali::UsageError);
+  // Neither POS nor UPLOAD.
+  EXPECT_THROW(photometry_request(photometry_parsed({{"METHOD", "psf"}}), {}, true), dali::UsageError);
+  // Uploaded positions count against the /sync limit too.
+  PhotometryLimits limits;
+  limits.sync_max_positions = 2;
+  try {
+    photometry_request(photometry_parsed({{"POS", "1 2"}, {"UPLOAD", "pos,param:table"}}), limits, true, uploads);
+    ADD_FAILURE() << "3 positions passed a /sync limit of 2";
   } catch (const dali::UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("/async"), std::string::npos) << e.what();
   }
