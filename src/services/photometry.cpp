@@ -444,7 +444,7 @@ std::vector<dali::ParamSpec> photometry_params(const dali::ResultLimits& limits,
                                   "POS or UPLOAD is required.",
                                   photometry.max_positions, photometry.sync_max_positions),
        .unit = "deg",
-       .ucd = "pos.eq",
+       .ucd = "pos",
        .multiple = true,
        .example = "53.0 -28.0"},
       {.name = "UPLOAD",
@@ -535,7 +535,8 @@ PhotometryRequest photometry_request(const dali::ParsedParams& params, const Pho
                                                                                   : PhotometryMethod::aperture;
   r.radius_arcsec = params.first<double>("RADIUS").value_or(2.0);
   if (!(std::isfinite(r.radius_arcsec) && r.radius_arcsec > 0.0 && r.radius_arcsec <= limits.max_radius_arcsec)) {
-    throw photometry_bad(fmt::format("RADIUS: {} arcsec is outside (0, {}]", r.radius_arcsec, limits.max_radius_arcsec));
+    throw photometry_bad(
+        fmt::format("RADIUS: {} arcsec is outside (0, {}]", r.radius_arcsec, limits.max_radius_arcsec));
   }
   r.collections = params.all_as<std::string>("COLLECTION");
   r.times = photometry_ranges(params, "TIME");

@@ -95,7 +95,10 @@ constexpr const char* kPositionsTable = R"(<?xml version="1.0"?>
 <FIELD name="name" datatype="char" arraysize="*"/>
 <FIELD name="RAJ2000" datatype="double" ucd="pos.eq.ra;meta.main"/>
 <FIELD name="DEJ2000" datatype="double" ucd="pos.eq.dec;meta.main"/>
-<DATA><TABLEDATA><TR><TD>a</TD><TD>-10</TD><TD>5.5</TD></TR><TR><TD>b</TD><TD>53</TD><TD>-28</TD></TR></TABLEDATA></DATA>
+<DATA><TABLEDATA>
+<TR><TD>a</TD><TD>-10</TD><TD>5.5</TD></TR>
+<TR><TD>b</TD><TD>53</TD><TD>-28</TD></TR>
+</TABLEDATA></DATA>
 </TABLE></RESOURCE></VOTABLE>)";
 
 TEST(PhotometryParams, UploadedPositionsFollowPos) {
