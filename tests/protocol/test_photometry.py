@@ -238,6 +238,8 @@ def test_a_job_gives_the_table_sync_gives(phot, dr1, survey_dir):
     assert job.phase == "COMPLETED", requests.get(url, timeout=60).text[:2000]
     result = requests.get(f"{url}/results/result", timeout=60)
     assert result.status_code == 200
+    # The job reported its progress image by image, to the end.
+    assert 'fraction="1.000"' in requests.get(url, timeout=60).text
     a, b = table_of(sync), table_of(result.content)
     assert len(a) == len(b) > 0
     for name in a.colnames:
