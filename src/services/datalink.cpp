@@ -19,6 +19,7 @@
 #include "repo/coadd_mosaics.hpp"
 #include "repo/dataset.hpp"
 #include "services/links.hpp"
+#include "services/photometry.hpp"
 #include "services/preview.hpp"
 #include "services/sia.hpp"
 #include "services/soda_params.hpp"
@@ -27,6 +28,7 @@ namespace pixserve::services {
 namespace {
 
 constexpr std::string_view kSodaDescriptorId = "soda-sync";
+constexpr std::string_view kPhotometryDescriptorId = "photometry-sync";
 
 votable::Field text_field(std::string name, std::string ucd, std::string description) {
   votable::Field f;
@@ -239,6 +241,15 @@ std::vector<Link> links_of(SharedRepository& repository, const std::string& id, 
                  .description = "Cutout of the image by position, circle, polygon or pixel section (SODA)",
                  .content_type = "application/fits",
                  .content_qualifier = "image"});
+  if (record->type == repo::DatasetType::calexp || record->type == repo::DatasetType::calexp_comp ||
+      record->type == repo::DatasetType::diffim) {
+    out.push_back({.id = id,
+                   .service_def = std::string(kPhotometryDescriptorId),
+                   .semantics = "#proc",
+                   .description = "Forced photometry on this image at any positions (aperture or PSF; POS ra dec)",
+                   .content_type = "application/x-votable+xml",
+                   .local_semantics = "forced-photometry"});
+  }
   out.push_back({.id = id,
                  .access_url = file_url(base_url, record->dataset_id) + "/header",
                  .semantics = "#detached-header",
@@ -294,6 +305,9 @@ dali::Service datalink_service(std::shared_ptr<SharedRepository> repository, con
       auto links_of_id = links_of(*repository, id, base, params.caller());
       std::move(links_of_id.begin(), links_of_id.end(), std::back_inserter(*rows));
     }
+    const bool photometry = std::any_of(rows->begin(), rows->end(), [](const Link& link) {
+      return link.service_def == kPhotometryDescriptorId;
+    });
     return dali::table_response(
         params, limits,
         {.name = "links",
@@ -306,12 +320,20 @@ dali::Service datalink_service(std::shared_ptr<SharedRepository> repository, con
                }
              },
          .more_resources =
-             [base](votable::VotableWriter& writer) {
+             [base, limits, photometry](votable::VotableWriter& writer) {
                dali::write_service_descriptor(writer, soda_sync_declaration(),
                                               {.id = std::string(kSodaDescriptorId),
                                                .access_url = base + links::endpoint(links::kSoda, "sync"),
                                                .description = "SODA sync cutouts of the dataset in the ID column",
                                                .refs = {{"ID", "ID"}}});
+               // Only when a row offers it: a raw's or a coadd's links do not.
+               if (!photometry) return;
+               dali::write_service_descriptor(
+                   writer, photometry_sync_declaration(limits, PhotometryLimits{}),
+                   {.id = std::string(kPhotometryDescriptorId),
+                    .access_url = base + links::endpoint(links::kPhotometry, "sync"),
+                    .description = "Forced photometry on the image in the ID column at the positions POS",
+                    .refs = {{"ID", "ID"}}});
              }});
   };
   return dali::Service{

@@ -23,6 +23,7 @@ inline constexpr std::string_view kTap = "tap";
 inline constexpr std::string_view kSoda = "soda";
 inline constexpr std::string_view kHips = "hips";
 inline constexpr std::string_view kMoc = "moc";
+inline constexpr std::string_view kPhotometry = "photometry";
 
 // "/api/sia"
 inline std::string service(std::string_view name) { return std::string(kApiPrefix) + "/" + std::string(name); }

@@ -180,7 +180,8 @@ def test_availability_summary_xml_and_json(server):
     assert parse_availability(io.BytesIO(response.content)).available is True
     report = get(server, "/api/availability.json").json()
     assert report["available"] is True
-    assert [s["name"] for s in report["services"]] == ["datasets", "sia", "datalink", "tap", "soda", "hips", "moc"]
+    assert [s["name"] for s in report["services"]] == ["datasets", "sia", "datalink", "tap", "soda", "photometry",
+                                                       "hips", "moc"]
     assert {c["name"] for c in report["services"][0]["checks"]} == {"registry database", "repository files",
                                                                      "disk space", "product cache"}
 

@@ -229,7 +229,7 @@ TEST(ServicesApp, EveryLinkPathIsWhereTheServiceIsRouted) {
   RepoFixture f("app_links");
   const auto app = make_app(f.repository, options());
   const std::vector<std::string_view> names = {links::kDatasets, links::kSia, links::kDatalink, links::kTap,
-                                               links::kSoda, links::kHips, links::kMoc};
+                                               links::kSoda, links::kPhotometry, links::kHips, links::kMoc};
   ASSERT_EQ(app.catalog->services().size(), names.size());
   for (const auto name : names) {
     const auto* service = app.catalog->find(name);
@@ -246,6 +246,7 @@ TEST(ServicesApp, EveryLinkPathIsWhereTheServiceIsRouted) {
   EXPECT_NE(unknown_file.body.find("NotFoundFault: no such dataset"), std::string::npos) << unknown_file.body;
   EXPECT_EQ(call(app.router, "GET", links::endpoint(links::kSoda, "async")).status, 200);
   EXPECT_EQ(call(app.router, "GET", links::endpoint(links::kTap, "async")).status, 200);
+  EXPECT_EQ(call(app.router, "GET", links::endpoint(links::kPhotometry, "async")).status, 200);
   const auto map = call(app.router, "GET", links::hips_map("nosuchmap", false) + "/properties");
   EXPECT_EQ(map.status, 404);
   EXPECT_NE(map.body.find("no HiPS map"), std::string::npos) << map.body;
