@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import requests
 from astropy.io import fits
+from astropy.io.votable import parse_single_table
 from astropy.wcs import WCS
 from photutils.aperture import CircularAperture, aperture_photometry
 from pyvo.dal import TAPService
@@ -144,7 +145,9 @@ def aperture_noise_scale(d, radius, rng, count=400):
 
 @pytest.fixture(scope="module")
 def measured(server, survey):
-    """Per difference image and truth object: (object, measured, expected, sigma)."""
+    """Per difference image and truth object: (object, measured, expected,
+    sigma, where), `where` naming the image, the position, the aperture and
+    the image's units and noise, for the forced photometry service's test."""
     objects = truth(survey)
     visits = template_visits(survey)
     # The template's inputs: each template visit's calexps, weighted as the
@@ -160,6 +163,9 @@ def measured(server, survey):
         d = fetch(server, dataset_id)
         radius = 2.0 * d.header["PSFFWHM"] / (abs(d.wcs.pixel_scale_matrix[0, 0]) * 3600)
         noise = aperture_noise_scale(d, radius, rng)
+        # The same aperture in arcsec on the scale the service uses (the
+        # square root of the CD matrix's determinant).
+        radius_arcsec = radius * math.sqrt(abs(np.linalg.det(d.wcs.pixel_scale_matrix))) * 3600
         for obj in objects:
             if obj["type"] not in ("star", "variable", "moving"):
                 continue
@@ -180,8 +186,10 @@ def measured(server, survey):
                 continue
             phot = aperture_photometry(d.image, aperture, error=np.sqrt(d.variance))
             flux, sigma = float(phot["aperture_sum"][0]), noise * float(phot["aperture_sum_err"][0])
+            where = {"dataset_id": dataset_id, "ra": ra, "dec": dec, "radius_arcsec": radius_arcsec, "noise": noise,
+                     "electrons_per_njy": d.electrons_per_njy}
             if obj["type"] == "moving":
-                out.append((obj, flux, None, sigma))
+                out.append((obj, flux, None, sigma, where))
                 continue
             covering = []
             for t in template_inputs:
@@ -196,23 +204,23 @@ def measured(server, survey):
             template_njy = sum(t.weight * t.electrons(obj) / t.electrons_per_njy for t in covering) / sum(
                 t.weight for t in covering)
             expected = d.electrons(obj) - d.electrons_per_njy * template_njy
-            out.append((obj, flux, expected, sigma))
+            out.append((obj, flux, expected, sigma, where))
     return out
 
 
 def test_variable_stars_difference_fluxes_match_the_truth(measured):
-    pulls = [(m - e) / s for o, m, e, s in measured if o["type"] == "variable"]
+    pulls = [(m - e) / s for o, m, e, s, _ in measured if o["type"] == "variable"]
     assert len(pulls) >= 40, len(pulls)
     within = np.mean(np.abs(pulls) < 3)
     print(f"variable stars: {len(pulls)} measurements, {within:.1%} within 3 sigma")
     assert within >= 0.95, (within, sorted(pulls, key=abs)[-10:])
     # The variables are really seen to vary: many differences are far from zero.
-    significant = [abs(e) / s for o, m, e, s in measured if o["type"] == "variable"]
+    significant = [abs(e) / s for o, m, e, s, _ in measured if o["type"] == "variable"]
     assert sum(v > 5 for v in significant) >= 10
 
 
 def test_constant_stars_leave_residuals_consistent_with_noise(measured):
-    pulls = np.array([(m - e) / s for o, m, e, s in measured if o["type"] == "star"])
+    pulls = np.array([(m - e) / s for o, m, e, s, _ in measured if o["type"] == "star"])
     assert len(pulls) >= 200, len(pulls)
     print(f"constant stars: {len(pulls)} measurements, {np.mean(np.abs(pulls) < 3):.1%} within 3 sigma, "
           f"median pull {np.median(pulls):.2f}")
@@ -222,7 +230,41 @@ def test_constant_stars_leave_residuals_consistent_with_noise(measured):
 
 
 def test_the_moving_object_appears(measured):
-    seen = [m / s for o, m, e, s in measured if o["type"] == "moving"]
+    seen = [m / s for o, m, e, s, _ in measured if o["type"] == "moving"]
     assert seen, "the moving object is on no difference image"
     print(f"moving object: signal-to-noise {max(seen):.0f}")
     assert max(seen) > 10, seen
+
+
+def test_the_forced_photometry_service_measures_the_same_on_difference_images(server, measured):
+    """/api/photometry on each re-created difference image, at the truth's
+    positions with the same aperture: variable stars give their change
+    since the template, constant stars zero, within the service's own errors
+    (scaled by the image's measured aperture noise, as above)."""
+    by_image = {}
+    for entry in measured:
+        by_image.setdefault(entry[4]["dataset_id"], []).append(entry)
+    pulls = {"variable": [], "star": []}
+    for dataset_id, entries in by_image.items():
+        entries = [e for e in entries if e[2] is not None]
+        for start in range(0, len(entries), 100):  # /sync measures up to 100 positions a request
+            chunk = entries[start:start + 100]
+            params = [("ID", dataset_id), ("RADIUS", repr(chunk[0][4]["radius_arcsec"]))]
+            params += [("POS", f"{w['ra']!r} {w['dec']!r}") for *_, w in chunk]
+            r = requests.post(f"{server.url}/api/photometry/sync", data=params, timeout=600)
+            assert r.status_code == 200, r.text[:1000]
+            rows = parse_single_table(io.BytesIO(r.content)).to_table()
+            assert len(rows) == len(chunk), (dataset_id, len(rows), len(chunk))
+            for row in rows:
+                obj, _, expected, _, where = chunk[int(row["pos_index"])]
+                assert row["obs_id"] == dataset_id
+                if row["flag_masked"] or row["flag_edge"]:
+                    continue
+                expected_njy = expected / where["electrons_per_njy"]
+                pulls[obj["type"]].append((float(row["flux"]) - expected_njy) / (where["noise"] * float(row["flux_err"])))
+    variables, stars = np.array(pulls["variable"]), np.array(pulls["star"])
+    print(f"service on difference images: variables {np.mean(np.abs(variables) < 3):.1%} of {len(variables)} "
+          f"within 3 sigma, constant stars {np.mean(np.abs(stars) < 3):.1%} of {len(stars)}")
+    assert len(variables) >= 40 and np.mean(np.abs(variables) < 3) >= 0.95
+    assert len(stars) >= 200 and np.mean(np.abs(stars) < 3) >= 0.95
+    assert abs(np.median(stars)) < 0.3
