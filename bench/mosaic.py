@@ -29,7 +29,6 @@ import concurrent.futures
 import glob
 import io
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -41,21 +40,9 @@ import requests
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from pixserve_process import run, start_server
+
 TARGET_RATIO = 2.0  # resampling throughput at least twice SWarp's per core
-
-
-def run(*cmd, **kw):
-    return subprocess.run([str(c) for c in cmd], check=True, capture_output=True, text=True, **kw)
-
-
-def start_server(binary, repo):
-    p = subprocess.Popen([binary, "serve", "--repo", repo, "--host", "127.0.0.1", "--port", "0"],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in p.stdout:
-        m = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
-        if m:
-            return p, m.group(1)
-    raise RuntimeError("pixserve serve did not start")
 
 
 def timed(fn, repeat=3):

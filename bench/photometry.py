@@ -23,8 +23,6 @@ import json
 import math
 import os
 import random
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,25 +34,13 @@ from astropy.io.votable import parse_single_table
 from astropy.wcs import WCS
 from photutils.aperture import CircularAperture, aperture_photometry
 
+from pixserve_process import run, start_server
+
 SIM = ["--visits", "8", "--detectors", "4", "--detector-size", "512", "--seed", "3", "--no-coadds"]
 POSITIONS = 1000
 SYNC_BATCH = 100
 RADIUS_ARCSEC = 2.0
 REJECTED = ("BAD", "SAT", "CR", "NO_DATA")
-
-
-def run(*cmd):
-    return subprocess.run([str(c) for c in cmd], check=True, capture_output=True, text=True)
-
-
-def start_server(binary, repo):
-    p = subprocess.Popen([binary, "serve", "--repo", repo, "--host", "127.0.0.1", "--port", "0"],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in p.stdout:
-        m = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
-        if m:
-            return p, m.group(1)
-    raise RuntimeError("pixserve serve did not start")
 
 
 def table_of(content):
