@@ -38,6 +38,7 @@ std::vector<Section<Config>> compose() {
   add(all, within(&Config::server, within(&http::ServerSettings::limits, http::limits_section())));
   add(all, within(&Config::hips, services::hips_section()));
   add(all, within(&Config::soda, services::soda_section()));
+  add(all, within(&Config::photometry, services::photometry_section()));
   add(all, within(&Config::auth, auth::auth_section()));
   add(all, within(&Config::user_images, services::user_images_section()));
   add(all, within(&Config::products, products::products_section()));
@@ -170,6 +171,7 @@ services::AppOptions app_options(const Config& config) {
   o.tap = config.tap;
   o.hips = config.hips;
   o.soda = config.soda;
+  o.photometry = config.photometry;
   o.auth = config.auth;
   o.user_images = config.user_images;
   o.publishing = config.publishing;

@@ -37,6 +37,7 @@ struct Config {
   tap::TapSettings tap{};
   services::HipsSettings hips{};
   services::SodaLimits soda{};
+  services::PhotometryLimits photometry{};
   auth::AuthSettings auth{};
   services::UserImageSettings user_images{};
   products::ProductCacheSettings products{};

@@ -45,7 +45,7 @@ App make_app(std::shared_ptr<SharedRepository> repository, const AppOptions& opt
   auto tap_engine = make_tap_engine(*repository, options.tap);
   catalog->add(tap_service(tap_engine, jobs, options.limits, options.tap, options.jobs, checks));
   catalog->add(soda_service(repository, jobs, checks, SodaOptions{.limits = options.soda}));
-  catalog->add(photometry_service(repository, jobs, options.limits, PhotometryLimits{}, checks));
+  catalog->add(photometry_service(repository, jobs, options.limits, options.photometry, checks));
   HipsOptions hips{.settings = options.hips,
                    .authorize_full = {},
                    .aladin_lite_dir = {},

@@ -35,6 +35,7 @@ struct AppOptions {
   tap::TapSettings tap{};           // TAP query limits
   HipsSettings hips{};              // HiPS maps: root, public order, full-endpoint access
   SodaLimits soda{};                // SODA request and mosaic sizes
+  PhotometryLimits photometry{};    // forced photometry request sizes
   auth::AuthSettings auth{};        // realm, role groups, JWT provider (make_app reads its key file)
   UserImageSettings user_images{};  // /api/user/images (Level 3)
   publishing::PublishingSettings publishing{};  // registry records (/api/registry/oai), HiPS maps' hips_status

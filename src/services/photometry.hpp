@@ -20,19 +20,11 @@
 #include "dali/service.hpp"
 #include "repo/registry.hpp"
 #include "services/repository_access.hpp"
+#include "services/settings.hpp"
 #include "sky/geometry.hpp"
 #include "uws/engine.hpp"
 
 namespace pixserve::services {
-
-struct PhotometryLimits {
-  std::size_t max_positions = 10'000;            // POS values in one request (sync or async)
-  std::size_t max_ids = 1'000;                   // ID values in one request
-  std::size_t sync_max_positions = 100;          // POS values /sync takes (more: /async)
-  std::size_t sync_max_measurements = 5'000;     // positions x images /sync measures (more: /async)
-  double max_radius_arcsec = 30.0;               // RADIUS
-  std::size_t max_upload_bytes = 8u << 20;       // an uploaded table of positions (UPLOAD)
-};
 
 enum class PhotometryMethod { aperture, psf };
 

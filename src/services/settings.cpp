@@ -77,6 +77,31 @@ const settings::Section<SodaLimits>& soda_section() {
   return section;
 }
 
+const settings::Section<PhotometryLimits>& photometry_section() {
+  using namespace settings;
+  static const auto section = make_section<PhotometryLimits>(
+      "photometry", "Forced photometry (/api/photometry, docs/photometry.md).",
+      {
+          integer("max_positions", &PhotometryLimits::max_positions, {.max = 1000000, .min = 1},
+                  "positions (POS values and uploaded rows) in one request, sync or async"),
+          integer("max_ids", &PhotometryLimits::max_ids, {.max = 100000, .min = 1}, "ID values in one request"),
+          integer("sync_max_positions", &PhotometryLimits::sync_max_positions, {.max = 1000000, .min = 1},
+                  "positions /sync takes; more are refused with a pointer to /async")
+              .with_check([](PhotometryLimits& p) {
+                return p.sync_max_positions <= p.max_positions
+                           ? std::string()
+                           : "must not exceed photometry.max_positions (" + std::to_string(p.max_positions) + ")";
+              }),
+          integer("sync_max_measurements", &PhotometryLimits::sync_max_measurements, {.max = 100000000, .min = 1},
+                  "positions x images /sync measures; more are refused with a pointer to /async"),
+          number("max_radius_arcsec", &PhotometryLimits::max_radius_arcsec, 0.1, 3600.0,
+                 "largest aperture RADIUS (arcsec) a request may ask for"),
+          integer("max_upload_mb", &PhotometryLimits::max_upload_bytes, {.max = 1 << 16, .min = 1, .shift = 20},
+                  "largest uploaded VOTable of positions (UPLOAD)"),
+      });
+  return section;
+}
+
 const settings::Section<HipsSettings>& hips_section() {
   using namespace settings;
   static const auto section = make_section<HipsSettings>(

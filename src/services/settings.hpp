@@ -1,6 +1,6 @@
 // The services' own settings: the rest of section `service` (the MAXREC
 // keys are dali's, cors_origins the HTTP server's), and sections `hips`,
-// `soda`, `user_images` and `registry` of the configuration file. The defaults are the member
+// `soda`, `photometry`, `user_images` and `registry` of the configuration file. The defaults are the member
 // initialisers; the *_section() functions declare the keys
 // (settings/settings.hpp).
 #pragma once
@@ -54,6 +54,19 @@ struct SodaLimits {
   friend bool operator==(const SodaLimits&, const SodaLimits&) = default;
 };
 
+// Forced photometry (services/photometry.hpp): request sizes (section
+// `photometry`). A /sync request is answered while the client waits, so it
+// takes fewer positions and measurements than a job.
+struct PhotometryLimits {
+  std::size_t max_positions = 10'000;         // POS values and uploaded positions in one request (sync or async)
+  std::size_t max_ids = 1'000;                // ID values in one request
+  std::size_t sync_max_positions = 100;       // positions /sync takes (more: /async)
+  std::size_t sync_max_measurements = 5'000;  // positions x images /sync measures (more: /async)
+  double max_radius_arcsec = 30.0;            // RADIUS
+  std::size_t max_upload_bytes = 8u << 20;    // an uploaded table of positions (UPLOAD)
+  friend bool operator==(const PhotometryLimits&, const PhotometryLimits&) = default;
+};
+
 // Reads from hot standbys of a PostgreSQL registry (section `registry`;
 // SharedRepository and the TAP engine use them, docs/deployment.md "Read
 // replicas"). A setting of `serve`, not of the repository: only the server
@@ -71,6 +84,7 @@ struct RegistrySettings {
 const settings::Section<ServiceSettings>& service_section();
 const settings::Section<RegistrySettings>& registry_section();
 const settings::Section<SodaLimits>& soda_section();
+const settings::Section<PhotometryLimits>& photometry_section();
 const settings::Section<HipsSettings>& hips_section();
 const settings::Section<UserImageSettings>& user_images_section();
 

@@ -1,6 +1,7 @@
 #include "settings/settings.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <locale>
@@ -36,6 +37,25 @@ std::chrono::milliseconds parse_seconds(std::string_view text) {
     throw ValueError("expected a positive number of seconds, got '" + std::string(text) + "'");
   }
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(s * 1000)));
+}
+
+double parse_number(std::string_view text, double min, double max) {
+  double value = 0;
+  std::istringstream in{std::string(text)};
+  in.imbue(std::locale::classic());
+  in >> value;
+  if (text.empty() || in.fail() || !in.eof() || !std::isfinite(value) || value < min || value > max) {
+    throw ValueError("expected a number from " + show_number(min) + " to " + show_number(max) + ", got '" +
+                     std::string(text) + "'");
+  }
+  return value;
+}
+
+std::string show_number(double value) {
+  // The shortest text that reads back as the same double.
+  char text[32];
+  const auto end = std::to_chars(text, text + sizeof text, value).ptr;
+  return std::string(text, end);
 }
 
 std::string show_seconds(std::chrono::milliseconds value) {

@@ -56,6 +56,7 @@ enum class Kind {
   integer,  // 0..max, optionally in a larger unit than the member's
   boolean,  // true or false
   seconds,  // a positive number of seconds, kept in milliseconds
+  number,   // a finite decimal number within a range
 };
 
 // The parsers and printers the kinds share (throw ValueError).
@@ -63,6 +64,8 @@ std::uint64_t parse_integer(std::string_view text, std::uint64_t max);
 bool parse_boolean(std::string_view text);
 std::chrono::milliseconds parse_seconds(std::string_view text);
 std::string show_seconds(std::chrono::milliseconds value);
+double parse_number(std::string_view text, double min, double max);
+std::string show_number(double value);
 // A YAML scalar reading back as `text`: plain when that is safe, else quoted.
 std::string show_text(std::string_view text);
 std::string show_list(const std::vector<std::string>& values);
@@ -155,6 +158,18 @@ Key<S> seconds(std::string name, std::chrono::milliseconds S::*member, std::stri
           .read = [member](S& s, std::span<const std::string> v) { s.*member = parse_seconds(v.front()); },
           .show = [member](const S& s) { return show_seconds(s.*member); },
           .checks = {[member](S& s) { return (s.*member).count() > 0 ? std::string() : "must be positive"; }}};
+}
+
+// A decimal number from `min` to `max` (no NaN, no infinity).
+template <class S>
+Key<S> number(std::string name, double S::*member, double min, double max, std::string doc) {
+  return {.name = std::move(name),
+          .kind = Kind::number,
+          .doc = std::move(doc),
+          .read = [member, min, max](S& s, std::span<const std::string> v) {
+            s.*member = parse_number(v.front(), min, max);
+          },
+          .show = [member](const S& s) { return show_number(s.*member); }};
 }
 
 struct Range {

@@ -66,6 +66,7 @@ TEST(ConfigExample, FileListsEveryKeyWithItsDefault) {
   EXPECT_EQ(loaded.hips, services::HipsSettings{});
   EXPECT_EQ(loaded.auth, auth::AuthSettings{});
   EXPECT_EQ(loaded.user_images, services::UserImageSettings{});
+  EXPECT_EQ(loaded.photometry, services::PhotometryLimits{});
   // It shows exactly the declared keys.
   const auto listed = keys_in_example(example_file_text());
   const auto declared = keys();
@@ -128,6 +129,9 @@ TEST(ConfigExample, EveryKeyRefusesWhatItCannotRead) {
           break;
         case settings::Kind::seconds:
           bad = {"0", "-3", "x", "1e9", "[1]"};
+          break;
+        case settings::Kind::number:
+          bad = {"-1e300", "1e300", "nan", "inf", "x", "2x", "[1]"};
           break;
       }
       for (const auto& value : bad) {
