@@ -190,16 +190,19 @@ votable::Value number_or_null(std::optional<double> v) {
   return v && std::isfinite(*v) ? votable::Value(*v) : votable::Value();
 }
 
-std::string stamp_url(const std::string& did, const sky::SkyPoint& p, double radius_arcsec) {
+// Absolute on the root URL the request (or the job's creation) came
+// through, as every other link the services write.
+std::string stamp_url(const std::string& base_url, const std::string& did, const sky::SkyPoint& p,
+                      double radius_arcsec) {
   const double r = std::max(3.0 * radius_arcsec, kMinStampRadiusArcsec) / 3600.0;
-  return fmt::format("{}?ID={}&CIRCLE={}", links::endpoint(links::kSoda, "sync"), http::percent_encode(did),
+  return fmt::format("{}{}?ID={}&CIRCLE={}", base_url, links::endpoint(links::kSoda, "sync"), http::percent_encode(did),
                      http::percent_encode(fmt::format("{:.7f} {:.7f} {:.6f}", p.ra, p.dec, r)));
 }
 
 // Measures every position of one image. The PSF width is the image's
 // PSFFWHM (arcsec), else the registry's.
 void measure_image(SharedRepository& repository, const PhotometryRequest& request, const Target& target,
-                   const uws::CancelToken& cancel, std::vector<Row>& rows) {
+                   const std::string& base_url, const uws::CancelToken& cancel, std::vector<Row>& rows) {
   const auto& r = target.record;
   const PixelSource source = open_pixels(repository, r);
   const auto& frame = source.frame;
@@ -279,7 +282,7 @@ void measure_image(SharedRepository& repository, const PhotometryRequest& reques
         votable::Value(m.edge),
         votable::Value(m.masked),
         votable::Value(m.saturated),
-        votable::Value(stamp_url(did, p, request.radius_arcsec)),
+        votable::Value(stamp_url(base_url, did, p, request.radius_arcsec)),
     };
     rows.push_back(std::move(row));
   }
@@ -316,7 +319,7 @@ void run_photometry(SharedRepository& repository, const dali::ResultLimits& limi
   auto rows = std::make_shared<std::vector<Row>>();
   for (std::size_t i = 0; i < targets.size(); ++i) {
     run.cancel().throw_if_cancelled();
-    measure_image(repository, request, targets[i], run.cancel(), *rows);
+    measure_image(repository, request, targets[i], run.base_url(), run.cancel(), *rows);
     if (!run.synchronous()) {
       run.progress().report(static_cast<double>(i + 1) / static_cast<double>(targets.size()),
                             fmt::format("{} of {} images measured", i + 1, targets.size()));

@@ -525,6 +525,7 @@ dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, std::shared_pt
   const auto run_query = [engine, limits, options](uws::JobRun& run) {
     TapCall call = prepare_call(run.params(), limits, options, [&run](std::string_view part) { return run.upload(part); });
     tap::QueryRequest q = query_request(call, run.caller());
+    q.base_url = run.base_url();  // ivoa.obscore's access_url, absolute as SIAv2's
     q.deadline = run.deadline();
     q.cancelled = [cancel = run.cancel()] { return cancel.cancelled(); };
     if (!run.synchronous()) run.progress().report(0.0, "running the query");

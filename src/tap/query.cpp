@@ -413,13 +413,14 @@ class TapEngine::Connection {
 
   // SQLite: the TEMP views of the viewer's rows (PostgreSQL queries carry
   // them: TapEngine::with_tables).
-  void use_viewer(const Viewer& viewer) {
+  // The views depend on the root URL too (access_url is absolute on it).
+  void use_viewer(const Viewer& viewer, const std::string& base_url) {
     if (dialect() != db::Dialect::sqlite) return;
-    const std::string key = viewer_key(viewer);
+    const std::string key = viewer_key(viewer) + ";base=" + base_url;
     if (viewer_key_ && *viewer_key_ == key) return;
     viewer_key_.reset();
     for (const auto& sql : drop_views_sql(dialect())) exec(sql);
-    for (const auto& sql : views_sql(viewer, datalink_links_, dialect())) exec(sql);
+    for (const auto& sql : views_sql(viewer, base_url + datalink_links_, dialect())) exec(sql);
     viewer_key_ = key;
   }
 
@@ -534,9 +535,9 @@ void TapEngine::release(std::unique_ptr<Connection> connection) {
   if (idle.size() < options_.max_idle_connections) idle.push_back(std::move(connection));
 }
 
-std::string TapEngine::with_tables(const std::string& sql, const Viewer& viewer) const {
+std::string TapEngine::with_tables(const std::string& sql, const Viewer& viewer, const std::string& base_url) const {
   std::string tables;
-  for (const auto& view : view_definitions(viewer, options_.datalink_links, db::Dialect::postgresql)) {
+  for (const auto& view : view_definitions(viewer, base_url + options_.datalink_links, db::Dialect::postgresql)) {
     // Inlined into the query as a view would be (a table named twice is
     // not computed once into a result without indexes).
     if (names_table(sql, view.name)) tables += fmt::format("{}{} AS NOT MATERIALIZED ({})", tables.empty() ? "" : ", ",
@@ -773,7 +774,7 @@ QueryCursor TapEngine::open_on(std::size_t server, const QueryRequest& request) 
   auto state = std::make_unique<QueryCursor::State>(*this, acquire(server), request, options_.settings.max_result_bytes);
   Connection* const conn = state->conn.get();
 
-  conn->use_viewer(request.viewer);
+  conn->use_viewer(request.viewer, request.base_url);
 
   // Uploads: TEMP tables whose columns are c1, c2, ...
   QueryCatalog catalog(metadata_->catalog());
@@ -958,8 +959,9 @@ QueryCursor TapEngine::open_on(std::size_t server, const QueryRequest& request) 
   }
 
   // PostgreSQL: the tables the query reads travel with it (with_tables).
-  const std::string sql = conn->dialect() == db::Dialect::postgresql ? with_tables(translation.sql, request.viewer)
-                                                                      : translation.sql;
+  const std::string sql = conn->dialect() == db::Dialect::postgresql
+                              ? with_tables(translation.sql, request.viewer, request.base_url)
+                              : translation.sql;
   try {
     state->statement = conn->db().prepare(sql);
   } catch (const db::Unavailable&) {

@@ -96,6 +96,10 @@ struct QueryRequest {
   std::int64_t maxrec = dali::ResultLimits{}.default_maxrec;
   std::vector<Upload> uploads{};
   Viewer viewer{};
+  // The service's root URL as the client reached it (scheme://host[:port]):
+  // ivoa.obscore's access_url is absolute on it. Empty: the links are
+  // relative to the server's root.
+  std::string base_url{};
   // Interrupts the query when reached.
   std::optional<std::chrono::steady_clock::time_point> deadline{};
   // Polled while the query runs; true interrupts it.
@@ -194,7 +198,7 @@ class TapEngine {
   // PostgreSQL: the translated query with the tables it names (the
   // viewer's views, TAP_SCHEMA) in front as common table expressions, so
   // that it needs nothing of its session and a read-only standby runs it.
-  std::string with_tables(const std::string& sql, const Viewer& viewer) const;
+  std::string with_tables(const std::string& sql, const Viewer& viewer, const std::string& base_url) const;
 
   std::shared_ptr<const TapMetadata> metadata_;
   EngineOptions options_;

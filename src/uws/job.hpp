@@ -98,6 +98,9 @@ struct Job {
   std::string progress_message;
   // Server-side record of the owner's rights at creation (NewJob::owner_context).
   std::string owner_context;
+  // The root URL (scheme://host[:port]) of the request that created it
+  // (NewJob::base_url); empty for jobs of older stores.
+  std::string base_url;
   // Times a worker started it: more than 1 when a server executing it died
   // and another took it over (JobStore::reap).
   int attempts = 0;

@@ -19,11 +19,12 @@ namespace pixserve::uws {
 
 namespace fs = std::filesystem;
 
-JobRun::JobRun(const dali::ParsedParams& params, bool synchronous, UploadLookup uploads, ResultWriter& results,
-               Progress& progress, const CancelToken& cancel,
+JobRun::JobRun(const dali::ParsedParams& params, bool synchronous, std::string base_url, UploadLookup uploads,
+               ResultWriter& results, Progress& progress, const CancelToken& cancel,
                std::optional<std::chrono::steady_clock::time_point> deadline)
     : params_(params),
       synchronous_(synchronous),
+      base_url_(std::move(base_url)),
       uploads_(std::move(uploads)),
       results_(results),
       progress_(progress),
@@ -117,7 +118,7 @@ dali::EndpointHandler sync_handler(std::shared_ptr<const JobDeclaration> declara
       if (const auto* file = request.file(part)) return file->content.read_all();
       return request.params().first(part);
     };
-    JobRun run(params, true, uploads, results, no_progress, never_cancelled, deadline);
+    JobRun run(params, true, request.base_url(), uploads, results, no_progress, never_cancelled, deadline);
     try {
       declaration->run(run);
       return target.response(*declaration);
@@ -165,7 +166,7 @@ JobFunction job_function(std::shared_ptr<const JobDeclaration> declaration) {
       dali::ParsedParams params = parse_job_parameters(declaration->async, job.parameters);
       params.set_caller(job_identity(job));  // the owner's, recorded by the server
       const JobRun::UploadLookup uploads = [&job](std::string_view part) { return job.parameter(part); };
-      JobRun run(params, false, uploads, results, progress, cancel, std::nullopt);
+      JobRun run(params, false, job.base_url, uploads, results, progress, cancel, std::nullopt);
       declaration->run(run);
     } catch (const dali::ServiceUnavailable& e) {
       throw JobError(dali::error_text(e, vocabulary), ErrorType::transient);

@@ -65,8 +65,8 @@ class JobRun {
   // holding it.
   using UploadLookup = std::function<std::optional<std::string>(std::string_view part)>;
 
-  JobRun(const dali::ParsedParams& params, bool synchronous, UploadLookup uploads, ResultWriter& results,
-         Progress& progress, const CancelToken& cancel,
+  JobRun(const dali::ParsedParams& params, bool synchronous, std::string base_url, UploadLookup uploads,
+         ResultWriter& results, Progress& progress, const CancelToken& cancel,
          std::optional<std::chrono::steady_clock::time_point> deadline);
 
   // Parsed and checked against the endpoint's declaration; params().caller()
@@ -76,6 +76,10 @@ class JobRun {
   // when it was created (async).
   const auth::Identity& caller() const noexcept { return params_.caller(); }
   bool synchronous() const noexcept { return synchronous_; }
+  // The root URL (scheme://host[:port]) of the request (sync) or of the one
+  // that created the job (async; empty for jobs of older stores): links in
+  // results are absolute on it.
+  const std::string& base_url() const noexcept { return base_url_; }
   std::optional<std::string> upload(std::string_view part) const { return uploads_(part); }
   ResultWriter& results() noexcept { return results_; }
   Progress& progress() noexcept { return progress_; }
@@ -87,6 +91,7 @@ class JobRun {
  private:
   const dali::ParsedParams& params_;
   bool synchronous_;
+  std::string base_url_;
   UploadLookup uploads_;
   ResultWriter& results_;
   Progress& progress_;

@@ -143,6 +143,7 @@ Response create_job(const Context& ctx, const Request& req) {
   spec.kind = ctx.kind();
   spec.owner = ctx.owner(req);
   if (ctx.options.owner_context) spec.owner_context = ctx.options.owner_context(req);
+  spec.base_url = req.base_url();
   spec.run_id = req.params().first("RUNID").value_or("");
   spec.parameters = job_parameters(req, is_control);
   if (ctx.options.validate) ctx.options.validate(spec.parameters);

@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS uws_job (
   queued_time        BIGINT,
   lease_owner        TEXT,
   lease_expiry       BIGINT,
-  attempts           INTEGER NOT NULL DEFAULT 0
+  attempts           INTEGER NOT NULL DEFAULT 0,
+  base_url           TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS uws_job_owner ON uws_job (kind, owner, creation_time);
 CREATE INDEX IF NOT EXISTS uws_job_phase ON uws_job (phase);
@@ -66,7 +67,7 @@ CREATE TABLE IF NOT EXISTS uws_result (
 
 constexpr const char* kJobColumns =
     "job_id, kind, owner, run_id, phase, creation_time, start_time, end_time, quote, execution_duration, "
-    "destruction_time, error_type, error_message, error_detail, progress, progress_message, owner_context, attempts";
+    "destruction_time, error_type, error_message, error_detail, progress, progress_message, owner_context, attempts, base_url";
 
 // Columns added since the first stores were made, with what older rows get.
 struct AddedColumn {
@@ -80,6 +81,8 @@ constexpr AddedColumn kAddedColumns[] = {
     {"lease_owner", "TEXT"},
     {"lease_expiry", "BIGINT"},
     {"attempts", "INTEGER NOT NULL DEFAULT 0"},
+    // Jobs of older stores write links relative to the server's root.
+    {"base_url", "TEXT NOT NULL DEFAULT ''"},
 };
 
 // Leases are reaped and renewed on the database's clock.
@@ -168,6 +171,7 @@ Job JobStore::create(const NewJob& spec) {
   job.execution_duration = duration;
   job.parameters = spec.parameters;
   job.owner_context = spec.owner_context;
+  job.base_url = spec.base_url;
 
   std::lock_guard lock(db_mutex_);
   // Strictly increasing creation times within this store, so that LAST and
@@ -180,7 +184,7 @@ Job JobStore::create(const NewJob& spec) {
   db::Transaction tx(*connection_);
   auto insert = connection_->prepare(
       "INSERT INTO uws_job (job_id, kind, owner, run_id, phase, creation_time, execution_duration, "
-      "destruction_time, owner_context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "destruction_time, owner_context, base_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   insert->bind(1, job.id)
       .bind(2, job.kind)
       .bind(3, job.owner)
@@ -190,6 +194,7 @@ Job JobStore::create(const NewJob& spec) {
       .bind(7, job.execution_duration)
       .bind(8, ms(job.destruction))
       .bind(9, job.owner_context)
+      .bind(10, job.base_url)
       .run();
   auto param = connection_->prepare(
       "INSERT INTO uws_parameter (job_id, seq, name, value, by_reference) VALUES (?, ?, ?, ?, ?)");
@@ -227,6 +232,7 @@ std::optional<Job> JobStore::load_locked(std::string_view id) const {
   job.progress_message = q->get_text(15);
   job.owner_context = q->get_text(16);
   job.attempts = static_cast<int>(q->get_int(17));
+  job.base_url = q->get_text(18);
 
   auto params = connection_->prepare(
       "SELECT name, value, by_reference FROM uws_parameter WHERE job_id = ? ORDER BY seq");

@@ -64,6 +64,9 @@ struct NewJob {
   // created (opaque to the store; never shown to clients, never settable
   // by them: it comes from RouteOptions::owner_context, not a parameter).
   std::string owner_context{};
+  // The root URL of the service the job was created through
+  // (http::Request::base_url()): its results' links are absolute on it.
+  std::string base_url{};
   std::string run_id{};
   std::vector<Parameter> parameters{};
   std::optional<std::int64_t> execution_duration{};  // seconds; default from the options

@@ -38,6 +38,8 @@ REJECTED = ("BAD", "SAT", "CR", "NO_DATA")  # mask planes a measurement leaves o
 SYNC = "/api/photometry/sync"
 BRIGHT = 22.0  # AB: the stars compared with the truth (high signal-to-noise, isolated)
 ASYNC = "/api/photometry/async"
+SYNC_MAX_POSITIONS = 120
+MAX_RADIUS = 12.5
 
 
 class Setup:
@@ -56,7 +58,10 @@ def phot(survey_dir, tmp_path_factory):
     token = json.loads(run("token", "create", "--repo", repo, "--user", "ops", "--groups", "staff", "--format",
                            "json").stdout)["token"]
     config = tmp_path_factory.mktemp("phot-config") / "pixserve.yaml"
-    config.write_text("auth:\n  embargo_exempt_groups: [staff]\n")
+    # Limits of the configuration file, not the defaults (100 positions,
+    # 30 arcsec), so that the refusals below show they are the operator's.
+    config.write_text("auth:\n  embargo_exempt_groups: [staff]\n"
+                      f"photometry:\n  sync_max_positions: {SYNC_MAX_POSITIONS}\n  max_radius_arcsec: {MAX_RADIUS}\n")
     server = start_server(repo, "--config", config)
     yield Setup(repo, server, token)
     assert stop_server(server) == 0, server.log()[-3000:]
@@ -182,8 +187,8 @@ def test_aperture_fluxes_equal_photutils_on_the_same_pixels(phot, dr1, survey_di
     assert keys == sorted(keys)
     # The stamp is the SODA cutout of that image around the position.
     stamp = rows[0]["stamp_url"]
-    assert stamp.startswith("/api/soda/sync?ID=")
-    r = requests.get(phot.url + stamp, timeout=60)
+    assert stamp.startswith(phot.url + "/api/soda/sync?ID=")
+    r = requests.get(stamp, timeout=60)
     assert r.status_code == 200, r.text[:300]
     with fits.open(io.BytesIO(r.content)) as hdul:
         assert any(h.header.get("EXTNAME") == "IMAGE" for h in hdul)
@@ -294,11 +299,16 @@ def test_a_position_off_every_image_gives_an_empty_table(phot):
 
 
 def test_sync_refuses_what_belongs_to_async(phot):
-    params = [("POS", f"{10 + i * 0.01} 5") for i in range(101)]
-    r = photometry(phot.url, params, status=400)
-    assert "/async" in r.text
-    # Bad values are refused before any work, by the declaration.
-    assert "RADIUS" in photometry(phot.url, {"POS": "53 -28", "RADIUS": "100"}, status=400).text
+    # The configured number of positions is taken (all off the images), one more is refused naming /async.
+    params = [("POS", f"{10 + i * 0.01} 5") for i in range(SYNC_MAX_POSITIONS)]
+    assert len(table_of(photometry(phot.url, params).content)) == 0
+    r = photometry(phot.url, params + [("POS", "11 5")], status=400)
+    assert "/async" in r.text and str(SYNC_MAX_POSITIONS) in r.text
+    # Bad values are refused before any work, by the declaration; the
+    # largest radius is the configured one.
+    assert len(table_of(photometry(phot.url, {"POS": "10 5", "RADIUS": str(MAX_RADIUS)}).content)) == 0
+    r = photometry(phot.url, {"POS": "53 -28", "RADIUS": str(MAX_RADIUS + 0.5)}, status=400)
+    assert "RADIUS" in r.text and str(MAX_RADIUS) in r.text
     assert "METHOD" in photometry(phot.url, {"POS": "53 -28", "METHOD": "model"}, status=400).text
 
 

@@ -13,6 +13,7 @@ import pytest
 import requests
 from astropy.table import Table
 from pyvo.dal import TAPService
+from pyvo.dal.adhoc import DatalinkResults
 from pyvo.dal.exceptions import DALQueryError
 
 from conftest import query, run_uws_job, start_server, stop_server
@@ -75,6 +76,26 @@ def test_pyvo_sync_search_and_metadata(tap, registered):
     caps = requests.get(tap.baseurl + "/capabilities").text
     assert TAP_STD in caps and "tr:TableAccess" in caps
     assert tap.available
+
+
+def test_access_urls_are_absolute_and_pyvo_follows_them_to_datalink(tap, server):
+    # ObsCore's access_url is a URL a client fetches as it is: absolute on
+    # the address the client used, in sync results and in a job's alike.
+    q = "SELECT TOP 2 obs_id, access_url, access_format FROM ivoa.obscore WHERE dataproduct_subtype = 'calexp' " \
+        "ORDER BY obs_id"
+    for result in (tap.search(q), tap.run_async(q)):
+        urls = [str(u) for u in result.to_table()["access_url"]]
+        assert len(urls) == 2
+        assert all(u.startswith(server.url + "/api/datalink/links?ID=ivo%3A%2F%2F") for u in urls), urls
+        # pyvo follows each one as it is to the dataset's links.
+        for row in result.to_table():
+            datalink = DatalinkResults.from_result_url(str(row["access_url"]))
+            this = [link for link in datalink if link.semantics == "#this"]
+            assert this and str(row["obs_id"]) in this[0].access_url
+    # The address a client reached the server by is the one written.
+    other = server.url.replace("127.0.0.1", "localhost")
+    table = TAPService(other + "/api/tap").search(q).to_table()
+    assert all(str(u).startswith(other + "/api/datalink/links?ID=") for u in table["access_url"])
 
 
 def test_pyvo_async_run_and_submit_job(tap):

@@ -116,9 +116,11 @@ TEST(ServicesTap, AccessUrlIsTheCataloguesDatalinkEndpoint) {
   ASSERT_EQ(r.status, 200) << r.body;
   const auto rows = cells(r.body);
   ASSERT_EQ(rows.size(), 1u);
-  EXPECT_EQ(rows[0][0], links::endpoint(links::kDatalink, "links") + "?ID=ivo%3A%2F%2Fexample.org%2Ftestrepo%3F" +
-                            rows[0][1]);
-  EXPECT_EQ(cells(f.sync("SELECT COUNT(*) FROM ivoa.obscore WHERE access_url LIKE '/api/datalink/links?ID=%'").body)
+  // Absolute on the address the request came to (its Host), as SIAv2's.
+  EXPECT_EQ(rows[0][0], "http://example.org:8080" + links::endpoint(links::kDatalink, "links") +
+                            "?ID=ivo%3A%2F%2Fexample.org%2Ftestrepo%3F" + rows[0][1]);
+  EXPECT_EQ(cells(f.sync("SELECT COUNT(*) FROM ivoa.obscore WHERE access_url LIKE "
+                         "'http://example.org:8080/api/datalink/links?ID=%'").body)
                 .at(0)
                 .at(0),
             "4");
