@@ -160,8 +160,10 @@ constexpr std::array<Column, 9> kArtifactColumns{{
     {"artifactID", L, "", "meta.id", "caom2:Artifact.id",
      "Identifier of the artifact (the dataset key: a plane has one file)", "d.dataset_key", false, true},
     {"uri", V, "", "meta.ref.uri;meta.main", "caom2:Artifact.uri",
-     "URI of the file in the repository: pixserve:<path of the file under the repository root>",
-     "'pixserve:' || d.file_path", true, true},
+     "URI of the file: pixserve:<path of the file under the repository root>; of a file made on request (a virtual "
+     "dataset), pixserve:virtual/<dataset ID>",
+     "CASE WHEN d.storage = 'file' THEN 'pixserve:' || d.file_path ELSE 'pixserve:virtual/' || d.dataset_id END", true,
+     true},
     {"productType", V, "", "meta.code", "caom2:Artifact.productType", "this: the plane's data", "'this'", true},
     {"releaseType", V, "", "meta.code", "caom2:Artifact.releaseType", "data", "'data'", true},
     {"contentType", V, "", "meta.code.mime", "caom2:Artifact.contentType", "MIME type of the file", "d.content_type",
