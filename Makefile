@@ -93,7 +93,7 @@ protocol-test: build-servers
 # The protocol files that read and write the registry through every
 # service, again on PostgreSQL registries: each repository a test creates
 # gets a database of its own on a private server (tests/protocol/conftest.py).
-PROTOCOL_POSTGRESQL := test_sia_datalink.py test_tap.py test_soda.py test_matrix.py test_mosaics.py test_job_service.py test_efd.py test_photometry.py
+PROTOCOL_POSTGRESQL := test_sia_datalink.py test_tap.py test_soda.py test_matrix.py test_mosaics.py test_job_service.py test_efd.py test_photometry.py test_caom2.py
 protocol-postgresql-test: build-servers
 	PIXSERVE_TEST_REGISTRY=postgresql PIXSERVE_BIN=$(abspath $(BUILD)/pixserve) /usr/bin/python3 -m pytest -q -n $(JOBS) --dist loadfile --durations=12 --basetemp=$(abspath $(BUILD)/pytest-tmp) $(addprefix tests/protocol/,$(PROTOCOL_POSTGRESQL))
 

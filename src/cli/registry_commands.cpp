@@ -20,7 +20,8 @@ namespace {
 // them), then the token store's and the UWS store's, which keep their
 // state beside it.
 std::vector<std::string> registry_tables() {
-  std::vector<std::string> out = {"registry_meta", "dataset", "footprint_cell", "center_cell", "provenance"};
+  std::vector<std::string> out = {"registry_meta", "dataset", "footprint_cell", "center_cell", "provenance",
+                                   "dataset_part"};
   for (const auto& t : repo::efd::tables()) out.emplace_back(t.registry_name);
   for (const char* t : {"auth_token", "uws_job", "uws_parameter", "uws_result"}) out.emplace_back(t);
   return out;

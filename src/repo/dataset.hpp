@@ -72,6 +72,21 @@ struct ProvenanceLink {
   std::string role;      // raw, bias, flat, input (coadd input)
 };
 
+// One HDU of a dataset's file as the CAOM2 Part and Chunk tables describe it
+// (docs/caom2.md): its place and name, and for an image HDU the size of its
+// array and the linear celestial WCS of its header. Read at ingest
+// (read_hdu_parts), kept in the registry's dataset_part table.
+struct HduPart {
+  int hdu = 0;              // 0: the primary HDU
+  std::string name;         // EXTNAME, else the HDU number
+  std::string product_type; // this, or auxiliary for masks, variances and tables
+  int naxis = 0;            // 0: no image array (a header or a table): no chunk
+  std::int64_t naxis1 = 0, naxis2 = 0;
+  // The celestial axes (CTYPE1/2 and the rest), when the header has them.
+  std::string ctype1, ctype2, cunit1, cunit2;
+  std::optional<double> crpix1, crpix2, crval1, crval2, cd11, cd12, cd21, cd22;
+};
+
 struct DatasetRecord {
   // identity
   std::string dataset_id;  // stable, [A-Za-z0-9._-]
@@ -112,6 +127,8 @@ struct DatasetRecord {
   std::optional<std::int64_t> n_inputs;
   std::optional<double> coverage_fraction, depth_5sigma;
 
+  // the file's HDUs (none for a virtual dataset: its bytes are made on request)
+  std::vector<HduPart> parts;
   // provenance and processing
   std::vector<ProvenanceLink> inputs;
   std::string software_version;

@@ -12,6 +12,7 @@
 
 #include "fits/fits.hpp"
 #include "repo/astro_units.hpp"
+#include "repo/hdu_parts.hpp"
 #include "wcs/wcs.hpp"
 
 namespace pixserve::repo {
@@ -602,6 +603,7 @@ MappedRecord read_mapped_metadata(const std::filesystem::path& path, const std::
     reader.read_columns();
     reader.read_identity(options);
     reader.read_provenance(file);
+    rec.parts = read_hdu_parts(file);
     return out;
   } catch (const fits::FitsError& e) {
     throw IngestError(path, fmt::format("not a readable FITS file: {}", e.what()));

@@ -6,6 +6,7 @@
 #include <numbers>
 #include <span>
 #include <sstream>
+#include <tuple>
 #include <type_traits>
 #include <unordered_set>
 
@@ -13,6 +14,7 @@
 
 #include "db/copy.hpp"
 #include "repo/efd.hpp"
+#include "repo/hdu_parts.hpp"
 #include "sky/healpix.hpp"
 
 namespace pixserve::repo {
@@ -26,7 +28,10 @@ namespace {
 // 4: the coadds' provenance columns (n_inputs, coverage_fraction,
 // depth_5sigma; kUpgradeFrom3) and the engineering data's tables (efd_*,
 // made by the schema itself).
-constexpr int kSchemaVersion = 4;
+// 5: dataset_part, the HDUs of each dataset's file (CAOM2 Part and Chunk);
+// made empty by the schema, filled for the datasets of a version-4 registry
+// by the repository that opens it (registry_meta.dataset_part_pending).
+constexpr int kSchemaVersion = 5;
 constexpr const char* kUpgradeFrom1 = R"SQL(
 ALTER TABLE dataset ADD COLUMN storage TEXT NOT NULL DEFAULT 'file' CHECK (storage IN ('file', 'virtual'));
 ALTER TABLE dataset ADD COLUMN recipe TEXT;
@@ -142,6 +147,33 @@ CREATE TABLE IF NOT EXISTS provenance (
 );
 CREATE INDEX IF NOT EXISTS provenance_input_idx ON provenance (input_id);
 
+-- The HDUs of each dataset's file, read from its headers at ingest: the
+-- CAOM2 Part (one per HDU) and Chunk (one per image array) rows of TAP
+-- (docs/caom2.md). hdu counts from 0, the primary HDU; naxis 0: no image
+-- array; the celestial WCS columns are NULL where the header has none.
+CREATE TABLE IF NOT EXISTS dataset_part (
+  dataset_key  {integer} NOT NULL REFERENCES dataset (dataset_key) ON DELETE CASCADE,
+  hdu          {integer} NOT NULL,
+  name         TEXT NOT NULL,
+  product_type TEXT NOT NULL,
+  naxis        {integer} NOT NULL,
+  naxis1       {integer},
+  naxis2       {integer},
+  ctype1       TEXT,
+  ctype2       TEXT,
+  cunit1       TEXT,
+  cunit2       TEXT,
+  crpix1       {real},
+  crpix2       {real},
+  crval1       {real},
+  crval2       {real},
+  cd11         {real},
+  cd12         {real},
+  cd21         {real},
+  cd22         {real},
+  PRIMARY KEY (dataset_key, hdu)
+);
+
 -- The R-EFD tables (efd_weather, efd_visit_summary: CREATE TABLE IF NOT
 -- EXISTS), written from their one description in repo/efd.cpp. Plain
 -- tables without a foreign key to dataset: telemetry is loaded whether or
@@ -220,9 +252,7 @@ std::string schema_sql(db::Dialect dialect) {
       fmt::arg("without_rowid", pg ? "" : "WITHOUT ROWID"), fmt::arg("efd_tables", efd::schema_sql(dialect)),
       fmt::arg("create_view", pg ? "CREATE OR REPLACE VIEW" : "CREATE VIEW IF NOT EXISTS"),
       // ISO 8601 with milliseconds, as DALI writes a timestamp.
-      fmt::arg("release_date", pg ? "to_char(TIMESTAMP '1858-11-17' + d.release_mjd * INTERVAL '1 day', "
-                                    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-                                  : "strftime('%Y-%m-%dT%H:%M:%fZ', d.release_mjd + 2400000.5)"));
+      fmt::arg("release_date", mjd_timestamp_sql(dialect, "d.release_mjd")));
 }
 
 // A PostgreSQL array literal ({1,2,3}) of cell numbers, bound as one
@@ -393,6 +423,14 @@ void fill_center_cells(db::Connection& conn) {
 
 }  // namespace
 
+std::string mjd_timestamp_sql(db::Dialect dialect, std::string_view mjd) {
+  // ISO 8601 with milliseconds, as DALI writes a timestamp.
+  return dialect == db::Dialect::postgresql
+             ? fmt::format("to_char(TIMESTAMP '1858-11-17' + ({}) * INTERVAL '1 day', "
+                           "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')", mjd)
+             : fmt::format("strftime('%Y-%m-%dT%H:%M:%fZ', ({}) + 2400000.5)", mjd);
+}
+
 std::vector<sky::CellRange> center_cell_ranges(const sky::Shape& shape) {
   // The shape's extent (deg): a circle's diameter, a polygon's bounding
   // circle's, a range's geometric mean of its sides.
@@ -491,6 +529,10 @@ Registry::Registry(std::unique_ptr<db::Connection> conn, int index_order_if_new,
       conn_->exec(fmt::format(fmt::runtime(kUpgradeFrom3), fmt::arg("integer", db::integer_type(conn_->dialect())),
                               fmt::arg("real", db::real_type(conn_->dialect()))));
       version = 4;
+    }
+    if (version == 4) {  // the schema above made dataset_part, empty: the files' headers fill it
+      conn_->exec("INSERT INTO registry_meta (key, value) VALUES ('dataset_part_pending', '1')");
+      version = 5;
     }
     if (version != opened_version && version == kSchemaVersion) {
       auto put = conn_->prepare("UPDATE registry_meta SET value = ? WHERE key = 'schema_version'");
@@ -645,6 +687,7 @@ void Registry::insert(const DatasetRecord& r) {
     prov->bind(1, r.dataset_id).bind(2, link.input_id).bind(3, link.role).run();
     prov->reset();
   }
+  insert_hdu_parts(*conn_, key, r.parts);
 }
 
 std::optional<std::string> Registry::checksum_of(const std::string& dataset_id) {
@@ -951,6 +994,34 @@ std::pair<std::int64_t, std::int64_t> Registry::owned_bytes(const std::string& o
   s->bind(1, owner).bind(2, std::string(to_string(type)));
   if (!s->step()) return {0, 0};
   return {s->get_int(0), s->get_int(1)};
+}
+
+std::size_t Registry::fill_pending_parts(
+    const PartsReader& read, const std::function<void(const std::string& dataset_id, const std::string& why)>& skipped) {
+  db::Transaction tx(*conn_);
+  // Whoever deletes the mark fills the table; a writer opening the registry
+  // at the same time waits for the row (PostgreSQL) or the database
+  // (SQLite), then finds nothing to do.
+  conn_->exec("DELETE FROM registry_meta WHERE key = 'dataset_part_pending'");
+  if (conn_->changes() == 0) return 0;
+  std::vector<std::tuple<std::int64_t, std::string, std::string>> stored;
+  {
+    auto s = conn_->prepare(
+        "SELECT dataset_key, dataset_id, file_path FROM dataset AS d WHERE storage = 'file' AND NOT EXISTS "
+        "(SELECT 1 FROM dataset_part AS p WHERE p.dataset_key = d.dataset_key) ORDER BY dataset_key");
+    while (s->step()) stored.emplace_back(s->get_int(0), s->get_text(1), s->get_text(2));
+  }
+  std::size_t filled = 0;
+  for (const auto& [key, id, path] : stored) {
+    try {
+      insert_hdu_parts(*conn_, key, read(path));
+      ++filled;
+    } catch (const std::exception& e) {
+      if (skipped) skipped(id, e.what());
+    }
+  }
+  tx.commit();
+  return filled;
 }
 
 RegistryStats Registry::stats() {

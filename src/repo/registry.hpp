@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -83,6 +84,10 @@ struct RegistryStats {
   std::int64_t index_cells = 0;
 };
 
+// SQL of the DALI timestamp (ISO 8601, UTC, milliseconds) of the MJD the
+// expression `mjd` gives: ivoa.obscore's obs_release_date, CAOM2's releases.
+std::string mjd_timestamp_sql(db::Dialect dialect, std::string_view mjd);
+
 class Registry {
  public:
   // How a registry is opened: for reading and writing, creating the schema
@@ -137,6 +142,16 @@ class Registry {
   std::vector<std::string> outputs_of(const std::string& dataset_id);
 
   RegistryStats stats();
+
+  // The HDUs (dataset_part) of the stored datasets of a registry upgraded
+  // from schema version 4, which knew none: once, by the first writer that
+  // opens it, in one transaction. `read` gives the parts of the file at a
+  // dataset's file_path, or throws (a file missing or unreadable: its
+  // dataset keeps no parts, and `skipped` hears of it). Returns the number
+  // of datasets filled; 0 when nothing was pending.
+  using PartsReader = std::function<std::vector<HduPart>(const std::string& file_path)>;
+  std::size_t fill_pending_parts(const PartsReader& read,
+                                 const std::function<void(const std::string& dataset_id, const std::string& why)>& skipped);
 
   // Level-3 images: change a dataset's read policy and groups; remove a
   // dataset (its index cells and provenance go with it; the caller owns the

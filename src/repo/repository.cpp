@@ -12,11 +12,13 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
+#include <spdlog/spdlog.h>
 
 #include "parallel/parallel_for.hpp"
 #include "repo/astro_units.hpp"
 #include "repo/coadd_mosaics.hpp"
 #include "repo/efd.hpp"
+#include "repo/hdu_parts.hpp"
 #include "repo/metadata.hpp"
 #include "repo/virtual_products.hpp"
 
@@ -384,6 +386,20 @@ Repository Repository::open(const fs::path& root) {
   const fs::path canonical = fs::canonical(root);
   auto config = read_config(canonical / kConfigFile);
   auto registry = open_registry(canonical, config, false);
+  // A registry upgraded from schema version 4 learns its files' HDUs (the
+  // CAOM2 parts) from their headers.
+  const auto filled = registry->fill_pending_parts(
+      [&](const std::string& file_path) {
+        const fs::path relative(file_path);
+        if (relative.is_absolute() || file_path.find("..") != std::string::npos) {
+          throw std::runtime_error("unsafe file path");
+        }
+        return read_hdu_parts(canonical / relative);
+      },
+      [](const std::string& id, const std::string& why) {
+        spdlog::warn("registry upgrade: dataset {} keeps no CAOM2 parts: {}", id, why);
+      });
+  if (filled > 0) spdlog::info("registry upgrade: the HDUs of {} stored datasets registered", filled);
   return Repository(canonical, std::move(config), std::move(registry));
 }
 

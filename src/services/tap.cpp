@@ -42,7 +42,8 @@ std::vector<dali::ParamSpec> tap_params(const dali::ResultLimits& limits) {
        .type = dali::ParamType::text,
        .description = "The ADQL query. Tables: ivoa.obscore, survey.datasets, survey.visits, survey.provenance, survey.patches, "
                       "survey.coadds, efd.weather and efd.visit_summary (engineering telemetry: join on visit or by "
-                      "time), TAP_SCHEMA.*, and TAP_UPLOAD.<name> for uploaded tables.",
+                      "time), caom2.Observation, caom2.Plane, caom2.Artifact, caom2.Part and caom2.Chunk (CAOM 2.4: "
+                      "join caom2.Plane to ivoa.obscore on publisherID = obs_publisher_did), TAP_SCHEMA.*, and TAP_UPLOAD.<name> for uploaded tables.",
        .required = true,
        .example = "SELECT TOP 10 obs_id, s_ra, s_dec FROM ivoa.obscore",
        .standard = true},
@@ -437,6 +438,24 @@ constexpr Example kExamples[] = {
      "  AND c.t_max < 61100\n"
      "  AND CONTAINS(POINT('ICRS', 53.0, -28.0), o.s_region) = 1\n"
      "ORDER BY 9 DESC"},
+    {"caom2-planes-obscore", "CAOM2 planes with their ObsCore rows",
+     "The CAOM2 planes of the processed visit images of one visit, joined with ivoa.obscore by publisher ID, with "
+     "their observation and provenance.",
+     "SELECT p.planeURI, o.obs_id, p.calibrationLevel, p.energy_bandpassName, p.time_bounds_lower, "
+     "p.provenance_inputs\n"
+     "FROM caom2.Plane AS p JOIN ivoa.obscore AS o ON o.obs_publisher_did = p.publisherID\n"
+     "WHERE o.visit = 1000001 AND p.productID = 'calexp'\n"
+     "ORDER BY 1"},
+    {"caom2-artifacts", "The files and HDUs of a plane (CAOM2)",
+     "The artifacts of the planes of one observation with their checksums and sizes, and each file's HDUs (parts) "
+     "with the size and reference point of their image arrays (chunks).",
+     "SELECT a.uri, a.contentChecksum, a.contentLength, pt.name, pt.productType, c.naxis, "
+     "c.position_axis_function_dimension_naxis1, c.position_axis_function_refCoord_coord1_val\n"
+     "FROM caom2.Plane AS p JOIN caom2.Artifact AS a ON a.planeID = p.planeID\n"
+     "JOIN caom2.Part AS pt ON pt.artifactID = a.artifactID\n"
+     "LEFT OUTER JOIN caom2.Chunk AS c ON c.partID = pt.partID\n"
+     "WHERE p.productID = 'calexp'\n"
+     "ORDER BY 1, 4"},
     {"region", "Footprints meeting a polygon",
      "Coadd patches whose footprint intersects a polygon on the sky, with the area of each footprint.",
      "SELECT obs_id, band, tract, patch, AREA(s_region) AS area_deg2\n"

@@ -11,6 +11,7 @@
 #include "auth/policy.hpp"
 #include "dali/vosi.hpp"
 #include "repo/efd.hpp"
+#include "tap/caom2.hpp"
 #include "repo/obscore_schema.hpp"
 
 namespace pixserve::tap {
@@ -227,6 +228,19 @@ TapTable efd_table(const repo::efd::Table& table) {
                     std::string(table.description), std::move(columns));
 }
 
+// The CAOM2 tables, from their one description (tap/caom2.hpp).
+TapTable caom2_table(const caom2::Table& table) {
+  std::vector<TapColumn> columns;
+  for (const auto& c : table.columns) {
+    TapColumn column = make_column({c.name, c.type, c.unit, c.ucd, c.description, c.principal, c.indexed});
+    column.def.utype = std::string(c.utype);
+    column.def.sql_name = caom2::sql_name(c.name);
+    columns.push_back(std::move(column));
+  }
+  return make_table(std::string(caom2::kTapSchema), std::string(table.name), table.view_name(), "view",
+                    std::string(table.description), std::move(columns));
+}
+
 // TAP 1.1 section 4.
 std::vector<TapTable> tap_schema_tables() {
   const auto v = AdqlType::varchar;
@@ -322,6 +336,7 @@ TapMetadata::TapMetadata() {
       {"survey", "Survey tables to join with ivoa.obscore: datasets, visits with observing conditions, provenance, the sky map's "
        "patches, the coadds' provenance"},
       {std::string(repo::efd::kTapSchema), std::string(repo::efd::kTapSchemaDescription)},
+      {std::string(caom2::kTapSchema), std::string(caom2::kTapSchemaDescription)},
       {"TAP_SCHEMA", "Metadata of the tables of this service (TAP 1.1)"},
   };
   tables_.push_back(obscore_table());
@@ -331,6 +346,7 @@ TapMetadata::TapMetadata() {
   tables_.push_back(patches_table());
   tables_.push_back(coadds_table());
   for (const auto& t : repo::efd::tables()) tables_.push_back(efd_table(t));
+  for (const auto& t : caom2::tables()) tables_.push_back(caom2_table(t));
   for (auto& t : tap_schema_tables()) tables_.push_back(std::move(t));
   keys_ = {
       {"provenance_dataset", "survey.provenance", "ivoa.obscore", "The dataset made from the inputs",
@@ -342,6 +358,14 @@ TapMetadata::TapMetadata() {
        {{"skymap", "skymap"}, {"tract", "tract"}, {"patch", "patch"}}},
       {"efd_visit_summary_visit", "efd.visit_summary", "survey.visits", "The visit whose exposure is summarised",
        {{"visit", "visit"}}},
+      {"caom2_plane_observation", "caom2.Plane", "caom2.Observation", "The observation of the plane",
+       {{"obsID", "obsID"}}},
+      {"caom2_artifact_plane", "caom2.Artifact", "caom2.Plane", "The plane of the artifact", {{"planeID", "planeID"}}},
+      {"caom2_part_artifact", "caom2.Part", "caom2.Artifact", "The artifact (file) of the part",
+       {{"artifactID", "artifactID"}}},
+      {"caom2_chunk_part", "caom2.Chunk", "caom2.Part", "The part (HDU) of the chunk", {{"partID", "partID"}}},
+      {"caom2_plane_obscore", "caom2.Plane", "ivoa.obscore", "The ObsCore row of the plane's dataset",
+       {{"publisherID", "obs_publisher_did"}}},
       {"tables_schema", "TAP_SCHEMA.tables", "TAP_SCHEMA.schemas", "The schema of the table",
        {{"schema_name", "schema_name"}}},
       {"columns_table", "TAP_SCHEMA.columns", "TAP_SCHEMA.tables", "The table of the column",
@@ -521,6 +545,9 @@ std::vector<ViewDefinition> view_definitions(const Viewer& viewer, std::string_v
     }
     views.push_back({t.view_name(), std::move(select)});
   }
+  // CAOM2: a plane and its files with its dataset; an observation with any
+  // of its planes (tap/caom2.hpp).
+  for (const auto& t : caom2::tables()) views.push_back({t.view_name(), caom2::view_select(t, dialect, d, i)});
   return views;
 }
 
@@ -539,6 +566,9 @@ std::vector<std::string> drop_views_sql(db::Dialect dialect) {
     out.push_back(fmt::format("DROP VIEW IF EXISTS {}.{}", db::temp_schema(dialect), view));
   }
   for (const auto& t : repo::efd::tables()) {
+    out.push_back(fmt::format("DROP VIEW IF EXISTS {}.{}", db::temp_schema(dialect), t.view_name()));
+  }
+  for (const auto& t : caom2::tables()) {
     out.push_back(fmt::format("DROP VIEW IF EXISTS {}.{}", db::temp_schema(dialect), t.view_name()));
   }
   return out;

@@ -13,7 +13,8 @@
 // conditions per visit), survey.provenance (inputs of each dataset),
 // survey.patches (the sky map: the geometry of each tract's patches),
 // survey.coadds (each coadd patch's provenance: inputs, coverage, depth), the
-// R-EFD tables efd.weather and efd.visit_summary (repo/efd.hpp), and the
+// R-EFD tables efd.weather and efd.visit_summary (repo/efd.hpp), the CAOM2
+// tables caom2.Observation, Plane, Artifact, Part, Chunk (tap/caom2.hpp), and the
 // five TAP_SCHEMA tables. Every data table is a view restricted to the
 // rows the caller may see (visibility_predicate()).
 #pragma once

@@ -130,7 +130,7 @@ TEST(RegistrySchema, AVersionOneRegistryIsUpgradedInPlace) {
   EXPECT_TRUE(r->recipe.empty());
   auto version = repo.registry().connection().prepare("SELECT value FROM registry_meta WHERE key = 'schema_version'");
   ASSERT_TRUE(version->step());
-  EXPECT_EQ(version->get_text(0), "4");
+  EXPECT_EQ(version->get_text(0), "5");
 }
 
 // Version 3 added the index of centres (center_cell): a version-2 registry
@@ -178,7 +178,7 @@ TEST(RegistrySchema, AVersionTwoRegistryGetsItsIndexOfCentres) {
   EXPECT_EQ(n, centres.size());
   auto version = c.prepare("SELECT value FROM registry_meta WHERE key = 'schema_version'");
   ASSERT_TRUE(version->step());
-  EXPECT_EQ(version->get_text(0), "4");
+  EXPECT_EQ(version->get_text(0), "5");
 }
 
 // The upgrade reads the centres a slice of 10^5 datasets at a time: a
@@ -246,7 +246,7 @@ TEST(RegistrySchema, AVersionThreeRegistryGetsTheCoaddProvenanceColumns) {
   EXPECT_EQ(coadd->depth_5sigma, 25.375);
   auto version = repo.registry().connection().prepare("SELECT value FROM registry_meta WHERE key = 'schema_version'");
   ASSERT_TRUE(version->step());
-  EXPECT_EQ(version->get_text(0), "4");
+  EXPECT_EQ(version->get_text(0), "5");
 }
 
 TEST(RegistrySchema, StorageAndRecipeAreStoredAndReadBack) {
