@@ -64,8 +64,10 @@ constexpr std::array<Column, 16> kObservationColumns{{
      true},
     {"environment_seeing", D, "arcsec", "instr.obsty.seeing", "caom2:Observation.environment.seeing",
      "Site seeing FWHM during the exposure", "g.seeing", false},
-    {"environment_airmass", D, "", "obs.airMass", "caom2:Observation.environment.airmass",
-     "Airmass at the start of the exposure", "g.airmass", false},
+    {"environment_elevation", D, "deg", "pos.az.alt", "caom2:Observation.environment.elevation",
+     "Elevation of the pointing above the horizon at the start of the exposure, from its airmass (1 / sin of the "
+     "elevation)",
+     "CASE WHEN g.airmass >= 1 THEN {degrees}({asin}(1.0 / g.airmass)) END", false},
     {"members", V, "", "meta.id", "caom2:Observation.members",
      "Of a coadd: the observationURIs of the observations of its inputs, space-separated (those the caller may see)",
      "CASE WHEN g.kind IN ({coadd_types}) THEN (SELECT {agg}(u, ' ') FROM (SELECT DISTINCT 'caom:' || i.collection || "
@@ -313,6 +315,9 @@ std::string view_select(const Table& table, db::Dialect dialect, const std::stri
     return fmt::format(
         fmt::runtime(text), fmt::arg("main", main), fmt::arg("visible_d", visible_d),
         fmt::arg("visible_i", visible_i), fmt::arg("agg", db::string_agg_function(dialect)),
+        // SQLite has them as the ADQL functions the TAP engine registers.
+        fmt::arg("degrees", dialect == db::Dialect::sqlite ? "adql_degrees" : "degrees"),
+        fmt::arg("asin", dialect == db::Dialect::sqlite ? "adql_asin" : "asin"),
         fmt::arg("obs_key_d", observation_key("d", visit_types)), fmt::arg("obs_key_i", observation_key("i", visit_types)),
         fmt::arg("did_prefix", fmt::format("'ivo://' || {} || '/' || {} || '?'", meta("authority"), meta("name"))),
         fmt::arg("visit_types", visit_types), fmt::arg("coadd_types", types_where(repo::is_coadd)),

@@ -7,6 +7,7 @@ TAP_SCHEMA describes the tables and their keys; embargoed planes and their
 files are hidden from anonymous callers. See docs/caom2.md."""
 import hashlib
 import json
+import math
 
 import numpy as np
 import pytest
@@ -96,6 +97,13 @@ def test_observations_group_an_exposures_planes(tap, planes):
         assert text(observations[k]["intent"]) == "science"
         assert text(observations[k]["algorithm_name"]) == "exposure"
         assert value(observations[k]["sequenceNumber"]) is not None
+    # The elevation is the airmass's (1 / sin of the elevation), as ObsCore gives it.
+    rows = tap.search("SELECT o.environment_elevation, v.airmass FROM caom2.Observation AS o "
+                      "JOIN survey.visits AS v ON v.visit = o.sequenceNumber", maxrec=100000).to_table()
+    assert len(rows) >= len(exposures)
+    for row in rows:
+        assert float(row["environment_elevation"]) == pytest.approx(
+            math.degrees(math.asin(1.0 / float(row["airmass"]))), abs=1e-9)
     calibrations = [o for o in observations.values() if text(o["type"]) in ("bias", "flat")]
     assert calibrations and all(text(o["intent"]) == "calibration" for o in calibrations)
     # The coadd patches (not the logical coadds of a whole band, made on request).
