@@ -85,6 +85,11 @@ struct HduPart {
   // The celestial axes (CTYPE1/2 and the rest), when the header has them.
   std::string ctype1, ctype2, cunit1, cunit2;
   std::optional<double> crpix1, crpix2, crval1, crval2, cd11, cd12, cd21, cd22;
+  // Their reference frame (RADESYS, else as FITS WCS Paper II defaults it
+  // from EQUINOX: ICRS without one, FK4 before 1984, FK5 after) and, for
+  // FK4/FK5, its equinox.
+  std::string coordsys;
+  std::optional<double> equinox;
 };
 
 struct DatasetRecord {

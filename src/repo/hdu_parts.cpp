@@ -77,6 +77,13 @@ std::vector<HduPart> read_hdu_parts(fits::File& file) {
         part.cd12 = cd[1];
         part.cd21 = cd[2];
         part.cd22 = cd[3];
+        const auto equinox = file.read_double("EQUINOX");
+        part.coordsys = header_text(file, "RADESYS");
+        if (part.coordsys.empty()) part.coordsys = header_text(file, "RADECSYS");  // the older spelling
+        if (part.coordsys.empty()) part.coordsys = !equinox ? "ICRS" : *equinox < 1984.0 ? "FK4" : "FK5";
+        if (part.coordsys == "FK4" || part.coordsys == "FK5") {
+          part.equinox = equinox.value_or(part.coordsys == "FK4" ? 1950.0 : 2000.0);
+        }
       } else {
         part.ctype1.clear();
         part.ctype2.clear();
@@ -96,8 +103,8 @@ void insert_hdu_parts(db::Connection& conn, std::int64_t dataset_key, std::span<
   if (parts.empty()) return;
   auto s = conn.prepare_cached(
       "INSERT INTO dataset_part (dataset_key, hdu, name, product_type, naxis, naxis1, naxis2, ctype1, ctype2, cunit1, "
-      "cunit2, crpix1, crpix2, crval1, crval2, cd11, cd12, cd21, cd22) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "cunit2, crpix1, crpix2, crval1, crval2, cd11, cd12, cd21, cd22, coordsys, equinox) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   for (const auto& p : parts) {
     int c = 1;
     const auto text_or_null = [&](const std::string& v) {
@@ -118,6 +125,8 @@ void insert_hdu_parts(db::Connection& conn, std::int64_t dataset_key, std::span<
     for (const auto* v : {&p.crpix1, &p.crpix2, &p.crval1, &p.crval2, &p.cd11, &p.cd12, &p.cd21, &p.cd22}) {
       s->bind(c++, *v);
     }
+    text_or_null(p.coordsys);
+    s->bind(c++, p.equinox);
     s->run();
     s->reset();
   }

@@ -171,6 +171,8 @@ CREATE TABLE IF NOT EXISTS dataset_part (
   cd12         {real},
   cd21         {real},
   cd22         {real},
+  coordsys     TEXT,
+  equinox      {real},
   PRIMARY KEY (dataset_key, hdu)
 );
 

@@ -87,7 +87,7 @@ constexpr std::string_view kObservationFrom =
     "GROUP BY d.collection, {obs_key_d}) AS g";
 
 // Plane: one row per visible dataset (alias d), with its ObsCore row (o).
-constexpr std::array<Column, 27> kPlaneColumns{{
+constexpr std::array<Column, 30> kPlaneColumns{{
     {"obsID", V, "", "meta.id", "caom2:Observation.id", "The plane's observation (caom2.Observation.obsID)",
      "'caom:' || d.collection || '/' || {obs_key_d}", false, true},
     {"planeID", L, "", "meta.id", "caom2:Plane.id", "Identifier of the plane (the registry's dataset key)",
@@ -121,6 +121,8 @@ constexpr std::array<Column, 27> kPlaneColumns{{
      false},
     {"position_bounds", AdqlType::polygon, "deg", "obs.field", "caom2:Plane.position.bounds",
      "Footprint on the sky (ICRS): the dataset's ObsCore s_region", "o.s_region", true},
+    {"position_bounds_size", D, "deg", "phys.angSize;obs.field", "caom2:Plane.position.bounds.size",
+     "Diameter of the smallest circle holding the footprint (ObsCore s_fov)", "o.s_fov", false},
     {"position_resolution", D, "arcsec", "pos.angResolution", "caom2:Plane.position.resolution",
      "Spatial resolution", "o.s_resolution", false},
     {"position_sampleSize", D, "arcsec", "instr.pixel", "caom2:Plane.position.sampleSize", "Pixel scale",
@@ -135,6 +137,8 @@ constexpr std::array<Column, 27> kPlaneColumns{{
      "Shortest wavelength of the band (ObsCore em_min)", "o.em_min", true},
     {"energy_bounds_upper", D, "m", "em.wl;stat.max", "caom2:Plane.energy.bounds.upper",
      "Longest wavelength of the band (ObsCore em_max)", "o.em_max", true},
+    {"energy_bounds_width", D, "m", "instr.bandwidth", "caom2:Plane.energy.bounds.width",
+     "Width of the band: energy_bounds_upper - energy_bounds_lower", "o.em_max - o.em_min", false},
     {"energy_bandpassName", V, "", "instr.bandpass;instr.filter", "caom2:Plane.energy.bandpassName",
      "Filter: the physical filter, else the band", "COALESCE(d.physical_filter, d.band)", true},
     {"energy_resolvingPower", D, "", "spect.resolution", "caom2:Plane.energy.resolvingPower",
@@ -143,6 +147,8 @@ constexpr std::array<Column, 27> kPlaneColumns{{
      "Start of the data, MJD (TAI) (ObsCore t_min)", "o.t_min", true},
     {"time_bounds_upper", D, "d", "time.end;obs.exposure", "caom2:Plane.time.bounds.upper",
      "End of the data, MJD (TAI) (ObsCore t_max)", "o.t_max", true},
+    {"time_bounds_width", D, "d", "time.duration", "caom2:Plane.time.bounds.width",
+     "Time span of the data: time_bounds_upper - time_bounds_lower", "o.t_max - o.t_min", false},
     {"time_exposure", D, "s", "time.duration;obs.exposure", "caom2:Plane.time.exposure",
      "Exposure time (of a coadd, of its inputs together)", "o.t_exptime", true},
     {"dataset_id", V, "", "meta.id", "",
@@ -199,7 +205,7 @@ constexpr std::string_view kPartFrom =
     "FROM {main}dataset_part AS p JOIN {main}dataset AS d ON d.dataset_key = p.dataset_key WHERE {visible_d}";
 
 // Chunk: the image array of a part, with its linear celestial WCS.
-constexpr std::array<Column, 21> kChunkColumns{{
+constexpr std::array<Column, 23> kChunkColumns{{
     {"partID", L, "", "meta.id", "caom2:Part.id", "The chunk's part (caom2.Part.partID)",
      "p.dataset_key * 1000 + p.hdu", false, true},
     {"chunkID", L, "", "meta.id", "caom2:Chunk.id", "Identifier of the chunk (its part's: one chunk per part)",
@@ -211,6 +217,11 @@ constexpr std::array<Column, 21> kChunkColumns{{
     {"positionAxis2", I, "", "meta.number", "caom2:Chunk.positionAxis2",
      "Array axis of the second celestial coordinate (2), null without a celestial WCS",
      "CASE WHEN p.ctype2 IS NULL THEN NULL ELSE 2 END", false},
+    {"position_coordsys", V, "", "meta.code;pos.frame", "caom2:Chunk.position.coordsys",
+     "Celestial frame of the WCS: RADESYS, else ICRS, FK4 or FK5 from EQUINOX (FITS WCS); null without a celestial "
+     "WCS", "p.coordsys", false},
+    {"position_equinox", D, "yr", "time.equinox", "caom2:Chunk.position.equinox",
+     "Equinox of an FK4 or FK5 frame (Besselian or Julian years); null for ICRS", "p.equinox", false},
     {"position_axis_axis1_ctype", V, "", "meta.code", "caom2:Chunk.position.axis.axis1.ctype", "CTYPE1",
      "p.ctype1", true},
     {"position_axis_axis1_cunit", V, "", "meta.unit", "caom2:Chunk.position.axis.axis1.cunit", "CUNIT1", "p.cunit1",

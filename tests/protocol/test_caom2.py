@@ -175,6 +175,11 @@ def test_parts_are_the_files_hdus_and_chunks_their_wcs(tap, repo_dir):
                 assert text(c["position_axis_axis1_ctype"]) == header["CTYPE1"].strip()
                 assert text(c["position_axis_axis2_ctype"]) == header["CTYPE2"].strip()
                 assert text(c["position_axis_axis1_cunit"]) == str(header.get("CUNIT1", "")).strip()
+                # The frame as FITS WCS defines it: RADESYS, else ICRS without an EQUINOX.
+                frame = str(header.get("RADESYS", "")).strip() or ("ICRS" if "EQUINOX" not in header else "FK5")
+                assert text(c["position_coordsys"]) == frame
+                if frame == "ICRS":
+                    assert value(c["position_equinox"]) is None
                 for column, key in [("refCoord_coord1_pix", "CRPIX1"), ("refCoord_coord2_pix", "CRPIX2"),
                                     ("refCoord_coord1_val", "CRVAL1"), ("refCoord_coord2_val", "CRVAL2"),
                                     ("cd11", "CD1_1"), ("cd12", "CD1_2"), ("cd21", "CD2_1"), ("cd22", "CD2_2")]:
