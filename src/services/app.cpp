@@ -41,7 +41,7 @@ App make_app(std::shared_ptr<SharedRepository> repository, const AppOptions& opt
                                                options.jobs);
   catalog->add(datasets_service(repository, options.limits, checks));
   catalog->add(sia_service(repository, options.limits, checks));
-  catalog->add(datalink_service(repository, options.limits, checks));
+  catalog->add(datalink_service(repository, options.limits, options.photometry, checks));
   auto tap_engine = make_tap_engine(*repository, options.tap);
   catalog->add(tap_service(tap_engine, jobs, options.limits, options.tap, options.jobs, checks));
   catalog->add(soda_service(repository, jobs, checks, SodaOptions{.limits = options.soda}));

@@ -273,8 +273,7 @@ std::vector<Link> links_of(SharedRepository& repository, const std::string& id, 
   return out;
 }
 
-dali::Service datalink_service(std::shared_ptr<SharedRepository> repository, const dali::ResultLimits& limits,
-                               std::vector<dali::AvailabilityCheck> checks) {
+dali::Endpoint datalink_links_declaration(const dali::ResultLimits& limits) {
   std::vector<dali::ParamSpec> params{
       {.name = "ID",
        .type = dali::ParamType::text,
@@ -298,7 +297,24 @@ dali::Service datalink_service(std::shared_ptr<SharedRepository> repository, con
       .standard_id = "ivo://ivoa.net/std/DataLink#links-1.1",
       .interface_version = "1.1",
   };
-  links.handler = [repository, limits](const http::Request& request, const dali::ParsedParams& params) {
+  return links;
+}
+
+void write_datalink_descriptor(votable::VotableWriter& writer, const dali::ResultLimits& limits,
+                               const std::string& base_url, const std::string& id_field) {
+  dali::write_service_descriptor(writer, datalink_links_declaration(limits),
+                                 {.id = std::string(kDatalinkDescriptorId),
+                                  .access_url = base_url + links::endpoint(links::kDatalink, "links"),
+                                  .description = "DataLink links of the dataset in the column " + id_field,
+                                  .refs = {{"ID", id_field}},
+                                  .omit = {"MAXREC", "RESPONSEFORMAT"}});
+}
+
+dali::Service datalink_service(std::shared_ptr<SharedRepository> repository, const dali::ResultLimits& limits,
+                               const PhotometryLimits& photometry_limits, std::vector<dali::AvailabilityCheck> checks) {
+  dali::Endpoint links = datalink_links_declaration(limits);
+  links.handler = [repository, limits, photometry_limits](const http::Request& request,
+                                                          const dali::ParsedParams& params) {
     const std::string base = request.base_url();
     auto rows = std::make_shared<std::vector<Link>>();
     for (const auto& id : params.all_as<std::string>("ID")) {
@@ -320,7 +336,7 @@ dali::Service datalink_service(std::shared_ptr<SharedRepository> repository, con
                }
              },
          .more_resources =
-             [base, limits, photometry](votable::VotableWriter& writer) {
+             [base, limits, photometry, photometry_limits](votable::VotableWriter& writer) {
                dali::write_service_descriptor(writer, soda_sync_declaration(),
                                               {.id = std::string(kSodaDescriptorId),
                                                .access_url = base + links::endpoint(links::kSoda, "sync"),
@@ -329,7 +345,7 @@ dali::Service datalink_service(std::shared_ptr<SharedRepository> repository, con
                // Only when a row offers it: a raw's or a coadd's links do not.
                if (!photometry) return;
                dali::write_service_descriptor(
-                   writer, photometry_sync_declaration(limits, PhotometryLimits{}),
+                   writer, photometry_sync_declaration(limits, photometry_limits),
                    {.id = std::string(kPhotometryDescriptorId),
                     .access_url = base + links::endpoint(links::kPhotometry, "sync"),
                     .description = "Forced photometry on the image in the ID column at the positions POS",

@@ -16,13 +16,16 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dali/results.hpp"
 #include "dali/service.hpp"
 #include "http/router.hpp"
 #include "services/repository_access.hpp"
+#include "services/settings.hpp"
 #include "votable/model.hpp"
+#include "votable/writer.hpp"
 
 namespace pixserve::services {
 
@@ -60,8 +63,23 @@ std::vector<Link> links_of(SharedRepository& repository, const std::string& id, 
 // The absolute URL of a dataset's file.
 std::string file_url(const std::string& base_url, const std::string& dataset_id);
 
+// The links endpoint as declared, without a handler: what DataLink service
+// descriptors in other services' results (TAP) are written from.
+dali::Endpoint datalink_links_declaration(const dali::ResultLimits& limits);
+
+// The XML ID of the links descriptor in a results table.
+inline constexpr std::string_view kDatalinkDescriptorId = "datalink-links";
+
+// Writes the DataLink links service descriptor (DataLink 1.1 section 4),
+// its ID taken from the results FIELD whose XML ID is `id_field`: what
+// pyvo's iter_datalinks() and TOPCAT follow from a table of datasets.
+void write_datalink_descriptor(votable::VotableWriter& writer, const dali::ResultLimits& limits,
+                               const std::string& base_url, const std::string& id_field);
+
+// photometry_limits: the forced photometry descriptor offered with a
+// calexp's or a difference image's links declares them.
 dali::Service datalink_service(std::shared_ptr<SharedRepository> repository, const dali::ResultLimits& limits,
-                               std::vector<dali::AvailabilityCheck> checks);
+                               const PhotometryLimits& photometry_limits, std::vector<dali::AvailabilityCheck> checks);
 
 // GET /api/files/{id}, /api/files/{id}/preview.png, /api/files/{id}/header
 // and /api/files/{id}/recipe,

@@ -1,5 +1,6 @@
 #include "services/tap.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -14,6 +15,7 @@
 #include "db/database.hpp"
 #include "http/headers.hpp"
 #include "http/params.hpp"
+#include "services/datalink.hpp"
 #include "services/links.hpp"
 #include "tap/fetch.hpp"
 #include "uws/job_service.hpp"
@@ -192,13 +194,28 @@ tap::QueryRequest query_request(TapCall& call, const auth::Identity& who) {
 // A failure after the first row (the time limit, an abort, the database
 // lost) ends the table early with the error in the stats (and, in a
 // VOTable, its QUERY_STATUS ERROR).
+//
+// A result with a column of publisher DIDs (ivoa.obscore.obs_publisher_did,
+// caom2.Plane.publisherID) carries the DataLink service descriptor of its
+// datasets, as SIAv2's rows carry their access_url: pyvo's iter_datalinks()
+// and TOPCAT's activation actions follow it from a TAP table.
 dali::TableStats write_result(votable::Sink sink, const dali::ResponseFormat& format, tap::QueryCursor& cursor,
-                              std::int64_t maxrec, const std::string& adql) {
+                              std::int64_t maxrec, const std::string& adql, const dali::ResultLimits& limits,
+                              const std::string& base_url) {
   dali::TableResult table;
   table.name = "result";
   table.description = "Result of the ADQL query";
   table.fields = cursor.fields();
   table.infos = {{"QUERY", adql.substr(0, 10'000)}};
+  const auto did = std::find_if(table.fields.begin(), table.fields.end(), [](const votable::Field& f) {
+    return http::iequals(f.utype, "obscore:Curation.publisherDID") || http::iequals(f.utype, "caom2:Plane.publisherID");
+  });
+  if (did != table.fields.end()) {
+    did->id = "publisher_did";
+    table.more_resources = [&limits, &base_url](votable::VotableWriter& writer) {
+      write_datalink_descriptor(writer, limits, base_url, "publisher_did");
+    };
+  }
   table.rows = [&cursor](const dali::RowSink& emit) {
     try {
       while (const auto* row = cursor.next()) {
@@ -574,7 +591,8 @@ dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, std::shared_pt
          .size = std::nullopt,
          .produce =
              [engine, cursor, format = call.format, maxrec = call.maxrec, adql = call.adql,
-              synchronous = run.synchronous(), cancel = run.cancel()](const http::ByteSink& sink) {
+              synchronous = run.synchronous(), cancel = run.cancel(), limits,
+              base_url = run.base_url()](const http::ByteSink& sink) {
                struct Gone {};
                dali::TableStats stats;
                try {
@@ -582,7 +600,7 @@ dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, std::shared_pt
                      [&sink](std::string_view chunk) {
                        if (!sink(chunk)) throw Gone{};
                      },
-                     format, *cursor, maxrec, adql);
+                     format, *cursor, maxrec, adql, limits, base_url);
                } catch (const Gone&) {
                  return false;
                }

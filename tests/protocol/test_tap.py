@@ -92,9 +92,27 @@ def test_access_urls_are_absolute_and_pyvo_follows_them_to_datalink(tap, server)
             datalink = DatalinkResults.from_result_url(str(row["access_url"]))
             this = [link for link in datalink if link.semantics == "#this"]
             assert this and str(row["obs_id"]) in this[0].access_url
+    # A result with publisher DIDs carries DataLink's service descriptor,
+    # which pyvo's iter_datalinks() follows (one batch of IDs), sync and async.
+    q = "SELECT TOP 3 obs_id, obs_publisher_did FROM ivoa.obscore WHERE dataproduct_subtype = 'calexp' ORDER BY obs_id"
+    for result in (tap.search(q), tap.run_async(q)):
+        descriptor = result.get_adhocservice_by_ivoid("ivo://ivoa.net/std/DataLink#links")
+        access = [p.value for p in descriptor.params if p.name == "accessURL"]
+        assert access == [server.url + "/api/datalink/links"]
+        links = list(result.iter_datalinks())
+        assert len(links) == 3
+        for row, datalink in zip(result.to_table(), links):
+            this = [link for link in datalink if link.semantics == "#this"]
+            assert len(this) == 1 and this[0].access_url.endswith("/api/files/" + str(row["obs_id"]))
+    # caom2.Plane's publisherID is the same identifier.
+    planes = tap.search("SELECT TOP 2 publisherID FROM caom2.Plane ORDER BY publisherID")
+    assert len(list(planes.iter_datalinks())) == 2
+    # Without such a column there is no descriptor.
+    plain = tap.search("SELECT TOP 1 obs_id FROM ivoa.obscore")
+    assert not [r for r in plain.votable.resources if r.utype == "adhoc:service"]
     # The address a client reached the server by is the one written.
     other = server.url.replace("127.0.0.1", "localhost")
-    table = TAPService(other + "/api/tap").search(q).to_table()
+    table = TAPService(other + "/api/tap").search("SELECT TOP 2 access_url FROM ivoa.obscore").to_table()
     assert all(str(u).startswith(other + "/api/datalink/links?ID=") for u in table["access_url"])
 
 
