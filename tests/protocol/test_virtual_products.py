@@ -89,7 +89,7 @@ def test_virtual_calexps_are_ordinary_rows_in_tap(server):
     assert len(rows) == 6
     assert set(rows["storage"]) == {"virtual"}
     assert set(rows["calib_level"]) == {2}
-    assert all(str(u).startswith("/api/datalink/links?ID=ivo%3A%2F%2F") for u in rows["access_url"])
+    assert all(str(u).startswith(server.url + "/api/datalink/links?ID=ivo%3A%2F%2F") for u in rows["access_url"])
     assert all(str(r).startswith("POLYGON") or "Polygon" in str(r) for r in rows["s_region"])
     raws = TAPService(server.url + "/api/tap").search(
         "SELECT COUNT(*) AS n FROM survey.datasets WHERE dataset_type = 'raw' AND storage = 'file'").to_table()
