@@ -1,6 +1,7 @@
 #include "repo/hdu_parts.hpp"
 
 #include <array>
+#include <stdexcept>
 #include <string>
 
 #include <fmt/format.h>
@@ -48,6 +49,9 @@ std::array<std::optional<double>, 4> cd_matrix(fits::File& file) {
 std::vector<HduPart> read_hdu_parts(fits::File& file) {
   std::vector<HduPart> parts;
   const int count = file.hdu_count();
+  if (count > kMaxHdus) {
+    throw std::length_error(fmt::format("{} HDUs: at most {} are registered", count, kMaxHdus));
+  }
   for (int number = 1; number <= count; ++number) {
     file.move_to_hdu(number);
     HduPart part;

@@ -607,6 +607,8 @@ MappedRecord read_mapped_metadata(const std::filesystem::path& path, const std::
     return out;
   } catch (const fits::FitsError& e) {
     throw IngestError(path, fmt::format("not a readable FITS file: {}", e.what()));
+  } catch (const std::length_error& e) {
+    throw IngestError(path, e.what());
   }
 }
 

@@ -49,8 +49,34 @@ void write_caom2_calexp(const fs::path& file) {
   f.write_double("CDELT1", -2e-4);
   f.write_double("CDELT2", 2e-4);
   f.write_double("PC1_2", 0.5);
+  f.write_double("EQUINOX", 2000.0);  // without RADESYS: FK5 (FITS WCS paper II)
   f.append_int_table("INPUTS", {"VISIT"}, {{1, 2}});
   f.close();
+}
+
+// Part and chunk IDs hold the HDU number in three digits: a file of more
+// HDUs is refused by ingest, naming the file, rather than registered with
+// IDs that would be another dataset's.
+TEST(Caom2Parts, AFileOfMoreHdusThanPartIdsHoldIsRefused) {
+  pixserve::testing::ScratchDir s("caom2_many_hdus");
+  const auto path = s.dir / "many.fits";
+  write_caom2_calexp(path);  // 6 HDUs
+  const auto append = [&path](int n) {
+    auto f = fits::File::open(path, fits::OpenMode::read_write);
+    for (int i = 0; i < n; ++i) f.append_image(fits::Image<float>(1, 1, 0.0F));
+    f.close();
+  };
+  append(kMaxHdus - 6);
+  EXPECT_EQ(read_dataset_metadata(path, {}).parts.size(), static_cast<std::size_t>(kMaxHdus));
+  append(1);
+  EXPECT_THROW(read_hdu_parts(path), std::length_error);
+  try {
+    read_dataset_metadata(path, {});
+    ADD_FAILURE() << "a file of " << kMaxHdus + 1 << " HDUs was read";
+  } catch (const IngestError& e) {
+    EXPECT_NE(std::string(e.what()).find("1001 HDUs"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("many.fits"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Caom2Parts, EveryHduIsAPartWithItsArrayAndWcs) {
@@ -81,6 +107,9 @@ TEST(Caom2Parts, EveryHduIsAPartWithItsArrayAndWcs) {
   EXPECT_DOUBLE_EQ(*image.cd12, 2e-5);
   EXPECT_DOUBLE_EQ(*image.cd21, 3e-5);
   EXPECT_DOUBLE_EQ(*image.cd22, 1e-3);
+  // Its frame as the header gives it (RADESYS), or ICRS without EQUINOX.
+  EXPECT_FALSE(image.coordsys.empty());
+  EXPECT_TRUE(image.coordsys == "ICRS" || image.coordsys == "FK5") << image.coordsys;
   // A plane without a WCS has an array and no position axes.
   EXPECT_EQ(parts[2].naxis1, 40);
   EXPECT_TRUE(parts[2].ctype1.empty());
@@ -94,6 +123,8 @@ TEST(Caom2Parts, EveryHduIsAPartWithItsArrayAndWcs) {
   EXPECT_DOUBLE_EQ(*pc.cd21, 0.0);
   EXPECT_DOUBLE_EQ(*pc.cd22, 2e-4);
   EXPECT_TRUE(pc.cunit1.empty());
+  EXPECT_EQ(pc.coordsys, "FK5");
+  EXPECT_EQ(pc.equinox, 2000.0);
   // Ingest reads them with the rest of the metadata.
   const auto rec = read_dataset_metadata(s.dir / "calexp.fits", {});
   ASSERT_EQ(rec.parts.size(), 6U);
