@@ -49,6 +49,12 @@ std::string_view to_string(DatasetType t) {
   return "user";
 }
 
+std::vector<DatasetType> dataset_types() {
+  std::vector<DatasetType> out;
+  for (const auto& [type, name] : kTypeNames) out.push_back(type);
+  return out;
+}
+
 std::optional<DatasetType> dataset_type_from_string(std::string_view s) {
   for (const auto& [type, name] : kTypeNames) {
     if (name == s) return type;

@@ -19,6 +19,8 @@ enum class DatasetType { raw, bias, flat, calexp, calexp_comp, diffim, deepCoadd
 
 std::string_view to_string(DatasetType t);
 std::optional<DatasetType> dataset_type_from_string(std::string_view s);
+// Every dataset type, in declaration order.
+std::vector<DatasetType> dataset_types();
 bool is_visit_based(DatasetType t);    // raw, calexp, calexp_comp, diffim
 bool is_coadd(DatasetType t);          // deepCoadd, goodSeeingCoadd
 bool is_calibration(DatasetType t);    // bias, flat

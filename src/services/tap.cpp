@@ -81,8 +81,6 @@ std::vector<dali::ParamSpec> tap_params(const dali::ResultLimits& limits) {
   return p;
 }
 
-bool iequals(std::string_view a, std::string_view b) { return http::ascii_lower(a) == http::ascii_lower(b); }
-
 std::string trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
@@ -101,7 +99,7 @@ using UploadSource = std::function<std::optional<std::string>(std::string_view p
 
 TapCall prepare_call(const dali::ParsedParams& p, const dali::ResultLimits& limits, const tap::TapSettings& options,
                      const UploadSource& upload_source) {
-  if (auto request = p.first<std::string>("REQUEST"); request && !iequals(trim(*request), "doQuery")) {
+  if (auto request = p.first<std::string>("REQUEST"); request && !http::iequals(trim(*request), "doQuery")) {
     throw dali::usage_error(fmt::format("REQUEST: '{}' is not supported; use doQuery", request->substr(0, 40)));
   }
   if (auto version = p.first<std::string>("VERSION"); version && *version != "1.0" && *version != "1.1") {
@@ -109,7 +107,7 @@ TapCall prepare_call(const dali::ParsedParams& p, const dali::ResultLimits& limi
                                         version->substr(0, 20)));
   }
   const std::string lang = trim(p.first<std::string>("LANG").value_or(""));
-  if (!iequals(lang, "ADQL") && !iequals(lang, "ADQL-2.0") && !iequals(lang, "ADQL-2.1")) {
+  if (!http::iequals(lang, "ADQL") && !http::iequals(lang, "ADQL-2.0") && !http::iequals(lang, "ADQL-2.1")) {
     std::string shown = lang.substr(0, 40);
     for (auto& c : shown) {
       if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
@@ -649,7 +647,7 @@ dali::Service tap_service(std::shared_ptr<tap::TapEngine> engine, std::shared_pt
                           .max_inline_upload_bytes = options.max_upload_bytes});
   service.endpoints.push_back(std::move(examples));
   service.tables = [engine](const http::Request& req) {
-    const bool min = iequals(req.params().first("detail").value_or(""), "min");
+    const bool min = http::iequals(req.params().first("detail").value_or(""), "min");
     return http::Response::text(200, engine->metadata().vosi_tables_xml(min), "text/xml; charset=utf-8");
   };
   service.capabilities = [limits, options, jobs](const http::Request& req) {

@@ -291,9 +291,7 @@ std::string lower(std::string_view s) {
 template <typename Pick>
 std::string types_where(Pick pick) {
   std::string out;
-  for (const auto t : {repo::DatasetType::raw, repo::DatasetType::bias, repo::DatasetType::flat,
-                       repo::DatasetType::calexp, repo::DatasetType::calexp_comp, repo::DatasetType::diffim,
-                       repo::DatasetType::deepCoadd, repo::DatasetType::goodSeeingCoadd, repo::DatasetType::user}) {
+  for (const auto t : repo::dataset_types()) {
     if (pick(t)) out += fmt::format("{}'{}'", out.empty() ? "" : ", ", repo::to_string(t));
   }
   return out;
