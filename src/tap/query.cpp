@@ -537,7 +537,8 @@ void TapEngine::release(std::unique_ptr<Connection> connection) {
 
 std::string TapEngine::with_tables(const std::string& sql, const Viewer& viewer, const std::string& base_url) const {
   std::string tables;
-  for (const auto& view : view_definitions(viewer, base_url + options_.datalink_links, db::Dialect::postgresql)) {
+  const auto named = [&sql](std::string_view name) { return names_table(sql, name); };
+  for (const auto& view : view_definitions(viewer, base_url + options_.datalink_links, db::Dialect::postgresql, named)) {
     // Inlined into the query as a view would be (a table named twice is
     // not computed once into a result without indexes).
     if (names_table(sql, view.name)) tables += fmt::format("{}{} AS NOT MATERIALIZED ({})", tables.empty() ? "" : ", ",

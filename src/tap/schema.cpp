@@ -477,7 +477,9 @@ std::string visibility_predicate(const Viewer& viewer, std::string_view alias, d
   return "(" + sql + ")";
 }
 
-std::vector<ViewDefinition> view_definitions(const Viewer& viewer, std::string_view datalink_links, db::Dialect dialect) {
+std::vector<ViewDefinition> view_definitions(const Viewer& viewer, std::string_view datalink_links, db::Dialect dialect,
+                                             const std::function<bool(std::string_view)>& wanted) {
+  const auto skip = [&wanted](const std::string& name) { return wanted && !wanted(name); };
   const std::string d = visibility_predicate(viewer, "d", dialect);
   const std::string i = visibility_predicate(viewer, "i", dialect);
   const std::string e = visibility_predicate(viewer, "e", dialect);
@@ -537,6 +539,7 @@ std::vector<ViewDefinition> view_definitions(const Viewer& viewer, std::string_v
   // by whoever may see a dataset of that visit (an embargoed visit's
   // summary stays hidden with its images).
   for (const auto& t : repo::efd::tables()) {
+    if (skip(t.view_name())) continue;
     std::string columns;
     for (const auto& c : t.columns) columns += fmt::format("{}e.{} AS {}", columns.empty() ? "" : ", ", c.name, c.name);
     std::string select = fmt::format("SELECT {} FROM {}{} AS e", columns, main, t.registry_name);
@@ -547,7 +550,9 @@ std::vector<ViewDefinition> view_definitions(const Viewer& viewer, std::string_v
   }
   // CAOM2: a plane and its files with its dataset; an observation with any
   // of its planes (tap/caom2.hpp).
-  for (const auto& t : caom2::tables()) views.push_back({t.view_name(), caom2::view_select(t, dialect, d, i)});
+  for (const auto& t : caom2::tables()) {
+    if (!skip(t.view_name())) views.push_back({t.view_name(), caom2::view_select(t, dialect, d, i)});
+  }
   return views;
 }
 

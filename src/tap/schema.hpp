@@ -19,6 +19,7 @@
 // rows the caller may see (visibility_predicate()).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -119,7 +120,11 @@ struct ViewDefinition {
   std::string name;    // tap_ivoa_obscore, tap_survey_*
   std::string select;  // SELECT ... FROM the registry's tables WHERE visible
 };
-std::vector<ViewDefinition> view_definitions(const Viewer& viewer, std::string_view datalink_links, db::Dialect dialect);
+// wanted: when set, the EFD and CAOM2 views it refuses (by name) are not
+// built: a PostgreSQL query carries only the views it names, and the CAOM2
+// ones are long to write.
+std::vector<ViewDefinition> view_definitions(const Viewer& viewer, std::string_view datalink_links, db::Dialect dialect,
+                                             const std::function<bool(std::string_view)>& wanted = {});
 
 // The statements that create them as TEMP views on one query connection
 // (SQLite); run whenever the viewer changes, after drop_views_sql().
