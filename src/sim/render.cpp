@@ -165,7 +165,10 @@ std::vector<fits::Image<std::int32_t>> render_raw(const std::vector<AmplifierSpe
           // Poisson (normal approximation) and read noise in one deviate.
           electrons = std::min(mean + std::sqrt(mean + h.read_noise * h.read_noise) * rng.normal(), amp.full_well);
         } else {
-          electrons = rng.poisson(mean) + h.read_noise * rng.normal();
+          // Two draws in two statements: the order of a + b's operands is
+          // the compiler's choice, and the pixels must not depend on it.
+          const double photons = rng.poisson(mean);
+          electrons = photons + h.read_noise * rng.normal();
         }
         raw.at(h.datasec.column(i), ry) = digitize(level + (bias.at(dx, dy) + electrons) / h.gain);
       }

@@ -79,7 +79,12 @@ SkyModel SkyModel::generate(const SurveyConfig& config) {
     SkyObject o;
     o.id = next_id++;
     o.position = point_in_disc(rng, config.field_center, config.field_radius_deg);
-    o.mag = colours(power_law_magnitude(rng, 16.0, 24.5, 0.25), rng.uniform(0.2, 1.4));
+    // The colour is drawn before the magnitude, each in a statement of its
+    // own: the order of a call's arguments is the compiler's choice, and the
+    // sky of a seed must be the same whichever compiler built the simulator.
+    const double colour = rng.uniform(0.2, 1.4);
+    const double magnitude = power_law_magnitude(rng, 16.0, 24.5, 0.25);
+    o.mag = colours(magnitude, colour);
     if (rng.uniform() < config.variable_fraction) {
       o.type = ObjectType::variable_star;
       o.amplitude = rng.uniform(0.1, 1.0);
