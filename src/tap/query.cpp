@@ -541,8 +541,8 @@ std::string TapEngine::with_tables(const std::string& sql, const Viewer& viewer,
   for (const auto& view : view_definitions(viewer, base_url + options_.datalink_links, db::Dialect::postgresql, named)) {
     // Inlined into the query as a view would be (a table named twice is
     // not computed once into a result without indexes).
-    if (names_table(sql, view.name)) tables += fmt::format("{}{} AS NOT MATERIALIZED ({})", tables.empty() ? "" : ", ",
-                                                           adql::quote_identifier(view.name), view.select);
+    tables += fmt::format("{}{} AS NOT MATERIALIZED ({})", tables.empty() ? "" : ", ", adql::quote_identifier(view.name),
+                          view.select);
   }
   for (const auto& [name, cte] : tap_schema_ctes_) {
     if (names_table(sql, name)) tables += (tables.empty() ? "" : ", ") + cte;

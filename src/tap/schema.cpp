@@ -3,6 +3,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <variant>
+#include <vector>
 
 #include <fmt/format.h>
 #include <pugixml.hpp>
@@ -534,6 +535,7 @@ std::vector<ViewDefinition> view_definitions(const Viewer& viewer, std::string_v
       "COUNT(*) AS n_datasets FROM " + main + "dataset AS d WHERE d.tract IS NOT NULL AND d.patch IS NOT NULL AND " + d +
           " GROUP BY d.skymap, d.tract, d.patch"},
   };
+  std::erase_if(views, [&skip](const ViewDefinition& v) { return skip(v.name); });
   // The R-EFD tables. Weather is site telemetry, public like the sky; a
   // visit's summary tells when and how a visit was observed, so it is seen
   // by whoever may see a dataset of that visit (an embargoed visit's

@@ -120,9 +120,9 @@ struct ViewDefinition {
   std::string name;    // tap_ivoa_obscore, tap_survey_*
   std::string select;  // SELECT ... FROM the registry's tables WHERE visible
 };
-// wanted: when set, the EFD and CAOM2 views it refuses (by name) are not
-// built: a PostgreSQL query carries only the views it names, and the CAOM2
-// ones are long to write.
+// wanted: when set, only the views it accepts (by name) are returned, and
+// the EFD and CAOM2 ones it refuses are not even written (the CAOM2 ones are
+// long): a PostgreSQL query carries only the views it names.
 std::vector<ViewDefinition> view_definitions(const Viewer& viewer, std::string_view datalink_links, db::Dialect dialect,
                                              const std::function<bool(std::string_view)>& wanted = {});
 
