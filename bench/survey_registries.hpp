@@ -1,7 +1,8 @@
-// The survey registries of bench_sia and bench_tap on either backend: made
-// once per size on SQLite (make_survey_repository), and copied onto
-// PostgreSQL with the product's own `pixserve registry migrate`, timed, so
-// that both backends hold the very same rows. PostgreSQL is a private
+// The survey registries of bench_sia and bench_tap on either backend, made
+// once per size by make_survey_repository (the same rows on both). When an
+// SQLite registry of the size is at hand (both backends asked for, or one
+// kept), PostgreSQL's is copied from it with the product's own `pixserve
+// registry migrate`, timed; otherwise it is made there directly. PostgreSQL is a private
 // server the bench starts and stops (scripts/postgresql-test-server.sh), or
 // one given by its URL, where each size gets a database of its own
 // (pixserve_bench_<rows>) that --keep keeps for later runs.
@@ -230,19 +231,22 @@ class SurveyRegistries {
   }
 
   repo::Repository open(std::int64_t rows, Backend backend) {
-    // A PostgreSQL registry kept from an earlier run needs no SQLite one.
-    if (backend == Backend::postgresql) {
-      if (auto kept = kept_postgresql(rows)) return std::move(*kept);
-    }
     const auto root = dir_ / fmt::format("repo-{}", rows);
-    const bool made_now = std::find(made_.begin(), made_.end(), root) != made_.end();
-    if (!made_now && !(keep_ && is_complete_survey_repository(root, rows))) {
+    const bool sqlite_ready = std::find(made_.begin(), made_.end(), root) != made_.end() ||
+                              (keep_ && is_complete_survey_repository(root, rows));
+    if (backend == Backend::postgresql) {
+      // A PostgreSQL registry kept from an earlier run needs no SQLite one,
+      // and without an SQLite one at hand the rows go straight onto
+      // PostgreSQL (no 10 GB file beside the database at 10^7 rows).
+      if (auto kept = kept_postgresql(rows)) return std::move(*kept);
+      return sqlite_ready ? migrate_to_postgresql(root, rows) : make_postgresql(rows);
+    }
+    if (!sqlite_ready) {
       std::filesystem::remove_all(root);
       made_.push_back(root);
       make_survey_repository(root, rows);
     }
-    if (backend == Backend::sqlite) return repo::Repository::open(root);
-    return open_postgresql(root, rows);
+    return repo::Repository::open(root);
   }
 
  private:
@@ -263,19 +267,32 @@ class SurveyRegistries {
     return repository;
   }
 
-  repo::Repository open_postgresql(const std::filesystem::path& sqlite_root, std::int64_t rows) {
+  // An empty database pixserve_bench_<rows> and the repository
+  // repo-<rows>-postgresql whose registry it is.
+  std::pair<std::filesystem::path, std::string> new_postgresql_database(std::int64_t rows) {
     const std::string server_url = this->server_url();
     const std::string database = fmt::format("pixserve_bench_{}", rows);
-    const std::string url = with_database(server_url, database);
     const auto root = dir_ / fmt::format("repo-{}-postgresql", rows);
     std::filesystem::remove_all(root);
     made_.push_back(root);
-    {
-      auto admin = db::open_postgresql(server_url);
-      admin->exec(fmt::format("DROP DATABASE IF EXISTS {} WITH (FORCE)", database));
-      admin->exec(fmt::format("CREATE DATABASE {} ENCODING 'UTF8' LOCALE 'C' TEMPLATE template0", database));
-      databases_.push_back(database);
-    }
+    auto admin = db::open_postgresql(server_url);
+    admin->exec(fmt::format("DROP DATABASE IF EXISTS {} WITH (FORCE)", database));
+    admin->exec(fmt::format("CREATE DATABASE {} ENCODING 'UTF8' LOCALE 'C' TEMPLATE template0", database));
+    databases_.push_back(database);
+    return {root, with_database(server_url, database)};
+  }
+
+  // The survey's rows made onto PostgreSQL directly.
+  repo::Repository make_postgresql(std::int64_t rows) {
+    const auto [root, url] = new_postgresql_database(rows);
+    repo::RepositoryConfig config;
+    config.registry = url;
+    return make_survey_repository(root, rows, config);
+  }
+
+  // The SQLite registry at sqlite_root copied onto PostgreSQL.
+  repo::Repository migrate_to_postgresql(const std::filesystem::path& sqlite_root, std::int64_t rows) {
+    const auto [root, url] = new_postgresql_database(rows);
     repo::RepositoryConfig config;
     config.registry = url;
     repo::Repository::open_or_create(root, config);

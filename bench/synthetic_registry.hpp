@@ -24,6 +24,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
+#include <memory>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -33,6 +35,7 @@
 
 #include <fmt/format.h>
 
+#include "db/copy.hpp"
 #include "db/database.hpp"
 #include "repo/repository.hpp"
 #include "sky/geometry.hpp"
@@ -286,19 +289,11 @@ inline bool is_complete_survey_repository(const std::filesystem::path& root, std
   return in >> n && n == rows;
 }
 
-// Creates the survey repository at root (which must not exist) with exactly
-// `rows` datasets (calexps, then the coadds), its registry where `config`
-// says (SQLite by default). Commits every 100,000 rows, so that the SQLite
-// write-ahead log stays small; prints progress every 10% and the rate.
-inline repo::Repository make_survey_repository(const std::filesystem::path& root, std::int64_t rows,
-                                               const repo::RepositoryConfig& config = {}, std::uint64_t seed = 1) {
-  auto repository = repo::Repository::open_or_create(root, config);
-  auto& registry = repository.registry();
-  if (registry.connection().dialect() == db::Dialect::sqlite) {
-    // A bulk load: the B-trees of 10^7 rows stay in 512 MB of pages instead
-    // of being read back from the file at each insert.
-    registry.connection().exec("PRAGMA cache_size = -524288");
-  }
+// The `rows` datasets of a survey registry (calexps of the visits in time
+// order, then the coadds), each handed to take(const repo::DatasetRecord&)
+// in the order of registration; the same rows for the same seed.
+template <typename Take>
+void for_each_survey_record(std::int64_t rows, std::uint64_t seed, Take take) {
   const auto field = survey_field(rows);
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
@@ -309,21 +304,6 @@ inline repo::Repository make_survey_repository(const std::filesystem::path& root
   auto coadds = survey_coadds(field, first_mjd(0), first_mjd(rows / kDetectors));
   if (static_cast<std::int64_t>(coadds.size()) > rows / 10) coadds.resize(static_cast<std::size_t>(rows / 10));
   const std::int64_t calexps = rows - static_cast<std::int64_t>(coadds.size());
-
-  const auto t0 = std::chrono::steady_clock::now();
-  std::optional<db::Transaction> tx;
-  std::int64_t done = 0;
-  const auto inserted = [&] {
-    if (++done % 100'000 == 0) {
-      tx->commit();
-      tx.emplace(registry.connection());
-    }
-    if (rows >= 10 && done % (rows / 10) == 0) {
-      fmt::print(stderr, "  {} / {} datasets ({:.0f} rows/s)\n", done, rows,
-                 static_cast<double>(done) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-  };
-  tx.emplace(registry.connection());
   Pointing pointing;
   double seeing = 0, airmass = 0, sky_level = 0;
   for (std::int64_t i = 0; i < calexps; ++i) {
@@ -339,18 +319,114 @@ inline repo::Repository make_survey_repository(const std::filesystem::path& root
     auto r = survey_calexp(visit, detector, pointing, seeing, airmass, sky_level, rng());
     r.t_min = first_mjd(visit);
     r.t_max = *r.t_min + 30.0 / 86400.0;
-    registry.insert(r);
-    inserted();
+    take(r);
   }
-  for (const auto& r : coadds) {
-    registry.insert(r);
+  for (const auto& r : coadds) take(r);
+}
+
+// The registry tables a survey's rows fill (the others stay empty).
+inline const std::vector<std::string>& survey_registry_tables() {
+  static const std::vector<std::string> tables{"dataset", "footprint_cell", "center_cell", "provenance",
+                                               "dataset_part"};
+  return tables;
+}
+
+// Loads a survey's rows into an empty PostgreSQL registry, calling
+// inserted() after each. A round trip per row (Registry::insert) would take
+// hours at 10^7 rows, so batches of rows are registered by the product's
+// own Registry::insert in an in-memory SQLite registry and its tables are
+// copied as `registry migrate` copies them (db::copy_table), one batch being
+// copied while the next is made; the keys run on from batch to batch, and
+// the indexes and foreign keys are built once, at the end, in the one
+// transaction of the whole load.
+template <typename Inserted>
+void load_survey_into_postgresql(repo::Registry& target, std::int64_t rows, std::uint64_t seed, Inserted inserted) {
+  constexpr std::int64_t kBatch = 100'000;
+  auto& to = target.connection();
+  db::Transaction tx(to);
+  std::vector<std::unique_ptr<db::DeferredIndexes>> deferred;
+  for (const auto& table : survey_registry_tables()) deferred.push_back(std::make_unique<db::DeferredIndexes>(to, table));
+  const auto new_batch = [&] {
+    auto batch = std::make_unique<repo::Registry>(db::open_sqlite(":memory:", true), target.index_order());
+    batch->connection().exec("PRAGMA foreign_keys = OFF");  // its first row is given its key below
+    batch->connection().exec("BEGIN");
+    return batch;
+  };
+  auto batch = new_batch();
+  std::int64_t first_key = 1, in_batch = 0;
+  std::future<void> copying;  // declared after tx: waited for before tx rolls back on an exception
+  const auto ship = [&] {
+    batch->connection().exec("COMMIT");
+    if (copying.valid()) copying.get();
+    copying = std::async(std::launch::async, [&to, from = std::move(batch)] {
+      for (const auto& table : survey_registry_tables()) db::copy_table(from->connection(), to, table);
+    });
+    batch = new_batch();
+    first_key += in_batch;
+    in_batch = 0;
+  };
+  for_each_survey_record(rows, seed, [&](const repo::DatasetRecord& r) {
+    batch->insert(r);
+    if (in_batch == 0 && first_key != 1) {
+      // SQLite gives each new row the largest key so far plus one: with the
+      // batch's first row renumbered, the rest follow it.
+      for (const std::string table : {"dataset", "footprint_cell", "center_cell", "dataset_part"}) {
+        batch->connection().exec(fmt::format("UPDATE {} SET dataset_key = {} WHERE dataset_key = 1", table, first_key));
+      }
+    }
     inserted();
+    if (++in_batch == kBatch) ship();
+  });
+  if (in_batch > 0) ship();
+  copying.get();
+  for (auto& d : deferred) d->restore();
+  to.exec("SELECT setval(pg_get_serial_sequence('dataset', 'dataset_key'), "
+          "coalesce((SELECT max(dataset_key) FROM dataset), 0) + 1, false)");
+  tx.commit();
+  to.exec("VACUUM (ANALYZE)");  // statistics and visibility map, as `registry migrate` leaves them
+}
+
+// Creates the survey repository at root (which must not exist) with exactly
+// `rows` datasets (for_each_survey_record), its registry where `config`
+// says (SQLite by default; an empty PostgreSQL database:
+// load_survey_into_postgresql). SQLite commits every 100,000 rows, so that
+// its write-ahead log stays small. Prints progress every 10% and the rate.
+inline repo::Repository make_survey_repository(const std::filesystem::path& root, std::int64_t rows,
+                                               const repo::RepositoryConfig& config = {}, std::uint64_t seed = 1) {
+  auto repository = repo::Repository::open_or_create(root, config);
+  auto& registry = repository.registry();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::int64_t done = 0;
+  const auto report = [&] {
+    if (rows >= 10 && ++done % (rows / 10) == 0) {
+      fmt::print(stderr, "  {} / {} datasets ({:.0f} rows/s)\n", done, rows,
+                 static_cast<double>(done) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+  };
+  if (registry.connection().dialect() == db::Dialect::postgresql) {
+    load_survey_into_postgresql(registry, rows, seed, report);
+  } else {
+    // A bulk load: the B-trees of 10^7 rows stay in 512 MB of pages instead
+    // of being read back from the file at each insert.
+    registry.connection().exec("PRAGMA cache_size = -524288");
+    std::optional<db::Transaction> tx;
+    tx.emplace(registry.connection());
+    std::int64_t in_transaction = 0;
+    for_each_survey_record(rows, seed, [&](const repo::DatasetRecord& r) {
+      registry.insert(r);
+      report();
+      if (++in_transaction == 100'000) {
+        tx->commit();
+        tx.emplace(registry.connection());
+        in_transaction = 0;
+      }
+    });
+    tx->commit();
   }
-  tx->commit();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::ofstream(survey_marker(root)) << rows << '\n';
-  fmt::print("registry: {} datasets ({} calexps of {} visits, {} coadds) inserted in {:.1f} s ({:.0f} rows/s)\n",
-             rows, calexps, (calexps + kDetectors - 1) / kDetectors, coadds.size(), seconds,
+  fmt::print("registry: {} datasets ({}) inserted in {:.1f} s ({:.0f} rows/s)\n", rows,
+             registry.connection().dialect() == db::Dialect::postgresql ? "PostgreSQL" : "SQLite", seconds,
              static_cast<double>(rows) / seconds);
   return repository;
 }

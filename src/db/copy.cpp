@@ -77,44 +77,6 @@ std::vector<std::string> texts_of(Connection& c, const std::string& sql, const s
   return out;
 }
 
-// The non-unique indexes and the foreign keys of a PostgreSQL table, taken
-// away while its rows are loaded and made again afterwards: building an
-// index once from all rows (a sort) and checking a foreign key once (a
-// join) take minutes at 10^8 rows, where maintaining them row by row takes
-// hours. Unique indexes and primary keys stay: they are what the rows are
-// checked against. All of it happens in the caller's transaction.
-class DeferredIndexes {
- public:
-  DeferredIndexes(Connection& c, const std::string& table) : c_(c) {
-    indexes_ = texts_of(c, "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index AS i WHERE i.indrelid = "
-                           "CAST(? AS regclass) AND NOT i.indisunique ORDER BY i.indexrelid", table);
-    const auto names = texts_of(c, "SELECT CAST(CAST(i.indexrelid AS regclass) AS text) FROM pg_index AS i WHERE "
-                                   "i.indrelid = CAST(? AS regclass) AND NOT i.indisunique ORDER BY i.indexrelid",
-                                table);
-    const auto keys = texts_of(c, "SELECT conname FROM pg_constraint WHERE conrelid = CAST(? AS regclass) AND "
-                                  "contype = 'f' ORDER BY oid", table);
-    const auto key_sql = texts_of(c, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = "
-                                     "CAST(? AS regclass) AND contype = 'f' ORDER BY oid", table);
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-      c.exec(fmt::format("ALTER TABLE {} DROP CONSTRAINT {}", table, quote_name(keys[i])));
-      foreign_keys_.push_back(
-          fmt::format("ALTER TABLE {} ADD CONSTRAINT {} {}", table, quote_name(keys[i]), key_sql[i]));
-    }
-    for (const auto& name : names) c.exec("DROP INDEX " + name);  // regclass text: quoted as needed
-  }
-
-  // Makes the indexes and keys again (on failure the caller's transaction
-  // rolls back, and they come back with it).
-  void restore() {
-    for (const auto& sql : indexes_) c_.exec(sql);
-    for (const auto& sql : foreign_keys_) c_.exec(sql);
-  }
-
- private:
-  Connection& c_;
-  std::vector<std::string> indexes_, foreign_keys_;
-};
-
 // SELECT of every row of a table, in the order of its primary key when the
 // source is SQLite: the copy's rows then lie on disk in that order, e.g.
 // footprint_cell's by HEALPix cell (the cells of a cone on a few pages),
@@ -193,6 +155,30 @@ std::int64_t copy_into_postgresql(Connection& from, Connection& to, const std::s
 }
 
 }  // namespace
+
+DeferredIndexes::DeferredIndexes(Connection& c, const std::string& table) : c_(c) {
+  indexes_ = texts_of(c, "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index AS i WHERE i.indrelid = "
+                         "CAST(? AS regclass) AND NOT i.indisunique ORDER BY i.indexrelid", table);
+  const auto names = texts_of(c, "SELECT CAST(CAST(i.indexrelid AS regclass) AS text) FROM pg_index AS i WHERE "
+                                 "i.indrelid = CAST(? AS regclass) AND NOT i.indisunique ORDER BY i.indexrelid",
+                              table);
+  const auto keys = texts_of(c, "SELECT conname FROM pg_constraint WHERE conrelid = CAST(? AS regclass) AND "
+                                "contype = 'f' ORDER BY oid", table);
+  const auto key_sql = texts_of(c, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = "
+                                   "CAST(? AS regclass) AND contype = 'f' ORDER BY oid", table);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    c.exec(fmt::format("ALTER TABLE {} DROP CONSTRAINT {}", table, quote_name(keys[i])));
+    foreign_keys_.push_back(fmt::format("ALTER TABLE {} ADD CONSTRAINT {} {}", table, quote_name(keys[i]), key_sql[i]));
+  }
+  for (const auto& name : names) c.exec("DROP INDEX " + name);  // regclass text: quoted as needed
+}
+
+void DeferredIndexes::restore() {
+  for (const auto& sql : indexes_) c_.exec(sql);
+  for (const auto& sql : foreign_keys_) c_.exec(sql);
+  indexes_.clear();
+  foreign_keys_.clear();
+}
 
 bool table_exists(Connection& connection, const std::string& table) {
   auto s = connection.prepare(connection.dialect() == Dialect::postgresql
