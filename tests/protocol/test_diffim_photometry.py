@@ -124,23 +124,51 @@ def aperture_noise_scale(d, radius, rng, count=400):
     feels (the survey's pipeline corrects its difference images for it by
     decorrelation); aperture errors are scaled by this measured factor."""
     h, w = d.image.shape
-    ratios = []
+    positions = []
     for _ in range(count * 10):
         x, y = rng.uniform(EDGE, w - EDGE), rng.uniform(EDGE, h - EDGE)
-        aperture = CircularAperture((x, y), r=radius)
-        stamp = aperture.to_mask(method="center").cutout(d.mask, fill_value=1 << 30)
+        stamp = CircularAperture((x, y), r=radius).to_mask(method="center").cutout(d.mask, fill_value=1 << 30)
         if stamp is None or np.any(stamp != 0):
             continue
-        phot = aperture_photometry(d.image, aperture, error=np.sqrt(d.variance))
-        ratios.append(float(phot["aperture_sum"][0]) / float(phot["aperture_sum_err"][0]))
-        if len(ratios) == count:
+        positions.append((x, y))
+        if len(positions) == count:
             break
+    ratios = []
+    if positions:  # one call for all apertures: photutils' cost is per call
+        phot = aperture_photometry(d.image, CircularAperture(positions, r=radius), error=np.sqrt(d.variance))
+        ratios = list(np.asarray(phot["aperture_sum"], dtype=float) / np.asarray(phot["aperture_sum_err"], dtype=float))
     ratios = np.array(ratios)
     scale = 1.4826 * np.median(np.abs(ratios - np.median(ratios)))
     assert len(ratios) >= 100 and 0.9 < scale < 1.6, (len(ratios), scale)
     print(f"{d.header['VISIT']} {d.header['DETECTOR']}: empty-aperture noise / variance plane = {scale:.2f}, "
           f"kernel {d.header['KERNSRC']} on {d.header['KERNSTMP']} stars")
     return scale
+
+
+def objects_near_another(objects, others, reach_deg):
+    """The indexes of the objects with one of `others` (not itself) within
+    reach_deg at their truth positions. The others are put in cells at
+    least reach_deg across (in RA, at the field's largest |Dec|), so each
+    object only looks at its own cell and the eight around it."""
+    widest = max(abs(float(o["dec"])) for o in objects + others)
+    ra_cell = reach_deg / math.cos(math.radians(widest))
+
+    def cell(o):
+        return math.floor(float(o["dec"]) / reach_deg), math.floor(float(o["ra"]) / ra_cell)
+
+    cells = {}
+    for o in others:
+        cells.setdefault(cell(o), []).append(o)
+    near = set()
+    for index, obj in enumerate(objects):
+        ra, dec = float(obj["ra"]), float(obj["dec"])
+        row, column = cell(obj)
+        for o in (o for dr in (-1, 0, 1) for dc in (-1, 0, 1) for o in cells.get((row + dr, column + dc), ())):
+            if o is not obj and abs(float(o["dec"]) - dec) < reach_deg and math.hypot(
+                    (float(o["ra"]) - ra) * math.cos(math.radians(dec)), float(o["dec"]) - dec) < reach_deg:
+                near.add(index)
+                break
+    return near
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +185,7 @@ def measured(server, survey):
     for t in template_inputs:
         t.weight = 1.0 / (np.nanmedian(t.variance) / t.electrons_per_njy ** 2)
     variables = [o for o in objects if o["type"] == "variable"]
+    near_variable = objects_near_another(objects, variables, 4 / 3600)
     out = []
     rng = np.random.default_rng(1)
     for dataset_id in products(server, "diffim"):
@@ -166,26 +195,29 @@ def measured(server, survey):
         # The same aperture in arcsec on the scale the service uses (the
         # square root of the CD matrix's determinant).
         radius_arcsec = radius * math.sqrt(abs(np.linalg.det(d.wcs.pixel_scale_matrix))) * 3600
-        for obj in objects:
+        chosen = []  # (object, ra, dec, x, y)
+        for index, obj in enumerate(objects):
             if obj["type"] not in ("star", "variable", "moving"):
                 continue
             ra, dec = position_at(obj, d.mjd_mid)
             x, y = d.pixel(ra, dec)
             if not d.inside(x, y):
                 continue
-            aperture = CircularAperture((x, y), r=radius)
-            stamp = aperture.to_mask(method="center").cutout(d.mask, fill_value=1 << 30)
+            aperture_mask = CircularAperture((x, y), r=radius).to_mask(method="center")
+            stamp = aperture_mask.cutout(d.mask, fill_value=1 << 30)
             if stamp is None or np.any(stamp & d.bad) or not np.all(np.isfinite(
-                    aperture.to_mask(method="center").cutout(d.image, fill_value=np.nan))):
+                    aperture_mask.cutout(d.image, fill_value=np.nan))):
                 continue
             # Another variable star within reach would add its own change.
-            if obj["type"] != "moving" and any(
-                    o is not obj and abs(float(o["dec"]) - float(obj["dec"])) < 4 / 3600 and
-                    math.hypot((float(o["ra"]) - float(obj["ra"])) * math.cos(math.radians(dec)),
-                               float(o["dec"]) - float(obj["dec"])) < 4 / 3600 for o in variables):
+            if obj["type"] != "moving" and index in near_variable:
                 continue
-            phot = aperture_photometry(d.image, aperture, error=np.sqrt(d.variance))
-            flux, sigma = float(phot["aperture_sum"][0]), noise * float(phot["aperture_sum_err"][0])
+            chosen.append((obj, ra, dec, x, y))
+        if not chosen:
+            continue
+        phot = aperture_photometry(d.image, CircularAperture([(x, y) for *_, x, y in chosen], r=radius),
+                                   error=np.sqrt(d.variance))
+        for (obj, ra, dec, _, _), flux, error in zip(chosen, phot["aperture_sum"], phot["aperture_sum_err"]):
+            flux, sigma = float(flux), noise * float(error)
             where = {"dataset_id": dataset_id, "ra": ra, "dec": dec, "radius_arcsec": radius_arcsec, "noise": noise,
                      "electrons_per_njy": d.electrons_per_njy}
             if obj["type"] == "moving":

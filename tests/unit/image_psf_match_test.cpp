@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -276,23 +277,20 @@ TEST(ImagePsfMatchStars, NothingToFindInAMaskedOrFlatImage) {
 class ImageDifferenceField : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    field_ = new StarFieldPair(make_star_field(384, 7));
-    fit_ = new PsfMatchResult(
+    field_ = std::make_unique<StarFieldPair>(make_star_field(384, 7));
+    fit_ = std::make_unique<PsfMatchResult>(
         fit_psf_matching_kernel(field_->science, field_->tmpl, usable_positions(*field_), field_fit_options()));
-    difference_ = new Exposure(subtract_template(field_->science, field_->tmpl, fit_->kernel));
+    difference_ = std::make_unique<Exposure>(subtract_template(field_->science, field_->tmpl, fit_->kernel));
   }
   static void TearDownTestSuite() {
-    delete difference_;
-    delete fit_;
-    delete field_;
+    difference_.reset();
+    fit_.reset();
+    field_.reset();
   }
-  static StarFieldPair* field_;
-  static PsfMatchResult* fit_;
-  static Exposure* difference_;
+  static inline std::unique_ptr<StarFieldPair> field_;
+  static inline std::unique_ptr<PsfMatchResult> fit_;
+  static inline std::unique_ptr<Exposure> difference_;
 };
-StarFieldPair* ImageDifferenceField::field_ = nullptr;
-PsfMatchResult* ImageDifferenceField::fit_ = nullptr;
-Exposure* ImageDifferenceField::difference_ = nullptr;
 
 TEST_F(ImageDifferenceField, KernelSumAndBackgroundAreRecovered) {
   const auto& k = fit_->kernel;

@@ -17,6 +17,7 @@
 #include <iostream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <numbers>
 #include <set>
 #include <sstream>
@@ -131,17 +132,16 @@ std::vector<TruthStar> read_truth(const fs::path& csv) {
 class TinySurvey : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new fs::path(tmp_dir("tiny"));
+    dir_ = tmp_dir("tiny");
     summary_ = sim::simulate(tiny_config(), *dir_);
   }
   static void TearDownTestSuite() {
     std::error_code ec;
     fs::remove_all(*dir_, ec);
-    delete dir_;
-    dir_ = nullptr;
+    dir_.reset();
   }
   static const fs::path& dir() { return *dir_; }
-  static inline fs::path* dir_ = nullptr;
+  static inline std::optional<fs::path> dir_;
   static inline sim::SurveySummary summary_;
 };
 
