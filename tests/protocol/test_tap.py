@@ -322,9 +322,13 @@ def test_portal_requirement_examples_answer_what_they_say(server, tap):
 
 
 # Rows that come at once and go on for far longer than a second: a cross
-# join of TAP_SCHEMA.columns four times, no ORDER BY.
+# join of TAP_SCHEMA.columns four times, no ORDER BY. The condition, which no
+# index serves, keeps one combination in 97: the database works as hard, but
+# the rows sent before the limit are few enough for the client to parse
+# quickly (all of them came to millions).
 ENDLESS_ADQL = ("SELECT a.column_name AS a, b.column_name AS b FROM TAP_SCHEMA.columns AS a, TAP_SCHEMA.columns AS b, "
-                "TAP_SCHEMA.columns AS c, TAP_SCHEMA.columns AS d")
+                "TAP_SCHEMA.columns AS c, TAP_SCHEMA.columns AS d "
+                "WHERE MOD(a.column_index + b.column_index + c.column_index + d.column_index, 97) = 0")
 
 
 @pytest.fixture(scope="module")
