@@ -113,6 +113,27 @@ def tract_owner(field, header):
     return np.argmin(dist, axis=0)
 
 
+def reprojected(hdu, wcs, shape, order):
+    """reproject_interp of an image HDU onto the grid (wcs, shape): the
+    image and its footprint, computed only within the bounding box of the
+    image's edges on the grid (with a margin for the interpolation), where
+    all of its footprint lies; zero footprint and NaN elsewhere."""
+    ny, nx = hdu.data.shape
+    t = np.linspace(0, 1, 16)  # points along each edge of the image's pixels
+    xs = np.concatenate([t * nx, np.full(16, nx), t * nx, np.zeros(16)]) - 0.5
+    ys = np.concatenate([np.zeros(16), t * ny, np.full(16, ny), t * ny]) - 0.5
+    gx, gy = wcs.world_to_pixel_values(*WCS(hdu.header).pixel_to_world_values(xs, ys))
+    image, footprint = np.full(shape, np.nan), np.zeros(shape)
+    if not (np.all(np.isfinite(gx)) and np.all(np.isfinite(gy))):
+        return reproject_interp((hdu.data, WCS(hdu.header)), wcs, shape_out=shape, order=order)
+    x0, x1 = max(int(np.floor(gx.min())) - 3, 0), min(int(np.ceil(gx.max())) + 4, shape[1])
+    y0, y1 = max(int(np.floor(gy.min())) - 3, 0), min(int(np.ceil(gy.max())) + 4, shape[0])
+    if x0 < x1 and y0 < y1:
+        image[y0:y1, x0:x1], footprint[y0:y1, x0:x1] = reproject_interp(
+            (hdu.data, WCS(hdu.header)), wcs[y0:y1, x0:x1], shape_out=(y1 - y0, x1 - x0), order=order)
+    return image, footprint
+
+
 def reprojected_by_tract(field, header, order):
     """reproject_interp of the input patches onto the output grid, each
     pixel from the tract whose tangent point is nearest (pixserve's rule),
@@ -125,7 +146,7 @@ def reprojected_by_tract(field, header, order):
         layer = np.full(shape, np.nan)
         for f in files:
             with fits.open(f) as h:
-                r, fp = reproject_interp((h["IMAGE"].data, WCS(h["IMAGE"].header)), wcs, shape_out=shape, order=order)
+                r, fp = reprojected(h["IMAGE"], wcs, shape, order)
                 take = np.isnan(layer) & (fp > 0) & np.isfinite(r)
                 layer[take] = r[take]
         layers.append(layer)
@@ -387,8 +408,7 @@ def test_visit_mosaic_puts_every_ccd_on_one_grid(field):
     files = {r["dataset_id"]: r["file"] for r in calexps}
     for ccd in ccds:
         with fits.open(files[ccd]) as c:
-            r, fp = reproject_interp((c["IMAGE"].data, WCS(c["IMAGE"].header)), wcs, shape_out=img.shape,
-                                     order="bilinear")
+            r, fp = reprojected(c["IMAGE"], wcs, img.shape, "bilinear")
             take = np.isnan(want) & (fp > 0) & np.isfinite(r)
             want[take] = r[take]
     both = np.isfinite(img) & np.isfinite(want)
