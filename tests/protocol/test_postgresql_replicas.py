@@ -63,6 +63,14 @@ def wait_for(what, condition, timeout=30):
         time.sleep(0.2)
 
 
+def wait_for_replay(primary_url, standby_url, timeout=60):
+    """Waits until the standby has replayed everything the primary has
+    written so far."""
+    (lsn,), = psql(primary_url, "SELECT pg_current_wal_lsn()")
+    wait_for("the standby replaying the primary's WAL up to " + lsn, lambda: psql(
+        standby_url, f"SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '{lsn}') >= 0")[0][0] == "t", timeout)
+
+
 @pytest.fixture(scope="module")
 def cluster(survey_dir, tmp_path_factory):
     """A primary with the repository's registry, a hot standby of it, a
@@ -76,6 +84,10 @@ def cluster(survey_dir, tmp_path_factory):
         standby_url = postgresql_test_server("standby", primary_state, standby_state)
         repo = tmp_path_factory.mktemp("pg-replicas") / "repo"
         run("ingest", "--repo", repo, "--registry", primary_url, "--no-virtual", survey_dir)
+        # A standby may serve reads up to standby_max_lag_s behind the
+        # primary (by design); the tests below compare its answers with the
+        # primary's, so they start once it has replayed the whole ingest.
+        wait_for_replay(primary_url, standby_url)
         config = tmp_path_factory.mktemp("pg-replicas-config") / "pixserve.yaml"
         config.write_text(f"registry:\n  standbys: [{standby_url}]\n  standby_max_lag_s: 5\n")
         servers.append(start_server(repo))
@@ -168,6 +180,9 @@ def test_a_standby_lagging_beyond_the_bound_is_skipped_for_the_primary(cluster):
         assert [r[0] for r in tap_rows(replica)] == [r[0] for r in tap_rows(cluster["on_primary"])]
     finally:
         psql(standby, "SELECT pg_wal_replay_resume()")
+    # Caught up again (DR3 replayed), as the next test's answers compare the
+    # standby's with the primary's.
+    wait_for_replay(cluster["primary"], standby)
     wait_for("the standby back", lambda: "standby 1: serving reads" in standby_note(replica))
 
 
