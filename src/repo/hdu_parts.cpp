@@ -50,7 +50,7 @@ std::vector<HduPart> read_hdu_parts(fits::File& file) {
   std::vector<HduPart> parts;
   const int count = file.hdu_count();
   if (count > kMaxHdus) {
-    throw std::length_error(fmt::format("{} HDUs: at most {} are registered", count, kMaxHdus));
+    throw TooManyHdus(fmt::format("{} HDUs: at most {} are registered", count, kMaxHdus));
   }
   for (int number = 1; number <= count; ++number) {
     file.move_to_hdu(number);

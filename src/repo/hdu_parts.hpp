@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <span>
+#include <stdexcept>
 #include <vector>
 
 #include "db/database.hpp"
@@ -20,14 +21,21 @@ namespace pixserve::repo {
 // take another dataset's ID. A survey's files have a few to a few dozen.
 inline constexpr int kMaxHdus = 1000;
 
+// A file with more HDUs than kMaxHdus: its own type, so that ingest tells it
+// from the standard library's errors.
+class TooManyHdus : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // Every HDU of an open file, in order: its name (EXTNAME, else its number
 // counted from 0 for the primary HDU), its product type (auxiliary for the
 // MASK and VARIANCE planes and for tables, else this), the size of its
 // image array (naxis 0: none, a header or a table) and the linear celestial
 // WCS of its header (CTYPE, CUNIT, CRPIX, CRVAL and the CD matrix, from
 // PCi_j x CDELTi when the header has no CD). Leaves the file at an
-// unspecified HDU. Throws std::length_error for a file of more than
-// kMaxHdus HDUs.
+// unspecified HDU. Throws TooManyHdus for a file of more than kMaxHdus
+// HDUs.
 std::vector<HduPart> read_hdu_parts(fits::File& file);
 // The same, of a file on disk. Throws fits::FitsError when it cannot be read.
 std::vector<HduPart> read_hdu_parts(const std::filesystem::path& file);

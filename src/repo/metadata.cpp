@@ -607,7 +607,7 @@ MappedRecord read_mapped_metadata(const std::filesystem::path& path, const std::
     return out;
   } catch (const fits::FitsError& e) {
     throw IngestError(path, fmt::format("not a readable FITS file: {}", e.what()));
-  } catch (const std::length_error& e) {
+  } catch (const TooManyHdus& e) {
     throw IngestError(path, e.what());
   }
 }

@@ -69,7 +69,7 @@ TEST(Caom2Parts, AFileOfMoreHdusThanPartIdsHoldIsRefused) {
   append(kMaxHdus - 6);
   EXPECT_EQ(read_dataset_metadata(path, {}).parts.size(), static_cast<std::size_t>(kMaxHdus));
   append(1);
-  EXPECT_THROW(read_hdu_parts(path), std::length_error);
+  EXPECT_THROW(read_hdu_parts(path), TooManyHdus);
   try {
     read_dataset_metadata(path, {});
     ADD_FAILURE() << "a file of " << kMaxHdus + 1 << " HDUs was read";
