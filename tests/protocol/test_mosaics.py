@@ -96,20 +96,23 @@ def patches_by_tract(field, header):
     return dict(sorted(by_tract.items()))
 
 
-def tract_owner(field, header):
-    """For each pixel of the output grid, the index (in tract order) of the
-    tract whose tangent point is nearest: pixserve's rule for where a pixel
-    comes from."""
-    wcs = WCS(header)
-    shape = (header["NAXIS2"], header["NAXIS1"])
-    centres = []
-    for files in patches_by_tract(field, header).values():
+def tract_centres(by_tract):
+    """The tangent point (CRVAL) of each tract of patches_by_tract, in the
+    same order: every patch of a tract has its tract's."""
+    centres = {}
+    for tract, files in by_tract.items():
         with fits.open(files[0]) as h:
-            centres.append((h["IMAGE"].header["CRVAL1"], h["IMAGE"].header["CRVAL2"]))
-    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
-    ra, dec = wcs.pixel_to_world_values(xx, yy)
-    p = unit(ra, dec)
-    dist = np.stack([np.arccos(np.clip(p @ unit(*c), -1, 1)) for c in centres])
+            centres[tract] = (h["IMAGE"].header["CRVAL1"], h["IMAGE"].header["CRVAL2"])
+    return centres
+
+
+def tract_owner(header, centres):
+    """For each pixel of the output grid, the index (in the order of
+    centres) of the tract whose tangent point is nearest: pixserve's rule
+    for where a pixel comes from."""
+    yy, xx = np.mgrid[0:header["NAXIS2"], 0:header["NAXIS1"]]
+    p = unit(*WCS(header).pixel_to_world_values(xx, yy))
+    dist = np.stack([np.arccos(np.clip(p @ unit(*c), -1, 1)) for c in centres.values()])
     return np.argmin(dist, axis=0)
 
 
@@ -123,9 +126,9 @@ def reprojected(hdu, wcs, shape, order):
     xs = np.concatenate([t * nx, np.full(16, nx), t * nx, np.zeros(16)]) - 0.5
     ys = np.concatenate([np.zeros(16), t * ny, np.full(16, ny), t * ny]) - 0.5
     gx, gy = wcs.world_to_pixel_values(*WCS(hdu.header).pixel_to_world_values(xs, ys))
-    image, footprint = np.full(shape, np.nan), np.zeros(shape)
     if not (np.all(np.isfinite(gx)) and np.all(np.isfinite(gy))):
         return reproject_interp((hdu.data, WCS(hdu.header)), wcs, shape_out=shape, order=order)
+    image, footprint = np.full(shape, np.nan), np.zeros(shape)
     x0, x1 = max(int(np.floor(gx.min())) - 3, 0), min(int(np.ceil(gx.max())) + 4, shape[1])
     y0, y1 = max(int(np.floor(gy.min())) - 3, 0), min(int(np.ceil(gy.max())) + 4, shape[0])
     if x0 < x1 and y0 < y1:
@@ -150,7 +153,7 @@ def reprojected_by_tract(field, header, order):
                 take = np.isnan(layer) & (fp > 0) & np.isfinite(r)
                 layer[take] = r[take]
         layers.append(layer)
-    owner = tract_owner(field, header)
+    owner = tract_owner(header, tract_centres(by_tract))
     out = np.full(shape, np.nan)
     for k, layer in enumerate(layers):
         take = owner == k
@@ -161,16 +164,9 @@ def reprojected_by_tract(field, header, order):
     return out, owner, list(by_tract)
 
 
-def tract_nearest(field, header, ra, dec):
-    best = None
-    for pid in input_patches(header):
-        with fits.open(patch_file(field, pid)) as h:
-            c = (h["IMAGE"].header["CRVAL1"], h["IMAGE"].header["CRVAL2"])
-        d = np.arccos(np.clip(unit(ra, dec) @ unit(*c), -1, 1))
-        tract = int(pid.split(".t")[1].split(".")[0])
-        if best is None or d < best[0]:
-            best = (d, tract)
-    return best[1]
+def tract_nearest(centres, ra, dec):
+    """The tract (of tract_centres) whose tangent point is nearest (ra, dec)."""
+    return min(centres, key=lambda t: np.arccos(np.clip(unit(ra, dec) @ unit(*centres[t]), -1, 1)))
 
 
 def unit(ra, dec):
@@ -323,6 +319,7 @@ def test_flux_is_conserved_and_tract_boundaries_leave_no_seam(field):
         img, h = m["IMAGE"].data.astype(float), m["IMAGE"].header
     assert h["RESAMPK"] == "lanczos3"
     w = WCS(h)
+    centres = tract_centres(patches_by_tract(field, h))
     ratios = []
     for star in truth_stars(field):
         x, y = w.world_to_pixel_values(star["ra"], star["dec"])
@@ -333,7 +330,7 @@ def test_flux_is_conserved_and_tract_boundaries_leave_no_seam(field):
             continue
         # The same aperture on a patch of the tract the mosaic takes the star
         # from (the nearest tangent point; tracts are coadded separately).
-        star_tract = tract_nearest(field, h, star["ra"], star["dec"])
+        star_tract = tract_nearest(centres, star["ra"], star["dec"])
         for pid in input_patches(h):
             if f".t{star_tract}." not in pid:
                 continue
@@ -353,7 +350,7 @@ def test_flux_is_conserved_and_tract_boundaries_leave_no_seam(field):
 
     # Seams: jumps between neighbouring pixels where the tract changes are
     # no larger than elsewhere.
-    owner = tract_owner(field, h)
+    owner = tract_owner(h, centres)
     finite = np.isfinite(img)
     dx = np.abs(np.diff(img, axis=1))
     pairs = finite[:, 1:] & finite[:, :-1]
