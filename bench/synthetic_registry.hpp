@@ -370,7 +370,8 @@ void load_survey_into_postgresql(repo::Registry& target, std::int64_t rows, std:
     if (in_batch == 0 && first_key != 1) {
       // SQLite gives each new row the largest key so far plus one: with the
       // batch's first row renumbered, the rest follow it.
-      for (const std::string table : {"dataset", "footprint_cell", "center_cell", "dataset_part"}) {
+      for (const auto& table : survey_registry_tables()) {
+        if (table == "provenance") continue;  // keyed by dataset ID
         batch->connection().exec(fmt::format("UPDATE {} SET dataset_key = {} WHERE dataset_key = 1", table, first_key));
       }
     }
